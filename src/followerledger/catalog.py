@@ -1,0 +1,134 @@
+"""Publish `followerledger.duckdb`: the file analysts open, holding views over exact files.
+
+The catalog is built under a temporary name and swapped in with `os.replace`, never opened
+read-write in place: a reader holding the old file keeps its snapshot, a new reader sees the
+new one, and nobody waits on DuckDB's exclusive file lock (DESIGN principle 5).
+Each view names the exact Parquet files that make up its relation at publication time, so a
+reader never sees a half-done compaction or a file that is still being written.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Final
+
+import duckdb
+
+from followerledger.duck import OBSERVATION_COLUMNS, Columns, literal, parquet_relation, quote_name
+from followerledger.lake import Lake
+from followerledger.models import DAILY, SNAPSHOT, STATE, Model
+from followerledger.session import ModelSession, watchlist_tables
+from followerledger.state import StateStore
+from followerledger.watchlist import Watchlist
+
+CATALOG_NAME: Final = "followerledger.duckdb"
+#: Written in an older storage format so that the DuckDB CLI from PyPI (1.5.x) can open it.
+STORAGE_VERSION: Final = "v1.4.0"
+
+_OBSERVATIONS_COMMENT: Final = (
+    "observations: every row of the lake, one per watched account per run. "
+    "Grain: (run_id, platform, requested_handle)."
+)
+
+
+def catalog_path(warehouse: Path) -> Path:
+    """Where the published DuckDB file lives."""
+    return warehouse / CATALOG_NAME
+
+
+def _summary(model: Model) -> str:
+    """The first sentence group of a model's header comment."""
+    lines = []
+    for line in model.sql.splitlines():
+        if not line.startswith("--"):
+            break
+        lines.append(line.removeprefix("--").strip())
+    return " ".join(lines)
+
+
+@functools.cache
+def published_columns() -> dict[str, Columns]:
+    """Each published model's columns, found by running it over empty inputs."""
+    session = ModelSession(threads=1)
+    try:
+        session.bind_watchlist(None)
+        session.bind_observations("observations", [])
+        for model in STATE:
+            session.bind_parquet(model.name, [], model.columns)
+        session.create_staging()
+        columns: dict[str, Columns] = {}
+        for model in DAILY:
+            columns[model.name] = session.columns(
+                model, {"start_day": date(2000, 1, 1), "end_day": date(2000, 1, 1)}
+            )
+        for model in SNAPSHOT:
+            columns[model.name] = session.columns(model)
+        return columns
+    finally:
+        session.close()
+
+
+def publish(warehouse: Path, lake: Lake, watchlist: Watchlist | None) -> Path:
+    """Write a new catalog naming the current lake and mart files, and swap it in.
+
+    The warehouse state is read under the catalog lock, so concurrent publishers (a snapshot
+    and a refresh) always leave the newest state published.
+    """
+    warehouse.mkdir(parents=True, exist_ok=True)
+    store = StateStore(warehouse)
+    marts = Lake(warehouse / "marts")
+    target = catalog_path(warehouse)
+    with store.lock("catalog"):
+        state = store.load()
+        files = [lake.path(f.key) for f in lake.list() if f.key not in state.superseded]
+        temporary = warehouse / f".{CATALOG_NAME}.tmp-{uuid.uuid4().hex}"
+        connection = duckdb.connect()
+        try:
+            connection.execute(
+                f"attach {literal(str(temporary))} as ledger "
+                f"(storage_version {literal(STORAGE_VERSION)})"
+            )
+            connection.execute("use ledger")
+            _create_view(
+                connection,
+                "observations",
+                parquet_relation(files, OBSERVATION_COLUMNS),
+                _OBSERVATIONS_COMMENT,
+            )
+            columns = published_columns()
+            for model in DAILY + SNAPSHOT:
+                paths = [marts.path(key) for key in state.marts.get(model.name, [])]
+                _create_view(
+                    connection,
+                    model.name,
+                    parquet_relation(paths, columns[model.name]),
+                    _summary(model),
+                )
+            accounts, landscapes = watchlist_tables(watchlist)
+            for name, table in (("watchlist", accounts), ("landscapes", landscapes)):
+                connection.register(f"{name}__arrow", table)
+                connection.execute(
+                    f"create table {quote_name(name)} as "
+                    f"select * from {quote_name(name + '__arrow')}"
+                )
+            connection.execute("use memory")
+            connection.execute("detach ledger")
+        except BaseException:
+            connection.close()
+            for leftover in (temporary, Path(f"{temporary}.wal")):
+                leftover.unlink(missing_ok=True)
+            raise
+        connection.close()
+        os.replace(temporary, target)
+    return target
+
+
+def _create_view(
+    connection: duckdb.DuckDBPyConnection, name: str, relation: str, comment: str
+) -> None:
+    connection.execute(f"create view {quote_name(name)} as {relation}")
+    connection.execute(f"comment on view {quote_name(name)} is {literal(comment)}")

@@ -1,0 +1,183 @@
+"""The whole pipeline offline: emulator, history import, a real snapshot flow, refresh, a table."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+import shutil
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Final
+
+from followerledger.catalog import catalog_path
+from followerledger.emulator import EmulatorServer, emulator_environment
+from followerledger.emulator.world import World, followers_at, following_at, posts_at
+from followerledger.history_import import import_history
+from followerledger.lake import Lake
+from followerledger.query import render, run_query
+from followerledger.refresh import refresh
+from followerledger.settings import Settings, load_settings
+from followerledger.sources import SUPPORTED_PLATFORMS
+from followerledger.sources.http import utc_now
+from followerledger.watchlist import Watchlist, load_watchlist
+
+MARKER: Final = ".demo-warehouse"
+HISTORY_DAYS: Final = 90
+HISTORY_STEP: Final = timedelta(hours=6)
+
+SUMMARY_SQL: Final = """
+with latest as (
+    select account_key, max(day) as day from daily_followers group by account_key
+),
+
+now_and_then as (
+    select
+        accounts.brand,
+        accounts.platform,
+        accounts.handle,
+        accounts.status,
+        current.followers,
+        current.followers - earlier.followers as change_30d
+    from accounts
+    left join latest on latest.account_key = accounts.account_key
+    left join daily_followers as current
+        on current.account_key = latest.account_key and current.day = latest.day
+    left join daily_followers as earlier
+        on earlier.account_key = latest.account_key and earlier.day = latest.day - 30
+)
+
+select * from now_and_then
+where brand is not null
+order by brand, platform, handle
+"""
+
+
+class DemoRefused(RuntimeError):
+    """The configured warehouse holds data the demo must not touch."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DemoResult:
+    """Where the demo put things and how long it took."""
+
+    warehouse: Path
+    catalog: Path
+    seconds: float
+
+
+def write_generated_history(
+    watchlist: Watchlist, path: Path, now: datetime, world: World | None = None
+) -> int:
+    """A CSV of the emulator's trajectories: every 6 hours over the last 90 days."""
+    world = world or World()
+    start = now - timedelta(days=HISTORY_DAYS)
+    rows = 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["observed_at", "platform", "handle", "followers", "following", "posts"])
+        for account in watchlist.accounts:
+            if account.platform not in SUPPORTED_PLATFORMS:
+                continue
+            if world.state(account.platform, account.handle) != "ok":
+                continue
+            moment = start.replace(minute=0, second=0, microsecond=0)
+            while moment < now - timedelta(hours=1):
+                writer.writerow(
+                    [
+                        moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        account.platform,
+                        account.handle,
+                        followers_at(account.platform, account.handle, moment),
+                        following_at(account.platform, account.handle, moment),
+                        posts_at(account.platform, account.handle, moment),
+                    ]
+                )
+                rows += 1
+                moment += HISTORY_STEP
+    return rows
+
+
+def prepare_warehouse(warehouse: Path) -> None:
+    """Empty a demo warehouse (or create one); refuse a warehouse holding other data."""
+    if warehouse.exists() and any(warehouse.iterdir()):
+        if not (warehouse / MARKER).exists() and any(
+            item.name not in {"README.md"} for item in warehouse.iterdir()
+        ):
+            raise DemoRefused(
+                f"{warehouse} already holds data that the demo did not create; set "
+                "FOLLOWERLEDGER_WAREHOUSE to another folder to run the demo"
+            )
+        for item in warehouse.iterdir():
+            if item.name == "README.md":
+                continue
+            if item.is_dir() and not item.is_symlink():
+                shutil.rmtree(item)
+            else:
+                item.unlink()
+    warehouse.mkdir(parents=True, exist_ok=True)
+    (warehouse / MARKER).write_text("created by `followerledger demo`; safe to delete\n")
+
+
+def run_demo(
+    say: Callable[[str], None] = print,
+    examples: Path = Path("examples"),
+    clock: Callable[[], datetime] = utc_now,
+) -> DemoResult:
+    """Run the pipeline end to end against the built-in emulator, offline."""
+    started = time.perf_counter()
+    settings = load_settings()
+    watchlist = load_watchlist(settings.watchlist)
+    prepare_warehouse(settings.warehouse)
+    lake = Lake(settings.lake)
+
+    with EmulatorServer() as emulator:
+        # The snapshot flow reads its settings from the environment, like a deployment does.
+        os.environ.update(emulator_environment(emulator.url))
+        settings = load_settings()
+        say(f"emulator: {emulator.url} (X, Bluesky endpoints; no network needed)")
+
+        history = settings.warehouse / "demo" / "history-90d.csv"
+        rows = write_generated_history(watchlist, history, clock())
+        report = import_history(history, lake, clock=clock)
+        say(f"import: {rows} generated rows over {HISTORY_DAYS} days ({len(report.files)} files)")
+        dell_2008 = examples / "dell-2008.csv"
+        if dell_2008.exists():
+            report = import_history(dell_2008, lake, clock=clock)
+            say(f"import: {dell_2008} ({report.rows} rows, the 2008 blog post's figures)")
+
+        say("snapshot: running the Prefect flow against the emulator …")
+        from followerledger.flows.snapshot import snapshot_flow  # Prefect loads only here
+
+        result = snapshot_flow()
+        for platform in result["platforms"]:
+            say(
+                f"snapshot: {platform['platform']}: {platform['statuses']} "
+                f"in {platform['requests']} requests"
+            )
+
+    report_refresh = refresh(settings.warehouse, lake, watchlist, full=True)
+    say(f"refresh: marts rebuilt in {report_refresh.seconds:.2f} s")
+    catalog = catalog_path(settings.warehouse)
+    columns, rows_ = run_query(catalog, SUMMARY_SQL)
+    say("")
+    say(render(columns, rows_, "table"))
+    say("")
+    say(_next_steps(settings))
+    return DemoResult(settings.warehouse, catalog, time.perf_counter() - started)
+
+
+def _next_steps(settings: Settings) -> str:
+    catalog = catalog_path(settings.warehouse)
+    return "\n".join(
+        [
+            "Explore further:",
+            '  .venv/bin/followerledger query "select * from accounts"',
+            '  .venv/bin/followerledger query "select * from daily_followers limit 5" --format csv',
+            f"  .venv/bin/duckdb -readonly {catalog}",
+            "  .venv/bin/followerledger watchlist list",
+        ]
+    )

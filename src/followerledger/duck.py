@@ -1,0 +1,96 @@
+"""DuckDB helpers shared by refresh and catalog publication: sessions, literals, relations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import resources
+from typing import Final
+
+import duckdb
+import pyarrow as pa
+
+from followerledger.observation import OBSERVATION_SCHEMA
+
+_ARROW_TO_DUCKDB: Final = {
+    pa.string(): "varchar",
+    pa.large_string(): "varchar",
+    pa.int64(): "bigint",
+    pa.int32(): "integer",
+    pa.float64(): "double",
+    pa.bool_(): "boolean",
+    pa.date32(): "date",
+    pa.timestamp("us", tz="UTC"): "timestamptz",
+}
+
+
+def sql_text(path: str) -> str:
+    """The text of a SQL file shipped in the package (`followerledger/sql/<path>`)."""
+    return resources.files("followerledger.sql").joinpath(path).read_text(encoding="utf-8")
+
+
+def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB session in UTC with the shared macros loaded.
+
+    The pipeline never opens the published .duckdb file read-write: all work happens in
+    memory over Parquet, so analysts' connections are never blocked (DESIGN principle 5).
+    """
+    connection = duckdb.connect()
+    connection.execute("set TimeZone = 'UTC'")
+    if threads is not None:
+        connection.execute(f"set threads = {int(threads)}")
+    connection.execute(sql_text("macros.sql"))
+    return connection
+
+
+def literal(value: str) -> str:
+    """A SQL string literal. Only for DDL that cannot take bound parameters (view
+    definitions over file lists, ATTACH paths): the value is quoted, never interpolated raw."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+Columns = tuple[tuple[str, str], ...]
+
+
+def arrow_columns(schema: pa.Schema) -> Columns:
+    """(name, DuckDB type) pairs for an Arrow schema of simple types."""
+    return tuple((field.name, _ARROW_TO_DUCKDB[field.type]) for field in schema)
+
+
+def parse_columns(spec: str) -> Columns:
+    """(name, type) pairs from a simple `name type, name type` list (no nested types)."""
+    pairs = []
+    for column in spec.split(","):
+        name, kind = column.strip().split(" ", 1)
+        pairs.append((name, kind))
+    return tuple(pairs)
+
+
+def quote_name(name: str) -> str:
+    """A quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def empty_relation(columns: Columns) -> str:
+    """A typed relation with no rows."""
+    casts = ", ".join(f"cast(null as {kind}) as {quote_name(name)}" for name, kind in columns)
+    return f"select {casts} where false"
+
+
+def parquet_relation(paths: Sequence[str], columns: Columns) -> str:
+    """SQL reading exactly these Parquet files, always with every listed column.
+
+    `union_by_name` keeps columns that only newer files have; the typed empty relation keeps
+    the full column list even when no file (or no file yet) has a column.
+    """
+    empty = empty_relation(columns)
+    if not paths:
+        return empty
+    files = ", ".join(literal(path) for path in paths)
+    return (
+        f"select * from read_parquet([{files}], union_by_name = true, "
+        f"hive_partitioning = false) "
+        f"union all by name {empty}"
+    )
+
+
+OBSERVATION_COLUMNS: Final = arrow_columns(OBSERVATION_SCHEMA)

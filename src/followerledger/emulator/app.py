@@ -1,0 +1,61 @@
+"""The emulator's ASGI app: every platform's routes plus a small control API under /_emulator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from followerledger.emulator import bluesky_api, x_api
+from followerledger.emulator.faults import Fault
+from followerledger.emulator.state import EmulatorState
+
+ENDPOINTS = {
+    "x": ["/2/users/by", "/2/users"],
+    "bluesky": ["/xrpc/app.bsky.actor.getProfiles", "/xrpc/app.bsky.actor.getProfile"],
+}
+
+
+def create_app(state: EmulatorState) -> Starlette:
+    """The emulator as an ASGI application bound to one state."""
+
+    async def index(request: Request) -> Response:
+        return JSONResponse(
+            {
+                "emulator": "followerledger",
+                "endpoints": ENDPOINTS,
+                "control": ["/_emulator/faults", "/_emulator/requests", "/_emulator/reset"],
+            }
+        )
+
+    async def faults(request: Request) -> Response:
+        if request.method == "DELETE":
+            state.faults.clear()
+            return Response(status_code=204)
+        payload: dict[str, Any] = await request.json()
+        try:
+            state.faults.add(Fault(**payload))
+        except (TypeError, ValueError) as error:
+            return JSONResponse({"error": str(error)}, status_code=400)
+        return JSONResponse(payload, status_code=201)
+
+    async def requests(request: Request) -> Response:
+        return JSONResponse(dict(state.requests))
+
+    async def reset(request: Request) -> Response:
+        state.reset()
+        return Response(status_code=204)
+
+    return Starlette(
+        routes=[
+            Route("/", index),
+            *x_api.routes(state),
+            *bluesky_api.routes(state),
+            Route("/_emulator/faults", faults, methods=["POST", "DELETE"]),
+            Route("/_emulator/requests", requests),
+            Route("/_emulator/reset", reset, methods=["POST"]),
+        ]
+    )

@@ -1,0 +1,147 @@
+"""What every emulated endpoint does before and after its handler: count, faults, limits."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from followerledger.emulator.state import EmulatorState, Window
+
+Handler = Callable[[Request], Awaitable[Response]]
+EMULATOR_HEADER = "X-FollowerLedger-Emulator"
+
+
+def limit_headers(
+    platform: str, limit: int, remaining: int, reset_at: datetime, window_seconds: int
+) -> dict[str, str]:
+    """Each platform's own rate-limit headers (see ../shared/contracts)."""
+    epoch = str(int(reset_at.timestamp()))
+    if platform == "x":
+        return {
+            "x-rate-limit-limit": str(limit),
+            "x-rate-limit-remaining": str(remaining),
+            "x-rate-limit-reset": epoch,
+        }
+    if platform == "bluesky":
+        return {
+            "RateLimit-Limit": str(limit),
+            "RateLimit-Remaining": str(remaining),
+            "RateLimit-Reset": epoch,
+            "RateLimit-Policy": f"{limit};w={window_seconds}",
+        }
+    if platform == "mastodon":
+        iso = reset_at.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+        return {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": str(remaining),
+            "X-RateLimit-Reset": iso,
+        }
+    return {}
+
+
+def error_body(platform: str, code: int, message: str) -> dict[str, Any]:
+    """An error body in the platform's own envelope."""
+    if platform == "x":
+        return {"title": message, "detail": message, "type": "about:blank", "status": code}
+    if platform == "bluesky":
+        name = "RateLimitExceeded" if code == 429 else "InternalServerError"
+        return {"error": name, "message": message}
+    if platform == "youtube":
+        return {
+            "error": {
+                "code": code,
+                "message": message,
+                "errors": [{"message": message, "domain": "global", "reason": "backendError"}],
+            }
+        }
+    return {"error": message}
+
+
+_REASONS = {
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+def guarded(state: EmulatorState, platform: str, handler: Handler) -> Handler:
+    """Wrap a handler with request counting, faults, the rate-limit window and its headers."""
+
+    async def endpoint(request: Request) -> Response:
+        state.count(f"{platform}:{request.url.path}")
+        fault, latency = state.faults.take(platform)
+        if latency:
+            await asyncio.sleep(latency)
+        truncate = False
+        if fault is not None:
+            if fault.kind == "timeout":
+                await asyncio.sleep(fault.seconds)
+            elif fault.kind == "status":
+                reason = _REASONS.get(fault.code, "Error")
+                return _mark(
+                    JSONResponse(error_body(platform, fault.code, reason), status_code=fault.code)
+                )
+            elif fault.kind == "rate_limit":
+                now = state.clock()
+                window = state.windows.get(platform)
+                limit = window.limit if window else 0
+                seconds = window.seconds if window else 0
+                headers = limit_headers(
+                    platform, limit, 0, now + timedelta(seconds=fault.seconds), seconds
+                )
+                if platform != "x" and not headers:
+                    headers = {"Retry-After": str(int(fault.seconds))}
+                return _mark(
+                    JSONResponse(
+                        error_body(platform, 429, _REASONS[429]), status_code=429, headers=headers
+                    )
+                )
+            elif fault.kind == "malformed":
+                return _mark(
+                    Response(
+                        "<html><body>502 Bad Gateway</body></html>",
+                        status_code=200,
+                        media_type="text/html",
+                    )
+                )
+            elif fault.kind == "truncated":
+                truncate = True
+
+        allowed, window = state.spend(platform)
+        headers = _window_headers(platform, window)
+        if not allowed:
+            return _mark(
+                JSONResponse(
+                    error_body(platform, 429, _REASONS[429]), status_code=429, headers=headers
+                )
+            )
+        response = await handler(request)
+        if truncate:
+            body = bytes(response.body)
+            response = Response(
+                body[: max(1, len(body) // 2)],
+                status_code=response.status_code,
+                media_type="application/json",
+            )
+        response.headers.update(headers)
+        return _mark(response)
+
+    return endpoint
+
+
+def _window_headers(platform: str, window: Window | None) -> dict[str, str]:
+    if window is None or window.reset_at is None:
+        return {}
+    return limit_headers(platform, window.limit, window.remaining, window.reset_at, window.seconds)
+
+
+def _mark(response: Response) -> Response:
+    response.headers[EMULATOR_HEADER] = "1"
+    return response

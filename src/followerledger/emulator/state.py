@@ -1,0 +1,104 @@
+"""What one running emulator remembers: its world, faults, rate-limit windows and counters."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from followerledger.emulator.faults import Faults
+from followerledger.emulator.world import World
+
+#: Default (limit, window seconds) per platform, as each platform documents them.
+DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
+    "x": (300, 15 * 60),
+    "bluesky": (3000, 5 * 60),
+    "mastodon": (300, 5 * 60),
+}
+
+
+@dataclasses.dataclass
+class Window:
+    """A fixed rate-limit window."""
+
+    limit: int
+    seconds: int
+    used: int = 0
+    reset_at: datetime | None = None
+
+    def spend(self, now: datetime) -> bool:
+        """Count one request; False when the window is already spent."""
+        if self.reset_at is None or now >= self.reset_at:
+            self.used = 0
+            self.reset_at = now + timedelta(seconds=self.seconds)
+        if self.used >= self.limit:
+            return False
+        self.used += 1
+        return True
+
+    @property
+    def remaining(self) -> int:
+        """Requests left in the window."""
+        return max(0, self.limit - self.used)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class EmulatorState:
+    """Shared by every route of one emulator instance; safe across threads."""
+
+    def __init__(
+        self,
+        world: World | None = None,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+        limits: dict[str, tuple[int, int]] | None = None,
+        x_post_metric: str = "post_count",
+    ) -> None:
+        self.world = world or World()
+        self.faults = Faults()
+        self.clock = clock
+        self.x_post_metric = x_post_metric
+        self._lock = threading.Lock()
+        self.windows = {
+            platform: Window(limit, seconds)
+            for platform, (limit, seconds) in {**DEFAULT_LIMITS, **(limits or {})}.items()
+        }
+        self.requests: Counter[str] = Counter()
+        self._ids: dict[tuple[str, str], str] = {}
+
+    def count(self, endpoint: str) -> None:
+        """Count a request to an endpoint (e.g. 'x:/2/users/by')."""
+        with self._lock:
+            self.requests[endpoint] += 1
+
+    def spend(self, platform: str) -> tuple[bool, Window | None]:
+        """Spend one request of the platform's window."""
+        with self._lock:
+            window = self.windows.get(platform)
+            if window is None:
+                return True, None
+            return window.spend(self.clock()), window
+
+    def remember(self, platform: str, account_id: str, handle: str) -> None:
+        """Remember which handle an id was handed out for, so later reads by id resolve."""
+        with self._lock:
+            self._ids[(platform, account_id)] = handle
+
+    def handle_for(self, platform: str, account_id: str) -> str | None:
+        """The handle an id was handed out for, if this emulator has seen it."""
+        with self._lock:
+            return self._ids.get((platform, account_id))
+
+    def reset(self) -> None:
+        """Forget faults, counters and spent windows (ids are kept)."""
+        with self._lock:
+            self.requests.clear()
+            for window in self.windows.values():
+                window.used = 0
+                window.reset_at = None
+        self.faults.clear()

@@ -1,0 +1,145 @@
+"""The emulator's world: which accounts exist, their stable ids, and their follower trajectories.
+
+Everything is a pure function of (platform, handle, time), so the demo's generated history,
+the emulator's live answers and the tests all agree without sharing state.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import math
+from datetime import UTC, datetime
+from typing import Final
+
+#: The 2008 blog post is undated; we place its figures at mid-2008.
+ANCHOR: Final = datetime(2008, 7, 1, tzinfo=UTC)
+
+#: When each platform's emulated accounts start growing.
+PLATFORM_ANCHORS: Final = {
+    "x": ANCHOR,
+    "youtube": ANCHOR,
+    "mastodon": datetime(2017, 4, 1, tzinfo=UTC),
+    "bluesky": datetime(2023, 4, 20, tzinfo=UTC),
+}
+
+#: Follower counts the 2008 post gives (DellOutlet 1,516, DellSmBizOffers 151, DellChannel 71).
+DELL_2008: Final = {"delloutlet": 1516, "dellsmbizoffers": 151, "dellchannel": 71}
+
+#: Accounts the emulator reports as gone or suspended, to exercise those statuses in the demo.
+DEFAULT_NOT_FOUND: Final = frozenset({("x", "dellyourblog"), ("x", "dellintheclouds")})
+DEFAULT_SUSPENDED: Final = frozenset({("x", "ideastormaction")})
+
+
+def unit(*parts: object) -> float:
+    """A deterministic number in [0, 1) for the given parts."""
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def _digest(*parts: object) -> bytes:
+    return hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Trajectory:
+    """Followers over time: logistic growth from the anchor, a recent drift, weekly rhythm."""
+
+    anchor: datetime
+    start: float
+    capacity: float
+    rate: float
+    drift: float
+    phase: float
+    seed: str
+
+    def followers(self, at: datetime) -> int:
+        """The follower count at a moment (deterministic, hourly noise included)."""
+        years = (at - self.anchor).total_seconds() / (365.25 * 86400)
+        if years <= 0:
+            return round(self.start)
+        ratio = self.capacity / self.start - 1
+        logistic = self.capacity / (1 + ratio * math.exp(-self.rate * years))
+        drift = max(0.2, 1 + self.drift * max(0.0, years - 3))
+        days = years * 365.25
+        weekly = 1 + 0.002 * math.sin(2 * math.pi * days / 7 + self.phase)
+        hour = int(at.timestamp() // 3600)
+        noise = 1 + 0.0004 * (unit(self.seed, hour) - 0.5)
+        return max(0, round(logistic * drift * weekly * noise))
+
+
+def trajectory(platform: str, handle: str) -> Trajectory:
+    """The trajectory of one account; Dell's 2008 accounts start from the post's figures."""
+    key = handle.lower().lstrip("@")
+    seed = f"{platform}:{key}"
+    start = float(DELL_2008.get(key, 40 + int(unit(seed, "start") * 4000)))
+    capacity = start * 10 ** (1.5 + 1.5 * unit(seed, "capacity"))
+    return Trajectory(
+        anchor=PLATFORM_ANCHORS.get(platform, ANCHOR),
+        start=start,
+        capacity=capacity,
+        rate=0.4 + unit(seed, "rate"),
+        drift=-0.03 + 0.09 * unit(seed, "drift"),
+        phase=2 * math.pi * unit(seed, "phase"),
+        seed=seed,
+    )
+
+
+def followers_at(platform: str, handle: str, at: datetime) -> int:
+    """Followers of an emulated account at a moment."""
+    return trajectory(platform, handle).followers(at)
+
+
+def following_at(platform: str, handle: str, at: datetime) -> int:
+    """Accounts followed: small and slowly growing."""
+    base = 20 + unit(platform, handle.lower(), "following") * 900
+    years = max(0.0, (at - ANCHOR).total_seconds() / (365.25 * 86400))
+    return round(base * (1 + 0.05 * years))
+
+
+def posts_at(platform: str, handle: str, at: datetime) -> int:
+    """Posts published: a steady rate since the anchor."""
+    per_day = 0.5 + unit(platform, handle.lower(), "posts") * 12
+    days = max(0.0, (at - ANCHOR).total_seconds() / 86400)
+    return round(per_day * days)
+
+
+def x_user_id(handle: str) -> str:
+    """A stable numeric X user id for a username."""
+    return str(10_000_000 + int.from_bytes(_digest("x-id", handle.lower())[:8], "big") % 10**15)
+
+
+def bluesky_did(handle: str) -> str:
+    """A stable did:plc for a Bluesky handle."""
+    raw = base64.b32encode(_digest("did", handle.lower())[:15]).decode().lower()
+    return f"did:plc:{raw[:24]}"
+
+
+@dataclasses.dataclass
+class World:
+    """Which accounts exist and in what state. Every valid handle exists unless listed here.
+
+    Handles starting with `missing` or `gone` are not found and handles starting with
+    `suspended` are suspended, so tests can ask for those states by name.
+    """
+
+    not_found: set[tuple[str, str]] = dataclasses.field(
+        default_factory=lambda: set(DEFAULT_NOT_FOUND)
+    )
+    suspended: set[tuple[str, str]] = dataclasses.field(
+        default_factory=lambda: set(DEFAULT_SUSPENDED)
+    )
+    deactivated: set[tuple[str, str]] = dataclasses.field(default_factory=set)
+
+    def state(self, platform: str, handle: str) -> str:
+        """'ok', 'not_found', 'suspended' or 'deactivated' for an account."""
+        key = (platform, handle.lower().lstrip("@"))
+        name = key[1]
+        if key in self.not_found or name.startswith(("missing", "gone")):
+            return "not_found"
+        if key in self.suspended or name.startswith("suspended"):
+            return "suspended"
+        if key in self.deactivated or name.startswith("deactivated"):
+            return "deactivated"
+        return "ok"

@@ -1,0 +1,143 @@
+"""Emulated X API v2 user lookup: /2/users/by and /2/users, in the official shapes."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from followerledger.emulator import world as w
+from followerledger.emulator.plumbing import guarded
+from followerledger.emulator.state import EmulatorState
+
+_USERNAME = re.compile(r"^[A-Za-z0-9_]{1,15}$")
+_USER_ID = re.compile(r"^[0-9]{1,19}$")
+_PROBLEMS = "https://api.twitter.com/2/problems"
+
+
+def _invalid(parameter: str, raw: str, message: str) -> JSONResponse:
+    return JSONResponse(
+        {
+            "errors": [{"parameters": {parameter: [raw]}, "message": message}],
+            "title": "Invalid Request",
+            "detail": "One or more parameters to your request was invalid.",
+            "type": f"{_PROBLEMS}/invalid-request",
+        },
+        status_code=400,
+    )
+
+
+def _problem(parameter: str, value: str, state: str) -> dict[str, Any]:
+    if state == "suspended":
+        return {
+            "parameter": parameter,
+            "resource_id": value,
+            "value": value,
+            "detail": f"User has been suspended: [{value}].",
+            "title": "Forbidden",
+            "resource_type": "user",
+            "type": f"{_PROBLEMS}/resource-not-found",
+        }
+    noun = "usernames" if parameter == "usernames" else "ids"
+    return {
+        "value": value,
+        "detail": f"Could not find user with {noun}: [{value}].",
+        "title": "Not Found Error",
+        "resource_type": "user",
+        "parameter": parameter,
+        "resource_id": value,
+        "type": f"{_PROBLEMS}/resource-not-found",
+    }
+
+
+def routes(state: EmulatorState) -> list[Route]:
+    """The X routes of one emulator."""
+
+    def user(handle: str, fields: set[str]) -> dict[str, Any]:
+        now = state.clock()
+        user_id = w.x_user_id(handle)
+        state.remember("x", user_id, handle)
+        body: dict[str, Any] = {"id": user_id, "name": f"{handle} (emulated)", "username": handle}
+        if "public_metrics" in fields:
+            body["public_metrics"] = {
+                "followers_count": w.followers_at("x", handle, now),
+                "following_count": w.following_at("x", handle, now),
+                state.x_post_metric: w.posts_at("x", handle, now),
+                "listed_count": w.followers_at("x", handle, now) // 200,
+            }
+        return body
+
+    def authorized(request: Request) -> bool:
+        header = request.headers.get("authorization", "")
+        return header.startswith("Bearer ") and len(header) > len("Bearer ")
+
+    def unauthorized() -> JSONResponse:
+        return JSONResponse(
+            {
+                "title": "Unauthorized",
+                "type": "about:blank",
+                "status": 401,
+                "detail": "Unauthorized",
+            },
+            status_code=401,
+        )
+
+    def answer(
+        parameter: str, values: list[str], handles: list[str | None], fields: set[str]
+    ) -> JSONResponse:
+        data, errors = [], []
+        for value, handle in zip(values, handles, strict=True):
+            status = state.world.state("x", handle) if handle else "not_found"
+            if handle and status == "ok":
+                data.append(user(handle, fields))
+            else:
+                errors.append(_problem(parameter, value, status))
+        body: dict[str, Any] = {}
+        if data:
+            body["data"] = data
+        if errors:
+            body["errors"] = errors
+        return JSONResponse(body)
+
+    async def users_by(request: Request) -> Response:
+        if not authorized(request):
+            return unauthorized()
+        raw = request.query_params.get("usernames", "")
+        names = [name for name in raw.split(",") if name]
+        if not 1 <= len(names) <= 100:
+            return _invalid("usernames", raw, f"size [{len(names)}] is not between 1 and 100")
+        for name in names:
+            if not _USERNAME.match(name):
+                return _invalid(
+                    "usernames",
+                    raw,
+                    f"The `usernames` query parameter value "
+                    f"[{name}] does not match ^[A-Za-z0-9_]{{1,15}}$",
+                )
+        fields = set(request.query_params.get("user.fields", "").split(","))
+        return answer("usernames", names, list(names), fields)
+
+    async def users_by_ids(request: Request) -> Response:
+        if not authorized(request):
+            return unauthorized()
+        raw = request.query_params.get("ids", "")
+        ids = [value for value in raw.split(",") if value]
+        if not 1 <= len(ids) <= 100:
+            return _invalid("ids", raw, f"size [{len(ids)}] is not between 1 and 100")
+        for value in ids:
+            if not _USER_ID.match(value):
+                return _invalid(
+                    "ids",
+                    raw,
+                    f"The `ids` query parameter value [{value}] does not match ^[0-9]{{1,19}}$",
+                )
+        fields = set(request.query_params.get("user.fields", "").split(","))
+        return answer("ids", ids, [state.handle_for("x", value) for value in ids], fields)
+
+    return [
+        Route("/2/users/by", guarded(state, "x", users_by)),
+        Route("/2/users", guarded(state, "x", users_by_ids)),
+    ]

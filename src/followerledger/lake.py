@@ -1,0 +1,168 @@
+"""The lake: append-only Parquet files, one per run and platform, under a filesystem URI.
+
+Layout: `<lake>/observations/platform=<p>/date=<YYYY-MM-DD>/<run_id>.parquet`.
+A file is written under a temporary name that no reader globs (it does not end in
+`.parquet`), flushed to disk, then renamed into place, so readers see all of it or none of
+it. Re-writing the same run id replaces only that run's file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Final
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyarrow import fs as pafs
+
+OBSERVATIONS: Final = "observations"
+_RUN_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_PARTITION: Final = re.compile(
+    r"^(?P<dataset>[a-z_]+)/platform=(?P<platform>[a-z]+)/date=(?P<date>\d{4}-\d{2}-\d{2})/"
+    r"(?P<name>[^/]+)\.parquet$"
+)
+
+
+class LakeError(RuntimeError):
+    """A lake operation failed; nothing partial is visible."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LakeFile:
+    """One committed Parquet file of the lake."""
+
+    key: str
+    size: int
+    mtime_ns: int
+
+    @property
+    def platform(self) -> str:
+        """The platform partition of the file."""
+        return self._parts()["platform"]
+
+    @property
+    def day(self) -> date:
+        """The date partition of the file (the run's UTC start date)."""
+        return date.fromisoformat(self._parts()["date"])
+
+    def _parts(self) -> dict[str, str]:
+        match = _PARTITION.match(self.key)
+        if match is None:
+            raise LakeError(f"{self.key}: not a partitioned lake file")
+        return match.groupdict()
+
+
+def check_run_id(run_id: str) -> str:
+    """The run id, if it is safe to use as a file name; else a ValueError saying why."""
+    if not _RUN_ID.match(run_id):
+        raise ValueError(
+            f"run id {run_id!r} must start with a letter or digit and hold only letters, "
+            "digits, '.', '_' or '-' (at most 128 characters)"
+        )
+    return run_id
+
+
+def observation_key(platform: str, day: date, name: str) -> str:
+    """The lake key of one run's file for one platform and partition date."""
+    return f"{OBSERVATIONS}/platform={platform}/date={day.isoformat()}/{check_run_id(name)}.parquet"
+
+
+class Lake:
+    """Parquet files under a root given as a local path or a filesystem URI."""
+
+    def __init__(self, uri: str | Path) -> None:
+        text = str(uri)
+        if "://" in text:
+            self.fs, root = pafs.FileSystem.from_uri(text)
+        else:
+            self.fs, root = pafs.LocalFileSystem(), os.path.abspath(text)
+        self.root = root.rstrip("/")
+        self.is_local = isinstance(self.fs, pafs.LocalFileSystem)
+
+    def path(self, key: str) -> str:
+        """The full path of a key, as DuckDB and pyarrow read it."""
+        return f"{self.root}/{key}"
+
+    def write(self, key: str, table: pa.Table) -> LakeFile:
+        """Write a table at `key` atomically: all of it becomes visible at once, or nothing."""
+        final = self.path(key)
+        directory, name = final.rsplit("/", 1)
+        if not self.is_local:
+            # Object stores make a PUT visible whole; there is no rename to lean on.
+            pq.write_table(table, final, filesystem=self.fs)
+            info = self.fs.get_file_info(final)
+            return LakeFile(key, info.size or 0, info.mtime_ns or 0)
+        os.makedirs(directory, exist_ok=True)
+        temporary = f"{directory}/.{name}.tmp-{uuid.uuid4().hex}"
+        try:
+            with open(temporary, "wb") as handle:
+                pq.write_table(table, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, final)
+        except BaseException:
+            if os.path.exists(temporary):
+                os.remove(temporary)
+            raise
+        _fsync_directory(directory)
+        stat = os.stat(final)
+        return LakeFile(key, stat.st_size, stat.st_mtime_ns)
+
+    def list(self, dataset: str = OBSERVATIONS) -> list[LakeFile]:
+        """Every committed file of a dataset, sorted by key (temporary files excluded)."""
+        base = self.path(dataset)
+        if self.is_local:
+            return sorted(_walk_local(base, dataset), key=lambda item: item.key)
+        selector = pafs.FileSelector(base, recursive=True, allow_not_found=True)
+        files = []
+        for info in self.fs.get_file_info(selector):
+            name = info.base_name
+            if (
+                info.type == pafs.FileType.File
+                and name.endswith(".parquet")
+                and not name.startswith(".")
+            ):
+                key = info.path[len(self.root) + 1 :]
+                files.append(LakeFile(key, info.size or 0, info.mtime_ns or 0))
+        return sorted(files, key=lambda item: item.key)
+
+    def remove(self, key: str) -> None:
+        """Delete one file (used only for files no published catalog names any more)."""
+        self.fs.delete_file(self.path(key))
+
+
+def _walk_local(base: str, dataset: str) -> list[LakeFile]:
+    found: list[LakeFile] = []
+    stack = [(base, dataset)]
+    while stack:
+        directory, prefix = stack.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                stack.append((entry.path, f"{prefix}/{entry.name}"))
+            elif entry.name.endswith(".parquet"):
+                stat = entry.stat(follow_symlinks=False)
+                found.append(LakeFile(f"{prefix}/{entry.name}", stat.st_size, stat.st_mtime_ns))
+    return found
+
+
+def _fsync_directory(directory: str) -> None:
+    """Make the rename durable (POSIX); harmless where directories cannot be opened."""
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

@@ -1,0 +1,80 @@
+"""The observation: one row per watched account per run, and its explicit Arrow schema."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Final, Literal
+
+import pyarrow as pa
+
+Platform = Literal["x", "bluesky", "mastodon", "youtube"]
+PLATFORMS: Final[tuple[Platform, ...]] = ("x", "bluesky", "mastodon", "youtube")
+
+Status = Literal["ok", "not_found", "suspended", "deactivated", "protected", "hidden", "error"]
+STATUSES: Final[tuple[Status, ...]] = (
+    "ok",
+    "not_found",
+    "suspended",
+    "deactivated",
+    "protected",
+    "hidden",
+    "error",
+)
+
+Source = Literal["api", "import", "emulator"]
+
+#: The lake's contract (DESIGN.md "Observation"). New nullable columns may be appended;
+#: readers use `union_by_name` so older files simply lack them.
+OBSERVATION_SCHEMA: Final = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("observed_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("platform", pa.string(), nullable=False),
+        pa.field("handle", pa.string(), nullable=False),
+        pa.field("account_id", pa.string()),
+        pa.field("display_name", pa.string()),
+        pa.field("followers", pa.int64()),
+        pa.field("following", pa.int64()),
+        pa.field("posts", pa.int64()),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("detail", pa.string()),
+        pa.field("source", pa.string(), nullable=False),
+        # The handle as written in the watchlist (or the import file): it ties a row to its
+        # watchlist entry, and with `account_id` it is the handle -> id mapping kept in the lake.
+        pa.field("requested_handle", pa.string()),
+    ]
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Observation:
+    """One watched account as seen by one run."""
+
+    run_id: str
+    observed_at: datetime
+    platform: str
+    handle: str
+    status: Status
+    source: Source
+    account_id: str | None = None
+    display_name: str | None = None
+    followers: int | None = None
+    following: int | None = None
+    posts: int | None = None
+    detail: str | None = None
+    requested_handle: str | None = None
+
+
+_FIELDS: Final = tuple(field.name for field in OBSERVATION_SCHEMA)
+
+
+def to_table(observations: Sequence[Observation] | Iterable[Observation]) -> pa.Table:
+    """Observations as an Arrow table with the lake schema."""
+    rows = list(observations)
+    columns = [
+        pa.array([getattr(row, name) for row in rows], type=OBSERVATION_SCHEMA.field(name).type)
+        for name in _FIELDS
+    ]
+    return pa.Table.from_arrays(columns, schema=OBSERVATION_SCHEMA)

@@ -1,0 +1,83 @@
+"""Typed settings, read from the environment and an optional `.env` file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name, name.lower())
+
+
+class Settings(BaseSettings):
+    """Everything followerledger can be configured with; see README "Configuration"."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    warehouse: Path = Field(Path("warehouse"), validation_alias=_env("FOLLOWERLEDGER_WAREHOUSE"))
+    watchlist: Path = Field(
+        Path("watchlist.yaml"), validation_alias=_env("FOLLOWERLEDGER_WATCHLIST")
+    )
+    lake_uri: str | None = Field(
+        None,
+        validation_alias=_env("FOLLOWERLEDGER_LAKE"),
+        description="Filesystem URI of the lake; default <warehouse>/lake.",
+    )
+
+    x_bearer_token: SecretStr | None = Field(None, validation_alias=_env("X_BEARER_TOKEN"))
+    youtube_api_key: SecretStr | None = Field(None, validation_alias=_env("YOUTUBE_API_KEY"))
+
+    x_api_url: str = Field("https://api.x.com", validation_alias=_env("FOLLOWERLEDGER_X_API_URL"))
+    bluesky_api_url: str = Field(
+        "https://public.api.bsky.app", validation_alias=_env("FOLLOWERLEDGER_BLUESKY_API_URL")
+    )
+    mastodon_api_url: str | None = Field(
+        None, validation_alias=_env("FOLLOWERLEDGER_MASTODON_API_URL")
+    )
+    youtube_api_url: str = Field(
+        "https://www.googleapis.com/youtube/v3",
+        validation_alias=_env("FOLLOWERLEDGER_YOUTUBE_API_URL"),
+    )
+
+    http_timeout: float = Field(
+        20.0,
+        gt=0,
+        validation_alias=_env("FOLLOWERLEDGER_HTTP_TIMEOUT"),
+        description="Seconds to wait for one HTTP answer.",
+    )
+    http_attempts: int = Field(
+        5,
+        ge=1,
+        validation_alias=_env("FOLLOWERLEDGER_HTTP_ATTEMPTS"),
+        description="Tries per request before its accounts get `error` rows.",
+    )
+    max_rate_limit_wait: float = Field(
+        900.0,
+        ge=0,
+        validation_alias=_env("FOLLOWERLEDGER_MAX_RATE_LIMIT_WAIT"),
+        description="Longest wait for a rate-limit reset, in seconds, before giving up.",
+    )
+    fetch_concurrency: int = Field(
+        4,
+        ge=1,
+        validation_alias=_env("FOLLOWERLEDGER_FETCH_CONCURRENCY"),
+        description="Request batches in flight at once, per platform.",
+    )
+
+    @property
+    def lake(self) -> str:
+        """The lake root as a filesystem URI or local path."""
+        return self.lake_uri or str(self.warehouse / "lake")
+
+    @property
+    def catalog_path(self) -> Path:
+        """The DuckDB file analysts open."""
+        return self.warehouse / "followerledger.duckdb"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment (and `.env`), with explicit overrides on top."""
+    return Settings(**overrides)  # type: ignore[arg-type]

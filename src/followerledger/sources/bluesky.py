@@ -1,0 +1,155 @@
+"""Bluesky public AppView: `app.bsky.actor.getProfiles`, up to 25 actors per request, no auth.
+
+Contract: ../shared/contracts/bluesky (lexicons getProfiles/getProfile/defs, XRPC spec).
+Accounts absent from a getProfiles answer are asked for once more with getProfile, whose
+400 error name tells not found (`InvalidRequest`) from taken down and deactivated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+from followerledger.observation import Observation, Status
+from followerledger.sources.base import (
+    MalformedAnswer,
+    RowFactory,
+    Target,
+    as_count,
+    as_text,
+    batches,
+    fetch_guarded,
+    read_json,
+)
+from followerledger.sources.http import ApiClient, epoch_seconds_reset
+
+PLATFORM: Final = "bluesky"
+BATCH_SIZE: Final = 25
+
+read_budget = epoch_seconds_reset("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
+
+#: getProfile's 400 error names and what they mean for the account.
+_ERROR_STATUS: Final[dict[str, Status]] = {
+    "InvalidRequest": "not_found",
+    "AccountTakedown": "suspended",
+    "AccountDeactivated": "deactivated",
+}
+
+
+def actor(target: Target) -> str:
+    """The at-identifier to ask for: the DID once known, else the handle without '@'."""
+    return target.account_id or target.handle.lstrip("@")
+
+
+class BlueskySource:
+    """Follower counts from the Bluesky AppView."""
+
+    platform: Final = PLATFORM
+    batch_size: Final = BATCH_SIZE
+
+    def __init__(self, client: ApiClient) -> None:
+        self.client = client
+
+    def plan(self, targets: Sequence[Target]) -> list[list[Target]]:
+        """Handles and DIDs mix freely in one request: 25 per request."""
+        return batches(targets, BATCH_SIZE)
+
+    def fetch(self, batch: Sequence[Target], run_id: str) -> list[Observation]:
+        """One getProfiles request, plus one getProfile per omitted account."""
+        return fetch_guarded(
+            self.client,
+            batch,
+            run_id,
+            PLATFORM,
+            lambda make: self._fetch(batch, make),
+            self.client.clock,
+        )
+
+    def _fetch(self, batch: Sequence[Target], make: Callable[[], RowFactory]) -> list[Observation]:
+        response = self.client.get(
+            "/xrpc/app.bsky.actor.getProfiles", {"actors": [actor(t) for t in batch]}
+        )
+        body = read_json(response)
+        rows = make()
+        if response.status_code != 200:
+            detail = xrpc_error_text(body, response.status_code)
+            return [rows.status(target, "error", detail) for target in batch]
+        found, missing = parse_profiles(body, batch, rows)
+        for target in missing:
+            found.append(self._classify_missing(target, make))
+        return found
+
+    def _classify_missing(self, target: Target, make: Callable[[], RowFactory]) -> Observation:
+        response = self.client.get("/xrpc/app.bsky.actor.getProfile", {"actor": actor(target)})
+        try:
+            body = read_json(response)
+        except MalformedAnswer:
+            body = None
+        rows = make()
+        if response.status_code == 200 and isinstance(body, dict):
+            return profile_row(body, target, rows)
+        if response.status_code == 400 and isinstance(body, dict):
+            status = _ERROR_STATUS.get(str(body.get("error")))
+            if status is not None:
+                return rows.status(target, status, as_text(body.get("message")))
+        return rows.status(
+            target,
+            "not_found",
+            "omitted from getProfiles; " + xrpc_error_text(body, response.status_code),
+        )
+
+
+def xrpc_error_text(body: Any, status_code: int) -> str:
+    """A one-line description of an XRPC error answer."""
+    parts = [f"HTTP {status_code}"]
+    if isinstance(body, dict):
+        for key in ("error", "message"):
+            if isinstance(body.get(key), str):
+                parts.append(body[key])
+    return ": ".join(parts)[:500]
+
+
+def parse_profiles(
+    body: Any, batch: Sequence[Target], rows: RowFactory
+) -> tuple[list[Observation], list[Target]]:
+    """Rows for the profiles found, and the targets the answer left out."""
+    if not isinstance(body, dict) or not isinstance(body.get("profiles"), list):
+        raise MalformedAnswer("answer lacks the required 'profiles' list")
+    profiles: dict[str, dict[str, Any]] = {}
+    for profile in body["profiles"]:
+        if not isinstance(profile, dict):
+            continue
+        for key in (profile.get("did"), profile.get("handle")):
+            if isinstance(key, str):
+                profiles.setdefault(key.lower(), profile)
+    found: list[Observation] = []
+    missing: list[Target] = []
+    for target in batch:
+        profile = profiles.get(actor(target).lower())
+        if profile is None and target.account_id:
+            profile = profiles.get(target.handle.lstrip("@").lower())
+        if profile is None:
+            missing.append(target)
+        else:
+            found.append(profile_row(profile, target, rows))
+    return found, missing
+
+
+def profile_row(profile: dict[str, Any], target: Target, rows: RowFactory) -> Observation:
+    """The row for one profileViewDetailed."""
+    followers = as_count(profile.get("followersCount"))
+    handle = as_text(profile.get("handle"))
+    did = as_text(profile.get("did"))
+    if followers is None:
+        return rows.status(
+            target, "error", "profile lacks followersCount", handle=handle, account_id=did
+        )
+    return rows.ok(
+        target,
+        handle=handle,
+        account_id=did,
+        display_name=as_text(profile.get("displayName")),
+        followers=followers,
+        following=as_count(profile.get("followsCount")),
+        posts=as_count(profile.get("postsCount")),
+    )

@@ -1,0 +1,289 @@
+"""One careful HTTP client per platform: timeouts, backoff, and rate limits honoured.
+
+Every request goes through `ApiClient.get`, which
+- waits before sending when the platform said the budget is spent, until its reset;
+- retries connection errors, timeouts and 5xx answers with exponential backoff and jitter;
+- on 429, waits until the reset the platform announced (its own headers, else Retry-After);
+- gives up with `RateLimited` when a wait would exceed the configured maximum, and with
+  `RequestFailed` when the attempts are spent;
+- never lets a secret reach an exception message (secrets are redacted from every text).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import email.utils
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity.wait import wait_exponential_jitter
+
+from followerledger import __version__
+
+Clock = Callable[[], datetime]
+Sleep = Callable[[float], None]
+
+USER_AGENT = f"followerledger/{__version__} (+https://github.com/followerledger)"
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Budget:
+    """What a platform's rate-limit headers said about the current window."""
+
+    limit: int | None
+    remaining: int | None
+    reset_at: datetime | None
+
+
+BudgetReader = Callable[[Mapping[str, str]], Budget | None]
+
+
+class RateLimited(Exception):
+    """The platform's budget is spent and its reset is further away than we may wait."""
+
+    def __init__(self, platform: str, until: datetime | None) -> None:
+        self.platform = platform
+        self.until = until
+        when = until.strftime("%Y-%m-%dT%H:%M:%SZ") if until else "an unannounced time"
+        super().__init__(f"{platform} is rate-limited until {when}")
+
+
+class RequestFailed(Exception):
+    """A request could not be completed; the message is safe to store (secrets redacted)."""
+
+
+@dataclasses.dataclass(slots=True)
+class _RetryAfter(Exception):
+    """Internal: retry this request, after `seconds` if given, else after backoff."""
+
+    reason: str
+    seconds: float | None = None
+
+
+def epoch_seconds_reset(limit: str, remaining: str, reset: str) -> BudgetReader:
+    """A reader for headers whose reset is a Unix time in seconds (X, Bluesky)."""
+
+    def read(headers: Mapping[str, str]) -> Budget | None:
+        if remaining not in headers and reset not in headers:
+            return None
+        reset_at = None
+        if reset in headers:
+            try:
+                reset_at = datetime.fromtimestamp(float(headers[reset]), UTC)
+            except (ValueError, OverflowError, OSError):
+                reset_at = None
+        return Budget(
+            _int_or_none(headers.get(limit)), _int_or_none(headers.get(remaining)), reset_at
+        )
+
+    return read
+
+
+def iso8601_reset(limit: str, remaining: str, reset: str) -> BudgetReader:
+    """A reader for headers whose reset is an ISO-8601 time (Mastodon)."""
+
+    def read(headers: Mapping[str, str]) -> Budget | None:
+        if remaining not in headers and reset not in headers:
+            return None
+        reset_at = None
+        if reset in headers:
+            try:
+                reset_at = datetime.fromisoformat(headers[reset].replace("Z", "+00:00"))
+                if reset_at.tzinfo is None:
+                    reset_at = reset_at.replace(tzinfo=UTC)
+            except ValueError:
+                reset_at = None
+        return Budget(
+            _int_or_none(headers.get(limit)), _int_or_none(headers.get(remaining)), reset_at
+        )
+
+    return read
+
+
+def no_budget_headers(headers: Mapping[str, str]) -> Budget | None:
+    """For platforms without rate-limit headers (YouTube counts quota instead)."""
+    return None
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """Retry-After as seconds: either delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - now).total_seconds())
+
+
+def make_session(pool_size: int = 8, headers: Mapping[str, str] | None = None) -> requests.Session:
+    """A requests Session with a connection pool sized for concurrent batches."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    session.headers["Accept"] = "application/json"
+    if headers:
+        session.headers.update(headers)
+    return session
+
+
+class ApiClient:
+    """GET requests to one platform's API, shared by all of its batches in a run."""
+
+    def __init__(
+        self,
+        platform: str,
+        base_url: str,
+        session: requests.Session,
+        *,
+        read_budget: BudgetReader,
+        timeout: float = 20.0,
+        attempts: int = 5,
+        max_wait: float = 900.0,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        secrets: Iterable[str] = (),
+        concurrency: int = 4,
+        clock: Clock = utc_now,
+        sleep: Sleep = time.sleep,
+    ) -> None:
+        self.platform = platform
+        self.base_url = base_url.rstrip("/")
+        self.session = session
+        self.read_budget = read_budget
+        self.timeout = timeout
+        self.attempts = attempts
+        self.max_wait = max_wait
+        self.clock = clock
+        self.sleep = sleep
+        self._secrets = tuple(secret for secret in secrets if secret)
+        self._backoff = wait_exponential_jitter(initial=backoff_initial, max=backoff_max)
+        self._lock = threading.Lock()
+        self._in_flight = threading.BoundedSemaphore(concurrency)
+        self._budget: Budget | None = None
+        self.requests_made = 0
+        self.emulated = False
+
+    def redact(self, text: str) -> str:
+        """The text with every secret of this client replaced by '***'."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> requests.Response:
+        """GET base_url + path; retries and rate limits handled as the module says."""
+        retrying = Retrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=self._wait,
+            retry=retry_if_exception_type(_RetryAfter),
+            sleep=self._sleep_checked,
+            reraise=True,
+        )
+        try:
+            return retrying(self._attempt, path, params)
+        except _RetryAfter as last:
+            raise RequestFailed(
+                self.redact(f"{last.reason} (gave up after {self.attempts} attempts)")
+            ) from None
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, _RetryAfter) and error.seconds is not None:
+            return error.seconds
+        return float(self._backoff(state))
+
+    def _sleep_checked(self, seconds: float) -> None:
+        if seconds > 0:
+            self.sleep(seconds)
+
+    def _wait_for_budget(self) -> None:
+        """Before sending: if the platform said the window is spent, wait for its reset."""
+        with self._lock:
+            budget = self._budget
+        if budget is None or budget.remaining is None or budget.remaining > 0:
+            return
+        if budget.reset_at is None:
+            return
+        wait = (budget.reset_at - self.clock()).total_seconds()
+        if wait <= 0:
+            return
+        if wait > self.max_wait:
+            raise RateLimited(self.platform, budget.reset_at)
+        self.sleep(wait)
+        with self._lock:
+            if self._budget is budget:
+                self._budget = None
+
+    def _attempt(self, path: str, params: Mapping[str, Any] | None) -> requests.Response:
+        self._wait_for_budget()
+        url = self.base_url + path
+        with self._lock:
+            self.requests_made += 1
+        try:
+            with self._in_flight:
+                response = self.session.get(url, params=params, timeout=self.timeout)
+        except requests.Timeout:
+            raise _RetryAfter(f"no answer from {self.platform} within {self.timeout:g} s") from None
+        except requests.ConnectionError as error:
+            raise _RetryAfter(
+                self.redact(f"cannot reach {self.platform}: {type(error).__name__}")
+            ) from None
+        except requests.RequestException as error:
+            raise _RetryAfter(
+                self.redact(f"request to {self.platform} failed: {type(error).__name__}")
+            ) from None
+
+        if response.headers.get("X-FollowerLedger-Emulator"):
+            self.emulated = True
+        now = self.clock()
+        budget = self.read_budget(response.headers)
+        if budget is not None:
+            with self._lock:
+                self._budget = budget
+
+        if response.status_code == 429:
+            wait = self._rate_limit_wait(response, budget, now)
+            if wait is not None and wait > self.max_wait:
+                until = now + timedelta(seconds=wait)
+                raise RateLimited(
+                    self.platform, budget.reset_at if budget and budget.reset_at else until
+                )
+            raise _RetryAfter(f"{self.platform} answered 429 Too Many Requests", wait)
+        if response.status_code >= 500:
+            raise _RetryAfter(f"{self.platform} answered HTTP {response.status_code}")
+        return response
+
+    def _rate_limit_wait(
+        self, response: requests.Response, budget: Budget | None, now: datetime
+    ) -> float | None:
+        # At least a second: a reset already in the past must not turn into a tight loop.
+        if budget is not None and budget.reset_at is not None:
+            return max(1.0, (budget.reset_at - now).total_seconds())
+        seconds = _retry_after_seconds(response.headers.get("Retry-After"), now)
+        return None if seconds is None else max(1.0, seconds)

@@ -1,0 +1,189 @@
+"""X (Twitter) API v2 user lookup: up to 100 accounts per request, bearer token.
+
+Contract: ../shared/contracts/x (OpenAPI 2.167 and 2.159, Postman captures).
+`GET /2/users/by?usernames=a,b&user.fields=public_metrics` for handles not yet resolved, and
+`GET /2/users?ids=1,2&user.fields=public_metrics` once the stable user id is known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+from followerledger.observation import Observation
+from followerledger.sources.base import (
+    MalformedAnswer,
+    RowFactory,
+    Target,
+    as_count,
+    as_text,
+    batches,
+    fetch_guarded,
+    read_json,
+)
+from followerledger.sources.http import ApiClient, epoch_seconds_reset
+
+PLATFORM: Final = "x"
+BATCH_SIZE: Final = 100
+USER_FIELDS: Final = "public_metrics"
+
+read_budget = epoch_seconds_reset(
+    "x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-reset"
+)
+
+
+class XSource:
+    """Follower counts from the X API v2 user-lookup endpoints."""
+
+    platform: Final = PLATFORM
+    batch_size: Final = BATCH_SIZE
+
+    def __init__(self, client: ApiClient) -> None:
+        self.client = client
+
+    def plan(self, targets: Sequence[Target]) -> list[list[Target]]:
+        """Resolved accounts are read by id, the others by username; 100 per request."""
+        by_id = [target for target in targets if target.account_id]
+        by_name = [target for target in targets if not target.account_id]
+        return batches(by_id, BATCH_SIZE) + batches(by_name, BATCH_SIZE)
+
+    def fetch(self, batch: Sequence[Target], run_id: str) -> list[Observation]:
+        """One request for the batch; exactly one row per target."""
+        return fetch_guarded(
+            self.client,
+            batch,
+            run_id,
+            PLATFORM,
+            lambda make: self._fetch(batch, make),
+            self.client.clock,
+        )
+
+    def _fetch(self, batch: Sequence[Target], make: Callable[[], RowFactory]) -> list[Observation]:
+        if all(target.account_id for target in batch):
+            params = {"ids": ",".join(str(t.account_id) for t in batch), "user.fields": USER_FIELDS}
+            response = self.client.get("/2/users", params)
+            by_id = True
+        else:
+            params = {"usernames": ",".join(t.handle for t in batch), "user.fields": USER_FIELDS}
+            response = self.client.get("/2/users/by", params)
+            by_id = False
+        body = read_json(response)
+        rows = make()
+        if response.status_code != 200:
+            detail = problem_text(body, response.status_code)
+            return [rows.status(target, "error", detail) for target in batch]
+        return parse_users(body, batch, rows, by_id=by_id)
+
+
+def problem_text(body: Any, status_code: int) -> str:
+    """A one-line description of an X error answer (problem+json or legacy errors list)."""
+    parts: list[str] = [f"HTTP {status_code}"]
+    if isinstance(body, dict):
+        for key in ("title", "detail"):
+            if isinstance(body.get(key), str):
+                parts.append(body[key])
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            message = errors[0].get("message") or errors[0].get("detail")
+            if isinstance(message, str):
+                parts.append(message)
+    return ": ".join(dict.fromkeys(parts))[:500]
+
+
+def _is_suspension(problem: dict[str, Any]) -> bool:
+    detail = problem.get("detail")
+    return problem.get("title") == "Forbidden" or (
+        isinstance(detail, str) and detail.startswith("User has been suspended")
+    )
+
+
+def _is_not_found(problem: dict[str, Any]) -> bool:
+    kind = problem.get("type")
+    return problem.get("title") == "Not Found Error" or (
+        isinstance(kind, str) and kind.endswith("/resource-not-found")
+    )
+
+
+def parse_users(
+    body: Any, batch: Sequence[Target], rows: RowFactory, *, by_id: bool
+) -> list[Observation]:
+    """Rows for a 200 answer of /2/users/by or /2/users: one per target, in batch order.
+
+    Users are matched case-insensitively on `username` (or on `id`); `errors[]` entries on
+    `value`, falling back to `resource_id`. Suspension is told from not-found by `title` and
+    `detail`, not by `type`, which both share.
+    """
+    if not isinstance(body, dict):
+        raise MalformedAnswer("answer is not a JSON object")
+    data = body.get("data", [])
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        raise MalformedAnswer("'data' is not a list")
+    problems = body.get("errors", [])
+    if not isinstance(problems, list):
+        raise MalformedAnswer("'errors' is not a list")
+
+    users: dict[str, dict[str, Any]] = {}
+    for user in data:
+        if not isinstance(user, dict):
+            continue
+        key = user.get("id") if by_id else user.get("username")
+        if isinstance(key, str):
+            users.setdefault(key if by_id else key.lower(), user)
+    errors: dict[str, dict[str, Any]] = {}
+    for problem in problems:
+        if not isinstance(problem, dict):
+            continue
+        for field in ("value", "resource_id"):
+            value = problem.get(field)
+            if isinstance(value, str):
+                errors.setdefault(value if by_id else value.lower(), problem)
+
+    result: list[Observation] = []
+    for target in batch:
+        key = str(target.account_id) if by_id else target.handle.lower()
+        user = users.get(key)
+        if user is not None:
+            result.append(_user_row(user, target, rows))
+            continue
+        problem = errors.get(key)
+        if problem is None:
+            result.append(
+                rows.status(target, "error", "absent from the answer (no data, no error)")
+            )
+        elif _is_suspension(problem):
+            result.append(rows.status(target, "suspended", as_text(problem.get("detail"))))
+        elif _is_not_found(problem):
+            result.append(rows.status(target, "not_found", as_text(problem.get("detail"))))
+        else:
+            text = as_text(problem.get("detail")) or as_text(problem.get("title")) or "error"
+            result.append(rows.status(target, "error", text[:500]))
+    return result
+
+
+def _user_row(user: dict[str, Any], target: Target, rows: RowFactory) -> Observation:
+    metrics = user.get("public_metrics")
+    metrics = metrics if isinstance(metrics, dict) else {}
+    followers = as_count(metrics.get("followers_count"))
+    # The 2.167 spec names it post_count; older specs and the docs say tweet_count.
+    posts = as_count(metrics.get("post_count", metrics.get("tweet_count")))
+    handle = as_text(user.get("username"))
+    account_id = as_text(user.get("id"))
+    if followers is None:
+        return rows.status(
+            target,
+            "error",
+            "answer lacks public_metrics.followers_count",
+            handle=handle,
+            account_id=account_id,
+        )
+    return rows.ok(
+        target,
+        handle=handle,
+        account_id=account_id,
+        display_name=as_text(user.get("name")),
+        followers=followers,
+        following=as_count(metrics.get("following_count")),
+        posts=posts,
+    )

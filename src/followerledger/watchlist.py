@@ -1,0 +1,369 @@
+"""The watchlist: which brands and accounts to track, validated with file and line, edited in place.
+
+The file is the one thing non-engineers edit, so every problem is reported as
+`FILE:LINE: reason`, and edits keep its comments and layout (ruamel.yaml round-trip).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from followerledger.observation import PLATFORMS, Platform
+
+_LABEL: Final = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DOMAIN: Final = rf"(?:{_LABEL}\.)+[A-Za-z](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?"
+
+#: Handle syntax per platform, from each platform's contract (see ../shared/contracts).
+HANDLE_PATTERNS: Final[dict[str, re.Pattern[str]]] = {
+    "x": re.compile(r"^[A-Za-z0-9_]{1,15}$"),
+    "bluesky": re.compile(rf"^@?(?:{_DOMAIN}|did:[a-z]+:[A-Za-z0-9._:%-]*[A-Za-z0-9._-])$"),
+    "mastodon": re.compile(rf"^@?[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?@{_DOMAIN}$"),
+    "youtube": re.compile(r"^(?:@[A-Za-z0-9._-]{3,30}|UC[A-Za-z0-9_-]{22})$"),
+}
+
+HANDLE_RULES: Final[dict[str, str]] = {
+    "x": "X usernames are 1-15 letters, digits or underscores, without '@'",
+    "bluesky": "Bluesky handles are domain names such as dell.com, or DIDs such as did:plc:…",
+    "mastodon": "Mastodon handles are user@instance, such as Gargron@mastodon.social",
+    "youtube": "YouTube handles start with '@' (3-30 characters) or are UC… channel ids",
+}
+
+_TOP_LEVEL_KEYS: Final = ("brands", "landscapes")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WatchedAccount:
+    """One account on one platform, as written in the watchlist."""
+
+    brand: str
+    platform: Platform
+    handle: str
+    line: int
+
+    @property
+    def key(self) -> str:
+        """The handle normalised for comparison on its platform."""
+        return normalize_handle(self.platform, self.handle)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Watchlist:
+    """A validated watchlist."""
+
+    path: Path
+    accounts: tuple[WatchedAccount, ...]
+    landscapes: dict[str, tuple[str, ...]]
+
+    @property
+    def brands(self) -> tuple[str, ...]:
+        """Brand names in file order."""
+        return tuple(dict.fromkeys(account.brand for account in self.accounts))
+
+    def for_platform(self, platform: str) -> list[WatchedAccount]:
+        """The accounts watched on one platform, in file order."""
+        return [account for account in self.accounts if account.platform == platform]
+
+    @property
+    def platforms(self) -> tuple[Platform, ...]:
+        """Platforms with at least one watched account, in canonical order."""
+        present = {account.platform for account in self.accounts}
+        return tuple(platform for platform in PLATFORMS if platform in present)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Problem:
+    """One reason a watchlist is invalid."""
+
+    path: Path
+    line: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line is not None else str(self.path)
+        return f"{where}: {self.reason}"
+
+
+class WatchlistError(ValueError):
+    """The watchlist cannot be used; `problems` holds one line per reason."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(problem) for problem in problems))
+
+
+def normalize_handle(platform: str, handle: str) -> str:
+    """The handle as compared on its platform (case-insensitive, without a leading '@')."""
+    if platform == "youtube":
+        # Channel ids are case-sensitive; @handles are not.
+        return handle if handle.startswith("UC") else handle.lower()
+    if platform == "bluesky" and handle.startswith("did:"):
+        return handle
+    return handle.lstrip("@").lower()
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.width = 4096
+    return yaml
+
+
+def _line(node: Any, key: Any = None, index: int | None = None) -> int | None:
+    """1-based line of a mapping key, a sequence item, or the node itself."""
+    lc = getattr(node, "lc", None)
+    if lc is None:
+        return None
+    try:
+        if key is not None:
+            return int(lc.key(key)[0]) + 1
+        if index is not None:
+            return int(lc.item(index)[0]) + 1
+        return int(lc.line) + 1
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
+def _parse(text: str, path: Path) -> tuple[Any, Watchlist]:
+    """Parse and validate watchlist text; return the round-trip document and the watchlist."""
+    try:
+        document = _yaml().load(text)
+    except MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark is not None else None
+        reason = (error.problem or error.context or "invalid YAML").strip()
+        raise WatchlistError([Problem(path, line, f"invalid YAML: {reason}")]) from None
+    except YAMLError as error:
+        raise WatchlistError([Problem(path, None, f"invalid YAML: {error}")]) from None
+
+    if document is None:
+        document = CommentedMap()
+    if not isinstance(document, dict):
+        raise WatchlistError(
+            [Problem(path, 1, "expected a mapping with 'brands:' (and optionally 'landscapes:')")]
+        )
+
+    problems: list[Problem] = []
+    for key in document:
+        if key not in _TOP_LEVEL_KEYS:
+            problems.append(
+                Problem(
+                    path,
+                    _line(document, key=key),
+                    f"unknown section {key!r}: expected 'brands' or 'landscapes'",
+                )
+            )
+
+    accounts: list[WatchedAccount] = []
+    seen: dict[tuple[str, str], WatchedAccount] = {}
+    brands = document.get("brands")
+    if brands is None:
+        brands = CommentedMap()
+    if not isinstance(brands, dict):
+        problems.append(
+            Problem(
+                path, _line(document, key="brands"), "'brands' must map brand names to platforms"
+            )
+        )
+        brands = CommentedMap()
+    for brand, platforms in brands.items():
+        brand_line = _line(brands, key=brand)
+        if not isinstance(brand, str) or not brand.strip():
+            problems.append(Problem(path, brand_line, f"brand name {brand!r} must be text"))
+            continue
+        if platforms is None:
+            problems.append(Problem(path, brand_line, f"brand {brand!r} lists no accounts"))
+            continue
+        if not isinstance(platforms, dict):
+            problems.append(
+                Problem(
+                    path,
+                    brand_line,
+                    f"brand {brand!r} must map platforms ({', '.join(PLATFORMS)}) to handles",
+                )
+            )
+            continue
+        for platform, handles in platforms.items():
+            platform_line = _line(platforms, key=platform)
+            if platform not in PLATFORMS:
+                problems.append(
+                    Problem(
+                        path,
+                        platform_line,
+                        f"unknown platform {platform!r} under brand {brand!r}: "
+                        f"use one of {', '.join(PLATFORMS)}",
+                    )
+                )
+                continue
+            if isinstance(handles, str):
+                handles = CommentedSeq([handles])
+            if not isinstance(handles, list):
+                problems.append(
+                    Problem(path, platform_line, f"{platform} handles of {brand!r} must be a list")
+                )
+                continue
+            for index, handle in enumerate(handles):
+                line = _line(handles, index=index) or platform_line or 0
+                if not isinstance(handle, str):
+                    problems.append(
+                        Problem(path, line, f"{platform} handle {handle!r} must be text")
+                    )
+                    continue
+                if not HANDLE_PATTERNS[platform].match(handle):
+                    problems.append(
+                        Problem(
+                            path,
+                            line,
+                            f"invalid {platform} handle {handle!r}: {HANDLE_RULES[platform]}",
+                        )
+                    )
+                    continue
+                account = WatchedAccount(str(brand), platform, str(handle), line)
+                first = seen.get((platform, account.key))
+                if first is not None:
+                    problems.append(
+                        Problem(
+                            path,
+                            line,
+                            f"{platform} handle {handle!r} is listed twice "
+                            f"(first under {first.brand!r} on line {first.line}); remove one",
+                        )
+                    )
+                    continue
+                seen[(platform, account.key)] = account
+                accounts.append(account)
+
+    landscapes: dict[str, tuple[str, ...]] = {}
+    raw_landscapes = document.get("landscapes")
+    if raw_landscapes is not None and not isinstance(raw_landscapes, dict):
+        problems.append(
+            Problem(
+                path,
+                _line(document, key="landscapes"),
+                "'landscapes' must map landscape names to lists of brands",
+            )
+        )
+        raw_landscapes = None
+    for name, members in (raw_landscapes or {}).items():
+        name_line = _line(raw_landscapes, key=name)
+        if not isinstance(members, list) or not members:
+            problems.append(
+                Problem(path, name_line, f"landscape {name!r} must list at least one brand")
+            )
+            continue
+        for index, member in enumerate(members):
+            if member not in brands:
+                problems.append(
+                    Problem(
+                        path,
+                        _line(members, index=index) or name_line,
+                        f"landscape {name!r} names unknown brand {member!r}: "
+                        "add it under 'brands' or fix the spelling",
+                    )
+                )
+        landscapes[str(name)] = tuple(str(member) for member in members)
+
+    if problems:
+        raise WatchlistError(problems)
+    return document, Watchlist(path, tuple(accounts), landscapes)
+
+
+def load_watchlist(path: Path) -> Watchlist:
+    """Read and validate a watchlist file; raise WatchlistError with every problem found."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise WatchlistError(
+            [Problem(path, None, "file not found: create it or set FOLLOWERLEDGER_WATCHLIST")]
+        ) from None
+    except UnicodeDecodeError as error:
+        raise WatchlistError([Problem(path, None, f"not UTF-8 text: {error.reason}")]) from None
+    return _parse(text, path)[1]
+
+
+def _write_validated(path: Path, document: Any) -> Watchlist:
+    """Serialise the edited document, validate the result, and replace the file atomically."""
+    buffer = io.StringIO()
+    _yaml().dump(document, buffer)
+    text = buffer.getvalue()
+    _, watchlist = _parse(text, path)
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+    return watchlist
+
+
+def _read_document(path: Path) -> Any:
+    return _parse(path.read_text(encoding="utf-8"), path)[0]
+
+
+def add_account(path: Path, brand: str, platform: str, handle: str) -> Watchlist:
+    """Add one account under a brand (created if new), keeping the file's comments."""
+    document = _read_document(path)
+    if "brands" not in document or document["brands"] is None:
+        document["brands"] = CommentedMap()
+    brands = document["brands"]
+    if brand not in brands or brands[brand] is None:
+        brands[brand] = CommentedMap()
+    platforms = brands[brand]
+    if platform not in platforms or platforms[platform] is None:
+        sequence = CommentedSeq()
+        sequence.fa.set_flow_style()
+        platforms[platform] = sequence
+    handles = platforms[platform]
+    if isinstance(handles, str):
+        handles = platforms[platform] = CommentedSeq([handles])
+    handles.append(handle)
+    return _write_validated(path, document)
+
+
+def remove_account(path: Path, platform: str, handle: str) -> Watchlist:
+    """Remove one account wherever it is listed, keeping the file's comments."""
+    document = _read_document(path)
+    wanted = normalize_handle(platform, handle)
+    for brand, platforms in (document.get("brands") or {}).items():
+        handles = (platforms or {}).get(platform)
+        if not isinstance(handles, list):
+            continue
+        for index, listed in enumerate(handles):
+            if normalize_handle(platform, str(listed)) == wanted:
+                del handles[index]
+                if not handles:
+                    del platforms[platform]
+                if not platforms:
+                    _drop_brand(path, document, brand)
+                return _write_validated(path, document)
+    raise WatchlistError([Problem(path, None, f"{platform} handle {handle!r} is not listed")])
+
+
+def _drop_brand(path: Path, document: Any, brand: str) -> None:
+    """Remove a brand left without accounts, refusing if a landscape still names it."""
+    for name, members in (document.get("landscapes") or {}).items():
+        if brand in (members or []):
+            raise WatchlistError(
+                [
+                    Problem(
+                        path,
+                        None,
+                        f"removing the last account of {brand!r} would leave landscape "
+                        f"{name!r} naming an unknown brand: edit the landscape first",
+                    )
+                ]
+            )
+    del document["brands"][brand]
+
+
+def iter_rows(watchlist: Watchlist) -> Iterator[tuple[str, str, str]]:
+    """(brand, platform, handle) for every watched account, in file order."""
+    for account in watchlist.accounts:
+        yield account.brand, account.platform, account.handle
