@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Final
@@ -134,9 +135,8 @@ def run_demo(
     prepare_warehouse(settings.warehouse)
     lake = Lake(settings.lake)
 
-    with EmulatorServer() as emulator:
+    with EmulatorServer() as emulator, _environment(emulator_environment(emulator.url)):
         # The snapshot flow reads its settings from the environment, like a deployment does.
-        os.environ.update(emulator_environment(emulator.url))
         settings = load_settings()
         say(f"emulator: {emulator.url} (X, Bluesky endpoints; no network needed)")
 
@@ -168,6 +168,21 @@ def run_demo(
     say("")
     say(_next_steps(settings))
     return DemoResult(settings.warehouse, catalog, time.perf_counter() - started)
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of the block, then restore them."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _next_steps(settings: Settings) -> str:

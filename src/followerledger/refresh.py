@@ -116,9 +116,11 @@ def _paths(lake: Lake, files: Sequence[LakeFile]) -> list[str]:
 
 
 def _bind_state(session: ModelSession, marts: Lake, state: WarehouseState) -> None:
+    """The state models as stored, and staging views over them (no observations bound)."""
     for model in STATE:
         keys = state.marts.get(model.name, [])
         session.bind_parquet(model.name, [marts.path(k) for k in keys], model.columns)
+    session.bind_observations("observations", [])
     session.create_staging()
 
 
@@ -142,10 +144,10 @@ def _refresh_state(
     if rebuild:
         for model in STATE:
             session.bind_parquet(model.name, [], model.columns)
+        session.bind_observations("observations", [])
+        session.create_staging()
     else:
         _bind_state(session, marts, state)
-    session.bind_observations("observations", [])
-    session.create_staging()
     identity_before = {} if rebuild else _identity(session)
 
     session.bind_observations("new_observations", _paths(lake, files if rebuild else added))

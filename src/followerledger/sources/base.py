@@ -169,7 +169,12 @@ def fetch_guarded(
     except Exception as error:  # a parser bug must not lose the run: record it as data
         detail = client.redact(f"unexpected {type(error).__name__}: {error}")[:500]
         rows = [factory().status(target, "error", detail) for target in batch]
-    return one_row_per_target(batch, rows, factory)
+    # Whatever a platform echoes back (an error detail quoting our token) is redacted here,
+    # once, for every source.
+    return [
+        dataclasses.replace(row, detail=client.redact(row.detail)) if row.detail else row
+        for row in one_row_per_target(batch, rows, factory)
+    ]
 
 
 def one_row_per_target(

@@ -1,0 +1,122 @@
+"""Shared fixtures: a loopback emulator, an isolated workspace, a Prefect test server."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from followerledger.emulator import EmulatorServer, EmulatorState, emulator_environment
+from followerledger.lake import Lake
+from followerledger.settings import Settings, load_settings
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+SMALL_WATCHLIST = """\
+# a small watchlist for tests
+brands:
+  Dell:
+    x: [DellOutlet, DellChannel, IdeaStormAction, DellYourBlog]
+    bluesky: [dell.com]
+  HP:
+    x: [HP]
+    bluesky: [hp.com]
+landscapes:
+  PC makers: [Dell, HP]
+"""
+
+
+def fixture_text(name: str) -> str:
+    """A fixture file's text (copied from the platforms' official material)."""
+    return (FIXTURES / name).read_text(encoding="utf-8")
+
+
+def fixture_json(name: str) -> Any:
+    """A fixture file's JSON."""
+    return json.loads(fixture_text(name))
+
+
+class FakeClock:
+    """A clock that only moves when told to (or when `sleep` is called)."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def emulator() -> Iterator[EmulatorServer]:
+    with EmulatorServer(EmulatorState()) as server:
+        yield server
+
+
+@dataclasses.dataclass
+class Workspace:
+    """An isolated project folder: watchlist, warehouse, settings pointing at the emulator."""
+
+    root: Path
+    emulator: EmulatorServer
+
+    @property
+    def watchlist(self) -> Path:
+        return self.root / "watchlist.yaml"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse"
+
+    @property
+    def settings(self) -> Settings:
+        return load_settings()
+
+    @property
+    def lake(self) -> Lake:
+        return Lake(self.settings.lake)
+
+    @property
+    def catalog(self) -> Path:
+        return self.settings.catalog_path
+
+
+@pytest.fixture
+def workspace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emulator: EmulatorServer
+) -> Workspace:
+    monkeypatch.chdir(tmp_path)
+    for name, value in emulator_environment(emulator.url).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("FOLLOWERLEDGER_WAREHOUSE", str(tmp_path / "warehouse"))
+    monkeypatch.setenv("FOLLOWERLEDGER_WATCHLIST", str(tmp_path / "watchlist.yaml"))
+    monkeypatch.setenv("FOLLOWERLEDGER_HTTP_TIMEOUT", "5")
+    (tmp_path / "watchlist.yaml").write_text(SMALL_WATCHLIST, encoding="utf-8")
+    return Workspace(tmp_path, emulator)
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    """A temporary Prefect server (SQLite) for tests that run real flows."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

@@ -1,0 +1,73 @@
+"""The demo: the whole pipeline offline, then the DuckDB CLI answers on the warehouse."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from followerledger.demo import DemoRefused, prepare_warehouse, run_demo
+from tests.analyst import AnalystSession
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_server")
+def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copy(REPO / "watchlist.yaml", tmp_path / "watchlist.yaml")
+    shutil.copytree(REPO / "examples", tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FOLLOWERLEDGER_WAREHOUSE", raising=False)
+    monkeypatch.delenv("X_BEARER_TOKEN", raising=False)
+    said: list[str] = []
+    result = run_demo(say=said.append)
+    text = "\n".join(said)
+    assert "import: examples/dell-2008.csv (3 rows" in text
+    assert "snapshot: x: {'not_found': 2, 'ok': 14, 'suspended': 1} in 1 requests" in text
+    assert "│ Dell   │ x        │ DellOutlet" in text
+    assert "duckdb -readonly" in text
+    # The demo leaves the environment as it found it.
+    import os
+
+    assert "X_BEARER_TOKEN" not in os.environ
+    assert result.catalog == Path("warehouse/followerledger.duckdb")
+    with AnalystSession(tmp_path / result.catalog) as analyst:
+        assert analyst.ask("select count(*) from (select * from daily_followers limit 5)") == "5"
+        assert (
+            analyst.ask(
+                "select followers from daily_followers where day = '2008-07-01' "
+                "and handle = 'DellOutlet'"
+            )
+            == "1516"
+        )
+        # 90 days of history plus today's live run, all on one account per handle.
+        assert (
+            int(
+                analyst.ask(
+                    "select count(distinct day) from daily_followers where handle = 'DellOutlet'"
+                )
+            )
+            >= 91
+        )
+        assert analyst.ask("select count(*) from accounts where brand = 'Dell'") == "13"
+    # Running it again starts over rather than piling up.
+    run_demo(say=said.append)
+    with AnalystSession(tmp_path / result.catalog) as analyst:
+        assert (
+            analyst.ask("select count(distinct run_id) from observations where source = 'emulator'")
+            == "1"
+        )
+
+
+def test_demo_refuses_a_warehouse_with_other_data(tmp_path: Path) -> None:
+    (tmp_path / "lake").mkdir()
+    with pytest.raises(DemoRefused, match="FOLLOWERLEDGER_WAREHOUSE"):
+        prepare_warehouse(tmp_path)
+    assert (tmp_path / "lake").exists()
+    empty = tmp_path / "fresh"
+    prepare_warehouse(empty)
+    (empty / "lake").mkdir()
+    prepare_warehouse(empty)
+    assert not (empty / "lake").exists()

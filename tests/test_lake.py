@@ -1,0 +1,98 @@
+"""The lake: atomic appends, one file per run and platform, safe run ids."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from followerledger import lake as lake_module
+from followerledger import snapshot
+from followerledger.lake import Lake, check_run_id, observation_key
+from followerledger.observation import OBSERVATION_SCHEMA, Observation
+
+AT = datetime(2026, 11, 26, 23, 59, tzinfo=UTC)
+
+
+def rows(n: int, run_id: str = "run-1") -> list[Observation]:
+    return [
+        Observation(
+            run_id=run_id,
+            observed_at=AT,
+            platform="x",
+            handle=f"h{i}",
+            status="ok",
+            source="api",
+            followers=i,
+        )
+        for i in range(n)
+    ]
+
+
+def test_write_lands_one_file_per_run_and_platform(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    written = snapshot.write_observations(lake, "x", "run-1", AT, rows(3))
+    assert written.key == "observations/platform=x/date=2026-11-26/run-1.parquet"
+    assert (written.platform, written.day) == ("x", date(2026, 11, 26))
+    table = pq.read_table(lake.path(written.key))
+    assert table.schema.equals(OBSERVATION_SCHEMA, check_metadata=False)
+    assert table.column("followers").to_pylist() == [0, 1, 2]
+    assert [f.key for f in lake.list()] == [written.key]
+
+
+def test_rewriting_a_run_id_replaces_only_its_own_file(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    snapshot.write_observations(lake, "x", "run-1", AT, rows(3))
+    snapshot.write_observations(lake, "x", "run-2", AT, rows(2, "run-2"))
+    snapshot.write_observations(lake, "x", "run-1", AT, rows(5))
+    files = {f.key.rsplit("/", 1)[1]: pq.read_table(lake.path(f.key)).num_rows for f in lake.list()}
+    assert files == {"run-1.parquet": 5, "run-2.parquet": 2}
+
+
+def test_a_write_failing_midway_leaves_no_visible_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake = Lake(tmp_path / "lake")
+    snapshot.write_observations(lake, "x", "run-1", AT, rows(3))
+
+    def half_written(table: Any, where: Any, **kwargs: Any) -> None:
+        where.write(b"PAR1 half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(lake_module.pq, "write_table", half_written)
+    with pytest.raises(OSError, match="disk full"):
+        snapshot.write_observations(lake, "x", "run-2", AT, rows(3, "run-2"))
+    with pytest.raises(OSError, match="disk full"):
+        snapshot.write_observations(lake, "x", "run-1", AT, rows(9))
+    monkeypatch.undo()
+    directory = tmp_path / "lake/observations/platform=x/date=2026-11-26"
+    assert sorted(os.listdir(directory)) == ["run-1.parquet"]
+    assert pq.read_table(directory / "run-1.parquet").num_rows == 3
+
+
+def test_temporary_names_are_never_listed(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    directory = tmp_path / "lake/observations/platform=x/date=2026-11-26"
+    directory.mkdir(parents=True)
+    (directory / ".run-9.parquet.tmp-abc").write_bytes(b"partial")
+    (directory / ".hidden.parquet").write_bytes(b"partial")
+    assert lake.list() == []
+
+
+@pytest.mark.parametrize("bad", ["", "../escape", "a/b", ".hidden", "x" * 200, "run id"])
+def test_unsafe_run_ids_are_refused(bad: str) -> None:
+    with pytest.raises(ValueError, match="run id"):
+        check_run_id(bad)
+    with pytest.raises(ValueError, match="run id"):
+        observation_key("x", date(2026, 1, 1), bad)
+
+
+def test_lake_root_accepts_a_file_uri(tmp_path: Path) -> None:
+    lake = Lake(f"file://{tmp_path}/lake")
+    written = snapshot.write_observations(lake, "bluesky", "run-1", AT, rows(1))
+    assert Path(lake.path(written.key)).exists()
+    assert [f.key for f in Lake(tmp_path / "lake").list()] == [written.key]

@@ -1,0 +1,116 @@
+"""Readers never block writers and writers never block readers (DESIGN principle 5)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from followerledger import snapshot
+from followerledger.catalog import publish
+from followerledger.lake import Lake
+from followerledger.observation import Observation
+from followerledger.refresh import refresh
+from followerledger.watchlist import load_watchlist
+from tests.analyst import AnalystSession
+
+WATCHLIST = "brands:\n  Alpha:\n    x: [alpha]\n"
+START = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def land_run(lake: Lake, index: int) -> None:
+    when = START + timedelta(hours=index)
+    row = Observation(
+        run_id=f"run-{index:03d}",
+        observed_at=when,
+        platform="x",
+        handle="alpha",
+        status="ok",
+        source="api",
+        account_id="1",
+        followers=1000 + index,
+        requested_handle="alpha",
+    )
+    snapshot.write_observations(lake, "x", f"run-{index:03d}", when, [row])
+
+
+def test_the_catalog_opens_in_the_pinned_duckdb_cli(tmp_path: Path) -> None:
+    (tmp_path / "watchlist.yaml").write_text(WATCHLIST)
+    lake = Lake(tmp_path / "warehouse/lake")
+    land_run(lake, 0)
+    refresh(tmp_path / "warehouse", lake, load_watchlist(tmp_path / "watchlist.yaml"))
+    with AnalystSession(tmp_path / "warehouse/followerledger.duckdb") as analyst:
+        assert analyst.ask("select followers from daily_followers limit 1") == "1000"
+        assert analyst.ask("select version()").startswith("v1.5")
+
+
+def test_an_open_analyst_session_does_not_block_snapshot_or_refresh(tmp_path: Path) -> None:
+    (tmp_path / "watchlist.yaml").write_text(WATCHLIST)
+    watchlist = load_watchlist(tmp_path / "watchlist.yaml")
+    warehouse = tmp_path / "warehouse"
+    lake = Lake(warehouse / "lake")
+    land_run(lake, 0)
+    refresh(warehouse, lake, watchlist)
+    with AnalystSession(warehouse / "followerledger.duckdb") as analyst:
+        assert analyst.ask("select count(*) from observations") == "1"
+        land_run(lake, 1)
+        publish(warehouse, lake, watchlist)  # what a snapshot does after landing
+        refresh(warehouse, lake, watchlist)
+        refresh(warehouse, lake, watchlist, full=True)
+        # The open session keeps the snapshot it opened; nothing failed on either side.
+        assert analyst.ask("select count(*) from observations") == "1"
+    with AnalystSession(warehouse / "followerledger.duckdb") as fresh:
+        assert fresh.ask("select count(*) from observations") == "2"
+        assert fresh.ask("select max(followers) from daily_followers") == "1001"
+
+
+READER = textwrap.dedent("""
+    import sys, time, duckdb
+    path, stop = sys.argv[1], sys.argv[2]
+    errors, reads, last = 0, 0, 0
+    import os
+    while not os.path.exists(stop):
+        try:
+            with duckdb.connect(path, read_only=True) as connection:
+                count = connection.sql("select count(*) from observations").fetchall()[0][0]
+                connection.sql("select count(*) from daily_followers").fetchall()
+            if count < last:
+                errors += 1
+                print("went back", count, last, file=sys.stderr)
+            last = count
+            reads += 1
+        except Exception as error:
+            errors += 1
+            print(repr(error), file=sys.stderr)
+    print(reads, errors, last)
+""")
+
+
+def test_readers_opening_during_refreshes_never_fail(tmp_path: Path) -> None:
+    (tmp_path / "watchlist.yaml").write_text(WATCHLIST)
+    watchlist = load_watchlist(tmp_path / "watchlist.yaml")
+    warehouse = tmp_path / "warehouse"
+    lake = Lake(warehouse / "lake")
+    land_run(lake, 0)
+    refresh(warehouse, lake, watchlist)
+    stop = tmp_path / "stop"
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(warehouse / "followerledger.duckdb"), str(stop)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for index in range(1, 25):
+            land_run(lake, index)
+            publish(warehouse, lake, watchlist)
+            refresh(warehouse, lake, watchlist)
+    finally:
+        stop.touch()
+        out, err = reader.communicate(timeout=60)
+    reads, errors, last = (int(value) for value in out.split())
+    assert errors == 0, err
+    assert reads > 10
+    assert last == 25

@@ -1,0 +1,250 @@
+"""Refresh: exact marts on a tiny lake, incremental equal to full, identity kept."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from followerledger import snapshot
+from followerledger.catalog import catalog_path
+from followerledger.history_import import import_history
+from followerledger.lake import Lake
+from followerledger.observation import Observation, Status
+from followerledger.refresh import day_ranges, refresh
+from followerledger.watchlist import Watchlist, load_watchlist
+
+WATCHLIST = """\
+brands:
+  Alpha:
+    x: [alpha]
+  Beta:
+    bluesky: [b.test]
+landscapes:
+  Letters: [Alpha, Beta]
+"""
+
+
+def at(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 11, 1, hour, minute, tzinfo=UTC) + timedelta(days=day - 1)
+
+
+def obs(
+    run_id: str,
+    when: datetime,
+    platform: str,
+    handle: str,
+    followers: int | None,
+    account_id: str | None,
+    status: Status = "ok",
+    requested: str | None = None,
+    source: str = "api",
+) -> Observation:
+    return Observation(
+        run_id=run_id,
+        observed_at=when,
+        platform=platform,
+        handle=handle,
+        status=status,
+        source=source,
+        account_id=account_id,  # type: ignore[arg-type]
+        followers=followers,
+        requested_handle=requested or handle,
+    )
+
+
+# Each stage lands as one run (one file per platform); the last run starts at 23:59 and
+# answers after midnight, so its rows belong to the next UTC day.
+STAGES: list[tuple[str, datetime, list[Observation]]] = [
+    (
+        "r1",
+        at(1, 8),
+        [
+            obs("r1", at(1, 8), "x", "alpha", 100, "1"),
+            obs("r1", at(1, 8, 1), "bluesky", "b.test", 50, "did:plc:b"),
+        ],
+    ),
+    ("r2", at(1, 20), [obs("r2", at(1, 20), "x", "alpha", 110, "1")]),
+    # Day 2 has no run at all. Day 3: the account is not found: a status, not a count.
+    ("r3", at(3, 12), [obs("r3", at(3, 12), "x", "alpha", None, None, "not_found")]),
+    (
+        "r4",
+        at(4, 9),
+        [
+            obs("r4", at(4, 9), "x", "alpha", 130, "1"),
+            obs("r4", at(4, 9), "bluesky", "b.test", 55, "did:plc:b"),
+        ],
+    ),
+    ("r5", at(4, 23, 59), [obs("r5", at(5, 0, 1), "x", "alpha", 131, "1")]),
+]
+
+EXPECTED_DAILY = [
+    (date(2026, 10, 31), "x:1", "alpha", 90, 1, "import"),
+    (date(2026, 11, 1), "bluesky:did:plc:b", "b.test", 50, 1, "api"),
+    (date(2026, 11, 1), "x:1", "alpha", 110, 2, "api"),
+    (date(2026, 11, 4), "bluesky:did:plc:b", "b.test", 55, 1, "api"),
+    (date(2026, 11, 4), "x:1", "alpha", 130, 1, "api"),
+    (date(2026, 11, 5), "x:1", "alpha", 131, 1, "api"),
+]
+
+
+def land(lake: Lake, stage: tuple[str, datetime, list[Observation]]) -> None:
+    run_id, started_at, rows = stage
+    for platform in sorted({row.platform for row in rows}):
+        snapshot.write_observations(
+            lake, platform, run_id, started_at, [row for row in rows if row.platform == platform]
+        )
+
+
+def query(warehouse: Path, sql: str) -> list[tuple[Any, ...]]:
+    with duckdb.connect(str(catalog_path(warehouse)), read_only=True) as connection:
+        connection.execute("set TimeZone = 'UTC'")
+        return connection.sql(sql).fetchall()
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> tuple[Path, Lake, Watchlist, Path]:
+    (tmp_path / "watchlist.yaml").write_text(WATCHLIST)
+    history = tmp_path / "history.csv"
+    history.write_text("observed_at,platform,handle,followers\n2026-10-31T06:00:00Z,x,alpha,90\n")
+    return (
+        tmp_path / "warehouse",
+        Lake(tmp_path / "warehouse/lake"),
+        load_watchlist(tmp_path / "watchlist.yaml"),
+        history,
+    )
+
+
+DAILY_SQL = (
+    "select day, account_key, handle, followers, samples, source from daily_followers "
+    "order by day, account_key"
+)
+
+
+def test_daily_followers_on_a_tiny_lake(tiny: tuple[Path, Lake, Watchlist, Path]) -> None:
+    warehouse, lake, watchlist, history = tiny
+    import_history(history, lake)
+    for stage in STAGES:
+        land(lake, stage)
+    report = refresh(warehouse, lake, watchlist, full=True)
+    assert report.new_files == 8
+    assert query(warehouse, DAILY_SQL) == EXPECTED_DAILY
+
+
+def test_incremental_refresh_equals_full(tiny: tuple[Path, Lake, Watchlist, Path]) -> None:
+    warehouse, lake, watchlist, history = tiny
+    for stage in STAGES:
+        land(lake, stage)
+        refresh(warehouse, lake, watchlist)
+    # The import arrives last, unresolved: it must join account x:1 by its handle.
+    import_history(history, lake)
+    report = refresh(warehouse, lake, watchlist)
+    assert report.new_files == 1
+    incremental = {
+        name: query(warehouse, f"select * from {name} order by all")
+        for name in ("daily_followers", "accounts", "account_handles")
+    }
+    assert query(warehouse, DAILY_SQL) == EXPECTED_DAILY
+    refresh(warehouse, lake, watchlist, full=True)
+    full = {name: query(warehouse, f"select * from {name} order by all") for name in incremental}
+    assert incremental == full
+
+
+def test_a_refresh_without_new_files_changes_nothing(
+    tiny: tuple[Path, Lake, Watchlist, Path],
+) -> None:
+    warehouse, lake, watchlist, _ = tiny
+    land(lake, STAGES[0])
+    refresh(warehouse, lake, watchlist)
+    before = query(warehouse, DAILY_SQL)
+    report = refresh(warehouse, lake, watchlist)
+    assert (report.new_files, report.days_recomputed) == (0, 0)
+    assert query(warehouse, DAILY_SQL) == before
+
+
+def test_accounts_relation(tiny: tuple[Path, Lake, Watchlist, Path]) -> None:
+    warehouse, lake, watchlist, history = tiny
+    import_history(history, lake)
+    for stage in STAGES:
+        land(lake, stage)
+    refresh(warehouse, lake, watchlist)
+    rows = query(
+        warehouse,
+        "select account_key, platform, account_id, handle, brand, "
+        "in_watchlist, status, followers, first_seen, last_seen "
+        "from accounts order by account_key",
+    )
+    assert rows == [
+        (
+            "bluesky:did:plc:b",
+            "bluesky",
+            "did:plc:b",
+            "b.test",
+            "Beta",
+            True,
+            "ok",
+            55,
+            at(1, 8, 1),
+            at(4, 9),
+        ),
+        (
+            "x:1",
+            "x",
+            "1",
+            "alpha",
+            "Alpha",
+            True,
+            "ok",
+            131,
+            datetime(2026, 10, 31, 6, tzinfo=UTC),
+            at(5, 0, 1),
+        ),
+    ]
+
+
+def test_a_rename_keeps_one_account_with_both_handles(
+    tiny: tuple[Path, Lake, Watchlist, Path],
+) -> None:
+    warehouse, lake, watchlist, _ = tiny
+    land(lake, ("r1", at(1, 8), [obs("r1", at(1, 8), "x", "alpha", 100, "1")]))
+    land(
+        lake, ("r2", at(2, 8), [obs("r2", at(2, 8), "x", "alpha_new", 105, "1", requested="alpha")])
+    )
+    refresh(warehouse, lake, watchlist)
+    assert query(
+        warehouse, "select account_key, handle, brand from accounts where platform = 'x'"
+    ) == [("x:1", "alpha_new", "Alpha")]
+    assert query(
+        warehouse, "select handle, first_seen, last_seen from account_handles order by first_seen"
+    ) == [("alpha", at(1, 8), at(1, 8)), ("alpha_new", at(2, 8), at(2, 8))]
+    assert query(
+        warehouse, "select day, account_key, handle, followers from daily_followers order by day"
+    ) == [(date(2026, 11, 1), "x:1", "alpha", 100), (date(2026, 11, 2), "x:1", "alpha_new", 105)]
+
+
+def test_watched_account_never_observed_still_listed(
+    tiny: tuple[Path, Lake, Watchlist, Path],
+) -> None:
+    warehouse, lake, watchlist, _ = tiny
+    refresh(warehouse, lake, watchlist)
+    assert query(
+        warehouse,
+        "select account_key, brand, status, first_seen from accounts order by account_key",
+    ) == [("bluesky:@b.test", "Beta", None, None), ("x:@alpha", "Alpha", None, None)]
+    assert query(warehouse, "select count(*) from daily_followers") == [(0,)]
+    assert query(warehouse, "select brand, handle from watchlist order by brand") == [
+        ("Alpha", "alpha"),
+        ("Beta", "b.test"),
+    ]
+
+
+def test_day_ranges() -> None:
+    days = [date(2026, 1, d) for d in (1, 2, 3, 20, 21)] + [date(2008, 7, 1)]
+    assert day_ranges(days) == [
+        (date(2008, 7, 1), date(2008, 7, 1)),
+        (date(2026, 1, 1), date(2026, 1, 3)),
+        (date(2026, 1, 20), date(2026, 1, 21)),
+    ]

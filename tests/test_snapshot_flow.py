@@ -1,0 +1,182 @@
+"""The snapshot flow, run for real by Prefect against the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+from followerledger.cli import main
+from followerledger.emulator import Fault
+from followerledger.flows.snapshot import snapshot_flow
+from followerledger.refresh import refresh
+from followerledger.watchlist import load_watchlist
+from tests.analyst import AnalystSession
+from tests.conftest import Workspace
+
+pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_server")]
+
+
+def lake_rows(workspace: Workspace) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for item in workspace.lake.list():
+        rows.extend(pq.read_table(workspace.lake.path(item.key)).to_pylist())
+    return rows
+
+
+def task_run_names(flow_run_id: UUID) -> list[str]:
+    async def read() -> list[str]:
+        async with get_client() as client:
+            runs = await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+            )
+            return sorted(run.name.rsplit("-", 1)[0] for run in runs)
+
+    return asyncio.run(read())
+
+
+def test_a_real_flow_run_lands_one_row_per_account(workspace: Workspace) -> None:
+    state = snapshot_flow(return_state=True)
+    result = state.result()
+    assert {p["platform"]: p["accounts"] for p in result["platforms"]} == {"x": 5, "bluesky": 2}
+    rows = lake_rows(workspace)
+    watched = {(a.platform, a.handle) for a in load_watchlist(workspace.watchlist).accounts}
+    assert sorted((r["platform"], r["requested_handle"]) for r in rows) == sorted(watched)
+    assert {r["run_id"] for r in rows} == {result["run_id"]}
+    statuses = {r["requested_handle"]: r["status"] for r in rows}
+    assert statuses["IdeaStormAction"] == "suspended"
+    assert statuses["DellYourBlog"] == "not_found"
+    assert statuses["DellOutlet"] == "ok"
+    assert {r["source"] for r in rows} == {"emulator"}
+    files = workspace.lake.list()
+    assert sorted(f.platform for f in files) == ["bluesky", "x"]
+    # One task per request batch (1 for X, 1 for Bluesky), never one per account.
+    assert task_run_names(state.state_details.flow_run_id) == [
+        "fetch_batch",
+        "fetch_batch",
+        "publish_catalog",
+        "write_observations",
+        "write_observations",
+    ]
+    assert workspace.emulator.state.requests["x:/2/users/by"] == 1
+    with duckdb.connect(str(workspace.catalog), read_only=True) as connection:
+        assert connection.sql("select count(*) from observations").fetchall() == [(7,)]
+
+
+def test_rerunning_a_run_id_does_not_duplicate(workspace: Workspace) -> None:
+    first = snapshot_flow(run_id="2026-11-26T10")
+    second = snapshot_flow(run_id="2026-11-26T10")
+    assert first["run_id"] == second["run_id"] == "2026-11-26T10"
+    rows = lake_rows(workspace)
+    assert len(rows) == 7
+    assert len(workspace.lake.list()) == 2
+
+
+def test_one_platform_down_while_the_other_lands(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FOLLOWERLEDGER_HTTP_ATTEMPTS", "2")
+    workspace.emulator.state.faults.add(Fault("bluesky", "status", code=503, times=None))
+    result = snapshot_flow()
+    by_platform = {p["platform"]: p["statuses"] for p in result["platforms"]}
+    assert by_platform["bluesky"] == {"error": 2}
+    assert by_platform["x"]["ok"] == 3
+    rows = [r for r in lake_rows(workspace) if r["platform"] == "bluesky"]
+    assert {r["detail"] for r in rows} == {"bluesky answered HTTP 503 (gave up after 2 attempts)"}
+
+
+def test_cli_snapshot_with_an_analyst_holding_the_warehouse_open(workspace: Workspace) -> None:
+    runner = CliRunner()
+    assert runner.invoke(main, ["snapshot", "--platform", "x"]).exit_code == 0
+    with AnalystSession(workspace.catalog) as analyst:
+        assert analyst.ask("select count(*) from observations") == "5"
+        result = runner.invoke(main, ["snapshot"])
+        assert result.exit_code == 0, result.output
+        assert "x: 5 accounts" in result.output
+        refreshed = runner.invoke(main, ["refresh"])
+        assert refreshed.exit_code == 0, refreshed.output
+        assert analyst.ask("select count(*) from observations") == "5"
+    with AnalystSession(workspace.catalog) as analyst:
+        assert analyst.ask("select count(*) from observations") == "12"
+        assert analyst.ask("select count(distinct account_key) from daily_followers") == "5"
+
+
+def test_cli_snapshot_refuses_bad_config_in_one_line(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("X_BEARER_TOKEN")
+    result = CliRunner().invoke(main, ["snapshot"])
+    assert result.exit_code == 2
+    assert result.output.startswith("followerledger: error: X_BEARER_TOKEN is not set")
+    assert result.output.count("\n") == 1
+    only_bluesky = CliRunner().invoke(main, ["snapshot", "--platform", "bluesky"])
+    assert only_bluesky.exit_code == 0, only_bluesky.output
+    assert workspace.lake.list()[0].platform == "bluesky"
+
+
+def test_marts_after_a_flow_run(workspace: Workspace) -> None:
+    snapshot_flow()
+    refresh(workspace.warehouse, workspace.lake, load_watchlist(workspace.watchlist))
+    with duckdb.connect(str(workspace.catalog), read_only=True) as connection:
+        accounts = connection.sql(
+            "select handle, brand, status from accounts order by brand, handle"
+        ).fetchall()
+    assert ("DellOutlet", "Dell", "ok") in accounts
+    assert ("IdeaStormAction", "Dell", "suspended") in accounts
+    assert len(accounts) == 7
+
+
+def test_secrets_never_reach_lake_catalog_logs_or_prefect(
+    workspace: Workspace,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    httpserver: Any,
+) -> None:
+    secret = "SECRET-bearer-7f3a9c1e5d"
+    monkeypatch.setenv("X_BEARER_TOKEN", secret)
+    # A hostile upstream that echoes the Authorization header back in its error.
+    from werkzeug import Request, Response
+
+    def echo(request: Request) -> Response:
+        body = {"title": "Unauthorized", "detail": request.headers["Authorization"]}
+        return Response(json.dumps(body), status=401, content_type="application/json")
+
+    httpserver.expect_request("/2/users/by").respond_with_handler(echo)
+    monkeypatch.setenv("FOLLOWERLEDGER_X_API_URL", httpserver.url_for(""))
+    state = snapshot_flow(return_state=True)
+    refresh(workspace.warehouse, workspace.lake, load_watchlist(workspace.watchlist))
+    details = {r["detail"] for r in lake_rows(workspace) if r["platform"] == "x"}
+    assert details == {"HTTP 401: Unauthorized: Bearer ***"}
+    for path in Path(workspace.warehouse).rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+    assert secret not in caplog.text
+
+    async def everything_prefect_stored() -> str:
+        async with get_client() as client:
+            flow_run_id = state.state_details.flow_run_id
+            flow_run = await client.read_flow_run(flow_run_id)
+            task_runs = await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+            )
+            logs = await client.read_logs()
+            return "\n".join(
+                [
+                    flow_run.model_dump_json(),
+                    *(run.model_dump_json() for run in task_runs),
+                    *(log.message for log in logs),
+                ]
+            )
+
+    stored = asyncio.run(everything_prefect_stored())
+    assert "fetch_batch" in stored
+    assert secret not in stored
