@@ -8,9 +8,16 @@ from pathlib import Path
 import pytest
 
 from followerledger.demo import DemoRefused, prepare_warehouse, run_demo
+from followerledger.query import run_query
 from tests.analyst import AnalystSession
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def readme_queries() -> list[str]:
+    """The SQL blocks of warehouse/README.md."""
+    text = (REPO / "warehouse/README.md").read_text()
+    return [block.split("```", 1)[0] for block in text.split("```sql\n")[1:]]
 
 
 @pytest.mark.prefect
@@ -52,6 +59,13 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
             >= 91
         )
         assert analyst.ask("select count(*) from accounts where brand = 'Dell'") == "13"
+    # Every example query of warehouse/README.md answers on the demo warehouse.
+    answered = 0
+    for sql in readme_queries():
+        columns, rows = run_query(tmp_path / result.catalog, sql)
+        assert columns, sql
+        answered += bool(rows)
+    assert answered >= len(readme_queries()) - 1  # the demo has no renamed account yet
     # Running it again starts over rather than piling up.
     run_demo(say=said.append)
     with AnalystSession(tmp_path / result.catalog) as analyst:

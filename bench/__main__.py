@@ -1,0 +1,19 @@
+"""`python -m bench [--quick]`: run every benchmark and print its figures."""
+
+from __future__ import annotations
+
+import argparse
+
+from bench import landing
+
+
+def main() -> None:
+    """Run the benchmarks."""
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    args = parser.parse_args()
+    landing.run(quick=args.quick)
+
+
+if __name__ == "__main__":
+    main()
