@@ -9,30 +9,23 @@ reader never sees a half-done compaction or a file that is still being written.
 
 from __future__ import annotations
 
-import functools
 import os
 import uuid
-from datetime import date
 from pathlib import Path
 from typing import Final
 
 import duckdb
 
-from followerledger.duck import OBSERVATION_COLUMNS, Columns, literal, parquet_relation, quote_name
+from followerledger.duck import literal, parquet_relation, quote_name
 from followerledger.lake import Lake
-from followerledger.models import DAILY, SNAPSHOT, STATE, Model
-from followerledger.session import ModelSession, watchlist_tables
+from followerledger.models import DAILY, LAKE_DATASETS, SEEDS, SNAPSHOT, Model
+from followerledger.session import model_columns, seed_relation, watchlist_tables
 from followerledger.state import StateStore
 from followerledger.watchlist import Watchlist
 
 CATALOG_NAME: Final = "followerledger.duckdb"
 #: Written in an older storage format so that the DuckDB CLI from PyPI (1.5.x) can open it.
 STORAGE_VERSION: Final = "v1.4.0"
-
-_OBSERVATIONS_COMMENT: Final = (
-    "observations: every row of the lake, one per watched account per run. "
-    "Grain: (run_id, platform, requested_handle)."
-)
 
 
 def catalog_path(warehouse: Path) -> Path:
@@ -50,28 +43,6 @@ def _summary(model: Model) -> str:
     return " ".join(lines)
 
 
-@functools.cache
-def published_columns() -> dict[str, Columns]:
-    """Each published model's columns, found by running it over empty inputs."""
-    session = ModelSession(threads=1)
-    try:
-        session.bind_watchlist(None)
-        session.bind_observations("observations", [])
-        for model in STATE:
-            session.bind_parquet(model.name, [], model.columns)
-        session.create_staging()
-        columns: dict[str, Columns] = {}
-        for model in DAILY:
-            columns[model.name] = session.columns(
-                model, {"start_day": date(2000, 1, 1), "end_day": date(2000, 1, 1)}
-            )
-        for model in SNAPSHOT:
-            columns[model.name] = session.columns(model)
-        return columns
-    finally:
-        session.close()
-
-
 def publish(warehouse: Path, lake: Lake, watchlist: Watchlist | None) -> Path:
     """Write a new catalog naming the current lake and mart files, and swap it in.
 
@@ -84,7 +55,6 @@ def publish(warehouse: Path, lake: Lake, watchlist: Watchlist | None) -> Path:
     target = catalog_path(warehouse)
     with store.lock("catalog"):
         state = store.load()
-        files = [lake.path(f.key) for f in lake.list() if f.key not in state.superseded]
         temporary = warehouse / f".{CATALOG_NAME}.tmp-{uuid.uuid4().hex}"
         connection = duckdb.connect()
         try:
@@ -93,13 +63,12 @@ def publish(warehouse: Path, lake: Lake, watchlist: Watchlist | None) -> Path:
                 f"(storage_version {literal(STORAGE_VERSION)})"
             )
             connection.execute("use ledger")
-            _create_view(
-                connection,
-                "observations",
-                parquet_relation(files, OBSERVATION_COLUMNS),
-                _OBSERVATIONS_COMMENT,
-            )
-            columns = published_columns()
+            for name, dataset in LAKE_DATASETS.items():
+                files = [lake.path(f.key) for f in lake.list(name) if f.key not in state.superseded]
+                _create_view(
+                    connection, name, parquet_relation(files, dataset.columns), dataset.comment
+                )
+            columns = model_columns()
             for model in DAILY + SNAPSHOT:
                 paths = [marts.path(key) for key in state.marts.get(model.name, [])]
                 _create_view(
@@ -108,6 +77,8 @@ def publish(warehouse: Path, lake: Lake, watchlist: Watchlist | None) -> Path:
                     parquet_relation(paths, columns[model.name]),
                     _summary(model),
                 )
+            for seed in SEEDS:
+                connection.execute(f"create table {quote_name(seed.name)} as {seed_relation(seed)}")
             accounts, landscapes = watchlist_tables(watchlist)
             for name, table in (("watchlist", accounts), ("landscapes", landscapes)):
                 connection.register(f"{name}__arrow", table)

@@ -1,22 +1,52 @@
-"""The warehouse's SQL models: which file holds each, how it is built, how far it reaches.
+"""The warehouse's SQL models: which file holds each, how it is built, what it depends on.
 
 Kinds:
 - `staging`: temporary views over the current inputs (never stored).
 - `state`: small relations kept incrementally (previous rows merged with new observations).
-- `daily`: one row per key and UTC day, stored as one Parquet file per month; refresh
-  recomputes only the days touched by new observations, plus `reach_days` after them (the
-  days whose values depend on the touched ones).
-- `snapshot`: small relations recomputed whole from state relations on every refresh.
+- `daily`: one row per key and UTC day, stored as one Parquet file per month. Refresh
+  recomputes only the days that changed: for a model reading the lake, the days touched by
+  new files; for a model reading other daily models, the days recomputed there. `reach_days`
+  extends that set forward (a change on day D changes this model's rows up to D + reach),
+  and `lookback_days` is how far back before a computed day the model reads raw lake rows.
+- `snapshot`: small relations recomputed whole on every refresh, after the daily models.
+
+Models read each other by name. Parameters are written `$name` in the SQL and bound from
+`DEFAULT_PARAMETERS` (overridable per refresh); daily models also get `$start_day` and
+`$end_day`, the inclusive range being computed.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Final, Literal
 
-from followerledger.duck import Columns, parse_columns, sql_text
+from followerledger.duck import OBSERVATION_COLUMNS, Columns, parse_columns, sql_text
 
 Kind = Literal["staging", "state", "daily", "snapshot"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Dataset:
+    """A lake dataset: its columns, and what it holds (the catalog's comment)."""
+
+    columns: Columns
+    comment: str
+
+
+#: Lake datasets: each is bound under its name for the models, and published as a view.
+LAKE_DATASETS: Final[dict[str, Dataset]] = {
+    "observations": Dataset(
+        OBSERVATION_COLUMNS,
+        "observations: every row of the lake, one per watched account per run. "
+        "Grain: (run_id, platform, requested_handle).",
+    ),
+}
+
+#: Values of `$name` parameters unless a refresh overrides them.
+DEFAULT_PARAMETERS: Final[dict[str, object]] = {}
+
+_PARAMETER: Final = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -27,7 +57,9 @@ class Model:
     kind: Kind
     path: str
     spec: str = ""
+    depends_on: tuple[str, ...] = ("observations",)
     reach_days: int = 0
+    lookback_days: int = 0
     published: bool = True
 
     @property
@@ -39,6 +71,29 @@ class Model:
     def sql(self) -> str:
         """The model's SELECT statement."""
         return sql_text(self.path)
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        """The `$name` parameters the model's SQL uses."""
+        return tuple(dict.fromkeys(_PARAMETER.findall(_without_comments(self.sql))))
+
+
+def _without_comments(sql: str) -> str:
+    return "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Seed:
+    """A small table shipped with the package (CSV), bound for models and published."""
+
+    name: str
+    path: str
+    spec: str
+
+    @property
+    def columns(self) -> Columns:
+        """The seed's columns and types."""
+        return parse_columns(self.spec)
 
 
 STAGING: Final = (
@@ -75,11 +130,14 @@ STATE: Final = (
     ),
 )
 
+#: In dependency order: a model may read the models before it.
 DAILY: Final = (Model("daily_followers", "daily", "marts/daily_followers.sql"),)
 
 SNAPSHOT: Final = (
     Model("accounts", "snapshot", "marts/accounts.sql"),
     Model("account_handles", "snapshot", "marts/account_handles.sql"),
 )
+
+SEEDS: Final[tuple[Seed, ...]] = ()
 
 ALL_MODELS: Final = STAGING + STATE + DAILY + SNAPSHOT

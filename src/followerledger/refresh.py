@@ -1,18 +1,18 @@
 """Bring the marts up to date with the lake, touching only what new lake files change.
 
 `refresh` compares the lake with the files the marts already reflect (kept in the warehouse
-state). New files give the UTC days to recompute; each daily model recomputes those days plus
-its reach, merges them into its month files, and leaves every other month alone. State models
-merge the new observations into their previous rows; snapshot models are rebuilt from those
-small relations. `full=True` starts from an empty state and so recomputes everything, through
-the very same code: both paths must give identical marts.
+state). New files give the UTC days to recompute. State models merge the new observations
+into their previous rows. Each daily model recomputes the days that changed upstream (plus
+its reach), merges them into its month files and leaves every other month alone. Snapshot
+models are rebuilt whole from those. `full=True` starts from an empty state and so
+recomputes everything, through the very same code: both paths must give identical marts.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -21,8 +21,8 @@ import pyarrow.parquet as pq
 
 from followerledger.catalog import publish
 from followerledger.lake import Lake, LakeFile
-from followerledger.models import DAILY, SNAPSHOT, STATE, Model
-from followerledger.session import ModelSession
+from followerledger.models import DAILY, LAKE_DATASETS, SNAPSHOT, STATE, Model
+from followerledger.session import ModelSession, model_columns
 from followerledger.sources.http import utc_now
 from followerledger.state import StateStore, WarehouseState
 from followerledger.watchlist import Watchlist
@@ -60,7 +60,8 @@ def day_ranges(days: Iterable[date], gap: int = _MERGE_GAP_DAYS) -> list[tuple[d
     return ranges
 
 
-def _days_between(start: date, end: date) -> list[date]:
+def days_between(start: date, end: date) -> list[date]:
+    """Every day from start to end, inclusive."""
     return [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
 
 
@@ -70,214 +71,247 @@ def refresh(
     watchlist: Watchlist | None,
     *,
     full: bool = False,
+    parameters: Mapping[str, object] | None = None,
     threads: int | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> RefreshReport:
     """Refresh the marts (incrementally unless `full`) and publish the catalog."""
     started = time.perf_counter()
     store = StateStore(warehouse)
-    marts = Lake(warehouse / "marts")
     with store.lock("refresh"):
         previous = store.load()
         state = WarehouseState(superseded=dict(previous.superseded)) if full else previous
-        files = [f for f in lake.list() if f.key not in state.superseded]
-        current = {f.key: (f.size, f.mtime_ns) for f in files}
-        added = [f for f in files if state.lake_files.get(f.key) != current[f.key]]
-        vanished = [key for key, seen in state.lake_files.items() if current.get(key) != seen]
-        have_state = all(mart_key(model) in state.marts.get(model.name, []) for model in STATE)
-        rebuild_state = full or bool(vanished) or not have_state
-
-        session = ModelSession(threads)
+        run = _Refresh(warehouse, lake, state, watchlist, full, parameters, threads)
         try:
-            session.bind_watchlist(watchlist)
-            written = 0
-            if added or vanished or full or not state.marts:
-                touched, written = _refresh_state(
-                    session, marts, state, lake, files, added, vanished, rebuild_state
-                )
-                written += _refresh_daily(session, marts, state, lake, files, touched, full)
-            else:
-                touched = set()
-                _bind_state(session, marts, state)
-            written += _refresh_snapshots(session, marts, state)
+            run.execute()
         finally:
-            session.close()
-        state.lake_files = current
+            run.session.close()
         state.refreshed_at = clock().isoformat()
         store.save(state)
         publish(warehouse, lake, watchlist)
         if full:
-            _remove_unlisted(marts, state)
-    return RefreshReport(full, len(added), len(touched), written, time.perf_counter() - started)
+            run.remove_unlisted_marts()
+    return RefreshReport(
+        full, run.new_files, len(run.touched), run.written, time.perf_counter() - started
+    )
 
 
-def _paths(lake: Lake, files: Sequence[LakeFile]) -> list[str]:
-    return [lake.path(f.key) for f in files]
+class _Refresh:
+    """One refresh: the lake's files, what changed, and the models brought up to date."""
 
+    def __init__(
+        self,
+        warehouse: Path,
+        lake: Lake,
+        state: WarehouseState,
+        watchlist: Watchlist | None,
+        full: bool,
+        parameters: Mapping[str, object] | None,
+        threads: int | None,
+    ) -> None:
+        self.lake = lake
+        self.marts = Lake(warehouse / "marts")
+        self.state = state
+        self.full = full
+        self.session = ModelSession(threads, parameters)
+        self.session.bind_watchlist(watchlist)
+        self.session.bind_seeds()
+        self.files = {
+            dataset: [f for f in lake.list(dataset) if f.key not in state.superseded]
+            for dataset in LAKE_DATASETS
+        }
+        current = {f.key: (f.size, f.mtime_ns) for files in self.files.values() for f in files}
+        self.added = {
+            dataset: [f for f in files if state.lake_files.get(f.key) != current[f.key]]
+            for dataset, files in self.files.items()
+        }
+        self.vanished = [key for key, seen in state.lake_files.items() if current.get(key) != seen]
+        self.current = current
+        self.new_files = sum(len(files) for files in self.added.values())
+        self.touched: set[date] = set()
+        self.written = 0
 
-def _bind_state(session: ModelSession, marts: Lake, state: WarehouseState) -> None:
-    """The state models as stored, and staging views over them (no observations bound)."""
-    for model in STATE:
-        keys = state.marts.get(model.name, [])
-        session.bind_parquet(model.name, [marts.path(k) for k in keys], model.columns)
-    session.bind_observations("observations", [])
-    session.create_staging()
-
-
-def _identity(session: ModelSession) -> dict[tuple[str, str], str]:
-    rows = session.query("select platform, handle_key, account_id from identity_map").to_pylist()
-    return {(row["platform"], row["handle_key"]): row["account_id"] for row in rows}
-
-
-def _refresh_state(
-    session: ModelSession,
-    marts: Lake,
-    state: WarehouseState,
-    lake: Lake,
-    files: Sequence[LakeFile],
-    added: Sequence[LakeFile],
-    vanished: Sequence[str],
-    rebuild: bool,
-) -> tuple[set[date], int]:
-    """Update the state models; return the UTC days whose daily rows must be recomputed."""
-    # The identity map as it was, to find handles that resolve differently now.
-    if rebuild:
-        for model in STATE:
-            session.bind_parquet(model.name, [], model.columns)
-        session.bind_observations("observations", [])
-        session.create_staging()
-    else:
-        _bind_state(session, marts, state)
-    identity_before = {} if rebuild else _identity(session)
-
-    session.bind_observations("new_observations", _paths(lake, files if rebuild else added))
-    written = 0
-    for model in STATE:
-        previous_keys = [] if rebuild else state.marts.get(model.name, [])
-        session.bind_parquet(
-            f"{model.name}_previous", [marts.path(k) for k in previous_keys], model.columns
-        )
-        table = session.run(model)
-        key = mart_key(model)
-        marts.write(key, table)
-        written += 1
-        state.marts[model.name] = [key]
-        session.bind_table(model.name, table)
-    session.create_staging()
-
-    session.bind_observations("added_observations", _paths(lake, added))
-    touched = {
-        row["day"]
-        for row in session.query(
-            "select distinct utc_day(observed_at) as day from added_observations"
-        ).to_pylist()
-    }
-    # A replaced or removed file: its partition day and the next (a run that started before
-    # midnight may hold rows of the following day).
-    for key in vanished:
-        day = LakeFile(key, 0, 0).day
-        touched.update({day, day + timedelta(days=1)})
-    # Handles that now resolve to a different (or a first) account: re-key their history.
-    identity_after = _identity(session)
-    remapped = [
-        key for key, account in identity_after.items() if identity_before.get(key) != account
-    ]
-    if remapped:
-        spans = session.query(
-            "select platform, handle_key, first_day, last_day from unresolved_handles"
-        ).to_pylist()
-        wanted = set(remapped)
-        for span in spans:
-            if (span["platform"], span["handle_key"]) in wanted:
-                touched.update(_days_between(span["first_day"], span["last_day"]))
-    return touched, written
-
-
-def _refresh_daily(
-    session: ModelSession,
-    marts: Lake,
-    state: WarehouseState,
-    lake: Lake,
-    files: Sequence[LakeFile],
-    touched: set[date],
-    full: bool,
-) -> int:
-    """Recompute the touched days (plus reach) of every daily model; merge by month."""
-    if not touched:
-        for model in DAILY:
-            state.marts.setdefault(model.name, [])
-        return 0
-    last_day = max(max(touched), max((f.day for f in files), default=max(touched)))
-    written = 0
-    for model in DAILY:
-        days = set(touched)
-        for day in touched:
-            days.update(_days_between(day, min(last_day, day + timedelta(days=model.reach_days))))
-        ranges = [(min(days), max(days))] if full else day_ranges(days)
-        results = []
-        for start, end in ranges:
-            # Rows of day D live in partition D, or D-1 for a run that began before midnight.
-            needed = [f for f in files if start - timedelta(days=1) <= f.day <= end]
-            session.bind_observations("observations", _paths(lake, needed))
-            session.create_staging()
-            results.append(session.run(model, {"start_day": start, "end_day": end}))
-        fresh = pa.concat_tables(results, promote_options="default")
-        recomputed = sorted({day for start, end in ranges for day in _days_between(start, end)})
-        written += _merge_months(session, marts, state, model, fresh, recomputed)
-    return written
-
-
-def _merge_months(
-    session: ModelSession,
-    marts: Lake,
-    state: WarehouseState,
-    model: Model,
-    fresh: pa.Table,
-    recomputed: list[date],
-) -> int:
-    """Replace the recomputed days in each affected month file; other months stay as they are."""
-    months = sorted({day.strftime("%Y-%m") for day in recomputed})
-    existing = set(state.marts.get(model.name, []))
-    session.bind_table("fresh_rows", fresh)
-    session.bind_table("recomputed_days", pa.table({"day": pa.array(recomputed, pa.date32())}))
-    written = 0
-    for month in months:
-        key = mart_key(model, month)
-        first = date.fromisoformat(f"{month}-01")
-        following = (first + timedelta(days=32)).replace(day=1)
-        if key in existing:
-            session.bind_table("kept_rows", pq.read_table(marts.path(key)))
-            kept = (
-                "select * from kept_rows "
-                "where day not in (select day from recomputed_days) union all by name "
-            )
+    def execute(self) -> None:
+        """Bring state, daily and snapshot models up to date."""
+        changed = self.full or self.new_files > 0 or bool(self.vanished)
+        have_state = all(mart_key(m) in self.state.marts.get(m.name, []) for m in STATE)
+        if changed or not have_state:
+            self._refresh_state(rebuild=self.full or bool(self.vanished) or not have_state)
         else:
+            self._bind_stored(STATE)
+            self._bind_lake(date.max, date.max)
+            self.session.create_staging()
+        self._bind_stored(DAILY)
+        if self.touched or self.full:
+            self._refresh_daily()
+        self._refresh_snapshots()
+        self.state.lake_files = self.current
+
+    def _paths(self, files: Sequence[LakeFile]) -> list[str]:
+        return [self.lake.path(f.key) for f in files]
+
+    def _bind_stored(self, models: Sequence[Model]) -> None:
+        """Bind models as stored (their current mart files)."""
+        columns = model_columns()
+        for model in models:
+            paths = [self.marts.path(k) for k in self.state.marts.get(model.name, [])]
+            self.session.bind_parquet(
+                model.name, paths, model.columns if model.kind == "state" else columns[model.name]
+            )
+
+    def _bind_lake(self, start: date | None = None, end: date | None = None) -> None:
+        """Every lake dataset, limited to the partitions from `start` to `end`."""
+        for dataset, files in self.files.items():
+            chosen = [
+                f
+                for f in files
+                if (start is None or f.day >= start) and (end is None or f.day <= end)
+            ]
+            self.session.bind_dataset(dataset, self._paths(chosen))
+
+    def _identity(self) -> dict[tuple[str, str], str]:
+        rows = self.session.query(
+            "select platform, handle_key, account_id from identity_map"
+        ).to_pylist()
+        return {(row["platform"], row["handle_key"]): row["account_id"] for row in rows}
+
+    def _refresh_state(self, rebuild: bool) -> None:
+        """Update the state models; collect the UTC days whose daily rows must change."""
+        session = self.session
+        if rebuild:
+            for model in STATE:
+                session.bind_parquet(model.name, [], model.columns)
+        else:
+            self._bind_stored(STATE)
+        self._bind_lake(date.max, date.max)  # staging needs `observations`; none are read here
+        session.create_staging()
+        # The identity map as it was, to find handles that resolve differently now.
+        identity_before = {} if rebuild else self._identity()
+
+        observations = self.files["observations"] if rebuild else self.added["observations"]
+        session.bind_observations("new_observations", self._paths(observations))
+        for model in STATE:
+            previous = [] if rebuild else self.state.marts.get(model.name, [])
+            session.bind_parquet(
+                f"{model.name}_previous", [self.marts.path(k) for k in previous], model.columns
+            )
+            table = session.run(model)
+            key = mart_key(model)
+            self.marts.write(key, table)
+            self.written += 1
+            self.state.marts[model.name] = [key]
+            session.bind_table(model.name, table)
+        session.create_staging()
+
+        session.bind_observations("added_observations", self._paths(self.added["observations"]))
+        self.touched = {
+            row["day"]
+            for row in session.query(
+                "select distinct utc_day(observed_at) as day from added_observations"
+            ).to_pylist()
+        }
+        for dataset, files in self.added.items():
+            if dataset != "observations":
+                self.touched.update(f.day for f in files)
+        # A replaced or removed file: its partition day and the next (a run that started
+        # before midnight may hold rows of the following day).
+        for key in self.vanished:
+            day = LakeFile(key, 0, 0).day
+            self.touched.update({day, day + timedelta(days=1)})
+        # Handles that now resolve to a different (or a first) account: re-key their history.
+        identity_after = self._identity()
+        remapped = {
+            key for key, account in identity_after.items() if identity_before.get(key) != account
+        }
+        if remapped:
+            for span in session.query(
+                "select platform, handle_key, first_day, last_day from unresolved_handles"
+            ).to_pylist():
+                if (span["platform"], span["handle_key"]) in remapped:
+                    self.touched.update(days_between(span["first_day"], span["last_day"]))
+
+    def _refresh_daily(self) -> None:
+        """Recompute each daily model's changed days (plus reach) and merge them by month."""
+        partition_days = [f.day for files in self.files.values() for f in files]
+        if not partition_days and not self.touched:
+            return
+        first_day = min(partition_days + list(self.touched))
+        last_day = max(partition_days + list(self.touched)) + timedelta(days=1)
+        recomputed: dict[str, set[date]] = {}
+        for model in DAILY:
+            if self.full:
+                days = set(days_between(first_day, last_day))
+            else:
+                upstream: set[date] = set()
+                for name in model.depends_on:
+                    upstream |= (
+                        self.touched if name in LAKE_DATASETS else recomputed.get(name, set())
+                    )
+                days = set()
+                for day in upstream:
+                    days.update(
+                        days_between(day, min(last_day, day + timedelta(days=model.reach_days)))
+                    )
+            recomputed[model.name] = days
+            if not days:
+                continue
+            ranges = [(min(days), max(days))] if self.full else day_ranges(days)
+            results = []
+            for start, end in ranges:
+                # Rows of day D live in partition D, or D-1 for a run begun before midnight.
+                self._bind_lake(start - timedelta(days=1 + model.lookback_days), end)
+                self.session.create_staging()
+                results.append(self.session.run(model, (start, end)))
+            fresh = pa.concat_tables(results, promote_options="default")
+            covered = sorted({day for start, end in ranges for day in days_between(start, end)})
+            self._merge_months(model, fresh, covered)
+            self._bind_stored([model])
+
+    def _merge_months(self, model: Model, fresh: pa.Table, covered: list[date]) -> None:
+        """Replace the covered days in each affected month file; other months stay."""
+        months = sorted({day.strftime("%Y-%m") for day in covered})
+        existing = set(self.state.marts.get(model.name, []))
+        session = self.session
+        session.bind_table("fresh_rows", fresh)
+        session.bind_table("covered_days", pa.table({"day": pa.array(covered, pa.date32())}))
+        for month in months:
+            key = mart_key(model, month)
+            first = date.fromisoformat(f"{month}-01")
+            following = (first + timedelta(days=32)).replace(day=1)
             kept = ""
-        merged = session.query(
-            f"{kept}select * from fresh_rows where day >= $first and day < $following order by all",
-            {"first": first, "following": following},
-        )
-        if merged.num_rows == 0 and key not in existing:
-            continue
-        marts.write(key, merged)
-        existing.add(key)
-        written += 1
-    state.marts[model.name] = sorted(existing)
-    return written
+            if key in existing:
+                session.bind_table("kept_rows", pq.read_table(self.marts.path(key)))
+                kept = (
+                    "select * from kept_rows "
+                    "where day not in (select day from covered_days) union all by name "
+                )
+            merged = session.query(
+                f"{kept}select * from fresh_rows where day >= $first and day < $following "
+                "order by all",
+                {"first": first, "following": following},
+            )
+            if merged.num_rows == 0 and key not in existing:
+                continue
+            self.marts.write(key, merged)
+            existing.add(key)
+            self.written += 1
+        self.state.marts[model.name] = sorted(existing)
 
+    def _refresh_snapshots(self) -> None:
+        self._bind_lake()
+        self.session.create_staging()
+        for model in SNAPSHOT:
+            key = mart_key(model)
+            table = self.session.run(model)
+            self.marts.write(key, table)
+            self.session.bind_table(model.name, table)
+            self.state.marts[model.name] = [key]
+            self.written += 1
 
-def _refresh_snapshots(session: ModelSession, marts: Lake, state: WarehouseState) -> int:
-    for model in SNAPSHOT:
-        key = mart_key(model)
-        marts.write(key, session.run(model))
-        state.marts[model.name] = [key]
-    return len(SNAPSHOT)
-
-
-def _remove_unlisted(marts: Lake, state: WarehouseState) -> None:
-    """After a full rebuild, delete mart files no relation lists any more."""
-    listed = {key for keys in state.marts.values() for key in keys}
-    for model in STATE + DAILY + SNAPSHOT:
-        for item in marts.list(model.name):
-            if item.key not in listed:
-                marts.remove(item.key)
+    def remove_unlisted_marts(self) -> None:
+        """After a full rebuild, delete mart files no relation lists any more."""
+        listed = {key for keys in self.state.marts.values() for key in keys}
+        for model in STATE + DAILY + SNAPSHOT:
+            for item in self.marts.list(model.name):
+                if item.key not in listed:
+                    self.marts.remove(item.key)

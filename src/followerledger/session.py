@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
+from datetime import date
+from importlib import resources
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from followerledger.duck import OBSERVATION_COLUMNS, Columns, connect, parquet_relation
-from followerledger.models import STAGING, Model
+from followerledger.duck import Columns, connect, empty_relation, literal, parquet_relation
+from followerledger.models import (
+    DAILY,
+    DEFAULT_PARAMETERS,
+    LAKE_DATASETS,
+    SEEDS,
+    SNAPSHOT,
+    STAGING,
+    STATE,
+    Model,
+    Seed,
+)
 from followerledger.watchlist import Watchlist
 
 WATCHLIST_SCHEMA = pa.schema(
@@ -45,34 +58,48 @@ def watchlist_tables(watchlist: Watchlist | None) -> tuple[pa.Table, pa.Table]:
     return accounts, landscapes
 
 
+def seed_relation(seed: Seed) -> str:
+    """SQL reading a shipped seed CSV with its declared column types."""
+    path = resources.files("followerledger.sql").joinpath(seed.path)
+    types = ", ".join(f"{literal(name)}: {literal(kind)}" for name, kind in seed.columns)
+    return f"select * from read_csv({literal(str(path))}, header = true, columns = {{{types}}})"
+
+
 class ModelSession:
     """Binds inputs under the names the SQL models read, and runs models."""
 
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(
+        self, threads: int | None = None, parameters: Mapping[str, object] | None = None
+    ) -> None:
         self.connection: duckdb.DuckDBPyConnection = connect(threads)
+        self.parameters: dict[str, object] = {**DEFAULT_PARAMETERS, **(parameters or {})}
         self._tables: dict[str, pa.Table] = {}
 
     def close(self) -> None:
         """Release the session."""
         self.connection.close()
 
+    def bind_sql(self, name: str, relation: str) -> None:
+        """A view `name` over any relation SQL."""
+        self.connection.execute(f'create or replace temp view "{name}" as {relation}')
+
     def bind_parquet(self, name: str, paths: Sequence[str], columns: Columns) -> None:
         """A view `name` over exactly these Parquet files."""
-        self.connection.execute(
-            f'create or replace temp view "{name}" as {parquet_relation(paths, columns)}'
-        )
+        self.bind_sql(name, parquet_relation(paths, columns))
+
+    def bind_dataset(self, dataset: str, paths: Sequence[str]) -> None:
+        """A view named after a lake dataset (observations, …) over these of its files."""
+        self.bind_parquet(dataset, paths, LAKE_DATASETS[dataset].columns)
 
     def bind_observations(self, name: str, paths: Sequence[str]) -> None:
         """A view `name` over these lake files, with the observation columns."""
-        self.bind_parquet(name, paths, OBSERVATION_COLUMNS)
+        self.bind_parquet(name, paths, LAKE_DATASETS["observations"].columns)
 
     def bind_table(self, name: str, table: pa.Table) -> None:
         """An Arrow table under `name` (kept alive as long as the session)."""
         self._tables[name] = table
         self.connection.register(f"{name}__arrow", table)
-        self.connection.execute(
-            f'create or replace temp view "{name}" as select * from "{name}__arrow"'
-        )
+        self.bind_sql(name, f'select * from "{name}__arrow"')
 
     def bind_watchlist(self, watchlist: Watchlist | None) -> None:
         """`watchlist` (brand, platform, handle, handle_key) and `landscapes`."""
@@ -80,22 +107,67 @@ class ModelSession:
         self.bind_table("watchlist", accounts)
         self.bind_table("landscapes", landscapes)
 
+    def bind_seeds(self) -> None:
+        """The shipped seed tables (e.g. platform_events)."""
+        for seed in SEEDS:
+            self.bind_sql(seed.name, seed_relation(seed))
+
     def create_staging(self) -> None:
         """The staging views (identity_map, keyed_observations) over what is bound."""
         for model in STAGING:
-            self.connection.execute(f'create or replace temp view "{model.name}" as {model.sql}')
+            self.bind_sql(model.name, model.sql)
 
-    def run(self, model: Model, params: Mapping[str, Any] | None = None) -> pa.Table:
+    def model_parameters(
+        self, model: Model, days: tuple[date, date] | None = None
+    ) -> dict[str, Any]:
+        """The values of the parameters the model's SQL uses."""
+        available: dict[str, Any] = dict(self.parameters)
+        if days is not None:
+            available["start_day"], available["end_day"] = days
+        missing = [name for name in model.parameters if name not in available]
+        if missing:
+            raise KeyError(f"model {model.name} needs parameter(s) {', '.join(missing)}")
+        return {name: available[name] for name in model.parameters}
+
+    def run(self, model: Model, days: tuple[date, date] | None = None) -> pa.Table:
         """The model's rows as an Arrow table."""
-        return self.connection.sql(model.sql, params=dict(params or {})).to_arrow_table()
+        params = self.model_parameters(model, days)
+        return self.connection.sql(model.sql, params=params).to_arrow_table()
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
         """Any query's rows as an Arrow table."""
         return self.connection.sql(sql, params=dict(params or {})).to_arrow_table()
 
-    def columns(self, model: Model, params: Mapping[str, Any] | None = None) -> Columns:
+    def columns(self, model: Model) -> Columns:
         """The model's output columns as (name, DuckDB type) pairs."""
-        relation = self.connection.sql(model.sql, params=dict(params or {}))
+        days = (date(2000, 1, 1), date(2000, 1, 1)) if model.kind == "daily" else None
+        relation = self.connection.sql(model.sql, params=self.model_parameters(model, days))
         return tuple(
             (name, str(kind)) for name, kind in zip(relation.columns, relation.types, strict=True)
         )
+
+    def bind_everything_empty(self) -> dict[str, Columns]:
+        """Every input empty and every model bound as an empty relation, in dependency order;
+        return each published model's columns."""
+        self.bind_watchlist(None)
+        self.bind_seeds()
+        for name, dataset in LAKE_DATASETS.items():
+            self.bind_parquet(name, [], dataset.columns)
+        for model in STATE:
+            self.bind_parquet(model.name, [], model.columns)
+        self.create_staging()
+        found: dict[str, Columns] = {}
+        for model in DAILY + SNAPSHOT:
+            found[model.name] = self.columns(model)
+            self.bind_sql(model.name, empty_relation(found[model.name]))
+        return found
+
+
+@functools.cache
+def model_columns() -> dict[str, Columns]:
+    """Each daily and snapshot model's columns, found by running it over empty inputs."""
+    session = ModelSession(threads=1)
+    try:
+        return session.bind_everything_empty()
+    finally:
+        session.close()
