@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench import landing
+from bench import landing, requests_per_account
 
 
 def main() -> None:
@@ -12,6 +12,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     args = parser.parse_args()
+    requests_per_account.run(quick=args.quick)
     landing.run(quick=args.quick)
 
 

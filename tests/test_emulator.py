@@ -153,3 +153,81 @@ def test_emulator_command_serves_until_stopped() -> None:
         process.send_signal(signal.SIGINT)
         out, _ = process.communicate(timeout=15)
     assert f"export FOLLOWERLEDGER_X_API_URL=http://127.0.0.1:{port}" in out
+
+
+def test_mastodon_shapes(emulator: EmulatorServer) -> None:
+    base = emulator.url
+    found = requests.get(
+        f"{base}/api/v1/accounts/lookup", params={"acct": "Dell@mastodon.social"}, timeout=5
+    )
+    account = found.json()
+    assert {
+        "id",
+        "username",
+        "acct",
+        "followers_count",
+        "following_count",
+        "statuses_count",
+        "display_name",
+        "url",
+    } <= set(account)
+    assert found.headers["X-RateLimit-Reset"].endswith("Z")
+    suspended = requests.get(
+        f"{base}/api/v1/accounts/lookup",
+        params={"acct": "suspendedbrand@mastodon.social"},
+        timeout=5,
+    ).json()
+    assert (suspended["suspended"], suspended["followers_count"]) == (True, 0)
+    missing = requests.get(
+        f"{base}/api/v1/accounts/lookup", params={"acct": "gone@mastodon.social"}, timeout=5
+    )
+    assert (missing.status_code, missing.json()) == (404, {"error": "Record not found"})
+    many = requests.get(
+        f"{base}/api/v1/accounts",
+        params=[("id[]", account["id"]), ("id[]", suspended["id"])],
+        timeout=5,
+    )
+    assert [item["id"] for item in many.json()] == [account["id"]]
+    assert requests.get(f"{base}/api/v2/instance", timeout=5).json()["version"] == "4.3.2"
+
+
+def test_youtube_shapes(emulator: EmulatorServer) -> None:
+    url = f"{emulator.url}/youtube/v3/channels"
+    assert (
+        requests.get(
+            url, params={"part": "statistics", "forHandle": "@Dell"}, timeout=5
+        ).status_code
+        == 403
+    )
+    answer = requests.get(
+        url, params={"part": "statistics,snippet", "forHandle": "@Dell", "key": "k"}, timeout=5
+    ).json()
+    [item] = answer["items"]
+    assert item["id"].startswith("UC")
+    assert len(item["id"]) == 24
+    assert isinstance(item["statistics"]["subscriberCount"], str)
+    hidden = requests.get(
+        url, params={"part": "statistics", "forHandle": "@ASUS", "key": "k"}, timeout=5
+    ).json()["items"][0]["statistics"]
+    assert hidden["hiddenSubscriberCount"] is True
+    assert "subscriberCount" not in hidden
+    nothing = requests.get(
+        url, params={"part": "statistics", "forHandle": "@gone_channel", "key": "k"}, timeout=5
+    ).json()
+    assert "items" not in nothing
+    assert nothing["pageInfo"]["totalResults"] == 0
+
+
+def test_renames_follow_the_clock() -> None:
+    from datetime import timedelta
+
+    from followerledger.emulator.world import Rename, World
+
+    moment = datetime(2026, 6, 1, tzinfo=UTC)
+    world = World(renamed={("x", "oldname"): Rename("NewName", moment)})
+    before, after = moment - timedelta(days=1), moment + timedelta(days=1)
+    assert world.lookup("x", "OldName", before).handle == "OldName"
+    assert world.lookup("x", "OldName", after).state == "not_found"
+    assert world.lookup("x", "NewName", after).handle == "NewName"
+    assert world.lookup("x", "NewName", before).state == "not_found"
+    assert world.lookup("x", "NewName", after).id == world.lookup("x", "OldName", before).id

@@ -19,7 +19,7 @@ from followerledger.cli import main
 from followerledger.emulator import Fault
 from followerledger.flows.snapshot import snapshot_flow
 from followerledger.refresh import refresh
-from followerledger.watchlist import load_watchlist
+from followerledger.watchlist import add_account, load_watchlist
 from tests.analyst import AnalystSession
 from tests.conftest import Workspace
 
@@ -63,9 +63,12 @@ def test_a_real_flow_run_lands_one_row_per_account(workspace: Workspace) -> None
     assert task_run_names(state.state_details.flow_run_id) == [
         "fetch_batch",
         "fetch_batch",
+        "load_identities",
         "publish_catalog",
         "write_observations",
         "write_observations",
+        "write_run_record",
+        "write_run_record",
     ]
     assert workspace.emulator.state.requests["x:/2/users/by"] == 1
     with duckdb.connect(str(workspace.catalog), read_only=True) as connection:
@@ -141,25 +144,52 @@ def test_secrets_never_reach_lake_catalog_logs_or_prefect(
     caplog: pytest.LogCaptureFixture,
     httpserver: Any,
 ) -> None:
-    secret = "SECRET-bearer-7f3a9c1e5d"
-    monkeypatch.setenv("X_BEARER_TOKEN", secret)
-    # A hostile upstream that echoes the Authorization header back in its error.
+    token, key = "SECRET-bearer-7f3a9c1e5d", "SECRET-key-41b7e2a09c"
+    monkeypatch.setenv("X_BEARER_TOKEN", token)
+    monkeypatch.setenv("YOUTUBE_API_KEY", key)
+    add_account(workspace.watchlist, "Acme", "youtube", "@acme")
+    # Hostile upstreams that echo what they were sent (the bearer token, the URL with the
+    # key) back in their errors.
     from werkzeug import Request, Response
 
-    def echo(request: Request) -> Response:
+    def echo_token(request: Request) -> Response:
         body = {"title": "Unauthorized", "detail": request.headers["Authorization"]}
         return Response(json.dumps(body), status=401, content_type="application/json")
 
-    httpserver.expect_request("/2/users/by").respond_with_handler(echo)
+    def echo_url(request: Request) -> Response:
+        body = {
+            "error": {
+                "code": 400,
+                "message": f"bad request {request.url}",
+                "errors": [{"reason": "keyInvalid"}],
+            }
+        }
+        return Response(json.dumps(body), status=400, content_type="application/json")
+
+    httpserver.expect_request("/2/users/by").respond_with_handler(echo_token)
+    httpserver.expect_request("/youtube/v3/channels").respond_with_handler(echo_url)
     monkeypatch.setenv("FOLLOWERLEDGER_X_API_URL", httpserver.url_for(""))
+    monkeypatch.setenv("FOLLOWERLEDGER_YOUTUBE_API_URL", httpserver.url_for("/youtube/v3"))
     state = snapshot_flow(return_state=True)
     refresh(workspace.warehouse, workspace.lake, load_watchlist(workspace.watchlist))
-    details = {r["detail"] for r in lake_rows(workspace) if r["platform"] == "x"}
-    assert details == {"HTTP 401: Unauthorized: Bearer ***"}
+    rows = lake_rows(workspace)
+    assert {r["detail"] for r in rows if r["platform"] == "x"} == {
+        "HTTP 401: Unauthorized: Bearer ***"
+    }
+    [youtube] = [r["detail"] for r in rows if r["platform"] == "youtube"]
+    assert "key=***" in youtube
     for path in Path(workspace.warehouse).rglob("*"):
         if path.is_file():
-            assert secret.encode() not in path.read_bytes(), path
-    assert secret not in caplog.text
+            content = path.read_bytes()
+            assert token.encode() not in content, path
+            assert key.encode() not in content, path
+    # Everything our side logged (the fake platform's own access log naturally sees the key).
+    ours = "\n".join(
+        record.getMessage() for record in caplog.records if not record.name.startswith("werkzeug")
+    )
+    assert "fetch_batch" in ours or "Finished" in ours
+    assert token not in ours
+    assert key not in ours
 
     async def everything_prefect_stored() -> str:
         async with get_client() as client:
@@ -169,14 +199,18 @@ def test_secrets_never_reach_lake_catalog_logs_or_prefect(
                 flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
             )
             logs = await client.read_logs()
+            artifacts = await client.read_artifacts()
             return "\n".join(
                 [
                     flow_run.model_dump_json(),
                     *(run.model_dump_json() for run in task_runs),
                     *(log.message for log in logs),
+                    *(artifact.model_dump_json() for artifact in artifacts),
                 ]
             )
 
     stored = asyncio.run(everything_prefect_stored())
     assert "fetch_batch" in stored
-    assert secret not in stored
+    assert "snapshot-usage" in stored
+    assert token not in stored
+    assert key not in stored

@@ -158,7 +158,7 @@ def test_normalized_keys() -> None:
     assert normalize_handle("x", "DellOutlet") == "delloutlet"
     assert normalize_handle("mastodon", "@Gargron@Mastodon.Social") == "gargron@mastodon.social"
     assert normalize_handle("youtube", "UCdZ5fjGMNb4_hXZY8ubEqmQ") == "UCdZ5fjGMNb4_hXZY8ubEqmQ"
-    assert normalize_handle("youtube", "@Dell") == "@dell"
+    assert normalize_handle("youtube", "@Dell") == "dell"
 
 
 COMMENTED = """\

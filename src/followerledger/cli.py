@@ -7,6 +7,7 @@ Heavy imports (Prefect, the emulator, pyarrow) happen inside the commands that n
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -34,6 +35,9 @@ def main() -> None:
 
     Settings come from the environment or a .env file (see README, "Configuration").
     """
+    # No telemetry from Prefect unless the user asked for it explicitly.
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
 @main.command()

@@ -14,15 +14,21 @@ from pathlib import Path
 from typing import Final
 
 from followerledger.catalog import catalog_path
-from followerledger.emulator import EmulatorServer, emulator_environment
-from followerledger.emulator.world import World, followers_at, following_at, posts_at
+from followerledger.emulator import EmulatorServer, EmulatorState, emulator_environment
+from followerledger.emulator.world import (
+    EmulatedAccount,
+    World,
+    followers_at,
+    following_at,
+    posts_at,
+)
 from followerledger.history_import import import_history
 from followerledger.lake import Lake
 from followerledger.query import render, run_query
 from followerledger.refresh import refresh
 from followerledger.settings import Settings, load_settings
-from followerledger.sources import SUPPORTED_PLATFORMS
 from followerledger.sources.http import utc_now
+from followerledger.sources.mastodon import split_handle, stored_id
 from followerledger.watchlist import Watchlist, load_watchlist
 
 MARKER: Final = ".demo-warehouse"
@@ -72,34 +78,49 @@ class DemoResult:
 def write_generated_history(
     watchlist: Watchlist, path: Path, now: datetime, world: World | None = None
 ) -> int:
-    """A CSV of the emulator's trajectories: every 6 hours over the last 90 days."""
+    """A CSV export of the emulator's accounts: every 6 hours over the last 90 days.
+
+    Like an export from another tracker it carries account ids, and each row names the
+    handle the account had then, so a rename shows in the history.
+    """
     world = world or World()
-    start = now - timedelta(days=HISTORY_DAYS)
+    start = (now - timedelta(days=HISTORY_DAYS)).replace(minute=0, second=0, microsecond=0)
     rows = 0
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["observed_at", "platform", "handle", "followers", "following", "posts"])
+        writer.writerow(
+            ["observed_at", "platform", "handle", "followers", "following", "posts", "account_id"]
+        )
         for account in watchlist.accounts:
-            if account.platform not in SUPPORTED_PLATFORMS:
+            platform, original = account.platform, account.handle
+            current = world.by_original(platform, original, now)
+            if current.state != "ok" or current.hidden:
                 continue
-            if world.state(account.platform, account.handle) != "ok":
-                continue
-            moment = start.replace(minute=0, second=0, microsecond=0)
+            moment = start
             while moment < now - timedelta(hours=1):
+                then = world.by_original(platform, original, moment)
                 writer.writerow(
                     [
                         moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                        account.platform,
-                        account.handle,
-                        followers_at(account.platform, account.handle, moment),
-                        following_at(account.platform, account.handle, moment),
-                        posts_at(account.platform, account.handle, moment),
+                        platform,
+                        then.handle,
+                        followers_at(platform, original, moment),
+                        following_at(platform, original, moment),
+                        posts_at(platform, original, moment),
+                        stored_account_id(then),
                     ]
                 )
                 rows += 1
                 moment += HISTORY_STEP
     return rows
+
+
+def stored_account_id(account: EmulatedAccount) -> str:
+    """The account id as the pipeline stores it (Mastodon ids are per instance)."""
+    if account.platform == "mastodon":
+        return stored_id(split_handle(account.original)[1], account.id)
+    return account.id
 
 
 def prepare_warehouse(warehouse: Path) -> None:
@@ -135,13 +156,19 @@ def run_demo(
     prepare_warehouse(settings.warehouse)
     lake = Lake(settings.lake)
 
-    with EmulatorServer() as emulator, _environment(emulator_environment(emulator.url)):
+    emulator_state = EmulatorState()
+    for platform in watchlist.platforms:
+        emulator_state.preload(platform, [a.handle for a in watchlist.for_platform(platform)])
+    with (
+        EmulatorServer(emulator_state) as emulator,
+        _environment(emulator_environment(emulator.url)),
+    ):
         # The snapshot flow reads its settings from the environment, like a deployment does.
         settings = load_settings()
-        say(f"emulator: {emulator.url} (X, Bluesky endpoints; no network needed)")
+        say(f"emulator: {emulator.url} (X, Bluesky, Mastodon, YouTube; no network needed)")
 
         history = settings.warehouse / "demo" / "history-90d.csv"
-        rows = write_generated_history(watchlist, history, clock())
+        rows = write_generated_history(watchlist, history, clock(), emulator_state.world)
         report = import_history(history, lake, clock=clock)
         say(f"import: {rows} generated rows over {HISTORY_DAYS} days ({len(report.files)} files)")
         dell_2008 = examples / "dell-2008.csv"

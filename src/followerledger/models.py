@@ -21,7 +21,14 @@ import dataclasses
 import re
 from typing import Final, Literal
 
-from followerledger.duck import OBSERVATION_COLUMNS, Columns, parse_columns, sql_text
+from followerledger.duck import (
+    OBSERVATION_COLUMNS,
+    Columns,
+    arrow_columns,
+    parse_columns,
+    sql_text,
+)
+from followerledger.run_log import RUN_LOG_SCHEMA
 
 Kind = Literal["staging", "state", "daily", "snapshot"]
 
@@ -41,10 +48,18 @@ LAKE_DATASETS: Final[dict[str, Dataset]] = {
         "observations: every row of the lake, one per watched account per run. "
         "Grain: (run_id, platform, requested_handle).",
     ),
+    "run_log": Dataset(
+        arrow_columns(RUN_LOG_SCHEMA),
+        "run_log: one record per snapshot run and platform, as the run wrote it. "
+        "Grain: (run_id, platform). The runs relation adds X's estimated cost.",
+    ),
 }
 
 #: Values of `$name` parameters unless a refresh overrides them.
-DEFAULT_PARAMETERS: Final[dict[str, object]] = {}
+DEFAULT_PARAMETERS: Final[dict[str, object]] = {
+    # X pay-per-use pricing (contracts: x-api/getting-started/pricing.mdx): User: Read.
+    "x_cost_per_user_read": 0.010,
+}
 
 _PARAMETER: Final = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -131,7 +146,10 @@ STATE: Final = (
 )
 
 #: In dependency order: a model may read the models before it.
-DAILY: Final = (Model("daily_followers", "daily", "marts/daily_followers.sql"),)
+DAILY: Final = (
+    Model("daily_followers", "daily", "marts/daily_followers.sql"),
+    Model("runs", "daily", "marts/runs.sql", depends_on=("run_log", "observations")),
+)
 
 SNAPSHOT: Final = (
     Model("accounts", "snapshot", "marts/accounts.sql"),

@@ -6,9 +6,7 @@ batch, retries on I/O, artifacts); each works, and is tested, without Prefect.
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
@@ -61,29 +59,3 @@ def write_observations(
     check_run_id(run_id)
     key = observation_key(platform, started_at.date(), run_id)
     return lake.write(key, to_table(observations))
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class PlatformSummary:
-    """What one run found on one platform."""
-
-    platform: str
-    accounts: int
-    requests: int
-    statuses: dict[str, int]
-    file: str | None
-
-    @property
-    def ok(self) -> int:
-        """Accounts with a follower count."""
-        return self.statuses.get("ok", 0)
-
-
-def summarize(
-    platform: str, observations: Sequence[Observation], requests: int, file: str | None
-) -> PlatformSummary:
-    """Counts by status for one platform's rows of a run."""
-    statuses = Counter(row.status for row in observations)
-    return PlatformSummary(
-        platform, len(observations), requests, dict(sorted(statuses.items())), file
-    )

@@ -28,14 +28,15 @@ HANDLE_PATTERNS: Final[dict[str, re.Pattern[str]]] = {
     "x": re.compile(r"^[A-Za-z0-9_]{1,15}$"),
     "bluesky": re.compile(rf"^@?(?:{_DOMAIN}|did:[a-z]+:[A-Za-z0-9._:%-]*[A-Za-z0-9._-])$"),
     "mastodon": re.compile(rf"^@?[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?@{_DOMAIN}$"),
-    "youtube": re.compile(r"^(?:@[A-Za-z0-9._-]{3,30}|UC[A-Za-z0-9_-]{22})$"),
+    "youtube": re.compile(r"^(?:@[A-Za-z0-9._-]{1,30}|UC[A-Za-z0-9_-]{22})$"),
 }
 
 HANDLE_RULES: Final[dict[str, str]] = {
     "x": "X usernames are 1-15 letters, digits or underscores, without '@'",
     "bluesky": "Bluesky handles are domain names such as dell.com, or DIDs such as did:plc:…",
     "mastodon": "Mastodon handles are user@instance, such as Gargron@mastodon.social",
-    "youtube": "YouTube handles start with '@' (3-30 characters) or are UC… channel ids",
+    "youtube": "YouTube handles are '@' and up to 30 letters, digits, '.', '_' or '-', "
+    "or UC… channel ids",
 }
 
 _TOP_LEVEL_KEYS: Final = ("brands", "landscapes")
@@ -103,10 +104,11 @@ class WatchlistError(ValueError):
 
 def normalize_handle(platform: str, handle: str) -> str:
     """The handle as compared on its platform (case-insensitive, without a leading '@')."""
-    if platform == "youtube":
-        # Channel ids are case-sensitive; @handles are not.
-        return handle if handle.startswith("UC") else handle.lower()
-    if platform == "bluesky" and handle.startswith("did:"):
+    # Channel ids and DIDs are case-sensitive identifiers; handles are not. Keep in step with
+    # the `handle_key` macro in sql/macros.sql.
+    if (platform == "youtube" and handle.startswith("UC")) or (
+        platform == "bluesky" and handle.startswith("did:")
+    ):
         return handle
     return handle.lstrip("@").lower()
 

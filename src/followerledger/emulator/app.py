@@ -9,13 +9,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from followerledger.emulator import bluesky_api, x_api
+from followerledger.emulator import bluesky_api, mastodon_api, x_api, youtube_api
 from followerledger.emulator.faults import Fault
 from followerledger.emulator.state import EmulatorState
 
 ENDPOINTS = {
     "x": ["/2/users/by", "/2/users"],
     "bluesky": ["/xrpc/app.bsky.actor.getProfiles", "/xrpc/app.bsky.actor.getProfile"],
+    "mastodon": [
+        "/api/v1/accounts/lookup",
+        "/api/v1/accounts/{id}",
+        "/api/v1/accounts",
+        "/api/v2/instance",
+    ],
+    "youtube": ["/youtube/v3/channels"],
 }
 
 
@@ -54,6 +61,8 @@ def create_app(state: EmulatorState) -> Starlette:
             Route("/", index),
             *x_api.routes(state),
             *bluesky_api.routes(state),
+            *mastodon_api.routes(state),
+            *youtube_api.routes(state),
             Route("/_emulator/faults", faults, methods=["POST", "DELETE"]),
             Route("/_emulator/requests", requests),
             Route("/_emulator/reset", reset, methods=["POST"]),

@@ -22,22 +22,23 @@ _ERRORS = {
 def routes(state: EmulatorState) -> list[Route]:
     """The Bluesky routes of one emulator."""
 
-    def resolve(identifier: str) -> str | None:
-        if identifier.startswith("did:"):
-            return state.handle_for("bluesky", identifier)
-        return identifier.lower()
-
-    def profile(handle: str) -> dict[str, Any]:
+    def resolve(identifier: str) -> w.EmulatedAccount | None:
         now = state.clock()
-        did = w.bluesky_did(handle)
-        state.remember("bluesky", did, handle)
+        if identifier.startswith("did:"):
+            original = state.original_for("bluesky", identifier)
+            return state.world.by_original("bluesky", original, now) if original else None
+        return state.world.lookup("bluesky", identifier, now)
+
+    def profile(account: w.EmulatedAccount) -> dict[str, Any]:
+        now = state.clock()
+        state.remember("bluesky", account.id, account.original)
         return {
-            "did": did,
-            "handle": handle,
-            "displayName": f"{handle} (emulated)",
-            "followersCount": w.followers_at("bluesky", handle, now),
-            "followsCount": w.following_at("bluesky", handle, now),
-            "postsCount": w.posts_at("bluesky", handle, now),
+            "did": account.id,
+            "handle": account.handle.lower(),
+            "displayName": f"{account.handle} (emulated)",
+            "followersCount": w.followers_at("bluesky", account.original, now),
+            "followsCount": w.following_at("bluesky", account.original, now),
+            "postsCount": w.posts_at("bluesky", account.original, now),
             "indexedAt": now.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
             "createdAt": "2023-04-20T12:00:00.000Z",
             "labels": [],
@@ -55,20 +56,19 @@ def routes(state: EmulatorState) -> list[Route]:
             return invalid("Error: actors must not have more than 25 elements")
         profiles = []
         for identifier in actors:
-            handle = resolve(identifier)
-            if handle and state.world.state("bluesky", handle) == "ok":
-                profiles.append(profile(handle))
+            account = resolve(identifier)
+            if account is not None and account.state == "ok":
+                profiles.append(profile(account))
         return JSONResponse({"profiles": profiles})
 
     async def get_profile(request: Request) -> Response:
         identifier = request.query_params.get("actor")
         if not identifier:
             return invalid('Error: Params must have the property "actor"')
-        handle = resolve(identifier)
-        status = state.world.state("bluesky", handle) if handle else "not_found"
-        if handle and status == "ok":
-            return JSONResponse(profile(handle))
-        name, message = _ERRORS.get(status, _ERRORS["not_found"])
+        account = resolve(identifier)
+        if account is not None and account.state == "ok":
+            return JSONResponse(profile(account))
+        name, message = _ERRORS.get(account.state if account else "not_found", _ERRORS["not_found"])
         return JSONResponse({"error": name, "message": message}, status_code=400)
 
     return [

@@ -6,7 +6,7 @@ import dataclasses
 import threading
 from typing import Literal
 
-FaultKind = Literal["status", "rate_limit", "timeout", "malformed", "truncated", "latency"]
+FaultKind = Literal["status", "rate_limit", "timeout", "malformed", "truncated", "latency", "quota"]
 FAULT_KINDS: tuple[FaultKind, ...] = (
     "status",
     "rate_limit",
@@ -14,6 +14,7 @@ FAULT_KINDS: tuple[FaultKind, ...] = (
     "malformed",
     "truncated",
     "latency",
+    "quota",
 )
 
 
@@ -24,7 +25,8 @@ class Fault:
     kind: `status` answers `code` (default 503); `rate_limit` answers 429 with the platform's
     own headers, resetting in `seconds`; `timeout` waits `seconds` before answering;
     `malformed` answers 200 with a non-JSON body; `truncated` answers 200 with JSON cut short;
-    `latency` adds `seconds` to every answer. `times` is how many requests it hits (None: all).
+    `latency` adds `seconds` to every answer; `quota` answers YouTube's 403 quotaExceeded.
+    `times` is how many requests it hits (None: all).
     """
 
     platform: str

@@ -62,6 +62,28 @@ def error_body(platform: str, code: int, message: str) -> dict[str, Any]:
     return {"error": message}
 
 
+QUOTA_MESSAGE = (
+    "The request cannot be completed because you have exceeded your "
+    '<a href="/youtube/v3/getting-started#quota">quota</a>.'
+)
+
+
+def quota_exceeded() -> JSONResponse:
+    """YouTube's 403 quotaExceeded answer, as returned in the wild (contracts README §4)."""
+    return JSONResponse(
+        {
+            "error": {
+                "code": 403,
+                "message": QUOTA_MESSAGE,
+                "errors": [
+                    {"message": QUOTA_MESSAGE, "domain": "youtube.quota", "reason": "quotaExceeded"}
+                ],
+            }
+        },
+        status_code=403,
+    )
+
+
 _REASONS = {
     429: "Too Many Requests",
     500: "Internal Server Error",
@@ -103,6 +125,8 @@ def guarded(state: EmulatorState, platform: str, handler: Handler) -> Handler:
                         error_body(platform, 429, _REASONS[429]), status_code=429, headers=headers
                     )
                 )
+            elif fault.kind == "quota":
+                return _mark(quota_exceeded())
             elif fault.kind == "malformed":
                 return _mark(
                     Response(

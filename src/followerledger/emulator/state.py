@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from followerledger.emulator.faults import Faults
-from followerledger.emulator.world import World
+from followerledger.emulator.world import World, account_id, key_of
+from followerledger.sources.youtube import QUOTA_ZONE
 
 #: Default (limit, window seconds) per platform, as each platform documents them.
 DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
@@ -58,6 +59,7 @@ class EmulatorState:
         clock: Callable[[], datetime] = _utc_now,
         limits: dict[str, tuple[int, int]] | None = None,
         x_post_metric: str = "post_count",
+        youtube_quota: int = 10_000,
     ) -> None:
         self.world = world or World()
         self.faults = Faults()
@@ -70,6 +72,8 @@ class EmulatorState:
         }
         self.requests: Counter[str] = Counter()
         self._ids: dict[tuple[str, str], str] = {}
+        self.youtube_quota = youtube_quota
+        self.youtube_units: dict[str, int] = {}
 
     def count(self, endpoint: str) -> None:
         """Count a request to an endpoint (e.g. 'x:/2/users/by')."""
@@ -84,20 +88,41 @@ class EmulatorState:
                 return True, None
             return window.spend(self.clock()), window
 
-    def remember(self, platform: str, account_id: str, handle: str) -> None:
-        """Remember which handle an id was handed out for, so later reads by id resolve."""
+    def remember(self, platform: str, account_id: str, original: str) -> None:
+        """Remember which account an id was handed out for, so later reads by id resolve."""
         with self._lock:
-            self._ids[(platform, account_id)] = handle
+            self._ids[(platform, account_id)] = original
 
-    def handle_for(self, platform: str, account_id: str) -> str | None:
-        """The handle an id was handed out for, if this emulator has seen it."""
+    def preload(self, platform: str, handles: Iterable[str]) -> None:
+        """Know the ids of these accounts from the start (e.g. a watchlist's, for reads by
+        ids that an earlier emulator handed out)."""
+        for handle in handles:
+            original = handle
+            for (other, old), rename in self.world.renamed.items():
+                if other == platform and key_of(rename.new_handle) == key_of(handle):
+                    original = old
+            self.remember(platform, account_id(platform, original), original)
+
+    def original_for(self, platform: str, account_id: str) -> str | None:
+        """The original handle behind an id, if this emulator knows it."""
         with self._lock:
             return self._ids.get((platform, account_id))
+
+    def spend_youtube_unit(self) -> bool:
+        """Count one quota unit for today (Pacific time); False once the day's quota is spent."""
+        day = self.clock().astimezone(QUOTA_ZONE).date().isoformat()
+        with self._lock:
+            used = self.youtube_units.get(day, 0)
+            if used >= self.youtube_quota:
+                return False
+            self.youtube_units[day] = used + 1
+            return True
 
     def reset(self) -> None:
         """Forget faults, counters and spent windows (ids are kept)."""
         with self._lock:
             self.requests.clear()
+            self.youtube_units.clear()
             for window in self.windows.values():
                 window.used = 0
                 window.reset_at = None

@@ -10,7 +10,7 @@ import base64
 import dataclasses
 import hashlib
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 #: The 2008 blog post is undated; we place its figures at mid-2008.
@@ -116,12 +116,77 @@ def bluesky_did(handle: str) -> str:
     return f"did:plc:{raw[:24]}"
 
 
+def youtube_channel_id(handle: str) -> str:
+    """A stable `UC…` channel id (24 characters) for a YouTube handle."""
+    raw = base64.urlsafe_b64encode(_digest("yt", handle.lower())[:18]).decode()
+    return "UC" + raw[:22]
+
+
+def mastodon_id(address: str) -> str:
+    """A stable instance-local numeric id for `user@instance`."""
+    return str(int.from_bytes(_digest("mastodon", address.lower())[:7], "big"))
+
+
+def account_id(platform: str, original: str) -> str:
+    """The id the emulated platform gives an account (derived from its original handle)."""
+    if platform == "x":
+        return x_user_id(original)
+    if platform == "bluesky":
+        return bluesky_did(original)
+    if platform == "youtube":
+        return original if original.startswith("UC") else youtube_channel_id(original)
+    return mastodon_id(original)
+
+
+def round_subscribers(count: int) -> int:
+    """YouTube's public rounding: three significant figures, rounded down, above 1,000."""
+    if count < 1000:
+        return count
+    scale: int = 10 ** (len(str(count)) - 3)
+    return count // scale * scale
+
+
+def key_of(handle: str) -> str:
+    """A handle as the world compares it (case-insensitive, no leading '@')."""
+    return handle.lower().lstrip("@")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Rename:
+    """An account that took a new handle at a moment."""
+
+    new_handle: str
+    at: datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EmulatedAccount:
+    """An account as the platform shows it at one moment."""
+
+    platform: str
+    original: str
+    handle: str
+    state: str
+    hidden: bool = False
+    moved_to: str | None = None
+
+    @property
+    def id(self) -> str:
+        """The platform's stable id for the account."""
+        return account_id(self.platform, self.original)
+
+
+def _default_renames() -> dict[tuple[str, str], Rename]:
+    # StudioDell renamed itself DellStudio some weeks ago: one history, two handles.
+    return {("x", "studiodell"): Rename("DellStudio", datetime.now(UTC) - timedelta(days=40))}
+
+
 @dataclasses.dataclass
 class World:
     """Which accounts exist and in what state. Every valid handle exists unless listed here.
 
-    Handles starting with `missing` or `gone` are not found and handles starting with
-    `suspended` are suspended, so tests can ask for those states by name.
+    Name prefixes ask for a state in tests: `missing`/`gone` (not found), `suspended`,
+    `deactivated`, `hidden` (count hidden), `moved` (Mastodon: moved to `<user>_new`).
     """
 
     not_found: set[tuple[str, str]] = dataclasses.field(
@@ -131,10 +196,14 @@ class World:
         default_factory=lambda: set(DEFAULT_SUSPENDED)
     )
     deactivated: set[tuple[str, str]] = dataclasses.field(default_factory=set)
+    hidden: set[tuple[str, str]] = dataclasses.field(default_factory=lambda: {("youtube", "asus")})
+    moved: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
+    renamed: dict[tuple[str, str], Rename] = dataclasses.field(default_factory=_default_renames)
+    mastodon_version: str = "4.3.2"
 
     def state(self, platform: str, handle: str) -> str:
-        """'ok', 'not_found', 'suspended' or 'deactivated' for an account."""
-        key = (platform, handle.lower().lstrip("@"))
+        """'ok', 'not_found', 'suspended' or 'deactivated' for an account's original handle."""
+        key = (platform, key_of(handle))
         name = key[1]
         if key in self.not_found or name.startswith(("missing", "gone")):
             return "not_found"
@@ -143,3 +212,37 @@ class World:
         if key in self.deactivated or name.startswith("deactivated"):
             return "deactivated"
         return "ok"
+
+    def _account(self, platform: str, original: str, at: datetime) -> EmulatedAccount:
+        key = (platform, key_of(original))
+        rename = self.renamed.get(key)
+        handle = rename.new_handle if rename and at >= rename.at else original
+        moved_to = self.moved.get(key)
+        if moved_to is None and key[1].startswith("moved"):
+            user, _, instance = original.lstrip("@").partition("@")
+            moved_to = f"{user}_new@{instance}"
+        return EmulatedAccount(
+            platform,
+            original,
+            handle,
+            self.state(platform, original),
+            hidden=key in self.hidden or key[1].startswith("hidden"),
+            moved_to=moved_to,
+        )
+
+    def lookup(self, platform: str, handle: str, at: datetime) -> EmulatedAccount:
+        """The account a handle names at a moment (a handle given up in a rename is gone)."""
+        key = (platform, key_of(handle))
+        rename = self.renamed.get(key)
+        if rename and at >= rename.at:
+            return EmulatedAccount(platform, handle, handle, "not_found")
+        for (other_platform, old), later in self.renamed.items():
+            if other_platform == platform and key_of(later.new_handle) == key[1]:
+                if at < later.at:
+                    return EmulatedAccount(platform, handle, handle, "not_found")
+                return self._account(platform, old, at)
+        return self._account(platform, handle, at)
+
+    def by_original(self, platform: str, original: str, at: datetime) -> EmulatedAccount:
+        """The account behind an id (ids derive from the original handle)."""
+        return self._account(platform, original, at)

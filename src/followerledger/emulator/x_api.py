@@ -56,17 +56,21 @@ def _problem(parameter: str, value: str, state: str) -> dict[str, Any]:
 def routes(state: EmulatorState) -> list[Route]:
     """The X routes of one emulator."""
 
-    def user(handle: str, fields: set[str]) -> dict[str, Any]:
+    def user(account: w.EmulatedAccount, fields: set[str]) -> dict[str, Any]:
         now = state.clock()
-        user_id = w.x_user_id(handle)
-        state.remember("x", user_id, handle)
-        body: dict[str, Any] = {"id": user_id, "name": f"{handle} (emulated)", "username": handle}
+        state.remember("x", account.id, account.original)
+        body: dict[str, Any] = {
+            "id": account.id,
+            "name": f"{account.handle} (emulated)",
+            "username": account.handle,
+        }
         if "public_metrics" in fields:
+            followers = w.followers_at("x", account.original, now)
             body["public_metrics"] = {
-                "followers_count": w.followers_at("x", handle, now),
-                "following_count": w.following_at("x", handle, now),
-                state.x_post_metric: w.posts_at("x", handle, now),
-                "listed_count": w.followers_at("x", handle, now) // 200,
+                "followers_count": followers,
+                "following_count": w.following_at("x", account.original, now),
+                state.x_post_metric: w.posts_at("x", account.original, now),
+                "listed_count": followers // 200,
             }
         return body
 
@@ -86,15 +90,17 @@ def routes(state: EmulatorState) -> list[Route]:
         )
 
     def answer(
-        parameter: str, values: list[str], handles: list[str | None], fields: set[str]
+        parameter: str,
+        values: list[str],
+        accounts: list[w.EmulatedAccount | None],
+        fields: set[str],
     ) -> JSONResponse:
         data, errors = [], []
-        for value, handle in zip(values, handles, strict=True):
-            status = state.world.state("x", handle) if handle else "not_found"
-            if handle and status == "ok":
-                data.append(user(handle, fields))
+        for value, account in zip(values, accounts, strict=True):
+            if account is not None and account.state == "ok":
+                data.append(user(account, fields))
             else:
-                errors.append(_problem(parameter, value, status))
+                errors.append(_problem(parameter, value, account.state if account else "not_found"))
         body: dict[str, Any] = {}
         if data:
             body["data"] = data
@@ -118,7 +124,10 @@ def routes(state: EmulatorState) -> list[Route]:
                     f"[{name}] does not match ^[A-Za-z0-9_]{{1,15}}$",
                 )
         fields = set(request.query_params.get("user.fields", "").split(","))
-        return answer("usernames", names, list(names), fields)
+        now = state.clock()
+        return answer(
+            "usernames", names, [state.world.lookup("x", name, now) for name in names], fields
+        )
 
     async def users_by_ids(request: Request) -> Response:
         if not authorized(request):
@@ -135,7 +144,12 @@ def routes(state: EmulatorState) -> list[Route]:
                     f"The `ids` query parameter value [{value}] does not match ^[0-9]{{1,19}}$",
                 )
         fields = set(request.query_params.get("user.fields", "").split(","))
-        return answer("ids", ids, [state.handle_for("x", value) for value in ids], fields)
+        now = state.clock()
+        accounts = []
+        for value in ids:
+            original = state.original_for("x", value)
+            accounts.append(state.world.by_original("x", original, now) if original else None)
+        return answer("ids", ids, accounts, fields)
 
     return [
         Route("/2/users/by", guarded(state, "x", users_by)),

@@ -1,7 +1,8 @@
 """Snapshot flow: one run of the watchlist, one task per API request batch.
 
-Thin by design: every step is a call into `followerledger.snapshot`; this file only decides
-what runs concurrently, what is retried, and what is logged.
+Thin by design: every step is a call into the library (`followerledger.snapshot`,
+`followerledger.run_log`, …); this file only decides what runs concurrently, what is retried,
+how platforms share their rate budgets, and what is logged and published as artifacts.
 """
 
 from __future__ import annotations
@@ -11,18 +12,27 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from followerledger import snapshot
+from followerledger import run_log, snapshot
 from followerledger.catalog import publish
+from followerledger.flows.budgets import throttle_factory
+from followerledger.identity import Identities, known_identities
 from followerledger.lake import Lake
-from followerledger.observation import Observation
+from followerledger.observation import STATUSES, Observation
 from followerledger.settings import Settings, load_settings
 from followerledger.sources import PlatformSource, build_source, missing_config
 from followerledger.sources.base import Target
 from followerledger.watchlist import Watchlist, load_watchlist
+
+
+@task(name="load_identities", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def load_identities(settings: Settings, lake: Lake) -> Identities:
+    """The platform ids the watched handles resolved to in earlier runs."""
+    return known_identities(settings.warehouse, lake)
 
 
 @task(name="fetch_batch", cache_policy=NO_CACHE)
@@ -37,6 +47,12 @@ def write_observations(
 ) -> str:
     """Land one platform's rows as one Parquet file."""
     return snapshot.write_observations(lake, platform, run_id, started_at, rows).key
+
+
+@task(name="write_run_record", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def write_run_record(lake: Lake, record: run_log.RunRecord) -> str:
+    """Land what the run found and spent on one platform."""
+    return run_log.write_run_record(lake, record).key
 
 
 @task(name="publish_catalog", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
@@ -67,30 +83,62 @@ def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None)
     started_at = datetime.now(UTC)
     run_id = run_id or snapshot.new_run_id(started_at)
     lake = Lake(settings.lake)
+    identities = load_identities(settings, lake)
+    throttle_for = throttle_factory()
 
-    sources: dict[str, PlatformSource] = {p: build_source(p, settings) for p in chosen}
+    sources: dict[str, PlatformSource] = {
+        p: build_source(p, settings, throttle_for=throttle_for) for p in chosen
+    }
     pending: dict[str, list[PrefectFuture[list[Observation]]]] = {}
     for platform, source in sources.items():
-        targets = snapshot.plan_targets(watchlist, platform)
+        targets = snapshot.plan_targets(watchlist, platform, identities)
         batches = snapshot.plan_batches(source, targets)
-        logger.info("%s: %d accounts in %d requests", platform, len(targets), len(batches))
+        resolved = sum(1 for target in targets if target.account_id)
+        logger.info(
+            "%s: %d accounts (%d by id) in %d requests",
+            platform,
+            len(targets),
+            resolved,
+            len(batches),
+        )
         pending[platform] = [fetch_batch.submit(source, batch, run_id) for batch in batches]
 
-    summaries = []
+    records = []
     for name, futures in pending.items():
         rows = [row for future in futures for row in future.result()]
-        key = write_observations(lake, name, run_id, started_at, rows) if rows else None
-        requests = getattr(getattr(sources[name], "client", None), "requests_made", 0)
-        summary = snapshot.summarize(name, rows, requests, key)
-        summaries.append(summary)
-        logger.info("%s: %s in %d requests", name, summary.statuses, summary.requests)
+        record = run_log.summarize(
+            run_id, name, started_at, datetime.now(UTC), rows, sources[name].usage()
+        )
+        if rows:
+            write_observations(lake, name, run_id, started_at, rows)
+        write_run_record(lake, record)
+        records.append(record)
+        logger.info("%s: %s in %d requests", name, record.statuses, record.requests)
 
     publish_catalog(settings, lake, watchlist)
+    create_table_artifact(
+        key="snapshot-usage",
+        table=[usage_row(record) for record in records],
+        description=f"Run {run_id}: requests, quota and what each platform answered.",
+    )
     return {
         "run_id": run_id,
         "started_at": started_at.isoformat(),
-        "platforms": [dataclasses.asdict(summary) for summary in summaries],
+        "platforms": [usage_row(record) | {"statuses": record.statuses} for record in records],
     }
+
+
+def usage_row(record: run_log.RunRecord) -> dict[str, Any]:
+    """One platform's usage as a plain row (artifact table, flow result)."""
+    row = dataclasses.asdict(record)
+    statuses = row.pop("statuses")
+    row.update(
+        accounts=record.accounts,
+        started_at=record.started_at.isoformat(),
+        finished_at=record.finished_at.isoformat(),
+    )
+    row.update({status: statuses.get(status, 0) for status in STATUSES})
+    return row
 
 
 if __name__ == "__main__":

@@ -1,19 +1,19 @@
 """Platform sources: each turns one request batch of watched accounts into observation rows.
 
 `build_source` wires a source to its HTTP client from settings; everything external (session,
-token, clock, sleep) can be passed in.
+tokens, clock, sleep, the request throttle) can be passed in.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
 import requests
 
 from followerledger.settings import Settings
-from followerledger.sources.base import PlatformSource, Target
+from followerledger.sources.base import PlatformSource, Target, Usage
 from followerledger.sources.bluesky import BlueskySource
 from followerledger.sources.bluesky import read_budget as bluesky_budget
 from followerledger.sources.http import (
@@ -22,14 +22,29 @@ from followerledger.sources.http import (
     Clock,
     Sleep,
     make_session,
+    no_budget_headers,
     utc_now,
 )
+from followerledger.sources.mastodon import MastodonSource
+from followerledger.sources.mastodon import read_budget as mastodon_budget
+from followerledger.sources.throttle import RatePolicy, Throttle, policy_for, process_throttle
 from followerledger.sources.x import XSource
 from followerledger.sources.x import read_budget as x_budget
+from followerledger.sources.youtube import YouTubeSource
 
-SUPPORTED_PLATFORMS: Final = ("x", "bluesky")
+SUPPORTED_PLATFORMS: Final = ("x", "bluesky", "mastodon", "youtube")
 
-__all__ = ["SUPPORTED_PLATFORMS", "PlatformSource", "Target", "build_source", "missing_config"]
+__all__ = [
+    "SUPPORTED_PLATFORMS",
+    "ConfigError",
+    "PlatformSource",
+    "Target",
+    "Usage",
+    "build_source",
+    "missing_config",
+]
+
+ThrottleFactory = Callable[[RatePolicy], Throttle]
 
 
 class ConfigError(ValueError):
@@ -41,11 +56,16 @@ def missing_config(settings: Settings, platforms: Sequence[str]) -> list[str]:
     problems = []
     for platform in platforms:
         if platform not in SUPPORTED_PLATFORMS:
-            problems.append(f"platform {platform!r} is not supported yet")
+            problems.append(f"platform {platform!r} is not supported")
         elif platform == "x" and settings.x_bearer_token is None:
             problems.append(
                 "X_BEARER_TOKEN is not set: put the app's bearer token in the "
                 "environment or .env (or skip X with --platform)"
+            )
+        elif platform == "youtube" and settings.youtube_api_key is None:
+            problems.append(
+                "YOUTUBE_API_KEY is not set: put a YouTube Data API v3 key in the "
+                "environment or .env (or skip YouTube with --platform)"
             )
     return problems
 
@@ -57,14 +77,24 @@ def build_source(
     session: requests.Session | None = None,
     clock: Clock = utc_now,
     sleep: Sleep = time.sleep,
+    throttle_for: ThrottleFactory = process_throttle,
 ) -> PlatformSource:
     """A ready source for one platform, with one HTTP session shared by all its batches."""
+    problems = missing_config(settings, [platform])
+    if problems:
+        raise ConfigError(problems[0])
+    pool = settings.fetch_concurrency
 
     def client(
-        url: str, budget: BudgetReader, session: requests.Session, secrets: Sequence[str] = ()
+        name: str,
+        url: str,
+        budget: BudgetReader,
+        session: requests.Session,
+        policy: RatePolicy,
+        secrets: Sequence[str] = (),
     ) -> ApiClient:
         return ApiClient(
-            platform,
+            name,
             url,
             session,
             read_budget=budget,
@@ -73,19 +103,45 @@ def build_source(
             max_wait=settings.max_rate_limit_wait,
             secrets=secrets,
             concurrency=settings.fetch_concurrency,
+            throttle=throttle_for(policy),
             clock=clock,
             sleep=sleep,
         )
 
-    pool = settings.fetch_concurrency
     if platform == "x":
-        if settings.x_bearer_token is None:
-            raise ConfigError(missing_config(settings, ["x"])[0])
+        assert settings.x_bearer_token is not None
         token = settings.x_bearer_token.get_secret_value()
         session = session or make_session(pool, {"Authorization": f"Bearer {token}"})
-        return XSource(client(settings.x_api_url, x_budget, session, [token]))
+        return XSource(client("x", settings.x_api_url, x_budget, session, policy_for("x"), [token]))
     if platform == "bluesky":
         return BlueskySource(
-            client(settings.bluesky_api_url, bluesky_budget, session or make_session(pool))
+            client(
+                "bluesky",
+                settings.bluesky_api_url,
+                bluesky_budget,
+                session or make_session(pool),
+                policy_for("bluesky"),
+            )
         )
-    raise ConfigError(f"platform {platform!r} is not supported yet")
+    if platform == "youtube":
+        assert settings.youtube_api_key is not None
+        key = settings.youtube_api_key.get_secret_value()
+        return YouTubeSource(
+            client(
+                "youtube",
+                settings.youtube_api_url,
+                no_budget_headers,
+                session or make_session(pool),
+                policy_for("youtube"),
+                [key],
+            ),
+            key,
+        )
+    shared = session or make_session(pool)
+    override = settings.mastodon_api_url
+
+    def instance_client(instance: str) -> ApiClient:
+        url = override or f"https://{instance}"
+        return client("mastodon", url, mastodon_budget, shared, policy_for("mastodon", instance))
+
+    return MastodonSource(instance_client)

@@ -22,6 +22,14 @@ class Target:
     account_id: str | None = None
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Usage:
+    """What a source spent in a run: HTTP requests, and quota units where the API counts them."""
+
+    requests: int
+    quota_units: int | None = None
+
+
 class PlatformSource(Protocol):
     """A platform's source: splits targets into request batches and fetches one batch."""
 
@@ -41,6 +49,10 @@ class PlatformSource(Protocol):
 
     def fetch(self, batch: Sequence[Target], run_id: str) -> list[Observation]:
         """Exactly one row per target, whatever the platform answered."""
+        ...
+
+    def usage(self) -> Usage:
+        """Requests (and quota units) spent so far by this source."""
         ...
 
 

@@ -15,6 +15,7 @@ from followerledger.sources.base import (
     MalformedAnswer,
     RowFactory,
     Target,
+    Usage,
     as_count,
     as_text,
     batches,
@@ -53,6 +54,10 @@ class BlueskySource:
     def plan(self, targets: Sequence[Target]) -> list[list[Target]]:
         """Handles and DIDs mix freely in one request: 25 per request."""
         return batches(targets, BATCH_SIZE)
+
+    def usage(self) -> Usage:
+        """Requests made so far."""
+        return Usage(self.client.requests_made)
 
     def fetch(self, batch: Sequence[Target], run_id: str) -> list[Observation]:
         """One getProfiles request, plus one getProfile per omitted account."""

@@ -15,7 +15,7 @@ import dataclasses
 import email.utils
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,6 +28,8 @@ from followerledger import __version__
 
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], None]
+#: Query parameters: a mapping, or pairs for repeated keys such as Mastodon's `id[]`.
+Params = Mapping[str, Any] | Sequence[tuple[str, Any]] | None
 
 USER_AGENT = f"followerledger/{__version__} (+https://github.com/followerledger)"
 
@@ -170,6 +172,7 @@ class ApiClient:
         backoff_max: float = 30.0,
         secrets: Iterable[str] = (),
         concurrency: int = 4,
+        throttle: Callable[[], None] | None = None,
         clock: Clock = utc_now,
         sleep: Sleep = time.sleep,
     ) -> None:
@@ -186,6 +189,7 @@ class ApiClient:
         self._backoff = wait_exponential_jitter(initial=backoff_initial, max=backoff_max)
         self._lock = threading.Lock()
         self._in_flight = threading.BoundedSemaphore(concurrency)
+        self.throttle = throttle
         self._budget: Budget | None = None
         self.requests_made = 0
         self.emulated = False
@@ -196,7 +200,7 @@ class ApiClient:
             text = text.replace(secret, "***")
         return text
 
-    def get(self, path: str, params: Mapping[str, Any] | None = None) -> requests.Response:
+    def get(self, path: str, params: Params = None) -> requests.Response:
         """GET base_url + path; retries and rate limits handled as the module says."""
         retrying = Retrying(
             stop=stop_after_attempt(self.attempts),
@@ -240,8 +244,10 @@ class ApiClient:
             if self._budget is budget:
                 self._budget = None
 
-    def _attempt(self, path: str, params: Mapping[str, Any] | None) -> requests.Response:
+    def _attempt(self, path: str, params: Params) -> requests.Response:
         self._wait_for_budget()
+        if self.throttle is not None:
+            self.throttle()
         url = self.base_url + path
         with self._lock:
             self.requests_made += 1

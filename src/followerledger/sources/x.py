@@ -15,6 +15,7 @@ from followerledger.sources.base import (
     MalformedAnswer,
     RowFactory,
     Target,
+    Usage,
     as_count,
     as_text,
     batches,
@@ -46,6 +47,10 @@ class XSource:
         by_id = [target for target in targets if target.account_id]
         by_name = [target for target in targets if not target.account_id]
         return batches(by_id, BATCH_SIZE) + batches(by_name, BATCH_SIZE)
+
+    def usage(self) -> Usage:
+        """Requests made so far."""
+        return Usage(self.client.requests_made)
 
     def fetch(self, batch: Sequence[Target], run_id: str) -> list[Observation]:
         """One request for the batch; exactly one row per target."""

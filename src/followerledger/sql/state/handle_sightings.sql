@@ -3,9 +3,10 @@
 -- Grain: one row per (platform, account_id, handle_key, seen_as). Incremental: the previous
 -- rows merged with the new observations (min/max/arg_max only, so re-reading a file is harmless).
 with new_sightings as (
+    -- Only rows built from a profile the platform returned carry a handle it reported.
     select platform, account_id, handle, 'reported' as seen_as, observed_at
     from new_observations
-    where account_id is not null
+    where account_id is not null and status in ('ok', 'hidden', 'protected')
 
     union all
 

@@ -1,0 +1,54 @@
+"""Requests per 1,000 accounts, per platform, against the emulator: first run and later runs.
+
+The API minimum is X 10, YouTube 20, Bluesky 40 requests per 1,000 accounts (their batch
+maxima); Mastodon reads by id in batches of 40 per instance once resolved.
+"""
+
+from __future__ import annotations
+
+from followerledger.emulator import EmulatorServer, EmulatorState, emulator_environment
+from followerledger.settings import load_settings
+from followerledger.sources import build_source
+from followerledger.sources.base import Target
+from followerledger.sources.throttle import RatePolicy, Throttle
+
+HANDLES = {
+    "x": lambda i: f"brand{i:05d}",
+    "bluesky": lambda i: f"brand{i}.example.com",
+    "mastodon": lambda i: f"brand{i}@mastodon.example",
+    "youtube": lambda i: f"@brand{i}",
+}
+MINIMUM = {"x": 10, "youtube": 20, "bluesky": 40, "mastodon": 25}
+
+
+def _no_wait(policy: RatePolicy) -> Throttle:
+    return lambda: None
+
+
+def run(quick: bool = False) -> dict[str, tuple[int, int]]:
+    """Print and return (first run, later run) requests per 1,000 accounts."""
+    count = 200 if quick else 1000
+    figures: dict[str, tuple[int, int]] = {}
+    # Generous emulated budgets: this counts requests; the budgets are exercised in tests.
+    roomy = {platform: (10**6, 300) for platform in ("x", "bluesky", "mastodon")}
+    with EmulatorServer(EmulatorState(limits=roomy, youtube_quota=10**6)) as emulator:
+        environment = emulator_environment(emulator.url)
+        settings = load_settings(
+            x_api_url=emulator.url, bluesky_api_url=emulator.url, mastodon_api_url=emulator.url,
+            youtube_api_url=environment["FOLLOWERLEDGER_YOUTUBE_API_URL"],
+            x_bearer_token="bench", youtube_api_key="bench")
+        for platform, handle in HANDLES.items():
+            targets = [Target(handle(i)) for i in range(count)]
+            spent = []
+            for _ in range(2):
+                # Counting requests, not time: no rate-budget waits here.
+                source = build_source(platform, settings, throttle_for=_no_wait)
+                rows = [row for batch in source.plan(targets)
+                        for row in source.fetch(batch, "bench")]
+                spent.append(source.usage().requests * 1000 // count)
+                targets = [Target(row.requested_handle or "", row.account_id) for row in rows]
+            figures[platform] = (spent[0], spent[1])
+            print(f"requests per 1,000 {platform} accounts: first run {spent[0]}, later runs "
+                  f"{spent[1]} (API minimum {MINIMUM[platform]}; ratio "
+                  f"{spent[1] / MINIMUM[platform]:.2f}x)")
+    return figures

@@ -1,0 +1,68 @@
+"""Stable identity: which platform id each watched handle resolved to, read from the data.
+
+The mapping lives in the lake itself (every observation carries `requested_handle` and
+`account_id`), so nothing else has to be kept or backed up. A run reads it from the
+`handle_sightings` mart plus the lake files not yet refreshed into it: the cost grows with
+new data, not with history.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from followerledger.lake import Lake
+from followerledger.models import STATE
+from followerledger.session import ModelSession
+from followerledger.state import StateStore
+
+Identities = dict[tuple[str, str], str]
+
+_RESOLVED_SQL = """
+with sightings as (
+    select platform, handle_key, account_id, last_seen
+    from handle_sightings
+    where seen_as = 'requested'
+
+    union all
+
+    select
+        platform,
+        handle_key(platform, requested_handle) as handle_key,
+        account_id,
+        observed_at as last_seen
+    from unrefreshed
+    where account_id is not null and requested_handle is not null
+),
+
+final as (
+    select platform, handle_key, arg_max(account_id, (last_seen, account_id)) as account_id
+    from sightings
+    group by platform, handle_key
+)
+
+select * from final
+"""
+
+
+def known_identities(warehouse: Path, lake: Lake) -> Identities:
+    """(platform, handle key) -> the account id the handle last resolved to."""
+    state = StateStore(warehouse).load()
+    marts = Lake(warehouse / "marts")
+    unrefreshed = [
+        f
+        for f in lake.list("observations")
+        if state.lake_files.get(f.key) != (f.size, f.mtime_ns) and f.key not in state.superseded
+    ]
+    session = ModelSession(threads=2)
+    try:
+        sightings = next(model for model in STATE if model.name == "handle_sightings")
+        session.bind_parquet(
+            sightings.name,
+            [marts.path(key) for key in state.marts.get(sightings.name, [])],
+            sightings.columns,
+        )
+        session.bind_observations("unrefreshed", [lake.path(f.key) for f in unrefreshed])
+        rows = session.query(_RESOLVED_SQL).to_pylist()
+    finally:
+        session.close()
+    return {(row["platform"], row["handle_key"]): row["account_id"] for row in rows}

@@ -1,0 +1,101 @@
+"""The run log: one record per snapshot run and platform, landed in the lake beside the rows.
+
+It says when the run ran, how many requests and quota units it spent and what it found; the
+`runs` mart adds X's estimated cost. Kept in the lake so the warehouse can be rebuilt.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Final
+
+import pyarrow as pa
+
+from followerledger.lake import Lake, LakeFile, check_run_id
+from followerledger.observation import STATUSES, Observation
+from followerledger.sources.base import Usage
+
+DATASET: Final = "run_log"
+
+RUN_LOG_SCHEMA: Final = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("platform", pa.string(), nullable=False),
+        pa.field("started_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("finished_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("requests", pa.int64(), nullable=False),
+        pa.field("quota_units", pa.int64()),
+        pa.field("accounts", pa.int64(), nullable=False),
+        *(pa.field(status, pa.int64(), nullable=False) for status in STATUSES),
+        pa.field("source", pa.string(), nullable=False),
+    ]
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RunRecord:
+    """What one run found and spent on one platform."""
+
+    run_id: str
+    platform: str
+    started_at: datetime
+    finished_at: datetime
+    requests: int
+    quota_units: int | None
+    statuses: dict[str, int]
+    source: str
+
+    @property
+    def accounts(self) -> int:
+        """Watched accounts the run reported on (one row each)."""
+        return sum(self.statuses.values())
+
+    def to_table(self) -> pa.Table:
+        """The record as a one-row table with the run-log schema."""
+        row: dict[str, object] = {
+            "run_id": self.run_id,
+            "platform": self.platform,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "requests": self.requests,
+            "quota_units": self.quota_units,
+            "accounts": self.accounts,
+            **{status: self.statuses.get(status, 0) for status in STATUSES},
+            "source": self.source,
+        }
+        return pa.Table.from_pylist([row], schema=RUN_LOG_SCHEMA)
+
+
+def summarize(
+    run_id: str,
+    platform: str,
+    started_at: datetime,
+    finished_at: datetime,
+    observations: Sequence[Observation],
+    usage: Usage,
+) -> RunRecord:
+    """The run record of one platform's rows."""
+    statuses = Counter(row.status for row in observations)
+    sources = {row.source for row in observations}
+    return RunRecord(
+        run_id,
+        platform,
+        started_at,
+        finished_at,
+        usage.requests,
+        usage.quota_units,
+        dict(sorted(statuses.items())),
+        "emulator" if sources == {"emulator"} else "api",
+    )
+
+
+def write_run_record(lake: Lake, record: RunRecord) -> LakeFile:
+    """Land the record under `run_log/platform=<p>/date=<run start>/<run_id>.parquet`."""
+    key = (
+        f"{DATASET}/platform={record.platform}/date={record.started_at.date().isoformat()}/"
+        f"{check_run_id(record.run_id)}.parquet"
+    )
+    return lake.write(key, record.to_table())

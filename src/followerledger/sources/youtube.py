@@ -1,0 +1,217 @@
+"""YouTube Data API v3 `channels.list`: 50 channel ids per request, API key, daily quota.
+
+Contract: ../shared/contracts/youtube (discovery document rev. 20261104).
+An `@handle` is resolved once with `forHandle` (1 quota unit, and the answer already carries
+the statistics); later runs read `part=statistics,snippet` for up to 50 ids per request.
+`subscriberCount` is a string, rounded by YouTube to three significant figures. A 403
+`quotaExceeded` stops the platform for the rest of the run: no further request is sent.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime, time, timedelta
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+from followerledger.observation import Observation
+from followerledger.sources.base import (
+    MalformedAnswer,
+    RowFactory,
+    Target,
+    Usage,
+    as_count,
+    as_text,
+    batches,
+    fetch_guarded,
+    read_json,
+)
+from followerledger.sources.http import ApiClient
+
+PLATFORM: Final = "youtube"
+BATCH_SIZE: Final = 50
+PARTS: Final = "statistics,snippet"
+#: YouTube's daily quota resets at midnight Pacific time.
+QUOTA_ZONE: Final = ZoneInfo("America/Los_Angeles")
+
+
+def channel_id(target: Target) -> str | None:
+    """The channel id to read by: resolved earlier, or given as `UC…` in the watchlist."""
+    if target.account_id:
+        return target.account_id
+    return target.handle if target.handle.startswith("UC") else None
+
+
+def next_quota_reset(now: datetime) -> datetime:
+    """The next midnight in Pacific time, as a UTC datetime."""
+    local = now.astimezone(QUOTA_ZONE)
+    midnight = datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=QUOTA_ZONE)
+    return midnight.astimezone(now.tzinfo)
+
+
+class YouTubeSource:
+    """Subscriber counts from the YouTube Data API v3."""
+
+    platform: Final = PLATFORM
+    batch_size: Final = BATCH_SIZE
+
+    def __init__(self, client: ApiClient, api_key: str) -> None:
+        self.client = client
+        self._key = api_key
+        self._lock = threading.Lock()
+        self._stopped: str | None = None
+
+    def usage(self) -> Usage:
+        """Requests made; each `channels.list` call costs one quota unit."""
+        return Usage(self.client.requests_made, self.client.requests_made)
+
+    def plan(self, targets: Sequence[Target]) -> list[list[Target]]:
+        """Known channel ids 50 per request; each unresolved handle in a request of its own."""
+        by_id = [target for target in targets if channel_id(target)]
+        by_handle = [[target] for target in targets if not channel_id(target)]
+        return batches(by_id, BATCH_SIZE) + by_handle
+
+    def fetch(self, batch: Sequence[Target], run_id: str) -> list[Observation]:
+        """One request for the batch, unless the quota already ran out in this run."""
+        return fetch_guarded(
+            self.client,
+            batch,
+            run_id,
+            PLATFORM,
+            lambda make: self._fetch(batch, make),
+            self.client.clock,
+        )
+
+    def _fetch(self, batch: Sequence[Target], make: Callable[[], RowFactory]) -> list[Observation]:
+        with self._lock:
+            stopped = self._stopped
+        if stopped is not None:
+            rows = make()
+            return [rows.status(target, "error", stopped) for target in batch]
+        params: dict[str, Any] = {"part": PARTS, "key": self._key}
+        ids = [channel_id(target) for target in batch]
+        by_handle = ids == [None]
+        if by_handle:
+            params["forHandle"] = batch[0].handle
+        else:
+            params["id"] = ",".join(str(value) for value in ids)
+            params["maxResults"] = BATCH_SIZE
+        response = self.client.get("/channels", params)
+        body = read_json(response)
+        rows = make()
+        if response.status_code == 403 and error_reason(body) == "quotaExceeded":
+            reset = next_quota_reset(rows.observed_at)
+            detail = (
+                "YouTube quota exhausted; no more requests this run "
+                f"(the quota resets at {reset:%Y-%m-%dT%H:%M:%SZ})"
+            )
+            with self._lock:
+                self._stopped = detail
+            return [rows.status(target, "error", detail) for target in batch]
+        if response.status_code != 200:
+            return [
+                rows.status(target, "error", google_error_text(body, response.status_code))
+                for target in batch
+            ]
+        return parse_channels(body, batch, rows, by_handle=by_handle)
+
+
+def error_reason(body: Any) -> str | None:
+    """The `reason` of the first error in a Google JSON error envelope."""
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        errors = body["error"].get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            reason = errors[0].get("reason")
+            return reason if isinstance(reason, str) else None
+    return None
+
+
+def google_error_text(body: Any, status_code: int) -> str:
+    """A one-line description of a Google API error answer."""
+    parts = [f"HTTP {status_code}"]
+    reason = error_reason(body)
+    if reason:
+        parts.append(reason)
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        message = body["error"].get("message")
+        if isinstance(message, str):
+            parts.append(message)
+    return ": ".join(parts)[:500]
+
+
+def parse_channels(
+    body: Any, batch: Sequence[Target], rows: RowFactory, *, by_handle: bool
+) -> list[Observation]:
+    """Rows for a 200 answer of channels.list: one per target, in batch order.
+
+    An answer without `items` means no such channel (YouTube answers 200 either way).
+    """
+    if not isinstance(body, dict):
+        raise MalformedAnswer("answer is not a JSON object")
+    items = body.get("items", [])
+    if not isinstance(items, list):
+        raise MalformedAnswer("'items' is not a list")
+    channels = [item for item in items if isinstance(item, dict)]
+    by_id = {item["id"]: item for item in channels if isinstance(item.get("id"), str)}
+    result = []
+    for target in batch:
+        if by_handle:
+            channel = channels[0] if channels else None
+        else:
+            channel = by_id.get(str(channel_id(target)))
+        if channel is None:
+            result.append(
+                rows.status(
+                    target, "not_found", "no channel with this " + ("handle" if by_handle else "id")
+                )
+            )
+        else:
+            result.append(channel_row(channel, target, rows))
+    return result
+
+
+def channel_row(channel: dict[str, Any], target: Target, rows: RowFactory) -> Observation:
+    """The row for one Channel resource."""
+    raw_snippet = channel.get("snippet")
+    snippet: dict[str, Any] = raw_snippet if isinstance(raw_snippet, dict) else {}
+    statistics = channel.get("statistics")
+    custom_url = as_text(snippet.get("customUrl"))
+    handle = custom_url if custom_url and custom_url.startswith("@") else None
+    account_id = as_text(channel.get("id"))
+    title = as_text(snippet.get("title"))
+    if not isinstance(statistics, dict):
+        return rows.status(
+            target, "error", "answer lacks statistics", handle=handle, account_id=account_id
+        )
+    posts = as_count(statistics.get("videoCount"))
+    if statistics.get("hiddenSubscriberCount") is True:
+        return rows.ok(
+            target,
+            handle=handle,
+            account_id=account_id,
+            display_name=title,
+            followers=None,
+            following=None,
+            posts=posts,
+            status="hidden",
+            detail="the channel hides its subscriber count",
+        )
+    followers = as_count(statistics.get("subscriberCount"))
+    if followers is None:
+        return rows.status(
+            target,
+            "error",
+            "answer lacks statistics.subscriberCount",
+            handle=handle,
+            account_id=account_id,
+        )
+    return rows.ok(
+        target,
+        handle=handle,
+        account_id=account_id,
+        display_name=title,
+        followers=followers,
+        following=None,
+        posts=posts,
+    )

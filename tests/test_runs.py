@@ -1,0 +1,98 @@
+"""The runs relation: usage per run and platform, X's cost deduplicated per UTC day."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+
+from followerledger import run_log, snapshot
+from followerledger.lake import Lake
+from followerledger.observation import Observation
+from followerledger.refresh import refresh
+from followerledger.sources.base import Usage
+
+DAY = datetime(2026, 11, 2, tzinfo=UTC)
+
+
+def land(
+    lake: Lake,
+    run_id: str,
+    platform: str,
+    started: datetime,
+    reads: list[tuple[str, str]],
+    usage: Usage,
+) -> None:
+    """A run that read these (handle, status) pairs, one second after it started."""
+    rows = [
+        Observation(
+            run_id=run_id,
+            observed_at=started + timedelta(seconds=1),
+            platform=platform,
+            handle=handle,
+            status=status,  # type: ignore[arg-type]
+            source="api",
+            account_id=f"id-{handle}" if status == "ok" else None,
+            followers=10 if status == "ok" else None,
+            requested_handle=handle,
+        )
+        for handle, status in reads
+    ]
+    snapshot.write_observations(lake, platform, run_id, started, rows)
+    record = run_log.summarize(
+        run_id, platform, started, started + timedelta(seconds=2), rows, usage
+    )
+    run_log.write_run_record(lake, record)
+
+
+def test_x_reads_are_billed_once_per_utc_day(tmp_path: Path) -> None:
+    warehouse = tmp_path / "warehouse"
+    lake = Lake(warehouse / "lake")
+    land(
+        lake,
+        "r1",
+        "x",
+        DAY + timedelta(hours=1),
+        [("a", "ok"), ("b", "ok"), ("c", "not_found")],
+        Usage(1),
+    )
+    land(lake, "r2", "x", DAY + timedelta(hours=2), [("a", "ok"), ("d", "ok")], Usage(1))
+    land(lake, "r3", "x", DAY + timedelta(days=1), [("a", "ok")], Usage(1))
+    land(
+        lake,
+        "y1",
+        "youtube",
+        DAY + timedelta(hours=3),
+        [("@a", "ok"), ("@b", "hidden")],
+        Usage(3, 3),
+    )
+    refresh(warehouse, lake, None)
+    with duckdb.connect(str(warehouse / "followerledger.duckdb"), read_only=True) as connection:
+        rows = connection.sql(
+            "select day, run_id, platform, seconds, requests, quota_units, accounts, ok, "
+            "not_found, hidden, x_billed_reads, x_estimated_cost_usd from runs "
+            "order by started_at"
+        ).fetchall()
+    assert rows == [
+        (date(2026, 11, 2), "r1", "x", 2.0, 1, None, 3, 2, 1, 0, 2, Decimal("0.020")),
+        (date(2026, 11, 2), "r2", "x", 2.0, 1, None, 2, 2, 0, 0, 1, Decimal("0.010")),
+        (date(2026, 11, 2), "y1", "youtube", 2.0, 3, 3, 2, 1, 0, 1, None, None),
+        (date(2026, 11, 3), "r3", "x", 2.0, 1, None, 1, 1, 0, 0, 1, Decimal("0.010")),
+    ]
+
+
+def test_a_late_run_recomputes_only_its_day(tmp_path: Path) -> None:
+    warehouse = tmp_path / "warehouse"
+    lake = Lake(warehouse / "lake")
+    land(lake, "r1", "x", DAY + timedelta(hours=1), [("a", "ok")], Usage(1))
+    refresh(warehouse, lake, None)
+    land(lake, "r0", "x", DAY, [("a", "ok")], Usage(1))  # an earlier run of the day, landed late
+    report = refresh(warehouse, lake, None)
+    assert report.days_recomputed == 1
+    with duckdb.connect(str(warehouse / "followerledger.duckdb"), read_only=True) as connection:
+        billed = connection.sql(
+            "select run_id, x_billed_reads from runs order by run_id"
+        ).fetchall()
+    assert billed == [("r0", 1), ("r1", 0)]
