@@ -30,25 +30,32 @@ def run(quick: bool = False) -> dict[str, tuple[int, int]]:
     count = 200 if quick else 1000
     figures: dict[str, tuple[int, int]] = {}
     # Generous emulated budgets: this counts requests; the budgets are exercised in tests.
-    roomy = {platform: (10**6, 300) for platform in ("x", "bluesky", "mastodon")}
+    roomy = dict.fromkeys(("x", "bluesky", "mastodon"), (10**6, 300))
     with EmulatorServer(EmulatorState(limits=roomy, youtube_quota=10**6)) as emulator:
         environment = emulator_environment(emulator.url)
         settings = load_settings(
-            x_api_url=emulator.url, bluesky_api_url=emulator.url, mastodon_api_url=emulator.url,
+            x_api_url=emulator.url,
+            bluesky_api_url=emulator.url,
+            mastodon_api_url=emulator.url,
             youtube_api_url=environment["FOLLOWERLEDGER_YOUTUBE_API_URL"],
-            x_bearer_token="bench", youtube_api_key="bench")
+            x_bearer_token="bench",
+            youtube_api_key="bench",
+        )
         for platform, handle in HANDLES.items():
             targets = [Target(handle(i)) for i in range(count)]
             spent = []
             for _ in range(2):
                 # Counting requests, not time: no rate-budget waits here.
                 source = build_source(platform, settings, throttle_for=_no_wait)
-                rows = [row for batch in source.plan(targets)
-                        for row in source.fetch(batch, "bench")]
+                rows = [
+                    row for batch in source.plan(targets) for row in source.fetch(batch, "bench")
+                ]
                 spent.append(source.usage().requests * 1000 // count)
                 targets = [Target(row.requested_handle or "", row.account_id) for row in rows]
             figures[platform] = (spent[0], spent[1])
-            print(f"requests per 1,000 {platform} accounts: first run {spent[0]}, later runs "
-                  f"{spent[1]} (API minimum {MINIMUM[platform]}; ratio "
-                  f"{spent[1] / MINIMUM[platform]:.2f}x)")
+            print(
+                f"requests per 1,000 {platform} accounts: first run {spent[0]}, later runs "
+                f"{spent[1]} (API minimum {MINIMUM[platform]}; ratio "
+                f"{spent[1] / MINIMUM[platform]:.2f}x)"
+            )
     return figures
