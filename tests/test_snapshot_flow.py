@@ -59,11 +59,15 @@ def test_a_real_flow_run_lands_one_row_per_account(workspace: Workspace) -> None
     assert {r["source"] for r in rows} == {"emulator"}
     files = workspace.lake.list()
     assert sorted(f.platform for f in files) == ["bluesky", "x"]
-    # One task per request batch (1 for X, 1 for Bluesky), never one per account.
+    # One task per request batch (1 for X, 1 for Bluesky), never one per account; then the
+    # run's report (artifacts, alerts).
     assert task_run_names(state.state_details.flow_run_id) == [
         "fetch_batch",
         "fetch_batch",
         "publish_catalog",
+        "publish_run_artifacts",
+        "read_account_changes",
+        "send_alerts",
         "write_observations",
         "write_observations",
     ]

@@ -12,6 +12,7 @@ import dataclasses
 import os
 import re
 import uuid
+from collections.abc import Iterable, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Final
@@ -21,6 +22,8 @@ import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
 OBSERVATIONS: Final = "observations"
+#: Files written by compaction start with this; run ids may not (see `check_run_id`).
+COMPACTED_PREFIX: Final = "compacted-"
 _RUN_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _PARTITION: Final = re.compile(
     r"^(?P<dataset>[a-z_]+)/platform=(?P<platform>[a-z]+)/date=(?P<date>\d{4}-\d{2}-\d{2})/"
@@ -64,7 +67,14 @@ def check_run_id(run_id: str) -> str:
             f"run id {run_id!r} must start with a letter or digit and hold only letters, "
             "digits, '.', '_' or '-' (at most 128 characters)"
         )
+    if run_id.startswith(COMPACTED_PREFIX):
+        raise ValueError(f"run ids starting with {COMPACTED_PREFIX!r} are reserved for compaction")
     return run_id
+
+
+def is_compacted(key: str) -> bool:
+    """Whether a lake key names a file written by compaction."""
+    return key.rsplit("/", 1)[-1].startswith(COMPACTED_PREFIX)
 
 
 def observation_key(platform: str, day: date, name: str) -> str:
@@ -113,6 +123,25 @@ class Lake:
         stat = os.stat(final)
         return LakeFile(key, stat.st_size, stat.st_mtime_ns)
 
+    def read(self, key: str) -> pa.Table:
+        """One file's rows (no partition columns are added from its path)."""
+        return pq.read_table(self.path(key), filesystem=self.fs, partitioning=None)
+
+    def row_count(self, key: str) -> int:
+        """The number of rows a file holds, from its footer."""
+        return int(pq.read_metadata(self.path(key), filesystem=self.fs).num_rows)
+
+    def current(self, dataset: str, superseded: Mapping[str, str]) -> list[LakeFile]:
+        """The files that hold a dataset's rows now (see `compaction`).
+
+        `superseded` maps each file whose rows compaction moved into a merged file to that
+        file. A superseded file is never current (even if re-created later, e.g. by importing
+        the same CSV again: its rows are already in the merged file), and a compacted file
+        is current only once some file is recorded as superseded by it: until then it is an
+        unfinished merge that nobody may read.
+        """
+        return current_files(self.list(dataset), superseded)
+
     def list(self, dataset: str = OBSERVATIONS) -> list[LakeFile]:
         """Every committed file of a dataset, sorted by key (temporary files excluded)."""
         base = self.path(dataset)
@@ -134,6 +163,16 @@ class Lake:
     def remove(self, key: str) -> None:
         """Delete one file (used only for files no published catalog names any more)."""
         self.fs.delete_file(self.path(key))
+
+
+def current_files(files: Iterable[LakeFile], superseded: Mapping[str, str]) -> list[LakeFile]:
+    """Of these files, the ones that hold rows now (see `Lake.current`)."""
+    committed = set(superseded.values())
+    return [
+        item
+        for item in files
+        if item.key not in superseded and (not is_compacted(item.key) or item.key in committed)
+    ]
 
 
 def _walk_local(base: str, dataset: str) -> list[LakeFile]:

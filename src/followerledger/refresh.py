@@ -80,7 +80,7 @@ def refresh(
     store = StateStore(warehouse)
     with store.lock("refresh"):
         previous = store.load()
-        state = WarehouseState(superseded=dict(previous.superseded)) if full else previous
+        state = previous.lake_view() if full else previous
         run = _Refresh(warehouse, lake, state, watchlist, full, parameters, threads)
         try:
             run.execute()
@@ -116,10 +116,7 @@ class _Refresh:
         self.session = ModelSession(threads, parameters)
         self.session.bind_watchlist(watchlist)
         self.session.bind_seeds()
-        self.files = {
-            dataset: [f for f in lake.list(dataset) if f.key not in state.superseded]
-            for dataset in LAKE_DATASETS
-        }
+        self.files = {dataset: lake.current(dataset, state.superseded) for dataset in LAKE_DATASETS}
         current = {f.key: (f.size, f.mtime_ns) for files in self.files.values() for f in files}
         self.added = {
             dataset: [f for f in files if state.lake_files.get(f.key) != current[f.key]]

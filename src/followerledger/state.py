@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import uuid
 from pathlib import Path
 from typing import Any, Final
 
@@ -23,8 +24,17 @@ class WarehouseState:
 
     lake_files: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
     marts: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    #: Lake files whose rows compaction moved, each to the key of the merged file holding
+    #: them now (`Lake.current` reads this; kept after the file is deleted).
     superseded: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: When each merged file was committed (ISO time): its originals' grace period starts.
+    compacted: dict[str, str] = dataclasses.field(default_factory=dict)
     refreshed_at: str | None = None
+
+    def lake_view(self) -> WarehouseState:
+        """An empty state that still knows which lake files compaction replaced (what a
+        full refresh starts from)."""
+        return WarehouseState(superseded=dict(self.superseded), compacted=dict(self.compacted))
 
     def to_json(self) -> dict[str, Any]:
         """The state as a JSON-serialisable mapping."""
@@ -33,6 +43,7 @@ class WarehouseState:
             "lake_files": {key: list(value) for key, value in sorted(self.lake_files.items())},
             "marts": {name: sorted(files) for name, files in sorted(self.marts.items())},
             "superseded": dict(sorted(self.superseded.items())),
+            "compacted": dict(sorted(self.compacted.items())),
             "refreshed_at": self.refreshed_at,
         }
 
@@ -45,8 +56,17 @@ class WarehouseState:
             lake_files={key: (int(v[0]), int(v[1])) for key, v in data["lake_files"].items()},
             marts={name: list(files) for name, files in data["marts"].items()},
             superseded=dict(data.get("superseded", {})),
+            compacted=dict(data.get("compacted", {})),
             refreshed_at=data.get("refreshed_at"),
         )
+
+
+def replace_json(path: Path, data: Any) -> None:
+    """Write JSON to `path` atomically: readers see the old file or the new one, whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    temporary.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    os.replace(temporary, path)
 
 
 class StateStore:
@@ -65,13 +85,10 @@ class StateStore:
 
     def save(self, state: WarehouseState) -> None:
         """Replace the state file atomically."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        temporary = self.directory / f".state.json.tmp-{os.getpid()}"
-        temporary.write_text(json.dumps(state.to_json(), indent=1), encoding="utf-8")
-        os.replace(temporary, self.path)
+        replace_json(self.path, state.to_json())
 
     def lock(self, name: str, timeout: float = -1) -> FileLock:
         """An inter-process lock: `refresh` serialises refresh and compaction, `catalog`
-        serialises catalog publication."""
+        serialises catalog publication, `alerts` serialises alert delivery."""
         self.directory.mkdir(parents=True, exist_ok=True)
         return FileLock(str(self.directory / f"{name}.lock"), timeout=timeout)

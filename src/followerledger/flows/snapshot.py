@@ -17,6 +17,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from followerledger import snapshot
 from followerledger.catalog import publish
+from followerledger.flows import reporting
 from followerledger.lake import Lake
 from followerledger.observation import Observation
 from followerledger.settings import Settings, load_settings
@@ -54,7 +55,13 @@ class ConfigurationError(ValueError):
 _RUNNER: Any = ThreadPoolTaskRunner(max_workers=16)
 
 
-@flow(name="snapshot", task_runner=_RUNNER, log_prints=False)
+@flow(
+    name="snapshot",
+    task_runner=_RUNNER,
+    log_prints=False,
+    on_failure=[reporting.alert_failed_run],
+    on_crashed=[reporting.alert_failed_run],
+)
 def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None) -> dict[str, Any]:
     """Snapshot every watched account (of the given platforms) once, and land the rows."""
     logger = get_run_logger()
@@ -86,11 +93,17 @@ def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None)
         logger.info("%s: %s in %d requests", name, summary.statuses, summary.requests)
 
     publish_catalog(settings, lake, watchlist)
-    return {
+    result = {
         "run_id": run_id,
         "started_at": started_at.isoformat(),
         "platforms": [dataclasses.asdict(summary) for summary in summaries],
     }
+
+    # Operations (issue 5): the run's artifacts and alerts. Keep this block last.
+    changes = reporting.read_account_changes(settings, lake, watchlist, run_id)
+    reporting.publish_run_artifacts(result, changes)
+    reporting.send_alerts(settings, watchlist, changes)
+    return result
 
 
 if __name__ == "__main__":
