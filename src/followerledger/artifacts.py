@@ -103,7 +103,11 @@ def _moment(value: datetime | None) -> str:
 
 
 def _percent(value: float | None) -> str:
-    return "" if value is None else f"{value:+.2f}%"
+    if value is None:
+        return ""
+    if 0 < abs(value) < 0.005:
+        return f"{'+' if value > 0 else '-'}<0.01%"
+    return f"{value:+.2f}%"
 
 
 def _cell(value: Any) -> str:

@@ -31,11 +31,11 @@ HOME_NAME: Final = "_prefect"
 QUIET: Final = {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
 
 #: Retention defaults for a local server (a value already in the environment wins): flow
-#: runs, their logs and artifacts are deleted 30 days after they end, events after 7 days.
+#: runs, their logs and artifacts are deleted 30 days after they end (events: Prefect's
+#: default, 7 days).
 RETENTION: Final = {
     "PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED": "events,flow_runs",
     "PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD": str(30 * 86400),
-    "PREFECT_SERVER_EVENTS_RETENTION_PERIOD": str(7 * 86400),
 }
 
 
