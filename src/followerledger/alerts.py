@@ -17,7 +17,7 @@ Every alert carries the key of the event it reports:
 
 The keys of delivered alerts live in `<warehouse>/_state/alerts.json`, written under the
 `alerts` lock, so repeated or overlapping runs never send an event twice. An alert whose
-delivery failed is not recorded: the next run sends it again.
+delivery failed is kept there too, and sent again by the next run (for up to 8 days).
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ from followerledger.watchlist import AlertRules
 Kind = Literal["milestone", "drop", "stale", "failed_run"]
 
 LEDGER_VERSION: Final = 1
-#: Keys of one-off events (drops, failed runs) are forgotten this long after they fired:
-#: they cannot happen again (their day or run is in the key).
+#: Keys of one-off events (drops, failed runs) are forgotten this long after they were sent
+#: (they cannot happen again: their day or run is in the key); undelivered alerts are
+#: dropped this long after their first attempt.
 FORGET_AFTER: Final = timedelta(days=8)
 _ONE_OFF: Final = ("drop:", "failed_run:")
 
@@ -163,26 +164,54 @@ def failed_run_alert(
     )
 
 
+@dataclasses.dataclass
+class Ledger:
+    """Alerts already delivered (key -> ISO time), and alerts whose delivery failed."""
+
+    sent: dict[str, str] = dataclasses.field(default_factory=dict)
+    pending: dict[str, tuple[Alert, str]] = dataclasses.field(default_factory=dict)
+
+
 class AlertLedger:
-    """The keys of alerts already delivered, with when they were sent."""
+    """`<warehouse>/_state/alerts.json`: what was sent, and what is still to send."""
 
     def __init__(self, warehouse: Path) -> None:
         self.store = StateStore(warehouse)
         self.path = self.store.directory / "alerts.json"
 
-    def load(self) -> dict[str, str]:
-        """Key -> ISO time sent (empty when there is no ledger yet)."""
+    def load(self) -> Ledger:
+        """The ledger (empty when there is none yet, or it is unreadable)."""
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
-            return {}
-        if data.get("version") != LEDGER_VERSION:
-            return {}
-        return {str(key): str(value) for key, value in data.get("sent", {}).items()}
+            if data.get("version") != LEDGER_VERSION:
+                return Ledger()
+            return Ledger(
+                sent={str(key): str(value) for key, value in data["sent"].items()},
+                pending={
+                    item["key"]: (
+                        Alert(item["key"], item["kind"], item["title"], item["body"]),
+                        item["since"],
+                    )
+                    for item in data["pending"]
+                },
+            )
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            return Ledger()
 
-    def save(self, sent: dict[str, str]) -> None:
+    def save(self, ledger: Ledger) -> None:
         """Replace the ledger atomically."""
-        replace_json(self.path, {"version": LEDGER_VERSION, "sent": dict(sorted(sent.items()))})
+        pending = [
+            {**dataclasses.asdict(alert), "since": since}
+            for alert, since in sorted(ledger.pending.values(), key=lambda item: item[0].key)
+        ]
+        replace_json(
+            self.path,
+            {
+                "version": LEDGER_VERSION,
+                "sent": dict(sorted(ledger.sent.items())),
+                "pending": pending,
+            },
+        )
 
 
 Sender = Callable[[Alert], bool]
@@ -220,28 +249,39 @@ def _quiet(name: str) -> Iterator[None]:
 def dispatch(
     warehouse: Path, evaluation: Evaluation, send: Sender, now: datetime
 ) -> DispatchReport:
-    """Send each alert not sent before; remember what was delivered."""
-    ledger = AlertLedger(warehouse)
+    """Send each alert not sent before, and those whose delivery failed earlier; remember
+    what was delivered, and keep what failed for the next dispatch."""
+    ledger_file = AlertLedger(warehouse)
     sent: list[Alert] = []
     failed: list[Alert] = []
     already = 0
-    with ledger.store.lock("alerts"):
-        delivered = ledger.load()
+    with ledger_file.store.lock("alerts"):
+        ledger = ledger_file.load()
         for key in evaluation.recovered:
-            delivered.pop(key, None)
+            ledger.sent.pop(key, None)
+            ledger.pending.pop(key, None)
+        due = {key: alert for key, (alert, _) in ledger.pending.items()}
         for alert in evaluation.alerts:
-            if alert.key in delivered:
+            if alert.key in ledger.sent:
                 already += 1
-            elif send(alert):
-                delivered[alert.key] = now.isoformat()
+            else:
+                due.setdefault(alert.key, alert)
+        for key, alert in due.items():
+            if send(alert):
+                ledger.sent[key] = now.isoformat()
+                ledger.pending.pop(key, None)
                 sent.append(alert)
             else:
+                ledger.pending.setdefault(key, (alert, now.isoformat()))
                 failed.append(alert)
         horizon = now - FORGET_AFTER
-        for key, when in list(delivered.items()):
+        for key, when in list(ledger.sent.items()):
             if key.startswith(_ONE_OFF) and datetime.fromisoformat(when) < horizon:
-                del delivered[key]
-        ledger.save(delivered)
+                del ledger.sent[key]
+        for key, (_, since) in list(ledger.pending.items()):
+            if datetime.fromisoformat(since) < horizon:
+                del ledger.pending[key]
+        ledger_file.save(ledger)
     return DispatchReport(tuple(sent), already, tuple(failed))
 
 

@@ -2,8 +2,11 @@
 
 `prefect.yaml` is the one place schedules, parameters and concurrency limits are written:
 `deploy` hands it to `prefect --no-prompt deploy --all`, and `serve` builds the same
-deployments from it with `Flow.to_deployment` (served deployments take the same names, so
-the two modes replace each other instead of running every schedule twice).
+deployments from it with `Flow.to_deployment`. Served deployments keep the same names, so
+the two modes take turns on one set of schedules instead of running each one twice: while
+`serve` runs, its process runs them; when it stops, Prefect pauses their schedules until
+the next `serve` or `deploy`. (A worker polling at the same time is harmless: Prefect lets
+only one process claim a flow run.)
 """
 
 from __future__ import annotations
