@@ -12,12 +12,14 @@ from typing import Any
 
 import duckdb
 import pytest
+from click.testing import CliRunner
 
 from followerledger import snapshot
 from followerledger.catalog import publish
+from followerledger.cli import main
 from followerledger.compaction import compact
 from followerledger.history_import import import_history
-from followerledger.lake import Lake, is_compacted
+from followerledger.lake import Lake, check_run_id, is_compacted
 from followerledger.observation import Observation
 from followerledger.refresh import refresh
 from followerledger.state import StateStore
@@ -292,3 +294,20 @@ def test_compaction_beside_a_landing_snapshot_and_a_reader(
     with duckdb.connect(str(root / "followerledger.duckdb"), read_only=True) as connection:
         total = connection.sql("select count(*) from observations").fetchall()[0][0]
     assert total == landed + int(written)
+
+
+def test_the_compact_command_and_reserved_names(
+    warehouse: tuple[Path, Lake, Watchlist], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, lake, _ = warehouse
+    land_days(lake, (NOW - 3 * DAY).replace(hour=0), days=1, runs_per_day=2)
+    monkeypatch.setenv("FOLLOWERLEDGER_WAREHOUSE", str(root))
+    monkeypatch.setenv("FOLLOWERLEDGER_WATCHLIST", str(tmp_path / "watchlist.yaml"))
+    result = CliRunner().invoke(main, ["compact", "--grace-hours", "0"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(
+        "compaction: 2 partitions merged from 4 files (6 rows); 4 originals older than 0 h deleted"
+    )
+    assert all(is_compacted(f.key) for f in lake.list())
+    with pytest.raises(ValueError, match="reserved for compaction"):
+        check_run_id("compacted-0123")
