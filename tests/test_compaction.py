@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -117,7 +118,7 @@ def test_queries_are_identical_and_refresh_recomputes_nothing(
     assert (report.partitions, report.files_merged, report.files_deleted) == (6, 25, 0)
     assert report.rows == 3 * 4 * 3 + 2
     assert answers(root / "followerledger.duckdb") == before
-    current = lake.current("observations", StateStore(root).load().superseded)
+    current = StateStore(root).load().current(lake, "observations")
     assert sorted((f.platform, f.day.isoformat(), is_compacted(f.key)) for f in current) == [
         ("bluesky", "2026-11-07", True),
         ("bluesky", "2026-11-08", True),
@@ -138,8 +139,8 @@ def test_queries_are_identical_and_refresh_recomputes_nothing(
     assert answers(root / "followerledger.duckdb") == before
 
     again = compact(root, lake, watchlist, grace=GRACE, clock=lambda: NOW)
-    assert (again.partitions, again.files_merged, again.orphans_removed) == (0, 0, 0)
-    assert lake.current("observations", StateStore(root).load().superseded) == current
+    assert (again.partitions, again.files_merged) == (0, 0)
+    assert StateStore(root).load().current(lake, "observations") == current
 
 
 def test_originals_go_only_after_the_grace_period_and_stay_superseded(
@@ -174,22 +175,31 @@ def test_a_file_landing_in_a_compacted_day_is_merged_next_time(
 ) -> None:
     root, lake, watchlist = warehouse
     land_days(lake, NOW - 2 * DAY - timedelta(hours=12), days=1, runs_per_day=2)
+    early = write_csv(tmp_path / "early.csv", "2026-11-08", 500)
+    import_history(early, lake, clock=lambda: NOW)
     compact(root, lake, watchlist, grace=GRACE, clock=lambda: NOW)
     import_history(write_csv(tmp_path / "late.csv", "2026-11-08", 900), lake, clock=lambda: NOW)
     publish(root, lake, watchlist)
     before = answers(root / "followerledger.duckdb")
-    assert len(before[0]) == 2 * 3 + 2
+    assert len(before[0]) == 2 * 3 + 2 + 2
 
     report = compact(root, lake, watchlist, grace=GRACE, clock=lambda: NOW)
 
     assert (report.partitions, report.files_merged) == (1, 2)  # x: merged file + late import
     assert answers(root / "followerledger.duckdb") == before
-    current = lake.current("observations", StateStore(root).load().superseded)
+    current = StateStore(root).load().current(lake, "observations")
     assert len(current) == 2
     assert all(is_compacted(f.key) for f in current)
+    # Once everything merged is deleted, even without the state, the early file imported
+    # again is known to be inside the newest merged file: it does not count twice.
+    assert compact(root, lake, watchlist, grace=GRACE, clock=lambda: NOW + DAY).files_deleted == 7
+    shutil.rmtree(root / "_state")
+    import_history(early, lake, clock=lambda: NOW)
+    publish(root, lake, watchlist)
+    assert answers(root / "followerledger.duckdb") == before
 
 
-def test_an_interrupted_compaction_is_invisible_and_finishes_next_time(
+def test_an_interrupted_compaction_is_complete_or_invisible_and_state_is_only_a_cache(
     warehouse: tuple[Path, Lake, Watchlist], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root, lake, watchlist = warehouse
@@ -204,16 +214,23 @@ def test_an_interrupted_compaction_is_invisible_and_finishes_next_time(
         patch.setattr(StateStore, "save", crash)
         with pytest.raises(OSError, match="disk full"):
             compact(root, lake, watchlist, grace=GRACE, clock=lambda: NOW)
-    # The merged files were written, but nothing records them: no reader may see them.
-    written = [f for f in lake.list() if is_compacted(f.key)]
-    assert len(written) == 2
+    # The merged files landed whole (each by one rename) but nothing was recorded: the lake
+    # alone says they replace the originals, so every reader sees one or the other.
     publish(root, lake, watchlist)
     assert answers(root / "followerledger.duckdb") == before
-
-    report = compact(root, lake, watchlist, grace=GRACE, clock=lambda: NOW)
-    assert (report.orphans_removed, report.partitions) == (2, 2)
+    current = StateStore(root).load().current(lake, "observations")
+    assert len(current) == 2
+    assert all(is_compacted(f.key) for f in current)
+    assert compact(root, lake, watchlist, grace=GRACE, clock=lambda: NOW).partitions == 0
+    refresh(root, lake, watchlist)
     assert answers(root / "followerledger.duckdb") == before
-    assert refresh(root, lake, watchlist).days_recomputed == 0
+
+    # Originals deleted and the state lost: the footers still say what is what.
+    compact(root, lake, watchlist, grace=GRACE, clock=lambda: NOW + 2 * GRACE)
+    assert all(is_compacted(f.key) for f in lake.list())
+    shutil.rmtree(root / "_state")
+    refresh(root, lake, watchlist, full=True)
+    assert answers(root / "followerledger.duckdb") == before
 
 
 WRITER = textwrap.dedent("""

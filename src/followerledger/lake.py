@@ -12,7 +12,6 @@ import dataclasses
 import os
 import re
 import uuid
-from collections.abc import Iterable, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Final
@@ -24,6 +23,10 @@ from pyarrow import fs as pafs
 OBSERVATIONS: Final = "observations"
 #: Files written by compaction start with this; run ids may not (see `check_run_id`).
 COMPACTED_PREFIX: Final = "compacted-"
+#: Footer metadata of a compacted file: the keys whose rows it holds (JSON list, including
+#: what the files it merged had superseded), and when it was written (ISO time).
+SUPERSEDES: Final = "followerledger.supersedes"
+COMPACTED_AT: Final = "followerledger.compacted_at"
 _RUN_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _PARTITION: Final = re.compile(
     r"^(?P<dataset>[a-z_]+)/platform=(?P<platform>[a-z]+)/date=(?P<date>\d{4}-\d{2}-\d{2})/"
@@ -131,16 +134,10 @@ class Lake:
         """The number of rows a file holds, from its footer."""
         return int(pq.read_metadata(self.path(key), filesystem=self.fs).num_rows)
 
-    def current(self, dataset: str, superseded: Mapping[str, str]) -> list[LakeFile]:
-        """The files that hold a dataset's rows now (see `compaction`).
-
-        `superseded` maps each file whose rows compaction moved into a merged file to that
-        file. A superseded file is never current (even if re-created later, e.g. by importing
-        the same CSV again: its rows are already in the merged file), and a compacted file
-        is current only once some file is recorded as superseded by it: until then it is an
-        unfinished merge that nobody may read.
-        """
-        return current_files(self.list(dataset), superseded)
+    def footer(self, key: str) -> dict[str, str]:
+        """A file's key-value metadata (from its footer only)."""
+        metadata = pq.read_metadata(self.path(key), filesystem=self.fs).metadata or {}
+        return {name.decode(): value.decode() for name, value in metadata.items()}
 
     def list(self, dataset: str = OBSERVATIONS) -> list[LakeFile]:
         """Every committed file of a dataset, sorted by key (temporary files excluded)."""
@@ -163,16 +160,6 @@ class Lake:
     def remove(self, key: str) -> None:
         """Delete one file (used only for files no published catalog names any more)."""
         self.fs.delete_file(self.path(key))
-
-
-def current_files(files: Iterable[LakeFile], superseded: Mapping[str, str]) -> list[LakeFile]:
-    """Of these files, the ones that hold rows now (see `Lake.current`)."""
-    committed = set(superseded.values())
-    return [
-        item
-        for item in files
-        if item.key not in superseded and (not is_compacted(item.key) or item.key in committed)
-    ]
 
 
 def _walk_local(base: str, dataset: str) -> list[LakeFile]:

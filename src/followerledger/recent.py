@@ -4,8 +4,8 @@ Per-run artifacts (the biggest movers) and alerts (milestones, drops, stale acco
 each account's count in this run next to its previous count, its count at the end of the
 previous UTC day, and when it was last counted. The marts lag one refresh behind a snapshot,
 so this reads the lake itself, limited to the partitions of the last days (cost does not
-grow with history) and to the files that hold rows now (`Lake.current`, so a compaction
-in progress never counts a row twice).
+grow with history) and to the files that hold rows now (`WarehouseState.current`, so a
+compaction in progress never counts a row twice).
 """
 
 from __future__ import annotations
@@ -82,13 +82,11 @@ def account_changes(
 ) -> list[AccountChange]:
     """Every watched account, with this run's row and what came before it in the window."""
     since = now - window
-    superseded = StateStore(warehouse).load().superseded
+    state = StateStore(warehouse).load()
     # A row lands in the partition of its run's UTC start day, at most a day before it.
     first_day = since.date() - timedelta(days=1)
     paths = [
-        lake.path(item.key)
-        for item in lake.current(OBSERVATIONS, superseded)
-        if item.day >= first_day
+        lake.path(item.key) for item in state.current(lake, OBSERVATIONS) if item.day >= first_day
     ]
     connection = connect(threads=1)
     try:

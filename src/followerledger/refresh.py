@@ -116,7 +116,7 @@ class _Refresh:
         self.session = ModelSession(threads, parameters)
         self.session.bind_watchlist(watchlist)
         self.session.bind_seeds()
-        self.files = {dataset: lake.current(dataset, state.superseded) for dataset in LAKE_DATASETS}
+        self.files = {dataset: state.current(lake, dataset) for dataset in LAKE_DATASETS}
         current = {f.key: (f.size, f.mtime_ns) for files in self.files.values() for f in files}
         self.added = {
             dataset: [f for f in files if state.lake_files.get(f.key) != current[f.key]]

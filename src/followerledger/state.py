@@ -10,10 +10,13 @@ import dataclasses
 import json
 import os
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final
 
 from filelock import FileLock
+
+from followerledger.lake import COMPACTED_AT, SUPERSEDES, Lake, LakeFile, is_compacted
 
 STATE_VERSION: Final = 1
 
@@ -24,10 +27,10 @@ class WarehouseState:
 
     lake_files: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
     marts: dict[str, list[str]] = dataclasses.field(default_factory=dict)
-    #: Lake files whose rows compaction moved, each to the key of the merged file holding
-    #: them now (`Lake.current` reads this; kept after the file is deleted).
+    #: Compaction, as the lake's compacted files record it in their footers (a cache: a
+    #: file missing here is read from its footer): each superseded key -> the compacted
+    #: file holding its rows, and each compacted file -> when it was written (ISO time).
     superseded: dict[str, str] = dataclasses.field(default_factory=dict)
-    #: When each merged file was committed (ISO time): its originals' grace period starts.
     compacted: dict[str, str] = dataclasses.field(default_factory=dict)
     refreshed_at: str | None = None
 
@@ -35,6 +38,28 @@ class WarehouseState:
         """An empty state that still knows which lake files compaction replaced (what a
         full refresh starts from)."""
         return WarehouseState(superseded=dict(self.superseded), compacted=dict(self.compacted))
+
+    def record_compaction(self, key: str, written_at: str, supersedes: Iterable[str]) -> None:
+        """Remember that the compacted file `key` holds the rows of `supersedes`."""
+        self.compacted[key] = written_at
+        for original in supersedes:
+            self.superseded[original] = key
+
+    def current(self, lake: Lake, dataset: str) -> list[LakeFile]:
+        """The dataset's files that hold its rows now: all of them, less the files that a
+        compacted file present in the lake supersedes.
+
+        The lake alone decides (a compacted file lists what it supersedes in its footer,
+        and appears by an atomic rename), so readers see either the originals or the
+        merged file, never both; a re-created original (the same CSV imported again) stays
+        superseded; and this state is only a cache, learning unknown compacted files here.
+        """
+        files = lake.list(dataset)
+        present = {item.key for item in files if is_compacted(item.key)}
+        for key in sorted(present - self.compacted.keys()):
+            footer = lake.footer(key)
+            self.record_compaction(key, footer[COMPACTED_AT], json.loads(footer[SUPERSEDES]))
+        return [item for item in files if self.superseded.get(item.key) not in present]
 
     def to_json(self) -> dict[str, Any]:
         """The state as a JSON-serialisable mapping."""
