@@ -13,7 +13,12 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    FlowRunFilter,
+    FlowRunFilterId,
+)
 
 from followerledger.cli import main
 from followerledger.emulator import Fault
@@ -173,14 +178,21 @@ def test_secrets_never_reach_lake_catalog_logs_or_prefect(
                 flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
             )
             logs = await client.read_logs()
+            artifacts = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(
+                    flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])
+                )
+            )
             return "\n".join(
                 [
                     flow_run.model_dump_json(),
                     *(run.model_dump_json() for run in task_runs),
                     *(log.message for log in logs),
+                    *(artifact.model_dump_json() for artifact in artifacts),
                 ]
             )
 
     stored = asyncio.run(everything_prefect_stored())
     assert "fetch_batch" in stored
+    assert "HTTP 401: Unauthorized: Bearer ***" in stored  # the run summary artifact
     assert secret not in stored

@@ -109,12 +109,7 @@ def refresh(full: bool) -> None:
     except WatchlistError as error:
         fail(str(error))
     report = run_refresh(settings.warehouse, Lake(settings.lake), watchlist, full=full)
-    kind = "full rebuild" if report.full else "incremental"
-    click.echo(
-        f"refresh ({kind}): {report.new_files} new lake files, {report.days_recomputed} "
-        f"days recomputed, {report.files_written} mart files written "
-        f"in {report.seconds:.2f} s"
-    )
+    click.echo(report.describe())
 
 
 @main.command()
@@ -142,11 +137,7 @@ def compact(grace_hours: float | None) -> None:
     report = run_compaction(
         settings.warehouse, Lake(settings.lake), watchlist, grace=timedelta(hours=hours)
     )
-    click.echo(
-        f"compaction: {report.partitions} partitions merged from {report.files_merged} files "
-        f"({report.rows} rows); {report.files_deleted} originals older than {hours:g} h "
-        f"deleted in {report.seconds:.2f} s"
-    )
+    click.echo(report.describe())
 
 
 def _prefect_server(port: int) -> PrefectServer:

@@ -66,7 +66,16 @@ class CompactionReport:
     files_merged: int
     rows: int
     files_deleted: int
+    grace: timedelta
     seconds: float
+
+    def describe(self) -> str:
+        """One line saying what the compaction did."""
+        return (
+            f"compaction: {self.partitions} partitions merged from {self.files_merged} files "
+            f"({self.rows} rows); {self.files_deleted} originals older than "
+            f"{self.grace.total_seconds() / 3600:g} h deleted in {self.seconds:.2f} s"
+        )
 
 
 def merged_key(files: Sequence[LakeFile]) -> str:
@@ -157,4 +166,6 @@ def compact(
         for item in expired(listed, state, now - grace):
             lake.remove(item.key)
             deleted += 1
-    return CompactionReport(partitions, files_merged, rows, deleted, time.perf_counter() - started)
+    return CompactionReport(
+        partitions, files_merged, rows, deleted, grace, time.perf_counter() - started
+    )

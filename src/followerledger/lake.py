@@ -3,7 +3,8 @@
 Layout: `<lake>/observations/platform=<p>/date=<YYYY-MM-DD>/<run_id>.parquet`.
 A file is written under a temporary name that no reader globs (it does not end in
 `.parquet`), flushed to disk, then renamed into place, so readers see all of it or none of
-it. Re-writing the same run id replaces only that run's file.
+it. Re-writing the same run id replaces only that run's file. Compaction later merges a
+closed day's files into `compacted-<digest>.parquet` (see `compaction`).
 """
 
 from __future__ import annotations
@@ -158,7 +159,8 @@ class Lake:
         return sorted(files, key=lambda item: item.key)
 
     def remove(self, key: str) -> None:
-        """Delete one file (used only for files no published catalog names any more)."""
+        """Delete one file (used for mart files no relation lists, and for lake files
+        compacted longer ago than the grace period)."""
         self.fs.delete_file(self.path(key))
 
 

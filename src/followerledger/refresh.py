@@ -41,6 +41,14 @@ class RefreshReport:
     files_written: int
     seconds: float
 
+    def describe(self) -> str:
+        """One line saying what the refresh did."""
+        kind = "full rebuild" if self.full else "incremental"
+        return (
+            f"refresh ({kind}): {self.new_files} new lake files, {self.days_recomputed} "
+            f"days recomputed, {self.files_written} mart files written in {self.seconds:.2f} s"
+        )
+
 
 def mart_key(model: Model, month: str | None = None) -> str:
     """The key of a mart file under `<warehouse>/marts`."""

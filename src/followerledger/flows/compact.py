@@ -31,14 +31,8 @@ def compact_flow(grace_hours: float | None = None) -> dict[str, Any]:
     watchlist = load_watchlist(settings.watchlist)
     hours = settings.compaction_grace_hours if grace_hours is None else grace_hours
     report = compact_lake(settings, Lake(settings.lake), watchlist, timedelta(hours=hours))
-    get_run_logger().info(
-        "compaction: %d partitions merged from %d files (%d rows); %d originals deleted",
-        report.partitions,
-        report.files_merged,
-        report.rows,
-        report.files_deleted,
-    )
-    return dataclasses.asdict(report)
+    get_run_logger().info(report.describe())
+    return {**dataclasses.asdict(report), "grace": report.grace.total_seconds()}
 
 
 if __name__ == "__main__":

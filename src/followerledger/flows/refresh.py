@@ -29,13 +29,7 @@ def refresh_flow(full: bool = False) -> dict[str, Any]:
     settings = load_settings()
     watchlist = load_watchlist(settings.watchlist)
     report = refresh_marts(settings, Lake(settings.lake), watchlist, full)
-    get_run_logger().info(
-        "refresh (%s): %d new lake files, %d days recomputed, %d mart files written",
-        "full" if report.full else "incremental",
-        report.new_files,
-        report.days_recomputed,
-        report.files_written,
-    )
+    get_run_logger().info(report.describe())
     return dataclasses.asdict(report)
 
 
