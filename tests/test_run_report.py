@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import duckdb
 import pyarrow.parquet as pq
 import pytest
 from prefect.client.orchestration import get_client
@@ -170,3 +172,29 @@ def test_a_snapshot_run_publishes_its_artifacts_and_alerts_once_per_event(
         assert "X_BEARER_TOKEN is not set" in message["message"]
         assert str(state.state_details.flow_run_id) in message["message"]
         assert f"127.0.0.1:{httpserver.port}/hook" not in json.dumps(message)
+
+
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_server")
+def test_overlapping_snapshot_runs_both_land_and_alert_once(
+    workspace: Workspace, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace.watchlist.write_text(WATCHLIST, encoding="utf-8")
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    monkeypatch.setenv("FOLLOWERLEDGER_ALERT_URLS", f"json://127.0.0.1:{httpserver.port}/hook")
+    land_history(workspace, datetime.now(UTC))
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda _: snapshot_flow(), range(2)))
+
+    assert len({result["run_id"] for result in results}) == 2
+    with duckdb.connect(str(workspace.catalog), read_only=True) as connection:
+        assert connection.sql(
+            "select count(*) from observations where source = 'emulator'"
+        ).fetchall() == [(10,)]
+    titles = sorted(json.loads(request.get_data())["title"] for request, _ in httpserver.log)
+    assert len(titles) == 3
+    assert titles[1:] == [
+        "DellOutlet reached 2,000 followers",
+        "DellYourBlog has no fresh follower count",
+    ]

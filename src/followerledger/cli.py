@@ -147,17 +147,21 @@ def _prefect_server(port: int) -> PrefectServer:
     from followerledger.alerts import AlertConfigError, apprise_sender
     from followerledger.prefect_server import QUIET, ServerError, ensure_server
     from followerledger.settings import load_settings
+    from followerledger.sources import missing_config
     from followerledger.watchlist import WatchlistError, load_watchlist
 
     os.environ.update(QUIET)
     settings = load_settings()
     try:
-        load_watchlist(settings.watchlist)
+        watchlist = load_watchlist(settings.watchlist)
         if settings.alert_urls is not None:
             apprise_sender(settings.alert_urls.get_secret_value())
         server = ensure_server(settings.warehouse, port)
     except (WatchlistError, AlertConfigError, ServerError) as error:
         fail(str(error))
+    # Not fatal here (the flows run with the worker's environment), but worth saying now.
+    for problem in missing_config(settings, watchlist.platforms):
+        click.echo(f"followerledger: warning: {problem}", err=True)
     if server.started:
         click.echo(f"started a local Prefect server: {server.api_url} (database in {server.home})")
     os.environ["PREFECT_API_URL"] = server.api_url
