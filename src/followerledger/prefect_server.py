@@ -71,13 +71,14 @@ def configured_api_url() -> str | None:
     return get_current_settings().api.url or None
 
 
-def healthy(api_url: str, timeout: float = 2.0) -> bool:
-    """Whether a Prefect API answers its health check."""
+def healthy(api_url: str, timeout: float = 2.0, *, authenticated: bool = False) -> bool:
+    """Whether a Prefect API answers its health check (`authenticated`: an answer refusing
+    us without credentials counts, as Prefect Cloud's does; the Prefect CLI has them)."""
     try:
         response = requests.get(f"{api_url.rstrip('/')}/health", timeout=timeout)
     except requests.RequestException:
         return False
-    return response.ok
+    return response.ok or (authenticated and response.status_code in (401, 403))
 
 
 def client_environment(api_url: str, base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -91,7 +92,7 @@ def ensure_server(
     """The configured Prefect server, or the local one (started now if it is not running)."""
     configured = configured_api_url()
     if configured:
-        if not healthy(configured, timeout=10):
+        if not healthy(configured, timeout=10, authenticated=True):
             raise ServerError(
                 f"PREFECT_API_URL={configured} does not answer: start that server, "
                 "or unset PREFECT_API_URL to use a local one"
