@@ -17,9 +17,10 @@ from followerledger.settings import load_settings
 from followerledger.watchlist import load_watchlist
 
 
-@task(name="import_history", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@task(name="import_history", cache_policy=NO_CACHE)
 def import_file(path: Path, lake: Lake) -> ImportReport:
-    """Validate the whole CSV, then land it (all rows or none; re-importing replaces)."""
+    """Validate the whole CSV, then land it (all rows or none; re-importing replaces).
+    Not retried: a bad file stays bad, and the run is started by hand anyway."""
     return import_history(path, lake)
 
 
