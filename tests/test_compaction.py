@@ -23,7 +23,7 @@ from followerledger.history_import import import_history
 from followerledger.lake import Lake, check_run_id, is_compacted
 from followerledger.observation import Observation
 from followerledger.refresh import refresh
-from followerledger.state import StateStore
+from followerledger.state import StateStore, WarehouseState
 from followerledger.watchlist import Watchlist, load_watchlist
 from tests.analyst import AnalystSession
 
@@ -190,10 +190,11 @@ def test_a_file_landing_in_a_compacted_day_is_merged_next_time(
     current = StateStore(root).load().current(lake, "observations")
     assert len(current) == 2
     assert all(is_compacted(f.key) for f in current)
-    # Once everything merged is deleted, even without the state, the early file imported
-    # again is known to be inside the newest merged file: it does not count twice.
-    assert compact(root, lake, watchlist, grace=GRACE, clock=lambda: NOW + DAY).files_deleted == 7
+    # With the state lost (so both merged files are learnt from their footers) and every
+    # superseded file deleted, the early file imported again is known to be inside the
+    # newest merged file: it does not count twice.
     shutil.rmtree(root / "_state")
+    assert compact(root, lake, watchlist, grace=GRACE, clock=lambda: NOW + DAY).files_deleted == 7
     import_history(early, lake, clock=lambda: NOW)
     publish(root, lake, watchlist)
     assert answers(root / "followerledger.duckdb") == before
@@ -328,3 +329,22 @@ def test_the_compact_command_and_reserved_names(
     assert all(is_compacted(f.key) for f in lake.list())
     with pytest.raises(ValueError, match="reserved for compaction"):
         check_run_id("compacted-0123")
+
+
+@pytest.mark.parametrize("newer_first", [False, True])
+def test_the_newest_merge_holds_what_it_superseded_in_any_reading_order(newer_first: bool) -> None:
+    older = ("o/compacted-1.parquet", "2026-11-09T00:00:00+00:00", ["o/a.parquet", "o/b.parquet"])
+    newer = (
+        "o/compacted-2.parquet",
+        "2026-11-09T00:00:00+00:00",  # the same clock reading: order cannot come from it
+        ["o/a.parquet", "o/b.parquet", "o/c.parquet", "o/compacted-1.parquet"],
+    )
+    state = WarehouseState()
+    for record in (newer, older) if newer_first else (older, newer):
+        state.record_compaction(*record)
+    assert state.superseded == {
+        "o/a.parquet": "o/compacted-2.parquet",
+        "o/b.parquet": "o/compacted-2.parquet",
+        "o/c.parquet": "o/compacted-2.parquet",
+        "o/compacted-1.parquet": "o/compacted-2.parquet",
+    }

@@ -40,10 +40,15 @@ class WarehouseState:
         return WarehouseState(superseded=dict(self.superseded), compacted=dict(self.compacted))
 
     def record_compaction(self, key: str, written_at: str, supersedes: Iterable[str]) -> None:
-        """Remember that the compacted file `key` holds the rows of `supersedes`."""
+        """Remember that the compacted file `key` holds the rows of `supersedes`.
+
+        A file merged again is listed, with all it superseded, by the newer merge; so an
+        original keeps the newer holder even when the older one is recorded after it."""
         self.compacted[key] = written_at
+        newer = self.superseded.get(key)
         for original in supersedes:
-            self.superseded[original] = key
+            if newer is None or self.superseded.get(original) != newer:
+                self.superseded[original] = key
 
     def current(self, lake: Lake, dataset: str) -> list[LakeFile]:
         """The dataset's files that hold its rows now: all of them, less the files that a
