@@ -117,16 +117,24 @@ def land_history(workspace: Workspace, now: datetime) -> None:
     import_history(history, workspace.lake)
 
 
-@pytest.mark.prefect
-@pytest.mark.usefixtures("prefect_server")
-def test_a_snapshot_run_publishes_its_artifacts_and_alerts_once_per_event(
+@pytest.fixture
+def alerting(
     workspace: Workspace, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> Workspace:
+    """The workspace with alert rules, a webhook receiving alerts, and earlier counts."""
     workspace.watchlist.write_text(WATCHLIST, encoding="utf-8")
     httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
     monkeypatch.setenv("FOLLOWERLEDGER_ALERT_URLS", f"json://127.0.0.1:{httpserver.port}/hook")
     land_history(workspace, datetime.now(UTC))
+    return workspace
 
+
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_server")
+def test_a_snapshot_run_publishes_its_artifacts_and_alerts_once_per_event(
+    alerting: Workspace, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace = alerting
     state = snapshot_flow(return_state=True)
     run_id = state.result()["run_id"]
     live = {
@@ -177,13 +185,9 @@ def test_a_snapshot_run_publishes_its_artifacts_and_alerts_once_per_event(
 @pytest.mark.prefect
 @pytest.mark.usefixtures("prefect_server")
 def test_overlapping_snapshot_runs_both_land_and_alert_once(
-    workspace: Workspace, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+    alerting: Workspace, httpserver: HTTPServer
 ) -> None:
-    workspace.watchlist.write_text(WATCHLIST, encoding="utf-8")
-    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
-    monkeypatch.setenv("FOLLOWERLEDGER_ALERT_URLS", f"json://127.0.0.1:{httpserver.port}/hook")
-    land_history(workspace, datetime.now(UTC))
-
+    workspace = alerting
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(lambda _: snapshot_flow(), range(2)))
 
