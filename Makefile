@@ -10,7 +10,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench install clean deploy
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(BIN)/followerledger demo
+
+# Deploys every flow in prefect.yaml (a local Prefect server under warehouse/_prefect unless
+# PREFECT_API_URL is set) and says how to start a worker. See README, "Operations".
+deploy: $(VENV)/.installed
+	$(BIN)/followerledger deploy
 
 test: $(VENV)/.installed
 	$(BIN)/pytest -q

@@ -13,7 +13,12 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    FlowRunFilter,
+    FlowRunFilterId,
+)
 
 from followerledger.cli import main
 from followerledger.emulator import Fault
@@ -59,12 +64,17 @@ def test_a_real_flow_run_lands_one_row_per_account(workspace: Workspace) -> None
     assert {r["source"] for r in rows} == {"emulator"}
     files = workspace.lake.list()
     assert sorted(f.platform for f in files) == ["bluesky", "x"]
-    # One task per request batch (1 for X, 1 for Bluesky), never one per account.
+    # One task per request batch (1 for X, 1 for Bluesky), never one per account; then the
+    # run's report (artifacts, alerts).
     assert task_run_names(state.state_details.flow_run_id) == [
         "fetch_batch",
         "fetch_batch",
         "load_identities",
+        "price_run",
         "publish_catalog",
+        "publish_run_artifacts",
+        "read_account_changes",
+        "send_alerts",
         "write_observations",
         "write_observations",
         "write_run_record",
@@ -199,7 +209,11 @@ def test_secrets_never_reach_lake_catalog_logs_or_prefect(
                 flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
             )
             logs = await client.read_logs()
-            artifacts = await client.read_artifacts()
+            artifacts = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(
+                    flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])
+                )
+            )
             return "\n".join(
                 [
                     flow_run.model_dump_json(),
@@ -211,6 +225,6 @@ def test_secrets_never_reach_lake_catalog_logs_or_prefect(
 
     stored = asyncio.run(everything_prefect_stored())
     assert "fetch_batch" in stored
-    assert "snapshot-usage" in stored
+    assert "HTTP 401: Unauthorized: Bearer ***" in stored  # the run summary artifact
     assert token not in stored
     assert key not in stored

@@ -64,7 +64,7 @@ def publish(warehouse: Path, lake: Lake, watchlist: Watchlist | None) -> Path:
             )
             connection.execute("use ledger")
             for name, dataset in LAKE_DATASETS.items():
-                files = [lake.path(f.key) for f in lake.list(name) if f.key not in state.superseded]
+                files = [lake.path(f.key) for f in state.current(lake, name)]
                 _create_view(
                     connection, name, parquet_relation(files, dataset.columns), dataset.comment
                 )

@@ -10,11 +10,14 @@ import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from followerledger import __version__
+
+if TYPE_CHECKING:
+    from followerledger.prefect_server import PrefectServer
 
 PLATFORM_CHOICE = click.Choice(["x", "bluesky", "mastodon", "youtube"])
 
@@ -110,11 +113,128 @@ def refresh(full: bool) -> None:
     except WatchlistError as error:
         fail(str(error))
     report = run_refresh(settings.warehouse, Lake(settings.lake), watchlist, full=full)
-    kind = "full rebuild" if report.full else "incremental"
+    click.echo(report.describe())
+
+
+@main.command()
+@click.option(
+    "--grace-hours",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Keep merged files' originals this long (default FOLLOWERLEDGER_COMPACTION_GRACE_HOURS).",
+)
+def compact(grace_hours: float | None) -> None:
+    """Merge each closed day's small lake files; never changes query results."""
+    from datetime import timedelta
+
+    from followerledger.compaction import compact as run_compaction
+    from followerledger.lake import Lake
+    from followerledger.settings import load_settings
+    from followerledger.watchlist import WatchlistError, load_watchlist
+
+    settings = load_settings()
+    try:
+        watchlist = load_watchlist(settings.watchlist)
+    except WatchlistError as error:
+        fail(str(error))
+    hours = settings.compaction_grace_hours if grace_hours is None else grace_hours
+    report = run_compaction(
+        settings.warehouse, Lake(settings.lake), watchlist, grace=timedelta(hours=hours)
+    )
+    click.echo(report.describe())
+
+
+def _prefect_server(port: int) -> PrefectServer:
+    """The configured Prefect server or the local one, with alert settings checked first."""
+    import os
+
+    from followerledger.alerts import AlertConfigError, apprise_sender
+    from followerledger.prefect_server import QUIET, ServerError, ensure_server
+    from followerledger.settings import load_settings
+    from followerledger.sources import missing_config
+    from followerledger.watchlist import WatchlistError, load_watchlist
+
+    os.environ.update(QUIET)
+    settings = load_settings()
+    try:
+        watchlist = load_watchlist(settings.watchlist)
+        if settings.alert_urls is not None:
+            apprise_sender(settings.alert_urls.get_secret_value())
+        server = ensure_server(settings.warehouse, port)
+    except (WatchlistError, AlertConfigError, ServerError) as error:
+        fail(str(error))
+    # Not fatal here (the flows run with the worker's environment), but worth saying now.
+    for problem in missing_config(settings, watchlist.platforms):
+        click.echo(f"followerledger: warning: {problem}", err=True)
+    if server.started:
+        click.echo(f"started a local Prefect server: {server.api_url} (database in {server.home})")
+    os.environ["PREFECT_API_URL"] = server.api_url
+    return server
+
+
+PORT_OPTION = click.option(
+    "--port",
+    default=4200,
+    show_default=True,
+    help="Port of the local Prefect server (used when PREFECT_API_URL is not set).",
+)
+PROJECT_OPTION = click.option(
+    "--project",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=".",
+    help="The folder holding prefect.yaml.",
+)
+
+
+@main.command()
+@PORT_OPTION
+@PROJECT_OPTION
+def deploy(port: int, project: Path) -> None:
+    """Deploy every flow in prefect.yaml to a Prefect server (a local one if none is set)."""
+    from followerledger.deployments import DeploymentError
+    from followerledger.deployments import deploy as run_deploy
+
+    server = _prefect_server(port)
+    try:
+        specs = run_deploy(project, server)
+    except DeploymentError as error:
+        fail(str(error))
+    pools = sorted({spec.work_pool for spec in specs if spec.work_pool})
+    click.echo(f"deployed to {server.api_url}:")
+    for spec in specs:
+        click.echo(f"  {spec.describe()}")
+    click.echo("Start a worker (keep it running; it runs the flows from this folder):")
+    for pool in pools:
+        click.echo(
+            f"  PREFECT_API_URL={server.api_url} DO_NOT_TRACK=1 "
+            f".venv/bin/prefect worker start --pool {pool}"
+        )
+    click.echo(f"Open the UI: {server.ui_url}")
+    if server.home is not None:
+        click.echo(
+            f"The local Prefect server runs in the background (pid {server.pid}; database and "
+            f"log in {server.home}). Stop it with:\n"
+            f"  PREFECT_HOME={server.home} .venv/bin/prefect server stop"
+        )
+
+
+@main.command()
+@PORT_OPTION
+@PROJECT_OPTION
+def serve(port: int, project: Path) -> None:
+    """Run every flow on its schedule from this one process (Prefect serve) until Ctrl-C."""
+    from followerledger.deployments import DeploymentError
+    from followerledger.deployments import serve as run_serve
+
+    server = _prefect_server(port)
+    try:
+        run_serve(project.resolve(), server, say=click.echo)
+    except DeploymentError as error:
+        fail(str(error))
+    except KeyboardInterrupt:
+        pass
     click.echo(
-        f"refresh ({kind}): {report.new_files} new lake files, {report.days_recomputed} "
-        f"days recomputed, {report.files_written} mart files written "
-        f"in {report.seconds:.2f} s"
+        "serve stopped; the deployments' schedules are paused until the next serve or deploy"
     )
 
 

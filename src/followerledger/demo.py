@@ -32,6 +32,9 @@ from followerledger.sources.mastodon import split_handle, stored_id
 from followerledger.watchlist import Watchlist, load_watchlist
 
 MARKER: Final = ".demo-warehouse"
+#: Never deleted by the demo: the tracked README, and a local Prefect server's home (its
+#: database may be in use).
+KEPT: Final = frozenset({"README.md", "_prefect"})
 HISTORY_DAYS: Final = 90
 HISTORY_STEP: Final = timedelta(hours=6)
 
@@ -127,14 +130,14 @@ def prepare_warehouse(warehouse: Path) -> None:
     """Empty a demo warehouse (or create one); refuse a warehouse holding other data."""
     if warehouse.exists() and any(warehouse.iterdir()):
         if not (warehouse / MARKER).exists() and any(
-            item.name not in {"README.md"} for item in warehouse.iterdir()
+            item.name != "README.md" for item in warehouse.iterdir()
         ):
             raise DemoRefused(
                 f"{warehouse} already holds data that the demo did not create; set "
                 "FOLLOWERLEDGER_WAREHOUSE to another folder to run the demo"
             )
         for item in warehouse.iterdir():
-            if item.name == "README.md":
+            if item.name in KEPT:
                 continue
             if item.is_dir() and not item.is_symlink():
                 shutil.rmtree(item)

@@ -50,8 +50,8 @@ def known_identities(warehouse: Path, lake: Lake) -> Identities:
     marts = Lake(warehouse / "marts")
     unrefreshed = [
         f
-        for f in lake.list("observations")
-        if state.lake_files.get(f.key) != (f.size, f.mtime_ns) and f.key not in state.superseded
+        for f in state.current(lake, "observations")
+        if state.lake_files.get(f.key) != (f.size, f.mtime_ns)
     ]
     session = ModelSession(threads=2)
     try:

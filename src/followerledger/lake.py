@@ -3,7 +3,8 @@
 Layout: `<lake>/observations/platform=<p>/date=<YYYY-MM-DD>/<run_id>.parquet`.
 A file is written under a temporary name that no reader globs (it does not end in
 `.parquet`), flushed to disk, then renamed into place, so readers see all of it or none of
-it. Re-writing the same run id replaces only that run's file.
+it. Re-writing the same run id replaces only that run's file. Compaction later merges a
+closed day's files into `compacted-<digest>.parquet` (see `compaction`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
 OBSERVATIONS: Final = "observations"
+#: Files written by compaction start with this; run ids may not (see `check_run_id`).
+COMPACTED_PREFIX: Final = "compacted-"
+#: Footer metadata of a compacted file: the keys whose rows it holds (JSON list, including
+#: what the files it merged had superseded), and when it was written (ISO time).
+SUPERSEDES: Final = "followerledger.supersedes"
+COMPACTED_AT: Final = "followerledger.compacted_at"
 _RUN_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _PARTITION: Final = re.compile(
     r"^(?P<dataset>[a-z_]+)/platform=(?P<platform>[a-z]+)/date=(?P<date>\d{4}-\d{2}-\d{2})/"
@@ -64,7 +71,14 @@ def check_run_id(run_id: str) -> str:
             f"run id {run_id!r} must start with a letter or digit and hold only letters, "
             "digits, '.', '_' or '-' (at most 128 characters)"
         )
+    if run_id.startswith(COMPACTED_PREFIX):
+        raise ValueError(f"run ids starting with {COMPACTED_PREFIX!r} are reserved for compaction")
     return run_id
+
+
+def is_compacted(key: str) -> bool:
+    """Whether a lake key names a file written by compaction."""
+    return key.rsplit("/", 1)[-1].startswith(COMPACTED_PREFIX)
 
 
 def observation_key(platform: str, day: date, name: str) -> str:
@@ -113,6 +127,19 @@ class Lake:
         stat = os.stat(final)
         return LakeFile(key, stat.st_size, stat.st_mtime_ns)
 
+    def read(self, key: str) -> pa.Table:
+        """One file's rows (no partition columns are added from its path)."""
+        return pq.read_table(self.path(key), filesystem=self.fs, partitioning=None)
+
+    def row_count(self, key: str) -> int:
+        """The number of rows a file holds, from its footer."""
+        return int(pq.read_metadata(self.path(key), filesystem=self.fs).num_rows)
+
+    def footer(self, key: str) -> dict[str, str]:
+        """A file's key-value metadata (from its footer only)."""
+        metadata = pq.read_metadata(self.path(key), filesystem=self.fs).metadata or {}
+        return {name.decode(): value.decode() for name, value in metadata.items()}
+
     def list(self, dataset: str = OBSERVATIONS) -> list[LakeFile]:
         """Every committed file of a dataset, sorted by key (temporary files excluded)."""
         base = self.path(dataset)
@@ -132,7 +159,8 @@ class Lake:
         return sorted(files, key=lambda item: item.key)
 
     def remove(self, key: str) -> None:
-        """Delete one file (used only for files no published catalog names any more)."""
+        """Delete one file (used for mart files no relation lists, and for lake files
+        compacted longer ago than the grace period)."""
         self.fs.delete_file(self.path(key))
 
 

@@ -41,6 +41,14 @@ class RefreshReport:
     files_written: int
     seconds: float
 
+    def describe(self) -> str:
+        """One line saying what the refresh did."""
+        kind = "full rebuild" if self.full else "incremental"
+        return (
+            f"refresh ({kind}): {self.new_files} new lake files, {self.days_recomputed} "
+            f"days recomputed, {self.files_written} mart files written in {self.seconds:.2f} s"
+        )
+
 
 def mart_key(model: Model, month: str | None = None) -> str:
     """The key of a mart file under `<warehouse>/marts`."""
@@ -80,7 +88,7 @@ def refresh(
     store = StateStore(warehouse)
     with store.lock("refresh"):
         previous = store.load()
-        state = WarehouseState(superseded=dict(previous.superseded)) if full else previous
+        state = previous.lake_view() if full else previous
         run = _Refresh(warehouse, lake, state, watchlist, full, parameters, threads)
         try:
             run.execute()
@@ -116,10 +124,7 @@ class _Refresh:
         self.session = ModelSession(threads, parameters)
         self.session.bind_watchlist(watchlist)
         self.session.bind_seeds()
-        self.files = {
-            dataset: [f for f in lake.list(dataset) if f.key not in state.superseded]
-            for dataset in LAKE_DATASETS
-        }
+        self.files = {dataset: state.current(lake, dataset) for dataset in LAKE_DATASETS}
         current = {f.key: (f.size, f.mtime_ns) for files in self.files.values() for f in files}
         self.added = {
             dataset: [f for f in files if state.lake_files.get(f.key) != current[f.key]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr
@@ -67,6 +68,20 @@ class Settings(BaseSettings):
         description="Request batches in flight at once, per platform.",
     )
 
+    alert_urls: SecretStr | None = Field(
+        None,
+        validation_alias=_env("FOLLOWERLEDGER_ALERT_URLS"),
+        description="Apprise URLs alerts go to (space- or comma-separated); alerts are off "
+        "until set. Secret: a Slack or e-mail URL holds credentials.",
+    )
+    compaction_grace_hours: float = Field(
+        24.0,
+        ge=0,
+        validation_alias=_env("FOLLOWERLEDGER_COMPACTION_GRACE_HOURS"),
+        description="Hours a compacted file's originals stay on disk for readers that "
+        "opened the warehouse before the compaction.",
+    )
+
     @property
     def lake(self) -> str:
         """The lake root as a filesystem URI or local path."""
@@ -76,6 +91,20 @@ class Settings(BaseSettings):
     def catalog_path(self) -> Path:
         """The DuckDB file analysts open."""
         return self.warehouse / "followerledger.duckdb"
+
+    def redact(self, text: str) -> str:
+        """The text with every configured secret replaced by '***'."""
+        secrets = [
+            secret.get_secret_value()
+            for secret in (self.x_bearer_token, self.youtube_api_key, self.alert_urls)
+            if secret is not None
+        ]
+        if self.alert_urls is not None:
+            secrets += re.split(r"[\s,]+", self.alert_urls.get_secret_value())
+        # Longest first, so a URL list is masked whole before its parts.
+        for value in sorted(filter(None, secrets), key=len, reverse=True):
+            text = text.replace(value, "***")
+        return text
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -9,10 +9,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final
 
 from filelock import FileLock
+
+from followerledger.lake import COMPACTED_AT, SUPERSEDES, Lake, LakeFile, is_compacted
 
 STATE_VERSION: Final = 1
 
@@ -23,8 +27,44 @@ class WarehouseState:
 
     lake_files: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
     marts: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    #: Compaction, as the lake's compacted files record it in their footers (a cache: a
+    #: file missing here is read from its footer): each superseded key -> the compacted
+    #: file holding its rows, and each compacted file -> when it was written (ISO time).
     superseded: dict[str, str] = dataclasses.field(default_factory=dict)
+    compacted: dict[str, str] = dataclasses.field(default_factory=dict)
     refreshed_at: str | None = None
+
+    def lake_view(self) -> WarehouseState:
+        """An empty state that still knows which lake files compaction replaced (what a
+        full refresh starts from)."""
+        return WarehouseState(superseded=dict(self.superseded), compacted=dict(self.compacted))
+
+    def record_compaction(self, key: str, written_at: str, supersedes: Iterable[str]) -> None:
+        """Remember that the compacted file `key` holds the rows of `supersedes`.
+
+        A file merged again is listed, with all it superseded, by the newer merge; so an
+        original keeps the newer holder even when the older one is recorded after it."""
+        self.compacted[key] = written_at
+        newer = self.superseded.get(key)
+        for original in supersedes:
+            if newer is None or self.superseded.get(original) != newer:
+                self.superseded[original] = key
+
+    def current(self, lake: Lake, dataset: str) -> list[LakeFile]:
+        """The dataset's files that hold its rows now: all of them, less the files that a
+        compacted file present in the lake supersedes.
+
+        The lake alone decides (a compacted file lists what it supersedes in its footer,
+        and appears by an atomic rename), so readers see either the originals or the
+        merged file, never both; a re-created original (the same CSV imported again) stays
+        superseded; and this state is only a cache, learning unknown compacted files here.
+        """
+        files = lake.list(dataset)
+        present = {item.key for item in files if is_compacted(item.key)}
+        for key in sorted(present - self.compacted.keys()):
+            footer = lake.footer(key)
+            self.record_compaction(key, footer[COMPACTED_AT], json.loads(footer[SUPERSEDES]))
+        return [item for item in files if self.superseded.get(item.key) not in present]
 
     def to_json(self) -> dict[str, Any]:
         """The state as a JSON-serialisable mapping."""
@@ -33,6 +73,7 @@ class WarehouseState:
             "lake_files": {key: list(value) for key, value in sorted(self.lake_files.items())},
             "marts": {name: sorted(files) for name, files in sorted(self.marts.items())},
             "superseded": dict(sorted(self.superseded.items())),
+            "compacted": dict(sorted(self.compacted.items())),
             "refreshed_at": self.refreshed_at,
         }
 
@@ -45,8 +86,17 @@ class WarehouseState:
             lake_files={key: (int(v[0]), int(v[1])) for key, v in data["lake_files"].items()},
             marts={name: list(files) for name, files in data["marts"].items()},
             superseded=dict(data.get("superseded", {})),
+            compacted=dict(data.get("compacted", {})),
             refreshed_at=data.get("refreshed_at"),
         )
+
+
+def replace_json(path: Path, data: Any) -> None:
+    """Write JSON to `path` atomically: readers see the old file or the new one, whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    temporary.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    os.replace(temporary, path)
 
 
 class StateStore:
@@ -65,13 +115,10 @@ class StateStore:
 
     def save(self, state: WarehouseState) -> None:
         """Replace the state file atomically."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        temporary = self.directory / f".state.json.tmp-{os.getpid()}"
-        temporary.write_text(json.dumps(state.to_json(), indent=1), encoding="utf-8")
-        os.replace(temporary, self.path)
+        replace_json(self.path, state.to_json())
 
     def lock(self, name: str, timeout: float = -1) -> FileLock:
         """An inter-process lock: `refresh` serialises refresh and compaction, `catalog`
-        serialises catalog publication."""
+        serialises catalog publication, `alerts` serialises alert delivery."""
         self.directory.mkdir(parents=True, exist_ok=True)
         return FileLock(str(self.directory / f"{name}.lock"), timeout=timeout)

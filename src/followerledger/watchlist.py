@@ -39,7 +39,20 @@ HANDLE_RULES: Final[dict[str, str]] = {
     "or UC… channel ids",
 }
 
-_TOP_LEVEL_KEYS: Final = ("brands", "landscapes")
+_TOP_LEVEL_KEYS: Final = ("brands", "landscapes", "alerts")
+
+#: Follower counts worth an alert when an account reaches them.
+DEFAULT_MILESTONES: Final = (1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AlertRules:
+    """When to send an alert: the watchlist's optional `alerts:` section (README "Alerts")."""
+
+    milestones: tuple[int, ...] = DEFAULT_MILESTONES
+    drop_percent: float | None = 10.0
+    stale_hours: float | None = 6.0
+    failed_runs: bool = True
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -64,6 +77,7 @@ class Watchlist:
     path: Path
     accounts: tuple[WatchedAccount, ...]
     landscapes: dict[str, tuple[str, ...]]
+    alerts: AlertRules = dataclasses.field(default_factory=AlertRules)
 
     @property
     def brands(self) -> tuple[str, ...]:
@@ -162,7 +176,7 @@ def _parse(text: str, path: Path) -> tuple[Any, Watchlist]:
                 Problem(
                     path,
                     _line(document, key=key),
-                    f"unknown section {key!r}: expected 'brands' or 'landscapes'",
+                    f"unknown section {key!r}: expected 'brands', 'landscapes' or 'alerts'",
                 )
             )
 
@@ -275,9 +289,66 @@ def _parse(text: str, path: Path) -> tuple[Any, Watchlist]:
                 )
         landscapes[str(name)] = tuple(str(member) for member in members)
 
+    alerts = _parse_alerts(document, path, problems)
     if problems:
         raise WatchlistError(problems)
-    return document, Watchlist(path, tuple(accounts), landscapes)
+    return document, Watchlist(path, tuple(accounts), landscapes, alerts)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+def _parse_alerts(document: Any, path: Path, problems: list[Problem]) -> AlertRules:
+    """The `alerts:` section; every key is optional, and null turns a rule off."""
+    section = document.get("alerts")
+    if section is None:
+        return AlertRules()
+    if not isinstance(section, dict):
+        problems.append(
+            Problem(path, _line(document, key="alerts"), "'alerts' must map rule names to values")
+        )
+        return AlertRules()
+    rules = AlertRules()
+    for key, value in section.items():
+        line = _line(section, key=key)
+        if key == "milestones":
+            values = [] if value is None else value
+            if not isinstance(values, list) or not all(
+                _number(item) and float(item).is_integer() for item in values
+            ):
+                problems.append(
+                    Problem(path, line, "alerts.milestones must be a list of whole numbers above 0")
+                )
+                continue
+            rules = dataclasses.replace(rules, milestones=tuple(sorted({int(v) for v in values})))
+        elif key == "drop_percent":
+            if value is not None and not (_number(value) and value <= 100):
+                problems.append(
+                    Problem(path, line, "alerts.drop_percent must be a number above 0 up to 100")
+                )
+                continue
+            rules = dataclasses.replace(rules, drop_percent=None if value is None else float(value))
+        elif key == "stale_hours":
+            if value is not None and not _number(value):
+                problems.append(Problem(path, line, "alerts.stale_hours must be hours above 0"))
+                continue
+            rules = dataclasses.replace(rules, stale_hours=None if value is None else float(value))
+        elif key == "failed_runs":
+            if not isinstance(value, bool):
+                problems.append(Problem(path, line, "alerts.failed_runs must be true or false"))
+                continue
+            rules = dataclasses.replace(rules, failed_runs=value)
+        else:
+            problems.append(
+                Problem(
+                    path,
+                    line,
+                    f"unknown alert rule {key!r}: use milestones, drop_percent, stale_hours "
+                    "or failed_runs",
+                )
+            )
+    return rules
 
 
 def load_watchlist(path: Path) -> Watchlist:

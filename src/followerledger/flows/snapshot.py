@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from followerledger import run_log, snapshot
 from followerledger.catalog import publish
+from followerledger.flows import reporting
 from followerledger.flows.budgets import throttle_factory
 from followerledger.identity import Identities, known_identities
 from followerledger.lake import Lake
 from followerledger.observation import STATUSES, Observation
+from followerledger.run_costs import run_costs
 from followerledger.settings import Settings, load_settings
 from followerledger.sources import PlatformSource, build_source, missing_config
 from followerledger.sources.base import Target
@@ -55,6 +57,14 @@ def write_run_record(lake: Lake, record: run_log.RunRecord) -> str:
     return run_log.write_run_record(lake, record).key
 
 
+@task(name="price_run", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def price_run(
+    settings: Settings, lake: Lake, run_id: str, started_at: datetime
+) -> dict[str, Decimal | None]:
+    """X's estimated cost of this run, per platform (the `runs` model over today's files)."""
+    return run_costs(settings.warehouse, lake, run_id, started_at.date())
+
+
 @task(name="publish_catalog", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def publish_catalog(settings: Settings, lake: Lake, watchlist: Watchlist) -> str:
     """Make the new rows visible in the warehouse's `observations` view."""
@@ -70,7 +80,13 @@ class ConfigurationError(ValueError):
 _RUNNER: Any = ThreadPoolTaskRunner(max_workers=16)
 
 
-@flow(name="snapshot", task_runner=_RUNNER, log_prints=False)
+@flow(
+    name="snapshot",
+    task_runner=_RUNNER,
+    log_prints=False,
+    on_failure=[reporting.alert_failed_run],
+    on_crashed=[reporting.alert_failed_run],
+)
 def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None) -> dict[str, Any]:
     """Snapshot every watched account (of the given platforms) once, and land the rows."""
     logger = get_run_logger()
@@ -116,16 +132,26 @@ def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None)
         logger.info("%s: %s in %d requests", name, record.statuses, record.requests)
 
     publish_catalog(settings, lake, watchlist)
-    create_table_artifact(
-        key="snapshot-usage",
-        table=[usage_row(record) for record in records],
-        description=f"Run {run_id}: requests, quota and what each platform answered.",
-    )
-    return {
+    costs = price_run(settings, lake, run_id, started_at)
+    result = {
         "run_id": run_id,
         "started_at": started_at.isoformat(),
-        "platforms": [usage_row(record) | {"statuses": record.statuses} for record in records],
+        "platforms": [
+            usage_row(record)
+            | {"statuses": record.statuses, "cost": _dollars(costs.get(record.platform))}
+            for record in records
+        ],
     }
+
+    # Operations (issue 5): the run's artifacts and alerts. Keep this block last.
+    changes = reporting.read_account_changes(settings, lake, watchlist, run_id)
+    reporting.publish_run_artifacts(result, changes)
+    reporting.send_alerts(settings, watchlist, changes)
+    return result
+
+
+def _dollars(amount: Decimal | None) -> float | None:
+    return None if amount is None else float(amount)
 
 
 def usage_row(record: run_log.RunRecord) -> dict[str, Any]:

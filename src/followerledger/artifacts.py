@@ -1,0 +1,132 @@
+"""What a snapshot run reports about itself: a markdown summary and a per-platform table.
+
+Pure functions of the run's summary (what the snapshot flow returns) and the account
+changes read from the lake (`recent.account_changes`); the flow publishes them as Prefect
+artifacts, readable in the UI and with `prefect artifact ls`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Final
+
+from followerledger.recent import AccountChange
+
+#: Artifact keys: Prefect keeps every run's version under one key.
+SUMMARY_KEY: Final = "snapshot-summary"
+TABLE_KEY: Final = "snapshot-platforms"
+
+#: Statuses with a column of their own; the rarer ones are counted under `other`.
+STATUS_COLUMNS: Final = ("ok", "not_found", "suspended", "error")
+MOVERS: Final = 10
+UNCOUNTED: Final = 20
+
+
+def platform_rows(platforms: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per platform: accounts by status, requests, and cost when the run reports it."""
+    with_cost = any(summary.get("cost") is not None for summary in platforms)
+    with_quota = any(summary.get("quota_units") is not None for summary in platforms)
+    rows = []
+    for summary in platforms:
+        statuses: Mapping[str, int] = summary["statuses"]
+        row: dict[str, Any] = {"platform": summary["platform"], "accounts": summary["accounts"]}
+        row.update({status: statuses.get(status, 0) for status in STATUS_COLUMNS})
+        row["other"] = summary["accounts"] - sum(statuses.get(s, 0) for s in STATUS_COLUMNS)
+        row["requests"] = summary["requests"]
+        if with_quota:
+            row["quota_units"] = summary.get("quota_units")
+        if with_cost:
+            row["cost"] = summary.get("cost")
+        rows.append(row)
+    return rows
+
+
+def biggest_movers(changes: Sequence[AccountChange], limit: int = MOVERS) -> list[AccountChange]:
+    """The accounts whose count moved most since their previous count (largest first)."""
+    moved = [change for change in changes if change.change]
+    moved.sort(key=lambda item: (-abs(item.change or 0), item.platform, item.handle))
+    return moved[:limit]
+
+
+def summary_markdown(result: Mapping[str, Any], changes: Sequence[AccountChange]) -> str:
+    """The run summary: accounts by status per platform, requests, cost, movers, gaps."""
+    platforms = result["platforms"]
+    rows = platform_rows(platforms)
+    lines = [
+        f"# Snapshot run `{result['run_id']}`",
+        "",
+        f"Started {_moment(datetime.fromisoformat(result['started_at']))}: "
+        f"{sum(row['accounts'] for row in rows)} accounts on {len(rows)} platform(s), "
+        f"{sum(row['requests'] for row in rows)} request(s).",
+        "",
+        *_table(rows),
+        "",
+        "## Biggest movers since the previous run",
+        "",
+    ]
+    movers = biggest_movers(changes)
+    if movers:
+        lines += _table(
+            [
+                {
+                    "account": f"{item.platform} {item.handle}",
+                    "brand": item.brand,
+                    "followers": f"{item.followers:,}",
+                    "change": f"{item.change:+,}",
+                    "change %": _percent(item.change_percent),
+                    "previous count at": _moment(item.previous_at),
+                }
+                for item in movers
+            ]
+        )
+    else:
+        lines.append("No account's count moved since its previous count.")
+    uncounted = [item for item in changes if item.status is not None and item.followers is None]
+    if uncounted:
+        lines += ["", "## Accounts without a count in this run", ""]
+        lines += _table(
+            [
+                {
+                    "account": f"{item.platform} {item.handle}",
+                    "brand": item.brand,
+                    "status": item.status,
+                    "detail": item.detail or "",
+                }
+                for item in uncounted[:UNCOUNTED]
+            ]
+        )
+        if len(uncounted) > UNCOUNTED:
+            lines += ["", f"… and {len(uncounted) - UNCOUNTED} more."]
+    return "\n".join(lines) + "\n"
+
+
+def _moment(value: datetime | None) -> str:
+    return "" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _percent(value: float | None) -> str:
+    if value is None:
+        return ""
+    if 0 < abs(value) < 0.005:
+        return f"{'+' if value > 0 else '-'}<0.01%"
+    return f"{value:+.2f}%"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    text = f"{value:,}" if isinstance(value, int) else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A markdown table of rows sharing their keys."""
+    if not rows:
+        return ["(none)"]
+    header = list(rows[0])
+    return [
+        "| " + " | ".join(name.replace("_", " ") for name in header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+        *("| " + " | ".join(_cell(row[name]) for name in header) + " |" for row in rows),
+    ]

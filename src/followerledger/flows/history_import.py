@@ -1,0 +1,44 @@
+"""History import flow: backfill a CSV on demand, publish it, then refresh the marts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from followerledger.flows.refresh import refresh_marts
+from followerledger.flows.reporting import alert_failed_run
+from followerledger.flows.snapshot import publish_catalog
+from followerledger.history_import import ImportReport, import_history
+from followerledger.lake import Lake
+from followerledger.settings import load_settings
+from followerledger.watchlist import load_watchlist
+
+
+@task(name="import_history", cache_policy=NO_CACHE)
+def import_file(path: Path, lake: Lake) -> ImportReport:
+    """Validate the whole CSV, then land it (all rows or none; re-importing replaces).
+    Not retried: a bad file stays bad, and the run is started by hand anyway."""
+    return import_history(path, lake)
+
+
+@flow(name="import-history", on_failure=[alert_failed_run], on_crashed=[alert_failed_run])
+def import_history_flow(file: str, refresh: bool = True) -> dict[str, Any]:
+    """Import FILE (a path on the worker, relative to the project folder) into the lake."""
+    settings = load_settings()
+    watchlist = load_watchlist(settings.watchlist)
+    lake = Lake(settings.lake)
+    report = import_file(Path(file), lake)
+    publish_catalog(settings, lake, watchlist)
+    get_run_logger().info(
+        "imported %d rows from %s as %s (%d files)",
+        report.rows,
+        file,
+        report.run_id,
+        len(report.files),
+    )
+    if refresh:
+        refresh_marts(settings, lake, watchlist, False)
+    return {"run_id": report.run_id, "rows": report.rows, "files": len(report.files)}

@@ -1,0 +1,37 @@
+"""Refresh flow: bring the marts up to date with the lake (incrementally unless `full`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from followerledger import refresh
+from followerledger.flows.reporting import alert_failed_run
+from followerledger.lake import Lake
+from followerledger.settings import Settings, load_settings
+from followerledger.watchlist import Watchlist, load_watchlist
+
+
+@task(name="refresh_marts", retries=1, retry_delay_seconds=10, cache_policy=NO_CACHE)
+def refresh_marts(
+    settings: Settings, lake: Lake, watchlist: Watchlist, full: bool
+) -> refresh.RefreshReport:
+    """Refresh the marts and publish the catalog (idempotent, so safe to retry)."""
+    return refresh.refresh(settings.warehouse, lake, watchlist, full=full)
+
+
+@flow(name="refresh", on_failure=[alert_failed_run], on_crashed=[alert_failed_run])
+def refresh_flow(full: bool = False) -> dict[str, Any]:
+    """Refresh the marts: only what new lake files change, or everything with `full`."""
+    settings = load_settings()
+    watchlist = load_watchlist(settings.watchlist)
+    report = refresh_marts(settings, Lake(settings.lake), watchlist, full)
+    get_run_logger().info(report.describe())
+    return dataclasses.asdict(report)
+
+
+if __name__ == "__main__":
+    refresh_flow()

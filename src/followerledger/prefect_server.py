@@ -1,0 +1,174 @@
+"""The Prefect server deployments talk to: the configured one, or a local one we start.
+
+`PREFECT_API_URL` (from the environment or the active Prefect profile) wins. Without it a
+local server is started in the background, on 127.0.0.1, with analytics off and its home
+(`PREFECT_HOME`: the SQLite database `prefect.db`, `server.log`, `server.pid`) under
+`<warehouse>/_prefect/`. Its pid is written where `prefect server stop` looks for it, so
+`PREFECT_HOME=<warehouse>/_prefect prefect server stop` stops it. The next `deploy` or
+`serve` finds it running and reuses it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Final
+
+import requests
+
+HOST: Final = "127.0.0.1"
+DEFAULT_PORT: Final = 4200
+HOME_NAME: Final = "_prefect"
+
+#: Set for every Prefect process we start: no telemetry leaves the machine.
+QUIET: Final = {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+
+#: Retention defaults for a local server (a value already in the environment wins): flow
+#: runs, their logs and artifacts are deleted 30 days after they end (events: Prefect's
+#: default, 7 days).
+RETENTION: Final = {
+    "PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED": "events,flow_runs",
+    "PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD": str(30 * 86400),
+}
+
+
+class ServerError(RuntimeError):
+    """The Prefect server cannot be reached or started; the message says what to do."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PrefectServer:
+    """Where the Prefect API is, and whether it is our local server."""
+
+    api_url: str
+    home: Path | None = None
+    pid: int | None = None
+    started: bool = False
+
+    @property
+    def ui_url(self) -> str:
+        """The UI's address (the API URL without its `/api`)."""
+        return self.api_url.removesuffix("/").removesuffix("/api")
+
+
+def prefect_command() -> str:
+    """The `prefect` executable installed next to this Python (the project's .venv)."""
+    beside = Path(sys.executable).parent / "prefect"
+    return str(beside) if beside.exists() else shutil.which("prefect") or "prefect"
+
+
+def configured_api_url() -> str | None:
+    """PREFECT_API_URL from the environment or the active Prefect profile, if set."""
+    from prefect.settings import get_current_settings
+
+    return get_current_settings().api.url or None
+
+
+def healthy(api_url: str, timeout: float = 2.0, *, authenticated: bool = False) -> bool:
+    """Whether a Prefect API answers its health check (`authenticated`: an answer refusing
+    us without credentials counts, as Prefect Cloud's does; the Prefect CLI has them)."""
+    try:
+        response = requests.get(f"{api_url.rstrip('/')}/health", timeout=timeout)
+    except requests.RequestException:
+        return False
+    return response.ok or (authenticated and response.status_code in (401, 403))
+
+
+def client_environment(api_url: str, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a Prefect client process talking to `api_url`."""
+    return {**(os.environ if base is None else base), **QUIET, "PREFECT_API_URL": api_url}
+
+
+def ensure_server(
+    warehouse: Path, port: int = DEFAULT_PORT, *, startup_timeout: float = 180.0
+) -> PrefectServer:
+    """The configured Prefect server, or the local one (started now if it is not running)."""
+    configured = configured_api_url()
+    if configured:
+        if not healthy(configured, timeout=10, authenticated=True):
+            raise ServerError(
+                f"PREFECT_API_URL={configured} does not answer: start that server, "
+                "or unset PREFECT_API_URL to use a local one"
+            )
+        return PrefectServer(configured)
+    home = warehouse.resolve() / HOME_NAME
+    api_url = f"http://{HOST}:{port}/api"
+    pid = _running_pid(home)
+    if pid is not None and healthy(api_url):
+        return PrefectServer(api_url, home, pid)
+    if pid is not None:
+        raise ServerError(
+            f"a local Prefect server (pid {pid}) is running from {home} but not on port "
+            f"{port}: pass the port it uses, or stop it with "
+            f"`PREFECT_HOME={home} prefect server stop`"
+        )
+    if not _port_free(port):
+        raise ServerError(
+            f"{HOST}:{port} is in use by another program: pass another --port, or set "
+            "PREFECT_API_URL to the Prefect server listening there"
+        )
+    return _start(home, port, api_url, startup_timeout)
+
+
+def _running_pid(home: Path) -> int | None:
+    """The pid in `server.pid` if that process is alive (a stale file is removed)."""
+    path = home / "server.pid"
+    try:
+        pid = int(path.read_text().strip())
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError):
+        return None
+    except ProcessLookupError:
+        path.unlink(missing_ok=True)
+        return None
+    except PermissionError:
+        return pid
+    return pid
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def _start(home: Path, port: int, api_url: str, timeout: float) -> PrefectServer:
+    home.mkdir(parents=True, exist_ok=True)
+    environment = {**os.environ, **QUIET, "PREFECT_HOME": str(home)}
+    environment.pop("PREFECT_API_URL", None)
+    for name, value in RETENTION.items():
+        environment.setdefault(name, value)
+    log_path = home / "server.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [prefect_command(), "server", "start", "--host", HOST, "--port", str(port)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=environment,
+            cwd=home,
+            start_new_session=True,  # it outlives this command, and ignores its Ctrl-C
+        )
+    (home / "server.pid").write_text(str(process.pid))
+    deadline = time.monotonic() + timeout
+    while not healthy(api_url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=30)
+            (home / "server.pid").unlink(missing_ok=True)
+            raise ServerError(
+                f"the local Prefect server did not start on {HOST}:{port}; see {log_path}"
+            )
+        time.sleep(0.5)
+    return PrefectServer(api_url, home, process.pid, started=True)

@@ -1,0 +1,237 @@
+"""The production path: `followerledger deploy` starts a real Prefect server and deploys
+prefect.yaml; a process worker runs the hourly deployment against the emulator; `serve` runs
+the same deployments from one process and stops on Ctrl-C.
+
+The tests share one server (starting one costs ~10 s) and run in file order: the serve test
+comes last because serving takes over the deployed deployments (same names).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import Deployment, FlowRun
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from followerledger.emulator import EmulatorServer, emulator_environment
+from tests.conftest import SMALL_WATCHLIST
+
+pytestmark = pytest.mark.prefect
+
+REPO = Path(__file__).parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclasses.dataclass
+class Deployed:
+    """A deployed project: its environment, server and what `deploy` printed."""
+
+    environment: dict[str, str]
+    port: int
+    api_url: str
+    warehouse: Path
+    output: str
+
+    def run(self, *command: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        """A command from the project folder, with the project's environment."""
+        return subprocess.run(
+            [str(BIN / command[0]), *command[1:]],
+            cwd=REPO,
+            env={**self.environment, "PREFECT_API_URL": self.api_url},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def deployments(self) -> dict[str, Deployment]:
+        async def read() -> dict[str, Deployment]:
+            async with get_client() as client:
+                return {d.name: d for d in await client.read_deployments()}
+
+        return self._ask(read)
+
+    def flow_run(self, name: str) -> FlowRun:
+        async def read() -> FlowRun:
+            async with get_client() as client:
+                runs = await client.read_flow_runs()
+                return next(run for run in runs if run.name == name)
+
+        return self._ask(read)
+
+    def _ask(self, question: Any) -> Any:
+        with temporary_settings({PREFECT_API_URL: self.api_url}):
+            return asyncio.run(question())
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+    root = tmp_path_factory.mktemp("ops")
+    (root / "watchlist.yaml").write_text(SMALL_WATCHLIST, encoding="utf-8")
+    emulator = EmulatorServer().start()
+    environment = {
+        **os.environ,
+        **emulator_environment(emulator.url),
+        "FOLLOWERLEDGER_WAREHOUSE": str(root / "warehouse"),
+        "FOLLOWERLEDGER_WATCHLIST": str(root / "watchlist.yaml"),
+        "PREFECT_HOME": str(root / "prefect-client"),
+        # Runs are started by the tests, not by the clock.
+        "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        "COLUMNS": "200",
+    }
+    environment.pop("PREFECT_API_URL", None)
+    port = free_port()
+    pid_file = root / "warehouse" / "_prefect" / "server.pid"
+    try:
+        deploy = subprocess.run(
+            [str(BIN / "followerledger"), "deploy", "--port", str(port)],
+            cwd=REPO,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+        yield Deployed(
+            environment, port, f"http://127.0.0.1:{port}/api", root / "warehouse", deploy.stdout
+        )
+    finally:
+        emulator.stop()
+        if pid_file.exists():  # the server `deploy` started for this test
+            pid = int(pid_file.read_text())
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(300):
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.1)
+
+
+def test_deploy_then_a_process_worker_runs_the_hourly_snapshot(deployed: Deployed) -> None:
+    assert f"started a local Prefect server: {deployed.api_url}" in deployed.output
+    assert (
+        f"PREFECT_API_URL={deployed.api_url} DO_NOT_TRACK=1 "
+        ".venv/bin/prefect worker start --pool followerledger"
+    ) in deployed.output
+    assert f"Open the UI: http://127.0.0.1:{deployed.port}" in deployed.output
+    assert (deployed.warehouse / "_prefect" / "prefect.db").exists()
+
+    deployments = deployed.deployments()
+    assert sorted(deployments) == [
+        "daily-compaction",
+        "history-import",
+        "hourly-snapshot",
+        "weekly-full-refresh",
+    ]
+    hourly = deployments["hourly-snapshot"]
+    assert hourly.work_pool_name == "followerledger"
+    assert [(s.schedule.cron, s.schedule.timezone) for s in hourly.schedules] == [  # type: ignore[union-attr]
+        ("0 * * * *", "UTC")
+    ]
+    assert hourly.global_concurrency_limit is not None
+    assert hourly.global_concurrency_limit.limit == 1
+    assert hourly.concurrency_options is not None
+    assert hourly.concurrency_options.collision_strategy.value == "CANCEL_NEW"
+    assert deployments["weekly-full-refresh"].parameters == {"full": True}
+    assert hourly.pull_steps == [
+        {"prefect.deployments.steps.set_working_directory": {"directory": str(REPO.resolve())}}
+    ]
+
+    started = deployed.run("prefect", "deployment", "run", "snapshot-and-refresh/hourly-snapshot")
+    assert started.returncode == 0, started.stdout + started.stderr
+    worker = deployed.run("prefect", "worker", "start", "--pool", "followerledger", "--run-once")
+    assert worker.returncode == 0, worker.stdout + worker.stderr
+    assert "Finished in state Completed()" in worker.stdout + worker.stderr
+
+    with duckdb.connect(str(deployed.warehouse / "followerledger.duckdb"), read_only=True) as db:
+        assert db.sql("select count(*) from observations").fetchall() == [(7,)]
+        # The refresh after the snapshot brought the marts up to date.
+        assert db.sql("select count(*) from daily_followers").fetchall() == [(5,)]
+    listed = deployed.run("prefect", "artifact", "ls")
+    assert listed.returncode == 0, listed.stderr
+    assert "snapshot-summary" in listed.stdout
+    assert "snapshot-platforms" in listed.stdout
+    summary = deployed.run("prefect", "artifact", "inspect", "snapshot-summary")
+    assert "# Snapshot run `" in summary.stdout
+
+
+def test_serve_runs_every_deployment_from_one_process_until_ctrl_c(deployed: Deployed) -> None:
+    serving = subprocess.Popen(
+        [str(BIN / "followerledger"), "serve", "--port", str(deployed.port)],
+        cwd=REPO,
+        env=deployed.environment,  # no PREFECT_API_URL: it finds the same local server
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        served = "followerledger.flows.compact.compact_flow"
+        while deployed.deployments()["daily-compaction"].entrypoint != served:
+            assert serving.poll() is None, serving.communicate()[0]
+            assert time.monotonic() < deadline, "serve did not take over the deployments"
+            time.sleep(0.5)
+        started = deployed.run("prefect", "deployment", "run", "compact/daily-compaction")
+        assert started.returncode == 0, started.stderr
+        name = next(
+            line.split("'")[1] for line in started.stdout.splitlines() if "Created flow run" in line
+        )
+        while not deployed.flow_run(name).state.is_final():  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "the served process did not run the flow"
+            time.sleep(0.5)
+        assert deployed.flow_run(name).state.is_completed()  # type: ignore[union-attr]
+    finally:
+        serving.send_signal(signal.SIGINT)
+        output, _ = serving.communicate(timeout=180)
+    assert serving.returncode == 0, output
+    assert "serving 4 deployments" in output
+    assert "serve stopped" in output
+    assert deployed.deployments()["hourly-snapshot"].paused
+
+
+def test_deploy_names_an_unreachable_prefect_api(tmp_path: Path) -> None:
+    (tmp_path / "watchlist.yaml").write_text(SMALL_WATCHLIST, encoding="utf-8")
+    api = f"http://127.0.0.1:{free_port()}/api"
+    result = subprocess.run(
+        [str(BIN / "followerledger"), "deploy"],
+        cwd=REPO,
+        env={
+            **os.environ,
+            "PREFECT_API_URL": api,
+            "PREFECT_HOME": str(tmp_path / "home"),
+            "FOLLOWERLEDGER_WAREHOUSE": str(tmp_path / "warehouse"),
+            "FOLLOWERLEDGER_WATCHLIST": str(tmp_path / "watchlist.yaml"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"followerledger: error: PREFECT_API_URL={api} does not answer: start that server, "
+        "or unset PREFECT_API_URL to use a local one\n"
+    )
+    assert not (tmp_path / "warehouse" / "_prefect").exists()

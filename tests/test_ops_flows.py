@@ -1,0 +1,41 @@
+"""The on-demand history import flow, run for real by Prefect."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from followerledger.flows.history_import import import_history_flow
+from tests.conftest import Workspace
+
+pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_server")]
+
+
+def test_the_import_flow_lands_publishes_and_refreshes(workspace: Workspace) -> None:
+    history = workspace.root / "history.csv"
+    history.write_text(
+        "observed_at,platform,handle,followers\n"
+        "2026-11-01,x,DellOutlet,1516\n"
+        "2026-11-02,x,DellOutlet,1530\n",
+        encoding="utf-8",
+    )
+    result = import_history_flow(file=str(history))
+    assert (result["rows"], result["files"]) == (2, 2)
+    with duckdb.connect(str(workspace.catalog), read_only=True) as connection:
+        assert connection.sql(
+            "select day::varchar, followers from daily_followers order by day"
+        ).fetchall() == [("2026-11-01", 1516), ("2026-11-02", 1530)]
+
+
+def test_a_bad_file_fails_the_run_with_its_line_and_lands_nothing(workspace: Workspace) -> None:
+    history = workspace.root / "history.csv"
+    history.write_text(
+        "observed_at,platform,handle,followers\n"
+        "2026-11-01,x,DellOutlet,1516\n"
+        "2026-11-02,x,DellOutlet,many\n",
+        encoding="utf-8",
+    )
+    state = import_history_flow(file=str(history), return_state=True)
+    assert state.is_failed()
+    assert f"{history}:3: followers 'many' is not a whole number of 0 or more" in str(state.message)
+    assert workspace.lake.list() == []
