@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Final
 
 from followerledger.lake import Lake, LakeFile, observation_key
-from followerledger.observation import PLATFORMS, Observation, to_table
+from followerledger.observation import PARQUET_OPTIONS, PLATFORMS, Observation, to_table
 from followerledger.sources.http import utc_now
 from followerledger.watchlist import HANDLE_PATTERNS, HANDLE_RULES
 
@@ -175,7 +175,7 @@ def import_history(
     for row in rows:
         partitions[(row.platform, row.observed_at.date())].append(row)
     files = tuple(
-        lake.write(observation_key(platform, day, run_id), to_table(partition))
+        lake.write(observation_key(platform, day, run_id), to_table(partition), PARQUET_OPTIONS)
         for (platform, day), partition in sorted(partitions.items())
     )
     return ImportReport(run_id, len(rows), files)

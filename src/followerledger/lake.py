@@ -13,9 +13,10 @@ import dataclasses
 import os
 import re
 import uuid
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -102,20 +103,26 @@ class Lake:
         """The full path of a key, as DuckDB and pyarrow read it."""
         return f"{self.root}/{key}"
 
-    def write(self, key: str, table: pa.Table) -> LakeFile:
-        """Write a table at `key` atomically: all of it becomes visible at once, or nothing."""
+    def write(
+        self, key: str, table: pa.Table, options: Mapping[str, Any] | None = None
+    ) -> LakeFile:
+        """Write a table at `key` atomically: all of it becomes visible at once, or nothing.
+
+        `options` go to `pyarrow.parquet.write_table` (dictionary and statistics choices).
+        """
+        options = dict(options or {})
         final = self.path(key)
         directory, name = final.rsplit("/", 1)
         if not self.is_local:
             # Object stores make a PUT visible whole; there is no rename to lean on.
-            pq.write_table(table, final, filesystem=self.fs)
+            pq.write_table(table, final, filesystem=self.fs, **options)
             info = self.fs.get_file_info(final)
             return LakeFile(key, info.size or 0, info.mtime_ns or 0)
         os.makedirs(directory, exist_ok=True)
         temporary = f"{directory}/.{name}.tmp-{uuid.uuid4().hex}"
         try:
             with open(temporary, "wb") as handle:
-                pq.write_table(table, handle)
+                pq.write_table(table, handle, **options)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temporary, final)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Final, Literal
@@ -67,14 +68,36 @@ class Observation:
     requested_handle: str | None = None
 
 
-_FIELDS: Final = tuple(field.name for field in OBSERVATION_SCHEMA)
+#: How observation files are written: dictionaries only for the few-valued columns, and
+#: statistics only where readers filter (writing them for free text costs more than the
+#: rest of the file).
+PARQUET_OPTIONS: Final[dict[str, list[str]]] = {
+    "use_dictionary": ["run_id", "platform", "status", "source", "detail"],
+    "write_statistics": ["observed_at", "platform", "account_id", "followers", "status"],
+}
+
+
+def _timestamps(values: list[datetime]) -> pa.Array:
+    """Microsecond UTC timestamps; a run's rows share few distinct moments, so each distinct
+    moment is converted once."""
+    seen: dict[datetime, int] = {}
+    micros = []
+    for value in values:
+        found = seen.get(value)
+        if found is None:
+            found = seen[value] = round(value.timestamp() * 1_000_000)
+        micros.append(found)
+    return pa.array(micros, pa.int64()).cast(pa.timestamp("us", tz="UTC"))
 
 
 def to_table(observations: Sequence[Observation] | Iterable[Observation]) -> pa.Table:
     """Observations as an Arrow table with the lake schema."""
     rows = list(observations)
-    columns = [
-        pa.array([getattr(row, name) for row in rows], type=OBSERVATION_SCHEMA.field(name).type)
-        for name in _FIELDS
-    ]
+    columns = []
+    for field in OBSERVATION_SCHEMA:
+        values = list(map(operator.attrgetter(field.name), rows))
+        if pa.types.is_timestamp(field.type):
+            columns.append(_timestamps(values))
+        else:
+            columns.append(pa.array(values, type=field.type))
     return pa.Table.from_arrays(columns, schema=OBSERVATION_SCHEMA)

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from followerledger.lake import Lake, LakeFile, check_run_id, observation_key
-from followerledger.observation import Observation, to_table
+from followerledger.observation import PARQUET_OPTIONS, Observation, to_table
 from followerledger.sources.base import PlatformSource, Target
 from followerledger.watchlist import Watchlist, normalize_handle
 
@@ -58,4 +58,4 @@ def write_observations(
     """
     check_run_id(run_id)
     key = observation_key(platform, started_at.date(), run_id)
-    return lake.write(key, to_table(observations))
+    return lake.write(key, to_table(observations), PARQUET_OPTIONS)
