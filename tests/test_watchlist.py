@@ -61,11 +61,11 @@ def test_valid_watchlist_in_file_order(tmp_path: Path) -> None:
         "landscapes:\n  PC makers: [Dell, HP]\n",
     )
     watchlist = load_watchlist(path)
-    assert [(a.brand, a.platform, a.handle, a.line) for a in watchlist.accounts] == [
-        ("Dell", "x", "DellOutlet", 3),
-        ("Dell", "x", "DellChannel", 3),
-        ("Dell", "youtube", "@Dell", 4),
-        ("HP", "x", "HP", 6),
+    assert [(a.brand, a.platform, a.handle) for a in watchlist.accounts] == [
+        ("Dell", "x", "DellOutlet"),
+        ("Dell", "x", "DellChannel"),
+        ("Dell", "youtube", "@Dell"),
+        ("HP", "x", "HP"),
     ]
     assert watchlist.landscapes == {"PC makers": ("Dell", "HP")}
     assert watchlist.platforms == ("x", "youtube")
@@ -239,3 +239,30 @@ def test_cli_edit_and_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     check = runner.invoke(main, ["watchlist", "check"])
     assert check.exit_code == 0
     assert "2 brands, 2 accounts, 1 landscapes" in check.output
+
+
+@pytest.mark.parametrize("handle", ["on", "yes", "0x10", "1:20", "2008-07-01"])
+def test_yaml_1_1_lookalikes_are_handles(tmp_path: Path, handle: str) -> None:
+    # The fast loader (YAML 1.1) reads these as booleans, numbers or dates; the watchlist is
+    # YAML 1.2, where they are text, and the round-trip reading decides.
+    path = write(tmp_path, f"brands:\n  B:\n    x: [{handle}]\n")
+    if handle in ("0x10", "2008-07-01"):  # a number and a date in YAML 1.2 too
+        assert problems(path)[0].startswith(f"{path}:3: x handle ")
+        assert problems(path)[0].endswith("must be text: put it in quotes")
+    elif handle == "1:20":
+        assert problems(path)[0].startswith(f"{path}:3: invalid x handle '1:20'")
+    else:
+        assert [a.handle for a in load_watchlist(path).accounts] == [handle]
+
+
+def test_a_large_watchlist_loads(tmp_path: Path) -> None:
+    lines = ["brands:"]
+    for brand in range(200):
+        lines += [
+            f"  Brand{brand}:",
+            "    x: [" + ", ".join(f"b{brand}x{i}" for i in range(50)) + "]",
+        ]
+    path = write(tmp_path, "\n".join(lines) + "\n")
+    watchlist = load_watchlist(path)
+    assert len(watchlist.accounts) == 10_000
+    assert watchlist.accounts[-1].handle == "b199x49"

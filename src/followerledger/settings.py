@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         description="Apprise URLs alerts go to (space- or comma-separated); alerts are off "
         "until set. Secret: a Slack or e-mail URL holds credentials.",
     )
+    rate_budgets: str | None = Field(
+        None,
+        validation_alias=_env("FOLLOWERLEDGER_RATE_BUDGETS"),
+        description="Request budgets replacing the documented ones, e.g. "
+        "'x=10000/900,youtube=1000000/86400' (requests per seconds), for higher API tiers.",
+    )
     compaction_grace_hours: float = Field(
         24.0,
         ge=0,
@@ -81,6 +87,18 @@ class Settings(BaseSettings):
         description="Hours a compacted file's originals stay on disk for readers that "
         "opened the warehouse before the compaction.",
     )
+
+    @field_validator("rate_budgets")
+    @classmethod
+    def _check_budgets(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_budgets(value)
+        return value
+
+    @property
+    def budgets(self) -> dict[str, tuple[int, float]]:
+        """Configured budgets: platform -> (requests, per seconds)."""
+        return parse_budgets(self.rate_budgets) if self.rate_budgets else {}
 
     @property
     def lake(self) -> str:
@@ -105,6 +123,24 @@ class Settings(BaseSettings):
         for value in sorted(filter(None, secrets), key=len, reverse=True):
             text = text.replace(value, "***")
         return text
+
+
+_BUDGET = re.compile(r"^\s*(x|bluesky|mastodon|youtube)\s*=\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*$")
+
+
+def parse_budgets(text: str) -> dict[str, tuple[int, float]]:
+    """`x=300/900,youtube=10000/86400` as {platform: (requests, seconds)}; ValueError naming
+    the bad entry otherwise."""
+    budgets: dict[str, tuple[int, float]] = {}
+    for entry in filter(str.strip, text.split(",")):
+        match = _BUDGET.match(entry)
+        if match is None or float(match.group(3)) <= 0 or int(match.group(2)) <= 0:
+            raise ValueError(
+                f"FOLLOWERLEDGER_RATE_BUDGETS entry {entry.strip()!r} must read "
+                "platform=requests/seconds, e.g. x=300/900"
+            )
+        budgets[match.group(1)] = (int(match.group(2)), float(match.group(3)))
+    return budgets
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -34,7 +34,12 @@ def create_app(state: EmulatorState) -> Starlette:
             {
                 "emulator": "followerledger",
                 "endpoints": ENDPOINTS,
-                "control": ["/_emulator/faults", "/_emulator/requests", "/_emulator/reset"],
+                "control": [
+                    "/_emulator/faults",
+                    "/_emulator/requests",
+                    "/_emulator/limits",
+                    "/_emulator/reset",
+                ],
             }
         )
 
@@ -48,6 +53,19 @@ def create_app(state: EmulatorState) -> Starlette:
         except (TypeError, ValueError) as error:
             return JSONResponse({"error": str(error)}, status_code=400)
         return JSONResponse(payload, status_code=201)
+
+    async def limits(request: Request) -> Response:
+        payload: dict[str, Any] = await request.json()
+        try:
+            platform, limit, seconds = (
+                payload["platform"],
+                int(payload["limit"]),
+                int(payload["seconds"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return JSONResponse({"error": "expected platform, limit and seconds"}, status_code=400)
+        state.set_limit(platform, limit, seconds)
+        return JSONResponse(payload, status_code=200)
 
     async def requests(request: Request) -> Response:
         return JSONResponse(dict(state.requests))
@@ -65,6 +83,7 @@ def create_app(state: EmulatorState) -> Starlette:
             *youtube_api.routes(state),
             Route("/_emulator/faults", faults, methods=["POST", "DELETE"]),
             Route("/_emulator/requests", requests),
+            Route("/_emulator/limits", limits, methods=["POST"]),
             Route("/_emulator/reset", reset, methods=["POST"]),
         ]
     )

@@ -80,6 +80,11 @@ class EmulatorState:
         with self._lock:
             self.requests[endpoint] += 1
 
+    def set_limit(self, platform: str, limit: int, seconds: int) -> None:
+        """Replace a platform's rate-limit window (e.g. to emulate a higher API tier)."""
+        with self._lock:
+            self.windows[platform] = Window(limit, seconds)
+
     def spend(self, platform: str) -> tuple[bool, Window | None]:
         """Spend one request of the platform's window."""
         with self._lock:

@@ -112,7 +112,16 @@ def build_source(
         assert settings.x_bearer_token is not None
         token = settings.x_bearer_token.get_secret_value()
         session = session or make_session(pool, {"Authorization": f"Bearer {token}"})
-        return XSource(client("x", settings.x_api_url, x_budget, session, policy_for("x"), [token]))
+        return XSource(
+            client(
+                "x",
+                settings.x_api_url,
+                x_budget,
+                session,
+                policy_for("x", budgets=settings.budgets),
+                [token],
+            )
+        )
     if platform == "bluesky":
         return BlueskySource(
             client(
@@ -120,7 +129,7 @@ def build_source(
                 settings.bluesky_api_url,
                 bluesky_budget,
                 session or make_session(pool),
-                policy_for("bluesky"),
+                policy_for("bluesky", budgets=settings.budgets),
             )
         )
     if platform == "youtube":
@@ -132,7 +141,7 @@ def build_source(
                 settings.youtube_api_url,
                 no_budget_headers,
                 session or make_session(pool),
-                policy_for("youtube"),
+                policy_for("youtube", budgets=settings.budgets),
                 [key],
             ),
             key,
@@ -142,6 +151,12 @@ def build_source(
 
     def instance_client(instance: str) -> ApiClient:
         url = override or f"https://{instance}"
-        return client("mastodon", url, mastodon_budget, shared, policy_for("mastodon", instance))
+        return client(
+            "mastodon",
+            url,
+            mastodon_budget,
+            shared,
+            policy_for("mastodon", instance, settings.budgets),
+        )
 
     return MastodonSource(instance_client)

@@ -14,7 +14,7 @@ import dataclasses
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Final
 
 Throttle = Callable[[], None]
@@ -44,9 +44,17 @@ POLICIES: Final[dict[str, RatePolicy]] = {
 }
 
 
-def policy_for(platform: str, instance: str | None = None) -> RatePolicy:
-    """The budget of a platform, per instance for Mastodon (limits are per server)."""
+def policy_for(
+    platform: str,
+    instance: str | None = None,
+    budgets: Mapping[str, tuple[int, float]] | None = None,
+) -> RatePolicy:
+    """The budget of a platform (a configured one, else the documented one), per instance
+    for Mastodon (limits are per server)."""
     base = POLICIES[platform]
+    if budgets and platform in budgets:
+        limit, seconds = budgets[platform]
+        base = RatePolicy(platform, limit, seconds)
     if instance is None:
         return base
     suffix = re.sub(r"[^a-z0-9]+", "-", instance.lower()).strip("-")
@@ -84,16 +92,16 @@ class TokenBucket:
         return wait
 
 
-_BUCKETS: dict[str, TokenBucket] = {}
+_BUCKETS: dict[RatePolicy, TokenBucket] = {}
 _BUCKETS_LOCK = threading.Lock()
 
 
 def process_throttle(policy: RatePolicy) -> Throttle:
     """A throttle shared by every client of this policy in this process."""
     with _BUCKETS_LOCK:
-        bucket = _BUCKETS.get(policy.name)
+        bucket = _BUCKETS.get(policy)
         if bucket is None:
-            bucket = _BUCKETS[policy.name] = TokenBucket(policy.limit, policy.per_second)
+            bucket = _BUCKETS[policy] = TokenBucket(policy.limit, policy.per_second)
 
     def throttle() -> None:
         bucket.take()
