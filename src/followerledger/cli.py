@@ -366,11 +366,24 @@ def watchlist_remove(platform: str, handle: str) -> None:
 @main.command()
 @click.option("--port", default=8787, show_default=True, help="Port on 127.0.0.1 (0: any).")
 def emulator(port: int) -> None:
-    """Serve the platform emulator on 127.0.0.1 until Ctrl-C."""
-    from followerledger.emulator import EmulatorServer, emulator_environment
+    """Serve the platform emulator on 127.0.0.1 until Ctrl-C.
 
+    It knows the ids of the watchlist's accounts from the start, so runs that already
+    resolved them keep reading by id across emulator restarts.
+    """
+    from followerledger.emulator import EmulatorServer, EmulatorState, emulator_environment
+    from followerledger.settings import load_settings
+    from followerledger.watchlist import WatchlistError, load_watchlist
+
+    state = EmulatorState()
     try:
-        server = EmulatorServer(port=port)
+        watchlist = load_watchlist(load_settings().watchlist)
+    except WatchlistError:
+        watchlist = None
+    if watchlist is not None:
+        state.preload_watchlist(watchlist)
+    try:
+        server = EmulatorServer(state, port=port)
     except OSError as error:
         fail(f"cannot listen on 127.0.0.1:{port}: {error.strerror}; choose another --port")
     click.echo(f"emulator listening on {server.url}; point followerledger at it with:")

@@ -160,8 +160,7 @@ def run_demo(
     lake = Lake(settings.lake)
 
     emulator_state = EmulatorState()
-    for platform in watchlist.platforms:
-        emulator_state.preload(platform, [a.handle for a in watchlist.for_platform(platform)])
+    emulator_state.preload_watchlist(watchlist)
     with (
         EmulatorServer(emulator_state) as emulator,
         _environment(emulator_environment(emulator.url)),

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from followerledger.emulator.faults import Faults
 from followerledger.emulator.world import World, account_id, key_of
 from followerledger.sources.youtube import QUOTA_ZONE
+from followerledger.watchlist import Watchlist
 
 #: Default (limit, window seconds) per platform, as each platform documents them.
 DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
@@ -81,9 +82,13 @@ class EmulatorState:
             self.requests[endpoint] += 1
 
     def set_limit(self, platform: str, limit: int, seconds: int) -> None:
-        """Replace a platform's rate-limit window (e.g. to emulate a higher API tier)."""
+        """Replace a platform's rate-limit window (e.g. to emulate a higher API tier); for
+        YouTube, its daily quota units."""
         with self._lock:
-            self.windows[platform] = Window(limit, seconds)
+            if platform == "youtube":
+                self.youtube_quota = limit
+            else:
+                self.windows[platform] = Window(limit, seconds)
 
     def spend(self, platform: str) -> tuple[bool, Window | None]:
         """Spend one request of the platform's window."""
@@ -97,6 +102,11 @@ class EmulatorState:
         """Remember which account an id was handed out for, so later reads by id resolve."""
         with self._lock:
             self._ids[(platform, account_id)] = original
+
+    def preload_watchlist(self, watchlist: Watchlist) -> None:
+        """Know the ids of every account of a watchlist from the start."""
+        for platform in watchlist.platforms:
+            self.preload(platform, [account.handle for account in watchlist.for_platform(platform)])
 
     def preload(self, platform: str, handles: Iterable[str]) -> None:
         """Know the ids of these accounts from the start (e.g. a watchlist's, for reads by

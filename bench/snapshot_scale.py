@@ -1,0 +1,210 @@
+"""Snapshots at scale, against the emulator in its own process and a real Prefect server.
+
+1. 10,000 accounts (2,500 per platform, resolved by an earlier run) with 50 ms added to every
+   answer: the flow's wall time versus the ideal, requests x latency / concurrency (the
+   slowest platform; platforms run side by side). Prefect's fixed per-run cost — the same
+   flow over one account without latency — is measured and reported separately.
+2. Peak RSS of a snapshot of 10,000 and of 100,000 accounts (X and Bluesky, first run).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from followerledger.prefect_server import client_environment, ensure_server
+from followerledger.sources.bluesky import BATCH_SIZE as BLUESKY_BATCH
+from followerledger.sources.mastodon import BATCH_SIZE as MASTODON_BATCH
+from followerledger.sources.x import BATCH_SIZE as X_BATCH
+from followerledger.sources.youtube import BATCH_SIZE as YOUTUBE_BATCH
+
+LATENCY = 0.050
+CONCURRENCY = 4
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def write_watchlist(path: Path, per_platform: dict[str, int]) -> None:
+    """A watchlist of generated brands, 50 accounts per brand and platform."""
+    handle = {
+        "x": lambda i: f"acct{i:06d}",
+        "bluesky": lambda i: f"acct{i}.example.com",
+        "mastodon": lambda i: f"acct{i}@mastodon.example",
+        "youtube": lambda i: f"@acct{i}",
+    }
+    brands: dict[int, dict[str, list[str]]] = {}
+    for platform, count in per_platform.items():
+        for i in range(count):
+            brands.setdefault(i // 50, {}).setdefault(platform, []).append(handle[platform](i))
+    lines = ["brands:"]
+    for brand, platforms in sorted(brands.items()):
+        lines.append(f"  Brand{brand:05d}:")
+        for platform, handles in platforms.items():
+            lines.append(f"    {platform}: [" + ", ".join(f"'{h}'" for h in handles) + "]")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+class Emulator:
+    """`followerledger emulator` in its own process, with generous limits."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [str(BIN / "followerledger"), "emulator", "--port", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(self.url, timeout=1)
+                break
+            except requests.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the emulator did not start") from None
+                time.sleep(0.1)
+        for platform in ("x", "bluesky", "mastodon", "youtube"):
+            requests.post(
+                f"{self.url}/_emulator/limits",
+                timeout=5,
+                json={"platform": platform, "limit": 10**9, "seconds": 60},
+            )
+
+    def latency(self, seconds: float) -> None:
+        requests.delete(f"{self.url}/_emulator/faults", timeout=5)
+        if seconds:
+            requests.post(
+                f"{self.url}/_emulator/faults",
+                timeout=5,
+                json={"platform": "*", "kind": "latency", "seconds": seconds, "times": None},
+            )
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        self.process.wait(timeout=30)
+
+
+def flow_run(environment: dict[str, str]) -> dict[str, Any]:
+    """One flow run in a fresh process; its report."""
+    done = subprocess.run(
+        [str(BIN / "python"), "-m", "bench.flow_run"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"flow run failed: {done.stderr[-2000:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    """Print and return the figures."""
+    per_platform = 250 if quick else 2_500
+    memory_sizes = (2_000, 10_000) if quick else (10_000, 100_000)
+    figures: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        server = ensure_server(root / "prefect", port=free_port())
+        emulator = Emulator()
+        try:
+
+            def environment(name: str) -> dict[str, str]:
+                base = client_environment(server.api_url)
+                base.update(
+                    {
+                        "FOLLOWERLEDGER_WAREHOUSE": str(root / name / "warehouse"),
+                        "FOLLOWERLEDGER_WATCHLIST": str(root / name / "watchlist.yaml"),
+                        "FOLLOWERLEDGER_X_API_URL": emulator.url,
+                        "FOLLOWERLEDGER_BLUESKY_API_URL": emulator.url,
+                        "FOLLOWERLEDGER_MASTODON_API_URL": emulator.url,
+                        "FOLLOWERLEDGER_YOUTUBE_API_URL": f"{emulator.url}/youtube/v3",
+                        "FOLLOWERLEDGER_FETCH_CONCURRENCY": str(CONCURRENCY),
+                        "FOLLOWERLEDGER_RATE_BUDGETS": "x=100000/60,bluesky=100000/60,"
+                        "mastodon=100000/60,youtube=100000/60",
+                        "X_BEARER_TOKEN": "bench",
+                        "YOUTUBE_API_KEY": "bench",
+                        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+                    }
+                )
+                (root / name).mkdir(parents=True, exist_ok=True)
+                return base
+
+            # Prefect's fixed cost: one account, no latency.
+            fixed_env = environment("fixed")
+            write_watchlist(root / "fixed/watchlist.yaml", {"x": 1})
+            flow_run(fixed_env)  # the first run of a fresh server pays its warm-up
+            fixed = flow_run(fixed_env)["seconds"]
+
+            # 10,000 accounts: resolve once, then the measured run by id with 50 ms latency.
+            scale_env = environment("scale")
+            counts = dict.fromkeys(("x", "bluesky", "mastodon", "youtube"), per_platform)
+            write_watchlist(root / "scale/watchlist.yaml", counts)
+            emulator.latency(0)
+            flow_run(scale_env)
+            emulator.latency(LATENCY)
+            measured = flow_run(scale_env)
+            emulator.latency(0)
+            batches = {
+                "x": X_BATCH,
+                "bluesky": BLUESKY_BATCH,
+                "mastodon": MASTODON_BATCH,
+                "youtube": YOUTUBE_BATCH,
+            }
+            minimum = {p: math.ceil(n / batches[p]) + (p == "mastodon") for p, n in counts.items()}
+            ideal = max(measured["requests"][p] * LATENCY / CONCURRENCY for p in counts)
+            floor = max(minimum[p] * LATENCY / CONCURRENCY for p in counts)
+            figures.update(
+                accounts=measured["accounts"],
+                wall_s=measured["seconds"],
+                ideal_s=ideal,
+                prefect_fixed_s=fixed,
+                ratio=measured["seconds"] / (ideal + fixed),
+                requests=measured["requests"],
+                api_minimum_requests=minimum,
+                ideal_at_minimum_s=floor,
+            )
+            print(
+                f"snapshot of {measured['accounts']:,} accounts with {LATENCY * 1000:.0f} ms "
+                f"latency, {CONCURRENCY} requests in flight per platform: "
+                f"{measured['seconds']:.2f} s; ideal {ideal:.2f} s (requests "
+                f"{measured['requests']}) + Prefect fixed cost {fixed:.2f} s -> "
+                f"{figures['ratio']:.2f}x (target <= 1.3x)"
+            )
+
+            # Memory: peak RSS at two sizes, first runs of X and Bluesky.
+            for size in memory_sizes:
+                memory_env = environment(f"memory{size}")
+                write_watchlist(
+                    root / f"memory{size}/watchlist.yaml", {"x": size // 2, "bluesky": size // 2}
+                )
+                report = flow_run(memory_env)
+                figures[f"peak_rss_mb_{size}"] = report["peak_rss_mb"]
+                print(
+                    f"snapshot of {report['accounts']:,} accounts: peak RSS "
+                    f"{report['peak_rss_mb']:.0f} MB in {report['seconds']:.1f} s "
+                    f"(target < 300 MB, flat in accounts)"
+                )
+        finally:
+            emulator.stop()
+            if server.pid:
+                os.kill(server.pid, signal.SIGTERM)
+    return figures
