@@ -105,7 +105,13 @@ def refresh(full: bool) -> None:
         watchlist = load_watchlist(settings.watchlist)
     except WatchlistError as error:
         fail(str(error))
-    report = run_refresh(settings.warehouse, Lake(settings.lake), watchlist, full=full)
+    report = run_refresh(
+        settings.warehouse,
+        Lake(settings.lake),
+        watchlist,
+        full=full,
+        parameters=settings.refresh_parameters,
+    )
     kind = "full rebuild" if report.full else "incremental"
     click.echo(
         f"refresh ({kind}): {report.new_files} new lake files, {report.days_recomputed} "

@@ -6,11 +6,18 @@ into their previous rows. Each daily model recomputes the days that changed upst
 its reach), merges them into its month files and leaves every other month alone. Snapshot
 models are rebuilt whole from those. `full=True` starts from an empty state and so
 recomputes everything, through the very same code: both paths must give identical marts.
+
+Marts also depend on inputs other than the lake: the models' SQL, the seeds, the parameters
+and the watchlist (brands, landscapes, and the accounts its handles resolve to). A digest of
+them is kept in the state; when it changes, what it feeds is rebuilt rather than mixed with
+rows computed from the old inputs.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
@@ -20,9 +27,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from followerledger.catalog import publish
+from followerledger.duck import sql_text
 from followerledger.lake import Lake, LakeFile
-from followerledger.models import DAILY, LAKE_DATASETS, SNAPSHOT, STATE, Model
-from followerledger.session import ModelSession, model_columns
+from followerledger.models import (
+    ALL_MODELS,
+    DAILY,
+    LAKE_DATASETS,
+    SEEDS,
+    SNAPSHOT,
+    STATE,
+    Model,
+    with_defaults,
+)
+from followerledger.session import ModelSession, model_columns, watchlist_tables
 from followerledger.sources.http import utc_now
 from followerledger.state import StateStore, WarehouseState
 from followerledger.watchlist import Watchlist
@@ -65,6 +82,25 @@ def days_between(start: date, end: date) -> list[date]:
     return [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
 
 
+def inputs_digest(watchlist: Watchlist | None, parameters: Mapping[str, object]) -> str:
+    """A digest of what every model is computed from besides the lake: the SQL and macros,
+    the seeds, the parameters and the watchlist as written (brands, handles, landscapes)."""
+    digest = hashlib.sha256()
+    for model in ALL_MODELS:
+        digest.update(f"{model.path}\0{model.spec}\0{model.sql}\0".encode())
+    digest.update(sql_text("macros.sql").encode())
+    for seed in SEEDS:
+        digest.update(f"{seed.path}\0{seed.spec}\0{sql_text(seed.path)}\0".encode())
+    accounts, landscapes = watchlist_tables(watchlist)
+    written = {
+        "parameters": sorted((name, repr(value)) for name, value in parameters.items()),
+        "watchlist": sorted(tuple(row.values()) for row in accounts.to_pylist()),
+        "landscapes": sorted(tuple(row.values()) for row in landscapes.to_pylist()),
+    }
+    digest.update(json.dumps(written, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
 def refresh(
     warehouse: Path,
     lake: Lake,
@@ -75,12 +111,19 @@ def refresh(
     threads: int | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> RefreshReport:
-    """Refresh the marts (incrementally unless `full`) and publish the catalog."""
+    """Refresh the marts (incrementally unless `full`) and publish the catalog.
+
+    A refresh is full anyway when the models, seeds, parameters or watchlist changed since
+    the last one: the stored marts were computed from other inputs.
+    """
     started = time.perf_counter()
     store = StateStore(warehouse)
     with store.lock("refresh"):
         previous = store.load()
+        inputs = inputs_digest(watchlist, with_defaults(parameters))
+        full = full or previous.inputs.get("models") != inputs
         state = WarehouseState(superseded=dict(previous.superseded)) if full else previous
+        state.inputs = {**state.inputs, "models": inputs}
         run = _Refresh(warehouse, lake, state, watchlist, full, parameters, threads)
         try:
             run.execute()
@@ -89,7 +132,7 @@ def refresh(
         state.refreshed_at = clock().isoformat()
         store.save(state)
         publish(warehouse, lake, watchlist)
-        if full:
+        if run.rebuild_daily:
             run.remove_unlisted_marts()
     return RefreshReport(
         full, run.new_files, len(run.touched), run.written, time.perf_counter() - started
@@ -130,6 +173,8 @@ class _Refresh:
         self.new_files = sum(len(files) for files in self.added.values())
         self.touched: set[date] = set()
         self.written = 0
+        #: Every day of every daily model is recomputed (a full refresh, or new inputs).
+        self.rebuild_daily = full
 
     def execute(self) -> None:
         """Bring state, daily and snapshot models up to date."""
@@ -141,11 +186,25 @@ class _Refresh:
             self._bind_stored(STATE)
             self._bind_lake(date.max, date.max)
             self.session.create_staging()
+        self._check_watched_accounts()
         self._bind_stored(DAILY)
-        if self.touched or self.full:
+        if self.touched or self.rebuild_daily:
             self._refresh_daily()
         self._refresh_snapshots()
         self.state.lake_files = self.current
+
+    def _check_watched_accounts(self) -> None:
+        """Rebuild the daily models when a watched handle now stands for another account:
+        brand membership changed for every day, not only for the days touched."""
+        rows = self.session.query(
+            "select brand, platform, handle_key, account_key from watched_accounts order by all"
+        ).to_pylist()
+        watched = hashlib.sha256(json.dumps(rows).encode()).hexdigest()
+        if self.state.inputs.get("watched_accounts") != watched:
+            self.rebuild_daily = True
+            for model in DAILY:
+                self.state.marts[model.name] = []
+        self.state.inputs["watched_accounts"] = watched
 
     def _paths(self, files: Sequence[LakeFile]) -> list[str]:
         return [self.lake.path(f.key) for f in files]
@@ -239,7 +298,7 @@ class _Refresh:
         last_day = max(partition_days + list(self.touched)) + timedelta(days=1)
         recomputed: dict[str, set[date]] = {}
         for model in DAILY:
-            if self.full:
+            if self.rebuild_daily:
                 days = set(days_between(first_day, last_day))
             else:
                 upstream: set[date] = set()
@@ -247,15 +306,14 @@ class _Refresh:
                     upstream |= (
                         self.touched if name in LAKE_DATASETS else recomputed.get(name, set())
                     )
+                reach = timedelta(days=model.reach(self.session.parameters))
                 days = set()
                 for day in upstream:
-                    days.update(
-                        days_between(day, min(last_day, day + timedelta(days=model.reach_days)))
-                    )
+                    days.update(days_between(day, min(last_day, day + reach)))
             recomputed[model.name] = days
             if not days:
                 continue
-            ranges = [(min(days), max(days))] if self.full else day_ranges(days)
+            ranges = [(min(days), max(days))] if self.rebuild_daily else day_ranges(days)
             results = []
             for start, end in ranges:
                 # Rows of day D live in partition D, or D-1 for a run begun before midnight.
@@ -270,12 +328,15 @@ class _Refresh:
     def _merge_months(self, model: Model, fresh: pa.Table, covered: list[date]) -> None:
         """Replace the covered days in each affected month file; other months stay."""
         months = sorted({day.strftime("%Y-%m") for day in covered})
+        fresh_months = {day.strftime("%Y-%m") for day in fresh.column("day").unique().to_pylist()}
         existing = set(self.state.marts.get(model.name, []))
         session = self.session
         session.bind_table("fresh_rows", fresh)
         session.bind_table("covered_days", pa.table({"day": pa.array(covered, pa.date32())}))
         for month in months:
             key = mart_key(model, month)
+            if month not in fresh_months and key not in existing:
+                continue  # nothing there before, nothing now
             first = date.fromisoformat(f"{month}-01")
             following = (first + timedelta(days=32)).replace(day=1)
             kept = ""

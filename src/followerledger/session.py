@@ -14,7 +14,6 @@ import pyarrow as pa
 from followerledger.duck import Columns, connect, empty_relation, literal, parquet_relation
 from followerledger.models import (
     DAILY,
-    DEFAULT_PARAMETERS,
     LAKE_DATASETS,
     SEEDS,
     SNAPSHOT,
@@ -22,6 +21,7 @@ from followerledger.models import (
     STATE,
     Model,
     Seed,
+    with_defaults,
 )
 from followerledger.watchlist import Watchlist
 
@@ -72,7 +72,7 @@ class ModelSession:
         self, threads: int | None = None, parameters: Mapping[str, object] | None = None
     ) -> None:
         self.connection: duckdb.DuckDBPyConnection = connect(threads)
-        self.parameters: dict[str, object] = {**DEFAULT_PARAMETERS, **(parameters or {})}
+        self.parameters: dict[str, object] = with_defaults(parameters)
         self._tables: dict[str, pa.Table] = {}
 
     def close(self) -> None:

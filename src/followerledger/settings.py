@@ -67,6 +67,19 @@ class Settings(BaseSettings):
         description="Request batches in flight at once, per platform.",
     )
 
+    staleness_days: int = Field(
+        2,
+        ge=0,
+        validation_alias=_env("FOLLOWERLEDGER_STALENESS_DAYS"),
+        description="Days an account's latest count may be old and still stand in brand "
+        "totals, leaderboards and projections.",
+    )
+
+    @property
+    def refresh_parameters(self) -> dict[str, object]:
+        """The model parameters that come from settings (see models.DEFAULT_PARAMETERS)."""
+        return {"staleness_days": self.staleness_days}
+
     @property
     def lake(self) -> str:
         """The lake root as a filesystem URI or local path."""

@@ -25,6 +25,8 @@ class WarehouseState:
     marts: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     superseded: dict[str, str] = dataclasses.field(default_factory=dict)
     refreshed_at: str | None = None
+    #: Digests of what the marts were computed from besides the lake (refresh.inputs_digest).
+    inputs: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The state as a JSON-serialisable mapping."""
@@ -34,6 +36,7 @@ class WarehouseState:
             "marts": {name: sorted(files) for name, files in sorted(self.marts.items())},
             "superseded": dict(sorted(self.superseded.items())),
             "refreshed_at": self.refreshed_at,
+            "inputs": dict(sorted(self.inputs.items())),
         }
 
     @classmethod
@@ -46,6 +49,7 @@ class WarehouseState:
             marts={name: list(files) for name, files in data["marts"].items()},
             superseded=dict(data.get("superseded", {})),
             refreshed_at=data.get("refreshed_at"),
+            inputs=dict(data.get("inputs", {})),
         )
 
 
