@@ -97,13 +97,13 @@ def refresh(full: bool) -> None:
     """Bring the marts up to date (incrementally unless --full)."""
     from followerledger.lake import Lake
     from followerledger.refresh import refresh as run_refresh
-    from followerledger.settings import load_settings
+    from followerledger.settings import SettingsError, load_settings
     from followerledger.watchlist import WatchlistError, load_watchlist
 
-    settings = load_settings()
     try:
+        settings = load_settings()
         watchlist = load_watchlist(settings.watchlist)
-    except WatchlistError as error:
+    except (SettingsError, WatchlistError) as error:
         fail(str(error))
     report = run_refresh(
         settings.warehouse,

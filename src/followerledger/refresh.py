@@ -194,17 +194,23 @@ class _Refresh:
         self.state.lake_files = self.current
 
     def _check_watched_accounts(self) -> None:
-        """Rebuild the daily models when a watched handle now stands for another account:
-        brand membership changed for every day, not only for the days touched."""
+        """Rebuild the daily models when a watched handle that stood for one account now
+        stands for another (a handle taken over): brand membership changed on every day.
+
+        A handle resolving for the first time needs nothing more: its unresolved history is
+        re-keyed day by day (`unresolved_handles`), and the brand's account count is the same.
+        """
         rows = self.session.query(
-            "select brand, platform, handle_key, account_key from watched_accounts order by all"
+            "select platform, handle_key, account_key from watched_accounts "
+            "where account_key not like platform || ':@%' order by all"
         ).to_pylist()
-        watched = hashlib.sha256(json.dumps(rows).encode()).hexdigest()
-        if self.state.inputs.get("watched_accounts") != watched:
+        resolved = {f"{row['platform']}:{row['handle_key']}": row["account_key"] for row in rows}
+        before: dict[str, str] = json.loads(self.state.inputs.get("watched_accounts", "{}"))
+        if any(resolved.get(entry, account) != account for entry, account in before.items()):
             self.rebuild_daily = True
             for model in DAILY:
                 self.state.marts[model.name] = []
-        self.state.inputs["watched_accounts"] = watched
+        self.state.inputs["watched_accounts"] = json.dumps(resolved, sort_keys=True)
 
     def _paths(self, files: Sequence[LakeFile]) -> list[str]:
         return [self.lake.path(f.key) for f in files]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -91,6 +91,18 @@ class Settings(BaseSettings):
         return self.warehouse / "followerledger.duckdb"
 
 
+class SettingsError(ValueError):
+    """A setting has a value it cannot take; the message names the variable and the rule."""
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment (and `.env`), with explicit overrides on top."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        # The offending value is left out: it could be a secret.
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
+            for problem in error.errors()
+        )
+        raise SettingsError(f"{problems} (set in the environment or .env)") from None

@@ -6,7 +6,8 @@
 -- days up to its latest count, after taking out the jumps of the days flagged in anomalies.
 -- No projection (no_projection_reason says why) with under 14 days of history (first to
 -- latest count), a latest count more than $staleness_days days older than the warehouse's
--- latest, under 7 counts in the window, a flat or falling trend, or a date beyond 5 years.
+-- latest (no trend is computed then), under 7 counts in the window, a flat or falling
+-- trend, or a date beyond 5 years.
 -- Parameters: $staleness_days.
 with latest as (
     select
@@ -27,6 +28,14 @@ freshest as (
     from latest
 ),
 
+judged_fresh as (
+    select
+        latest.*,
+        latest.last_day < freshest.last_day - cast($staleness_days as integer) as stale
+    from latest
+    cross join freshest
+),
+
 recent_counts as (
     select
         account_growth.account_key,
@@ -34,10 +43,11 @@ recent_counts as (
         account_growth.followers,
         epoch(account_growth.observed_at) / 86400 as at_days
     from account_growth
-    join latest on latest.account_key = account_growth.account_key
+    join judged_fresh as latest on latest.account_key = account_growth.account_key
     where account_growth.day > latest.last_day - 28
         and account_growth.day <= latest.last_day
-        -- only the last weeks of the warehouse are ever read
+        and not latest.stale
+        -- so only the last weeks of the warehouse are ever read
         and account_growth.day
             > (select last_day from freshest) - 28 - cast($staleness_days as integer)
 ),
@@ -114,10 +124,8 @@ estimated as (
             when trends.trend_per_day > 0
                 then (next_milestones.next_milestone - latest.followers) / trends.trend_per_day
         end as days_needed,
-        cast(latest.last_day + interval 5 year as date) - latest.last_day as horizon_days,
-        latest.last_day < (select last_day from freshest) - cast($staleness_days as integer)
-            as stale
-    from latest
+        cast(latest.last_day + interval 5 year as date) - latest.last_day as horizon_days
+    from judged_fresh as latest
     left join next_milestones on next_milestones.account_key = latest.account_key
     left join trends on trends.account_key = latest.account_key
     left join trend_counts on trend_counts.account_key = latest.account_key
