@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench import landing
+from bench import landing, refresh
 
 
 def main() -> None:
@@ -13,6 +13,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     args = parser.parse_args()
     landing.run(quick=args.quick)
+    refresh.run(quick=args.quick)
 
 
 if __name__ == "__main__":

@@ -303,12 +303,13 @@ def test_a_handle_taken_over_moves_brand_history(tmp_path: Path) -> None:
 
 
 # --- anomalies and projections: a purge on a platform-event day, a bought spike, a young
-# account, a falling one, a slow one, one that stopped being counted.
+# account, a falling one, a slow one, one that stopped being counted, one sampled twice a day
+# and then once in three days.
 
 TREND_WATCHLIST = """\
 brands:
   Trend:
-    x: [steady, boost, young, falling, slow, gone]
+    x: [steady, boost, young, falling, slow, gone, sparse]
 """
 
 TREND_DAYS = days_from(date(2018, 6, 10), 41)  # to 2018-07-20
@@ -332,6 +333,12 @@ def trend_rows() -> list[Observation]:
             rows.append(obs(run, when, "x", "gone", 800 + 5 * index, "15"))
         else:
             rows.append(obs(run, when, "x", "gone", None, None, status="not_found"))
+        # Twice a day for 20 days, then once in three days: +30 then is no spike.
+        if index < 20:
+            early = moment(day, 6)
+            rows.append(obs(f"{run}m", early, "x", "sparse", 1998 + 10 * index, "16"))
+        if index < 20 or (index - 19) % 3 == 0:
+            rows.append(obs(run, when, "x", "sparse", 2000 + 10 * index, "16"))
     return rows
 
 
@@ -346,14 +353,14 @@ def trend_world(tmp_path: Path) -> World:
 TWITTER_PURGE = "Twitter removes locked accounts from follower counts"
 
 
-BOOST_BASELINE = (50.0, 0.0, 14, 5000.0, None)
-PURGE_BASELINE = (100.0, 0.0, 28, -2000.0, TWITTER_PURGE)
+BOOST_BASELINE = (50.0, 0.0, 14, 5000.0, 5000.0, None)
+PURGE_BASELINE = (100.0, 0.0, 28, -2000.0, -2000.0, TWITTER_PURGE)
 
 
 def test_anomalies(trend_world: World) -> None:
     rows = trend_world.ask(
         "select day, handle, direction, followers, previous_followers, change, elapsed_days, "
-        "change_per_day, baseline_median, baseline_mad, baseline_changes, score, "
+        "change_per_day, baseline_median, baseline_mad, baseline_changes, excess_change, score, "
         "platform_event from anomalies order by day, account_key"
     )
     assert rows == [
@@ -382,6 +389,8 @@ def test_projections(trend_world: World) -> None:
         ("slow", 1240, 40, 1.0, 28, 5000, None, None, "beyond 5 years"),
         # Last counted 10 days before the others: no trend from stale counts.
         ("gone", 950, 30, None, 0, 1000, None, None, "no recent count"),
+        # Counts every three days at the end: fewer of them, the same pace.
+        ("sparse", 2400, 40, 10.0, 14, 5000, 260.0, date(2019, 4, 6), None),
     ]
 
 

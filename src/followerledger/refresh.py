@@ -365,8 +365,9 @@ class _Refresh:
         self.state.marts[model.name] = sorted(existing)
 
     def _refresh_snapshots(self) -> None:
-        self._bind_lake()
-        self.session.create_staging()
+        if any(name in LAKE_DATASETS for model in SNAPSHOT for name in model.depends_on):
+            self._bind_lake()
+            self.session.create_staging()
         for model in SNAPSHOT:
             key = mart_key(model)
             table = self.session.run(model)

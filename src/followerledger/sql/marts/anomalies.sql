@@ -1,10 +1,12 @@
 -- anomalies: days on which an account's follower change was far from its own recent normal.
 -- Grain: one row per (account_key, day) flagged. Keys: account_key, day.
--- The change of day D is account_growth's 1-day change (since the previous count, per day of
--- elapsed time, so sparse sampling does not look like a spike). Its baseline is the median
--- and the MAD (median absolute deviation) of the same account's changes on the 28 days
--- before D, needing at least 7 of them. score = (change per day - median) / (1.4826 * MAD),
--- the scale never under 1 follower per day; |score| >= 5 is flagged as a spike or a drop.
+-- The change of day D is account_growth's 1-day change (since the previous count). Its
+-- baseline is the median and the MAD (median absolute deviation) of the same account's
+-- changes per day on the 28 days before D, needing at least 7 of them. The expected change
+-- is the median times the days elapsed; excess_change is the rest. score = excess_change /
+-- (1.4826 * MAD * max(1, sqrt(days elapsed))), the MAD never under 1 follower a day: a change
+-- over three days may stray further than a one-day change, and a part-day change (today's,
+-- so far) is not magnified. |score| >= 5 is flagged as a spike or a drop.
 -- A change whose span touches a known platform-wide correction (platform_events) names it in
 -- platform_event: such a drop is the platform's doing, not the account's loss.
 -- Parameters: $start_day and $end_day (inclusive) bound the days computed.
@@ -38,13 +40,22 @@ baselines as (
     )
 ),
 
-scored as (
+expected as (
     select
         *,
-        (change_per_day - baseline_median) / greatest(1.4826 * baseline_mad, 1.0) as score
+        change - baseline_median * elapsed_days as excess_change
     from baselines
     where day between $start_day and $end_day
         and baseline_changes >= 7
+),
+
+scored as (
+    select
+        *,
+        excess_change
+            / (greatest(1.4826 * baseline_mad, 1.0) * greatest(1.0, sqrt(elapsed_days)))
+            as score
+    from expected
 ),
 
 flagged as (
@@ -84,6 +95,7 @@ final as (
         flagged.baseline_median,
         flagged.baseline_mad,
         flagged.baseline_changes,
+        flagged.excess_change,
         flagged.score,
         explained.platform_event
     from flagged

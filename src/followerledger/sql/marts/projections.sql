@@ -53,21 +53,21 @@ recent_counts as (
 ),
 
 recent_jumps as (
-    select anomalies.account_key, anomalies.day, anomalies.change
+    select anomalies.account_key, anomalies.day, anomalies.excess_change
     from anomalies
     semi join recent_counts
         on recent_counts.account_key = anomalies.account_key
         and recent_counts.day = anomalies.day
 ),
 
--- Each count less the anomalous jumps up to it: a purge or a bought burst no longer bends
--- the slope (a constant offset does not change slopes).
+-- Each count less the excess of the anomalous jumps up to it: a purge or a bought burst no
+-- longer bends the slope (a constant offset does not change slopes).
 adjusted_counts as (
     select
         recent_counts.account_key,
         recent_counts.day,
         recent_counts.at_days,
-        recent_counts.followers - coalesce(sum(recent_jumps.change), 0) as level
+        recent_counts.followers - coalesce(sum(recent_jumps.excess_change), 0) as level
     from recent_counts
     left join recent_jumps
         on recent_jumps.account_key = recent_counts.account_key

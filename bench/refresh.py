@@ -1,0 +1,251 @@
+"""Refresh: one new run incrementally versus `refresh --full`, on a year and on five years of
+hourly history, and reading every account's latest growth through the published catalog.
+
+The lake is generated straight as Parquet with the product's schema (outside the timed
+sections), laid out as the lake expects after compaction: one file per platform and UTC day,
+plus the new run's own file. Targets (issue 4): incremental at least 20x faster than full; the
+five-year incremental within 1.5x of the one-year one; the latest-growth read under 50 ms.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Final
+
+import duckdb
+
+from followerledger import snapshot
+from followerledger.catalog import catalog_path
+from followerledger.duck import OBSERVATION_COLUMNS, literal
+from followerledger.lake import Lake
+from followerledger.observation import Observation
+from followerledger.refresh import refresh
+from followerledger.watchlist import Watchlist, load_watchlist
+
+#: Three accounts in four on X, the others on Bluesky; ten accounts a brand, five brands a
+#: landscape.
+X_SHARE: Final = 0.75
+BRAND_SIZE: Final = 10
+LANDSCAPE_SIZE: Final = 5
+
+#: Every account's latest growth, as the README's account_growth example and the demo read it.
+LATEST_GROWTH_SQL: Final = """
+select account_growth.*
+from account_growth
+join accounts
+    on accounts.account_key = account_growth.account_key
+    and account_growth.day = cast(timezone('UTC', accounts.counted_at) as date)
+"""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Fleet:
+    """The generated accounts: who is on which platform, and their trajectories."""
+
+    accounts: int
+
+    def platform(self, index: int) -> str:
+        return "x" if index < self.accounts * X_SHARE else "bluesky"
+
+    def handle(self, index: int) -> str:
+        return f"acct{index}" if self.platform(index) == "x" else f"acct{index}.bsky.test"
+
+    def account_id(self, index: int) -> str:
+        return str(10_000 + index) if self.platform(index) == "x" else f"did:plc:acct{index}"
+
+    def watchlist_text(self) -> str:
+        lines = ["brands:"]
+        brands = (self.accounts + BRAND_SIZE - 1) // BRAND_SIZE
+        for brand in range(brands):
+            members = range(brand * BRAND_SIZE, min(self.accounts, (brand + 1) * BRAND_SIZE))
+            lines.append(f"  Brand{brand}:")
+            for platform in ("x", "bluesky"):
+                handles = [self.handle(i) for i in members if self.platform(i) == platform]
+                if handles:
+                    lines.append(f"    {platform}: [{', '.join(handles)}]")
+        lines.append("landscapes:")
+        for start in range(0, brands, LANDSCAPE_SIZE):
+            names = [f"Brand{b}" for b in range(start, min(brands, start + LANDSCAPE_SIZE))]
+            lines.append(f"  Landscape{start // LANDSCAPE_SIZE}: [{', '.join(names)}]")
+        return "\n".join(lines) + "\n"
+
+    def followers_sql(self, account: str, hour: str) -> str:
+        """SQL for an account's followers at an hour (both integer expressions)."""
+        return (
+            f"greatest(0, 1000 + ({account} * 7919) % 1000000 "
+            f"+ cast((({account} % 50) - 10) * {hour} / 10 as bigint) "
+            f"+ (({account} * 31 + {hour} * 17) % 11) - 5)"
+        )
+
+    def followers(self, index: int, hour: int) -> int:
+        return max(
+            0,
+            1000
+            + (index * 7919) % 1_000_000
+            + int(((index % 50) - 10) * hour / 10)
+            + ((index * 31 + hour * 17) % 11)
+            - 5,
+        )
+
+
+def generate_history(lake: Lake, fleet: Fleet, start: datetime, hours: int) -> int:
+    """Hourly runs of every account from `start`, written as one Parquet file per platform and
+    UTC day (the lake's compacted layout). Returns the number of observations."""
+    connection = duckdb.connect()
+    connection.execute("set TimeZone = 'UTC'")
+    cut = int(fleet.accounts * X_SHARE)
+    types = dict(OBSERVATION_COLUMNS)
+    for platform, first, last in (("x", 0, cut), ("bluesky", cut, fleet.accounts)):
+        if first >= last:
+            continue
+        account_id = (
+            "cast(10000 + account as varchar)" if platform == "x" else "'did:plc:acct' || account"
+        )
+        handle = "'acct' || account" if platform == "x" else "'acct' || account || '.bsky.test'"
+        followers = fleet.followers_sql("account", "hour")
+        rows = f"""
+            select
+                strftime(run_at, '%Y%m%dT%H%M%SZ') || '-bench' as run_id,
+                run_at + to_milliseconds(account % 1000) as observed_at,
+                '{platform}' as platform,
+                {handle} as handle,
+                {account_id} as account_id,
+                'Account ' || account as display_name,
+                {followers} as followers,
+                100 + account % 300 as following,
+                hour // 4 + account as posts,
+                'ok' as status,
+                null as detail,
+                'emulator' as source,
+                {handle} as requested_handle,
+                cast(run_at as date) as date
+            from (
+                select hour, $start + to_hours(hour) as run_at
+                from range({hours}) as hours(hour)
+            ) as runs
+            cross join range({first}, {last}) as accounts(account)
+        """
+        casts = ", ".join(f"cast({name} as {kind}) as {name}" for name, kind in types.items())
+        target = lake.path(f"observations/platform={platform}")
+        Path(target).mkdir(parents=True, exist_ok=True)
+        connection.execute(
+            f"copy (select {casts}, date from ({rows}) order by date, observed_at) "
+            f"to {literal(target)} (format parquet, partition_by (date), "
+            f"filename_pattern 'compacted-{{i}}', overwrite_or_ignore true)",
+            {"start": start},
+        )
+    connection.close()
+    return fleet.accounts * hours
+
+
+def land_run(lake: Lake, fleet: Fleet, start: datetime, hour: int) -> None:
+    """One new hourly snapshot run of every account, landed as the product lands it."""
+    run_at = start + timedelta(hours=hour)
+    run_id = f"{run_at:%Y%m%dT%H%M%SZ}-new"
+    rows: dict[str, list[Observation]] = {"x": [], "bluesky": []}
+    for index in range(fleet.accounts):
+        platform = fleet.platform(index)
+        rows[platform].append(
+            Observation(
+                run_id=run_id,
+                observed_at=run_at + timedelta(milliseconds=index % 1000),
+                platform=platform,
+                handle=fleet.handle(index),
+                status="ok",
+                source="emulator",
+                account_id=fleet.account_id(index),
+                display_name=f"Account {index}",
+                followers=fleet.followers(index, hour),
+                following=100 + index % 300,
+                posts=hour // 4 + index,
+                requested_handle=fleet.handle(index),
+            )
+        )
+    for platform, observations in rows.items():
+        if observations:
+            snapshot.write_observations(lake, platform, run_id, run_at, observations)
+
+
+def _timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LakeFigures:
+    """What one lake size measured."""
+
+    days: int
+    observations: int
+    full_seconds: float
+    incremental_seconds: float
+    latest_growth_ms: float
+
+
+def measure(folder: Path, accounts: int, days: int, runs: int = 3) -> LakeFigures:
+    """Generate a lake of `days` of hourly history, refresh it whole, then time incremental
+    refreshes after single new runs, `refresh --full`, and the latest-growth read."""
+    fleet = Fleet(accounts)
+    (folder / "watchlist.yaml").write_text(fleet.watchlist_text())
+    watchlist: Watchlist = load_watchlist(folder / "watchlist.yaml")
+    warehouse = folder / "warehouse"
+    lake = Lake(warehouse / "lake")
+    # History ends at noon of the last day; new runs land on that day, each after the last.
+    end = datetime.combine(date(2026, 11, 26), datetime.min.time(), tzinfo=UTC) + timedelta(
+        hours=12
+    )
+    start = end - timedelta(days=days)
+    hours = days * 24
+    observations = generate_history(lake, fleet, start, hours)
+    refresh(warehouse, lake, watchlist, full=True)  # bring the marts up to the history
+
+    incremental = []
+    for run in range(runs):
+        land_run(lake, fleet, start, hours + run)
+        incremental.append(_timed(lambda: refresh(warehouse, lake, watchlist)))
+    full = _timed(lambda: refresh(warehouse, lake, watchlist, full=True))
+
+    with duckdb.connect(str(catalog_path(warehouse)), read_only=True) as connection:
+        rows = connection.sql(LATEST_GROWTH_SQL).fetchall()
+        assert len(rows) == accounts, f"latest growth: {len(rows)} rows for {accounts} accounts"
+        reads = [_timed(lambda: connection.sql(LATEST_GROWTH_SQL).fetchall()) for _ in range(7)]
+    return LakeFigures(
+        days, observations, full, statistics.median(incremental), min(reads) * 1000
+    )
+
+
+def run(quick: bool = False) -> dict[str, float]:
+    """Print and return the refresh figures and their ratios."""
+    accounts, days = (200, 30) if quick else (2000, 365)
+    figures: dict[str, float] = {}
+    measured = []
+    for span in (days, 5 * days):
+        with tempfile.TemporaryDirectory(prefix="bench-refresh-") as folder:
+            result = measure(Path(folder), accounts, span)
+        measured.append(result)
+        print(
+            f"refresh: {accounts:,} accounts x hourly x {span} days "
+            f"({result.observations:,} observations): full {result.full_seconds:.2f} s, "
+            f"incremental after one run {result.incremental_seconds:.3f} s, "
+            f"ratio {result.full_seconds / result.incremental_seconds:.1f}x (target >= 20x); "
+            f"latest growth of every account {result.latest_growth_ms:.1f} ms (target < 50 ms)"
+        )
+    small, large = measured
+    growth = large.incremental_seconds / small.incremental_seconds
+    print(
+        f"refresh: incremental on {large.days} days vs {small.days} days: "
+        f"{growth:.2f}x (target <= 1.5x)"
+    )
+    for result in measured:
+        figures[f"full_s_{result.days}d"] = result.full_seconds
+        figures[f"incremental_s_{result.days}d"] = result.incremental_seconds
+        figures[f"latest_growth_ms_{result.days}d"] = result.latest_growth_ms
+    figures["incremental_growth_ratio"] = growth
+    return figures
