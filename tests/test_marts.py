@@ -30,6 +30,14 @@ class World:
         self.lake = Lake(self.warehouse / "lake")
         self.set_watchlist(watchlist)
 
+    @classmethod
+    def refreshed(cls, root: Path, watchlist: str, rows: list[Observation]) -> World:
+        """A world with these rows landed and refreshed."""
+        world = cls(root, watchlist)
+        land_rows(world.lake, rows)
+        world.refresh()
+        return world
+
     def set_watchlist(self, text: str) -> None:
         (self.root / "watchlist.yaml").write_text(text)
         self.watchlist = load_watchlist(self.root / "watchlist.yaml")
@@ -82,9 +90,7 @@ SEVEN_13 = (1060, 9.0, 180, 20.0, 13.2075)
 
 
 def test_account_growth(tmp_path: Path) -> None:
-    world = World(tmp_path, GROWTH_WATCHLIST)
-    land_rows(world.lake, growth_rows())
-    world.refresh()
+    world = World.refreshed(tmp_path, GROWTH_WATCHLIST, growth_rows())
     rows = world.ask(
         "select day, handle, followers, "
         "baseline_1d, elapsed_days_1d, change_1d, change_per_day_1d, round(pct_change_1d, 4), "
@@ -155,10 +161,7 @@ def brand_rows() -> list[Observation]:
 
 @pytest.fixture
 def brand_world(tmp_path: Path) -> World:
-    world = World(tmp_path, BRAND_WATCHLIST)
-    land_rows(world.lake, brand_rows())
-    world.refresh()
-    return world
+    return World.refreshed(tmp_path, BRAND_WATCHLIST, brand_rows())
 
 
 def test_brand_daily(brand_world: World) -> None:
@@ -344,10 +347,7 @@ def trend_rows() -> list[Observation]:
 
 @pytest.fixture
 def trend_world(tmp_path: Path) -> World:
-    world = World(tmp_path, TREND_WATCHLIST)
-    land_rows(world.lake, trend_rows())
-    world.refresh()
-    return world
+    return World.refreshed(tmp_path, TREND_WATCHLIST, trend_rows())
 
 
 TWITTER_PURGE = "Twitter removes locked accounts from follower counts"
@@ -420,9 +420,7 @@ def coverage_rows() -> list[Observation]:
 
 
 def test_coverage_and_gaps(tmp_path: Path) -> None:
-    world = World(tmp_path, COVERAGE_WATCHLIST)
-    land_rows(world.lake, coverage_rows())
-    world.refresh()
+    world = World.refreshed(tmp_path, COVERAGE_WATCHLIST, coverage_rows())
     assert world.ask(
         "select day, account_key, handle, runs_expected, runs_observed, runs_ok, runs_missing, "
         "statuses, imported from coverage order by day"

@@ -74,7 +74,7 @@ def publish(warehouse: Path, lake: Lake, watchlist: Watchlist | None) -> Path:
                 _create_view(
                     connection,
                     model.name,
-                    parquet_relation(paths, columns[model.name]),
+                    parquet_relation(paths, columns[model.name], one_schema=True),
                     _summary(model),
                 )
             for seed in SEEDS:

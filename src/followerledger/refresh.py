@@ -164,6 +164,7 @@ class _Refresh:
             for dataset in LAKE_DATASETS
         }
         current = {f.key: (f.size, f.mtime_ns) for files in self.files.values() for f in files}
+        self.file_days = {f.key: f.day for files in self.files.values() for f in files}
         self.added = {
             dataset: [f for f in files if state.lake_files.get(f.key) != current[f.key]]
             for dataset, files in self.files.items()
@@ -221,7 +222,10 @@ class _Refresh:
         for model in models:
             paths = [self.marts.path(k) for k in self.state.marts.get(model.name, [])]
             self.session.bind_parquet(
-                model.name, paths, model.columns if model.kind == "state" else columns[model.name]
+                model.name,
+                paths,
+                model.columns if model.kind == "state" else columns[model.name],
+                one_schema=True,
             )
 
     def _bind_lake(self, start: date | None = None, end: date | None = None) -> None:
@@ -230,7 +234,8 @@ class _Refresh:
             chosen = [
                 f
                 for f in files
-                if (start is None or f.day >= start) and (end is None or f.day <= end)
+                if (start is None or self.file_days[f.key] >= start)
+                and (end is None or self.file_days[f.key] <= end)
             ]
             self.session.bind_dataset(dataset, self._paths(chosen))
 
@@ -297,7 +302,7 @@ class _Refresh:
 
     def _refresh_daily(self) -> None:
         """Recompute each daily model's changed days (plus reach) and merge them by month."""
-        partition_days = [f.day for files in self.files.values() for f in files]
+        partition_days = list(self.file_days.values())
         if not partition_days and not self.touched:
             return
         first_day = min(partition_days + list(self.touched))

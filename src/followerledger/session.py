@@ -83,9 +83,11 @@ class ModelSession:
         """A view `name` over any relation SQL."""
         self.connection.execute(f'create or replace temp view "{name}" as {relation}')
 
-    def bind_parquet(self, name: str, paths: Sequence[str], columns: Columns) -> None:
+    def bind_parquet(
+        self, name: str, paths: Sequence[str], columns: Columns, *, one_schema: bool = False
+    ) -> None:
         """A view `name` over exactly these Parquet files."""
-        self.bind_sql(name, parquet_relation(paths, columns))
+        self.bind_sql(name, parquet_relation(paths, columns, one_schema=one_schema))
 
     def bind_dataset(self, dataset: str, paths: Sequence[str]) -> None:
         """A view named after a lake dataset (observations, …) over these of its files."""
