@@ -20,11 +20,10 @@ from typing import Final
 
 import duckdb
 
-from followerledger import snapshot
 from followerledger.catalog import catalog_path
 from followerledger.duck import OBSERVATION_COLUMNS, literal
-from followerledger.lake import Lake
-from followerledger.observation import Observation
+from followerledger.lake import Lake, observation_key
+from followerledger.observation import OBSERVATION_SCHEMA
 from followerledger.refresh import refresh
 from followerledger.watchlist import Watchlist, load_watchlist
 
@@ -46,70 +45,44 @@ join accounts
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Fleet:
-    """The generated accounts: who is on which platform, and their trajectories."""
+    """The generated accounts: who is on which platform, and their hourly trajectories."""
 
     accounts: int
 
-    def platform(self, index: int) -> str:
-        return "x" if index < self.accounts * X_SHARE else "bluesky"
-
-    def handle(self, index: int) -> str:
-        return f"acct{index}" if self.platform(index) == "x" else f"acct{index}.bsky.test"
-
-    def account_id(self, index: int) -> str:
-        return str(10_000 + index) if self.platform(index) == "x" else f"did:plc:acct{index}"
+    def platforms(self) -> list[tuple[str, int, int]]:
+        """(platform, first account, end account) for each platform with accounts."""
+        cut = int(self.accounts * X_SHARE)
+        spans = [("x", 0, cut), ("bluesky", cut, self.accounts)]
+        return [(platform, first, end) for platform, first, end in spans if first < end]
 
     def watchlist_text(self) -> str:
+        handles = {
+            index: f"acct{index}" if platform == "x" else f"acct{index}.bsky.test"
+            for platform, first, end in self.platforms()
+            for index in range(first, end)
+        }
         lines = ["brands:"]
         brands = (self.accounts + BRAND_SIZE - 1) // BRAND_SIZE
         for brand in range(brands):
             members = range(brand * BRAND_SIZE, min(self.accounts, (brand + 1) * BRAND_SIZE))
             lines.append(f"  Brand{brand}:")
-            for platform in ("x", "bluesky"):
-                handles = [self.handle(i) for i in members if self.platform(i) == platform]
-                if handles:
-                    lines.append(f"    {platform}: [{', '.join(handles)}]")
+            for platform, first, end in self.platforms():
+                mine = [handles[i] for i in members if first <= i < end]
+                if mine:
+                    lines.append(f"    {platform}: [{', '.join(mine)}]")
         lines.append("landscapes:")
         for start in range(0, brands, LANDSCAPE_SIZE):
             names = [f"Brand{b}" for b in range(start, min(brands, start + LANDSCAPE_SIZE))]
             lines.append(f"  Landscape{start // LANDSCAPE_SIZE}: [{', '.join(names)}]")
         return "\n".join(lines) + "\n"
 
-    def followers_sql(self, account: str, hour: str) -> str:
-        """SQL for an account's followers at an hour (both integer expressions)."""
-        return (
-            f"greatest(0, 1000 + ({account} * 7919) % 1000000 "
-            f"+ cast((({account} % 50) - 10) * {hour} / 10 as bigint) "
-            f"+ (({account} * 31 + {hour} * 17) % 11) - 5)"
-        )
-
-    def followers(self, index: int, hour: int) -> int:
-        return max(
-            0,
-            1000
-            + (index * 7919) % 1_000_000
-            + int(((index % 50) - 10) * hour / 10)
-            + ((index * 31 + hour * 17) % 11)
-            - 5,
-        )
-
-
-def generate_history(lake: Lake, fleet: Fleet, start: datetime, hours: int) -> int:
-    """Hourly runs of every account from `start`, written as one Parquet file per platform and
-    UTC day (the lake's compacted layout). Returns the number of observations."""
-    connection = duckdb.connect()
-    connection.execute("set TimeZone = 'UTC'")
-    connection.execute("set enable_progress_bar = false")
-    cut = int(fleet.accounts * X_SHARE)
-    types = dict(OBSERVATION_COLUMNS)
-    for platform, first, last in (("x", 0, cut), ("bluesky", cut, fleet.accounts)):
-        if first >= last:
-            continue
+    def rows_sql(self, platform: str, first: int, end: int) -> str:
+        """SQL for the observations of hourly runs `$first_hour` to `$first_hour + $hours`
+        from `$start`, with the lake's columns and types, plus the partition `date`."""
         account_id = (
             "cast(10000 + account as varchar)" if platform == "x" else "'did:plc:acct' || account"
         )
         handle = "'acct' || account" if platform == "x" else "'acct' || account || '.bsky.test'"
-        followers = fleet.followers_sql("account", "hour")
         rows = f"""
             select
                 strftime(run_at, '%Y%m%dT%H%M%SZ') || '-bench' as run_id,
@@ -118,7 +91,9 @@ def generate_history(lake: Lake, fleet: Fleet, start: datetime, hours: int) -> i
                 {handle} as handle,
                 {account_id} as account_id,
                 'Account ' || account as display_name,
-                {followers} as followers,
+                greatest(0, 1000 + (account * 7919) % 1000000
+                    + cast(((account % 50) - 10) * hour / 10 as bigint)
+                    + ((account * 31 + hour * 17) % 11) - 5) as followers,
                 100 + account % 300 as following,
                 hour // 4 + account as posts,
                 'ok' as status,
@@ -128,49 +103,49 @@ def generate_history(lake: Lake, fleet: Fleet, start: datetime, hours: int) -> i
                 cast(run_at as date) as date
             from (
                 select hour, $start + to_hours(hour) as run_at
-                from range({hours}) as hours(hour)
+                from range($first_hour, $first_hour + $hours) as hours(hour)
             ) as runs
-            cross join range({first}, {last}) as accounts(account)
+            cross join range({first}, {end}) as accounts(account)
         """
-        casts = ", ".join(f"cast({name} as {kind}) as {name}" for name, kind in types.items())
-        target = lake.path(f"observations/platform={platform}")
-        Path(target).mkdir(parents=True, exist_ok=True)
-        connection.execute(
-            f"copy (select {casts}, date from ({rows}) order by date, observed_at) "
-            f"to {literal(target)} (format parquet, partition_by (date), "
-            f"filename_pattern 'compacted-{{i}}', overwrite_or_ignore true)",
-            {"start": start},
-        )
-    connection.close()
+        casts = ", ".join(f"cast({name} as {kind}) as {name}" for name, kind in OBSERVATION_COLUMNS)
+        return f"select {casts}, date from ({rows}) order by date, observed_at"
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    connection = duckdb.connect()
+    connection.execute("set TimeZone = 'UTC'")
+    connection.execute("set enable_progress_bar = false")
+    return connection
+
+
+def generate_history(lake: Lake, fleet: Fleet, start: datetime, hours: int) -> int:
+    """Hourly runs of every account from `start`, written as one Parquet file per platform and
+    UTC day (the lake's compacted layout). Returns the number of observations."""
+    with _connect() as connection:
+        for platform, first, end in fleet.platforms():
+            target = lake.path(f"observations/platform={platform}")
+            Path(target).mkdir(parents=True, exist_ok=True)
+            connection.execute(
+                f"copy ({fleet.rows_sql(platform, first, end)}) "
+                f"to {literal(target)} (format parquet, partition_by (date), "
+                f"filename_pattern 'compacted-{{i}}', overwrite_or_ignore true)",
+                {"start": start, "first_hour": 0, "hours": hours},
+            )
     return fleet.accounts * hours
 
 
 def land_run(lake: Lake, fleet: Fleet, start: datetime, hour: int) -> None:
-    """One new hourly snapshot run of every account, landed as the product lands it."""
+    """One new hourly snapshot run of every account: a file per platform, in its partition."""
     run_at = start + timedelta(hours=hour)
-    run_id = f"{run_at:%Y%m%dT%H%M%SZ}-new"
-    rows: dict[str, list[Observation]] = {"x": [], "bluesky": []}
-    for index in range(fleet.accounts):
-        platform = fleet.platform(index)
-        rows[platform].append(
-            Observation(
-                run_id=run_id,
-                observed_at=run_at + timedelta(milliseconds=index % 1000),
-                platform=platform,
-                handle=fleet.handle(index),
-                status="ok",
-                source="emulator",
-                account_id=fleet.account_id(index),
-                display_name=f"Account {index}",
-                followers=fleet.followers(index, hour),
-                following=100 + index % 300,
-                posts=hour // 4 + index,
-                requested_handle=fleet.handle(index),
-            )
-        )
-    for platform, observations in rows.items():
-        if observations:
-            snapshot.write_observations(lake, platform, run_id, run_at, observations)
+    with _connect() as connection:
+        for platform, first, end in fleet.platforms():
+            table = connection.sql(
+                fleet.rows_sql(platform, first, end),
+                params={"start": start, "first_hour": hour, "hours": 1},
+            ).to_arrow_table()
+            run_id = table.column("run_id")[0].as_py()
+            key = observation_key(platform, run_at.date(), run_id)
+            lake.write(key, table.drop_columns(["date"]).cast(OBSERVATION_SCHEMA))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -277,6 +252,8 @@ def run(quick: bool = False, runs: int = 5) -> dict[str, float]:
         f"refresh: after one new run, {large} days of history vs {small}: {growth:.2f}x "
         f"(cpu {growth_cpu:.2f}x; target <= 1.5x)"
     )
+    if quick:
+        print("refresh: (--quick: sizes too small for the targets, which are for the full run)")
     figures["incremental_growth_ratio"] = growth
     figures["incremental_growth_ratio_cpu"] = growth_cpu
     return figures
