@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench import compaction, landing, requests_per_account
+from bench import compaction, landing, refresh, requests_per_account
 
 
 def main() -> None:
@@ -14,6 +14,7 @@ def main() -> None:
     args = parser.parse_args()
     requests_per_account.run(quick=args.quick)
     landing.run(quick=args.quick)
+    refresh.run(quick=args.quick)
     compaction.run(quick=args.quick)
 
 

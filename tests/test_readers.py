@@ -114,3 +114,38 @@ def test_readers_opening_during_refreshes_never_fail(tmp_path: Path) -> None:
     assert errors == 0, err
     assert reads > 10
     assert last == 25
+
+
+def test_mart_files_are_never_overwritten_and_retire_after_the_grace(tmp_path: Path) -> None:
+    from followerledger.state import StateStore
+
+    (tmp_path / "watchlist.yaml").write_text(WATCHLIST)
+    watchlist = load_watchlist(tmp_path / "watchlist.yaml")
+    warehouse = tmp_path / "warehouse"
+    lake = Lake(warehouse / "lake")
+    land_run(lake, 0)
+    refresh(warehouse, lake, watchlist)
+    first = {key for keys in StateStore(warehouse).load().marts.values() for key in keys}
+    stamps = {key: (warehouse / "marts" / key).stat().st_mtime_ns for key in first}
+    land_run(lake, 1)
+    refresh(warehouse, lake, watchlist)
+    state = StateStore(warehouse).load()
+    second = {key for keys in state.marts.values() for key in keys}
+    # New versions beside the old ones: what the first catalog names is still there, unchanged.
+    assert first - second
+    assert set(state.retired) == first - second
+    for key in first:
+        assert (warehouse / "marts" / key).stat().st_mtime_ns == stamps[key]
+    # Past the grace period the retired versions go, and only they (this refresh retires the
+    # snapshot models' versions it replaces, which wait for their own grace period).
+    later = datetime.now(UTC) + timedelta(hours=25)
+    refresh(warehouse, lake, watchlist, clock=lambda: later)
+    state = StateStore(warehouse).load()
+    assert not set(state.retired) & (first - second)
+    assert all(value == later.isoformat() for value in state.retired.values())
+    on_disk = {
+        str(path.relative_to(warehouse / "marts"))
+        for path in (warehouse / "marts").rglob("*.parquet")
+    }
+    assert on_disk == {key for keys in state.marts.values() for key in keys} | set(state.retired)
+    assert not (first - second) & on_disk

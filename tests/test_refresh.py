@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import duckdb
 import pytest
 
-from followerledger import snapshot
-from followerledger.catalog import catalog_path
 from followerledger.history_import import import_history
 from followerledger.lake import Lake
-from followerledger.observation import Observation, Status
+from followerledger.observation import Observation
 from followerledger.refresh import day_ranges, refresh
 from followerledger.watchlist import Watchlist, load_watchlist
+from tests.tiny import land, obs, query
 
 WATCHLIST = """\
 brands:
@@ -30,30 +27,6 @@ landscapes:
 
 def at(day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(2026, 11, 1, hour, minute, tzinfo=UTC) + timedelta(days=day - 1)
-
-
-def obs(
-    run_id: str,
-    when: datetime,
-    platform: str,
-    handle: str,
-    followers: int | None,
-    account_id: str | None,
-    status: Status = "ok",
-    requested: str | None = None,
-    source: str = "api",
-) -> Observation:
-    return Observation(
-        run_id=run_id,
-        observed_at=when,
-        platform=platform,
-        handle=handle,
-        status=status,
-        source=source,
-        account_id=account_id,  # type: ignore[arg-type]
-        followers=followers,
-        requested_handle=requested or handle,
-    )
 
 
 # Each stage lands as one run (one file per platform); the last run starts at 23:59 and
@@ -91,20 +64,6 @@ EXPECTED_DAILY = [
 ]
 
 
-def land(lake: Lake, stage: tuple[str, datetime, list[Observation]]) -> None:
-    run_id, started_at, rows = stage
-    for platform in sorted({row.platform for row in rows}):
-        snapshot.write_observations(
-            lake, platform, run_id, started_at, [row for row in rows if row.platform == platform]
-        )
-
-
-def query(warehouse: Path, sql: str) -> list[tuple[Any, ...]]:
-    with duckdb.connect(str(catalog_path(warehouse)), read_only=True) as connection:
-        connection.execute("set TimeZone = 'UTC'")
-        return connection.sql(sql).fetchall()
-
-
 @pytest.fixture
 def tiny(tmp_path: Path) -> tuple[Path, Lake, Watchlist, Path]:
     (tmp_path / "watchlist.yaml").write_text(WATCHLIST)
@@ -130,7 +89,7 @@ def test_daily_followers_on_a_tiny_lake(tiny: tuple[Path, Lake, Watchlist, Path]
     for stage in STAGES:
         land(lake, stage)
     report = refresh(warehouse, lake, watchlist, full=True)
-    assert report.new_files == 8
+    assert report.new_files == 15  # 7 observation files, 7 run records, 1 import
     assert query(warehouse, DAILY_SQL) == EXPECTED_DAILY
 
 

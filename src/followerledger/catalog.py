@@ -18,7 +18,7 @@ import duckdb
 
 from followerledger.duck import literal, parquet_relation, quote_name
 from followerledger.lake import Lake
-from followerledger.models import DAILY, LAKE_DATASETS, SEEDS, SNAPSHOT, Model
+from followerledger.models import DAILY, LAKE_DATASETS, SEEDS, SNAPSHOT, VIEWS, Model
 from followerledger.session import model_columns, seed_relation, watchlist_tables
 from followerledger.state import StateStore
 from followerledger.watchlist import Watchlist
@@ -74,7 +74,7 @@ def publish(warehouse: Path, lake: Lake, watchlist: Watchlist | None) -> Path:
                 _create_view(
                     connection,
                     model.name,
-                    parquet_relation(paths, columns[model.name]),
+                    parquet_relation(paths, columns[model.name], one_schema=True),
                     _summary(model),
                 )
             for seed in SEEDS:
@@ -86,6 +86,9 @@ def publish(warehouse: Path, lake: Lake, watchlist: Watchlist | None) -> Path:
                     f"create table {quote_name(name)} as "
                     f"select * from {quote_name(name + '__arrow')}"
                 )
+            # Views over the relations above, computed when an analyst queries them.
+            for model in VIEWS:
+                _create_view(connection, model.name, model.sql, _summary(model))
             connection.execute("use memory")
             connection.execute("detach ledger")
         except BaseException:

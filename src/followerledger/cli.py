@@ -104,15 +104,22 @@ def refresh(full: bool) -> None:
     """Bring the marts up to date (incrementally unless --full)."""
     from followerledger.lake import Lake
     from followerledger.refresh import refresh as run_refresh
-    from followerledger.settings import load_settings
+    from followerledger.settings import SettingsError, load_settings
     from followerledger.watchlist import WatchlistError, load_watchlist
 
-    settings = load_settings()
     try:
+        settings = load_settings()
         watchlist = load_watchlist(settings.watchlist)
-    except WatchlistError as error:
+    except (SettingsError, WatchlistError) as error:
         fail(str(error))
-    report = run_refresh(settings.warehouse, Lake(settings.lake), watchlist, full=full)
+    report = run_refresh(
+        settings.warehouse,
+        Lake(settings.lake),
+        watchlist,
+        full=full,
+        parameters=settings.refresh_parameters,
+        grace=settings.reader_grace,
+    )
     click.echo(report.describe())
 
 
@@ -121,7 +128,7 @@ def refresh(full: bool) -> None:
     "--grace-hours",
     type=click.FloatRange(min=0),
     default=None,
-    help="Keep merged files' originals this long (default FOLLOWERLEDGER_COMPACTION_GRACE_HOURS).",
+    help="Keep merged files' originals this long (default FOLLOWERLEDGER_READER_GRACE_HOURS).",
 )
 def compact(grace_hours: float | None) -> None:
     """Merge each closed day's small lake files; never changes query results."""
@@ -137,7 +144,7 @@ def compact(grace_hours: float | None) -> None:
         watchlist = load_watchlist(settings.watchlist)
     except WatchlistError as error:
         fail(str(error))
-    hours = settings.compaction_grace_hours if grace_hours is None else grace_hours
+    hours = settings.reader_grace_hours if grace_hours is None else grace_hours
     report = run_compaction(
         settings.warehouse, Lake(settings.lake), watchlist, grace=timedelta(hours=hours)
     )

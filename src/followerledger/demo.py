@@ -39,29 +39,26 @@ HISTORY_DAYS: Final = 90
 HISTORY_STEP: Final = timedelta(hours=6)
 
 SUMMARY_SQL: Final = """
-with latest as (
-    select account_key, max(day) as day from daily_followers group by account_key
-),
-
-now_and_then as (
-    select
-        accounts.brand,
-        accounts.platform,
-        accounts.handle,
-        accounts.status,
-        current.followers,
-        current.followers - earlier.followers as change_30d
-    from accounts
-    left join latest on latest.account_key = accounts.account_key
-    left join daily_followers as current
-        on current.account_key = latest.account_key and current.day = latest.day
-    left join daily_followers as earlier
-        on earlier.account_key = latest.account_key and earlier.day = latest.day - 30
+with latest_growth as (
+    select account_growth.*
+    from account_growth
+    join accounts
+        on accounts.account_key = account_growth.account_key
+        and account_growth.day = cast(timezone('UTC', accounts.counted_at) as date)
 )
 
-select * from now_and_then
-where brand is not null
-order by brand, platform, handle
+select
+    accounts.brand,
+    accounts.platform,
+    accounts.handle,
+    accounts.status,
+    latest_growth.followers,
+    latest_growth.change_30d,
+    round(latest_growth.pct_change_30d, 2) as pct_change_30d
+from accounts
+left join latest_growth on latest_growth.account_key = accounts.account_key
+where accounts.brand is not null
+order by accounts.brand, accounts.platform, accounts.handle
 """
 
 
@@ -188,7 +185,14 @@ def run_demo(
                 f"in {platform['requests']} requests"
             )
 
-    report_refresh = refresh(settings.warehouse, lake, watchlist, full=True)
+    report_refresh = refresh(
+        settings.warehouse,
+        lake,
+        watchlist,
+        full=True,
+        parameters=settings.refresh_parameters,
+        grace=settings.reader_grace,
+    )
     say(f"refresh: marts rebuilt in {report_refresh.seconds:.2f} s")
     catalog = catalog_path(settings.warehouse)
     columns, rows_ = run_query(catalog, SUMMARY_SQL)

@@ -36,6 +36,8 @@ def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
     """
     connection = duckdb.connect()
     connection.execute("set TimeZone = 'UTC'")
+    # A long rebuild would draw DuckDB's progress bar into the CLI's output and flow logs.
+    connection.execute("set enable_progress_bar = false")
     if threads is not None:
         connection.execute(f"set threads = {int(threads)}")
     connection.execute(sql_text("macros.sql"))
@@ -76,18 +78,20 @@ def empty_relation(columns: Columns) -> str:
     return f"select {casts} where false"
 
 
-def parquet_relation(paths: Sequence[str], columns: Columns) -> str:
+def parquet_relation(paths: Sequence[str], columns: Columns, *, one_schema: bool = False) -> str:
     """SQL reading exactly these Parquet files, always with every listed column.
 
     `union_by_name` keeps columns that only newer files have; the typed empty relation keeps
-    the full column list even when no file (or no file yet) has a column.
+    the full column list even when no file (or no file yet) has a column. Binding it reads
+    every file's footer, so files known to share `one_schema` (a mart's files, all written
+    by the same SQL: new SQL rebuilds them all) skip it.
     """
     empty = empty_relation(columns)
     if not paths:
         return empty
     files = ", ".join(literal(path) for path in paths)
     return (
-        f"select * from read_parquet([{files}], union_by_name = true, "
+        f"select * from read_parquet([{files}], union_by_name = {str(not one_schema).lower()}, "
         f"hive_partitioning = false) "
         f"union all by name {empty}"
     )

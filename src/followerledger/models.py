@@ -9,6 +9,8 @@ Kinds:
   extends that set forward (a change on day D changes this model's rows up to D + reach),
   and `lookback_days` is how far back before a computed day the model reads raw lake rows.
 - `snapshot`: small relations recomputed whole on every refresh, after the daily models.
+- `view`: published as a plain view over the other relations, computed when it is queried
+  (never stored; no `$parameters`, no macros).
 
 Models read each other by name. Parameters are written `$name` in the SQL and bound from
 `DEFAULT_PARAMETERS` (overridable per refresh); daily models also get `$start_day` and
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
 from typing import Final, Literal
 
 from followerledger.duck import (
@@ -30,7 +33,7 @@ from followerledger.duck import (
 )
 from followerledger.run_log import RUN_LOG_SCHEMA
 
-Kind = Literal["staging", "state", "daily", "snapshot"]
+Kind = Literal["staging", "state", "daily", "snapshot", "view"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -59,7 +62,16 @@ LAKE_DATASETS: Final[dict[str, Dataset]] = {
 DEFAULT_PARAMETERS: Final[dict[str, object]] = {
     # X pay-per-use pricing (contracts: x-api/getting-started/pricing.mdx): User: Read.
     "x_cost_per_user_read": 0.010,
+    # How old (in days) an account's latest count may be and still stand for it in a
+    # brand total or a leaderboard (settings: FOLLOWERLEDGER_STALENESS_DAYS).
+    "staleness_days": 2,
 }
+
+
+def with_defaults(parameters: Mapping[str, object] | None = None) -> dict[str, object]:
+    """The parameters a refresh runs with: the defaults, overridden by `parameters`."""
+    return {**DEFAULT_PARAMETERS, **(parameters or {})}
+
 
 _PARAMETER: Final = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -76,6 +88,8 @@ class Model:
     reach_days: int = 0
     lookback_days: int = 0
     published: bool = True
+    #: A parameter whose value (in days) adds to `reach_days`, e.g. a staleness window.
+    reach_parameter: str | None = None
 
     @property
     def columns(self) -> Columns:
@@ -86,6 +100,17 @@ class Model:
     def sql(self) -> str:
         """The model's SELECT statement."""
         return sql_text(self.path)
+
+    def reach(self, parameters: Mapping[str, object]) -> int:
+        """How many days after a changed day this model's rows change, with these parameters."""
+        if self.reach_parameter is None:
+            return self.reach_days
+        value = parameters[self.reach_parameter]
+        if not isinstance(value, int) or value < 0:
+            raise ValueError(
+                f"parameter {self.reach_parameter} must be a whole number of days, not {value!r}"
+            )
+        return self.reach_days + value
 
     @property
     def parameters(self) -> tuple[str, ...]:
@@ -114,6 +139,7 @@ class Seed:
 STAGING: Final = (
     Model("identity_map", "staging", "staging/identity_map.sql", published=False),
     Model("keyed_observations", "staging", "staging/keyed_observations.sql", published=False),
+    Model("watched_accounts", "staging", "staging/watched_accounts.sql", published=False),
 )
 
 STATE: Final = (
@@ -141,21 +167,77 @@ STATE: Final = (
         "last_seen timestamptz, last_run_id varchar, last_status varchar, "
         "last_detail varchar, last_handle varchar, last_requested_handle varchar, "
         "last_display_name varchar, followers bigint, following bigint, posts bigint, "
-        "counted_at timestamptz, counted_run_id varchar",
+        "counted_at timestamptz, counted_run_id varchar, first_counted_at timestamptz",
     ),
 )
 
 #: In dependency order: a model may read the models before it.
 DAILY: Final = (
     Model("daily_followers", "daily", "marts/daily_followers.sql"),
+    # The 90-day window looks for its baseline up to 90 days before its boundary.
+    Model(
+        "account_growth",
+        "daily",
+        "marts/account_growth.sql",
+        depends_on=("daily_followers",),
+        reach_days=180,
+    ),
+    # A day's change joins the baselines of the 28 days after it.
+    Model(
+        "anomalies", "daily", "marts/anomalies.sql", depends_on=("account_growth",), reach_days=28
+    ),
+    Model(
+        "brand_daily",
+        "daily",
+        "marts/brand_daily.sql",
+        depends_on=("daily_followers",),
+        reach_parameter="staleness_days",
+    ),
+    Model("share_of_audience", "daily", "marts/share_of_audience.sql", depends_on=("brand_daily",)),
+    # Ranks stand on counts up to the staleness window old; rank changes on the day before.
+    Model(
+        "leaderboard",
+        "daily",
+        "marts/leaderboard.sql",
+        depends_on=("account_growth",),
+        reach_days=1,
+        reach_parameter="staleness_days",
+    ),
+    Model("coverage", "daily", "marts/coverage.sql"),
     Model("runs", "daily", "marts/runs.sql", depends_on=("run_log", "observations")),
 )
 
+#: A snapshot model sees the lake only when its `depends_on` names a lake dataset (binding
+#: every lake file costs time that grows with the history).
 SNAPSHOT: Final = (
-    Model("accounts", "snapshot", "marts/accounts.sql"),
-    Model("account_handles", "snapshot", "marts/account_handles.sql"),
+    Model(
+        "accounts",
+        "snapshot",
+        "marts/accounts.sql",
+        depends_on=("account_latest", "handle_sightings"),
+    ),
+    Model(
+        "account_handles", "snapshot", "marts/account_handles.sql", depends_on=("handle_sightings",)
+    ),
+    Model(
+        "projections",
+        "snapshot",
+        "marts/projections.sql",
+        depends_on=("accounts", "account_growth", "anomalies"),
+    ),
 )
 
-SEEDS: Final[tuple[Seed, ...]] = ()
+VIEWS: Final = (
+    Model("gaps", "view", "marts/gaps.sql", depends_on=("daily_followers", "coverage")),
+)
 
-ALL_MODELS: Final = STAGING + STATE + DAILY + SNAPSHOT
+SEEDS: Final[tuple[Seed, ...]] = (
+    Seed(
+        "platform_events",
+        "seeds/platform_events.csv",
+        "platform varchar, first_day date, last_day date, kind varchar, name varchar, "
+        "description varchar, source varchar",
+    ),
+)
+
+ALL_MODELS: Final = STAGING + STATE + DAILY + SNAPSHOT + VIEWS

@@ -14,7 +14,6 @@ import pyarrow as pa
 from followerledger.duck import Columns, connect, empty_relation, literal, parquet_relation
 from followerledger.models import (
     DAILY,
-    DEFAULT_PARAMETERS,
     LAKE_DATASETS,
     SEEDS,
     SNAPSHOT,
@@ -22,6 +21,7 @@ from followerledger.models import (
     STATE,
     Model,
     Seed,
+    with_defaults,
 )
 from followerledger.watchlist import Watchlist
 
@@ -72,7 +72,7 @@ class ModelSession:
         self, threads: int | None = None, parameters: Mapping[str, object] | None = None
     ) -> None:
         self.connection: duckdb.DuckDBPyConnection = connect(threads)
-        self.parameters: dict[str, object] = {**DEFAULT_PARAMETERS, **(parameters or {})}
+        self.parameters: dict[str, object] = with_defaults(parameters)
         self._tables: dict[str, pa.Table] = {}
 
     def close(self) -> None:
@@ -83,9 +83,11 @@ class ModelSession:
         """A view `name` over any relation SQL."""
         self.connection.execute(f'create or replace temp view "{name}" as {relation}')
 
-    def bind_parquet(self, name: str, paths: Sequence[str], columns: Columns) -> None:
+    def bind_parquet(
+        self, name: str, paths: Sequence[str], columns: Columns, *, one_schema: bool = False
+    ) -> None:
         """A view `name` over exactly these Parquet files."""
-        self.bind_sql(name, parquet_relation(paths, columns))
+        self.bind_sql(name, parquet_relation(paths, columns, one_schema=one_schema))
 
     def bind_dataset(self, dataset: str, paths: Sequence[str]) -> None:
         """A view named after a lake dataset (observations, …) over these of its files."""

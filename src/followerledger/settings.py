@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -80,13 +81,24 @@ class Settings(BaseSettings):
         description="Request budgets replacing the documented ones, e.g. "
         "'x=10000/900,youtube=1000000/86400' (requests per seconds), for higher API tiers.",
     )
-    compaction_grace_hours: float = Field(
+    reader_grace_hours: float = Field(
         24.0,
         ge=0,
-        validation_alias=_env("FOLLOWERLEDGER_COMPACTION_GRACE_HOURS"),
-        description="Hours a compacted file's originals stay on disk for readers that "
-        "opened the warehouse before the compaction.",
+        validation_alias=AliasChoices(
+            "FOLLOWERLEDGER_READER_GRACE_HOURS",
+            "followerledger_reader_grace_hours",
+            "FOLLOWERLEDGER_COMPACTION_GRACE_HOURS",
+            "followerledger_compaction_grace_hours",
+        ),
+        description="Hours files that a published catalog stops naming (compacted lake "
+        "files' originals, older mart versions) stay on disk, so connections opened before "
+        "keep working.",
     )
+
+    @property
+    def reader_grace(self) -> timedelta:
+        """The reader grace period."""
+        return timedelta(hours=self.reader_grace_hours)
 
     @field_validator("rate_budgets")
     @classmethod
@@ -99,6 +111,19 @@ class Settings(BaseSettings):
     def budgets(self) -> dict[str, tuple[int, float]]:
         """Configured budgets: platform -> (requests, per seconds)."""
         return parse_budgets(self.rate_budgets) if self.rate_budgets else {}
+
+    staleness_days: int = Field(
+        2,
+        ge=0,
+        validation_alias=_env("FOLLOWERLEDGER_STALENESS_DAYS"),
+        description="Days an account's latest count may be old and still stand in brand "
+        "totals, leaderboards and projections.",
+    )
+
+    @property
+    def refresh_parameters(self) -> dict[str, object]:
+        """The model parameters that come from settings (see models.DEFAULT_PARAMETERS)."""
+        return {"staleness_days": self.staleness_days}
 
     @property
     def lake(self) -> str:
@@ -143,6 +168,18 @@ def parse_budgets(text: str) -> dict[str, tuple[int, float]]:
     return budgets
 
 
+class SettingsError(ValueError):
+    """A setting has a value it cannot take; the message names the variable and the rule."""
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment (and `.env`), with explicit overrides on top."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        # The offending value is left out: it could be a secret.
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
+            for problem in error.errors()
+        )
+        raise SettingsError(f"{problems} (set in the environment or .env)") from None

@@ -32,7 +32,12 @@ class WarehouseState:
     #: file holding its rows, and each compacted file -> when it was written (ISO time).
     superseded: dict[str, str] = dataclasses.field(default_factory=dict)
     compacted: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: Mart files no published catalog names any more -> when they stopped being named;
+    #: deleted after the reader grace period.
+    retired: dict[str, str] = dataclasses.field(default_factory=dict)
     refreshed_at: str | None = None
+    #: Digests of what the marts were computed from besides the lake (refresh.inputs_digest).
+    inputs: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def lake_view(self) -> WarehouseState:
         """An empty state that still knows which lake files compaction replaced (what a
@@ -74,7 +79,9 @@ class WarehouseState:
             "marts": {name: sorted(files) for name, files in sorted(self.marts.items())},
             "superseded": dict(sorted(self.superseded.items())),
             "compacted": dict(sorted(self.compacted.items())),
+            "retired": dict(sorted(self.retired.items())),
             "refreshed_at": self.refreshed_at,
+            "inputs": dict(sorted(self.inputs.items())),
         }
 
     @classmethod
@@ -87,7 +94,9 @@ class WarehouseState:
             marts={name: list(files) for name, files in data["marts"].items()},
             superseded=dict(data.get("superseded", {})),
             compacted=dict(data.get("compacted", {})),
+            retired=dict(data.get("retired", {})),
             refreshed_at=data.get("refreshed_at"),
+            inputs=dict(data.get("inputs", {})),
         )
 
 

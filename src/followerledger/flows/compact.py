@@ -26,10 +26,10 @@ def compact_lake(
 
 @flow(name="compact", on_failure=[alert_failed_run], on_crashed=[alert_failed_run])
 def compact_flow(grace_hours: float | None = None) -> dict[str, Any]:
-    """Compact the lake; `grace_hours` overrides FOLLOWERLEDGER_COMPACTION_GRACE_HOURS."""
+    """Compact the lake; `grace_hours` overrides FOLLOWERLEDGER_READER_GRACE_HOURS."""
     settings = load_settings()
     watchlist = load_watchlist(settings.watchlist)
-    hours = settings.compaction_grace_hours if grace_hours is None else grace_hours
+    hours = settings.reader_grace_hours if grace_hours is None else grace_hours
     report = compact_lake(settings, Lake(settings.lake), watchlist, timedelta(hours=hours))
     get_run_logger().info(report.describe())
     return {**dataclasses.asdict(report), "grace": report.grace.total_seconds()}

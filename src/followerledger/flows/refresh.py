@@ -20,7 +20,14 @@ def refresh_marts(
     settings: Settings, lake: Lake, watchlist: Watchlist, full: bool
 ) -> refresh.RefreshReport:
     """Refresh the marts and publish the catalog (idempotent, so safe to retry)."""
-    return refresh.refresh(settings.warehouse, lake, watchlist, full=full)
+    return refresh.refresh(
+        settings.warehouse,
+        lake,
+        watchlist,
+        full=full,
+        parameters=settings.refresh_parameters,
+        grace=settings.reader_grace,
+    )
 
 
 @flow(name="refresh", on_failure=[alert_failed_run], on_crashed=[alert_failed_run])

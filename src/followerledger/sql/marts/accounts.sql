@@ -1,5 +1,6 @@
 -- accounts: one row per account: its current handle, brand, first and last sighting, latest
--- status and latest follower count, and the handles it had (rename history, oldest first).
+-- status and latest follower count, its first count, and the handles it had (rename
+-- history, oldest first).
 -- Grain: one row per account_key. Watched accounts never observed yet appear with null dates.
 -- Keys: account_key (unique); (platform, account_id) for resolved accounts.
 with latest as (
@@ -37,7 +38,8 @@ merged as (
         arg_max_null(last_display_name, (last_seen, last_run_id)) as display_name,
         arg_max_null(followers, (counted_at, counted_run_id))
             filter (where counted_at is not null) as followers,
-        max(counted_at) as counted_at
+        max(counted_at) as counted_at,
+        min(first_counted_at) as first_counted_at
     from keyed
     group by account_key
 ),
@@ -57,50 +59,38 @@ reported_handles as (
 
 watched as (
     select
-        watchlist.brand,
-        watchlist.platform,
-        watchlist.handle as watched_handle,
-        watchlist.platform || ':'
-            || coalesce(identity_map.account_id, '@' || watchlist.handle_key) as account_key
-    from watchlist
-    left join identity_map
-        on identity_map.platform = watchlist.platform
-        and identity_map.handle_key = watchlist.handle_key
-),
-
-watched_accounts as (
-    select
         account_key,
         any_value(platform) as platform,
         min(brand) as brand,
         min(watched_handle) as watched_handle
-    from watched
+    from watched_accounts
     group by account_key
 ),
 
 final as (
     select
-        coalesce(merged.account_key, watched_accounts.account_key) as account_key,
-        coalesce(merged.platform, watched_accounts.platform) as platform,
+        coalesce(merged.account_key, watched.account_key) as account_key,
+        coalesce(merged.platform, watched.platform) as platform,
         merged.account_id,
         coalesce(reported_handles.current_handle, merged.last_handle,
-                 watched_accounts.watched_handle) as handle,
+                 watched.watched_handle) as handle,
         merged.display_name,
-        watched_accounts.brand,
-        watched_accounts.watched_handle,
-        watched_accounts.account_key is not null as in_watchlist,
+        watched.brand,
+        watched.watched_handle,
+        watched.account_key is not null as in_watchlist,
         merged.status,
         merged.detail,
         merged.followers,
         merged.counted_at,
+        merged.first_counted_at,
         merged.first_seen,
         merged.last_seen,
         coalesce(reported_handles.handles, []) as handles
     from merged
-    full outer join watched_accounts on watched_accounts.account_key = merged.account_key
+    full outer join watched on watched.account_key = merged.account_key
     left join reported_handles
         on reported_handles.account_key = coalesce(merged.account_key,
-                                                   watched_accounts.account_key)
+                                                   watched.account_key)
 )
 
 select * from final

@@ -1,7 +1,8 @@
 -- account_latest: the latest observation of each account as observed (before identity
--- resolution), and the latest follower count it had. Grain: one row per (platform, raw_key),
--- raw_key being the account id, else '@' and the handle key. Incremental: previous rows
--- merged with the new observations; ties broken by run id so the result is deterministic.
+-- resolution), the latest follower count it had and when it was first counted.
+-- Grain: one row per (platform, raw_key), raw_key being the account id, else '@' and the
+-- handle key. Incremental: previous rows merged with the new observations; ties broken by
+-- run id so the result is deterministic.
 with new_rows as (
     select
         platform,
@@ -19,7 +20,8 @@ with new_rows as (
         following,
         posts,
         case when followers is not null then observed_at end as counted_at,
-        case when followers is not null then run_id end as counted_run_id
+        case when followers is not null then run_id end as counted_run_id,
+        case when followers is not null then observed_at end as first_counted_at
     from new_observations
 ),
 
@@ -49,7 +51,8 @@ final as (
             as posts,
         max(counted_at) as counted_at,
         arg_max(counted_run_id, (counted_at, counted_run_id)) filter (where counted_at is not null)
-            as counted_run_id
+            as counted_run_id,
+        min(first_counted_at) as first_counted_at
     from combined
     group by platform, raw_key
 )

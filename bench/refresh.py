@@ -1,0 +1,259 @@
+"""Refresh: one new run incrementally versus `refresh --full`, on a year and on five years of
+hourly history, and reading every account's latest growth through the published catalog.
+
+The lake is generated straight as Parquet with the product's schema (outside the timed
+sections), laid out as the lake expects after compaction: one file per platform and UTC day,
+plus the new run's own file. Targets (issue 4): incremental at least 20x faster than full; the
+five-year incremental within 1.5x of the one-year one; the latest-growth read under 50 ms.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Final
+
+import duckdb
+
+from followerledger.catalog import catalog_path
+from followerledger.duck import OBSERVATION_COLUMNS, literal
+from followerledger.lake import Lake, observation_key
+from followerledger.observation import OBSERVATION_SCHEMA
+from followerledger.refresh import refresh
+from followerledger.watchlist import Watchlist, load_watchlist
+
+#: Three accounts in four on X, the others on Bluesky; ten accounts a brand, five brands a
+#: landscape.
+X_SHARE: Final = 0.75
+BRAND_SIZE: Final = 10
+LANDSCAPE_SIZE: Final = 5
+
+#: Every account's latest growth, as the README's account_growth example and the demo read it.
+LATEST_GROWTH_SQL: Final = """
+select account_growth.*
+from account_growth
+join accounts
+    on accounts.account_key = account_growth.account_key
+    and account_growth.day = cast(timezone('UTC', accounts.counted_at) as date)
+"""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Fleet:
+    """The generated accounts: who is on which platform, and their hourly trajectories."""
+
+    accounts: int
+
+    def platforms(self) -> list[tuple[str, int, int]]:
+        """(platform, first account, end account) for each platform with accounts."""
+        cut = int(self.accounts * X_SHARE)
+        spans = [("x", 0, cut), ("bluesky", cut, self.accounts)]
+        return [(platform, first, end) for platform, first, end in spans if first < end]
+
+    def watchlist_text(self) -> str:
+        handles = {
+            index: f"acct{index}" if platform == "x" else f"acct{index}.bsky.test"
+            for platform, first, end in self.platforms()
+            for index in range(first, end)
+        }
+        lines = ["brands:"]
+        brands = (self.accounts + BRAND_SIZE - 1) // BRAND_SIZE
+        for brand in range(brands):
+            members = range(brand * BRAND_SIZE, min(self.accounts, (brand + 1) * BRAND_SIZE))
+            lines.append(f"  Brand{brand}:")
+            for platform, first, end in self.platforms():
+                mine = [handles[i] for i in members if first <= i < end]
+                if mine:
+                    lines.append(f"    {platform}: [{', '.join(mine)}]")
+        lines.append("landscapes:")
+        for start in range(0, brands, LANDSCAPE_SIZE):
+            names = [f"Brand{b}" for b in range(start, min(brands, start + LANDSCAPE_SIZE))]
+            lines.append(f"  Landscape{start // LANDSCAPE_SIZE}: [{', '.join(names)}]")
+        return "\n".join(lines) + "\n"
+
+    def rows_sql(self, platform: str, first: int, end: int) -> str:
+        """SQL for the observations of hourly runs `$first_hour` to `$first_hour + $hours`
+        from `$start`, with the lake's columns and types, plus the partition `date`."""
+        account_id = (
+            "cast(10000 + account as varchar)" if platform == "x" else "'did:plc:acct' || account"
+        )
+        handle = "'acct' || account" if platform == "x" else "'acct' || account || '.bsky.test'"
+        rows = f"""
+            select
+                strftime(run_at, '%Y%m%dT%H%M%SZ') || '-bench' as run_id,
+                run_at + to_milliseconds(account % 1000) as observed_at,
+                '{platform}' as platform,
+                {handle} as handle,
+                {account_id} as account_id,
+                'Account ' || account as display_name,
+                greatest(0, 1000 + (account * 7919) % 1000000
+                    + cast(((account % 50) - 10) * hour / 10 as bigint)
+                    + ((account * 31 + hour * 17) % 11) - 5) as followers,
+                100 + account % 300 as following,
+                hour // 4 + account as posts,
+                'ok' as status,
+                null as detail,
+                'emulator' as source,
+                {handle} as requested_handle,
+                cast(run_at as date) as date
+            from (
+                select hour, $start + to_hours(hour) as run_at
+                from range($first_hour, $first_hour + $hours) as hours(hour)
+            ) as runs
+            cross join range({first}, {end}) as accounts(account)
+        """
+        casts = ", ".join(f"cast({name} as {kind}) as {name}" for name, kind in OBSERVATION_COLUMNS)
+        return f"select {casts}, date from ({rows}) order by date, observed_at"
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    connection = duckdb.connect()
+    connection.execute("set TimeZone = 'UTC'")
+    connection.execute("set enable_progress_bar = false")
+    return connection
+
+
+def generate_history(lake: Lake, fleet: Fleet, start: datetime, hours: int) -> int:
+    """Hourly runs of every account from `start`, written as one Parquet file per platform and
+    UTC day (the lake's compacted layout). Returns the number of observations."""
+    with _connect() as connection:
+        for platform, first, end in fleet.platforms():
+            target = lake.path(f"observations/platform={platform}")
+            Path(target).mkdir(parents=True, exist_ok=True)
+            connection.execute(
+                f"copy ({fleet.rows_sql(platform, first, end)}) "
+                f"to {literal(target)} (format parquet, partition_by (date), "
+                f"filename_pattern 'compacted-{{i}}', overwrite_or_ignore true)",
+                {"start": start, "first_hour": 0, "hours": hours},
+            )
+    return fleet.accounts * hours
+
+
+def land_run(lake: Lake, fleet: Fleet, start: datetime, hour: int) -> None:
+    """One new hourly snapshot run of every account: a file per platform, in its partition."""
+    run_at = start + timedelta(hours=hour)
+    with _connect() as connection:
+        for platform, first, end in fleet.platforms():
+            table = connection.sql(
+                fleet.rows_sql(platform, first, end),
+                params={"start": start, "first_hour": hour, "hours": 1},
+            ).to_arrow_table()
+            run_id = table.column("run_id")[0].as_py()
+            key = observation_key(platform, run_at.date(), run_id)
+            lake.write(key, table.drop_columns(["date"]).cast(OBSERVATION_SCHEMA))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Timing:
+    """Wall-clock and CPU seconds (all threads) of one action."""
+
+    wall: float
+    cpu: float
+
+
+def _timed(action: Callable[[], object]) -> Timing:
+    wall, cpu = time.perf_counter(), time.process_time()
+    action()
+    return Timing(time.perf_counter() - wall, time.process_time() - cpu)
+
+
+def _median(timings: list[Timing]) -> Timing:
+    return Timing(
+        statistics.median(t.wall for t in timings), statistics.median(t.cpu for t in timings)
+    )
+
+
+#: History ends at noon of the last day; new runs land on that day, each after the last.
+HISTORY_END: Final = datetime.combine(date(2026, 11, 26), datetime.min.time(), tzinfo=UTC) + (
+    timedelta(hours=12)
+)
+
+
+class BenchLake:
+    """A generated lake and its warehouse, refreshed whole once."""
+
+    def __init__(self, folder: Path, accounts: int, days: int) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.fleet = Fleet(accounts)
+        self.days = days
+        (folder / "watchlist.yaml").write_text(self.fleet.watchlist_text())
+        self.watchlist: Watchlist = load_watchlist(folder / "watchlist.yaml")
+        self.warehouse = folder / "warehouse"
+        self.lake = Lake(self.warehouse / "lake")
+        self.start = HISTORY_END - timedelta(days=days)
+        self.hours = days * 24
+        self.runs = 0
+        self.observations = generate_history(self.lake, self.fleet, self.start, self.hours)
+
+    def refresh_full(self) -> Timing:
+        """`refresh --full`: every mart rebuilt from the whole lake."""
+        return _timed(lambda: refresh(self.warehouse, self.lake, self.watchlist, full=True))
+
+    def refresh_after_new_run(self) -> Timing:
+        """Land one more hourly run, then time `refresh` (incremental)."""
+        land_run(self.lake, self.fleet, self.start, self.hours + self.runs)
+        self.runs += 1
+        return _timed(lambda: refresh(self.warehouse, self.lake, self.watchlist))
+
+    def read_latest_growth(self, repeat: int = 7) -> float:
+        """Best time, in ms, to read every account's latest growth through the catalog."""
+        with duckdb.connect(str(catalog_path(self.warehouse)), read_only=True) as connection:
+            rows = connection.sql(LATEST_GROWTH_SQL).fetchall()
+            assert len(rows) == self.fleet.accounts, f"{len(rows)} rows of latest growth"
+            reads = [
+                _timed(lambda: connection.sql(LATEST_GROWTH_SQL).fetchall()) for _ in range(repeat)
+            ]
+        return min(read.wall for read in reads) * 1000
+
+
+def run(quick: bool = False, runs: int = 5) -> dict[str, float]:
+    """Print and return the refresh figures and their ratios.
+
+    Both lakes exist at once and their incremental refreshes alternate, so that a change in
+    the machine's load (it is shared) weighs on both alike; medians are reported, wall-clock
+    and CPU (all threads).
+    """
+    accounts, days = (200, 30) if quick else (2000, 365)
+    with tempfile.TemporaryDirectory(prefix="bench-refresh-") as folder:
+        lakes = [BenchLake(Path(folder) / f"{span}d", accounts, span) for span in (days, 5 * days)]
+        full = {lake.days: lake.refresh_full() for lake in lakes}
+        incremental: dict[int, list[Timing]] = {lake.days: [] for lake in lakes}
+        for _ in range(runs):
+            for lake in lakes:
+                incremental[lake.days].append(lake.refresh_after_new_run())
+        latest = {lake.days: lake.read_latest_growth() for lake in lakes}
+        observations = {lake.days: lake.observations for lake in lakes}
+
+    figures: dict[str, float] = {}
+    for span, timings in incremental.items():
+        one = _median(timings)
+        ratio = full[span].wall / one.wall
+        print(
+            f"refresh: {accounts:,} accounts x hourly x {span} days "
+            f"({observations[span]:,} observations): refresh --full {full[span].wall:.2f} s, "
+            f"refresh after one new run {one.wall:.3f} s (cpu {one.cpu:.3f} s, median of "
+            f"{runs}): {ratio:.1f}x faster (target >= 20x); every account's latest growth "
+            f"read in {latest[span]:.1f} ms (target < 50 ms)"
+        )
+        figures[f"full_s_{span}d"] = full[span].wall
+        figures[f"incremental_s_{span}d"] = one.wall
+        figures[f"incremental_cpu_s_{span}d"] = one.cpu
+        figures[f"ratio_{span}d"] = ratio
+        figures[f"latest_growth_ms_{span}d"] = latest[span]
+    small, large = days, 5 * days
+    growth = figures[f"incremental_s_{large}d"] / figures[f"incremental_s_{small}d"]
+    growth_cpu = figures[f"incremental_cpu_s_{large}d"] / figures[f"incremental_cpu_s_{small}d"]
+    print(
+        f"refresh: after one new run, {large} days of history vs {small}: {growth:.2f}x "
+        f"(cpu {growth_cpu:.2f}x; target <= 1.5x)"
+    )
+    if quick:
+        print("refresh: (--quick: sizes too small for the targets, which are for the full run)")
+    figures["incremental_growth_ratio"] = growth
+    figures["incremental_growth_ratio_cpu"] = growth_cpu
+    return figures

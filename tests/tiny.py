@@ -1,0 +1,82 @@
+"""Tiny lakes for mart tests: observations landed as real Parquet runs, and catalog queries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from followerledger import run_log, snapshot
+from followerledger.catalog import catalog_path
+from followerledger.lake import Lake
+from followerledger.observation import Observation, Status
+from followerledger.sources.base import Usage
+
+
+def obs(
+    run_id: str,
+    when: datetime,
+    platform: str,
+    handle: str,
+    followers: int | None,
+    account_id: str | None,
+    status: Status = "ok",
+    requested: str | None = None,
+    source: str = "api",
+) -> Observation:
+    """One observation as a source would land it."""
+    return Observation(
+        run_id=run_id,
+        observed_at=when,
+        platform=platform,
+        handle=handle,
+        status=status,
+        source=source,  # type: ignore[arg-type]
+        account_id=account_id,
+        followers=followers,
+        requested_handle=requested or handle,
+    )
+
+
+def land(lake: Lake, stage: tuple[str, datetime, Sequence[Observation]]) -> None:
+    """One run as the snapshot flow lands it: per platform, its rows and its run record,
+    partitioned by the run's start date (imports land rows only, like the import command)."""
+    run_id, started_at, rows = stage
+    for platform in sorted({row.platform for row in rows}):
+        platform_rows = [row for row in rows if row.platform == platform]
+        snapshot.write_observations(lake, platform, run_id, started_at, platform_rows)
+        if all(row.source != "import" for row in platform_rows):
+            finished_at = max(row.observed_at for row in platform_rows)
+            record = run_log.summarize(
+                run_id, platform, started_at, finished_at, platform_rows, Usage(1)
+            )
+            run_log.write_run_record(lake, record)
+
+
+def land_rows(lake: Lake, rows: Iterable[Observation]) -> None:
+    """Rows grouped into runs by run id; each run starts at its earliest observation."""
+    runs: dict[str, list[Observation]] = {}
+    for row in rows:
+        runs.setdefault(row.run_id, []).append(row)
+    for run_id, run_rows in sorted(runs.items()):
+        land(lake, (run_id, min(row.observed_at for row in run_rows), run_rows))
+
+
+def moment(day: date, hour: int = 12) -> datetime:
+    """A UTC moment on a day."""
+    return datetime.combine(day, time(hour), tzinfo=UTC)
+
+
+def days_from(first: date, count: int) -> list[date]:
+    """`count` consecutive days from `first`."""
+    return [first + timedelta(days=offset) for offset in range(count)]
+
+
+def query(warehouse: Path, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of a query on the published catalog, read-only, as an analyst runs it."""
+    with duckdb.connect(str(catalog_path(warehouse)), read_only=True) as connection:
+        connection.execute("set TimeZone = 'UTC'")
+        return connection.sql(sql).fetchall()
