@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ from followerledger.compaction import compact
 from followerledger.lake import Lake, observation_key
 from followerledger.observation import OBSERVATION_SCHEMA
 from followerledger.recent import account_changes
+from followerledger.state import StateStore
 from followerledger.watchlist import load_watchlist
 
 QUERIES = {
@@ -112,6 +114,11 @@ def run(quick: bool = False) -> dict[str, float]:
         seconds = time.perf_counter() - started
         after = _query_times(warehouse / "followerledger.duckdb")
         report_after = _best(3, report_step)
+        per_day = Counter(
+            (item.platform, item.day)
+            for item in StateStore(warehouse).load().current(lake, "observations")
+            if item.day < NOW.date()
+        )
 
     rows = runs * accounts
     print(
@@ -120,7 +127,16 @@ def run(quick: bool = False) -> dict[str, float]:
         f"({1000 * seconds / max(result.partitions, 1):.0f} ms per day, "
         f"{result.rows / seconds:,.0f} rows/s)"
     )
-    figures: dict[str, float] = {"rows": rows, "compaction_s": seconds}
+    most = max(per_day.values(), default=0)
+    print(
+        f"compaction: files per platform and closed day afterwards: at most {most} "
+        f"over {len(per_day)} closed days (target: 1)"
+    )
+    figures: dict[str, float] = {
+        "rows": rows,
+        "compaction_s": seconds,
+        "files_per_closed_day_max": most,
+    }
     for name in QUERIES:
         ratio = before[name] / after[name]
         figures[f"{name} ratio"] = ratio

@@ -27,7 +27,7 @@ def _no_wait(policy: RatePolicy) -> Throttle:
 
 def run(quick: bool = False) -> dict[str, tuple[int, int]]:
     """Print and return (first run, later run) requests per 1,000 accounts."""
-    count = 200 if quick else 1000
+    count = 100 if quick else 1000
     figures: dict[str, tuple[int, int]] = {}
     # Generous emulated budgets: this counts requests; the budgets are exercised in tests.
     roomy = dict.fromkeys(("x", "bluesky", "mastodon"), (10**6, 300))

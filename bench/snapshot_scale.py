@@ -18,16 +18,23 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from followerledger.demo import write_generated_history
+from followerledger.emulator import emulator_environment
+from followerledger.emulator.world import World
+from followerledger.history_import import import_history
+from followerledger.lake import Lake
 from followerledger.prefect_server import client_environment, ensure_server
 from followerledger.sources.bluesky import BATCH_SIZE as BLUESKY_BATCH
 from followerledger.sources.mastodon import BATCH_SIZE as MASTODON_BATCH
 from followerledger.sources.x import BATCH_SIZE as X_BATCH
 from followerledger.sources.youtube import BATCH_SIZE as YOUTUBE_BATCH
+from followerledger.watchlist import load_watchlist
 
 LATENCY = 0.050
 CONCURRENCY = 4
@@ -62,17 +69,22 @@ def write_watchlist(path: Path, per_platform: dict[str, int]) -> None:
 
 
 class Emulator:
-    """`followerledger emulator` in its own process, with generous limits."""
+    """`followerledger emulator` in its own process, with generous limits; it knows the ids
+    of the accounts of the watchlist it is started with."""
 
-    def __init__(self) -> None:
+    def __init__(self, watchlist: Path | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        environment = dict(os.environ)
+        if watchlist is not None:
+            environment["FOLLOWERLEDGER_WATCHLIST"] = str(watchlist)
         self.process = subprocess.Popen(
             [str(BIN / "followerledger"), "emulator", "--port", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env=environment,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             try:
                 requests.get(self.url, timeout=1)
@@ -102,6 +114,29 @@ class Emulator:
         self.process.wait(timeout=30)
 
 
+def emulator_urls(url: str) -> dict[str, str]:
+    """The settings that point every source at an emulator."""
+    return {
+        key: value for key, value in emulator_environment(url).items() if key.endswith("_API_URL")
+    }
+
+
+def settle(api_url: str, quiet: float = 2.0, limit: float = 600.0) -> None:
+    """Wait until the Prefect server has recorded every task run it was sent.
+
+    The server writes task runs from the event stream after a run ends (with SQLite, about
+    twenty a second); a run started meanwhile gets 503 answers and retries for seconds, which
+    would be measured as its own cost."""
+    deadline = time.monotonic() + limit
+    last = -1
+    while time.monotonic() < deadline:
+        count = requests.post(f"{api_url}/task_runs/count", json={}, timeout=60).json()
+        if count == last:
+            return
+        last = count
+        time.sleep(quiet)
+
+
 def flow_run(environment: dict[str, str]) -> dict[str, Any]:
     """One flow run in a fresh process; its report."""
     done = subprocess.run(
@@ -118,8 +153,8 @@ def flow_run(environment: dict[str, str]) -> dict[str, Any]:
 
 def run(quick: bool = False) -> dict[str, Any]:
     """Print and return the figures."""
-    per_platform = 250 if quick else 2_500
-    memory_sizes = (2_000, 10_000) if quick else (10_000, 100_000)
+    per_platform = 50 if quick else 2_500
+    memory_sizes = (200, 1_000) if quick else (10_000, 100_000)
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
@@ -133,10 +168,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                     {
                         "FOLLOWERLEDGER_WAREHOUSE": str(root / name / "warehouse"),
                         "FOLLOWERLEDGER_WATCHLIST": str(root / name / "watchlist.yaml"),
-                        "FOLLOWERLEDGER_X_API_URL": emulator.url,
-                        "FOLLOWERLEDGER_BLUESKY_API_URL": emulator.url,
-                        "FOLLOWERLEDGER_MASTODON_API_URL": emulator.url,
-                        "FOLLOWERLEDGER_YOUTUBE_API_URL": f"{emulator.url}/youtube/v3",
+                        **emulator_urls(emulator.url),
                         "FOLLOWERLEDGER_FETCH_CONCURRENCY": str(CONCURRENCY),
                         "FOLLOWERLEDGER_RATE_BUDGETS": "x=100000/60,bluesky=100000/60,"
                         "mastodon=100000/60,youtube=100000/60",
@@ -152,17 +184,29 @@ def run(quick: bool = False) -> dict[str, Any]:
             fixed_env = environment("fixed")
             write_watchlist(root / "fixed/watchlist.yaml", {"x": 1})
             flow_run(fixed_env)  # the first run of a fresh server pays its warm-up
+            settle(server.api_url)
             fixed = flow_run(fixed_env)["seconds"]
+            settle(server.api_url)
 
-            # 10,000 accounts: resolve once, then the measured run by id with 50 ms latency.
+            # 10,000 accounts, resolved by an imported export with ids (the product's import
+            # path), read by id with 50 ms added to every answer.
             scale_env = environment("scale")
             counts = dict.fromkeys(("x", "bluesky", "mastodon", "youtube"), per_platform)
             write_watchlist(root / "scale/watchlist.yaml", counts)
-            emulator.latency(0)
-            flow_run(scale_env)
-            emulator.latency(LATENCY)
-            measured = flow_run(scale_env)
-            emulator.latency(0)
+            watchlist = load_watchlist(root / "scale/watchlist.yaml")
+            export = root / "scale/export.csv"
+            write_generated_history(
+                watchlist, export, datetime.now(UTC), World(), days=1, step=timedelta(days=1)
+            )
+            import_history(export, Lake(root / "scale/warehouse/lake"))
+            scale_emulator = Emulator(root / "scale/watchlist.yaml")
+            scale_env.update(emulator_urls(scale_emulator.url))
+            scale_emulator.latency(LATENCY)
+            settle(server.api_url)
+            try:
+                measured = flow_run(scale_env)
+            finally:
+                scale_emulator.stop()
             batches = {
                 "x": X_BATCH,
                 "bluesky": BLUESKY_BATCH,
@@ -196,6 +240,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                 write_watchlist(
                     root / f"memory{size}/watchlist.yaml", {"x": size // 2, "bluesky": size // 2}
                 )
+                settle(server.api_url)
                 report = flow_run(memory_env)
                 figures[f"peak_rss_mb_{size}"] = report["peak_rss_mb"]
                 print(

@@ -59,11 +59,13 @@ def test_a_write_failing_midway_leaves_no_visible_file(
     lake = Lake(tmp_path / "lake")
     snapshot.write_observations(lake, "x", "run-1", AT, rows(3))
 
-    def half_written(table: Any, where: Any, **kwargs: Any) -> None:
-        where.write(b"PAR1 half a file")
+    write_row_group = lake_module.pq.ParquetWriter.write_table
+
+    def half_written(self: Any, table: Any, *args: Any, **kwargs: Any) -> None:
+        write_row_group(self, table.slice(0, 1))
         raise OSError("disk full")
 
-    monkeypatch.setattr(lake_module.pq, "write_table", half_written)
+    monkeypatch.setattr(lake_module.pq.ParquetWriter, "write_table", half_written)
     with pytest.raises(OSError, match="disk full"):
         snapshot.write_observations(lake, "x", "run-2", AT, rows(3, "run-2"))
     with pytest.raises(OSError, match="disk full"):

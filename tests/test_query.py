@@ -98,7 +98,7 @@ def test_the_query_path_never_imports_prefect(warehouse: Path) -> None:
         "    main(['query', 'select count(*) from observations'])\n"
         "except SystemExit:\n"
         "    pass\n"
-        "print('prefect' in sys.modules)\n"
+        "print('prefect' in sys.modules or 'pydantic_settings' in sys.modules)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],
@@ -110,3 +110,19 @@ def test_the_query_path_never_imports_prefect(warehouse: Path) -> None:
     lines = out.stdout.strip().splitlines()
     assert lines[-1] == "False"
     assert lines[2].replace(" ", "") == "│2│"
+
+
+def test_the_warehouse_is_found_as_settings_find_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from followerledger.location import catalog_location, warehouse_location
+    from followerledger.settings import load_settings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FOLLOWERLEDGER_WAREHOUSE", raising=False)
+    assert warehouse_location() == load_settings().warehouse == Path("warehouse")
+    (tmp_path / ".env").write_text("followerledger_warehouse=/data/from-dotenv\n")
+    assert warehouse_location() == load_settings().warehouse == Path("/data/from-dotenv")
+    monkeypatch.setenv("FOLLOWERLEDGER_WAREHOUSE", "/data/from-env")
+    assert warehouse_location() == load_settings().warehouse == Path("/data/from-env")
+    assert catalog_location() == load_settings().catalog_path

@@ -74,6 +74,7 @@ def test_a_real_flow_run_lands_one_row_per_account(workspace: Workspace) -> None
         "publish_catalog",
         "publish_run_artifacts",
         "read_account_changes",
+        "reserve_budgets",
         "send_alerts",
         "write_observations",
         "write_observations",

@@ -18,12 +18,12 @@ import duckdb
 
 from followerledger.duck import literal, parquet_relation, quote_name
 from followerledger.lake import Lake
+from followerledger.location import CATALOG_NAME
 from followerledger.models import DAILY, LAKE_DATASETS, SEEDS, SNAPSHOT, VIEWS, Model
 from followerledger.session import model_columns, seed_relation, watchlist_tables
 from followerledger.state import StateStore
 from followerledger.watchlist import Watchlist
 
-CATALOG_NAME: Final = "followerledger.duckdb"
 #: Written in an older storage format so that the DuckDB CLI from PyPI (1.5.x) can open it.
 STORAGE_VERSION: Final = "v1.4.0"
 

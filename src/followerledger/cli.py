@@ -285,12 +285,11 @@ def query(sql: str, fmt: str) -> None:
     """Read-only SQL against the warehouse."""
     import duckdb
 
+    from followerledger.location import catalog_location
     from followerledger.query import QueryRefused, WarehouseMissing, render, run_query
-    from followerledger.settings import load_settings
 
-    settings = load_settings()
     try:
-        columns, rows = run_query(settings.catalog_path, sql)
+        columns, rows = run_query(catalog_location(), sql)
     except (QueryRefused, WarehouseMissing) as error:
         fail(str(error))
     except duckdb.Error as error:

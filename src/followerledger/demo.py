@@ -76,15 +76,21 @@ class DemoResult:
 
 
 def write_generated_history(
-    watchlist: Watchlist, path: Path, now: datetime, world: World | None = None
+    watchlist: Watchlist,
+    path: Path,
+    now: datetime,
+    world: World | None = None,
+    *,
+    days: int = HISTORY_DAYS,
+    step: timedelta = HISTORY_STEP,
 ) -> int:
-    """A CSV export of the emulator's accounts: every 6 hours over the last 90 days.
+    """A CSV export of the emulator's accounts: every `step` over the last `days` days.
 
     Like an export from another tracker it carries account ids, and each row names the
     handle the account had then, so a rename shows in the history.
     """
     world = world or World()
-    start = (now - timedelta(days=HISTORY_DAYS)).replace(minute=0, second=0, microsecond=0)
+    start = (now - timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
     rows = 0
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as handle:
@@ -112,7 +118,7 @@ def write_generated_history(
                     ]
                 )
                 rows += 1
-                moment += HISTORY_STEP
+                moment += step
     return rows
 
 

@@ -9,9 +9,11 @@ closed day's files into `compacted-<digest>.parquet` (see `compaction`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
+import threading
 import uuid
 from collections.abc import Mapping
 from datetime import date
@@ -108,31 +110,21 @@ class Lake:
     ) -> LakeFile:
         """Write a table at `key` atomically: all of it becomes visible at once, or nothing.
 
-        `options` go to `pyarrow.parquet.write_table` (dictionary and statistics choices).
+        `options` go to `pyarrow.parquet.ParquetWriter` (dictionary and statistics choices).
         """
-        options = dict(options or {})
-        final = self.path(key)
-        directory, name = final.rsplit("/", 1)
-        if not self.is_local:
-            # Object stores make a PUT visible whole; there is no rename to lean on.
-            pq.write_table(table, final, filesystem=self.fs, **options)
-            info = self.fs.get_file_info(final)
-            return LakeFile(key, info.size or 0, info.mtime_ns or 0)
-        os.makedirs(directory, exist_ok=True)
-        temporary = f"{directory}/.{name}.tmp-{uuid.uuid4().hex}"
+        writer = self.writer(key, table.schema, options)
         try:
-            with open(temporary, "wb") as handle:
-                pq.write_table(table, handle, **options)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, final)
+            writer.write(table)
         except BaseException:
-            if os.path.exists(temporary):
-                os.remove(temporary)
+            writer.abort()
             raise
-        _fsync_directory(directory)
-        stat = os.stat(final)
-        return LakeFile(key, stat.st_size, stat.st_mtime_ns)
+        return writer.commit()
+
+    def writer(
+        self, key: str, schema: pa.Schema, options: Mapping[str, Any] | None = None
+    ) -> LakeWriter:
+        """A file at `key` written in parts and made visible whole by `commit()`."""
+        return LakeWriter(self, key, schema, options)
 
     def read(self, key: str) -> pa.Table:
         """One file's rows (no partition columns are added from its path)."""
@@ -169,6 +161,74 @@ class Lake:
         """Delete one file (used for mart files no relation lists, and for lake files
         compacted longer ago than the grace period)."""
         self.fs.delete_file(self.path(key))
+
+
+class LakeWriter:
+    """One lake file written in parts (row groups) and made visible whole: under a temporary
+    name that no reader lists, flushed to disk, then renamed into place (local lakes); as one
+    upload completed on `commit` (object stores make an upload visible whole)."""
+
+    def __init__(
+        self, lake: Lake, key: str, schema: pa.Schema, options: Mapping[str, Any] | None
+    ) -> None:
+        self.lake = lake
+        self.key = key
+        self.final = lake.path(key)
+        self.directory, name = self.final.rsplit("/", 1)
+        self._lock = threading.Lock()
+        if lake.is_local:
+            os.makedirs(self.directory, exist_ok=True)
+            self.temporary = f"{self.directory}/.{name}.tmp-{uuid.uuid4().hex}"
+            self._sink: Any = open(self.temporary, "wb")  # noqa: SIM115 (closed by commit/abort)
+        else:
+            self.temporary = self.final
+            self._sink = lake.fs.open_output_stream(self.final)
+        self._parquet = pq.ParquetWriter(self._sink, schema, **dict(options or {}))
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        """Append rows (safe to call from several threads)."""
+        with self._lock:
+            self._parquet.write_table(table)
+            self.rows += table.num_rows
+
+    def commit(self) -> LakeFile:
+        """Finish the file and make it visible at its key."""
+        with self._lock:
+            try:
+                self._parquet.close()
+                if self.lake.is_local:
+                    self._sink.flush()
+                    os.fsync(self._sink.fileno())
+                self._sink.close()
+                if self.lake.is_local:
+                    os.replace(self.temporary, self.final)
+            except BaseException:
+                self._discard()
+                raise
+        if not self.lake.is_local:
+            info = self.lake.fs.get_file_info(self.final)
+            return LakeFile(self.key, info.size or 0, info.mtime_ns or 0)
+        _fsync_directory(self.directory)
+        stat = os.stat(self.final)
+        return LakeFile(self.key, stat.st_size, stat.st_mtime_ns)
+
+    def abort(self) -> None:
+        """Give up: nothing becomes visible."""
+        with self._lock:
+            self._discard()
+
+    def _discard(self) -> None:
+        with contextlib.suppress(Exception):
+            self._parquet.close()
+        with contextlib.suppress(Exception):
+            self._sink.close()
+        if self.lake.is_local:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self.temporary)
+        else:
+            with contextlib.suppress(Exception):
+                self.lake.fs.delete_file(self.final)
 
 
 def _walk_local(base: str, dataset: str) -> list[LakeFile]:

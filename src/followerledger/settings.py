@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from followerledger.location import CATALOG_NAME, DEFAULT_WAREHOUSE, ENV_FILE, WAREHOUSE_ENV
+
 
 def _env(name: str) -> AliasChoices:
     return AliasChoices(name, name.lower())
@@ -17,9 +19,9 @@ def _env(name: str) -> AliasChoices:
 class Settings(BaseSettings):
     """Everything followerledger can be configured with; see README "Configuration"."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(env_file=ENV_FILE, extra="ignore", populate_by_name=True)
 
-    warehouse: Path = Field(Path("warehouse"), validation_alias=_env("FOLLOWERLEDGER_WAREHOUSE"))
+    warehouse: Path = Field(DEFAULT_WAREHOUSE, validation_alias=_env(WAREHOUSE_ENV))
     watchlist: Path = Field(
         Path("watchlist.yaml"), validation_alias=_env("FOLLOWERLEDGER_WATCHLIST")
     )
@@ -133,7 +135,7 @@ class Settings(BaseSettings):
     @property
     def catalog_path(self) -> Path:
         """The DuckDB file analysts open."""
-        return self.warehouse / "followerledger.duckdb"
+        return self.warehouse / CATALOG_NAME
 
     def redact(self, text: str) -> str:
         """The text with every configured secret replaced by '***'."""

@@ -6,14 +6,18 @@ batch, retries on I/O, artifacts); each works, and is tested, without Prefect.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from followerledger.lake import Lake, LakeFile, check_run_id, observation_key
 from followerledger.observation import PARQUET_OPTIONS, Observation, to_table
 from followerledger.sources.base import PlatformSource, Target
 from followerledger.watchlist import Watchlist, normalize_handle
+
+T = TypeVar("T")
 
 
 def new_run_id(started_at: datetime) -> str:
@@ -37,6 +41,12 @@ def plan_targets(
 def plan_batches(source: PlatformSource, targets: Sequence[Target]) -> list[list[Target]]:
     """The request batches of one platform, at its API's maximum batch size."""
     return source.plan(targets)
+
+
+def interleave(plans: Mapping[str, Sequence[T]]) -> list[tuple[str, T]]:
+    """Every platform's batches, taken in turn: (platform, batch) round-robin."""
+    queues = [[(platform, batch) for batch in batches] for platform, batches in plans.items()]
+    return [item for turn in itertools.zip_longest(*queues) for item in turn if item is not None]
 
 
 def fetch_batch(source: PlatformSource, batch: Sequence[Target], run_id: str) -> list[Observation]:

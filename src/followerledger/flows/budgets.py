@@ -1,12 +1,18 @@
 """Rate budgets for flows: a Prefect global concurrency limit per platform when a server is
-configured (shared by every run on every worker), else a token bucket in this process."""
+configured (shared by every run on every worker), else a token bucket in this process.
+
+With a server, a run reserves the requests it plans before it sends any (one write to the
+server per budget), and tops up only if it needs more (retries, classification lookups).
+Asking the server once per request is not viable: its database also records every task run,
+and concurrent slot increments come back 503 and are retried seconds later.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Mapping
 
 import httpx
 from prefect.client.orchestration import SyncPrefectClient
@@ -21,12 +27,9 @@ from followerledger.sources.throttle import RatePolicy, Throttle, process_thrott
 
 PREFIX = "followerledger-"
 LOCKED = 423  # the server's answer while a rate limit has no free slot
-#: The largest reservation of slots taken from the server at once (and never more than a tenth
-#: of the budget). Reservations start at one slot and double while a run keeps asking, so a
-#: run of n requests writes to the server about log2(n) times instead of n times (its SQLite
-#: database is also busy recording every task run) and leaves fewer than n slots unused when
-#: it ends; unused slots decay like any other.
-RESERVE = 50
+#: The largest top-up taken at once (never more than a tenth of the budget); top-ups start at
+#: one slot and double while a run keeps asking.
+TOP_UP = 50
 
 _ENSURED: set[str] = set()
 _LOCK = threading.Lock()
@@ -51,12 +54,13 @@ def ensure_limit(client: SyncPrefectClient, policy: RatePolicy) -> str:
 
 
 class PrefectBudget:
-    """A throttle backed by a Prefect rate limit, taking slots from the server in small
-    reservations and handing them out one per request."""
+    """One platform's (or Mastodon instance's) share of a Prefect rate limit, held by a run:
+    slots reserved from the server and handed out one per request."""
 
     def __init__(self, policy: RatePolicy) -> None:
-        self.largest = max(1, min(RESERVE, policy.limit // 10))
-        self.reserve = 1
+        self.policy = policy
+        self.largest = max(1, min(TOP_UP, policy.limit // 10))
+        self.top_up = 1
         self._lock = threading.Lock()
         self._available = 0
         self.acquisitions = 0
@@ -71,24 +75,32 @@ class PrefectBudget:
         weakref.finalize(self, self._client.__exit__, None, None, None)
         self.name = ensure_limit(self._client, policy)
 
+    def reserve(self, requests: int) -> None:
+        """Reserve slots for requests a run plans (at most the whole budget at once)."""
+        slots = min(requests, self.policy.limit)
+        if slots > 0:
+            with self._lock:
+                self._acquire(slots)
+                self._available += slots
+
     def __call__(self) -> None:
         with self._lock:
             if self._available == 0:
-                self._acquire()
-                self.acquisitions += 1
-                self._available = self.reserve
-                self.reserve = min(self.largest, self.reserve * 2)
+                self._acquire(self.top_up)
+                self._available = self.top_up
+                self.top_up = min(self.largest, self.top_up * 2)
             self._available -= 1
 
-    def _acquire(self) -> None:
-        """Take `reserve` slots of the rate limit, waiting as the server says when it is spent.
+    def _acquire(self, slots: int) -> None:
+        """Take slots of the rate limit, waiting as the server says while it is spent.
 
-        This is what `prefect.concurrency.sync.rate_limit` does, without its per-call queue
-        service and events, which cost 0.1-2 s per call under concurrency."""
+        What `prefect.concurrency.sync.rate_limit` does, without its per-call queue service
+        and events, which cost 0.1-2 s per call under concurrency."""
+        self.acquisitions += 1
         while True:
             try:
                 self._client.increment_concurrency_slots(
-                    names=[self.name], slots=self.reserve, mode="rate_limit"
+                    names=[self.name], slots=slots, mode="rate_limit"
                 )
                 return
             except httpx.HTTPStatusError as error:
@@ -97,13 +109,42 @@ class PrefectBudget:
                 time.sleep(float(error.response.headers.get("Retry-After", "1")))
 
 
-def prefect_throttle(policy: RatePolicy) -> Throttle:
-    """A throttle drawing on the policy's Prefect rate limit."""
-    return PrefectBudget(policy)
+class SharedBudgets:
+    """The throttle factory a flow hands its sources when a Prefect server is configured:
+    one PrefectBudget per policy, which the flow can fill before the run starts."""
+
+    def __init__(self) -> None:
+        self._budgets: dict[RatePolicy, PrefectBudget] = {}
+        self._lock = threading.Lock()
+
+    def budget(self, policy: RatePolicy) -> PrefectBudget:
+        """The budget of a policy (created on first use)."""
+        with self._lock:
+            if policy not in self._budgets:
+                self._budgets[policy] = PrefectBudget(policy)
+            return self._budgets[policy]
+
+    def __call__(self, policy: RatePolicy) -> Throttle:
+        return self.budget(policy)
+
+    def reserve(self, planned: Mapping[RatePolicy, int]) -> None:
+        """Reserve every budget's planned requests before the run sends any."""
+        for policy, requests in planned.items():
+            self.budget(policy).reserve(requests)
 
 
-def throttle_factory() -> Callable[[RatePolicy], Throttle]:
+class LocalBudgets:
+    """The throttle factory without a Prefect server: token buckets in this process."""
+
+    def __call__(self, policy: RatePolicy) -> Throttle:
+        return process_throttle(policy)
+
+    def reserve(self, planned: Mapping[RatePolicy, int]) -> None:
+        """Nothing to reserve: the buckets pace each request as it is sent."""
+
+
+def budgets_for_run() -> SharedBudgets | LocalBudgets:
     """Prefect global limits when PREFECT_API_URL is set, else in-process token buckets."""
     if get_current_settings().api.url:
-        return prefect_throttle
-    return process_throttle
+        return SharedBudgets()
+    return LocalBudgets()

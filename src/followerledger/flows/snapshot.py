@@ -19,15 +19,21 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from followerledger import run_log, snapshot
 from followerledger.catalog import publish
-from followerledger.flows import reporting
-from followerledger.flows.budgets import throttle_factory
+from followerledger.flows import as_is, reporting
+from followerledger.flows.budgets import LocalBudgets, SharedBudgets, budgets_for_run
 from followerledger.identity import Identities, known_identities
 from followerledger.lake import Lake
 from followerledger.observation import STATUSES, Observation
 from followerledger.run_costs import run_costs
 from followerledger.settings import Settings, load_settings
-from followerledger.sources import PlatformSource, build_source, missing_config
+from followerledger.sources import (
+    PlatformSource,
+    build_source,
+    missing_config,
+    planned_requests,
+)
 from followerledger.sources.base import Target
+from followerledger.sources.throttle import RatePolicy
 from followerledger.watchlist import Watchlist, load_watchlist
 
 
@@ -35,6 +41,12 @@ from followerledger.watchlist import Watchlist, load_watchlist
 def load_identities(settings: Settings, lake: Lake) -> Identities:
     """The platform ids the watched handles resolved to in earlier runs."""
     return known_identities(settings.warehouse, lake)
+
+
+@task(name="reserve_budgets", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def reserve_budgets(budgets: SharedBudgets | LocalBudgets, planned: dict[RatePolicy, int]) -> None:
+    """Take this run's planned requests out of each platform's shared rate budget."""
+    budgets.reserve(planned)
 
 
 @task(name="fetch_batch", cache_policy=NO_CACHE)
@@ -100,24 +112,31 @@ def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None)
     run_id = run_id or snapshot.new_run_id(started_at)
     lake = Lake(settings.lake)
     identities = load_identities(settings, lake)
-    throttle_for = throttle_factory()
+    budgets = budgets_for_run()
 
     sources: dict[str, PlatformSource] = {
-        p: build_source(p, settings, throttle_for=throttle_for) for p in chosen
+        p: build_source(p, settings, throttle_for=budgets) for p in chosen
     }
-    pending: dict[str, list[PrefectFuture[list[Observation]]]] = {}
+    plans: dict[str, list[list[Target]]] = {}
+    planned: dict[RatePolicy, int] = {}
     for platform, source in sources.items():
         targets = snapshot.plan_targets(watchlist, platform, identities)
-        batches = snapshot.plan_batches(source, targets)
+        plans[platform] = snapshot.plan_batches(source, targets)
+        planned.update(planned_requests(platform, plans[platform], settings))
         resolved = sum(1 for target in targets if target.account_id)
         logger.info(
             "%s: %d accounts (%d by id) in %d requests",
             platform,
             len(targets),
             resolved,
-            len(batches),
+            len(plans[platform]),
         )
-        pending[platform] = [fetch_batch.submit(source, batch, run_id) for batch in batches]
+    reserve_budgets(budgets, planned)
+    # Submitted round-robin across platforms: each platform caps its own requests in flight,
+    # so a queue of one platform's batches would leave the others' waiting behind it.
+    pending: dict[str, list[PrefectFuture[list[Observation]]]] = {p: [] for p in plans}
+    for platform, batch in snapshot.interleave(plans):
+        pending[platform].append(fetch_batch.submit(sources[platform], batch, run_id))
 
     records = []
     for name, futures in pending.items():
@@ -126,12 +145,12 @@ def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None)
             run_id, name, started_at, datetime.now(UTC), rows, sources[name].usage()
         )
         if rows:
-            write_observations(lake, name, run_id, started_at, rows)
+            write_observations(lake, name, run_id, started_at, as_is(rows))
         write_run_record(lake, record)
         records.append(record)
         logger.info("%s: %s in %d requests", name, record.statuses, record.requests)
 
-    publish_catalog(settings, lake, watchlist)
+    publish_catalog(settings, lake, as_is(watchlist))
     costs = price_run(settings, lake, run_id, started_at)
     result = {
         "run_id": run_id,
@@ -144,9 +163,9 @@ def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None)
     }
 
     # Operations (issue 5): the run's artifacts and alerts. Keep this block last.
-    changes = reporting.read_account_changes(settings, lake, watchlist, run_id)
-    reporting.publish_run_artifacts(result, changes)
-    reporting.send_alerts(settings, watchlist, changes)
+    changes = reporting.read_account_changes(settings, lake, as_is(watchlist), run_id)
+    reporting.publish_run_artifacts(result, as_is(changes))
+    reporting.send_alerts(settings, as_is(watchlist), as_is(changes))
     return result
 
 

@@ -25,7 +25,7 @@ from followerledger.sources.http import (
     no_budget_headers,
     utc_now,
 )
-from followerledger.sources.mastodon import MastodonSource
+from followerledger.sources.mastodon import MastodonSource, split_handle
 from followerledger.sources.mastodon import read_budget as mastodon_budget
 from followerledger.sources.throttle import RatePolicy, Throttle, policy_for, process_throttle
 from followerledger.sources.x import XSource
@@ -42,6 +42,7 @@ __all__ = [
     "Usage",
     "build_source",
     "missing_config",
+    "planned_requests",
 ]
 
 ThrottleFactory = Callable[[RatePolicy], Throttle]
@@ -160,3 +161,22 @@ def build_source(
         )
 
     return MastodonSource(instance_client)
+
+
+def planned_requests(
+    platform: str, batches: Sequence[Sequence[Target]], settings: Settings
+) -> dict[RatePolicy, int]:
+    """The requests a run's batches will send, per rate budget (Mastodon: per instance, plus
+    the version check of each instance read by id)."""
+    if platform != "mastodon":
+        return {policy_for(platform, budgets=settings.budgets): len(batches)}
+    planned: dict[RatePolicy, int] = {}
+    checked: set[str] = set()
+    for batch in batches:
+        instance = split_handle(batch[0].handle)[1]
+        policy = policy_for("mastodon", instance, settings.budgets)
+        planned[policy] = planned.get(policy, 0) + 1
+        if batch[0].account_id and instance not in checked:
+            checked.add(instance)
+            planned[policy] += 1
+    return planned

@@ -73,6 +73,7 @@ class MastodonSource:
         self._client_for = client_for
         self._clients: dict[str, ApiClient] = {}
         self._versions: dict[str, tuple[int, int]] = {}
+        self._version_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def client(self, instance: str) -> ApiClient:
@@ -173,19 +174,21 @@ class MastodonSource:
         return rows.status(target, "error", error_text(body, status_code))
 
     def _supports_multi(self, client: ApiClient, instance: str) -> bool:
+        # One version check per instance and run, however many batches ask at once.
         with self._lock:
+            instance_lock = self._version_locks.setdefault(instance, threading.Lock())
+        with instance_lock:
             version = self._versions.get(instance)
-        if version is None:
-            response = client.get("/api/v2/instance")
-            version = (0, 0)
-            if response.status_code == 200:
-                try:
-                    body = read_json(response)
-                except MalformedAnswer:
-                    body = None
-                if isinstance(body, dict) and isinstance(body.get("version"), str):
-                    version = parse_version(body["version"])
-            with self._lock:
+            if version is None:
+                version = (0, 0)
+                response = client.get("/api/v2/instance")
+                if response.status_code == 200:
+                    try:
+                        body = read_json(response)
+                    except MalformedAnswer:
+                        body = None
+                    if isinstance(body, dict) and isinstance(body.get("version"), str):
+                        version = parse_version(body["version"])
                 self._versions[instance] = version
         return version >= MULTI_ACCOUNT_VERSION
 

@@ -1,0 +1,53 @@
+"""Every benchmark runs (`python -m bench --quick`); how fast is for `make bench` to say."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from prefect.settings import PREFECT_API_URL
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_server")
+def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
+    results = tmp_path / "RESULTS.md"
+    environment = {
+        **os.environ,
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+        "PYTHONPATH": str(REPO),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--results", str(results)],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = results.read_text()
+    for title in (
+        "Requests per 1,000 accounts",
+        "Snapshot at scale",
+        "Landing",
+        "Refresh",
+        "Compaction",
+        "`followerledger query` end to end",
+    ):
+        assert f"## {title}" in text
+    for figure in (
+        "requests per 1,000 x accounts",
+        "peak RSS",
+        "rows/s",
+        "refresh --full",
+        "files per platform and closed day",
+        "query end to end",
+    ):
+        assert figure in done.stdout, figure
