@@ -24,6 +24,7 @@ from followerledger.flows.budgets import throttle_factory
 from followerledger.identity import Identities, known_identities
 from followerledger.lake import Lake
 from followerledger.observation import STATUSES, Observation
+from followerledger.report import report_uri
 from followerledger.run_costs import run_costs
 from followerledger.settings import Settings, load_settings
 from followerledger.sources import PlatformSource, build_source, missing_config
@@ -145,7 +146,7 @@ def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None)
 
     # Operations (issue 5): the run's artifacts and alerts. Keep this block last.
     changes = reporting.read_account_changes(settings, lake, watchlist, run_id)
-    reporting.publish_run_artifacts(result, changes)
+    reporting.publish_run_artifacts(result, changes, report_uri(settings.warehouse))
     reporting.send_alerts(settings, watchlist, changes)
     return result
 

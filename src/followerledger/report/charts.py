@@ -71,7 +71,7 @@ def tick_labels(ticks: Sequence[float]) -> list[str]:
     decimals = 0
     while decimals < 4 and abs(step * 10**decimals - round(step * 10**decimals)) > 1e-6:
         decimals += 1
-    return [f"{tick / unit:,.{decimals}f}{suffix}" for tick in ticks]
+    return [f"{tick / unit:,.{decimals}f}{suffix}" if tick else "0" for tick in ticks]
 
 
 def nice_ticks(low: float, high: float, count: int = 4) -> list[float]:
@@ -161,7 +161,9 @@ def _svg(
 ) -> Markup:
     """An accessible SVG element around the chart's body."""
     content = "".join(body)
-    return Markup(
+    # Markup from an f-string: every text from the data is escaped where it is placed (titles,
+    # labels, tooltips); the rest is numbers and colours of our own.
+    return Markup(  # noqa: S704
         f'<svg class="{css_class}" viewBox="0 0 {_num(frame.width)} {_num(frame.height)}" '
         f'role="img" xmlns="http://www.w3.org/2000/svg">'
         f"<title>{escape(title)}</title><desc>{escape(description)}</desc>{content}</svg>"
@@ -467,8 +469,8 @@ def heat_map(
         labels.append(hint)
     if not labelled:
         for group, members in itertools.groupby(enumerate(rows), key=lambda item: item[1].group):
-            start = next(members)[0]
-            size = 1 + sum(1 for _ in members)
+            indexes = [index for index, _ in members]
+            start, size = indexes[0], len(indexes)
             y = frame.top + start * row_height
             labels.append(
                 f'<line class="grid" x1="{_num(left - 4)}" x2="{_num(plot_right)}" '

@@ -69,7 +69,7 @@ class Landscape:
 
     @property
     def last_day(self) -> date:
-        return max(row["day"] for row in self.rows)
+        return self.days[-1]
 
     def on(self, day: date) -> list[Row]:
         """The rows of a day, largest share first."""
@@ -113,9 +113,7 @@ def report_window(last_day: date | None, days: int, today: date) -> Window:
     return Window(end - timedelta(days=days - 1), end)
 
 
-def read_report_data(
-    connection: duckdb.DuckDBPyConnection, days: int, today: date
-) -> ReportData:
+def read_report_data(connection: duckdb.DuckDBPyConnection, days: int, today: date) -> ReportData:
     """Every section's rows for the last `days` days of data."""
     overview = run_report_query(connection, "overview", {})[0]
     window = report_window(overview["last_day"], days, today)

@@ -14,6 +14,7 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import jinja2
+
 from followerledger.report import charts
 from followerledger.report.data import Brand, BrandLine, Landscape, ReportData, Row
 
@@ -187,7 +188,9 @@ def brand_view(brand: Brand, data: ReportData) -> dict[str, Any]:
                         window.last_day,
                         title=f"{brand.name} on {line.platform}",
                         description=f"{brand.name}'s followers on {line.platform} per UTC day",
-                        marks=_marks([a for a in brand.anomalies if a["platform"] == line.platform]),
+                        marks=_marks(
+                            [a for a in brand.anomalies if a["platform"] == line.platform]
+                        ),
                         width=260,
                         height=110,
                         y_ticks=3,
