@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench import compaction, landing, refresh, requests_per_account
+from bench import compaction, landing, refresh, report, requests_per_account
 
 
 def main() -> None:
@@ -16,6 +16,7 @@ def main() -> None:
     landing.run(quick=args.quick)
     refresh.run(quick=args.quick)
     compaction.run(quick=args.quick)
+    report.run(quick=args.quick)
 
 
 if __name__ == "__main__":

@@ -183,21 +183,22 @@ def _segments(points: Sequence[Point]) -> list[list[Point]]:
 
 def _line(frame: Frame, points: Sequence[Point], colour: str, width: float = 1.8) -> str:
     """A path per run of consecutive days; a lone day is a dot."""
-    parts = []
-    for run in _segments(points):
-        if len(run) == 1:
-            day, value = run[0]
-            parts.append(
-                f'<circle cx="{_num(frame.x(day))}" cy="{_num(frame.y(value))}" '
-                f'r="{_num(width * 1.2)}" fill="{colour}"/>'
-            )
-            continue
-        d = "M" + "L".join(f"{_num(frame.x(day))},{_num(frame.y(value))}" for day, value in run)
-        parts.append(
-            f'<path d="{d}" fill="none" stroke="{colour}" stroke-width="{_num(width)}" '
-            f'stroke-linejoin="round" stroke-linecap="round"/>'
+    return "".join(_path(frame, run, colour, width) for run in _segments(points))
+
+
+def _path(frame: Frame, run: Sequence[Point], colour: str, width: float) -> str:
+    """One unbroken line through the points (a dot when there is one)."""
+    if len(run) == 1:
+        day, value = run[0]
+        return (
+            f'<circle cx="{_num(frame.x(day))}" cy="{_num(frame.y(value))}" '
+            f'r="{_num(width * 1.2)}" fill="{colour}"/>'
         )
-    return "".join(parts)
+    d = "M" + "L".join(f"{_num(frame.x(day))},{_num(frame.y(value))}" for day, value in run)
+    return (
+        f'<path d="{d}" fill="none" stroke="{colour}" stroke-width="{_num(width)}" '
+        f'stroke-linejoin="round" stroke-linecap="round"/>'
+    )
 
 
 def _y_axis(frame: Frame, ticks: Sequence[float], percent: bool = False) -> str:
@@ -335,13 +336,13 @@ def sparkline(
         kept: dict[int, Point] = {}
         for day, value in run:
             kept[int(frame.x(day))] = (day, value)  # the last count per pixel column
-        body.append(_line(frame, list(kept.values()), PLATFORM_COLOURS["all"], 1.3))
+        body.append(_path(frame, list(kept.values()), PLATFORM_COLOURS["all"], 1.3))
     day, value = points[-1]
     body.append(
         f'<circle cx="{_num(frame.x(day))}" cy="{_num(frame.y(value))}" r="2.2" '
         f'fill="{PLATFORM_COLOURS["all"]}"/>'
     )
-    return _svg(frame, title, title, body, "spark")
+    return _svg(frame, title, "sparkline of the daily counts", body, "spark")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -30,6 +30,9 @@ STATUS_WORDS: Final = {
 }
 #: Gaps listed in the table (the heat map shows them all).
 GAPS_LISTED: Final = 200
+#: Anomalies marked and listed per brand: the strongest (by |score|); a noisy account must
+#: not bury the chart, and the table says how many more the anomalies relation has.
+MARKED_PER_BRAND: Final = 12
 
 
 def count(value: int | float | None) -> str:
@@ -52,6 +55,16 @@ def percent(value: float | None, digits: int = 2) -> str:
     if 0 < abs(value) < smallest:
         return f"{'+' if value > 0 else '−'}<{smallest:.{digits}f}%"
     return f"{value:+.{digits}f}%".replace("-", "−")
+
+
+def dollars(value: float | None) -> str:
+    """An amount in US dollars: $1,361.25."""
+    return "" if value is None else f"${value:,.2f}"
+
+
+def score(value: float) -> str:
+    """An anomaly's score, one decimal, with a true minus sign."""
+    return f"{value:.1f}".replace("-", "−")
 
 
 def points(value: float | None) -> str:
@@ -90,7 +103,13 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     environment.filters.update(
-        count=count, signed=signed, percent=percent, points=points, status_word=status_word
+        count=count,
+        signed=signed,
+        percent=percent,
+        points=points,
+        dollars=dollars,
+        score=score,
+        status_word=status_word,
     )
     return environment
 
@@ -155,6 +174,8 @@ def brand_view(brand: Brand, data: ReportData) -> dict[str, Any]:
     """A brand's card: the total over every platform, one small chart per platform, the
     numbers per platform and the marked days."""
     window = data.window
+    marked = sorted(brand.anomalies, key=lambda row: -abs(row["score"]))[:MARKED_PER_BRAND]
+    marked.sort(key=lambda row: (row["day"], row["platform"], row["handle"]))
     total = next((line for line in brand.lines if line.platform == "all"), None)
     platforms = [line for line in brand.lines if line.platform != "all"]
     main = None
@@ -168,7 +189,7 @@ def brand_view(brand: Brand, data: ReportData) -> dict[str, Any]:
                 f"{brand.name}'s total followers per UTC day from {window.first_day} to "
                 f"{window.last_day}; marked days are anomalies, listed in the table below."
             ),
-            marks=_marks(brand.anomalies),
+            marks=_marks(marked),
         )
     small = []
     if len(platforms) > 1:
@@ -204,7 +225,8 @@ def brand_view(brand: Brand, data: ReportData) -> dict[str, Any]:
         "main": main,
         "small": small,
         "rows": [_line_summary(line) for line in brand.lines],
-        "anomalies": [{**row, "explanation": row["platform_event"]} for row in brand.anomalies],
+        "anomalies": marked,
+        "anomalies_left_out": len(brand.anomalies) - len(marked),
     }
 
 
