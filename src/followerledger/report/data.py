@@ -8,7 +8,6 @@ parameters; this module only groups their rows for the page.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any, Final
@@ -16,6 +15,7 @@ from typing import Any, Final
 import duckdb
 
 from followerledger.duck import sql_text
+from followerledger.models import sql_parameters
 
 Row = dict[str, Any]
 
@@ -93,16 +93,12 @@ class ReportData:
     run_days: list[Row]
 
 
-_PARAMETER: Final = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
-
-
 def run_report_query(
     connection: duckdb.DuckDBPyConnection, name: str, parameters: dict[str, object]
 ) -> list[Row]:
     """Rows of `sql/report/<name>.sql` as dicts, with the parameters it names bound."""
     sql = sql_text(f"report/{name}.sql")
-    used = set(_PARAMETER.findall("\n".join(line.split("--", 1)[0] for line in sql.splitlines())))
-    relation = connection.sql(sql, params={key: parameters[key] for key in used})
+    relation = connection.sql(sql, params={key: parameters[key] for key in sql_parameters(sql)})
     columns = list(relation.columns)
     return [dict(zip(columns, row, strict=True)) for row in relation.fetchall()]
 
