@@ -10,7 +10,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: demo test lint bench install clean deploy
+.PHONY: demo test lint bench install clean deploy browser
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,15 @@ demo: $(VENV)/.installed
 deploy: $(VENV)/.installed
 	$(BIN)/followerledger deploy
 
+# Debian's headless Chromium, for the report's browser test; installed only when missing.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser:
+	@test -x $(CHROMIUM) || { $(SUDO) apt-get update && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium chromium-driver; }
+
 # The tests include a smoke run of every benchmark (dlt comes with the bench group).
-test: $(VENV)/.installed-bench
+test: $(VENV)/.installed-bench browser
 	$(BIN)/pytest -q
 
 lint: $(VENV)/.installed

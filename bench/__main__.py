@@ -21,6 +21,7 @@ from bench import (
     landing,
     query_cli,
     refresh,
+    report,
     requests_per_account,
     snapshot_scale,
 )
@@ -37,6 +38,7 @@ BENCHMARKS: list[tuple[str, str, Callable[..., dict[str, Any]]]] = [
     ("refresh", "Refresh: incremental vs full, 1 and 5 years; ad hoc latest growth", refresh.run),
     ("compaction", "Compaction", compaction.run),
     ("query", "`followerledger query` end to end", query_cli.run),
+    ("report", "Report of a large watchlist (500 accounts, a year)", report.run),
 ]
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"

@@ -53,6 +53,14 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 
     assert "X_BEARER_TOKEN" not in os.environ
     assert result.catalog == Path("warehouse/followerledger.duckdb")
+    # It writes the report and says where.
+    assert result.report == Path("warehouse/report.html")
+    assert "report: warehouse/report.html (open it in a browser" in text
+    report = (tmp_path / result.report).read_text(encoding="utf-8")
+    _, projected = run_query(tmp_path / result.catalog, "select count(*) from projections")
+    # A row per watched account, and one per account with a projection (or its guard).
+    assert report.count('data-account-key="') == 27 + projected[0][0]
+    assert "Twitter removes locked accounts" not in report  # nothing to explain in 90 days
     with AnalystSession(tmp_path / result.catalog) as analyst:
         assert analyst.ask("select count(*) from (select * from daily_followers limit 5)") == "5"
         assert (

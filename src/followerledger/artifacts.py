@@ -49,8 +49,11 @@ def biggest_movers(changes: Sequence[AccountChange], limit: int = MOVERS) -> lis
     return moved[:limit]
 
 
-def summary_markdown(result: Mapping[str, Any], changes: Sequence[AccountChange]) -> str:
-    """The run summary: accounts by status per platform, requests, cost, movers, gaps."""
+def summary_markdown(
+    result: Mapping[str, Any], changes: Sequence[AccountChange], report_url: str | None = None
+) -> str:
+    """The run summary: accounts by status per platform, requests, cost, movers, gaps, and
+    a link to the latest HTML report when there is one (`report_url`)."""
     platforms = result["platforms"]
     rows = platform_rows(platforms)
     lines = [
@@ -60,6 +63,14 @@ def summary_markdown(result: Mapping[str, Any], changes: Sequence[AccountChange]
         f"{sum(row['accounts'] for row in rows)} accounts on {len(rows)} platform(s), "
         f"{sum(row['requests'] for row in rows)} request(s).",
         "",
+    ]
+    if report_url is not None:
+        lines += [
+            f"Latest report: [{report_url}]({report_url}) (charts and tables, rewritten "
+            "after each hourly refresh and by `followerledger report`).",
+            "",
+        ]
+    lines += [
         *_table(rows),
         "",
         "## Biggest movers since the previous run",

@@ -53,7 +53,10 @@ def demo() -> None:
         result = run_demo(say=click.echo)
     except (DemoRefused, WatchlistError) as error:
         fail(str(error))
-    click.echo(f"demo finished in {result.seconds:.1f} s; warehouse: {result.catalog}")
+    click.echo(
+        f"demo finished in {result.seconds:.1f} s; warehouse: {result.catalog}; "
+        f"report: {result.report}"
+    )
 
 
 @main.command()
@@ -295,6 +298,55 @@ def query(sql: str, fmt: str) -> None:
     except duckdb.Error as error:
         fail(str(error).strip().splitlines()[0], code=1)
     click.echo(render(columns, rows, fmt))  # type: ignore[arg-type]
+
+
+@main.command()
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Where to write the report (default <warehouse>/report.html).",
+)
+@click.option(
+    "--tz",
+    "zone_name",
+    default="UTC",
+    show_default=True,
+    help="Time zone for the times shown (an IANA name); storage and days stay UTC.",
+)
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    default=90,
+    show_default=True,
+    help="How many days of history the report shows, up to the latest count.",
+)
+def report(out: Path | None, zone_name: str, days: int) -> None:
+    """Write a self-contained HTML report (charts and tables) of the warehouse."""
+    from datetime import UTC, datetime
+
+    from followerledger.query import WarehouseMissing
+    from followerledger.report import parse_zone, report_path, write_report
+    from followerledger.settings import load_settings
+
+    try:
+        zone = parse_zone(zone_name)
+    except ValueError as error:
+        fail(f"--tz: {error}")
+    settings = load_settings()
+    target = out or report_path(settings.warehouse)
+    try:
+        written = write_report(
+            settings.catalog_path, target, now=datetime.now(UTC), zone=zone, days=days
+        )
+    except WarehouseMissing as error:
+        fail(str(error))
+    except OSError as error:
+        fail(f"cannot write the report to {target}: {error.strerror or error}")
+    click.echo(
+        f"report: {written.path} ({written.size / 1e6:.1f} MB, {written.accounts} accounts, "
+        f"last {days} days, written in {written.seconds:.1f} s)"
+    )
 
 
 @main.group()

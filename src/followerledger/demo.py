@@ -26,6 +26,7 @@ from followerledger.history_import import import_history
 from followerledger.lake import Lake
 from followerledger.query import render, run_query
 from followerledger.refresh import refresh
+from followerledger.report import report_path, write_report
 from followerledger.settings import Settings, load_settings
 from followerledger.sources.http import utc_now
 from followerledger.sources.mastodon import split_handle, stored_id
@@ -72,6 +73,7 @@ class DemoResult:
 
     warehouse: Path
     catalog: Path
+    report: Path
     seconds: float
 
 
@@ -205,8 +207,11 @@ def run_demo(
     say("")
     say(render(columns, rows_, "table"))
     say("")
+    written = write_report(catalog, report_path(settings.warehouse), now=clock())
+    say(f"report: {written.path} (open it in a browser; `followerledger report` rewrites it)")
+    say("")
     say(_next_steps(settings))
-    return DemoResult(settings.warehouse, catalog, time.perf_counter() - started)
+    return DemoResult(settings.warehouse, catalog, written.path, time.perf_counter() - started)
 
 
 @contextlib.contextmanager

@@ -115,7 +115,12 @@ class Model:
     @property
     def parameters(self) -> tuple[str, ...]:
         """The `$name` parameters the model's SQL uses."""
-        return tuple(dict.fromkeys(_PARAMETER.findall(_without_comments(self.sql))))
+        return sql_parameters(self.sql)
+
+
+def sql_parameters(sql: str) -> tuple[str, ...]:
+    """The `$name` parameters a SQL text uses (comments aside), in order of appearance."""
+    return tuple(dict.fromkeys(_PARAMETER.findall(_without_comments(sql))))
 
 
 def _without_comments(sql: str) -> str:

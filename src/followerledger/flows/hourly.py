@@ -1,22 +1,35 @@
-"""The hourly deployment's flow: one snapshot run, then an incremental refresh."""
+"""The hourly deployment's flow: one snapshot run, an incremental refresh, then the report."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow
+from prefect import flow, get_run_logger
 
+from followerledger.flows import reporting
 from followerledger.flows.refresh import refresh_flow
 from followerledger.flows.reporting import alert_failed_run
 from followerledger.flows.snapshot import snapshot_flow
+from followerledger.settings import load_settings
 
 
 @flow(name="snapshot-and-refresh", on_failure=[alert_failed_run], on_crashed=[alert_failed_run])
 def snapshot_and_refresh_flow(platforms: list[str] | None = None) -> dict[str, Any]:
-    """Snapshot the watchlist (a subflow, with its artifacts), then refresh the marts."""
+    """Snapshot the watchlist (a subflow, with its artifacts), refresh the marts, then rewrite
+    the HTML report. The report comes last and on its own: by then the run's rows have
+    landed and the marts are fresh, so a report that fails is logged and leaves the run
+    completed (the next run writes it again)."""
     snapshot = snapshot_flow(platforms=platforms)
     refreshed = refresh_flow()
-    return {"snapshot": snapshot, "refresh": refreshed}
+    written = reporting.write_report(load_settings(), return_state=True)
+    report = None
+    if written.is_completed():
+        report = written.result()
+    else:
+        get_run_logger().warning(
+            "report: not written (%s); the next run writes it again", written.message
+        )
+    return {"snapshot": snapshot, "refresh": refreshed, "report": report}
 
 
 if __name__ == "__main__":

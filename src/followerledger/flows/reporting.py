@@ -1,7 +1,9 @@
-"""Tasks that report on a snapshot run (artifacts, alerts), and the failed-run alert hook.
+"""Tasks that report on a snapshot run (artifacts, alerts), the HTML report task, and the
+failed-run alert hook.
 
-Kept out of `snapshot.py`: the snapshot flow calls these in one block at its end. Each task
-is a thin call into `recent`, `artifacts` or `alerts`.
+Kept out of `snapshot.py`: the snapshot flow calls these in one block at its end (the hourly
+flow writes the HTML report after its refresh). Each task is a thin call into `recent`,
+`artifacts`, `alerts` or `report`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import FlowRun, State
 from prefect.settings import get_current_settings
 
-from followerledger import alerts, artifacts, recent
+from followerledger import alerts, artifacts, recent, report
 from followerledger.lake import Lake
 from followerledger.recent import AccountChange
 from followerledger.settings import Settings, load_settings
@@ -33,10 +35,13 @@ def read_account_changes(
 
 
 @task(name="publish_run_artifacts", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def publish_run_artifacts(result: dict[str, Any], changes: list[AccountChange]) -> None:
-    """The run's markdown summary and per-platform table, as Prefect artifacts."""
+def publish_run_artifacts(
+    result: dict[str, Any], changes: list[AccountChange], report_url: str | None = None
+) -> None:
+    """The run's markdown summary (linking to the latest report) and per-platform table, as
+    Prefect artifacts."""
     create_markdown_artifact(
-        artifacts.summary_markdown(result, changes),
+        artifacts.summary_markdown(result, changes, report_url),
         key=artifacts.SUMMARY_KEY,
         description=f"Snapshot run {result['run_id']}: accounts, requests, biggest movers",
     )
@@ -44,6 +49,16 @@ def publish_run_artifacts(result: dict[str, Any], changes: list[AccountChange]) 
         artifacts.platform_rows(result["platforms"]),
         key=artifacts.TABLE_KEY,
         description=f"Snapshot run {result['run_id']}: accounts by status per platform",
+    )
+
+
+@task(name="write_report", cache_policy=NO_CACHE)
+def write_report(settings: Settings) -> str:
+    """Rewrite `<warehouse>/report.html` from the published warehouse; its path."""
+    return str(
+        report.write_report(
+            settings.catalog_path, report.report_path(settings.warehouse), now=datetime.now(UTC)
+        ).path
     )
 
 

@@ -24,6 +24,7 @@ from followerledger.flows.budgets import LocalBudgets, SharedBudgets, budgets_fo
 from followerledger.identity import Identities, known_identities
 from followerledger.lake import Lake
 from followerledger.observation import STATUSES, Observation
+from followerledger.report import report_uri
 from followerledger.run_costs import run_costs
 from followerledger.settings import Settings, load_settings
 from followerledger.sources import (
@@ -164,7 +165,7 @@ def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None)
 
     # Operations (issue 5): the run's artifacts and alerts. Keep this block last.
     changes = reporting.read_account_changes(settings, lake, as_is(watchlist), run_id)
-    reporting.publish_run_artifacts(result, as_is(changes))
+    reporting.publish_run_artifacts(result, as_is(changes), report_uri(settings.warehouse))
     reporting.send_alerts(settings, as_is(watchlist), as_is(changes))
     return result
 

@@ -1,0 +1,93 @@
+"""The HTML report: one self-contained file of charts and tables over the marts.
+
+`write_report` reads the published warehouse read-only (`query.open_warehouse`), draws each
+section (`data` reads, `charts` draws SVG, `page` lays out) and writes the file atomically, so
+whoever opens it sees the previous report or the new one, never half of one. Storage is UTC;
+the time zone given only changes how times are displayed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+import uuid
+import zoneinfo
+from datetime import datetime
+from pathlib import Path
+from typing import Final
+
+from followerledger.query import open_warehouse
+from followerledger.report.data import read_report_data
+from followerledger.report.page import render_page
+
+REPORT_NAME: Final = "report.html"
+DEFAULT_DAYS: Final = 90
+
+
+def report_path(warehouse: Path) -> Path:
+    """Where the latest report lives: `<warehouse>/report.html`."""
+    return warehouse / REPORT_NAME
+
+
+def report_uri(warehouse: Path) -> str:
+    """The latest report's file:// URI (what a run's artifact links to)."""
+    return report_path(warehouse).resolve().as_uri()
+
+
+def parse_zone(name: str) -> zoneinfo.ZoneInfo:
+    """The IANA time zone of that name; ValueError saying what to give instead."""
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r}; give an IANA name such as UTC, Europe/Berlin "
+            "or America/New_York"
+        ) from None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReportWritten:
+    """What `write_report` wrote."""
+
+    path: Path
+    size: int
+    accounts: int
+    seconds: float
+
+
+def build_report(
+    catalog: Path, *, zone: zoneinfo.ZoneInfo, days: int, now: datetime
+) -> tuple[str, int]:
+    """The report's HTML for the last `days` days of data, and how many accounts it shows."""
+    if days < 1:
+        raise ValueError(f"days must be 1 or more, not {days}")
+    connection = open_warehouse(catalog)
+    try:
+        data = read_report_data(connection, days, now.date())
+    finally:
+        connection.close()
+    return render_page(data, zone=zone, generated_at=now), len(data.accounts)
+
+
+def write_report(
+    catalog: Path,
+    out: Path,
+    *,
+    now: datetime,
+    zone: zoneinfo.ZoneInfo | None = None,
+    days: int = DEFAULT_DAYS,
+) -> ReportWritten:
+    """Write the report to `out` (a temporary name, then an atomic rename)."""
+    started = time.perf_counter()
+    html, accounts = build_report(
+        catalog, zone=zone or zoneinfo.ZoneInfo("UTC"), days=days, now=now
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex}")
+    try:
+        temporary.write_text(html, encoding="utf-8")
+        os.replace(temporary, out)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return ReportWritten(out, out.stat().st_size, accounts, time.perf_counter() - started)
