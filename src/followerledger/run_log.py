@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence, Set
 from datetime import datetime
 from typing import Final
 
@@ -78,8 +78,27 @@ def summarize(
     usage: Usage,
 ) -> RunRecord:
     """The run record of one platform's rows."""
-    statuses = Counter(row.status for row in observations)
-    sources = {row.source for row in observations}
+    return record_counts(
+        run_id,
+        platform,
+        started_at,
+        finished_at,
+        Counter(row.status for row in observations),
+        {row.source for row in observations},
+        usage,
+    )
+
+
+def record_counts(
+    run_id: str,
+    platform: str,
+    started_at: datetime,
+    finished_at: datetime,
+    statuses: Mapping[str, int],
+    sources: Set[str],
+    usage: Usage,
+) -> RunRecord:
+    """The run record of one platform from its rows' counts per status and their sources."""
     return RunRecord(
         run_id,
         platform,

@@ -7,13 +7,27 @@ batch, retries on I/O, artifacts); each works, and is tested, without Prefect.
 from __future__ import annotations
 
 import itertools
+import threading
 import uuid
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Final, TypeVar
 
-from followerledger.lake import Lake, LakeFile, check_run_id, observation_key
-from followerledger.observation import PARQUET_OPTIONS, Observation, to_table
+from followerledger.lake import (
+    Lake,
+    LakeError,
+    LakeFile,
+    LakeWriter,
+    check_run_id,
+    observation_key,
+)
+from followerledger.observation import (
+    OBSERVATION_SCHEMA,
+    PARQUET_OPTIONS,
+    Observation,
+    to_table,
+)
 from followerledger.sources.base import PlatformSource, Target
 from followerledger.watchlist import Watchlist, normalize_handle
 
@@ -54,6 +68,94 @@ def fetch_batch(source: PlatformSource, batch: Sequence[Target], run_id: str) ->
     return source.fetch(batch, run_id)
 
 
+#: Rows kept in memory before they are written out as one Parquet row group: a run's memory
+#: stays flat however many accounts it watches, and a usual run is one row group.
+ROW_GROUP_ROWS: Final = 20_000
+
+
+class Landing:
+    """One platform's rows of a run, landed as their batches arrive, as one Parquet file.
+
+    Batches are added from any thread; rows are buffered up to `row_group_rows` and written
+    out as a row group of the run's file, which stays invisible until `commit()` (under a
+    temporary name). Only counts stay in memory: rows per status, and where they came from.
+    The file's partition date is the run's UTC start date; committing a run id again replaces
+    only its own file.
+    """
+
+    def __init__(
+        self,
+        lake: Lake,
+        platform: str,
+        run_id: str,
+        started_at: datetime,
+        row_group_rows: int = ROW_GROUP_ROWS,
+    ) -> None:
+        self.lake = lake
+        self.key = observation_key(platform, started_at.date(), check_run_id(run_id))
+        self.row_group_rows = row_group_rows
+        self.statuses: Counter[str] = Counter()
+        self.sources: set[str] = set()
+        self._buffer: list[Observation] = []
+        self._writer: LakeWriter | None = None
+        self._failure: BaseException | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def add(self, observations: Sequence[Observation]) -> dict[str, int]:
+        """Take a batch's rows; returns the batch's count of rows per status."""
+        batch: Counter[str] = Counter(row.status for row in observations)
+        with self._lock:
+            self._check()
+            self._buffer.extend(observations)
+            self.statuses.update(batch)
+            self.sources.update(row.source for row in observations)
+            if len(self._buffer) >= self.row_group_rows:
+                self._flush()
+        return dict(batch)
+
+    def commit(self) -> LakeFile | None:
+        """Make every added row visible as the run's file (None when no row was added)."""
+        with self._lock:
+            self._check()
+            if self._buffer:
+                self._flush()
+            writer, self._writer = self._writer, None
+            self._closed = True
+        return writer.commit() if writer is not None else None
+
+    def abort(self) -> None:
+        """Give up: nothing of this run's file becomes visible."""
+        with self._lock:
+            self._buffer.clear()
+            writer, self._writer = self._writer, None
+            self._closed = True
+        if writer is not None:
+            writer.abort()
+
+    def _flush(self) -> None:
+        if self._writer is None:
+            self._writer = self.lake.writer(self.key, OBSERVATION_SCHEMA, PARQUET_OPTIONS)
+        try:
+            self._writer.write(to_table(self._buffer))
+        except BaseException as error:
+            # The row groups already written went with the file: nothing more may be added.
+            self._failure = error
+            self._writer.abort()
+            self._writer = None
+            raise
+        self._buffer = []
+
+    def _check(self) -> None:
+        if self._closed:
+            raise LakeError(f"{self.key}: this run's file is already committed or given up")
+        if self._failure is not None:
+            raise LakeError(
+                f"{self.key}: an earlier write failed ({self._failure}); nothing of this run's "
+                "file was kept"
+            ) from self._failure
+
+
 def write_observations(
     lake: Lake,
     platform: str,
@@ -61,11 +163,8 @@ def write_observations(
     started_at: datetime,
     observations: Sequence[Observation],
 ) -> LakeFile:
-    """Land one platform's rows of a run as one Parquet file, atomically.
-
-    The file's partition date is the run's UTC start date; re-writing a run id replaces only
-    its own file.
-    """
-    check_run_id(run_id)
-    key = observation_key(platform, started_at.date(), run_id)
-    return lake.write(key, to_table(observations), PARQUET_OPTIONS)
+    """Land one platform's rows of a run as one Parquet file, atomically (see `Landing`)."""
+    landing = Landing(lake, platform, run_id, started_at, row_group_rows=max(1, len(observations)))
+    landing.add(observations)
+    written = landing.commit()
+    return written or lake.write(landing.key, to_table([]), PARQUET_OPTIONS)

@@ -7,6 +7,7 @@ how platforms share their rate budgets, and what is logged and published as arti
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -23,7 +24,7 @@ from followerledger.flows import as_is, reporting
 from followerledger.flows.budgets import LocalBudgets, SharedBudgets, budgets_for_run
 from followerledger.identity import Identities, known_identities
 from followerledger.lake import Lake
-from followerledger.observation import STATUSES, Observation
+from followerledger.observation import STATUSES
 from followerledger.report import report_uri
 from followerledger.run_costs import run_costs
 from followerledger.settings import Settings, load_settings
@@ -51,17 +52,19 @@ def reserve_budgets(budgets: SharedBudgets | LocalBudgets, planned: dict[RatePol
 
 
 @task(name="fetch_batch", cache_policy=NO_CACHE)
-def fetch_batch(source: PlatformSource, batch: list[Target], run_id: str) -> list[Observation]:
-    """One API request batch (the source retries and honours rate limits itself)."""
-    return snapshot.fetch_batch(source, batch, run_id)
+def fetch_batch(
+    source: PlatformSource, batch: list[Target], run_id: str, landing: snapshot.Landing
+) -> dict[str, int]:
+    """One API request batch, its rows handed to the platform's landing; returns the batch's
+    rows per status (the source retries and honours rate limits itself)."""
+    return landing.add(snapshot.fetch_batch(source, batch, run_id))
 
 
-@task(name="write_observations", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def write_observations(
-    lake: Lake, platform: str, run_id: str, started_at: datetime, rows: list[Observation]
-) -> str:
-    """Land one platform's rows as one Parquet file."""
-    return snapshot.write_observations(lake, platform, run_id, started_at, rows).key
+@task(name="write_observations", cache_policy=NO_CACHE)
+def write_observations(landing: snapshot.Landing) -> str | None:
+    """Make one platform's landed rows visible as the run's Parquet file."""
+    written = landing.commit()
+    return written.key if written else None
 
 
 @task(name="write_run_record", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
@@ -91,6 +94,7 @@ class ConfigurationError(ValueError):
 # Batches of every platform run concurrently; each platform's client caps its own in-flight
 # requests (FOLLOWERLEDGER_FETCH_CONCURRENCY).
 _RUNNER: Any = ThreadPoolTaskRunner(max_workers=16)
+_IN_FLIGHT = 64
 
 
 @flow(
@@ -135,21 +139,40 @@ def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None)
     reserve_budgets(budgets, planned)
     # Submitted round-robin across platforms: each platform caps its own requests in flight,
     # so a queue of one platform's batches would leave the others' waiting behind it.
-    pending: dict[str, list[PrefectFuture[list[Observation]]]] = {p: [] for p in plans}
-    for platform, batch in snapshot.interleave(plans):
-        pending[platform].append(fetch_batch.submit(sources[platform], batch, run_id))
-
+    # Rows go to each platform's landing as their batch arrives, so that only counts stay in
+    # memory (Prefect keeps every task's result until the flow ends).
+    landings = {p: snapshot.Landing(lake, p, run_id, started_at) for p in plans}
+    # A window of batches in flight rather than every batch queued at once: Prefect's
+    # bookkeeping of a queued task run is what grows with the number of accounts.
+    in_flight: collections.deque[PrefectFuture[dict[str, int]]] = collections.deque()
     records = []
-    for name, futures in pending.items():
-        rows = [row for future in futures for row in future.result()]
-        record = run_log.summarize(
-            run_id, name, started_at, datetime.now(UTC), rows, sources[name].usage()
-        )
-        if rows:
-            write_observations(lake, name, run_id, started_at, as_is(rows))
-        write_run_record(lake, record)
-        records.append(record)
-        logger.info("%s: %s in %d requests", name, record.statuses, record.requests)
+    try:
+        for platform, batch in snapshot.interleave(plans):
+            if len(in_flight) >= _IN_FLIGHT:
+                in_flight.popleft().result()
+            in_flight.append(
+                fetch_batch.submit(sources[platform], batch, run_id, as_is(landings[platform]))
+            )
+        while in_flight:
+            in_flight.popleft().result()
+        for name, landing in landings.items():
+            record = run_log.record_counts(
+                run_id,
+                name,
+                started_at,
+                datetime.now(UTC),
+                landing.statuses,
+                landing.sources,
+                sources[name].usage(),
+            )
+            write_observations(as_is(landing))
+            write_run_record(lake, record)
+            records.append(record)
+            logger.info("%s: %s in %d requests", name, record.statuses, record.requests)
+    finally:
+        # A run that fails part-way leaves no partial file behind (committed ones stay).
+        for landing in landings.values():
+            landing.abort()
 
     publish_catalog(settings, lake, as_is(watchlist))
     costs = price_run(settings, lake, run_id, started_at)
