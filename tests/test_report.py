@@ -422,10 +422,15 @@ def test_the_report_in_headless_chromium(
     charts: list[dict[str, Any]] = tab.evaluate(
         """Array.from(document.querySelectorAll('svg')).map(svg => {
             const box = svg.getBoundingClientRect();
+            const text = selector => (svg.querySelector(selector)?.textContent || '').trim();
             return {kind: svg.getAttribute('class'), width: box.width, height: box.height,
-                    drawn: svg.querySelectorAll('path, rect, circle, line').length};
+                    role: svg.getAttribute('role'), title: text(':scope > title'),
+                    desc: text(':scope > desc'),
+                    drawn: svg.querySelectorAll(
+                        '.role-mark > path:not([d=""]), polyline, circle').length};
         })"""
     )
+    meters = tab.evaluate("document.querySelectorAll('meter.progress').length")
     layout = tab.evaluate(
         "({page: document.documentElement.scrollWidth, view: window.innerWidth,"
         " text: document.body.innerText.length})"
@@ -435,14 +440,17 @@ def test_the_report_in_headless_chromium(
     assert tab.requests == [url]  # the file itself, nothing else
     kinds = [chart["kind"] for chart in charts]
     # Brands: each total, and Acme's two platforms (Bolt is only counted on X); the
-    # landscape; run health; the heat map; a sparkline per account; a bar per milestone.
+    # landscape; run health; the heat map; a sparkline per account; a meter per milestone.
     assert kinds.count("chart") == 2 + 2 + 1 + 1
     assert kinds.count("chart heat") == 1
     assert kinds.count("spark") == 7
-    assert kinds.count("progress") == len(query(warehouse, "select * from projections"))
+    assert len(charts) == 6 + 1 + 7
+    assert meters == len(query(warehouse, "select * from projections where next_milestone > 0"))
     for chart in charts:
         assert chart["width"] > 0, chart
         assert chart["height"] > 0, chart
+        assert chart["role"] == "img", chart
+        assert chart["title"] and chart["desc"], chart
     assert all(chart["drawn"] > 0 for chart in charts if chart["kind"] != "spark")
     # Every account with a count in the window has a drawn sparkline (the hidden one has none).
     assert sum(chart["drawn"] > 0 for chart in charts if chart["kind"] == "spark") == 6
