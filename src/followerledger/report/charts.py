@@ -5,13 +5,13 @@ in-process (`vl_convert.vegalite_to_svg`, no browser, no network: external data 
 to an `<svg role="img">` with a title and a description, scaled to its container
 (`viewBox`). The page therefore runs no script and loads nothing, and prints as vectors.
 The data's gaps stay visible: a day without a count is a null, which breaks the line
-(`invalid: break-paths-show-domains`), never a 0. Sparklines are not rendered here but drawn
-as one polyline each (`sparkline`): README, "The report", says why.
+(`invalid: break-paths-show-domains`), never a 0.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
@@ -91,16 +91,22 @@ def epoch_ms(day: date) -> int:
     return int(datetime.combine(day, time(), UTC).timestamp() * 1000)
 
 
-def day_axis(first: date, last: date, **axis: object) -> Spec:
-    """A UTC time x encoding spanning the window's days, labelled `Sep 2026` over long
-    spans, else `Sep 14`."""
-    long = (last - first).days > 62
+def day_axis(first: date, last: date, *, most: int = 8, **axis: object) -> Spec:
+    """A UTC time x encoding spanning the window's days, with at most about `most` ticks on
+    weeks or months, labelled `Sep 14` or, over long spans, `Sep 2026`."""
+    span = (last - first).days
+    long = span > 62
+    unit = 30 if long else 7
     return {
         "type": "temporal",
         "scale": {"type": "utc", "domain": [epoch_ms(first), epoch_ms(last)]},
         "axis": {
             "labelExpr": f"utcFormat(datum.value, '{'%b %Y' if long else '%b %-d'}')",
-            "tickCount": {"interval": "utcmonth" if long else "utcweek"},
+            "tickCount": {
+                "interval": "month" if long else "week",
+                "step": max(1, math.ceil(span / unit / most)),
+            },
+            "labelSeparation": 4,
             **axis,
         },
     }
@@ -136,18 +142,6 @@ def _runs(points: Sequence[Point]) -> list[list[Point]]:
     return runs
 
 
-def line_rows(points: Sequence[Point]) -> list[Spec]:
-    """A line's rows: each count, and a null on the day after each run that another
-    follows, so the line breaks over the missing days instead of joining across them."""
-    rows: list[Spec] = []
-    for run in _runs(points):
-        if rows:
-            rows.append({"day": epoch_ms(after + timedelta(days=1)), "value": None})
-        rows += [{"day": epoch_ms(day), "value": value} for day, value in run]
-        after = run[-1][0]
-    return rows
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class Mark:
     """A marked day on a line: an anomaly, with what explains it."""
@@ -158,104 +152,174 @@ class Mark:
     text: str  # its ARIA description
 
 
-def _line_layers(points: Sequence[Point], colour: str, width: float) -> list[Spec]:
-    """The line (broken at missing days) and a dot for each day alone between gaps."""
-    layers: list[Spec] = [
-        {
-            "data": {"values": line_rows(points)},
-            "mark": {
-                "type": "line",
-                "invalid": "break-paths-show-domains",
-                "color": colour,
-                "strokeWidth": width,
-                "strokeJoin": "round",
-                "strokeCap": "round",
-                "aria": False,
-            },
-            "encoding": {"y": {"field": "value"}},
-        }
-    ]
-    lone = [{"day": epoch_ms(run[0][0]), "value": run[0][1]} for run in _runs(points) if len(run) == 1]
-    if lone:
-        layers.append(
-            {
-                "data": {"values": lone},
-                "mark": {"type": "circle", "color": colour, "size": 4 * width * width * 3},
-                "encoding": {"y": {"field": "value"}},
-            }
-        )
-    return layers
+@dataclasses.dataclass(frozen=True, slots=True)
+class Series:
+    """One line: its label, colour, counts (a day without one is absent) and marked days."""
+
+    label: str
+    colour: str
+    points: Sequence[Point]
+    marks: Sequence[Mark] = ()
 
 
-def _mark_layer(points: Sequence[Point], marks: Sequence[Mark], size: float) -> Spec | None:
-    """Anomalies on the line: ▲ spike, ▼ drop, hollow when a platform event explains it."""
-    values = dict(points)
-    rows = [
+def series_rows(series: Series, runs: Sequence[Sequence[Point]] | None = None) -> list[Spec]:
+    """The rows a series is drawn from, by part: `line` (each count, and a null on the day
+    after each run of consecutive days that another follows, so the line breaks over the
+    missing days instead of joining across them), `dot` (a day alone between gaps, which a
+    line cannot show) and `mark` (an anomaly on the line). `runs` replaces the runs of the
+    series' points (a sparkline thins them)."""
+    label = series.label
+    rows: list[Spec] = []
+    after: date | None = None
+    for run in _runs(series.points) if runs is None else runs:
+        if after is not None:
+            gap = epoch_ms(after + timedelta(days=1))
+            rows.append({"series": label, "part": "line", "day": gap, "value": None})
+        rows += [
+            {"series": label, "part": "line", "day": epoch_ms(day), "value": value}
+            for day, value in run
+        ]
+        if len(run) == 1:
+            day, value = run[0]
+            rows.append({"series": label, "part": "dot", "day": epoch_ms(day), "value": value})
+        after = run[-1][0]
+    values = dict(series.points)
+    rows += [
         {
+            "series": label,
+            "part": "mark",
             "day": epoch_ms(mark.day),
             "value": values[mark.day],
             "direction": mark.direction,
             "fill": "#ffffff" if mark.explained else MARK_SHAPES[mark.direction][1],
             "text": mark.text,
         }
-        for mark in marks
+        for mark in series.marks
         if mark.day in values and mark.direction in MARK_SHAPES
     ]
-    if not rows:
-        return None
+    return rows
+
+
+def _only(part: str) -> list[Spec]:
+    return [{"filter": {"field": "part", "equal": part}}]
+
+
+def _line_layers(stroke: float, dot: float, marks: float) -> list[Spec]:
+    """The layers drawing `series_rows`: lines broken at nulls, dots for lone days and the
+    anomalies (▲ spike, ▼ drop, hollow when a platform event explains it)."""
     directions = list(MARK_SHAPES)
+    return [
+        {
+            "transform": _only("line"),
+            "mark": {
+                "type": "line",
+                "invalid": "break-paths-show-domains",
+                "strokeWidth": stroke,
+                "strokeJoin": "round",
+                "strokeCap": "round",
+                "aria": False,
+            },
+        },
+        {
+            "transform": _only("dot"),
+            "mark": {"type": "circle", "size": dot, "opacity": 1, "aria": False},
+        },
+        {
+            "name": "anomalies",
+            "transform": _only("mark"),
+            "mark": {
+                "type": "point",
+                "filled": True,
+                "size": marks,
+                "strokeWidth": 1.5,
+                "opacity": 1,
+            },
+            "encoding": {
+                "shape": {
+                    "field": "direction",
+                    "scale": {
+                        "domain": directions,
+                        "range": [MARK_SHAPES[d][0] for d in directions],
+                    },
+                },
+                "stroke": {
+                    "field": "direction",
+                    "scale": {
+                        "domain": directions,
+                        "range": [MARK_SHAPES[d][1] for d in directions],
+                    },
+                },
+                "fill": {"field": "fill", "scale": None},
+                "description": {"field": "text"},
+            },
+        },
+    ]
+
+
+def _series_encoding(
+    series: Sequence[Series], first: date, last: date, *, axes: bool, small: bool = False
+) -> Spec:
+    """x by UTC day over the window, y from the data's range, colour per series."""
+    x = {"field": "day", **day_axis(first, last, most=4 if small else 10)}
+    if not axes:
+        x["axis"] = None
     return {
-        "name": "anomalies",
-        "data": {"values": rows},
-        "mark": {"type": "point", "filled": True, "size": size, "strokeWidth": 1.5, "opacity": 1},
-        "encoding": {
-            "y": {"field": "value"},
-            "shape": {
-                "field": "direction",
-                "scale": {"domain": directions, "range": [MARK_SHAPES[d][0] for d in directions]},
+        "x": x,
+        "y": {
+            "field": "value",
+            "type": "quantitative",
+            "scale": {"zero": False, "nice": axes},
+            "axis": {"labelExpr": COUNT_LABELS, "tickCount": 3 if small else 4} if axes else None,
+        },
+        "color": {
+            "field": "series",
+            "type": "nominal",
+            "scale": {
+                "domain": [line.label for line in series],
+                "range": [line.colour for line in series],
             },
-            "stroke": {
-                "field": "direction",
-                "scale": {"domain": directions, "range": [MARK_SHAPES[d][1] for d in directions]},
-            },
-            "fill": {"field": "fill", "scale": None},
-            "description": {"field": "text"},
         },
     }
 
 
 def line_chart(
-    points: Sequence[Point],
+    series: Sequence[Series],
     first: date,
     last: date,
     *,
-    colour: str,
     title: str,
     description: str,
-    marks: Sequence[Mark] = (),
     width: int = 500,
     height: int = 160,
+    columns: int = 2,
 ) -> Markup:
     """Counts over days, y from the data's range (not from zero: growth stays visible), with
-    the anomalies marked on the line."""
-    small = width < 360
-    layers = _line_layers(points, colour, 1.4 if small else 1.8)
-    marked = _mark_layer(points, marks, 60 if small else 110)
-    if marked:
-        layers.append(marked)
-    spec: Spec = {
+    the anomalies marked on the line. Several series are small multiples in one SVG: a
+    panel each, `columns` to a row, each with its own y scale."""
+    small = len(series) > 1
+    rows = [row for line in series for row in series_rows(line)]
+    unit: Spec = {
         "width": width,
         "height": height,
-        "encoding": {
-            "x": {"field": "day", **day_axis(first, last, labelOverlap="greedy")},
-            "y": {
-                "type": "quantitative",
-                "scale": {"zero": False, "nice": True},
-                "axis": {"labelExpr": COUNT_LABELS, "tickCount": 3 if small else 4},
-            },
-        },
-        "layer": layers,
+        "encoding": _series_encoding(series, first, last, axes=True, small=small),
+        "layer": _line_layers(1.4 if small else 1.8, 14 if small else 20, 60 if small else 110),
     }
+    spec: Spec = {"data": {"values": rows}}
+    if small:
+        spec |= {
+            "facet": {
+                "field": "series",
+                "type": "nominal",
+                "sort": [line.label for line in series],
+                "header": {"labelAnchor": "start", "labelPadding": 4},
+            },
+            "columns": columns,
+            "spec": unit,
+            "resolve": {"scale": {"y": "independent"}},
+            "spacing": {"column": 24, "row": 12},
+        }
+    else:
+        spec |= unit
     return render(spec, title=title, description=description)
 
 
@@ -268,50 +332,30 @@ def sparkline(
     width: int = 120,
     height: int = 28,
 ) -> Markup:
-    """A small line without axes: one polyline per run of consecutive days (a missing day
-    breaks it), at most one point per pixel column (the day's last count), the last count
-    dotted. Drawn directly, not by vl-convert: a sparkline is one path, and a render per
-    account would cost several seconds on a large watchlist (README, "The report")."""
-    left, right, top, bottom = 2.0, 4.0, 3.0, 3.0
+    """A small line without axes, at most one point per pixel column (the day's last
+    count), with the last count dotted; a missing day still breaks the line."""
     span = max(1, (last - first).days)
-    inner_width, inner_height = width - left - right, height - top - bottom
-    colour = PLATFORM_COLOURS["all"]
-    shapes = []
-    if points:
-        values = [value for _, value in points]
-        low, high = min(values), max(values)
-        if low == high:
-            low, high = low - 1, high + 1
-
-        def xy(day: date, value: float) -> tuple[str, str]:
-            x = left + inner_width * (day - first).days / span
-            y = top + inner_height * (1 - (value - low) / (high - low))
-            return _num(x), _num(y)
-
-        for run in _runs(points):
-            kept: dict[int, Point] = {}
-            for day, value in run:
-                kept[int(width * (day - first).days / span)] = (day, value)
-            if len(kept) > 1:
-                line = " ".join(",".join(xy(*point)) for point in kept.values())
-                shapes.append(f'<polyline points="{line}"/>')
-            elif len(run) == 1:
-                x, y = xy(*run[0])
-                shapes.append(f'<circle cx="{x}" cy="{y}" r="1.6" fill="{colour}" stroke="none"/>')
-        x, y = xy(*points[-1])
-        shapes.append(f'<circle cx="{x}" cy="{y}" r="2.2" fill="{colour}" stroke="none"/>')
+    thinned: list[list[Point]] = []
+    for run in _runs(points):
+        kept: dict[int, Point] = {}
+        for day, value in run:
+            kept[int(width * (day - first).days / span)] = (day, value)
+        thinned.append(list(kept.values()))
+    line = Series("counts", PLATFORM_COLOURS["all"], points)
+    rows = series_rows(line, thinned)
+    if points and len(thinned[-1]) > 1:
+        day, value = points[-1]
+        rows.append({"series": line.label, "part": "dot", "day": epoch_ms(day), "value": value})
+    spec: Spec = {
+        "width": width,
+        "height": height,
+        "padding": 3,
+        "data": {"values": rows},
+        "encoding": _series_encoding([line], first, last, axes=False),
+        "layer": _line_layers(1.3, 16, 0)[:2],
+    }
     description = "sparkline of the daily counts" if points else "no count in this window"
-    # Markup from an f-string: the title is escaped, the rest is our numbers and colours.
-    return Markup(  # noqa: S704
-        f'<svg class="spark" viewBox="0 0 {width} {height}" role="img" '
-        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>'
-        f'<desc>{description}</desc><g fill="none" stroke="{colour}" stroke-width="1.3" '
-        f'stroke-linejoin="round" stroke-linecap="round">{"".join(shapes)}</g></svg>'
-    )
-
-
-def _num(value: float) -> str:
-    return f"{value:.1f}".rstrip("0").rstrip(".")
+    return render(spec, title=title, description=description, css_class="spark")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -416,7 +460,7 @@ def heat_map(
     *,
     title: str,
     description: str,
-    width: int = 900,
+    width: int = 1040,
 ) -> Markup:
     """Accounts × days, one colour per coverage kind. Each stretch of consecutive days of a
     kind is one rectangle (x to x2), so a year of 500 accounts stays small. Rows are labelled

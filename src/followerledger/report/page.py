@@ -181,38 +181,44 @@ def brand_view(brand: Brand, data: ReportData) -> dict[str, Any]:
     main = None
     if total is not None:
         main = charts.line_chart(
-            total.points,
+            [
+                charts.Series(
+                    "all platforms",
+                    charts.PLATFORM_COLOURS["all"],
+                    total.points,
+                    _marks(marked),
+                )
+            ],
             window.first_day,
             window.last_day,
-            colour=charts.PLATFORM_COLOURS["all"],
             title=f"{brand.name}: followers over every platform",
             description=(
                 f"{brand.name}'s total followers per UTC day from {window.first_day} to "
                 f"{window.last_day}; marked days are anomalies, listed in the table below."
             ),
-            marks=_marks(marked),
         )
-    small = []
+    small = None
     if len(platforms) > 1:
-        for line in platforms:
-            small.append(
-                {
-                    "platform": line.platform,
-                    "chart": charts.line_chart(
-                        line.points,
-                        window.first_day,
-                        window.last_day,
-                        colour=charts.PLATFORM_COLOURS.get(line.platform, "#555"),
-                        title=f"{brand.name} on {line.platform}",
-                        description=f"{brand.name}'s followers on {line.platform} per UTC day",
-                        marks=_marks(
-                            [a for a in brand.anomalies if a["platform"] == line.platform]
-                        ),
-                        width=220,
-                        height=90,
-                    ),
-                }
-            )
+        small = charts.line_chart(
+            [
+                charts.Series(
+                    line.platform,
+                    charts.PLATFORM_COLOURS.get(line.platform, "#555"),
+                    line.points,
+                    _marks([a for a in brand.anomalies if a["platform"] == line.platform]),
+                )
+                for line in platforms
+            ],
+            window.first_day,
+            window.last_day,
+            title=f"{brand.name} per platform",
+            description=(
+                f"{brand.name}'s followers per UTC day on each platform "
+                f"({', '.join(line.platform for line in platforms)}), one panel each."
+            ),
+            width=226,
+            height=90,
+        )
     return {
         "name": brand.name,
         "anchor": f"brand-{_slug(brand.name)}",
