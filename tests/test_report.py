@@ -450,7 +450,8 @@ def test_the_report_in_headless_chromium(
         assert chart["width"] > 0, chart
         assert chart["height"] > 0, chart
         assert chart["role"] == "img", chart
-        assert chart["title"] and chart["desc"], chart
+        assert chart["title"], chart
+        assert chart["desc"], chart
     assert all(chart["drawn"] > 0 for chart in charts if chart["kind"] != "spark")
     # Every account with a count in the window has a drawn sparkline (the hidden one has none).
     assert sum(chart["drawn"] > 0 for chart in charts if chart["kind"] == "spark") == 6

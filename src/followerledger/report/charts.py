@@ -5,7 +5,8 @@ in-process (`vl_convert.vegalite_to_svg`, no browser, no network: external data 
 to an `<svg role="img">` with a title and a description, scaled to its container
 (`viewBox`). The page therefore runs no script and loads nothing, and prints as vectors.
 The data's gaps stay visible: a day without a count is a null, which breaks the line
-(`invalid: break-paths-show-domains`), never a 0.
+(`invalid: break-paths-show-domains`), never a 0. Sparklines are the exception: one
+polyline each, drawn here (README, "The report", says why).
 """
 
 from __future__ import annotations
@@ -162,16 +163,15 @@ class Series:
     marks: Sequence[Mark] = ()
 
 
-def series_rows(series: Series, runs: Sequence[Sequence[Point]] | None = None) -> list[Spec]:
+def series_rows(series: Series) -> list[Spec]:
     """The rows a series is drawn from, by part: `line` (each count, and a null on the day
     after each run of consecutive days that another follows, so the line breaks over the
     missing days instead of joining across them), `dot` (a day alone between gaps, which a
-    line cannot show) and `mark` (an anomaly on the line). `runs` replaces the runs of the
-    series' points (a sparkline thins them)."""
+    line cannot show) and `mark` (an anomaly on the line)."""
     label = series.label
     rows: list[Spec] = []
     after: date | None = None
-    for run in _runs(series.points) if runs is None else runs:
+    for run in _runs(series.points):
         if after is not None:
             gap = epoch_ms(after + timedelta(days=1))
             rows.append({"series": label, "part": "line", "day": gap, "value": None})
@@ -204,11 +204,13 @@ def _only(part: str) -> list[Spec]:
     return [{"filter": {"field": "part", "equal": part}}]
 
 
-def _line_layers(stroke: float, dot: float, marks: float) -> list[Spec]:
+def _line_layers(rows: Sequence[Spec], stroke: float, dot: float, marks: float) -> list[Spec]:
     """The layers drawing `series_rows`: lines broken at nulls, dots for lone days and the
-    anomalies (▲ spike, ▼ drop, hollow when a platform event explains it)."""
+    anomalies (▲ spike, ▼ drop, hollow when a platform event explains it); a part without
+    rows has no layer (each costs render time)."""
     directions = list(MARK_SHAPES)
-    return [
+    parts = {row["part"] for row in rows}
+    layers = [
         {
             "transform": _only("line"),
             "mark": {
@@ -253,6 +255,11 @@ def _line_layers(stroke: float, dot: float, marks: float) -> list[Spec]:
                 "description": {"field": "text"},
             },
         },
+    ]
+    return [
+        layer
+        for layer, part in zip(layers, ("line", "dot", "mark"), strict=True)
+        if part in parts or part == "line"
     ]
 
 
@@ -302,7 +309,9 @@ def line_chart(
         "width": width,
         "height": height,
         "encoding": _series_encoding(series, first, last, axes=True, small=small),
-        "layer": _line_layers(1.4 if small else 1.8, 14 if small else 20, 60 if small else 110),
+        "layer": _line_layers(
+            rows, 1.4 if small else 1.8, 14 if small else 20, 60 if small else 110
+        ),
     }
     spec: Spec = {"data": {"values": rows}}
     if small:
@@ -332,30 +341,50 @@ def sparkline(
     width: int = 120,
     height: int = 28,
 ) -> Markup:
-    """A small line without axes, at most one point per pixel column (the day's last
-    count), with the last count dotted; a missing day still breaks the line."""
+    """A small line without axes: one polyline per run of consecutive days (a missing day
+    breaks it), at most one point per pixel column (the day's last count), the last count
+    dotted. Drawn directly, not by vl-convert: a sparkline is one path, and a render per
+    account would cost several seconds on a large watchlist (README, "The report")."""
+    left, right, top, bottom = 2.0, 4.0, 3.0, 3.0
     span = max(1, (last - first).days)
-    thinned: list[list[Point]] = []
-    for run in _runs(points):
-        kept: dict[int, Point] = {}
-        for day, value in run:
-            kept[int(width * (day - first).days / span)] = (day, value)
-        thinned.append(list(kept.values()))
-    line = Series("counts", PLATFORM_COLOURS["all"], points)
-    rows = series_rows(line, thinned)
-    if points and len(thinned[-1]) > 1:
-        day, value = points[-1]
-        rows.append({"series": line.label, "part": "dot", "day": epoch_ms(day), "value": value})
-    spec: Spec = {
-        "width": width,
-        "height": height,
-        "padding": 3,
-        "data": {"values": rows},
-        "encoding": _series_encoding([line], first, last, axes=False),
-        "layer": _line_layers(1.3, 16, 0)[:2],
-    }
+    inner_width, inner_height = width - left - right, height - top - bottom
+    colour = PLATFORM_COLOURS["all"]
+    shapes = []
+    if points:
+        values = [value for _, value in points]
+        low, high = min(values), max(values)
+        if low == high:
+            low, high = low - 1, high + 1
+
+        def xy(day: date, value: float) -> tuple[str, str]:
+            x = left + inner_width * (day - first).days / span
+            y = top + inner_height * (1 - (value - low) / (high - low))
+            return _num(x), _num(y)
+
+        for run in _runs(points):
+            kept: dict[int, Point] = {}
+            for day, value in run:
+                kept[int(width * (day - first).days / span)] = (day, value)
+            if len(kept) > 1:
+                line = " ".join(",".join(xy(*point)) for point in kept.values())
+                shapes.append(f'<polyline points="{line}"/>')
+            elif len(run) == 1:
+                x, y = xy(*run[0])
+                shapes.append(f'<circle cx="{x}" cy="{y}" r="1.6" fill="{colour}" stroke="none"/>')
+        x, y = xy(*points[-1])
+        shapes.append(f'<circle cx="{x}" cy="{y}" r="2.2" fill="{colour}" stroke="none"/>')
     description = "sparkline of the daily counts" if points else "no count in this window"
-    return render(spec, title=title, description=description, css_class="spark")
+    # Markup from an f-string: the title is escaped, the rest is our numbers and colours.
+    return Markup(  # noqa: S704
+        f'<svg class="spark" viewBox="0 0 {width} {height}" role="img" '
+        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>'
+        f'<desc>{description}</desc><g fill="none" stroke="{colour}" stroke-width="1.3" '
+        f'stroke-linejoin="round" stroke-linecap="round">{"".join(shapes)}</g></svg>'
+    )
+
+
+def _num(value: float) -> str:
+    return f"{value:.1f}".rstrip("0").rstrip(".")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -381,7 +410,13 @@ def share_chart(
     """Shares stacked to 100% per day, first band at the bottom. Each run of consecutive
     days is its own area, so a day without a share of the landscape is left empty; within a
     run, a brand left out of a day (no count) has no band that day."""
-    area = {"type": "area", "stroke": "#ffffff", "strokeWidth": 0.6, "fillOpacity": 0.9, "clip": True}
+    area = {
+        "type": "area",
+        "stroke": "#ffffff",
+        "strokeWidth": 0.6,
+        "fillOpacity": 0.9,
+        "clip": True,
+    }
     layers = []
     for run in _day_runs(days):
         # A lone day is an area too: half a day either side of it.

@@ -141,7 +141,7 @@ def render_page(data: ReportData, *, zone: ZoneInfo, generated_at: datetime) -> 
 
 
 def mark_text(row: Row) -> str:
-    """An anomaly's description (its mark's ARIA label): when, whose, how big, and what explains it."""
+    """An anomaly's words (its mark's ARIA label): when, whose, how big, what explains it."""
     because = row["platform_event"] or "the account's own change"
     return (
         f"{row['day']} · {row['platform']} {row['handle']}: {row['direction']} of "
