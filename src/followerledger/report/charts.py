@@ -12,6 +12,7 @@ polyline each, drawn here (README, "The report", says why).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import re
 from collections.abc import Sequence
@@ -123,12 +124,25 @@ def render(spec: Spec, *, title: str, description: str, css_class: str = "chart"
     view_box = re.search(r'viewBox="([^"]+)"', svg)
     if not svg.startswith("<svg") or view_box is None:
         raise RuntimeError(f"vl-convert returned no SVG for the chart {title!r}")
-    body = svg[svg.index(">") + 1 :]
+    body = _own_ids(svg[svg.index(">") + 1 :])
     # Markup from an f-string: Vega escapes every text it writes; ours is escaped here.
     return Markup(  # noqa: S704
         f'<svg class="{escape(css_class)}" viewBox="{view_box.group(1)}" role="img" '
         f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>'
         f"<desc>{escape(description)}</desc>{body}"
+    )
+
+
+def _own_ids(svg: str) -> str:
+    """The SVG with its element ids (Vega's clip paths: clip1, clip2 …) made unique to it,
+    so that charts inlined in one page never clip by another chart's path."""
+    ids = re.findall(r'\bid="([^"]+)"', svg)
+    if not ids:
+        return svg
+    prefix = hashlib.blake2s(svg.encode(), digest_size=5).hexdigest()
+    names = "|".join(re.escape(name) for name in ids)
+    return re.sub(
+        rf'(\bid="|url\(#|href="#)({names})\b', lambda match: f"{match[1]}{prefix}-{match[2]}", svg
     )
 
 
