@@ -293,7 +293,7 @@ def test_brand_totals_marks_and_shares_match_the_marts(warehouse: Path, page: Pa
     assert sorted(marks) == [(f"{PURGE} · x acme", "drop", "#ffffff", "#c0262d")] * 2 + [
         (f"{SPIKE} · x bolt", "spike", "#1b7f3b", "#1b7f3b")
     ]
-    assert f"{PURGE} · x acme: drop of −390 followers" in page.html
+    assert f"<title>{PURGE} · x acme: drop of −390 followers" in page.html  # on hover
 
     shares = query(
         warehouse,

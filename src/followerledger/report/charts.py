@@ -124,12 +124,22 @@ def render(spec: Spec, *, title: str, description: str, css_class: str = "chart"
     view_box = re.search(r'viewBox="([^"]+)"', svg)
     if not svg.startswith("<svg") or view_box is None:
         raise RuntimeError(f"vl-convert returned no SVG for the chart {title!r}")
-    body = _own_ids(svg[svg.index(">") + 1 :])
+    body = _hover_titles(_own_ids(svg[svg.index(">") + 1 :]))
     # Markup from an f-string: Vega escapes every text it writes; ours is escaped here.
     return Markup(  # noqa: S704
         f'<svg class="{escape(css_class)}" viewBox="{view_box.group(1)}" role="img" '
         f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>'
         f"<desc>{escape(description)}</desc>{body}"
+    )
+
+
+def _hover_titles(svg: str) -> str:
+    """Each labelled mark (an anomaly, a day's bar: the spec's `description` channel) also
+    given its label as an SVG `<title>`, which browsers show on hover without a script."""
+    return re.sub(
+        r'<path aria-label="([^"]*)" role="graphics-symbol"([^>]*)/>',
+        r'<path aria-label="\1" role="graphics-symbol"\2><title>\1</title></path>',
+        svg,
     )
 
 
