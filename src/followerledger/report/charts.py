@@ -442,7 +442,7 @@ def share_chart(
         "clip": True,
     }
     layers = []
-    for run in _day_runs(days):
+    for run in [[day for day, _ in run] for run in _runs([(day, 0.0) for day in sorted(days)])]:
         # A lone day is an area too: half a day either side of it.
         stops = (
             [(run[0], epoch_ms(run[0]) - HALF_DAY_MS), (run[0], epoch_ms(run[0]) + HALF_DAY_MS)]
@@ -482,16 +482,6 @@ def share_chart(
         },
     }
     return render(spec, title=title, description=description)
-
-
-def _day_runs(days: Sequence[date]) -> list[list[date]]:
-    runs: list[list[date]] = []
-    for day in sorted(days):
-        if runs and (day - runs[-1][-1]).days == 1:
-            runs[-1].append(day)
-        else:
-            runs.append([day])
-    return runs
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
