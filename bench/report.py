@@ -23,8 +23,8 @@ from followerledger.catalog import catalog_path
 from followerledger.duck import arrow_columns, literal
 from followerledger.query import open_warehouse
 from followerledger.refresh import refresh
-from followerledger.report import write_report
-from followerledger.report.data import read_report_data
+from followerledger.report import charts, write_report
+from followerledger.report.data import ReportData, read_report_data
 from followerledger.run_log import RUN_LOG_SCHEMA
 
 #: Days on which no X run happened (counted back from the last day).
@@ -88,6 +88,33 @@ def drop_x_days(bench: BenchLake) -> None:
                 file.unlink()
 
 
+def sparkline_seconds(data: ReportData) -> tuple[float, float]:
+    """Seconds to draw every account's sparkline as the report does (a polyline each), and
+    as a Vega-Lite line rendered by vl-convert (the alternative README weighs)."""
+    window = data.window
+    started = time.perf_counter()
+    for account in data.accounts:
+        charts.sparkline(account["sparkline"], window.first_day, window.last_day, title="s")
+    drawn = time.perf_counter() - started
+    started = time.perf_counter()
+    for account in data.accounts:
+        line = charts.Series("counts", charts.PLATFORM_COLOURS["all"], account["sparkline"])
+        spec = {
+            "width": 120,
+            "height": 28,
+            "padding": 3,
+            "data": {"values": charts.series_rows(line)},
+            "mark": {"type": "line", "invalid": "break-paths-show-domains"},
+            "encoding": {
+                "x": {"field": "day", **charts.day_axis(window.first_day, window.last_day)}
+                | {"axis": None},
+                "y": {"field": "value", "type": "quantitative", "axis": None},
+            },
+        }
+        charts.render(spec, title="s", description="s", css_class="spark")
+    return drawn, time.perf_counter() - started
+
+
 def run(quick: bool = False, repeat: int = 3) -> dict[str, float]:
     """Print and return the report's generation time and size, and the data-read baseline."""
     accounts, days = (100, 30) if quick else (500, 365)
@@ -106,7 +133,7 @@ def run(quick: bool = False, repeat: int = 3) -> dict[str, float]:
             started = time.perf_counter()
             connection = open_warehouse(catalog)
             try:
-                read_report_data(connection, days, now.date())
+                data = read_report_data(connection, days, now.date())
             finally:
                 connection.close()
             reads.append(time.perf_counter() - started)
@@ -115,6 +142,7 @@ def run(quick: bool = False, repeat: int = 3) -> dict[str, float]:
             for _ in range(repeat)
         ]
         size = out.stat().st_size
+        polylines, rendered = sparkline_seconds(data)
 
     read, written = statistics.median(reads), statistics.median(writes)
     print(
@@ -123,6 +151,17 @@ def run(quick: bool = False, repeat: int = 3) -> dict[str, float]:
         f"(target < 10 MB); reading its data alone {read:.2f} s, so drawing and writing "
         f"the page costs {written / read:.1f}x the read"
     )
+    print(
+        f"report: {len(data.accounts):,} sparklines drawn as polylines in {polylines:.2f} s; "
+        f"as vl-convert renders they would take {rendered:.2f} s "
+        f"({rendered / max(polylines, 1e-9):.0f}x), on top of the page's other charts"
+    )
     if quick:
         print("report: (--quick: sizes too small for the targets, which are for the full run)")
-    return {"seconds": written, "megabytes": size / 1e6, "read_seconds": read}
+    return {
+        "seconds": written,
+        "megabytes": size / 1e6,
+        "read_seconds": read,
+        "sparklines_polyline_seconds": polylines,
+        "sparklines_vl_convert_seconds": rendered,
+    }

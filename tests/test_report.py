@@ -37,6 +37,7 @@ from followerledger.report import (
     report_uri,
     write_report,
 )
+from followerledger.report.charts import COVERAGE_KINDS, Series, line_chart
 from followerledger.watchlist import load_watchlist
 from tests.browser import BrowserMissing, Chromium
 from tests.conftest import Workspace
@@ -278,10 +279,21 @@ def test_brand_totals_marks_and_shares_match_the_marts(warehouse: Path, page: Pa
         event,
     ]
     assert page.table_captioned("Bolt: marked days")[0][4] == "the account's own spike"
-    marks = re.findall(r'<g class="mark (\w+)"><path [^>]*fill="(#\w+)"', page.html)
-    # Acme's drop on its total and on its X line; Bolt (counted on X only) has one chart.
-    assert sorted(marks) == [("drop", "#ffffff")] * 2 + [("spike", "#1b7f3b")]
-    assert f"{PURGE} · x acme: drop of −390 followers" in page.html
+    # Vega draws each anomaly as a triangle whose tip points up (spike) or down (drop),
+    # labelled for screen readers with what the table says.
+    marks = [
+        (label.split(":")[0], "spike" if tip == "-" else "drop", fill, stroke)
+        for label, tip, fill, stroke in re.findall(
+            r'<path aria-label="([^"]*)" role="graphics-symbol" aria-roledescription="point"'
+            r'[^>]* d="M0,(-?)[\d.]+L[^"]*" fill="(#\w+)" stroke="(#\w+)"',
+            page.html,
+        )
+    ]
+    # Acme's drop on its total and on its X panel; Bolt (counted on X only) has one chart.
+    assert sorted(marks) == [(f"{PURGE} · x acme", "drop", "#ffffff", "#c0262d")] * 2 + [
+        (f"{SPIKE} · x bolt", "spike", "#1b7f3b", "#1b7f3b")
+    ]
+    assert f"<title>{PURGE} · x acme: drop of −390 followers" in page.html  # on hover
 
     shares = query(
         warehouse,
@@ -327,8 +339,11 @@ def test_coverage_gaps_and_run_health_match_the_marts(warehouse: Path, page: Pag
     ] in (gaps)
     assert ["x acme", "Acme", str(NO_RUN), str(NO_RUN), "1", "no run reached it"] in gaps
     # Every kind of day has its colour on the heat map.
+    heat = re.search(r'<svg class="chart heat".*?</svg>', page.html, re.DOTALL)
+    assert heat is not None
+    fills = set(re.findall(r'fill="(#\w+)"', heat.group(0)))
     for kind in ("counted", "partial", "uncounted", "no_run"):
-        assert f'class="cells {kind}"' in page.html, kind
+        assert COVERAGE_KINDS[kind][0] in fills, kind
 
     latest = query(
         warehouse,
@@ -343,6 +358,41 @@ def test_coverage_gaps_and_run_health_match_the_marts(warehouse: Path, page: Pag
     assert runs[0][11] == f"${latest[3]:.2f}"
     erred = next(row for row in runs if row[0].endswith(f"r{ERRED:%m%d}b"))
     assert erred[8] == "1"  # its error
+
+
+def test_the_page_loads_nothing_from_outside_itself(page: Page) -> None:
+    # No script, no stylesheet or font to fetch, no image: the only URLs are the SVG
+    # namespace (a name, never fetched) and the page's own anchors.
+    assert "<script" not in page.html
+    assert "@import" not in page.html
+    assert "@font-face" not in page.html
+    ids = re.findall(r'\bid="([^"]*)"', page.html)
+    assert len(ids) == len(set(ids))  # charts' clip paths included: each names its own
+    assert set(re.findall(r"url\(([^)]*)\)", page.html)) <= {f"#{name}" for name in ids}
+    assert set(re.findall(r'\b(?:href|src)="([^"]*)"', page.html)) <= {
+        f"#{name}" for name in ids
+    } | {"data:,"}
+    assert set(re.findall(r"https?://[^\s\"'<>]+", page.html)) == {"http://www.w3.org/2000/svg"}
+
+
+def test_a_day_without_a_count_breaks_the_line_and_a_lone_day_is_a_dot() -> None:
+    first = date(2026, 3, 1)
+    counted = [0, 1, 2, 4, 6, 7]  # day 3 and day 5 have no count: day 4 stands alone
+    svg = line_chart(
+        [Series("all", "#2a5db0", [(first + timedelta(days=n), 100.0 + n) for n in counted])],
+        first,
+        first + timedelta(days=7),
+        title="t",
+        description="d",
+    )
+    line = re.search(r'class="mark-line role-mark[^"]*"[^>]*><path d="([^"]+)"', svg)
+    assert line is not None
+    # Three runs (0-2, 4, 6-7): three pieces of path; the lone day draws nothing on its own
+    # path (a move) but is a dot. Nothing is drawn at y of a zero count.
+    assert line.group(1).count("M") == 3
+    assert len(re.findall(r'aria-roledescription="circle"|class="mark-symbol', svg)) >= 1
+    assert re.search(r'class="mark-symbol role-mark[^"]*"[^>]*><path', svg)
+    assert "<title>t</title><desc>d</desc>" in svg
 
 
 def test_times_follow_the_zone_and_days_the_window(warehouse: Path) -> None:
@@ -422,10 +472,15 @@ def test_the_report_in_headless_chromium(
     charts: list[dict[str, Any]] = tab.evaluate(
         """Array.from(document.querySelectorAll('svg')).map(svg => {
             const box = svg.getBoundingClientRect();
+            const text = selector => (svg.querySelector(selector)?.textContent || '').trim();
             return {kind: svg.getAttribute('class'), width: box.width, height: box.height,
-                    drawn: svg.querySelectorAll('path, rect, circle, line').length};
+                    role: svg.getAttribute('role'), title: text(':scope > title'),
+                    desc: text(':scope > desc'),
+                    drawn: svg.querySelectorAll(
+                        '.role-mark > path:not([d=""]), polyline, circle').length};
         })"""
     )
+    meters = tab.evaluate("document.querySelectorAll('meter.progress').length")
     layout = tab.evaluate(
         "({page: document.documentElement.scrollWidth, view: window.innerWidth,"
         " text: document.body.innerText.length})"
@@ -434,15 +489,20 @@ def test_the_report_in_headless_chromium(
     assert tab.errors == []
     assert tab.requests == [url]  # the file itself, nothing else
     kinds = [chart["kind"] for chart in charts]
-    # Brands: each total, and Acme's two platforms (Bolt is only counted on X); the
-    # landscape; run health; the heat map; a sparkline per account; a bar per milestone.
-    assert kinds.count("chart") == 2 + 2 + 1 + 1
+    # Brands: each total, and Acme's two platforms as one chart of panels (Bolt is only
+    # counted on X); the landscape; run health; the heat map; a sparkline per account; a
+    # meter per milestone.
+    assert kinds.count("chart") == 2 + 1 + 1 + 1
     assert kinds.count("chart heat") == 1
     assert kinds.count("spark") == 7
-    assert kinds.count("progress") == len(query(warehouse, "select * from projections"))
+    assert len(charts) == 5 + 1 + 7
+    assert meters == len(query(warehouse, "select * from projections where next_milestone > 0"))
     for chart in charts:
         assert chart["width"] > 0, chart
         assert chart["height"] > 0, chart
+        assert chart["role"] == "img", chart
+        assert chart["title"], chart
+        assert chart["desc"], chart
     assert all(chart["drawn"] > 0 for chart in charts if chart["kind"] != "spark")
     # Every account with a count in the window has a drawn sparkline (the hidden one has none).
     assert sum(chart["drawn"] > 0 for chart in charts if chart["kind"] == "spark") == 6

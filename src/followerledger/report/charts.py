@@ -1,26 +1,29 @@
-"""Charts as inline SVG: line charts with marked days, sparklines, a stacked share of
-audience, a coverage heat map, daily bars and progress bars.
+"""Charts as Vega-Lite specs, rendered to static inline SVG by vl-convert.
 
-Hand-built rather than drawn by a charting library (README, "The report"): the report is a
-static file that must open offline, print, and stay small and quick to build for hundreds of
-accounts over a year; these few chart kinds are plain paths over two linear scales. Every
-chart is an `<svg role="img">` with a title and a description, scales to its container
-(`viewBox`), and keeps the data's gaps: a day without a count breaks the line, never joins it
-to zero. Values for tooltips go into SVG `<title>` elements, which browsers show on hover.
+Each function builds a declarative Vega-Lite spec from the rows it is given and renders it
+in-process (`vl_convert.vegalite_to_svg`, no browser, no network: external data is refused)
+to an `<svg role="img">` with a title and a description, scaled to its container
+(`viewBox`). The page therefore runs no script and loads nothing, and prints as vectors.
+The data's gaps stay visible: a day without a count is a null, which breaks the line
+(`invalid: break-paths-show-domains`), never a 0. Sparklines are the exception: one
+polyline each, drawn here (README, "The report", says why).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
+import hashlib
 import math
-from collections.abc import Iterable, Sequence
-from datetime import date, timedelta
-from typing import Final
+import re
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Final
 
+import vl_convert
 from markupsafe import Markup, escape
 
 Point = tuple[date, float]
+Spec = dict[str, Any]
 
 #: Colour per platform, and for totals over every platform.
 PLATFORM_COLOURS: Final = {
@@ -50,8 +53,34 @@ COVERAGE_KINDS: Final = {
     "uncounted": ("#e15759", "runs saw it, no count (status)"),
     "no_run": ("#8c96a3", "no run reached it"),
 }
+#: Anomaly shapes: ▲ spike, ▼ drop, in the colour of a rise or a fall.
+MARK_SHAPES: Final = {"spike": ("triangle-up", "#1b7f3b"), "drop": ("triangle-down", "#c0262d")}
 NO_DATA_FILL: Final = "#eef0f3"
-FONT_SIZE: Final = 11
+DAY_MS: Final = 86_400_000
+HALF_DAY_MS: Final = DAY_MS // 2
+INK: Final = "#1f2328"
+MUTED: Final = "#5b6470"
+
+#: Counts on a y axis in one unit (k, M, B: d3's SI "G" reads as giga to analysts).
+COUNT_LABELS: Final = "replace(format(datum.value, '~s'), 'G', 'B')"
+#: The look every chart shares: transparent, muted axes, the page's grey grid.
+CONFIG: Final[Spec] = {
+    "background": None,
+    "font": "sans-serif",
+    "view": {"stroke": None},
+    "axis": {
+        "title": None,
+        "labelColor": MUTED,
+        "labelFontSize": 11,
+        "gridColor": "#e6e9ee",
+        "domainColor": "#aab2bd",
+        "tickColor": "#aab2bd",
+        "labelOverlap": True,
+    },
+    "axisX": {"grid": False, "labelFlush": True},
+    "header": {"labelColor": INK, "labelFontSize": 12, "labelFontWeight": 600, "title": None},
+    "legend": {"disable": True},
+}
 
 
 def series_colour(index: int) -> str:
@@ -59,119 +88,76 @@ def series_colour(index: int) -> str:
     return SERIES_COLOURS[index % len(SERIES_COLOURS)]
 
 
-def tick_labels(ticks: Sequence[float]) -> list[str]:
-    """Axis labels for evenly spaced ticks, in one unit (k, M, B) and with just enough
-    decimals to tell neighbours apart: 1.66M, 1.665M, 1.67M."""
-    largest = max((abs(tick) for tick in ticks), default=0.0)
-    unit, suffix = next(
-        ((limit, name) for limit, name in ((1e9, "B"), (1e6, "M"), (1e3, "k")) if largest >= limit),
-        (1.0, ""),
-    )
-    step = abs(ticks[1] - ticks[0]) / unit if len(ticks) > 1 else 1.0
-    decimals = 0
-    while decimals < 4 and abs(step * 10**decimals - round(step * 10**decimals)) > 1e-6:
-        decimals += 1
-    return [f"{tick / unit:,.{decimals}f}{suffix}" if tick else "0" for tick in ticks]
+def epoch_ms(day: date) -> int:
+    """A UTC day as Vega's time value: milliseconds since the epoch at its midnight."""
+    return int(datetime.combine(day, time(), UTC).timestamp() * 1000)
 
 
-def nice_ticks(low: float, high: float, count: int = 4) -> list[float]:
-    """Round tick values covering [low, high], about `count` of them (1, 2, 2.5, 5 steps)."""
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return [0.0, 1.0]
-    if high <= low:
-        pad = max(1.0, abs(high) * 0.01)
-        low, high = low - pad, high + pad
-    raw = (high - low) / max(1, count)
-    power = 10 ** math.floor(math.log10(raw))
-    step = next(power * m for m in (1, 2, 2.5, 5, 10) if power * m >= raw)
-    first = math.floor(low / step) * step
-    last = math.ceil(high / step) * step
-    ticks = []
-    value = first
-    while value <= last + step / 2:
-        ticks.append(round(value, 10))
-        value += step
-    return ticks
-
-
-def day_ticks(first: date, last: date, most: int = 7) -> list[date]:
-    """Dates for an x axis: the first of months, or of weeks (Mondays), or single days."""
+def day_axis(first: date, last: date, *, most: int = 8, **axis: object) -> Spec:
+    """A UTC time x encoding spanning the window's days, with at most about `most` ticks on
+    weeks or months, labelled `Sep 14` or, over long spans, `Sep 2026`."""
     span = (last - first).days
-    if span > 62:
-        months = []
-        cursor = date(first.year, first.month, 1)
-        while cursor <= last:
-            if cursor >= first:
-                months.append(cursor)
-            cursor = date(cursor.year + cursor.month // 12, cursor.month % 12 + 1, 1)
-        step = max(1, math.ceil(len(months) / most))
-        return months[::step]
-    unit = 7 if span > 13 else 1
-    start = first + timedelta(days=(-first.weekday()) % 7) if unit == 7 else first
-    days = [start + timedelta(days=unit * n) for n in range(span // unit + 1)]
-    days = [day for day in days if day <= last]
-    step = max(1, math.ceil(len(days) / most))
-    return days[::step]
+    long = span > 62
+    unit = 30 if long else 7
+    return {
+        "type": "temporal",
+        "scale": {"type": "utc", "domain": [epoch_ms(first), epoch_ms(last)]},
+        "axis": {
+            "labelExpr": f"utcFormat(datum.value, '{'%b %Y' if long else '%b %-d'}')",
+            "tickCount": {
+                "interval": "month" if long else "week",
+                "step": max(1, math.ceil(span / unit / most)),
+            },
+            "labelSeparation": 4,
+            **axis,
+        },
+    }
 
 
-def day_label(day: date, span_days: int) -> str:
-    """An axis label for a day: `Sep 2026` over long spans, else `Sep 14`."""
-    return day.strftime("%b %Y") if span_days > 62 else day.strftime("%b %-d")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Frame:
-    """A chart's drawing area inside its viewBox, and its linear scales."""
-
-    width: float
-    height: float
-    left: float
-    right: float
-    top: float
-    bottom: float
-    first: date
-    last: date
-    low: float = 0.0
-    high: float = 1.0
-
-    @property
-    def span(self) -> int:
-        return max(1, (self.last - self.first).days)
-
-    def x(self, day: date) -> float:
-        inner = self.width - self.left - self.right
-        return self.left + inner * (day - self.first).days / self.span
-
-    def y(self, value: float) -> float:
-        inner = self.height - self.top - self.bottom
-        share = (value - self.low) / (self.high - self.low) if self.high != self.low else 0.5
-        return self.top + inner * (1 - share)
-
-    @property
-    def day_width(self) -> float:
-        return (self.width - self.left - self.right) / (self.span + 1)
-
-
-def _num(value: float) -> str:
-    return f"{value:.1f}".rstrip("0").rstrip(".")
-
-
-def _svg(
-    frame: Frame, title: str, description: str, body: Iterable[str], css_class: str = "chart"
-) -> Markup:
-    """An accessible SVG element around the chart's body."""
-    content = "".join(body)
-    # Markup from an f-string: every text from the data is escaped where it is placed (titles,
-    # labels, tooltips); the rest is numbers and colours of our own.
+def render(spec: Spec, *, title: str, description: str, css_class: str = "chart") -> Markup:
+    """The spec drawn as accessible inline SVG: `role="img"` named by its `<title>`, with
+    the description as `<desc>` (also the spec's own `description`, which Vega gives the
+    chart's marks as their ARIA description)."""
+    svg = vl_convert.vegalite_to_svg(
+        {"description": description, "config": CONFIG, **spec}, allowed_base_urls=[]
+    )
+    view_box = re.search(r'viewBox="([^"]+)"', svg)
+    if not svg.startswith("<svg") or view_box is None:
+        raise RuntimeError(f"vl-convert returned no SVG for the chart {title!r}")
+    body = _hover_titles(_own_ids(svg[svg.index(">") + 1 :]))
+    # Markup from an f-string: Vega escapes every text it writes; ours is escaped here.
     return Markup(  # noqa: S704
-        f'<svg class="{css_class}" viewBox="0 0 {_num(frame.width)} {_num(frame.height)}" '
-        f'role="img" xmlns="http://www.w3.org/2000/svg">'
-        f"<title>{escape(title)}</title><desc>{escape(description)}</desc>{content}</svg>"
+        f'<svg class="{escape(css_class)}" viewBox="{view_box.group(1)}" role="img" '
+        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>'
+        f"<desc>{escape(description)}</desc>{body}"
     )
 
 
-def _segments(points: Sequence[Point]) -> list[list[Point]]:
-    """Runs of points on consecutive days: a missing day breaks the line."""
+def _hover_titles(svg: str) -> str:
+    """Each labelled mark (an anomaly, a day's bar: the spec's `description` channel) also
+    given its label as an SVG `<title>`, which browsers show on hover without a script."""
+    return re.sub(
+        r'<path aria-label="([^"]*)" role="graphics-symbol"([^>]*)/>',
+        r'<path aria-label="\1" role="graphics-symbol"\2><title>\1</title></path>',
+        svg,
+    )
+
+
+def _own_ids(svg: str) -> str:
+    """The SVG with its element ids (Vega's clip paths: clip1, clip2 …) made unique to it,
+    so that charts inlined in one page never clip by another chart's path."""
+    ids = re.findall(r'\bid="([^"]+)"', svg)
+    if not ids:
+        return svg
+    prefix = hashlib.blake2s(svg.encode(), digest_size=5).hexdigest()
+    names = "|".join(re.escape(name) for name in ids)
+    return re.sub(
+        rf'(\bid="|url\(#|href="#)({names})\b', lambda match: f"{match[1]}{prefix}-{match[2]}", svg
+    )
+
+
+def _runs(points: Sequence[Point]) -> list[list[Point]]:
+    """Runs of points on consecutive days: a missing day starts a new run."""
     runs: list[list[Point]] = []
     for point in points:
         if runs and (point[0] - runs[-1][-1][0]).days == 1:
@@ -181,68 +167,6 @@ def _segments(points: Sequence[Point]) -> list[list[Point]]:
     return runs
 
 
-def _line(frame: Frame, points: Sequence[Point], colour: str, width: float = 1.8) -> str:
-    """A path per run of consecutive days; a lone day is a dot."""
-    return "".join(_path(frame, run, colour, width) for run in _segments(points))
-
-
-def _path(frame: Frame, run: Sequence[Point], colour: str, width: float) -> str:
-    """One unbroken line through the points (a dot when there is one)."""
-    if len(run) == 1:
-        day, value = run[0]
-        return (
-            f'<circle cx="{_num(frame.x(day))}" cy="{_num(frame.y(value))}" '
-            f'r="{_num(width * 1.2)}" fill="{colour}"/>'
-        )
-    d = "M" + "L".join(f"{_num(frame.x(day))},{_num(frame.y(value))}" for day, value in run)
-    return (
-        f'<path d="{d}" fill="none" stroke="{colour}" stroke-width="{_num(width)}" '
-        f'stroke-linejoin="round" stroke-linecap="round"/>'
-    )
-
-
-def _y_axis(frame: Frame, ticks: Sequence[float], percent: bool = False) -> str:
-    parts = []
-    labels = [f"{tick:g}%" for tick in ticks] if percent else tick_labels(ticks)
-    for tick, label in zip(ticks, labels, strict=True):
-        y = _num(frame.y(tick))
-        parts.append(
-            f'<line class="grid" x1="{_num(frame.left)}" x2="{_num(frame.width - frame.right)}" '
-            f'y1="{y}" y2="{y}"/>'
-            f'<text class="tick" x="{_num(frame.left - 6)}" y="{y}" text-anchor="end" '
-            f'dominant-baseline="middle">{label}</text>'
-        )
-    return "".join(parts)
-
-
-def _x_axis(frame: Frame, most: int = 7, through: date | None = None) -> str:
-    """A baseline with day ticks from the frame's first day through `through` (its last)."""
-    baseline = _num(frame.height - frame.bottom)
-    parts = [
-        f'<line class="axis" x1="{_num(frame.left)}" x2="{_num(frame.width - frame.right)}" '
-        f'y1="{baseline}" y2="{baseline}"/>'
-    ]
-    last = through or frame.last
-    for day in day_ticks(frame.first, last, most):
-        x = _num(frame.x(day))
-        parts.append(
-            f'<line class="axis" x1="{x}" x2="{x}" y1="{baseline}" '
-            f'y2="{_num(frame.height - frame.bottom + 4)}"/>'
-            f'<text class="tick" x="{x}" y="{_num(frame.height - frame.bottom + 15)}" '
-            f'text-anchor="middle">{day_label(day, (last - frame.first).days)}</text>'
-        )
-    return "".join(parts)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Series:
-    """One line: its label, colour and points (days without a count are absent)."""
-
-    label: str
-    colour: str
-    points: Sequence[Point]
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class Mark:
     """A marked day on a line: an anomaly, with what explains it."""
@@ -250,7 +174,143 @@ class Mark:
     day: date
     direction: str  # spike or drop
     explained: bool  # a platform-wide correction explains it
-    text: str  # the tooltip
+    text: str  # its ARIA description
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Series:
+    """One line: its label, colour, counts (a day without one is absent) and marked days."""
+
+    label: str
+    colour: str
+    points: Sequence[Point]
+    marks: Sequence[Mark] = ()
+
+
+def series_rows(series: Series) -> list[Spec]:
+    """The rows a series is drawn from, by part: `line` (each count, and a null on the day
+    after each run of consecutive days that another follows, so the line breaks over the
+    missing days instead of joining across them), `dot` (a day alone between gaps, which a
+    line cannot show) and `mark` (an anomaly on the line)."""
+    label = series.label
+    rows: list[Spec] = []
+    after: date | None = None
+    for run in _runs(series.points):
+        if after is not None:
+            gap = epoch_ms(after + timedelta(days=1))
+            rows.append({"series": label, "part": "line", "day": gap, "value": None})
+        rows += [
+            {"series": label, "part": "line", "day": epoch_ms(day), "value": value}
+            for day, value in run
+        ]
+        if len(run) == 1:
+            day, value = run[0]
+            rows.append({"series": label, "part": "dot", "day": epoch_ms(day), "value": value})
+        after = run[-1][0]
+    values = dict(series.points)
+    rows += [
+        {
+            "series": label,
+            "part": "mark",
+            "day": epoch_ms(mark.day),
+            "value": values[mark.day],
+            "direction": mark.direction,
+            "fill": "#ffffff" if mark.explained else MARK_SHAPES[mark.direction][1],
+            "text": mark.text,
+        }
+        for mark in series.marks
+        if mark.day in values and mark.direction in MARK_SHAPES
+    ]
+    return rows
+
+
+def _only(part: str) -> list[Spec]:
+    return [{"filter": {"field": "part", "equal": part}}]
+
+
+def _line_layers(rows: Sequence[Spec], stroke: float, dot: float, marks: float) -> list[Spec]:
+    """The layers drawing `series_rows`: lines broken at nulls, dots for lone days and the
+    anomalies (▲ spike, ▼ drop, hollow when a platform event explains it); a part without
+    rows has no layer (each costs render time)."""
+    directions = list(MARK_SHAPES)
+    parts = {row["part"] for row in rows}
+    layers = [
+        {
+            "transform": _only("line"),
+            "mark": {
+                "type": "line",
+                "invalid": "break-paths-show-domains",
+                "strokeWidth": stroke,
+                "strokeJoin": "round",
+                "strokeCap": "round",
+                "aria": False,
+            },
+        },
+        {
+            "transform": _only("dot"),
+            "mark": {"type": "circle", "size": dot, "opacity": 1, "aria": False},
+        },
+        {
+            "name": "anomalies",
+            "transform": _only("mark"),
+            "mark": {
+                "type": "point",
+                "filled": True,
+                "size": marks,
+                "strokeWidth": 1.5,
+                "opacity": 1,
+            },
+            "encoding": {
+                "shape": {
+                    "field": "direction",
+                    "scale": {
+                        "domain": directions,
+                        "range": [MARK_SHAPES[d][0] for d in directions],
+                    },
+                },
+                "stroke": {
+                    "field": "direction",
+                    "scale": {
+                        "domain": directions,
+                        "range": [MARK_SHAPES[d][1] for d in directions],
+                    },
+                },
+                "fill": {"field": "fill", "scale": None},
+                "description": {"field": "text"},
+            },
+        },
+    ]
+    return [
+        layer
+        for layer, part in zip(layers, ("line", "dot", "mark"), strict=True)
+        if part in parts or part == "line"
+    ]
+
+
+def _series_encoding(
+    series: Sequence[Series], first: date, last: date, *, axes: bool, small: bool = False
+) -> Spec:
+    """x by UTC day over the window, y from the data's range, colour per series."""
+    x = {"field": "day", **day_axis(first, last, most=4 if small else 10)}
+    if not axes:
+        x["axis"] = None
+    return {
+        "x": x,
+        "y": {
+            "field": "value",
+            "type": "quantitative",
+            "scale": {"zero": False, "nice": axes},
+            "axis": {"labelExpr": COUNT_LABELS, "tickCount": 3 if small else 4} if axes else None,
+        },
+        "color": {
+            "field": "series",
+            "type": "nominal",
+            "scale": {
+                "domain": [line.label for line in series],
+                "range": [line.colour for line in series],
+            },
+        },
+    }
 
 
 def line_chart(
@@ -260,56 +320,40 @@ def line_chart(
     *,
     title: str,
     description: str,
-    marks: Sequence[Mark] = (),
-    width: float = 540,
-    height: float = 190,
-    y_ticks: int = 4,
+    width: int = 500,
+    height: int = 160,
+    columns: int = 2,
 ) -> Markup:
-    """Lines over days, y from the data's range (not from zero: growth stays visible), with
-    anomalies marked on the first series: ▲ spike, ▼ drop, hollow when a platform-wide
-    correction explains it."""
-    values = [value for line in series for _, value in line.points]
-    ticks = nice_ticks(min(values), max(values), y_ticks) if values else [0.0, 1.0]
-    small = width < 360
-    frame = Frame(
-        width,
-        height,
-        left=44 if small else 56,
-        right=10,
-        top=10,
-        bottom=22,
-        first=first,
-        last=last,
-        low=ticks[0],
-        high=ticks[-1],
-    )
-    body = [_y_axis(frame, ticks), _x_axis(frame, 3 if small else 7)]
-    body += [_line(frame, line.points, line.colour, 1.4 if small else 1.8) for line in series]
-    if series and marks:
-        lookup = dict(series[0].points)
-        body.append(_marks(frame, lookup, marks, 4.5 if small else 6))
-    return _svg(frame, title, description, body)
-
-
-def _marks(frame: Frame, values: dict[date, float], marks: Sequence[Mark], size: float) -> str:
-    parts = []
-    for mark in marks:
-        value = values.get(mark.day)
-        if value is None:
-            continue
-        x, y = frame.x(mark.day), frame.y(value)
-        if mark.direction == "spike":
-            tip, base, colour = y - size * 1.6, y - size * 0.4, "#1b7f3b"
-        else:
-            tip, base, colour = y + size * 1.6, y + size * 0.4, "#c0262d"
-        fill = "#ffffff" if mark.explained else colour
-        parts.append(
-            f'<g class="mark {escape(mark.direction)}">'
-            f'<path d="M{_num(x)},{_num(tip)}L{_num(x - size)},{_num(base)}'
-            f'L{_num(x + size)},{_num(base)}Z" fill="{fill}" stroke="{colour}" '
-            f'stroke-width="1.5"/><title>{escape(mark.text)}</title></g>'
-        )
-    return "".join(parts)
+    """Counts over days, y from the data's range (not from zero: growth stays visible), with
+    the anomalies marked on the line. Several series are small multiples in one SVG: a
+    panel each, `columns` to a row, each with its own y scale."""
+    small = len(series) > 1
+    rows = [row for line in series for row in series_rows(line)]
+    unit: Spec = {
+        "width": width,
+        "height": height,
+        "encoding": _series_encoding(series, first, last, axes=True, small=small),
+        "layer": _line_layers(
+            rows, 1.4 if small else 1.8, 14 if small else 20, 60 if small else 110
+        ),
+    }
+    spec: Spec = {"data": {"values": rows}}
+    if small:
+        spec |= {
+            "facet": {
+                "field": "series",
+                "type": "nominal",
+                "sort": [line.label for line in series],
+                "header": {"labelAnchor": "start", "labelPadding": 4},
+            },
+            "columns": columns,
+            "spec": unit,
+            "resolve": {"scale": {"y": "independent"}},
+            "spacing": {"column": 24, "row": 12},
+        }
+    else:
+        spec |= unit
+    return render(spec, title=title, description=description)
 
 
 def sparkline(
@@ -318,31 +362,53 @@ def sparkline(
     last: date,
     *,
     title: str,
-    width: float = 120,
-    height: float = 28,
+    width: int = 120,
+    height: int = 28,
 ) -> Markup:
-    """A small line without axes, at most one point per horizontal pixel (the day's last
-    count), with the last count dotted; a missing day still breaks the line."""
-    if not points:
-        frame = Frame(width, height, 2, 2, 3, 3, first, last)
-        return _svg(frame, title, "no count in this window", [], "spark")
-    values = [value for _, value in points]
-    low, high = min(values), max(values)
-    if low == high:
-        low, high = low - 1, high + 1
-    frame = Frame(width, height, 2, 4, 3, 3, first, last, low, high)
-    body = []
-    for run in _segments(points):
-        kept: dict[int, Point] = {}
-        for day, value in run:
-            kept[int(frame.x(day))] = (day, value)  # the last count per pixel column
-        body.append(_path(frame, list(kept.values()), PLATFORM_COLOURS["all"], 1.3))
-    day, value = points[-1]
-    body.append(
-        f'<circle cx="{_num(frame.x(day))}" cy="{_num(frame.y(value))}" r="2.2" '
-        f'fill="{PLATFORM_COLOURS["all"]}"/>'
+    """A small line without axes: one polyline per run of consecutive days (a missing day
+    breaks it), at most one point per pixel column (the day's last count), the last count
+    dotted. Drawn directly, not by vl-convert: a sparkline is one path, and a render per
+    account would cost several seconds on a large watchlist (README, "The report")."""
+    left, right, top, bottom = 2.0, 4.0, 3.0, 3.0
+    span = max(1, (last - first).days)
+    inner_width, inner_height = width - left - right, height - top - bottom
+    colour = PLATFORM_COLOURS["all"]
+    shapes = []
+    if points:
+        values = [value for _, value in points]
+        low, high = min(values), max(values)
+        if low == high:
+            low, high = low - 1, high + 1
+
+        def xy(day: date, value: float) -> tuple[str, str]:
+            x = left + inner_width * (day - first).days / span
+            y = top + inner_height * (1 - (value - low) / (high - low))
+            return _num(x), _num(y)
+
+        for run in _runs(points):
+            kept: dict[int, Point] = {}
+            for day, value in run:
+                kept[int(width * (day - first).days / span)] = (day, value)
+            if len(kept) > 1:
+                line = " ".join(",".join(xy(*point)) for point in kept.values())
+                shapes.append(f'<polyline points="{line}"/>')
+            elif len(run) == 1:
+                x, y = xy(*run[0])
+                shapes.append(f'<circle cx="{x}" cy="{y}" r="1.6" fill="{colour}" stroke="none"/>')
+        x, y = xy(*points[-1])
+        shapes.append(f'<circle cx="{x}" cy="{y}" r="2.2" fill="{colour}" stroke="none"/>')
+    description = "sparkline of the daily counts" if points else "no count in this window"
+    # Markup from an f-string: the title is escaped, the rest is our numbers and colours.
+    return Markup(  # noqa: S704
+        f'<svg class="spark" viewBox="0 0 {width} {height}" role="img" '
+        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>'
+        f'<desc>{description}</desc><g fill="none" stroke="{colour}" stroke-width="1.3" '
+        f'stroke-linejoin="round" stroke-linecap="round">{"".join(shapes)}</g></svg>'
     )
-    return _svg(frame, title, "sparkline of the daily counts", body, "spark")
+
+
+def _num(value: float) -> str:
+    return f"{value:.1f}".rstrip("0").rstrip(".")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -362,45 +428,60 @@ def share_chart(
     *,
     title: str,
     description: str,
-    width: float = 1100,
-    height: float = 260,
+    width: int = 1060,
+    height: int = 220,
 ) -> Markup:
-    """Shares stacked to 100% per day, first band at the bottom; a day without a share of
-    the landscape is left empty."""
-    frame = Frame(width, height, 44, 10, 10, 22, first, last, 0.0, 100.0)
-    body = [_y_axis(frame, [0, 25, 50, 75, 100], percent=True), _x_axis(frame)]
-    floor = dict.fromkeys(days, 0.0)
-    runs = _day_runs(days)
-    half = frame.day_width / 2 if len(days) == 1 else 0.0
-    for band in bands:
-        for run in runs:
-            top = [(day, floor[day] + band.shares.get(day, 0.0)) for day in run]
-            bottom = [(day, floor[day]) for day in reversed(run)]
-            edge = [(frame.x(day) - half, frame.y(value)) for day, value in top]
-            if half:
-                edge.append((frame.x(run[-1]) + half, frame.y(top[-1][1])))
-                back = [(frame.x(bottom[0][0]) + half, frame.y(bottom[0][1]))]
-                back += [(frame.x(day) - half, frame.y(value)) for day, value in bottom]
-            else:
-                back = [(frame.x(day), frame.y(value)) for day, value in bottom]
-            outline = "L".join(f"{_num(x)},{_num(y)}" for x, y in edge + back)
-            body.append(
-                f'<path d="M{outline}Z" fill="{band.colour}" fill-opacity="0.88" '
-                f'stroke="#ffffff" stroke-width="0.6"><title>{escape(band.label)}</title></path>'
-            )
-            for day, value in top:
-                floor[day] = value
-    return _svg(frame, title, description, body)
-
-
-def _day_runs(days: Sequence[date]) -> list[list[date]]:
-    runs: list[list[date]] = []
-    for day in sorted(days):
-        if runs and (day - runs[-1][-1]).days == 1:
-            runs[-1].append(day)
-        else:
-            runs.append([day])
-    return runs
+    """Shares stacked to 100% per day, first band at the bottom. Each run of consecutive
+    days is its own area, so a day without a share of the landscape is left empty; within a
+    run, a brand left out of a day (no count) has no band that day."""
+    area = {
+        "type": "area",
+        "stroke": "#ffffff",
+        "strokeWidth": 0.6,
+        "fillOpacity": 0.9,
+        "clip": True,
+    }
+    layers = []
+    for run in [[day for day, _ in run] for run in _runs([(day, 0.0) for day in sorted(days)])]:
+        # A lone day is an area too: half a day either side of it.
+        stops = (
+            [(run[0], epoch_ms(run[0]) - HALF_DAY_MS), (run[0], epoch_ms(run[0]) + HALF_DAY_MS)]
+            if len(run) == 1
+            else [(day, epoch_ms(day)) for day in run]
+        )
+        rows = [
+            {"day": at, "brand": band.label, "order": order, "share": band.shares.get(day, 0.0)}
+            for order, band in enumerate(bands)
+            for day, at in stops
+        ]
+        layers.append({"data": {"values": rows}, "mark": {**area, "aria": False}})
+    spec: Spec = {
+        "width": width,
+        "height": height,
+        # One layer per run of consecutive days: a stack imputes missing days as 0 within a
+        # layer, so runs must not share one.
+        "layer": layers,
+        "encoding": {
+            "x": {"field": "day", **day_axis(first, last)},
+            "y": {
+                "field": "share",
+                "type": "quantitative",
+                "stack": "normalize",
+                "scale": {"domain": [0, 1]},
+                "axis": {"format": "~%", "values": [0, 0.25, 0.5, 0.75, 1]},
+            },
+            "color": {
+                "field": "brand",
+                "type": "nominal",
+                "scale": {
+                    "domain": [band.label for band in bands],
+                    "range": [band.colour for band in bands],
+                },
+            },
+            "order": {"field": "order", "type": "quantitative"},
+        },
+    }
+    return render(spec, title=title, description=description)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -418,7 +499,6 @@ class HeatRow:
 
     label: str
     group: str
-    summary: str
     stretches: Sequence[Stretch]
 
 
@@ -429,74 +509,79 @@ def heat_map(
     *,
     title: str,
     description: str,
-    width: float = 1100,
+    width: int = 1040,
 ) -> Markup:
-    """Accounts × days, one colour per coverage kind; each kind is one path of rectangles
-    (consecutive days of a kind are one rectangle), so a year of 500 accounts stays small.
-    Rows are labelled by account when there is room, else by group (brand) where it starts."""
+    """Accounts × days, one colour per coverage kind. Each stretch of consecutive days of a
+    kind is one rectangle (x to x2), so a year of 500 accounts stays small. Rows are labelled
+    by account when there is room, else by group (brand) on its first row."""
     row_height = 14.0 if len(rows) <= 40 else max(2.0, min(14.0, 640 / max(1, len(rows))))
-    labelled = row_height >= 10
-    left = 170.0
-    frame = Frame(
-        width, row_height * len(rows) + 30, left, 10, 4, 26, first, last + timedelta(days=1)
-    )
-    plot_right = frame.width - frame.right
-    cell = (plot_right - left) / frame.span
-    body = [
-        f'<rect x="{_num(left)}" y="{_num(frame.top)}" width="{_num(plot_right - left)}" '
-        f'height="{_num(row_height * len(rows))}" fill="{NO_DATA_FILL}"/>'
+    keys = [f"{index:05d}" for index in range(len(rows))]
+    if row_height >= 10:
+        labels = {key: row.label for key, row in zip(keys, rows, strict=True)}
+        shown = keys
+    else:
+        shown = [
+            key
+            for index, (key, row) in enumerate(zip(keys, rows, strict=True))
+            if index == 0 or rows[index - 1].group != row.group
+        ]
+        labels = {key: rows[int(key)].group for key in shown}
+    cells = [
+        {
+            "row": key,
+            "from": epoch_ms(stretch.first),
+            "to": epoch_ms(stretch.last + timedelta(days=1)),
+            "kind": stretch.kind,
+        }
+        for key, row in zip(keys, rows, strict=True)
+        for stretch in row.stretches
+        if stretch.kind in COVERAGE_KINDS
     ]
-    paths: dict[str, list[str]] = {kind: [] for kind in COVERAGE_KINDS}
-    labels = []
-    for index, row in enumerate(rows):
-        y = frame.top + index * row_height
-        for stretch in row.stretches:
-            if stretch.kind not in paths:
-                continue
-            x = frame.x(stretch.first)
-            w = ((stretch.last - stretch.first).days + 1) * cell
-            h = row_height - (1 if row_height >= 4 else 0)
-            paths[stretch.kind].append(f"M{_num(x)},{_num(y)}h{_num(w)}v{_num(h)}h{_num(-w)}z")
-        hint = (
-            f'<rect class="row-hit" x="0" y="{_num(y)}" width="{_num(plot_right)}" '
-            f'height="{_num(row_height)}" fill="transparent">'
-            f"<title>{escape(row.label)}: {escape(row.summary)}</title></rect>"
-        )
-        if labelled:
-            labels.append(
-                f'<text class="tick" x="{_num(left - 6)}" y="{_num(y + row_height / 2)}" '
-                f'text-anchor="end" dominant-baseline="middle">{escape(row.label)}</text>'
-            )
-        labels.append(hint)
-    if not labelled:
-        for group, members in itertools.groupby(enumerate(rows), key=lambda item: item[1].group):
-            indexes = [index for index, _ in members]
-            start, size = indexes[0], len(indexes)
-            y = frame.top + start * row_height
-            labels.append(
-                f'<line class="grid" x1="{_num(left - 4)}" x2="{_num(plot_right)}" '
-                f'y1="{_num(y)}" y2="{_num(y)}"/>'
-            )
-            if size * row_height >= 9:
-                labels.append(
-                    f'<text class="tick" x="{_num(left - 6)}" y="{_num(y + 4)}" '
-                    f'text-anchor="end" dominant-baseline="hanging">{escape(group)}</text>'
-                )
-    for kind, pieces in paths.items():
-        if pieces:
-            colour, words = COVERAGE_KINDS[kind]
-            body.append(
-                f'<path class="cells {kind}" d="{"".join(pieces)}" fill="{colour}">'
-                f"<title>{escape(words)}</title></path>"
-            )
-    body += labels
-    body.append(_x_axis(frame, through=last))
-    return _svg(frame, title, description, body, "chart heat")
+    kinds = list(COVERAGE_KINDS)
+    spec: Spec = {
+        "width": width,
+        "height": max(row_height, row_height * len(rows)),
+        "view": {"fill": NO_DATA_FILL},
+        "data": {"values": cells},
+        "mark": {"type": "rect", "aria": False},
+        "encoding": {
+            "x": {"field": "from", **day_axis(first, last + timedelta(days=1))},
+            "x2": {"field": "to"},
+            "y": {
+                "field": "row",
+                "type": "ordinal",
+                "scale": {"domain": keys, "paddingInner": 0.08 if row_height >= 4 else 0},
+                "axis": {
+                    "values": shown,
+                    "labelExpr": f"{_js_object(labels)}[datum.value]",
+                    "ticks": False,
+                    "domain": False,
+                    "labelOverlap": False,
+                    "labelLimit": 160,
+                    "labelFontSize": 11 if row_height >= 10 else 10,
+                },
+            },
+            "color": {
+                "field": "kind",
+                "scale": {"domain": kinds, "range": [COVERAGE_KINDS[kind][0] for kind in kinds]},
+            },
+        },
+    }
+    return render(spec, title=title, description=description, css_class="chart heat")
+
+
+def _js_object(labels: dict[str, str]) -> str:
+    """A Vega expression object literal mapping keys to labels (quotes escaped)."""
+
+    def quoted(text: str) -> str:
+        return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    return "{" + ",".join(f"{quoted(key)}:{quoted(text)}" for key, text in labels.items()) + "}"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Bar:
-    """A day's bar and its tooltip."""
+    """A day's bar and its ARIA description."""
 
     day: date
     value: float
@@ -510,47 +595,41 @@ def bar_panels(
     *,
     title: str,
     description: str,
-    width: float = 1100,
-    panel_height: float = 96,
+    width: int = 1060,
+    panel_height: int = 70,
 ) -> Markup:
     """Aligned bar charts over the same days, one panel per (label, colour, bars), each
-    with its label above it and its own scale from zero."""
-    height = panel_height * len(panels) + 24
-    outer = Frame(width, height, 56, 10, 0, 24, first, last + timedelta(days=1))
-    bar_width = max(1.0, 0.8 * (width - outer.left - outer.right) / outer.span)
-    parts = []
-    for index, (label, colour, bars) in enumerate(panels):
-        top = index * panel_height
-        highest = max((bar.value for bar in bars), default=0.0)
-        ticks = nice_ticks(0, highest if highest > 0 else 1, 2)
-        frame = dataclasses.replace(
-            outer, top=top + 22, bottom=height - top - panel_height + 6, low=0.0, high=ticks[-1]
+    titled and with its own scale from zero; a day with nothing has no bar."""
+    charts = []
+    for label, colour, bars in panels:
+        rows = [
+            {
+                "from": epoch_ms(bar.day),
+                "to": epoch_ms(bar.day) + int(0.8 * DAY_MS),
+                "value": bar.value,
+                "text": bar.text,
+            }
+            for bar in bars
+            if bar.value > 0
+        ]
+        charts.append(
+            {
+                "title": {"text": label, "anchor": "start", "fontSize": 12, "color": INK},
+                "width": width,
+                "height": panel_height,
+                "data": {"values": rows},
+                "mark": {"type": "rect", "color": colour},
+                "encoding": {
+                    "x": {"field": "from", **day_axis(first, last + timedelta(days=1))},
+                    "x2": {"field": "to"},
+                    "y": {
+                        "field": "value",
+                        "type": "quantitative",
+                        "scale": {"domainMin": 0, "nice": True},
+                        "axis": {"labelExpr": COUNT_LABELS, "tickCount": 2},
+                    },
+                    "description": {"field": "text"},
+                },
+            }
         )
-        parts.append(
-            f'<text class="panel-label" x="{_num(frame.left)}" y="{_num(top + 4)}" '
-            f'dominant-baseline="hanging">{escape(label)}</text>'
-        )
-        parts.append(_y_axis(frame, ticks))
-        for bar in bars:
-            if bar.value <= 0:
-                continue
-            y = frame.y(bar.value)
-            parts.append(
-                f'<rect x="{_num(frame.x(bar.day))}" y="{_num(y)}" width="{_num(bar_width)}" '
-                f'height="{_num(frame.y(0) - y)}" fill="{colour}">'
-                f"<title>{escape(bar.text)}</title></rect>"
-            )
-    parts.append(_x_axis(outer, through=last))
-    return _svg(outer, title, description, parts)
-
-
-def progress_bar(share: float, *, title: str, width: float = 90, height: float = 10) -> Markup:
-    """A bar filled to `share` (0 to 1) of its width."""
-    frame = Frame(width, height, 0, 0, 0, 0, date.min, date.min)
-    filled = max(0.0, min(1.0, share)) * width
-    body = [
-        f'<rect width="{_num(width)}" height="{_num(height)}" rx="3" fill="{NO_DATA_FILL}"/>',
-        f'<rect width="{_num(filled)}" height="{_num(height)}" rx="3" '
-        f'fill="{PLATFORM_COLOURS["all"]}"/>',
-    ]
-    return _svg(frame, title, title, body, "progress")
+    return render({"vconcat": charts, "spacing": 10}, title=title, description=description)

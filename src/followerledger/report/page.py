@@ -141,7 +141,7 @@ def render_page(data: ReportData, *, zone: ZoneInfo, generated_at: datetime) -> 
 
 
 def mark_text(row: Row) -> str:
-    """An anomaly's tooltip: when, whose, how big, and what explains it."""
+    """An anomaly's words (its mark's ARIA label): when, whose, how big, what explains it."""
     because = row["platform_event"] or "the account's own change"
     return (
         f"{row['day']} · {row['platform']} {row['handle']}: {row['direction']} of "
@@ -181,7 +181,14 @@ def brand_view(brand: Brand, data: ReportData) -> dict[str, Any]:
     main = None
     if total is not None:
         main = charts.line_chart(
-            [charts.Series("all platforms", charts.PLATFORM_COLOURS["all"], total.points)],
+            [
+                charts.Series(
+                    "all platforms",
+                    charts.PLATFORM_COLOURS["all"],
+                    total.points,
+                    _marks(marked),
+                )
+            ],
             window.first_day,
             window.last_day,
             title=f"{brand.name}: followers over every platform",
@@ -189,35 +196,29 @@ def brand_view(brand: Brand, data: ReportData) -> dict[str, Any]:
                 f"{brand.name}'s total followers per UTC day from {window.first_day} to "
                 f"{window.last_day}; marked days are anomalies, listed in the table below."
             ),
-            marks=_marks(marked),
         )
-    small = []
+    small = None
     if len(platforms) > 1:
-        for line in platforms:
-            small.append(
-                {
-                    "platform": line.platform,
-                    "chart": charts.line_chart(
-                        [
-                            charts.Series(
-                                line.platform,
-                                charts.PLATFORM_COLOURS.get(line.platform, "#555"),
-                                line.points,
-                            )
-                        ],
-                        window.first_day,
-                        window.last_day,
-                        title=f"{brand.name} on {line.platform}",
-                        description=f"{brand.name}'s followers on {line.platform} per UTC day",
-                        marks=_marks(
-                            [a for a in brand.anomalies if a["platform"] == line.platform]
-                        ),
-                        width=260,
-                        height=110,
-                        y_ticks=3,
-                    ),
-                }
-            )
+        small = charts.line_chart(
+            [
+                charts.Series(
+                    line.platform,
+                    charts.PLATFORM_COLOURS.get(line.platform, "#555"),
+                    line.points,
+                    _marks([a for a in brand.anomalies if a["platform"] == line.platform]),
+                )
+                for line in platforms
+            ],
+            window.first_day,
+            window.last_day,
+            title=f"{brand.name} per platform",
+            description=(
+                f"{brand.name}'s followers per UTC day on each platform "
+                f"({', '.join(line.platform for line in platforms)}), one panel each."
+            ),
+            width=226,
+            height=90,
+        )
     return {
         "name": brand.name,
         "anchor": f"brand-{_slug(brand.name)}",
@@ -297,14 +298,14 @@ def landscape_view(landscape: Landscape, data: ReportData) -> dict[str, Any]:
 
 
 def projection_view(row: Row) -> dict[str, Any]:
-    """A projection with a bar of how far the account is to its next milestone."""
+    """A projection with how far the account is to its next milestone (a `<meter>`)."""
     progress = None
     if row["next_milestone"]:
-        share = row["followers"] / row["next_milestone"]
-        progress = charts.progress_bar(
-            share,
-            title=f"{count(row['followers'])} of {count(row['next_milestone'])} ({share:.0%})",
-        )
+        share = min(1.0, row["followers"] / row["next_milestone"])
+        progress = {
+            "share": share,
+            "title": f"{count(row['followers'])} of {count(row['next_milestone'])} ({share:.0%})",
+        }
     return {**row, "progress": progress}
 
 
@@ -317,12 +318,10 @@ def coverage_view(data: ReportData) -> dict[str, Any]:
         days = dict.fromkeys(charts.COVERAGE_KINDS, 0)
         for stretch in account["coverage"]:
             days[stretch["kind"]] += stretch["days"]
-        summary = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in days.items() if n)
         rows.append(
             charts.HeatRow(
                 f"{account['platform']} {account['handle']}",
                 account["brand"],
-                summary or "no observation in this window",
                 [
                     charts.Stretch(s["first_day"], s["last_day"], s["kind"])
                     for s in account["coverage"]
