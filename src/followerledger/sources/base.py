@@ -96,8 +96,21 @@ class RowFactory:
         posts: int | None,
         status: Status = "ok",
         detail: str | None = None,
+        followers_field: str = "a follower count",
     ) -> Observation:
-        """A row with counts (status `ok`, or `hidden`/`protected` with what is known)."""
+        """A row with counts (status `ok`, or `hidden`/`protected` with what is known).
+
+        An `ok` answer without a follower count is an `error` row naming the missing field
+        (`followers_field`), never a 0.
+        """
+        if status == "ok" and followers is None:
+            return self.status(
+                target,
+                "error",
+                f"answer lacks {followers_field}",
+                handle=handle,
+                account_id=account_id,
+            )
         return Observation(
             run_id=self.run_id,
             observed_at=self.observed_at,

@@ -145,10 +145,6 @@ def profile_row(profile: dict[str, Any], target: Target, rows: RowFactory) -> Ob
     followers = as_count(profile.get("followersCount"))
     handle = as_text(profile.get("handle"))
     did = as_text(profile.get("did"))
-    if followers is None:
-        return rows.status(
-            target, "error", "profile lacks followersCount", handle=handle, account_id=did
-        )
     return rows.ok(
         target,
         handle=handle,
@@ -157,4 +153,5 @@ def profile_row(profile: dict[str, Any], target: Target, rows: RowFactory) -> Ob
         followers=followers,
         following=as_count(profile.get("followsCount")),
         posts=as_count(profile.get("postsCount")),
+        followers_field="followersCount",
     )

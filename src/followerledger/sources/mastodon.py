@@ -235,10 +235,6 @@ def account_row(account: Any, target: Target, rows: RowFactory, instance: str) -
             status="hidden",
             detail=detail or "the account hides its follower count",
         )
-    if followers is None:
-        return rows.status(
-            target, "error", "answer lacks followers_count", handle=handle, account_id=account_id
-        )
     return rows.ok(
         target,
         handle=handle,
@@ -248,4 +244,5 @@ def account_row(account: Any, target: Target, rows: RowFactory, instance: str) -
         following=as_count(account.get("following_count")),
         posts=as_count(account.get("statuses_count")),
         detail=detail,
+        followers_field="followers_count",
     )

@@ -175,14 +175,6 @@ def _user_row(user: dict[str, Any], target: Target, rows: RowFactory) -> Observa
     posts = as_count(metrics.get("post_count", metrics.get("tweet_count")))
     handle = as_text(user.get("username"))
     account_id = as_text(user.get("id"))
-    if followers is None:
-        return rows.status(
-            target,
-            "error",
-            "answer lacks public_metrics.followers_count",
-            handle=handle,
-            account_id=account_id,
-        )
     return rows.ok(
         target,
         handle=handle,
@@ -191,4 +183,5 @@ def _user_row(user: dict[str, Any], target: Target, rows: RowFactory) -> Observa
         followers=followers,
         following=as_count(metrics.get("following_count")),
         posts=posts,
+        followers_field="public_metrics.followers_count",
     )

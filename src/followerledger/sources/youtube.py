@@ -198,14 +198,6 @@ def channel_row(channel: dict[str, Any], target: Target, rows: RowFactory) -> Ob
             detail="the channel hides its subscriber count",
         )
     followers = as_count(statistics.get("subscriberCount"))
-    if followers is None:
-        return rows.status(
-            target,
-            "error",
-            "answer lacks statistics.subscriberCount",
-            handle=handle,
-            account_id=account_id,
-        )
     return rows.ok(
         target,
         handle=handle,
@@ -214,4 +206,5 @@ def channel_row(channel: dict[str, Any], target: Target, rows: RowFactory) -> Ob
         followers=followers,
         following=None,
         posts=posts,
+        followers_field="statistics.subscriberCount",
     )
