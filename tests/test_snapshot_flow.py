@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -24,6 +25,7 @@ from followerledger.cli import main
 from followerledger.emulator import Fault
 from followerledger.flows.snapshot import snapshot_flow
 from followerledger.refresh import refresh
+from followerledger.report import report_path, write_report
 from followerledger.watchlist import add_account, load_watchlist
 from tests.analyst import AnalystSession
 from tests.conftest import Workspace
@@ -183,6 +185,10 @@ def test_secrets_never_reach_lake_catalog_logs_or_prefect(
     monkeypatch.setenv("FOLLOWERLEDGER_YOUTUBE_API_URL", httpserver.url_for("/youtube/v3"))
     state = snapshot_flow(return_state=True)
     refresh(workspace.warehouse, workspace.lake, load_watchlist(workspace.watchlist))
+    report = write_report(
+        workspace.catalog, report_path(workspace.warehouse), now=datetime.now(UTC)
+    ).path
+    assert "Unauthorized: Bearer ***" in report.read_text(encoding="utf-8")
     rows = lake_rows(workspace)
     assert {r["detail"] for r in rows if r["platform"] == "x"} == {
         "HTTP 401: Unauthorized: Bearer ***"
