@@ -11,7 +11,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-PACKAGES = ("followerledger", "prefect", "duckdb", "pyarrow", "requests", "vl-convert-python", "dlt")
+PACKAGES = (
+    "followerledger",
+    "prefect",
+    "duckdb",
+    "pyarrow",
+    "requests",
+    "vl-convert-python",
+    "dlt",
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from typing import Any
 
 import requests
 
+from bench.flow_run import PROFILE_ENV
 from followerledger.demo import write_generated_history
 from followerledger.emulator import emulator_environment
 from followerledger.emulator.world import World
@@ -202,6 +203,10 @@ def run(quick: bool = False) -> dict[str, Any]:
             scale_emulator = Emulator(root / "scale/watchlist.yaml")
             scale_env.update(emulator_urls(scale_emulator.url))
             scale_emulator.latency(LATENCY)
+            # `FOLLOWERLEDGER_BENCH_PROFILE=FILE python -m bench --only snapshot` profiles
+            # this run (pyinstrument, the flow's own thread) into FILE.
+            if os.environ.get(PROFILE_ENV):
+                scale_env[PROFILE_ENV] = os.environ[PROFILE_ENV]
             settle(server.api_url)
             try:
                 measured = flow_run(scale_env)
