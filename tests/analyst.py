@@ -6,12 +6,13 @@ import select
 import subprocess
 import sys
 from pathlib import Path
-from types import TracebackType
+
+from tests.closing import ClosedOnExit
 
 DUCKDB_CLI = Path(sys.executable).parent / "duckdb"
 
 
-class AnalystSession:
+class AnalystSession(ClosedOnExit):
     """`duckdb -readonly FILE` (the PyPI DuckDB CLI) kept open, answering queries as CSV."""
 
     def __init__(self, catalog: Path) -> None:
@@ -41,14 +42,3 @@ class AnalystSession:
         if self.process.stdin is not None:
             self.process.stdin.close()
         self.process.wait(timeout=10)
-
-    def __enter__(self) -> AnalystSession:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.close()

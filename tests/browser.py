@@ -15,10 +15,11 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final
 
 from websockets.sync.client import ClientConnection, connect
+
+from tests.closing import ClosedOnExit
 
 CHROMIUM: Final = Path("/usr/bin/chromium")
 FLAGS: Final = (
@@ -142,7 +143,7 @@ class Page:
         return path
 
 
-class Chromium:
+class Chromium(ClosedOnExit):
     """Headless Chromium with a fresh profile, stopped on exit."""
 
     def __init__(self, timeout: float = 60) -> None:
@@ -183,14 +184,3 @@ class Chromium:
                 self.process.kill()
                 self.process.wait(timeout=20)
         shutil.rmtree(self.profile, ignore_errors=True)
-
-    def __enter__(self) -> Chromium:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.close()

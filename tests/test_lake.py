@@ -5,6 +5,8 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import os
+import subprocess
+import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -161,3 +163,17 @@ def test_a_landing_whose_row_group_failed_takes_no_more_rows(
         landing.commit()
     assert lake.list() == []
     assert os.listdir(tmp_path / "lake/observations/platform=x/date=2026-11-26") == []
+
+
+@pytest.mark.parametrize(("chosen", "expected"), [(None, "system"), ("jemalloc", "jemalloc")])
+def test_arrow_buffers_come_from_the_system_allocator_unless_chosen(
+    chosen: str | None, expected: str
+) -> None:
+    environment = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    if chosen:
+        environment["ARROW_DEFAULT_MEMORY_POOL"] = chosen
+    probe = "import followerledger, pyarrow; print(pyarrow.default_memory_pool().backend_name)"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=environment, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == expected

@@ -25,6 +25,8 @@ from followerledger.watchlist import Watchlist, normalize_handle
 #: The shortest stretch read: this run, the previous one and the whole previous UTC day.
 MIN_WINDOW: Final = timedelta(hours=48)
 
+_CHUNK_ROWS: Final = 10_000
+
 #: The query (a report over the lake, not a stored model).
 ACCOUNT_CHANGES_SQL: Final = "reports/account_changes.sql"
 
@@ -94,9 +96,13 @@ def account_changes(
         connection.execute(f"create temp view observations as {relation}")
         accounts, _ = watchlist_tables(watchlist)
         connection.register("watchlist", accounts)
-        rows = connection.sql(
-            sql_text(ACCOUNT_CHANGES_SQL), params={"since": since, "run_id": run_id}
-        ).fetchall()
+        cursor = connection.execute(
+            sql_text(ACCOUNT_CHANGES_SQL), {"since": since, "run_id": run_id}
+        )
+        changes: list[AccountChange] = []
+        # In chunks: a large watchlist's rows never sit in memory twice (tuples and objects).
+        while chunk := cursor.fetchmany(_CHUNK_ROWS):
+            changes.extend(AccountChange(*row) for row in chunk)
     finally:
         connection.close()
-    return [AccountChange(*row) for row in rows]
+    return changes
