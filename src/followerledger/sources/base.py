@@ -172,9 +172,7 @@ def fetch_guarded(
     client: ApiClient,
     batch: Sequence[Target],
     run_id: str,
-    platform: str,
     fetch: Callable[[Callable[[], RowFactory]], list[Observation]],
-    clock: Callable[[], datetime],
 ) -> list[Observation]:
     """Run `fetch`, turning every failure into `error` rows, and enforce one row per target.
 
@@ -183,7 +181,8 @@ def fetch_guarded(
     """
 
     def factory() -> RowFactory:
-        return RowFactory(run_id, platform, clock(), "emulator" if client.emulated else "api")
+        source: Source = "emulator" if client.emulated else "api"
+        return RowFactory(run_id, client.platform, client.clock(), source)
 
     try:
         rows = fetch(factory)

@@ -61,14 +61,7 @@ class BlueskySource:
 
     def fetch(self, batch: Sequence[Target], run_id: str) -> list[Observation]:
         """One getProfiles request, plus one getProfile per omitted account."""
-        return fetch_guarded(
-            self.client,
-            batch,
-            run_id,
-            PLATFORM,
-            lambda make: self._fetch(batch, make),
-            self.client.clock,
-        )
+        return fetch_guarded(self.client, batch, run_id, lambda make: self._fetch(batch, make))
 
     def _fetch(self, batch: Sequence[Target], make: Callable[[], RowFactory]) -> list[Observation]:
         response = self.client.get(

@@ -109,12 +109,7 @@ class MastodonSource:
         instance = split_handle(batch[0].handle)[1]
         client = self.client(instance)
         return fetch_guarded(
-            client,
-            batch,
-            run_id,
-            PLATFORM,
-            lambda make: self._fetch(client, instance, batch, make),
-            client.clock,
+            client, batch, run_id, lambda make: self._fetch(client, instance, batch, make)
         )
 
     def _fetch(

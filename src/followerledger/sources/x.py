@@ -54,14 +54,7 @@ class XSource:
 
     def fetch(self, batch: Sequence[Target], run_id: str) -> list[Observation]:
         """One request for the batch; exactly one row per target."""
-        return fetch_guarded(
-            self.client,
-            batch,
-            run_id,
-            PLATFORM,
-            lambda make: self._fetch(batch, make),
-            self.client.clock,
-        )
+        return fetch_guarded(self.client, batch, run_id, lambda make: self._fetch(batch, make))
 
     def _fetch(self, batch: Sequence[Target], make: Callable[[], RowFactory]) -> list[Observation]:
         if all(target.account_id for target in batch):

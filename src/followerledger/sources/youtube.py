@@ -74,14 +74,7 @@ class YouTubeSource:
 
     def fetch(self, batch: Sequence[Target], run_id: str) -> list[Observation]:
         """One request for the batch, unless the quota already ran out in this run."""
-        return fetch_guarded(
-            self.client,
-            batch,
-            run_id,
-            PLATFORM,
-            lambda make: self._fetch(batch, make),
-            self.client.clock,
-        )
+        return fetch_guarded(self.client, batch, run_id, lambda make: self._fetch(batch, make))
 
     def _fetch(self, batch: Sequence[Target], make: Callable[[], RowFactory]) -> list[Observation]:
         with self._lock:
