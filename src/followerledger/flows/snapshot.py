@@ -7,7 +7,6 @@ how platforms share their rate budgets, and what is logged and published as arti
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -15,7 +14,6 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from followerledger import run_log, snapshot
@@ -94,7 +92,6 @@ class ConfigurationError(ValueError):
 # Batches of every platform run concurrently; each platform's client caps its own in-flight
 # requests (FOLLOWERLEDGER_FETCH_CONCURRENCY).
 _RUNNER: Any = ThreadPoolTaskRunner(max_workers=16)
-_IN_FLIGHT = 64
 
 
 @flow(
@@ -142,19 +139,14 @@ def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None)
     # Rows go to each platform's landing as their batch arrives, so that only counts stay in
     # memory (Prefect keeps every task's result until the flow ends).
     landings = {p: snapshot.Landing(lake, p, run_id, started_at) for p in plans}
-    # A window of batches in flight rather than every batch queued at once: Prefect's
-    # bookkeeping of a queued task run is what grows with the number of accounts.
-    in_flight: collections.deque[PrefectFuture[dict[str, int]]] = collections.deque()
     records = []
     try:
-        for platform, batch in snapshot.interleave(plans):
-            if len(in_flight) >= _IN_FLIGHT:
-                in_flight.popleft().result()
-            in_flight.append(
-                fetch_batch.submit(sources[platform], batch, run_id, as_is(landings[platform]))
-            )
-        while in_flight:
-            in_flight.popleft().result()
+        futures = [
+            fetch_batch.submit(sources[platform], batch, run_id, as_is(landings[platform]))
+            for platform, batch in snapshot.interleave(plans)
+        ]
+        for future in futures:
+            future.result()
         for name, landing in landings.items():
             record = run_log.record_counts(
                 run_id,
