@@ -63,7 +63,6 @@ class PrefectBudget:
         self.top_up = 1
         self._lock = threading.Lock()
         self._available = 0
-        self.acquisitions = 0
         # A client of its own: inside a run, get_client() hands out the run's shared client,
         # which must not be entered and left from several task threads at once.
         self._client = SyncPrefectClient(
@@ -96,7 +95,6 @@ class PrefectBudget:
 
         What `prefect.concurrency.sync.rate_limit` does, without its per-call queue service
         and events, which cost 0.1-2 s per call under concurrency."""
-        self.acquisitions += 1
         while True:
             try:
                 self._client.increment_concurrency_slots(

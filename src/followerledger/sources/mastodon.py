@@ -173,19 +173,23 @@ class MastodonSource:
         with self._lock:
             instance_lock = self._version_locks.setdefault(instance, threading.Lock())
         with instance_lock:
-            version = self._versions.get(instance)
-            if version is None:
-                version = (0, 0)
-                response = client.get("/api/v2/instance")
-                if response.status_code == 200:
-                    try:
-                        body = read_json(response)
-                    except MalformedAnswer:
-                        body = None
-                    if isinstance(body, dict) and isinstance(body.get("version"), str):
-                        version = parse_version(body["version"])
-                self._versions[instance] = version
-        return version >= MULTI_ACCOUNT_VERSION
+            if instance not in self._versions:
+                self._versions[instance] = instance_version(client)
+            return self._versions[instance] >= MULTI_ACCOUNT_VERSION
+
+
+def instance_version(client: ApiClient) -> tuple[int, int]:
+    """The instance's Mastodon version from `/api/v2/instance`; (0, 0) when it does not say."""
+    response = client.get("/api/v2/instance")
+    if response.status_code != 200:
+        return (0, 0)
+    try:
+        body = read_json(response)
+    except MalformedAnswer:
+        return (0, 0)
+    if isinstance(body, dict) and isinstance(body.get("version"), str):
+        return parse_version(body["version"])
+    return (0, 0)
 
 
 def error_text(body: Any, status_code: int) -> str:
