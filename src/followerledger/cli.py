@@ -365,6 +365,8 @@ def watchlist_check() -> None:
         result = load_watchlist(settings.watchlist)
     except WatchlistError as error:
         fail(str(error))
+    for note in result.notes:
+        click.echo(f"followerledger: note: {note}")
     click.echo(
         f"{settings.watchlist}: OK — {len(result.brands)} brands, "
         f"{len(result.accounts)} accounts, {len(result.landscapes)} landscapes"
@@ -393,7 +395,11 @@ def watchlist_list() -> None:
 @click.argument("platform", type=PLATFORM_CHOICE)
 @click.argument("handle")
 def watchlist_add(brand: str, platform: str, handle: str) -> None:
-    """Add HANDLE on PLATFORM under BRAND (created if new)."""
+    """Add HANDLE on PLATFORM under BRAND (created if new).
+
+    HANDLE may be written as people have it (`@Apple`, a profile link); the canonical handle
+    is what the file stores."""
+    from followerledger.handles import read_handle
     from followerledger.settings import load_settings
     from followerledger.watchlist import WatchlistError, add_account
 
@@ -402,7 +408,9 @@ def watchlist_add(brand: str, platform: str, handle: str) -> None:
         add_account(settings.watchlist, brand, platform, handle)
     except WatchlistError as error:
         fail(str(error))
-    click.echo(f"added {platform} {handle} to {brand}")
+    stored = read_handle(platform, handle)
+    written = f" (written as {handle!r})" if stored != handle else ""
+    click.echo(f"added {platform} {stored} to {brand}{written}")
 
 
 @watchlist.command(name="remove")

@@ -24,7 +24,7 @@ from typing import Final
 from followerledger.lake import Lake, LakeFile, observation_key
 from followerledger.observation import PARQUET_OPTIONS, PLATFORMS, Observation, to_table
 from followerledger.sources.http import utc_now
-from followerledger.watchlist import HANDLE_PATTERNS, HANDLE_RULES
+from followerledger.handles import HANDLE_PATTERNS, HANDLE_RULES
 
 REQUIRED: Final = ("observed_at", "platform", "handle", "followers")
 OPTIONAL: Final = ("following", "posts", "account_id", "display_name")
