@@ -260,19 +260,24 @@ def import_(file: Path) -> None:
 
     settings = load_settings()
     lake = Lake(settings.lake)
-    try:
-        report = import_history(file, lake)
-    except ImportFileError as error:
-        fail(str(error))
+    # History is data whatever the watchlist says, so a broken one does not stop an import;
+    # without one, rows for unwatched handles go uncounted.
     try:
         watchlist = load_watchlist(settings.watchlist)
     except WatchlistError:
         watchlist = None
+    try:
+        report = import_history(file, lake, watchlist=watchlist)
+    except ImportFileError as error:
+        fail(str(error))
     publish(settings.warehouse, lake, watchlist)
     click.echo(
         f"imported {report.rows} rows from {file} as {report.run_id} "
         f"({len(report.files)} files); run `followerledger refresh` to update the marts"
     )
+    warning = report.unwatched_warning()
+    if warning is not None:
+        click.echo(f"followerledger: warning: {warning}", err=True)
 
 
 @main.command()
