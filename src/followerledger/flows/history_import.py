@@ -45,4 +45,9 @@ def import_history_flow(file: str, refresh: bool = True) -> dict[str, Any]:
     )
     if refresh:
         refresh_marts(settings, lake, watchlist, False)
-    return {"run_id": report.run_id, "rows": report.rows, "files": len(report.files)}
+    return {
+        "run_id": report.run_id,
+        "rows": report.rows,
+        "files": len(report.files),
+        "unwatched_rows": sum(count for _, _, count in report.unwatched),
+    }
