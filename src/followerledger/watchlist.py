@@ -42,7 +42,7 @@ class AlertRules:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class WatchedAccount:
-    """One account on one platform, as written in the watchlist."""
+    """One account on one platform, by its canonical handle (`read_handle`)."""
 
     brand: str
     platform: Platform
