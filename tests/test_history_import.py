@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from followerledger.cli import main
 from followerledger.history_import import ImportFileError, import_history, parse_moment
 from followerledger.lake import Lake
+from followerledger.watchlist import load_watchlist
 from tests.conftest import FakeClock
 
 REPO = Path(__file__).resolve().parents[1]
@@ -184,3 +185,122 @@ def test_cli_import_reports_the_line_and_keeps_what_was_stored(
     rows = all_rows(Lake(tmp_path / "warehouse/lake"))
     assert [(r["followers"], r["observed_at"].day) for r in rows] == [(5, 1)]
     assert (tmp_path / "warehouse/followerledger.duckdb").exists()
+
+
+HEADER = "observed_at,platform,handle,followers\n"
+
+
+def test_every_bad_row_is_reported_in_one_pass(tmp_path: Path, fake_clock: FakeClock) -> None:
+    path = csv_file(
+        tmp_path,
+        HEADER + "2026-01-01,x,HP,5\nyesterday,x,HP,6\n2026-01-02,myspace,HP,7\n"
+        "2026-01-03,x,HP,8\n2026-01-04,x,HP,lots\n",
+    )
+    lake = Lake(tmp_path / "lake")
+    with pytest.raises(ImportFileError) as caught:
+        import_history(path, lake, clock=fake_clock)
+    lines = str(caught.value).splitlines()
+    assert [line.split(": ", 1)[0] for line in lines] == [f"{path}:3", f"{path}:4", f"{path}:6"]
+    assert "observed_at 'yesterday'" in lines[0]
+    assert "unknown platform 'myspace'" in lines[1]
+    assert "followers 'lots'" in lines[2]
+    assert lake.list() == []
+
+
+def test_bad_rows_beyond_the_cap_are_counted(tmp_path: Path, fake_clock: FakeClock) -> None:
+    path = csv_file(tmp_path, HEADER + "".join(f"2026-01-01,x,HP,n{i}\n" for i in range(25)))
+    with pytest.raises(ImportFileError) as caught:
+        import_history(path, Lake(tmp_path / "lake"), clock=fake_clock)
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 21
+    assert lines[19].startswith(f"{path}:21: followers 'n19'")
+    assert lines[20] == f"{path}: … and 5 more bad rows (25 in all); nothing was imported"
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_semicolon_csv_from_excel_with_a_bom(
+    tmp_path: Path, fake_clock: FakeClock, newline: str
+) -> None:
+    path = tmp_path / "excel.csv"
+    text = newline.join(
+        [
+            "observed_at;platform;handle;followers;display_name",
+            '2026-01-01;x;DellOutlet;1516;"Dell; Outlet"',
+            "2026-01-02;x;DellOutlet;1600;",
+            "",
+        ]
+    )
+    path.write_bytes(text.encode("utf-8-sig"))
+    report = import_history(path, Lake(tmp_path / "lake"), clock=fake_clock)
+    assert report.rows == 2
+    assert [(r["followers"], r["display_name"]) for r in all_rows(Lake(tmp_path / "lake"))] == [
+        (1516, "Dell; Outlet"),
+        (1600, None),
+    ]
+
+
+def test_semicolon_csv_bad_rows_name_their_lines(tmp_path: Path, fake_clock: FakeClock) -> None:
+    path = csv_file(tmp_path, "observed_at;platform;handle;followers\n2026-01-01;x;HP;5,5\n")
+    with pytest.raises(ImportFileError, match=r":2: followers '5,5' is not a whole number"):
+        import_history(path, Lake(tmp_path / "lake"), clock=fake_clock)
+
+
+def test_handles_are_read_as_the_watchlist_reads_them(
+    tmp_path: Path, fake_clock: FakeClock
+) -> None:
+    path = csv_file(
+        tmp_path,
+        HEADER + "2026-01-01,x,@DellOutlet,1\n2026-01-02,x,https://x.com/DellOutlet?s=20,2\n"
+        "2026-01-03,youtube,Dell,3\n2026-01-04,mastodon,https://mastodon.social/@dell,4\n",
+    )
+    lake = Lake(tmp_path / "lake")
+    import_history(path, lake, clock=fake_clock)
+    assert [(r["handle"], r["requested_handle"]) for r in all_rows(lake)] == [
+        ("DellOutlet", "DellOutlet"),
+        ("DellOutlet", "DellOutlet"),
+        ("@Dell", "@Dell"),
+        ("dell@mastodon.social", "dell@mastodon.social"),
+    ]
+
+
+def test_rows_for_unwatched_handles_are_imported_and_counted(
+    tmp_path: Path, fake_clock: FakeClock
+) -> None:
+    watchlist_path = tmp_path / "watchlist.yaml"
+    watchlist_path.write_text("brands:\n  Dell:\n    x: [DellOutlet]\n", encoding="utf-8")
+    path = csv_file(
+        tmp_path,
+        HEADER + "2026-01-01,x,delloutlet,1\n2026-01-01,x,Nobody,2\n2026-01-02,x,Nobody,3\n"
+        "2026-01-01,bluesky,dell.com,4\n",
+    )
+    lake = Lake(tmp_path / "lake")
+    report = import_history(path, lake, clock=fake_clock, watchlist=load_watchlist(watchlist_path))
+    assert report.rows == 4
+    assert len(all_rows(lake)) == 4
+    assert report.unwatched == (("x", "Nobody", 2), ("bluesky", "dell.com", 1))
+
+
+def test_cli_import_warns_about_unwatched_rows_and_tolerates_a_broken_watchlist(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FOLLOWERLEDGER_WAREHOUSE", str(tmp_path / "warehouse"))
+    watchlist_path = tmp_path / "watchlist.yaml"
+    watchlist_path.write_text("brands:\n  Dell:\n    x: [DellOutlet]\n", encoding="utf-8")
+    monkeypatch.setenv("FOLLOWERLEDGER_WATCHLIST", str(watchlist_path))
+    path = csv_file(
+        tmp_path,
+        HEADER + "2026-01-01,x,DellOutlet,1\n2026-01-01,x,Nobody,2\n2026-01-02,x,Nobody,3\n",
+    )
+    runner = CliRunner()
+    result = runner.invoke(main, ["import", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "imported 3 rows" in result.output
+    assert (
+        "followerledger: warning: 2 of 3 rows are for 1 account not in the watchlist "
+        "(imported anyway): x Nobody (2 rows)"
+    ) in result.output
+    watchlist_path.write_text("brands: [broken\n", encoding="utf-8")
+    again = runner.invoke(main, ["import", str(path)])
+    assert again.exit_code == 0, again.output
+    assert "imported 3 rows" in again.output
+    assert "warning" not in again.output

@@ -16,15 +16,20 @@ def test_the_import_flow_lands_publishes_and_refreshes(workspace: Workspace) -> 
     history.write_text(
         "observed_at,platform,handle,followers\n"
         "2026-11-01,x,DellOutlet,1516\n"
-        "2026-11-02,x,DellOutlet,1530\n",
+        "2026-11-02,x,DellOutlet,1530\n"
+        "2026-11-02,x,NotWatched,7\n",
         encoding="utf-8",
     )
     result = import_history_flow(file=str(history))
-    assert (result["rows"], result["files"]) == (2, 2)
+    assert (result["rows"], result["files"], result["unwatched_rows"]) == (3, 2, 1)
     with duckdb.connect(str(workspace.catalog), read_only=True) as connection:
         assert connection.sql(
-            "select day::varchar, followers from daily_followers order by day"
-        ).fetchall() == [("2026-11-01", 1516), ("2026-11-02", 1530)]
+            "select day::varchar, handle, followers from daily_followers order by day, handle"
+        ).fetchall() == [
+            ("2026-11-01", "DellOutlet", 1516),
+            ("2026-11-02", "DellOutlet", 1530),
+            ("2026-11-02", "NotWatched", 7),
+        ]
 
 
 def test_a_bad_file_fails_the_run_with_its_line_and_lands_nothing(workspace: Workspace) -> None:

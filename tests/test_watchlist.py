@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from followerledger.cli import main
+from followerledger.handles import HandleError, read_handle
 from followerledger.watchlist import (
     WatchlistError,
     add_account,
@@ -139,11 +140,10 @@ def test_missing_file(tmp_path: Path) -> None:
         ("bluesky", "did:plc:z72i7hdynmk6r22z27h6tvur", True),
         ("bluesky", "dell", False),
         ("mastodon", "Gargron@mastodon.social", True),
-        ("mastodon", "@Gargron@mastodon.social", True),
         ("mastodon", "Gargron", False),
         ("youtube", "@Dell", True),
         ("youtube", "UCdZ5fjGMNb4_hXZY8ubEqmQ", True),
-        ("youtube", "Dell", False),
+        ("youtube", "Dell!", False),
     ],
 )
 def test_handle_rules_per_platform(tmp_path: Path, platform: str, handle: str, valid: bool) -> None:
@@ -266,3 +266,152 @@ def test_a_large_watchlist_loads(tmp_path: Path) -> None:
     watchlist = load_watchlist(path)
     assert len(watchlist.accounts) == 10_000
     assert watchlist.accounts[-1].handle == "b199x49"
+
+
+DID = "did:plc:z72i7hdynmk6r22z27h6tvur"
+CHANNEL = "UCdZ5fjGMNb4_hXZY8ubEqmQ"
+
+
+@pytest.mark.parametrize(
+    ("platform", "written", "canonical"),
+    [
+        ("x", "@Apple", "Apple"),
+        ("x", "https://x.com/Apple", "Apple"),
+        ("x", "https://twitter.com/Apple", "Apple"),
+        ("x", "x.com/Apple", "Apple"),
+        ("x", "https://www.x.com/Apple/", "Apple"),
+        ("x", "https://mobile.twitter.com/Apple?lang=en#top", "Apple"),
+        ("x", "http://x.com/@Apple", "Apple"),
+        ("bluesky", "@dell.com", "dell.com"),
+        ("bluesky", "https://bsky.app/profile/dell.com", "dell.com"),
+        ("bluesky", "bsky.app/profile/dell.com/", "dell.com"),
+        ("bluesky", f"https://bsky.app/profile/{DID}", DID),
+        ("mastodon", "@Gargron@mastodon.social", "Gargron@mastodon.social"),
+        ("mastodon", "https://mastodon.social/@Gargron", "Gargron@mastodon.social"),
+        ("mastodon", "https://mastodon.social/@Gargron/", "Gargron@mastodon.social"),
+        ("mastodon", "https://fosstodon.org/@Gargron@mastodon.social", "Gargron@mastodon.social"),
+        ("youtube", "Apple", "@Apple"),
+        ("youtube", "https://www.youtube.com/@Apple", "@Apple"),
+        ("youtube", "youtube.com/@Apple?si=abc", "@Apple"),
+        ("youtube", f"https://www.youtube.com/channel/{CHANNEL}", CHANNEL),
+        ("youtube", f"https://m.youtube.com/channel/{CHANNEL}/", CHANNEL),
+    ],
+)
+def test_written_forms_are_read_as_the_canonical_handle(
+    tmp_path: Path, platform: str, written: str, canonical: str
+) -> None:
+    path = write(tmp_path, f"brands:\n  B:\n    {platform}: ['{written}']\n")
+    watchlist = load_watchlist(path)
+    assert [a.handle for a in watchlist.accounts] == [canonical]
+    assert [str(note) for note in watchlist.notes] == [
+        f"{path}:3: {platform} handle {written!r} read as {canonical!r}"
+    ]
+    assert read_handle(platform, written) == canonical
+
+
+@pytest.mark.parametrize(
+    ("platform", "handle"),
+    [("x", "Apple"), ("bluesky", "dell.com"), ("bluesky", DID), ("youtube", "@Apple")],
+)
+def test_canonical_handles_carry_no_note(tmp_path: Path, platform: str, handle: str) -> None:
+    path = write(tmp_path, f"brands:\n  B:\n    {platform}: ['{handle}']\n")
+    watchlist = load_watchlist(path)
+    assert [a.handle for a in watchlist.accounts] == [handle]
+    assert watchlist.notes == ()
+
+
+@pytest.mark.parametrize(
+    ("platform", "written"),
+    [
+        ("x", "https://x.com/Apple/status/123"),
+        ("x", "https://www.youtube.com/@Apple"),
+        ("x", "https://x.com/"),
+        ("x", "@"),
+        ("bluesky", "https://bsky.app/search?q=dell"),
+        ("bluesky", "https://bsky.app/profile/"),
+        ("mastodon", "https://mastodon.social/about"),
+        ("mastodon", "@Gargron"),
+        ("youtube", "https://www.youtube.com/c/Apple"),
+        ("youtube", "https://x.com/Apple"),
+        ("youtube", "Apple Inc"),
+    ],
+)
+def test_links_that_name_no_account_are_refused(
+    tmp_path: Path, platform: str, written: str
+) -> None:
+    path = write(tmp_path, f"brands:\n  B:\n    {platform}: ['{written}']\n")
+    [line] = problems(path)
+    assert line.startswith(f"{path}:3: invalid {platform} handle {written!r}: ")
+    with pytest.raises(HandleError):
+        read_handle(platform, written)
+
+
+def test_two_forms_of_one_handle_are_listed_twice(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "brands:\n  Apple:\n    x: [Apple]\n  Other:\n    x: ['https://x.com/apple']\n"
+    )
+    assert problems(path) == [
+        f"{path}:5: x handle 'https://x.com/apple' is listed twice "
+        "(first under 'Apple' on line 3); remove one"
+    ]
+
+
+def test_a_large_watchlist_of_written_forms_keeps_its_lines(tmp_path: Path) -> None:
+    lines = ["brands:"] + [f"  B{i}:\n    x: ['@b{i}']" for i in range(300)]
+    path = write(tmp_path, "\n".join(lines) + "\n")
+    notes = [str(note) for note in load_watchlist(path).notes]
+    assert len(notes) == 300
+    assert notes[-1] == f"{path}:601: x handle '@b299' read as 'b299'"
+
+
+def test_add_stores_the_canonical_handle(tmp_path: Path) -> None:
+    path = write(tmp_path, COMMENTED)
+    add_account(path, "Apple", "youtube", "https://www.youtube.com/@Apple")
+    add_account(path, "Apple", "x", "@Apple")
+    text = path.read_text()
+    assert "youtube: ['@Apple']" in text
+    assert "x: [Apple]" in text
+    assert "https://" not in text
+    with pytest.raises(WatchlistError, match="listed twice"):
+        add_account(path, "Apple", "x", "https://x.com/apple")
+
+
+def test_remove_accepts_any_written_form(tmp_path: Path) -> None:
+    path = write(tmp_path, "brands:\n  Apple:\n    x: ['@Apple', Other]\n")
+    remove_account(path, "x", "https://x.com/Apple")
+    assert [a.handle for a in load_watchlist(path).accounts] == ["Other"]
+
+
+def test_cli_check_notes_each_normalised_handle_and_leaves_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = "brands:\n  Apple:\n    x: ['@Apple']\n    youtube: [Apple]\n"
+    path = write(tmp_path, text)
+    monkeypatch.setenv("FOLLOWERLEDGER_WATCHLIST", str(path))
+    result = CliRunner().invoke(main, ["watchlist", "check"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        f"followerledger: note: {path}:3: x handle '@Apple' read as 'Apple'",
+        f"followerledger: note: {path}:4: youtube handle 'Apple' read as '@Apple'",
+        f"{path}: OK — 1 brands, 2 accounts, 0 landscapes",
+    ]
+    assert path.read_text() == text
+
+
+def test_cli_add_says_what_it_stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, COMMENTED)
+    monkeypatch.setenv("FOLLOWERLEDGER_WATCHLIST", str(path))
+    runner = CliRunner()
+    added = runner.invoke(
+        main, ["watchlist", "add", "Dell", "bluesky", "https://bsky.app/profile/dell.com"]
+    )
+    assert added.exit_code == 0, added.output
+    assert added.output.strip() == (
+        "added bluesky dell.com to Dell (written as 'https://bsky.app/profile/dell.com')"
+    )
+    plain = runner.invoke(main, ["watchlist", "add", "Dell", "x", "TeamDell"])
+    assert plain.output.strip() == "added x TeamDell to Dell"
+    bad = runner.invoke(main, ["watchlist", "add", "Dell", "x", "https://x.com/a/status/1"])
+    assert bad.exit_code == 2
+    assert bad.output.startswith("followerledger: error: ")
+    assert "invalid x handle 'https://x.com/a/status/1'" in bad.output

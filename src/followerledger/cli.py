@@ -260,19 +260,24 @@ def import_(file: Path) -> None:
 
     settings = load_settings()
     lake = Lake(settings.lake)
-    try:
-        report = import_history(file, lake)
-    except ImportFileError as error:
-        fail(str(error))
+    # History is data whatever the watchlist says, so a broken one does not stop an import;
+    # without one, rows for unwatched handles go uncounted.
     try:
         watchlist = load_watchlist(settings.watchlist)
     except WatchlistError:
         watchlist = None
+    try:
+        report = import_history(file, lake, watchlist=watchlist)
+    except ImportFileError as error:
+        fail(str(error))
     publish(settings.warehouse, lake, watchlist)
     click.echo(
         f"imported {report.rows} rows from {file} as {report.run_id} "
         f"({len(report.files)} files); run `followerledger refresh` to update the marts"
     )
+    warning = report.unwatched_warning()
+    if warning is not None:
+        click.echo(f"followerledger: warning: {warning}", err=True)
 
 
 @main.command()
@@ -365,6 +370,8 @@ def watchlist_check() -> None:
         result = load_watchlist(settings.watchlist)
     except WatchlistError as error:
         fail(str(error))
+    for note in result.notes:
+        click.echo(f"followerledger: note: {note}")
     click.echo(
         f"{settings.watchlist}: OK — {len(result.brands)} brands, "
         f"{len(result.accounts)} accounts, {len(result.landscapes)} landscapes"
@@ -393,7 +400,11 @@ def watchlist_list() -> None:
 @click.argument("platform", type=PLATFORM_CHOICE)
 @click.argument("handle")
 def watchlist_add(brand: str, platform: str, handle: str) -> None:
-    """Add HANDLE on PLATFORM under BRAND (created if new)."""
+    """Add HANDLE on PLATFORM under BRAND (created if new).
+
+    HANDLE may be written as people have it (`@Apple`, a profile link); the canonical handle
+    is what the file stores."""
+    from followerledger.handles import read_handle
     from followerledger.settings import load_settings
     from followerledger.watchlist import WatchlistError, add_account
 
@@ -402,7 +413,9 @@ def watchlist_add(brand: str, platform: str, handle: str) -> None:
         add_account(settings.watchlist, brand, platform, handle)
     except WatchlistError as error:
         fail(str(error))
-    click.echo(f"added {platform} {handle} to {brand}")
+    stored = read_handle(platform, handle)
+    written = f" (written as {handle!r})" if stored != handle else ""
+    click.echo(f"added {platform} {stored} to {brand}{written}")
 
 
 @watchlist.command(name="remove")

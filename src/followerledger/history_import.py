@@ -1,13 +1,16 @@
 """Backfill historical follower counts from CSV, all or nothing.
 
 Columns: `observed_at,platform,handle,followers`, optionally `following,posts,account_id,
-display_name`. `observed_at` is ISO-8601; a bare date means 00:00 UTC and a time without an
-offset is read as UTC. Every row is validated before anything is written; the first bad row
-is reported as `FILE:LINE: reason` and nothing from that file lands.
+display_name`, separated by `,` or by `;` (Excel in European locales), told apart by the
+header. `observed_at` is ISO-8601; a bare date means 00:00 UTC and a time without an offset is
+read as UTC. Handles are read as the watchlist reads them (`@DellOutlet`, profile links). Every
+row is validated before anything is written; every bad row is reported as `FILE:LINE: reason`
+(the first MAX_LISTED, then how many more) and nothing from that file lands.
 
 Rows land with `source='import'`, one file per platform and UTC day, under a run id derived
 from the file's content (`import-<sha256 prefix>`): importing the same file again replaces
-its own files instead of duplicating them.
+its own files instead of duplicating them. Rows for handles the watchlist does not list land
+too (history is data) and are counted in the report.
 """
 
 from __future__ import annotations
@@ -15,28 +18,49 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
-from collections import defaultdict
-from collections.abc import Callable
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Final
 
+from followerledger.handles import HandleError, read_handle
 from followerledger.lake import Lake, LakeFile, observation_key
 from followerledger.observation import PARQUET_OPTIONS, PLATFORMS, Observation, to_table
 from followerledger.sources.http import utc_now
-from followerledger.watchlist import HANDLE_PATTERNS, HANDLE_RULES
+from followerledger.watchlist import Watchlist, normalize_handle
 
 REQUIRED: Final = ("observed_at", "platform", "handle", "followers")
 OPTIONAL: Final = ("following", "posts", "account_id", "display_name")
 
 
-class ImportFileError(ValueError):
-    """The CSV cannot be imported; the message is `FILE:LINE: reason`."""
+#: How many bad rows an error lists before it only counts the rest.
+MAX_LISTED: Final = 20
 
-    def __init__(self, path: Path, line: int | None, reason: str) -> None:
-        self.path, self.line, self.reason = path, line, reason
-        where = f"{path}:{line}" if line is not None else str(path)
-        super().__init__(f"{where}: {reason}")
+#: How many unwatched accounts the warning names.
+_EXAMPLES: Final = 5
+
+
+class ImportFileError(ValueError):
+    """The CSV cannot be imported; the message is one `FILE:LINE: reason` line per problem
+    (the first MAX_LISTED, then a line counting the rest)."""
+
+    def __init__(self, path: Path, problems: Sequence[tuple[int | None, str]]) -> None:
+        self.path, self.problems = path, list(problems)
+        lines = [
+            f"{path}:{line}: {reason}" if line is not None else f"{path}: {reason}"
+            for line, reason in self.problems[:MAX_LISTED]
+        ]
+        if len(self.problems) > MAX_LISTED:
+            lines.append(
+                f"{path}: … and {len(self.problems) - MAX_LISTED} more bad rows "
+                f"({len(self.problems)} in all); nothing was imported"
+            )
+        super().__init__("\n".join(lines))
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -46,6 +70,24 @@ class ImportReport:
     run_id: str
     rows: int
     files: tuple[LakeFile, ...]
+    #: (platform, handle, rows) for handles the watchlist does not list, most rows first.
+    unwatched: tuple[tuple[str, str, int], ...] = ()
+
+    def unwatched_warning(self) -> str | None:
+        """One line saying how many rows are for accounts not in the watchlist, or None."""
+        if not self.unwatched:
+            return None
+        rows = sum(count for _, _, count in self.unwatched)
+        examples = ", ".join(
+            f"{platform} {handle} ({_plural(count, 'row')})"
+            for platform, handle, count in self.unwatched[:_EXAMPLES]
+        )
+        more = ", …" if len(self.unwatched) > _EXAMPLES else ""
+        return (
+            f"{rows} of {self.rows} rows are for {_plural(len(self.unwatched), 'account')} "
+            f"not in the watchlist (imported anyway): {examples}{more}; "
+            "`followerledger watchlist add` them to track them"
+        )
 
 
 def parse_moment(text: str) -> datetime:
@@ -83,93 +125,132 @@ def read_history(
     try:
         content = path.read_bytes()
     except FileNotFoundError:
-        raise ImportFileError(path, None, "file not found") from None
+        raise ImportFileError(path, [(None, "file not found")]) from None
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise ImportFileError(path, None, f"not UTF-8 text ({error.reason})") from None
+        raise ImportFileError(path, [(None, f"not UTF-8 text ({error.reason})")]) from None
     run_id = run_id_for(content)
-    reader = csv.DictReader(text.splitlines())
+    lines = text.splitlines()
+    reader = csv.DictReader(lines, delimiter=_delimiter(lines[0] if lines else ""))
     header = [name.strip() for name in (reader.fieldnames or [])]
     missing = [name for name in REQUIRED if name not in header]
     if missing:
         raise ImportFileError(
             path,
-            1,
-            f"missing column(s) {', '.join(missing)}: the header must name {','.join(REQUIRED)}",
+            [
+                (
+                    1,
+                    f"missing column(s) {', '.join(missing)}: the header must name "
+                    f"{','.join(REQUIRED)}",
+                )
+            ],
         )
     unknown = [name for name in header if name not in REQUIRED + OPTIONAL]
     if unknown:
         raise ImportFileError(
             path,
-            1,
-            f"unknown column(s) {', '.join(unknown)}: allowed are {','.join(REQUIRED + OPTIONAL)}",
+            [
+                (
+                    1,
+                    f"unknown column(s) {', '.join(unknown)}: allowed are "
+                    f"{','.join(REQUIRED + OPTIONAL)}",
+                )
+            ],
         )
     reader.fieldnames = header
     latest = clock() + timedelta(days=1)
     detail = f"imported from {path.name}"
     rows: list[Observation] = []
+    problems: list[tuple[int | None, str]] = []
     for record in reader:
-        line = reader.line_num
-        if None in record:
-            raise ImportFileError(path, line, "more fields than the header has columns")
         try:
-            observed_at = parse_moment(record["observed_at"] or "")
-        except ValueError:
-            raise ImportFileError(
-                path,
-                line,
-                f"observed_at {record['observed_at']!r} is not an ISO-8601 date "
-                "or date-time (e.g. 2008-07-01 or 2008-07-01T12:00:00Z)",
-            ) from None
-        if observed_at > latest:
-            raise ImportFileError(
-                path, line, f"observed_at {record['observed_at']!r} is in the future"
-            )
-        platform = (record["platform"] or "").strip().lower()
-        if platform not in PLATFORMS:
-            raise ImportFileError(
-                path,
-                line,
-                f"unknown platform {record['platform']!r}: use one of {', '.join(PLATFORMS)}",
-            )
-        handle = (record["handle"] or "").strip()
-        if not HANDLE_PATTERNS[platform].match(handle):
-            raise ImportFileError(
-                path, line, f"invalid {platform} handle {handle!r}: {HANDLE_RULES[platform]}"
-            )
-        try:
-            followers = _count(record["followers"], "followers", required=True)
-            following = _count(record.get("following"), "following", required=False)
-            posts = _count(record.get("posts"), "posts", required=False)
+            rows.append(_observation(record, run_id, detail, latest))
         except ValueError as error:
-            raise ImportFileError(path, line, str(error)) from None
-        rows.append(
-            Observation(
-                run_id=run_id,
-                observed_at=observed_at,
-                platform=platform,
-                handle=handle,
-                status="ok",
-                source="import",
-                account_id=(record.get("account_id") or "").strip() or None,
-                display_name=(record.get("display_name") or "").strip() or None,
-                followers=followers,
-                following=following,
-                posts=posts,
-                detail=detail,
-                requested_handle=handle,
-            )
-        )
+            problems.append((reader.line_num, str(error)))
+    if problems:
+        raise ImportFileError(path, problems)
     if not rows:
-        raise ImportFileError(path, None, "no rows to import (only a header)")
+        raise ImportFileError(path, [(None, "no rows to import (only a header)")])
     return run_id, rows
 
 
+def _delimiter(header: str) -> str:
+    """`,` or `;`, whichever splits the header into more known column names (`,` on a tie)."""
+    known = set(REQUIRED + OPTIONAL)
+
+    def names(delimiter: str) -> int:
+        fields = next(csv.reader([header], delimiter=delimiter), [])
+        return sum(field.strip() in known for field in fields)
+
+    return max((",", ";"), key=names)
+
+
+def _observation(
+    record: dict[str | None, str | list[str] | None], run_id: str, detail: str, latest: datetime
+) -> Observation:
+    """One CSV row as an observation, or ValueError with the reason it is bad."""
+    if None in record:
+        raise ValueError("more fields than the header has columns")
+    field: dict[str, str] = {
+        str(key): value for key, value in record.items() if isinstance(value, str)
+    }
+    written_at = field.get("observed_at", "")
+    try:
+        observed_at = parse_moment(written_at)
+    except ValueError:
+        raise ValueError(
+            f"observed_at {written_at!r} is not an ISO-8601 date "
+            "or date-time (e.g. 2008-07-01 or 2008-07-01T12:00:00Z)"
+        ) from None
+    if observed_at > latest:
+        raise ValueError(f"observed_at {written_at!r} is in the future")
+    platform = field.get("platform", "").strip().lower()
+    if platform not in PLATFORMS:
+        raise ValueError(
+            f"unknown platform {field.get('platform')!r}: use one of {', '.join(PLATFORMS)}"
+        )
+    try:
+        handle = read_handle(platform, field.get("handle", ""))
+    except HandleError as error:
+        raise ValueError(str(error)) from None
+    return Observation(
+        run_id=run_id,
+        observed_at=observed_at,
+        platform=platform,
+        handle=handle,
+        status="ok",
+        source="import",
+        account_id=field.get("account_id", "").strip() or None,
+        display_name=field.get("display_name", "").strip() or None,
+        followers=_count(field.get("followers"), "followers", required=True),
+        following=_count(field.get("following"), "following", required=False),
+        posts=_count(field.get("posts"), "posts", required=False),
+        detail=detail,
+        requested_handle=handle,
+    )
+
+
+def _unwatched(rows: list[Observation], watchlist: Watchlist) -> tuple[tuple[str, str, int], ...]:
+    """(platform, handle, rows) of the rows whose handle the watchlist does not list."""
+    watched = {(account.platform, account.key) for account in watchlist.accounts}
+    counts = Counter(
+        (row.platform, row.handle)
+        for row in rows
+        if (row.platform, normalize_handle(row.platform, row.handle)) not in watched
+    )
+    return tuple((platform, handle, count) for (platform, handle), count in counts.most_common())
+
+
 def import_history(
-    path: Path, lake: Lake, *, clock: Callable[[], datetime] = utc_now
+    path: Path,
+    lake: Lake,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    watchlist: Watchlist | None = None,
 ) -> ImportReport:
-    """Validate the whole file, then land it as one file per platform and UTC day."""
+    """Validate the whole file, then land it as one file per platform and UTC day; with a
+    watchlist, the report counts the rows for handles it does not list."""
     run_id, rows = read_history(path, clock=clock)
     partitions: dict[tuple[str, date], list[Observation]] = defaultdict(list)
     for row in rows:
@@ -178,4 +259,5 @@ def import_history(
         lake.write(observation_key(platform, day, run_id), to_table(partition), PARQUET_OPTIONS)
         for (platform, day), partition in sorted(partitions.items())
     )
-    return ImportReport(run_id, len(rows), files)
+    unwatched = _unwatched(rows, watchlist) if watchlist is not None else ()
+    return ImportReport(run_id, len(rows), files, unwatched)

@@ -6,10 +6,10 @@ The file is the one thing non-engineers edit, so every problem is reported as
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -19,26 +19,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from followerledger.handles import HandleError, read_handle
 from followerledger.observation import PLATFORMS, Platform
-
-_LABEL: Final = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_DOMAIN: Final = rf"(?:{_LABEL}\.)+[A-Za-z](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?"
-
-#: Handle syntax per platform, from each platform's contract (see ../shared/contracts).
-HANDLE_PATTERNS: Final[dict[str, re.Pattern[str]]] = {
-    "x": re.compile(r"^[A-Za-z0-9_]{1,15}$"),
-    "bluesky": re.compile(rf"^@?(?:{_DOMAIN}|did:[a-z]+:[A-Za-z0-9._:%-]*[A-Za-z0-9._-])$"),
-    "mastodon": re.compile(rf"^@?[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?@{_DOMAIN}$"),
-    "youtube": re.compile(r"^(?:@[A-Za-z0-9._-]{1,30}|UC[A-Za-z0-9_-]{22})$"),
-}
-
-HANDLE_RULES: Final[dict[str, str]] = {
-    "x": "X usernames are 1-15 letters, digits or underscores, without '@'",
-    "bluesky": "Bluesky handles are domain names such as dell.com, or DIDs such as did:plc:…",
-    "mastodon": "Mastodon handles are user@instance, such as Gargron@mastodon.social",
-    "youtube": "YouTube handles are '@' and up to 30 letters, digits, '.', '_' or '-', "
-    "or UC… channel ids",
-}
 
 _FAST_LOADER: Final = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -60,7 +42,7 @@ class AlertRules:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class WatchedAccount:
-    """One account on one platform, as written in the watchlist."""
+    """One account on one platform, by its canonical handle (`read_handle`)."""
 
     brand: str
     platform: Platform
@@ -82,6 +64,9 @@ class Watchlist:
     accounts: tuple[WatchedAccount, ...]
     landscapes: dict[str, tuple[str, ...]]
     alerts: AlertRules = dataclasses.field(default_factory=AlertRules)
+    #: Handles written in another accepted form than the canonical one, one line each
+    #: (`x handle '@Apple' read as 'Apple'`): worth saying, not wrong.
+    notes: tuple[Problem, ...] = ()
 
     @property
     def brands(self) -> tuple[str, ...]:
@@ -101,7 +86,7 @@ class Watchlist:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Problem:
-    """One reason a watchlist is invalid."""
+    """One line about a place in the watchlist: a reason it is invalid, or a note."""
 
     path: Path
     line: int | None
@@ -190,6 +175,7 @@ def _validate(document: Any, path: Path) -> Watchlist:
             )
 
     accounts: list[WatchedAccount] = []
+    notes: list[Problem] = []
     seen: dict[tuple[str, str], WatchedAccount] = {}
     brands = document.get("brands")
     if brands is None:
@@ -248,16 +234,16 @@ def _validate(document: Any, path: Path) -> Watchlist:
                         )
                     )
                     continue
-                if not HANDLE_PATTERNS[platform].match(handle):
-                    problems.append(
-                        Problem(
-                            path,
-                            line,
-                            f"invalid {platform} handle {handle!r}: {HANDLE_RULES[platform]}",
-                        )
-                    )
+                try:
+                    canonical = read_handle(platform, handle)
+                except HandleError as error:
+                    problems.append(Problem(path, line, str(error)))
                     continue
-                account = WatchedAccount(str(brand), platform, str(handle), line)
+                if canonical != handle:
+                    notes.append(
+                        Problem(path, line, f"{platform} handle {handle!r} read as {canonical!r}")
+                    )
+                account = WatchedAccount(str(brand), platform, canonical, line)
                 first = seen.get((platform, account.key))
                 if first is not None:
                     problems.append(
@@ -305,7 +291,7 @@ def _validate(document: Any, path: Path) -> Watchlist:
     alerts = _parse_alerts(document, path, problems)
     if problems:
         raise WatchlistError(problems)
-    return Watchlist(path, tuple(accounts), landscapes, alerts)
+    return Watchlist(path, tuple(accounts), landscapes, alerts, tuple(notes))
 
 
 def _number(value: Any) -> bool:
@@ -376,11 +362,13 @@ def load_watchlist(path: Path) -> Watchlist:
         raise WatchlistError([Problem(path, None, f"not UTF-8 text: {error.reason}")]) from None
     # Fast path: libyaml's safe loader reads a large watchlist ten times faster than the
     # round-trip loader. Anything it does not accept as valid is read again round-trip, whose
-    # answer (YAML 1.2, with line numbers) is the one that counts.
+    # answer (YAML 1.2, with line numbers) is the one that counts. So is one with notes, which
+    # name their lines.
     try:
-        return _validate(yaml.load(text, Loader=_FAST_LOADER), path)  # noqa: S506
+        watchlist = _validate(yaml.load(text, Loader=_FAST_LOADER), path)  # noqa: S506
     except (yaml.YAMLError, WatchlistError, RecursionError):
         return _parse(text, path)[1]
+    return _parse(text, path)[1] if watchlist.notes else watchlist
 
 
 def _write_validated(path: Path, document: Any) -> Watchlist:
@@ -400,7 +388,12 @@ def _read_document(path: Path) -> Any:
 
 
 def add_account(path: Path, brand: str, platform: str, handle: str) -> Watchlist:
-    """Add one account under a brand (created if new), keeping the file's comments."""
+    """Add one account under a brand (created if new) as its canonical handle (see
+    `read_handle`), keeping the file's comments."""
+    try:
+        canonical = read_handle(platform, handle)
+    except HandleError as error:
+        raise WatchlistError([Problem(path, None, str(error))]) from None
     document = _read_document(path)
     if "brands" not in document or document["brands"] is None:
         document["brands"] = CommentedMap()
@@ -415,20 +408,20 @@ def add_account(path: Path, brand: str, platform: str, handle: str) -> Watchlist
     handles = platforms[platform]
     if isinstance(handles, str):
         handles = platforms[platform] = CommentedSeq([handles])
-    handles.append(handle)
+    handles.append(canonical)
     return _write_validated(path, document)
 
 
 def remove_account(path: Path, platform: str, handle: str) -> Watchlist:
     """Remove one account wherever it is listed, keeping the file's comments."""
     document = _read_document(path)
-    wanted = normalize_handle(platform, handle)
+    wanted = _written_key(platform, handle)
     for brand, platforms in (document.get("brands") or {}).items():
         handles = (platforms or {}).get(platform)
         if not isinstance(handles, list):
             continue
         for index, listed in enumerate(handles):
-            if normalize_handle(platform, str(listed)) == wanted:
+            if _written_key(platform, str(listed)) == wanted:
                 del handles[index]
                 if not handles:
                     del platforms[platform]
@@ -436,6 +429,13 @@ def remove_account(path: Path, platform: str, handle: str) -> Watchlist:
                     _drop_brand(path, document, brand)
                 return _write_validated(path, document)
     raise WatchlistError([Problem(path, None, f"{platform} handle {handle!r} is not listed")])
+
+
+def _written_key(platform: str, written: str) -> str:
+    """The comparison key of a handle in any written form (as written when it is invalid)."""
+    with contextlib.suppress(HandleError):
+        written = read_handle(platform, written)
+    return normalize_handle(platform, written)
 
 
 def _drop_brand(path: Path, document: Any, brand: str) -> None:

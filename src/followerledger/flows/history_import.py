@@ -14,14 +14,14 @@ from followerledger.flows.snapshot import publish_catalog
 from followerledger.history_import import ImportReport, import_history
 from followerledger.lake import Lake
 from followerledger.settings import load_settings
-from followerledger.watchlist import load_watchlist
+from followerledger.watchlist import Watchlist, load_watchlist
 
 
 @task(name="import_history", cache_policy=NO_CACHE)
-def import_file(path: Path, lake: Lake) -> ImportReport:
+def import_file(path: Path, lake: Lake, watchlist: Watchlist) -> ImportReport:
     """Validate the whole CSV, then land it (all rows or none; re-importing replaces).
     Not retried: a bad file stays bad, and the run is started by hand anyway."""
-    return import_history(path, lake)
+    return import_history(path, lake, watchlist=watchlist)
 
 
 @flow(name="import-history", on_failure=[alert_failed_run], on_crashed=[alert_failed_run])
@@ -30,9 +30,13 @@ def import_history_flow(file: str, refresh: bool = True) -> dict[str, Any]:
     settings = load_settings()
     watchlist = load_watchlist(settings.watchlist)
     lake = Lake(settings.lake)
-    report = import_file(Path(file), lake)
+    report = import_file(Path(file), lake, watchlist)
     publish_catalog(settings, lake, watchlist)
-    get_run_logger().info(
+    logger = get_run_logger()
+    warning = report.unwatched_warning()
+    if warning is not None:
+        logger.warning(warning)
+    logger.info(
         "imported %d rows from %s as %s (%d files)",
         report.rows,
         file,
@@ -41,4 +45,9 @@ def import_history_flow(file: str, refresh: bool = True) -> dict[str, Any]:
     )
     if refresh:
         refresh_marts(settings, lake, watchlist, False)
-    return {"run_id": report.run_id, "rows": report.rows, "files": len(report.files)}
+    return {
+        "run_id": report.run_id,
+        "rows": report.rows,
+        "files": len(report.files),
+        "unwatched_rows": sum(count for _, _, count in report.unwatched),
+    }
