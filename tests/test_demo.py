@@ -12,7 +12,6 @@ from click.testing import CliRunner
 
 from followerledger.cli import main
 from followerledger.demo import (
-    DEMO_WAREHOUSE,
     DemoRefused,
     demo_environment,
     environment,
@@ -21,6 +20,7 @@ from followerledger.demo import (
     run_demo,
 )
 from followerledger.lake import Lake
+from followerledger.location import DEMO_WAREHOUSE
 from followerledger.observation import Observation
 from followerledger.query import run_query
 from followerledger.refresh import refresh
@@ -231,7 +231,7 @@ def test_demo_refuses_a_row_it_did_not_write(tmp_path: Path, row: Observation) -
     land_demo_run(demo, DEMO_RUN, "emulator")
     land_rows(Lake(demo / "lake"), [row])
     kept = files_under(demo)
-    with pytest.raises(DemoRefused, match=rf"holds rows .*run {row.run_id} .*source {row.source}"):
+    with pytest.raises(DemoRefused, match=rf"holds rows .*run {row.run_id}, source {row.source}"):
         prepare_warehouse(demo)
     assert files_under(demo) == kept
 
