@@ -202,12 +202,29 @@ def land_demo_run(warehouse: Path, run_id: str, source: str) -> None:
     land_rows(Lake(warehouse / "lake"), [row])
 
 
-def test_demo_refuses_a_folder_with_data_but_no_marker(tmp_path: Path) -> None:
-    (tmp_path / "lake").mkdir()
-    (tmp_path / "lake" / "notes.txt").write_text("mine")
-    with pytest.raises(DemoRefused, match=r"no \.demo-warehouse marker.*--warehouse"):
+@pytest.mark.parametrize(
+    ("marker", "entry", "message"),
+    [
+        (None, "lake/notes.txt", r"no \.demo-warehouse marker.*--warehouse"),
+        # An earlier demo's marker says nothing of which runs it wrote.
+        ("created by `followerledger demo`; safe to delete\n", "lake/x", r"does not list the runs"),
+        ('{"runs": {}}', "notes.txt", r"holds notes\.txt, which the demo does not write"),
+        ('{"runs": {}}', "lake/observations/x.parquet", r"x\.parquet cannot be read as Parquet"),
+    ],
+    ids=["no marker", "an older marker", "another entry", "a broken file"],
+)
+def test_demo_refuses_a_folder_it_cannot_tell_is_its_own(
+    tmp_path: Path, marker: str | None, entry: str, message: str
+) -> None:
+    if marker is not None:
+        (tmp_path / ".demo-warehouse").write_text(marker)
+    (tmp_path / entry).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / entry).write_text("mine")
+    kept = files_under(tmp_path)
+    with pytest.raises(DemoRefused, match=message) as refused:
         prepare_warehouse(tmp_path)
-    assert (tmp_path / "lake" / "notes.txt").read_text() == "mine"
+    assert "\n" not in str(refused.value)
+    assert files_under(tmp_path) == kept
 
 
 def test_demo_resets_only_the_runs_it_wrote(tmp_path: Path) -> None:

@@ -205,7 +205,8 @@ def _runs_in(path: Path) -> list[tuple[str | None, str | None]]:
         table = pq.read_table(path, columns=[c for c in ("run_id", "source") if c in names])
     except (OSError, ValueError) as error:
         raise DemoRefused(
-            f"{path} cannot be read as Parquet ({error}); nothing was deleted: move it away, "
+            f"{path} cannot be read as Parquet ({str(error).splitlines()[0]}); nothing was "
+            "deleted: move it away, "
             "or run the demo with --warehouse naming another folder"
         ) from None
     pairs = table.group_by(table.column_names).aggregate([]).to_pylist()
@@ -273,13 +274,13 @@ def run_demo(
     )
 
     emulator_state = EmulatorState()
+    emulator_state.preload_watchlist(watchlist)
     with (
         EmulatorServer(emulator_state) as emulator,
         # The snapshot flow reads its settings from the environment, like a deployment does.
         environment(demo_environment(warehouse, emulator.url)),
     ):
         settings = load_settings()
-        emulator_state.preload_watchlist(watchlist)
         lake = Lake(settings.lake)
         say(f"emulator: {emulator.url} (X, Bluesky, Mastodon, YouTube; no network needed)")
 
