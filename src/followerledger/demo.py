@@ -206,8 +206,7 @@ def _runs_in(path: Path) -> list[tuple[str | None, str | None]]:
     except (OSError, ValueError) as error:
         raise DemoRefused(
             f"{path} cannot be read as Parquet ({str(error).splitlines()[0]}); nothing was "
-            "deleted: move it away, "
-            "or run the demo with --warehouse naming another folder"
+            "deleted: move it away, or run the demo with --warehouse naming another folder"
         ) from None
     pairs = table.group_by(table.column_names).aggregate([]).to_pylist()
     return [(pair.get("run_id"), pair.get("source")) for pair in pairs]
