@@ -2,16 +2,47 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+from datetime import date
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from followerledger.demo import DemoRefused, prepare_warehouse, run_demo
+from followerledger.cli import main
+from followerledger.demo import (
+    DemoRefused,
+    demo_environment,
+    environment,
+    prepare_warehouse,
+    record_runs,
+    run_demo,
+)
+from followerledger.lake import Lake
+from followerledger.location import DEMO_WAREHOUSE
+from followerledger.observation import Observation
 from followerledger.query import run_query
+from followerledger.refresh import refresh
+from followerledger.settings import load_settings
+from followerledger.watchlist import load_watchlist
 from tests.analyst import AnalystSession
+from tests.tiny import land_rows, moment, obs, query
 
 REPO = Path(__file__).resolve().parents[1]
+
+REAL_ENV = """\
+FOLLOWERLEDGER_WAREHOUSE=warehouse
+FOLLOWERLEDGER_LAKE=warehouse/lake
+X_BEARER_TOKEN=real-bearer-token
+FOLLOWERLEDGER_ALERT_URLS=json://127.0.0.1:9/hook
+"""
+#: A run id as the demo's snapshot gets one, and a row as a real snapshot run lands it.
+DEMO_RUN = "20261102T120000Z-d3e4f5"
+REAL_ROW = obs("20261101T120000Z-a1b2c3", moment(date(2026, 11, 1)), "x", "DellOutlet", 1000, "1")
+COUNTS_BY_SOURCE = (
+    "select source, count(distinct run_id), count(*) from observations group by all order by 1"
+)
 
 
 def readme_queries() -> list[tuple[str, str]]:
@@ -37,9 +68,24 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("FOLLOWERLEDGER_WAREHOUSE", raising=False)
     monkeypatch.delenv("X_BEARER_TOKEN", raising=False)
-    said: list[str] = []
-    result = run_demo(say=said.append)
-    text = "\n".join(said)
+    # A real warehouse at ./warehouse, named in .env next to real credentials.
+    Path(".env").write_text(REAL_ENV, encoding="utf-8")
+    real = Path("warehouse")
+    land_rows(Lake(real / "lake"), [REAL_ROW])
+    refresh(real, Lake(real / "lake"), load_watchlist(Path("watchlist.yaml")), full=True)
+    before = files_under(real)
+
+    outcome = CliRunner().invoke(main, ["demo"])
+    assert outcome.exit_code == 0, outcome.output
+    text = outcome.output
+    assert "demo warehouse: warehouse/demo (its own folder" in text
+    assert text.rstrip().endswith("report: warehouse/demo/report.html")
+    # The real warehouse is untouched, and its lake, catalog and marts hold no demo row.
+    assert files_under(real, but=real / "demo") == before
+    refresh(real, Lake(real / "lake"), load_watchlist(Path("watchlist.yaml")), full=True)
+    assert query(real, "select run_id, source from observations") == [(REAL_ROW.run_id, "api")]
+    assert query(real, "select sum(followers) from daily_followers") == [(1000,)]
+    catalog = Path("warehouse/demo/followerledger.duckdb")
     assert "import: examples/dell-2008.csv (3 rows" in text
     # Accounts the history resolved are read by id, the others by name: two X requests.
     assert "snapshot: x: {'not_found': 2, 'ok': 14, 'suspended': 1} in 2 requests" in text
@@ -49,19 +95,18 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert "│ Dell   │ x        │ DellOutlet" in text
     assert "duckdb -readonly" in text
     # The demo leaves the environment as it found it.
-    import os
-
     assert "X_BEARER_TOKEN" not in os.environ
-    assert result.catalog == Path("warehouse/followerledger.duckdb")
-    # It writes the report and says where.
-    assert result.report == Path("warehouse/report.html")
-    assert "report: warehouse/report.html (open it in a browser" in text
-    report = (tmp_path / result.report).read_text(encoding="utf-8")
-    _, projected = run_query(tmp_path / result.catalog, "select count(*) from projections")
+    assert "FOLLOWERLEDGER_WAREHOUSE" not in os.environ
+    # It writes the report and says where; the next steps name the demo's warehouse.
+    assert "report: warehouse/demo/report.html (open it in a browser" in text
+    assert "FOLLOWERLEDGER_WAREHOUSE=warehouse/demo .venv/bin/followerledger query" in text
+    assert "duckdb -readonly warehouse/demo/followerledger.duckdb" in text
+    report = (tmp_path / "warehouse/demo/report.html").read_text(encoding="utf-8")
+    _, projected = run_query(tmp_path / catalog, "select count(*) from projections")
     # A row per watched account, and one per account with a projection (or its guard).
     assert report.count('data-account-key="') == 27 + projected[0][0]
     assert "Twitter removes locked accounts" not in report  # nothing to explain in 90 days
-    with AnalystSession(tmp_path / result.catalog) as analyst:
+    with AnalystSession(tmp_path / catalog) as analyst:
         assert analyst.ask("select count(*) from (select * from daily_followers limit 5)") == "5"
         assert (
             analyst.ask(
@@ -103,37 +148,133 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         "gaps",
     }
     for title, sql in examples:
-        columns, rows = run_query(tmp_path / result.catalog, sql)
+        columns, rows = run_query(tmp_path / catalog, sql)
         assert columns, sql
         assert bool(rows) == (title not in EMPTY_ON_THE_DEMO), (title, rows)
     # The marts tell the demo's story: three Dell accounts on X have no count.
     _, brand = run_query(
-        tmp_path / result.catalog,
+        tmp_path / catalog,
         "select accounts_included, accounts_expected, missing_accounts from brand_daily "
         "where brand = 'Dell' and platform = 'x' order by day desc limit 1",
     )
     assert brand == [(9, 12, ["x:DellYourBlog", "x:DellintheClouds", "x:IdeaStormAction"])]
     _, gaps = run_query(
-        tmp_path / result.catalog,
+        tmp_path / catalog,
         "select handle, statuses, ongoing from gaps where handle = 'IdeaStormAction'",
     )
     assert gaps == [("IdeaStormAction", ["suspended"], True)]
-    # Running it again starts over rather than piling up.
-    run_demo(say=said.append)
-    with AnalystSession(tmp_path / result.catalog) as analyst:
-        assert (
-            analyst.ask("select count(distinct run_id) from observations where source = 'emulator'")
-            == "1"
-        )
+    _, first_counts = run_query(tmp_path / catalog, COUNTS_BY_SOURCE)
+
+    # Running it again resets its own data rather than piling up.
+    said: list[str] = []
+    result = run_demo(say=said.append)
+    assert result.catalog == catalog
+    assert result.report == Path("warehouse/demo/report.html")
+    _, counts = run_query(tmp_path / catalog, COUNTS_BY_SOURCE)
+    assert [(source, runs) for source, runs, _ in counts] == [("emulator", 1), ("import", 2)]
+    assert [rows for *_, rows in counts] == [rows for *_, rows in first_counts]
+
+    # Once a real row lands in the demo's folder, the demo refuses to reset it.
+    land_rows(Lake(DEMO_WAREHOUSE / "lake"), [REAL_ROW])
+    demo_files = files_under(DEMO_WAREHOUSE)
+    refused = CliRunner().invoke(main, ["demo", "--warehouse", "warehouse/demo"])
+    assert refused.exit_code == 2
+    assert refused.stdout == ""
+    assert refused.stderr.count("\n") == 1, refused.stderr
+    assert refused.stderr.startswith("followerledger: error: warehouse/demo holds rows")
+    assert REAL_ROW.run_id in refused.stderr
+    assert files_under(DEMO_WAREHOUSE) == demo_files
 
 
-def test_demo_refuses_a_warehouse_with_other_data(tmp_path: Path) -> None:
-    (tmp_path / "lake").mkdir()
-    with pytest.raises(DemoRefused, match="FOLLOWERLEDGER_WAREHOUSE"):
+def files_under(folder: Path, but: Path | None = None) -> dict[str, bytes]:
+    """Every file under a folder (but not under `but`) with its bytes."""
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and (but is None or not path.is_relative_to(but))
+    }
+
+
+def land_demo_run(warehouse: Path, run_id: str, source: str) -> None:
+    """A run the demo recorded in its marker, landed in its lake."""
+    record_runs(warehouse, {run_id: source})
+    row = obs(run_id, moment(date(2026, 11, 2)), "x", "DellOutlet", 7, "1", source=source)
+    land_rows(Lake(warehouse / "lake"), [row])
+
+
+@pytest.mark.parametrize(
+    ("marker", "entry", "message"),
+    [
+        (None, "lake/notes.txt", r"no \.demo-warehouse marker.*--warehouse"),
+        # An earlier demo's marker says nothing of which runs it wrote.
+        ("created by `followerledger demo`; safe to delete\n", "lake/x", r"does not list the runs"),
+        ('{"runs": {}}', "notes.txt", r"holds notes\.txt, which the demo does not write"),
+        ('{"runs": {}}', "lake/observations/x.parquet", r"x\.parquet cannot be read as Parquet"),
+    ],
+    ids=["no marker", "an older marker", "another entry", "a broken file"],
+)
+def test_demo_refuses_a_folder_it_cannot_tell_is_its_own(
+    tmp_path: Path, marker: str | None, entry: str, message: str
+) -> None:
+    if marker is not None:
+        (tmp_path / ".demo-warehouse").write_text(marker)
+    (tmp_path / entry).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / entry).write_text("mine")
+    kept = files_under(tmp_path)
+    with pytest.raises(DemoRefused, match=message) as refused:
         prepare_warehouse(tmp_path)
-    assert (tmp_path / "lake").exists()
-    empty = tmp_path / "fresh"
-    prepare_warehouse(empty)
-    (empty / "lake").mkdir()
-    prepare_warehouse(empty)
-    assert not (empty / "lake").exists()
+    assert "\n" not in str(refused.value)
+    assert files_under(tmp_path) == kept
+
+
+def test_demo_resets_only_the_runs_it_wrote(tmp_path: Path) -> None:
+    demo = tmp_path / "demo"
+    prepare_warehouse(demo)
+    land_demo_run(demo, "import-0123456789abcdef", "import")
+    land_demo_run(demo, DEMO_RUN, "emulator")
+    prepare_warehouse(demo)
+    assert files_under(demo) == {".demo-warehouse": (demo / ".demo-warehouse").read_bytes()}
+    assert Lake(demo / "lake").list() == []
+
+
+@pytest.mark.parametrize(
+    "row",
+    [REAL_ROW, obs(DEMO_RUN, moment(date(2026, 11, 3)), "x", "HP", 9, "2")],
+    ids=["another run", "a recorded run from another source"],
+)
+def test_demo_refuses_a_row_it_did_not_write(tmp_path: Path, row: Observation) -> None:
+    demo = tmp_path / "demo"
+    prepare_warehouse(demo)
+    land_demo_run(demo, DEMO_RUN, "emulator")
+    land_rows(Lake(demo / "lake"), [row])
+    kept = files_under(demo)
+    with pytest.raises(DemoRefused, match=rf"holds rows .*run {row.run_id}, source {row.source}"):
+        prepare_warehouse(demo)
+    assert files_under(demo) == kept
+
+
+def test_demo_settings_come_from_nothing_of_the_users(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path(".env").write_text(REAL_ENV + "FOLLOWERLEDGER_RATE_BUDGETS=x=1/900\n", encoding="utf-8")
+    monkeypatch.setenv("FOLLOWERLEDGER_LAKE", "s3://real-bucket/lake")
+    monkeypatch.setenv("youtube_api_key", "real-youtube-key")
+    values = demo_environment(Path("warehouse/demo"), "http://127.0.0.1:1234")
+    with environment(values):
+        settings = load_settings()
+    assert settings.warehouse == Path("warehouse/demo")
+    assert settings.lake == "warehouse/demo/lake"
+    assert settings.watchlist == Path("watchlist.yaml")
+    assert settings.x_bearer_token is not None
+    assert settings.x_bearer_token.get_secret_value() == "emulator-bearer-token"
+    assert settings.youtube_api_key is not None
+    assert settings.youtube_api_key.get_secret_value() == "emulator-api-key"
+    assert settings.alert_urls is None
+    assert settings.budgets == {}
+    assert settings.x_api_url == "http://127.0.0.1:1234"
+    # The user's environment is back as it was.
+    assert os.environ["FOLLOWERLEDGER_LAKE"] == "s3://real-bucket/lake"
+    # Settings read names in either case, so the demo must shadow the lower-case one too.
+    assert os.environ["youtube_api_key"] == "real-youtube-key"  # noqa: SIM112
+    assert "X_BEARER_TOKEN" not in os.environ

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from followerledger import __version__
+from followerledger.location import DEMO_WAREHOUSE
 
 if TYPE_CHECKING:
     from followerledger.prefect_server import PrefectServer
@@ -44,13 +45,21 @@ def main() -> None:
 
 
 @main.command()
-def demo() -> None:
-    """Run the whole pipeline offline against the built-in emulator."""
+@click.option(
+    "--warehouse",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEMO_WAREHOUSE,
+    show_default=True,
+    help="The demo's own folder (FOLLOWERLEDGER_WAREHOUSE is not used). It is reset only "
+    "if it holds nothing but rows of earlier demo runs.",
+)
+def demo(warehouse: Path) -> None:
+    """Run the whole pipeline offline against the built-in emulator, in a warehouse of its own."""
     from followerledger.demo import DemoRefused, run_demo
     from followerledger.watchlist import WatchlistError
 
     try:
-        result = run_demo(say=click.echo)
+        result = run_demo(say=click.echo, warehouse=warehouse)
     except (DemoRefused, WatchlistError) as error:
         fail(str(error))
     click.echo(

@@ -1,17 +1,27 @@
-"""The whole pipeline offline: emulator, history import, a real snapshot flow, refresh, a table."""
+"""The whole pipeline offline: emulator, history import, a real snapshot flow, refresh, a table.
+
+The demo has a warehouse of its own (`warehouse/demo/` unless told another folder), and
+settings built for it alone: nothing of the user's environment, `.env` or real warehouse is
+read. Its marker lists every run it wrote; it resets a folder only when every row there is
+one of them.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import csv
 import dataclasses
+import json
 import os
+import shlex
 import shutil
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Final
+
+import pyarrow.parquet as pq
 
 from followerledger.catalog import catalog_path
 from followerledger.emulator import EmulatorServer, EmulatorState, emulator_environment
@@ -22,20 +32,30 @@ from followerledger.emulator.world import (
     following_at,
     posts_at,
 )
-from followerledger.history_import import import_history
+from followerledger.history_import import import_history, run_id_for
 from followerledger.lake import Lake
+from followerledger.location import CATALOG_NAME, DEMO_WAREHOUSE
 from followerledger.query import render, run_query
 from followerledger.refresh import refresh
-from followerledger.report import report_path, write_report
+from followerledger.report import REPORT_NAME, report_path, write_report
 from followerledger.settings import Settings, load_settings
+from followerledger.snapshot import new_run_id
 from followerledger.sources.http import utc_now
 from followerledger.sources.mastodon import split_handle, stored_id
 from followerledger.watchlist import Watchlist, load_watchlist
 
+#: JSON: the runs the demo wrote into this folder, run id -> the `source` of their rows.
 MARKER: Final = ".demo-warehouse"
 #: Never deleted by the demo: the tracked README, and a local Prefect server's home (its
 #: database may be in use).
 KEPT: Final = frozenset({"README.md", "_prefect"})
+HISTORY_NAME: Final = "history-90d.csv"
+#: The demo follows the project's example watchlist, whatever FOLLOWERLEDGER_WATCHLIST says.
+DEMO_WATCHLIST: Final = Path("watchlist.yaml")
+#: What the demo writes at the top of its folder; anything else there stops a reset.
+DEMO_ENTRIES: Final = frozenset(
+    {MARKER, HISTORY_NAME, "lake", "marts", "_state", CATALOG_NAME, REPORT_NAME}
+)
 HISTORY_DAYS: Final = 90
 HISTORY_STEP: Final = timedelta(hours=6)
 
@@ -132,15 +152,10 @@ def stored_account_id(account: EmulatedAccount) -> str:
 
 
 def prepare_warehouse(warehouse: Path) -> None:
-    """Empty a demo warehouse (or create one); refuse a warehouse holding other data."""
-    if warehouse.exists() and any(warehouse.iterdir()):
-        if not (warehouse / MARKER).exists() and any(
-            item.name != "README.md" for item in warehouse.iterdir()
-        ):
-            raise DemoRefused(
-                f"{warehouse} already holds data that the demo did not create; set "
-                "FOLLOWERLEDGER_WAREHOUSE to another folder to run the demo"
-            )
+    """Create the demo's folder, or empty one holding only what the demo wrote; otherwise
+    raise DemoRefused, having deleted nothing."""
+    if warehouse.exists() and any(item.name not in KEPT for item in warehouse.iterdir()):
+        _check_only_demo_data(warehouse)
         for item in warehouse.iterdir():
             if item.name in KEPT:
                 continue
@@ -149,94 +164,197 @@ def prepare_warehouse(warehouse: Path) -> None:
             else:
                 item.unlink()
     warehouse.mkdir(parents=True, exist_ok=True)
-    (warehouse / MARKER).write_text("created by `followerledger demo`; safe to delete\n")
+    _write_marker(warehouse, {})
+
+
+def record_runs(warehouse: Path, runs: dict[str, str]) -> None:
+    """Add runs (run id -> source of their rows) to the folder's marker; called before
+    the rows are written, so a demo stopped half-way can still reset what it left."""
+    _write_marker(warehouse, _read_marker(warehouse) | runs)
+
+
+def _check_only_demo_data(warehouse: Path) -> None:
+    """Raise DemoRefused unless the folder has the demo's marker, only the entries the demo
+    writes, and only rows of the runs the marker lists."""
+    if not (warehouse / MARKER).exists():
+        raise DemoRefused(
+            f"{warehouse} holds data but no {MARKER} marker, so the demo did not create it; "
+            "nothing was deleted: run the demo with --warehouse naming a new or empty folder"
+        )
+    runs = _read_marker(warehouse)
+    for item in sorted(warehouse.iterdir()):
+        if item.name not in DEMO_ENTRIES | KEPT and not item.name.startswith("."):
+            raise DemoRefused(
+                f"{warehouse} holds {item.name}, which the demo does not write; nothing was "
+                "deleted: move it away, or run the demo with --warehouse naming another folder"
+            )
+    for path in sorted((warehouse / "lake").rglob("*.parquet")):
+        for run_id, source in _runs_in(path):
+            if run_id is None or runs.get(run_id) != source:
+                raise DemoRefused(
+                    f"{warehouse} holds rows the demo did not write (run {run_id}, source "
+                    f"{source}, in {path.relative_to(warehouse)}); nothing was deleted: move "
+                    "that data away, or run the demo with --warehouse naming another folder"
+                )
+
+
+def _runs_in(path: Path) -> list[tuple[str | None, str | None]]:
+    """The distinct (run id, source) pairs of a Parquet file's rows (None: no such column)."""
+    try:
+        names = set(pq.read_schema(path).names)
+        table = pq.read_table(path, columns=[c for c in ("run_id", "source") if c in names])
+    except (OSError, ValueError) as error:
+        raise DemoRefused(
+            f"{path} cannot be read as Parquet ({str(error).splitlines()[0]}); nothing was "
+            "deleted: move it away, or run the demo with --warehouse naming another folder"
+        ) from None
+    pairs = table.group_by(table.column_names).aggregate([]).to_pylist()
+    return [(pair.get("run_id"), pair.get("source")) for pair in pairs]
+
+
+def _read_marker(warehouse: Path) -> dict[str, str]:
+    path = warehouse / MARKER
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+        runs = content["runs"]
+        if not all(isinstance(v, str) for v in runs.values()):
+            raise TypeError(runs)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise DemoRefused(
+            f"{path} does not list the runs the demo wrote (an older demo's marker?); nothing "
+            "was deleted: delete that folder yourself if it holds only demo data, or run the "
+            "demo with --warehouse naming another folder"
+        ) from None
+    return dict(runs)
+
+
+def _write_marker(warehouse: Path, runs: dict[str, str]) -> None:
+    path = warehouse / MARKER
+    temporary = path.with_name(f"{MARKER}.tmp")
+    content = {"written_by": "followerledger demo; safe to delete with this folder", "runs": runs}
+    temporary.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    temporary.replace(path)
+
+
+def demo_environment(warehouse: Path, emulator_url: str) -> dict[str, str]:
+    """Every setting the demo runs with, as environment variables: its own warehouse and
+    lake, the emulator's URLs and placeholder credentials, alerts off, defaults otherwise."""
+    values = {
+        "FOLLOWERLEDGER_WAREHOUSE": str(warehouse),
+        "FOLLOWERLEDGER_LAKE": str(warehouse / "lake"),
+        "FOLLOWERLEDGER_WATCHLIST": str(DEMO_WATCHLIST),
+        "FOLLOWERLEDGER_ALERT_URLS": "",
+        **emulator_environment(emulator_url),
+    }
+    # Every other setting is pinned to its default too: the environment outranks `.env`, so
+    # nothing of the user's `.env` (secrets, a lake elsewhere, budgets) reaches the demo.
+    for field in Settings.model_fields.values():
+        names = getattr(field.validation_alias, "choices", [])
+        name = str(names[0])
+        if name not in values:
+            values[name] = "" if field.default is None else str(field.default)
+    return values
 
 
 def run_demo(
     say: Callable[[str], None] = print,
     examples: Path = Path("examples"),
     clock: Callable[[], datetime] = utc_now,
+    warehouse: Path = DEMO_WAREHOUSE,
 ) -> DemoResult:
-    """Run the pipeline end to end against the built-in emulator, offline."""
+    """Run the pipeline end to end against the built-in emulator, offline, in `warehouse`
+    (a folder of the demo's own: see `prepare_warehouse`)."""
     started = time.perf_counter()
-    settings = load_settings()
-    watchlist = load_watchlist(settings.watchlist)
-    prepare_warehouse(settings.warehouse)
-    lake = Lake(settings.lake)
+    watchlist = load_watchlist(DEMO_WATCHLIST)
+    prepare_warehouse(warehouse)
+    say(
+        f"demo warehouse: {warehouse} (its own folder; the warehouse your settings name "
+        "is neither read nor written)"
+    )
 
     emulator_state = EmulatorState()
     emulator_state.preload_watchlist(watchlist)
     with (
         EmulatorServer(emulator_state) as emulator,
-        _environment(emulator_environment(emulator.url)),
-    ):
         # The snapshot flow reads its settings from the environment, like a deployment does.
+        environment(demo_environment(warehouse, emulator.url)),
+    ):
         settings = load_settings()
+        lake = Lake(settings.lake)
         say(f"emulator: {emulator.url} (X, Bluesky, Mastodon, YouTube; no network needed)")
 
-        history = settings.warehouse / "demo" / "history-90d.csv"
+        history = warehouse / HISTORY_NAME
         rows = write_generated_history(watchlist, history, clock(), emulator_state.world)
+        record_runs(warehouse, {run_id_for(history.read_bytes()): "import"})
         report = import_history(history, lake, clock=clock)
         say(f"import: {rows} generated rows over {HISTORY_DAYS} days ({len(report.files)} files)")
         dell_2008 = examples / "dell-2008.csv"
         if dell_2008.exists():
+            record_runs(warehouse, {run_id_for(dell_2008.read_bytes()): "import"})
             report = import_history(dell_2008, lake, clock=clock)
             say(f"import: {dell_2008} ({report.rows} rows, the 2008 blog post's figures)")
 
         say("snapshot: running the Prefect flow against the emulator …")
         from followerledger.flows.snapshot import snapshot_flow  # Prefect loads only here
 
-        result = snapshot_flow()
+        run_id = new_run_id(utc_now())
+        record_runs(warehouse, {run_id: "emulator"})
+        result = snapshot_flow(run_id=run_id)
         for platform in result["platforms"]:
             say(
                 f"snapshot: {platform['platform']}: {platform['statuses']} "
                 f"in {platform['requests']} requests"
             )
 
-    report_refresh = refresh(
-        settings.warehouse,
-        lake,
-        watchlist,
-        full=True,
-        parameters=settings.refresh_parameters,
-        grace=settings.reader_grace,
-    )
+        report_refresh = refresh(
+            settings.warehouse,
+            lake,
+            watchlist,
+            full=True,
+            parameters=settings.refresh_parameters,
+            grace=settings.reader_grace,
+        )
     say(f"refresh: marts rebuilt in {report_refresh.seconds:.2f} s")
-    catalog = catalog_path(settings.warehouse)
+    catalog = catalog_path(warehouse)
     columns, rows_ = run_query(catalog, SUMMARY_SQL)
     say("")
     say(render(columns, rows_, "table"))
     say("")
-    written = write_report(catalog, report_path(settings.warehouse), now=clock())
+    written = write_report(catalog, report_path(warehouse), now=clock())
     say(f"report: {written.path} (open it in a browser; `followerledger report` rewrites it)")
     say("")
-    say(_next_steps(settings))
-    return DemoResult(settings.warehouse, catalog, written.path, time.perf_counter() - started)
+    say(_next_steps(warehouse))
+    return DemoResult(warehouse, catalog, written.path, time.perf_counter() - started)
 
 
 @contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for the duration of the block, then restore them."""
-    saved = {name: os.environ.get(name) for name in values}
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of the block, then restore them.
+
+    Settings match names in either case, so a variable spelled in another case is hidden
+    for the block too.
+    """
+    wanted = {name.lower() for name in values}
+    shadowed = {name: value for name, value in os.environ.items() if name.lower() in wanted}
+    for name in shadowed:
+        del os.environ[name]
     os.environ.update(values)
     try:
         yield
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        for name in values:
+            os.environ.pop(name, None)
+        os.environ.update(shadowed)
 
 
-def _next_steps(settings: Settings) -> str:
-    catalog = catalog_path(settings.warehouse)
+def _next_steps(warehouse: Path) -> str:
+    command = f"FOLLOWERLEDGER_WAREHOUSE={shlex.quote(str(warehouse))} .venv/bin/followerledger"
     return "\n".join(
         [
-            "Explore further:",
-            '  .venv/bin/followerledger query "select * from accounts"',
-            '  .venv/bin/followerledger query "select * from daily_followers limit 5" --format csv',
-            f"  .venv/bin/duckdb -readonly {catalog}",
+            "Explore further (commands use the warehouse FOLLOWERLEDGER_WAREHOUSE names):",
+            f'  {command} query "select * from accounts"',
+            f'  {command} query "select * from daily_followers limit 5" --format csv',
+            f"  .venv/bin/duckdb -readonly {shlex.quote(str(catalog_path(warehouse)))}",
             "  .venv/bin/followerledger watchlist list",
         ]
     )

@@ -11,6 +11,8 @@ from dotenv import dotenv_values
 
 WAREHOUSE_ENV: Final = "FOLLOWERLEDGER_WAREHOUSE"
 DEFAULT_WAREHOUSE: Final = Path("warehouse")
+#: The demo's own warehouse: beside the real one's lake and marts, never inside them.
+DEMO_WAREHOUSE: Final = DEFAULT_WAREHOUSE / "demo"
 CATALOG_NAME: Final = "followerledger.duckdb"
 ENV_FILE: Final = ".env"
 

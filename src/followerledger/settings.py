@@ -102,6 +102,14 @@ class Settings(BaseSettings):
         """The reader grace period."""
         return timedelta(hours=self.reader_grace_hours)
 
+    @field_validator("alert_urls", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # `FOLLOWERLEDGER_ALERT_URLS=` keeps alerts off (and lets the demo override a `.env`).
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
     @field_validator("rate_budgets")
     @classmethod
     def _check_budgets(cls, value: str | None) -> str | None:
