@@ -121,6 +121,54 @@ def test_account_growth(tmp_path: Path) -> None:
     ]
 
 
+# --- accounts and account_handles: history imported without ids, before and without a live run
+
+HANDLES_WATCHLIST = "brands:\n  Alpha:\n    x: [alpha, beta, ghost]\n"
+
+
+def handle_rows() -> list[Observation]:
+    def imported(handle: str, day: int) -> Observation:
+        return obs("import-h", moment(june(day)), "x", handle, 100 + day, None, source="import")
+
+    # alpha: imported by handle on days 1-3, then counted live as account 1 and renamed.
+    rows = [imported("alpha", day) for day in (1, 2, 3)]
+    rows.append(obs("h04", moment(june(4)), "x", "alpha", 110, "1"))
+    rows.append(obs("h05", moment(june(5)), "x", "alpha_new", 111, "1", requested="alpha"))
+    # beta: imported by handle only, never seen live. ghost: never found.
+    rows += [imported("beta", day) for day in (2, 3)]
+    rows.append(obs("h05", moment(june(5)), "x", "ghost", None, None, status="not_found"))
+    return rows
+
+
+def test_imports_without_ids_keep_their_handle_history(tmp_path: Path) -> None:
+    world = World(tmp_path, HANDLES_WATCHLIST)
+    live = [row for row in handle_rows() if row.source != "import"]
+    land_rows(world.lake, live)
+    world.refresh()
+    # The import lands after the live runs were refreshed: its handles join account 1.
+    land_rows(world.lake, [row for row in handle_rows() if row.source == "import"])
+    assert world.refresh() is False
+    expected_handles = [
+        ("x:1", "x", "1", "alpha", moment(june(1)), moment(june(4))),
+        ("x:1", "x", "1", "alpha_new", moment(june(5)), moment(june(5))),
+        ("x:@beta", "x", None, "beta", moment(june(2)), moment(june(3))),
+    ]
+    handles_sql = "select * from account_handles order by account_key, first_seen"
+    accounts_sql = "select account_key, handle, first_seen, handles from accounts order by 1"
+    assert world.ask(handles_sql) == expected_handles
+    span = {"handle": "alpha", "first_seen": moment(june(1)), "last_seen": moment(june(4))}
+    renamed = {"handle": "alpha_new", "first_seen": moment(june(5)), "last_seen": moment(june(5))}
+    beta = {"handle": "beta", "first_seen": moment(june(2)), "last_seen": moment(june(3))}
+    assert world.ask(accounts_sql) == [
+        ("x:1", "alpha_new", moment(june(1)), [span, renamed]),
+        ("x:@beta", "beta", moment(june(2)), [beta]),
+        # A handle never found was never reported under: no handle history.
+        ("x:@ghost", "ghost", moment(june(5)), []),
+    ]
+    world.refresh(full=True)
+    assert world.ask(handles_sql) == expected_handles
+
+
 # --- brand_daily, share_of_audience, leaderboard: a stale account, a day without data, three
 # brands in one landscape.
 
