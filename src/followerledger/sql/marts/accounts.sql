@@ -1,6 +1,8 @@
 -- accounts: one row per account: its current handle, brand, first and last sighting, latest
 -- status and latest follower count, its first count, and the handles it had (rename
 -- history, oldest first: account_handles, imported handles included).
+-- The current handle is the most recently seen in account_handles, else the latest
+-- observation's (a handle never found), else as watched.
 -- Grain: one row per account_key. Watched accounts never observed yet appear with null dates.
 -- Keys: account_key (unique); (platform, account_id) for resolved accounts.
 with latest as (
