@@ -6,7 +6,7 @@ refreshed by the real engine and read through the published catalog, as an analy
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -118,6 +118,77 @@ def test_account_growth(tmp_path: Path) -> None:
     assert world.ask("select distinct account_key from account_growth order by 1") == [
         ("x:1",),
         ("x:2",),
+    ]
+
+
+# --- accounts and account_handles: history imported without ids, before and without a live run
+
+HANDLES_WATCHLIST = "brands:\n  Alpha:\n    x: [alpha, beta, ghost]\n"
+
+
+def handle_rows() -> list[Observation]:
+    def imported(handle: str, day: int) -> Observation:
+        return obs("import-h", moment(june(day)), "x", handle, 100 + day, None, source="import")
+
+    # alpha: imported by handle on days 1-3, then counted live as account 1 and renamed.
+    rows = [imported("alpha", day) for day in (1, 2, 3)]
+    rows.append(obs("h04", moment(june(4)), "x", "alpha", 110, "1"))
+    rows.append(obs("h05", moment(june(5)), "x", "alpha_new", 111, "1", requested="alpha"))
+    # beta: imported by handle only, never seen live. ghost: never found.
+    rows += [imported("beta", day) for day in (2, 3)]
+    rows.append(obs("h05", moment(june(5)), "x", "ghost", None, None, status="not_found"))
+    return rows
+
+
+def test_imports_without_ids_keep_their_handle_history(tmp_path: Path) -> None:
+    world = World(tmp_path, HANDLES_WATCHLIST)
+    live = [row for row in handle_rows() if row.source != "import"]
+    land_rows(world.lake, live)
+    world.refresh()
+    # The import lands after the live runs were refreshed: its handles join account 1.
+    land_rows(world.lake, [row for row in handle_rows() if row.source == "import"])
+    assert world.refresh() is False
+    expected_handles = [
+        ("x:1", "x", "1", "alpha", moment(june(1)), moment(june(4))),
+        ("x:1", "x", "1", "alpha_new", moment(june(5)), moment(june(5))),
+        ("x:@beta", "x", None, "beta", moment(june(2)), moment(june(3))),
+    ]
+    handles_sql = "select * from account_handles order by account_key, first_seen"
+    accounts_sql = "select account_key, handle, first_seen, handles from accounts order by 1"
+    assert world.ask(handles_sql) == expected_handles
+    span = {"handle": "alpha", "first_seen": moment(june(1)), "last_seen": moment(june(4))}
+    renamed = {"handle": "alpha_new", "first_seen": moment(june(5)), "last_seen": moment(june(5))}
+    beta = {"handle": "beta", "first_seen": moment(june(2)), "last_seen": moment(june(3))}
+    assert world.ask(accounts_sql) == [
+        ("x:1", "alpha_new", moment(june(1)), [span, renamed]),
+        ("x:@beta", "beta", moment(june(2)), [beta]),
+        # A handle never found was never reported under: no handle history.
+        ("x:@ghost", "ghost", moment(june(5)), []),
+    ]
+    world.refresh(full=True)
+    assert world.ask(handles_sql) == expected_handles
+
+
+def test_a_growth_baseline_is_looked_for_in_whole_days(tmp_path: Path) -> None:
+    # The 1-day window of day D accepts a count of day D - 8 or later, whatever the hour.
+    world = World.refreshed(
+        tmp_path,
+        "brands:\n  Alpha:\n    x: [early, late]\n",
+        [
+            obs("w01a", moment(june(1), 0), "x", "early", 100, "1"),
+            obs("w01b", moment(june(1), 23), "x", "late", 100, "2"),
+            obs("w09", moment(june(9), 23), "x", "early", 190, "1"),
+            obs("w10", moment(june(10), 1), "x", "late", 190, "2"),
+        ],
+    )
+    assert world.ask(
+        "select day, handle, baseline_1d, round(elapsed_days_1d, 4), change_per_day_1d "
+        "from account_growth where day > '2018-06-01' order by day"
+    ) == [
+        # Almost 9 days apart, but the baseline's day is within 8 days: accepted.
+        (june(9), "early", 100, 8.9583, 90 / (8 + 23 / 24)),
+        # A little over 8 days apart, but the baseline's day is 9 days back: none.
+        (june(10), "late", None, None, None),
     ]
 
 
@@ -252,6 +323,36 @@ def test_leaderboard(brand_world: World) -> None:
     ]
 
 
+def test_leaderboard_ties_share_a_rank(tmp_path: Path) -> None:
+    followers = {
+        1: {"a": 100, "b": 100, "c": 50, "d": 10},
+        2: {"a": 100, "b": 90, "c": 100, "d": 10},
+    }
+    ids = {"a": "1", "b": "2", "c": "3", "d": "4"}
+    rows = [
+        obs(f"t{day}", moment(june(day)), "x", handle, count, ids[handle])
+        for day, counts in followers.items()
+        for handle, count in counts.items()
+    ]
+    # d is counted but not watched: it stands on the board without a brand.
+    world = World.refreshed(tmp_path, "brands:\n  Tie:\n    x: [a, b, c]\n", rows)
+    assert world.ask(
+        "select day, handle, brand, rank_followers, rank_followers_change from leaderboard "
+        "where scope = 'x' order by day, rank_followers, account_key"
+    ) == [
+        # Day 1 has no board before it: no rank changes.
+        (june(1), "a", "Tie", 1, None),
+        (june(1), "b", "Tie", 1, None),
+        (june(1), "c", "Tie", 3, None),
+        (june(1), "d", None, 4, None),
+        (june(2), "a", "Tie", 1, 0),
+        (june(2), "c", "Tie", 1, 2),
+        (june(2), "b", "Tie", 3, -2),
+        (june(2), "d", None, 4, 0),
+    ]
+    assert world.ask("select count(*) from leaderboard where scope = 'all'") == [(8,)]
+
+
 def test_the_staleness_window_is_a_setting(
     brand_world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -371,6 +472,40 @@ def test_anomalies(trend_world: World) -> None:
     assert trend_world.ask(
         "select platform, first_day, last_day, kind from platform_events where platform = 'x'"
     ) == [("x", date(2018, 7, 11), date(2018, 7, 15), "purge")]
+
+
+def test_the_anomaly_score_scales_with_the_time_elapsed(tmp_path: Path) -> None:
+    # +10, +15, +20 a day in turn on days 2-11 (median 15, MAD 5), then +145 over three days.
+    counts = {1: 1000}
+    for day in range(2, 12):
+        counts[day] = counts[day - 1] + (10, 15, 20)[(day - 2) % 3]
+    counts[14] = counts[11] + 145
+    rows = [
+        obs(f"s{day:02d}", moment(june(day)), "x", "wobbly", n, "1") for day, n in counts.items()
+    ]
+    world = World.refreshed(tmp_path, "brands:\n  Alpha:\n    x: [wobbly]\n", rows)
+    # excess_change = 145 - 15 x 3 = 100; score = 100 / (1.4826 x 5 x sqrt(3)) = 7.79, a spike
+    # ((145 / 3 - 15) / (1.4826 x 5) would be 4.50: not one).
+    assert world.ask(
+        "select day, direction, change, elapsed_days, round(change_per_day, 4), "
+        "baseline_median, baseline_mad, baseline_changes, excess_change, round(score, 4) "
+        "from anomalies"
+    ) == [(june(14), "spike", 145, 3.0, 48.3333, 15.0, 5.0, 10, 100.0, 7.7883)]
+
+
+def test_a_projection_trend_is_measured_in_elapsed_time(tmp_path: Path) -> None:
+    # One follower an hour, counted at 00:00 on days 1-8 and at 23:00 on days 9-16: per
+    # calendar day the slopes would mostly be steeper than 24 a day; per elapsed day all are 24.
+    hours = [24 * (day - 1) + (0 if day <= 8 else 23) for day in range(1, 17)]
+    rows = [
+        obs(f"e{hour}", moment(june(1), 0) + timedelta(hours=hour), "x", "hourly", 1000 + hour, "1")
+        for hour in hours
+    ]
+    world = World.refreshed(tmp_path, "brands:\n  Alpha:\n    x: [hourly]\n", rows)
+    assert world.ask(
+        "select followers, history_days, round(trend_per_day, 6), trend_counts, next_milestone, "
+        "round(days_to_milestone, 4), milestone_date from projections"
+    ) == [(1383, 15, 24.0, 16, 5000, 150.7083, date(2018, 11, 14))]
 
 
 def test_projections(trend_world: World) -> None:

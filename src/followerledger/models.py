@@ -157,6 +157,14 @@ STATE: Final = (
         "handle varchar, first_seen timestamptz, last_seen timestamptz",
     ),
     Model(
+        "unresolved_sightings",
+        "state",
+        "state/unresolved_sightings.sql",
+        published=False,
+        spec="platform varchar, handle_key varchar, handle varchar, first_seen timestamptz, "
+        "last_seen timestamptz",
+    ),
+    Model(
         "unresolved_handles",
         "state",
         "state/unresolved_handles.sql",
@@ -216,13 +224,16 @@ DAILY: Final = (
 #: every lake file costs time that grows with the history).
 SNAPSHOT: Final = (
     Model(
+        "account_handles",
+        "snapshot",
+        "marts/account_handles.sql",
+        depends_on=("handle_sightings", "unresolved_sightings"),
+    ),
+    Model(
         "accounts",
         "snapshot",
         "marts/accounts.sql",
-        depends_on=("account_latest", "handle_sightings"),
-    ),
-    Model(
-        "account_handles", "snapshot", "marts/account_handles.sql", depends_on=("handle_sightings",)
+        depends_on=("account_latest", "account_handles"),
     ),
     Model(
         "projections",

@@ -2,8 +2,8 @@
 -- Grain: one row per (account_key, day), for every day daily_followers has a count.
 -- Keys: account_key, day.
 -- Window of N days: the baseline is the last count at or before the end of day D - N (an ASOF
--- join on daily_followers), accepted up to max(N, 7) days before that boundary; without one,
--- the window's columns are null. elapsed_days_Nd is the exact time between the two
+-- join on daily_followers), accepted if its day is at most max(N, 7) days before that boundary
+-- (whole UTC days, not elapsed time); without one, the window's columns are null. elapsed_days_Nd is the exact time between the two
 -- observations; change_per_day_Nd the change divided by it; pct_change_Nd the change per day
 -- times N against the baseline count: the growth of a period of exactly N days relative to
 -- where the account stood at its start (the close of the previous period of equal length).

@@ -1,6 +1,8 @@
 -- accounts: one row per account: its current handle, brand, first and last sighting, latest
 -- status and latest follower count, its first count, and the handles it had (rename
--- history, oldest first).
+-- history, oldest first: account_handles, imported handles included).
+-- The current handle is the most recently seen in account_handles, else the latest
+-- observation's (a handle never found), else as watched.
 -- Grain: one row per account_key. Watched accounts never observed yet appear with null dates.
 -- Keys: account_key (unique); (platform, account_id) for resolved accounts.
 with latest as (
@@ -46,15 +48,14 @@ merged as (
 
 reported_handles as (
     select
-        platform || ':' || account_id as account_key,
-        arg_max(handle, last_seen) as current_handle,
+        account_key,
+        arg_max(handle, (last_seen, handle)) as current_handle,
         list(
             {'handle': handle, 'first_seen': first_seen, 'last_seen': last_seen}
             order by first_seen, handle
         ) as handles
-    from handle_sightings
-    where seen_as = 'reported'
-    group by all
+    from account_handles
+    group by account_key
 ),
 
 watched as (

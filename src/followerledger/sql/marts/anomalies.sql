@@ -1,14 +1,17 @@
 -- anomalies: days on which an account's follower change was far from its own recent normal.
 -- Grain: one row per (account_key, day) flagged. Keys: account_key, day.
--- The change of day D is account_growth's 1-day change (since the previous count). Its
--- baseline is the median and the MAD (median absolute deviation) of the same account's
--- changes per day on the 28 days before D, needing at least 7 of them. The expected change
--- is the median times the days elapsed; excess_change is the rest. score = excess_change /
--- (1.4826 * MAD * max(1, sqrt(days elapsed))), the MAD never under 1 follower a day: a change
--- over three days may stray further than a one-day change, and a part-day change (today's,
--- so far) is not magnified. |score| >= 5 is flagged as a spike or a drop.
--- A change whose span touches a known platform-wide correction (platform_events) names it in
--- platform_event: such a drop is the platform's doing, not the account's loss.
+-- The change of day D is account_growth's 1-day change (since the count of the latest day
+-- from D - 8 to D - 1). Its baseline is the median and the MAD (median absolute deviation) of
+-- the same account's changes per day on the days D - 28 to D - 1, needing at least 7 of them.
+-- The expected change is the median times the days elapsed; excess_change is the rest.
+-- score = excess_change / (max(1.4826 * MAD, 1) * max(1, sqrt(days elapsed))): 1.4826 * MAD
+-- estimates a day's standard deviation, never under 1 follower a day (a steady account's MAD
+-- is 0); the spread of a change over k days grows as sqrt(k), so a change over three days may
+-- stray further than a one-day change, and a part-day change is not magnified.
+-- |score| >= 5 is flagged: a spike when positive, else a drop.
+-- A change whose span (D - ceil(days elapsed) to D) overlaps a known platform-wide correction
+-- on its platform (platform_events) names it in platform_event (the first name if several):
+-- such a drop is the platform's doing, not the account's loss.
 -- Parameters: $start_day and $end_day (inclusive) bound the days computed.
 with changes as (
     select

@@ -5,9 +5,11 @@
 -- A board exists on the days its scope has a count. Each account stands on it with its latest
 -- account_growth row at most $staleness_days days old (count_day says which). Growth ranks
 -- order by pct_change_7d / pct_change_30d (percent growth normalised to the window, so big
--- and small accounts compare); an account without that growth has no growth rank. Rank 1 is
--- the top; rank changes are the previous day's rank minus today's (positive: climbed), null
--- when the account was not on the previous day's board.
+-- and small accounts compare); an account without that growth has no growth rank. Ranks are
+-- rank(): 1 is the top, ties share a rank and the next ranks are skipped (1, 1, 3). Every
+-- counted account stands, watched or not (brand null then). Rank changes are the previous
+-- calendar day's rank minus today's (positive: climbed), null when that day has no board or
+-- the account was not on it.
 -- Parameters: $start_day and $end_day (inclusive) bound the days computed; $staleness_days.
 with members as (
     select account_key, min(brand) as brand

@@ -4,6 +4,7 @@
 -- Milestones: 1k, 5k, 10k, 50k, 100k, 500k, 1M, 5M, … The trend is a Theil–Sen slope (the
 -- median of the slopes between every two counts) over the account's daily counts of the 28
 -- days up to its latest count, after taking out the jumps of the days flagged in anomalies.
+-- A slope's run is the time between the two observations (observed_at), not calendar days.
 -- No projection (no_projection_reason says why) with under 14 days of history (first to
 -- latest count), a latest count more than $staleness_days days older than the warehouse's
 -- latest (no trend is computed then), under 7 counts in the window, a flat or falling
