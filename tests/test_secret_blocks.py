@@ -12,7 +12,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from prefect.client.orchestration import get_client
-from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.settings import (
+    PREFECT_API_URL,
+    PREFECT_SERVER_EPHEMERAL_ENABLED,
+    temporary_settings,
+)
 from pytest_httpserver import HTTPServer
 
 from followerledger.cli import main
@@ -76,8 +80,11 @@ def test_without_a_prefect_api_no_block_is_looked_for(
     monkeypatch.delenv("X_BEARER_TOKEN")
     secret_blocks("followerledger-x-bearer-token", "token-from-block")
     settings = load_settings()
-    with temporary_settings(updates={PREFECT_API_URL: None}):
+    # With ephemeral servers off, any attempt to reach Prefect without a URL raises.
+    no_api = {PREFECT_API_URL: None, PREFECT_SERVER_EPHEMERAL_ENABLED: False}
+    with temporary_settings(updates=no_api):
         assert with_secret_blocks(settings) is settings
+    assert settings.x_bearer_token is None
 
 
 def test_an_unreachable_prefect_api_is_one_actionable_line(
@@ -99,6 +106,19 @@ def test_an_unreachable_prefect_api_is_one_actionable_line(
     assert "start that server" in result.output
     assert result.output.count("\n") == 1
     assert workspace.lake.list() == []
+
+
+def test_a_prefect_api_that_fails_is_asked_once_not_retried(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch, httpserver: HTTPServer
+) -> None:
+    monkeypatch.delenv("X_BEARER_TOKEN")
+    httpserver.expect_request(
+        "/api/block_types/slug/secret/block_documents/name/followerledger-x-bearer-token"
+    ).respond_with_data("busy", status=503)
+    with pytest.raises(SecretBlockError, match="cannot be read from PREFECT_API_URL=") as raised:
+        with_secret_blocks(load_settings(), httpserver.url_for("/api"))
+    assert "busy" not in str(raised.value)  # the answer's body is not repeated
+    assert len(httpserver.log) == 1
 
 
 def test_deploy_warns_only_about_secrets_neither_environment_nor_block_holds(
