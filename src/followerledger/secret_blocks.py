@@ -78,7 +78,7 @@ def _read_blocks(api_url: str, secrets: list[SecretBlock]) -> dict[str, str]:
     from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
     found: dict[str, str] = {}
-    secret = secrets[0]
+    secret = secrets[0]  # the one being read: a failure names it
     try:
         # One attempt with a short timeout: an unreachable server must not hold up the
         # command for Prefect's default retries.
