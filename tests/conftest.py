@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -120,3 +120,20 @@ def prefect_server() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture
+def secret_blocks(prefect_server: None) -> Iterator[Callable[[str, str], None]]:
+    """Save Prefect Secret blocks on the test server (`save(name, value)`); each is deleted
+    afterwards, so that later tests on the shared server do not find it."""
+    from prefect.blocks.system import Secret
+
+    saved: list[str] = []
+
+    def save(name: str, value: str) -> None:
+        Secret(value=value).save(name, overwrite=True)
+        saved.append(name)
+
+    yield save
+    for name in saved:
+        Secret.delete(name)

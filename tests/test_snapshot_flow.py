@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,7 @@ def test_cli_snapshot_refuses_bad_config_in_one_line(
     result = CliRunner().invoke(main, ["snapshot"])
     assert result.exit_code == 2
     assert result.output.startswith("followerledger: error: X_BEARER_TOKEN is not set")
+    assert "Prefect Secret block followerledger-x-bearer-token" in result.output
     assert result.output.count("\n") == 1
     only_bluesky = CliRunner().invoke(main, ["snapshot", "--platform", "bluesky"])
     assert only_bluesky.exit_code == 0, only_bluesky.output
@@ -156,9 +158,13 @@ def test_secrets_never_reach_lake_catalog_logs_or_prefect(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     httpserver: Any,
+    secret_blocks: Callable[[str, str], None],
 ) -> None:
     token, key = "SECRET-bearer-7f3a9c1e5d", "SECRET-key-41b7e2a09c"
-    monkeypatch.setenv("X_BEARER_TOKEN", token)
+    # One secret from a Prefect Secret block (the environment has none), one from the
+    # environment: both must be used, and both redacted.
+    monkeypatch.delenv("X_BEARER_TOKEN")
+    secret_blocks("followerledger-x-bearer-token", token)
     monkeypatch.setenv("YOUTUBE_API_KEY", key)
     add_account(workspace.watchlist, "Acme", "youtube", "@acme")
     # Hostile upstreams that echo what they were sent (the bearer token, the URL with the

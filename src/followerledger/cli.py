@@ -80,6 +80,7 @@ def demo(warehouse: Path) -> None:
 def snapshot(platforms: tuple[str, ...], run_id: str | None) -> None:
     """One snapshot run of the watchlist (a Prefect flow run)."""
     from followerledger.lake import check_run_id
+    from followerledger.secret_blocks import SecretBlockError, with_secret_blocks
     from followerledger.settings import load_settings
     from followerledger.sources import missing_config
     from followerledger.watchlist import WatchlistError, load_watchlist
@@ -89,7 +90,8 @@ def snapshot(platforms: tuple[str, ...], run_id: str | None) -> None:
         watchlist = load_watchlist(settings.watchlist)
         if run_id is not None:
             check_run_id(run_id)
-    except (WatchlistError, ValueError) as error:
+        settings = with_secret_blocks(settings)
+    except (WatchlistError, ValueError, SecretBlockError) as error:
         fail(str(error))
     chosen = [p for p in watchlist.platforms if not platforms or p in platforms]
     if not chosen:
@@ -169,6 +171,7 @@ def _prefect_server(port: int) -> PrefectServer:
 
     from followerledger.alerts import AlertConfigError, apprise_sender
     from followerledger.prefect_server import QUIET, ServerError, ensure_server
+    from followerledger.secret_blocks import SecretBlockError, with_secret_blocks
     from followerledger.settings import load_settings
     from followerledger.sources import missing_config
     from followerledger.watchlist import WatchlistError, load_watchlist
@@ -180,7 +183,11 @@ def _prefect_server(port: int) -> PrefectServer:
         if settings.alert_urls is not None:
             apprise_sender(settings.alert_urls.get_secret_value())
         server = ensure_server(settings.warehouse, port)
-    except (WatchlistError, AlertConfigError, ServerError) as error:
+        # The flows will read the server's Secret blocks for what the environment lacks.
+        settings = with_secret_blocks(settings, server.api_url)
+        if settings.alert_urls is not None:
+            apprise_sender(settings.alert_urls.get_secret_value())
+    except (WatchlistError, AlertConfigError, ServerError, SecretBlockError) as error:
         fail(str(error))
     # Not fatal here (the flows run with the worker's environment), but worth saying now.
     for problem in missing_config(settings, watchlist.platforms):

@@ -15,11 +15,13 @@ from prefect import Flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import FlowRun, State
+from prefect.logging.loggers import flow_run_logger
 from prefect.settings import get_current_settings
 
 from followerledger import alerts, artifacts, recent, report
 from followerledger.lake import Lake
 from followerledger.recent import AccountChange
+from followerledger.secret_blocks import SecretBlockError, with_secret_blocks
 from followerledger.settings import Settings, load_settings
 from followerledger.watchlist import AlertRules, Watchlist, WatchlistError, load_watchlist
 
@@ -90,6 +92,11 @@ def alert_failed_run(flow: Flow[Any, Any], flow_run: FlowRun, state: State[Any])
     if flow_run.parent_task_run_id is not None:
         return
     settings = load_settings()
+    try:
+        settings = with_secret_blocks(settings)
+    except SecretBlockError as error:
+        # Alert with what the environment holds; the unread block is worth a log line.
+        flow_run_logger(flow_run, flow).warning("alerts: %s", error)
     try:
         rules = load_watchlist(settings.watchlist).alerts
     except WatchlistError:

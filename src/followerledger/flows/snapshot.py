@@ -25,6 +25,7 @@ from followerledger.lake import Lake
 from followerledger.observation import STATUSES
 from followerledger.report import report_uri
 from followerledger.run_costs import run_costs
+from followerledger.secret_blocks import with_secret_blocks
 from followerledger.settings import Settings, load_settings
 from followerledger.sources import (
     PlatformSource,
@@ -104,7 +105,7 @@ _RUNNER: Any = ThreadPoolTaskRunner(max_workers=16)
 def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None) -> dict[str, Any]:
     """Snapshot every watched account (of the given platforms) once, and land the rows."""
     logger = get_run_logger()
-    settings = load_settings()
+    settings = with_secret_blocks(load_settings())
     watchlist = load_watchlist(settings.watchlist)
     chosen = [p for p in watchlist.platforms if not platforms or p in platforms]
     problems = missing_config(settings, chosen)

@@ -12,6 +12,7 @@ from typing import Final
 
 import requests
 
+from followerledger.secret_blocks import block_name
 from followerledger.settings import Settings
 from followerledger.sources.base import PlatformSource, Target, Usage
 from followerledger.sources.bluesky import BlueskySource
@@ -61,12 +62,14 @@ def missing_config(settings: Settings, platforms: Sequence[str]) -> list[str]:
         elif platform == "x" and settings.x_bearer_token is None:
             problems.append(
                 "X_BEARER_TOKEN is not set: put the app's bearer token in the "
-                "environment or .env (or skip X with --platform)"
+                "environment or .env, or in the Prefect Secret block "
+                f"{block_name('X_BEARER_TOKEN')} (or skip X with --platform)"
             )
         elif platform == "youtube" and settings.youtube_api_key is None:
             problems.append(
                 "YOUTUBE_API_KEY is not set: put a YouTube Data API v3 key in the "
-                "environment or .env (or skip YouTube with --platform)"
+                "environment or .env, or in the Prefect Secret block "
+                f"{block_name('YOUTUBE_API_KEY')} (or skip YouTube with --platform)"
             )
     return problems
 

@@ -1,0 +1,113 @@
+"""Secrets from Prefect Secret blocks, for the ones the environment and `.env` leave unset.
+
+A deployment's worker may have no `.env`: each secret can then live in a Prefect `Secret`
+block of a fixed name on the server the flows report to. Blocks are read only when a Prefect
+API is configured (`PREFECT_API_URL`, environment or Prefect profile), so that no command
+starts a server just to look; a block that does not exist is simply not set. Values stay
+`SecretStr` in `Settings`, so `Settings.redact` masks them like any other secret.
+
+Prefect is imported inside the lookup only: `sources` imports this module for the block
+names, and that must not cost a Prefect import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Final
+
+from pydantic import SecretStr
+
+from followerledger.settings import Settings
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SecretBlock:
+    """One secret setting: its `Settings` field, its variable and its block's name."""
+
+    field: str
+    variable: str
+    block: str
+
+
+SECRET_BLOCKS: Final = (
+    SecretBlock("x_bearer_token", "X_BEARER_TOKEN", "followerledger-x-bearer-token"),
+    SecretBlock("youtube_api_key", "YOUTUBE_API_KEY", "followerledger-youtube-api-key"),
+    SecretBlock("alert_urls", "FOLLOWERLEDGER_ALERT_URLS", "followerledger-alert-urls"),
+)
+
+#: Seconds one block read may take; a server that does not answer is reported, not retried.
+READ_TIMEOUT: Final = 5.0
+
+
+class SecretBlockError(RuntimeError):
+    """A secret's block cannot be read; the message names it, the server and what to do."""
+
+
+def block_name(variable: str) -> str:
+    """The Prefect Secret block that stands in for an unset secret variable."""
+    return next(secret.block for secret in SECRET_BLOCKS if secret.variable == variable)
+
+
+def with_secret_blocks(settings: Settings, api_url: str | None = None) -> Settings:
+    """The settings, with each secret they leave unset read from its Prefect Secret block.
+
+    `api_url` is the Prefect API to ask (default: the configured one); without one the
+    settings come back as they are. Raises SecretBlockError when the server cannot be read.
+    """
+    unset = [secret for secret in SECRET_BLOCKS if getattr(settings, secret.field) is None]
+    if not unset:
+        return settings
+    if api_url is None:
+        from followerledger.prefect_server import configured_api_url
+
+        api_url = configured_api_url()
+    if not api_url:
+        return settings
+    found = _read_blocks(api_url, unset)
+    if not found:
+        return settings
+    return settings.model_copy(update={field: SecretStr(value) for field, value in found.items()})
+
+
+def _read_blocks(api_url: str, secrets: list[SecretBlock]) -> dict[str, str]:
+    """{field: value} for each secret whose block exists on the server at `api_url`."""
+    import httpx
+    from prefect.blocks.system import Secret
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound, PrefectException
+    from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+
+    found: dict[str, str] = {}
+    secret = secrets[0]  # the one being read: a failure names it
+    try:
+        # One attempt with a short timeout: an unreachable server must not hold up the
+        # command for Prefect's default retries.
+        with (
+            temporary_settings(updates={PREFECT_API_URL: api_url, PREFECT_CLIENT_MAX_RETRIES: 0}),
+            get_client(sync_client=True, httpx_settings={"timeout": READ_TIMEOUT}) as client,
+        ):
+            for secret in secrets:
+                try:
+                    document = client.read_block_document_by_name(
+                        secret.block, Secret.get_block_type_slug(), include_secrets=True
+                    )
+                except ObjectNotFound:
+                    continue
+                value = Secret.model_validate(document.data).get()
+                if not isinstance(value, str):
+                    raise SecretBlockError(
+                        f"Prefect Secret block {secret.block!r} holds "
+                        f"{type(value).__name__}, not text: save {secret.variable}'s value "
+                        "as a string"
+                    )
+                found[secret.field] = value
+    except (httpx.HTTPError, PrefectException, OSError) as error:
+        # The reason is the error's type and first line: never a response body.
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise SecretBlockError(
+            f"{secret.variable} is not set and its Prefect Secret block {secret.block!r} "
+            f"cannot be read from PREFECT_API_URL={api_url}: {type(error).__name__}"
+            f"{': ' + reason if reason else ''}; start that server, unset PREFECT_API_URL, "
+            f"or set {secret.variable} in the environment or .env"
+        ) from None
+    return found
