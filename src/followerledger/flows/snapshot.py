@@ -25,6 +25,7 @@ from followerledger.lake import Lake
 from followerledger.observation import STATUSES
 from followerledger.report import report_uri
 from followerledger.run_costs import run_costs
+from followerledger.run_outcome import CountedNothing, counted_nothing, partly_counted
 from followerledger.settings import Settings, load_settings
 from followerledger.sources import (
     PlatformSource,
@@ -102,7 +103,10 @@ _RUNNER: Any = ThreadPoolTaskRunner(max_workers=16)
     on_crashed=[reporting.alert_failed_run],
 )
 def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None) -> dict[str, Any]:
-    """Snapshot every watched account (of the given platforms) once, and land the rows."""
+    """Snapshot every watched account (of the given platforms) once, and land the rows.
+
+    Fails with `CountedNothing` after its rows landed when a platform's every account got
+    `error` (`run_outcome`)."""
     logger = get_run_logger()
     settings = load_settings()
     watchlist = load_watchlist(settings.watchlist)
@@ -117,7 +121,7 @@ def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None)
     budgets = budgets_for_run()
 
     sources: dict[str, PlatformSource] = {
-        p: build_source(p, settings, throttle_for=budgets) for p in chosen
+        p: build_source(p, settings, throttle_for=budgets, logger=logger) for p in chosen
     }
     plans: dict[str, list[list[Target]]] = {}
     planned: dict[RatePolicy, int] = {}
@@ -168,12 +172,16 @@ def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None)
 
     publish_catalog(settings, lake, as_is(watchlist))
     costs = price_run(settings, lake, run_id, started_at)
-    result = {
+    result: dict[str, Any] = {
         "run_id": run_id,
         "started_at": started_at.isoformat(),
         "platforms": [
             usage_row(record)
-            | {"statuses": record.statuses, "cost": _dollars(costs.get(record.platform))}
+            | {
+                "statuses": record.statuses,
+                "cost": _dollars(costs.get(record.platform)),
+                "error_detail": landings[record.platform].error_detail,
+            }
             for record in records
         ],
     }
@@ -182,6 +190,12 @@ def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None)
     changes = reporting.read_account_changes(settings, lake, as_is(watchlist), run_id)
     reporting.publish_run_artifacts(result, as_is(changes), report_uri(settings.warehouse))
     reporting.send_alerts(settings, as_is(watchlist), as_is(changes))
+    for line in partly_counted(result["platforms"]):
+        logger.warning("%s", line)
+    # Last, once every row has landed and the run has reported: a platform that counted
+    # nothing fails the run, and so fires the failed-run alert (README, "Exit codes").
+    if counted_nothing(result["platforms"]):
+        raise CountedNothing(result)
     return result
 
 
