@@ -9,6 +9,7 @@ import socket
 from datetime import UTC, datetime
 from typing import Any
 
+import duckdb
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
@@ -320,3 +321,28 @@ def test_a_rate_limit_wait_is_a_warning_of_the_flow_run(
         level == logging.WARNING and message.startswith(wait)
         for level, message in logs_of(flow_run.id)
     )
+
+
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_server")
+def test_the_hourly_flow_refreshes_a_run_that_counted_nothing_then_fails_once(
+    workspace: Workspace, hook: HTTPServer
+) -> None:
+    from followerledger.flows.hourly import snapshot_and_refresh_flow
+    from followerledger.report import report_path
+
+    workspace.emulator.state.x_bearer_token = "the-right-token"
+    state = snapshot_and_refresh_flow(return_state=True)
+    assert state.is_failed()
+    assert "x counted nothing: X rejected the token" in str(state.message)
+    # The marts and the report were brought up to date with the rows that landed.
+    with duckdb.connect(str(workspace.catalog), read_only=True) as connection:
+        statuses = connection.sql(
+            "select platform, status, count(*) from accounts group by all order by all"
+        ).fetchall()
+    assert statuses == [("bluesky", "ok", 2), ("x", "error", 5)]
+    assert report_path(workspace.warehouse).is_file()
+    # One alert: the hourly run's (the snapshot subflow's failure is part of it).
+    [alert] = [json.loads(request.get_data()) for request, _ in hook.log]
+    assert alert["title"].startswith("followerledger snapshot-and-refresh run ")
+    assert "x counted nothing" in alert["message"]
