@@ -84,6 +84,31 @@ def test_a_wrong_token_names_the_setting_to_fix(fake_clock: FakeClock) -> None:
     assert ok.status == "ok"
 
 
+def test_a_refused_youtube_key_names_the_setting(httpserver: HTTPServer) -> None:
+    # Google's answer to a key it will not take (contracts README, section 4: any 403 but
+    # quotaExceeded is an auth or configuration error).
+    message = "The request is missing a valid API key."
+    httpserver.expect_request("/youtube/v3/channels").respond_with_json(
+        {
+            "error": {
+                "code": 403,
+                "message": message,
+                "errors": [{"message": message, "domain": "global", "reason": "forbidden"}],
+                "status": "PERMISSION_DENIED",
+            }
+        },
+        status=403,
+    )
+    settings = load_settings(
+        youtube_api_url=httpserver.url_for("/youtube/v3"), youtube_api_key="key-0123"
+    )
+    [row] = build_source("youtube", settings).fetch([Target("@dell")], "run-1")
+    assert (row.status, row.detail) == (
+        "error",
+        f"YouTube rejected the API key (HTTP 403: forbidden: {message}): check YOUTUBE_API_KEY",
+    )
+
+
 def test_an_unreachable_platform_says_where_and_why(fake_clock: FakeClock) -> None:
     port = closed_port()
     settings = load_settings(
