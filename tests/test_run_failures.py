@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import socket
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -371,3 +372,33 @@ def test_the_hourly_flow_refreshes_a_run_that_counted_nothing_then_fails_once(
     [alert] = [json.loads(request.get_data()) for request, _ in hook.log]
     assert alert["title"].startswith("followerledger snapshot-and-refresh run ")
     assert "x counted nothing" in alert["message"]
+
+
+class StopWaiting(Exception):
+    """Raised by a test's sleep: the test has seen what it waited for."""
+
+
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_server")
+def test_a_spent_shared_budget_logs_a_warning_before_it_waits(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from followerledger.flows.budgets import PrefectBudget, limit_name
+    from followerledger.sources.throttle import RatePolicy
+
+    pauses: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        raise StopWaiting
+
+    policy = RatePolicy(f"test-{uuid.uuid4().hex[:8]}", 10, 100)  # 1 request per 10 s
+    budget = PrefectBudget(policy, sleep=sleep)
+    budget.reserve(10)
+    with caplog.at_level(logging.WARNING), pytest.raises(StopWaiting):
+        budget.reserve(5)
+    assert len(pauses) == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{policy.name}: the shared request budget {limit_name(policy)} is spent (runs on "
+        "every worker share it), waiting about 50 s for 5 request slots"
+    ]
