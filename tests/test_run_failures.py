@@ -23,6 +23,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun
 from prefect.client.schemas.sorting import FlowRunSort
+from prefect.logging.handlers import APILogHandler
 from pytest_httpserver import HTTPServer
 
 from followerledger.artifacts import summary_markdown
@@ -242,6 +243,7 @@ def summary_of(flow_run_id: Any) -> str:
 
 def logs_of(flow_run_id: Any) -> list[tuple[int, str]]:
     async def read() -> list[tuple[int, str]]:
+        await APILogHandler.aflush()  # logs reach the server in batches
         async with get_client() as client:
             logs = await client.read_logs(
                 log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))

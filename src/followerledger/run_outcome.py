@@ -43,8 +43,8 @@ def partly_counted(platforms: Sequence[Mapping[str, Any]]) -> list[str]:
 class CountedNothing(Exception):
     """A snapshot run landed its rows, but at least one platform counted nothing.
 
-    Raised by the snapshot flow last, so that its Prefect state is Failed (and the failed-run
-    alert fires) with this message; `result` is what the run would have returned.
+    The data of the Failed state the snapshot flow ends with (so the failed-run alert fires
+    with this message); `result` is what the run would have returned.
     """
 
     def __init__(self, result: dict[str, Any]) -> None:

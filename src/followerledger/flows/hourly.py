@@ -9,7 +9,7 @@ from prefect import flow, get_run_logger
 from followerledger.flows import reporting
 from followerledger.flows.refresh import refresh_flow
 from followerledger.flows.reporting import alert_failed_run
-from followerledger.flows.snapshot import snapshot_flow
+from followerledger.flows.snapshot import failed, snapshot_flow
 from followerledger.run_outcome import CountedNothing
 from followerledger.settings import load_settings
 
@@ -36,7 +36,7 @@ def snapshot_and_refresh_flow(platforms: list[str] | None = None) -> dict[str, A
         )
     if isinstance(snapshot, CountedNothing):
         # Its rows landed and the marts and report now show them; the run still failed.
-        raise snapshot
+        return failed(snapshot)
     return {"snapshot": snapshot, "refresh": refreshed, "report": report}
 
 

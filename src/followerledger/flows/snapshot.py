@@ -10,10 +10,11 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from followerledger import run_log, snapshot
@@ -105,8 +106,8 @@ _RUNNER: Any = ThreadPoolTaskRunner(max_workers=16)
 def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None) -> dict[str, Any]:
     """Snapshot every watched account (of the given platforms) once, and land the rows.
 
-    Fails with `CountedNothing` after its rows landed when a platform's every account got
-    `error` (`run_outcome`)."""
+    Ends Failed, with `CountedNothing`, after its rows landed and it reported, when a
+    platform's every account got `error` (`run_outcome`)."""
     logger = get_run_logger()
     settings = load_settings()
     watchlist = load_watchlist(settings.watchlist)
@@ -195,8 +196,19 @@ def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None)
     # Last, once every row has landed and the run has reported: a platform that counted
     # nothing fails the run, and so fires the failed-run alert (README, "Exit codes").
     if counted_nothing(result["platforms"]):
-        raise CountedNothing(result)
+        return failed(CountedNothing(result))
     return result
+
+
+def failed(error: CountedNothing) -> dict[str, Any]:
+    """The flow's Failed end, carrying `error` (whose `result` is the run's summary).
+
+    Returned rather than raised, so that a user's mistake (a wrong token) is not logged with
+    a traceback. Prefect makes a returned state the run's final state: a caller gets the
+    error raised (or, with `return_state=True`, from `state.result(raise_on_failure=False)`),
+    never the state itself as a result, hence the cast.
+    """
+    return cast(dict[str, Any], Failed(message=str(error), data=error))
 
 
 def _dollars(amount: Decimal | None) -> float | None:
