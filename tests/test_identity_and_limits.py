@@ -13,6 +13,7 @@ from followerledger.emulator import Fault
 from followerledger.emulator.world import Rename
 from followerledger.flows.snapshot import snapshot_flow
 from followerledger.refresh import refresh
+from followerledger.run_outcome import CountedNothing
 from followerledger.watchlist import load_watchlist
 from tests.conftest import Workspace
 
@@ -75,7 +76,12 @@ def test_a_rate_limited_platform_gets_error_rows_and_the_others_land(
 ) -> None:
     monkeypatch.setenv("FOLLOWERLEDGER_MAX_RATE_LIMIT_WAIT", "30")
     workspace.emulator.state.faults.add(Fault("x", "rate_limit", seconds=3600, times=None))
-    result = snapshot_flow()
+    state = snapshot_flow(return_state=True)
+    assert state.is_failed()  # X counted nothing; its rows and Bluesky's landed all the same
+    error = state.result(raise_on_failure=False)
+    assert isinstance(error, CountedNothing)
+    assert "x counted nothing: x is rate-limited until " in str(error)
+    result = error.result
     by_platform = {p["platform"]: p for p in result["platforms"]}
     assert by_platform["x"]["error"] == 5
     assert by_platform["bluesky"]["ok"] == 2

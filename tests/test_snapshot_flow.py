@@ -27,6 +27,7 @@ from followerledger.emulator import Fault
 from followerledger.flows.snapshot import snapshot_flow
 from followerledger.refresh import refresh
 from followerledger.report import report_path, write_report
+from followerledger.run_outcome import CountedNothing
 from followerledger.watchlist import add_account, load_watchlist
 from tests.analyst import AnalystSession
 from tests.conftest import Workspace
@@ -103,7 +104,12 @@ def test_one_platform_down_while_the_other_lands(
 ) -> None:
     monkeypatch.setenv("FOLLOWERLEDGER_HTTP_ATTEMPTS", "2")
     workspace.emulator.state.faults.add(Fault("bluesky", "status", code=503, times=None))
-    result = snapshot_flow()
+    state = snapshot_flow(return_state=True)
+    # Bluesky counted nothing: the run fails, after every row (Bluesky's errors too) landed.
+    assert state.is_failed()
+    error = state.result(raise_on_failure=False)
+    assert isinstance(error, CountedNothing)
+    result = error.result
     by_platform = {p["platform"]: p["statuses"] for p in result["platforms"]}
     assert by_platform["bluesky"] == {"error": 2}
     assert by_platform["x"]["ok"] == 3
@@ -197,7 +203,7 @@ def test_secrets_never_reach_lake_catalog_logs_or_prefect(
     assert "Unauthorized: Bearer ***" in report.read_text(encoding="utf-8")
     rows = lake_rows(workspace)
     assert {r["detail"] for r in rows if r["platform"] == "x"} == {
-        "HTTP 401: Unauthorized: Bearer ***"
+        "X rejected the token (HTTP 401: Unauthorized: Bearer ***): check X_BEARER_TOKEN"
     }
     [youtube] = [r["detail"] for r in rows if r["platform"] == "youtube"]
     assert "key=***" in youtube

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from followerledger.recent import AccountChange
+from followerledger.run_outcome import counted_nothing, partly_counted
 
 #: Artifact keys: Prefect keeps every run's version under one key.
 SUMMARY_KEY: Final = "snapshot-summary"
@@ -52,8 +53,9 @@ def biggest_movers(changes: Sequence[AccountChange], limit: int = MOVERS) -> lis
 def summary_markdown(
     result: Mapping[str, Any], changes: Sequence[AccountChange], report_url: str | None = None
 ) -> str:
-    """The run summary: accounts by status per platform, requests, cost, movers, gaps, and
-    a link to the latest HTML report when there is one (`report_url`)."""
+    """The run summary: whether the run failed (a platform counted nothing) or partly
+    counted, accounts by status per platform, requests, cost, movers, gaps, and a link to
+    the latest HTML report when there is one (`report_url`)."""
     platforms = result["platforms"]
     rows = platform_rows(platforms)
     lines = [
@@ -64,6 +66,12 @@ def summary_markdown(
         f"{sum(row['requests'] for row in rows)} request(s).",
         "",
     ]
+    failed = counted_nothing(platforms)
+    if failed:
+        lines += [f"**This run failed:** {'; '.join(failed)}.", ""]
+    partial = partly_counted(platforms)
+    if partial:
+        lines += [f"**Partly counted:** {'; '.join(partial)}.", ""]
     if report_url is not None:
         lines += [
             f"Latest report: [{report_url}]({report_url}) (charts and tables, rewritten "

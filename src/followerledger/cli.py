@@ -101,14 +101,23 @@ def snapshot(platforms: tuple[str, ...], run_id: str | None) -> None:
         fail("\n".join(problems))
 
     from followerledger.flows.snapshot import snapshot_flow
+    from followerledger.run_outcome import CountedNothing, partly_counted
 
-    result = snapshot_flow(platforms=list(platforms) or None, run_id=run_id)
+    state = snapshot_flow(platforms=list(platforms) or None, run_id=run_id, return_state=True)
+    outcome = state.result(raise_on_failure=False)
+    if not isinstance(outcome, CountedNothing):
+        outcome = state.result()  # any other failure is raised as before
+    result = outcome.result if isinstance(outcome, CountedNothing) else outcome
     for summary in result["platforms"]:
         statuses = ", ".join(f"{name} {count}" for name, count in summary["statuses"].items())
         click.echo(
             f"{summary['platform']}: {summary['accounts']} accounts ({statuses}) "
             f"in {summary['requests']} requests"
         )
+    for line in partly_counted(result["platforms"]):
+        click.echo(f"followerledger: warning: {line}", err=True)
+    if isinstance(outcome, CountedNothing):
+        fail(str(outcome), code=1)
     click.echo(f"run {result['run_id']} landed")
 
 

@@ -54,7 +54,8 @@ def with_secret_blocks(settings: Settings, api_url: str | None = None) -> Settin
     `api_url` is the Prefect API to ask (default: the configured one); without one the
     settings come back as they are. Raises SecretBlockError when the server cannot be read.
     """
-    unset = [secret for secret in SECRET_BLOCKS if getattr(settings, secret.field) is None]
+    # A variable set to blanks (`X_BEARER_TOKEN=` in .env) holds no secret either.
+    unset = [secret for secret in SECRET_BLOCKS if _blank(getattr(settings, secret.field))]
     if not unset:
         return settings
     if api_url is None:
@@ -67,6 +68,10 @@ def with_secret_blocks(settings: Settings, api_url: str | None = None) -> Settin
     if not found:
         return settings
     return settings.model_copy(update={field: SecretStr(value) for field, value in found.items()})
+
+
+def _blank(value: SecretStr | None) -> bool:
+    return value is None or not value.get_secret_value().strip()
 
 
 def _read_blocks(api_url: str, secrets: list[SecretBlock]) -> dict[str, str]:

@@ -71,6 +71,9 @@ def fetch_batch(source: PlatformSource, batch: Sequence[Target], run_id: str) ->
 #: Rows kept in memory before they are written out as one Parquet row group: a run's memory
 #: stays flat however many accounts it watches, and a usual run is one row group.
 ROW_GROUP_ROWS: Final = 20_000
+#: Distinct `error` details a landing counts (the rest of a run's errors are counted by
+#: status only): enough to name the cause of a platform's failure, never a row per account.
+ERROR_DETAILS: Final = 20
 
 
 class Landing:
@@ -78,7 +81,8 @@ class Landing:
 
     Batches are added from any thread; rows are buffered up to `row_group_rows` and written
     out as a row group of the run's file, which stays invisible until `commit()` (under a
-    temporary name). Only counts stay in memory: rows per status, and where they came from.
+    temporary name). Only counts stay in memory: rows per status, where they came from, and
+    how often the first `ERROR_DETAILS` distinct error details occurred.
     The file's partition date is the run's UTC start date; committing a run id again replaces
     only its own file.
     """
@@ -96,6 +100,7 @@ class Landing:
         self.row_group_rows = row_group_rows
         self.statuses: Counter[str] = Counter()
         self.sources: set[str] = set()
+        self.errors: Counter[str] = Counter()
         self._buffer: list[Observation] = []
         self._writer: LakeWriter | None = None
         self._failure: BaseException | None = None
@@ -110,9 +115,21 @@ class Landing:
             self._buffer.extend(observations)
             self.statuses.update(batch)
             self.sources.update(row.source for row in observations)
+            for row in observations:
+                if row.status != "error" or not row.detail:
+                    continue
+                if row.detail in self.errors or len(self.errors) < ERROR_DETAILS:
+                    self.errors[row.detail] += 1
             if len(self._buffer) >= self.row_group_rows:
                 self._flush()
         return dict(batch)
+
+    @property
+    def error_detail(self) -> str | None:
+        """The most frequent detail of the `error` rows added (None: no error row)."""
+        with self._lock:
+            common = self.errors.most_common(1)
+        return common[0][0] if common else None
 
     def commit(self) -> LakeFile | None:
         """Make every added row visible as the run's file (None when no row was added)."""

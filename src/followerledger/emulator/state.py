@@ -61,6 +61,7 @@ class EmulatorState:
         limits: dict[str, tuple[int, int]] | None = None,
         x_post_metric: str = "post_count",
         youtube_quota: int = 10_000,
+        x_bearer_token: str | None = None,
     ) -> None:
         self.world = world or World()
         self.faults = Faults()
@@ -75,6 +76,9 @@ class EmulatorState:
         self._ids: dict[tuple[str, str], str] = {}
         self.youtube_quota = youtube_quota
         self.youtube_units: dict[str, int] = {}
+        #: When set, X answers 401 to every other bearer token, as X does to a wrong one;
+        #: when None, any bearer token is accepted.
+        self.x_bearer_token = x_bearer_token
 
     def count(self, endpoint: str) -> None:
         """Count a request to an endpoint (e.g. 'x:/2/users/by')."""

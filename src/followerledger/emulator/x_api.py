@@ -76,7 +76,10 @@ def routes(state: EmulatorState) -> list[Route]:
 
     def authorized(request: Request) -> bool:
         header = request.headers.get("authorization", "")
-        return header.startswith("Bearer ") and len(header) > len("Bearer ")
+        token = header.removeprefix("Bearer ")
+        if token == header or not token:
+            return False
+        return state.x_bearer_token is None or token == state.x_bearer_token
 
     def unauthorized() -> JSONResponse:
         return JSONResponse(

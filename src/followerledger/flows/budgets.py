@@ -9,13 +9,16 @@ and concurrent slot increments come back 503 and are retried seconds later.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import httpx
+from prefect import get_run_logger
 from prefect.client.orchestration import SyncPrefectClient
+from prefect.exceptions import MissingContextError
 from prefect.settings import (
     PREFECT_API_AUTH_STRING,
     PREFECT_API_KEY,
@@ -23,6 +26,7 @@ from prefect.settings import (
     get_current_settings,
 )
 
+from followerledger.sources.http import LOUD_WAIT
 from followerledger.sources.throttle import RatePolicy, Throttle, process_throttle
 
 PREFIX = "followerledger-"
@@ -57,8 +61,9 @@ class PrefectBudget:
     """One platform's (or Mastodon instance's) share of a Prefect rate limit, held by a run:
     slots reserved from the server and handed out one per request."""
 
-    def __init__(self, policy: RatePolicy) -> None:
+    def __init__(self, policy: RatePolicy, sleep: Callable[[float], None] = time.sleep) -> None:
         self.policy = policy
+        self.sleep = sleep
         self.largest = max(1, min(TOP_UP, policy.limit // 10))
         self.top_up = 1
         self._lock = threading.Lock()
@@ -94,7 +99,9 @@ class PrefectBudget:
         """Take slots of the rate limit, waiting as the server says while it is spent.
 
         What `prefect.concurrency.sync.rate_limit` does, without its per-call queue service
-        and events, which cost 0.1-2 s per call under concurrency."""
+        and events, which cost 0.1-2 s per call under concurrency. A wait likely to last
+        `LOUD_WAIT` seconds or more is logged once, at WARNING, before it starts."""
+        said = False
         while True:
             try:
                 self._client.increment_concurrency_slots(
@@ -104,7 +111,26 @@ class PrefectBudget:
             except httpx.HTTPStatusError as error:
                 if error.response.status_code != LOCKED:
                     raise
-                time.sleep(float(error.response.headers.get("Retry-After", "1")))
+                expected = slots / self.policy.per_second
+                if not said and expected >= LOUD_WAIT:
+                    _logger().warning(
+                        "%s: the shared request budget %s is spent (runs on every worker "
+                        "share it), waiting about %.0f s for %d request slots",
+                        self.policy.name,
+                        self.name,
+                        expected,
+                        slots,
+                    )
+                    said = True
+                self.sleep(float(error.response.headers.get("Retry-After", "1")))
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    """The run's logger inside a flow or task run (shown with the run), else this module's."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger(__name__)
 
 
 class SharedBudgets:

@@ -9,7 +9,8 @@ from prefect import flow, get_run_logger
 from followerledger.flows import reporting
 from followerledger.flows.refresh import refresh_flow
 from followerledger.flows.reporting import alert_failed_run
-from followerledger.flows.snapshot import snapshot_flow
+from followerledger.flows.snapshot import failed, snapshot_flow
+from followerledger.run_outcome import CountedNothing
 from followerledger.settings import load_settings
 
 
@@ -18,8 +19,12 @@ def snapshot_and_refresh_flow(platforms: list[str] | None = None) -> dict[str, A
     """Snapshot the watchlist (a subflow, with its artifacts), refresh the marts, then rewrite
     the HTML report. The report comes last and on its own: by then the run's rows have
     landed and the marts are fresh, so a report that fails is logged and leaves the run
-    completed (the next run writes it again)."""
-    snapshot = snapshot_flow(platforms=platforms)
+    completed (the next run writes it again). A snapshot that counted nothing on a platform
+    (`run_outcome`) still gets its refresh and report, then fails this run with its message."""
+    snapshot_run = snapshot_flow(platforms=platforms, return_state=True)
+    snapshot = snapshot_run.result(raise_on_failure=False)
+    if not isinstance(snapshot, CountedNothing):
+        snapshot = snapshot_run.result()  # any other failure ends this run here, as before
     refreshed = refresh_flow()
     written = reporting.write_report(load_settings(), return_state=True)
     report = None
@@ -29,6 +34,9 @@ def snapshot_and_refresh_flow(platforms: list[str] | None = None) -> dict[str, A
         get_run_logger().warning(
             "report: not written (%s); the next run writes it again", written.message
         )
+    if isinstance(snapshot, CountedNothing):
+        # Its rows landed and the marts and report now show them; the run still failed.
+        return failed(snapshot)
     return {"snapshot": snapshot, "refresh": refreshed, "report": report}
 
 

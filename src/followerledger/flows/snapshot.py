@@ -10,10 +10,11 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from followerledger import run_log, snapshot
@@ -25,6 +26,7 @@ from followerledger.lake import Lake
 from followerledger.observation import STATUSES
 from followerledger.report import report_uri
 from followerledger.run_costs import run_costs
+from followerledger.run_outcome import CountedNothing, counted_nothing, partly_counted
 from followerledger.secret_blocks import with_secret_blocks
 from followerledger.settings import Settings, load_settings
 from followerledger.sources import (
@@ -103,7 +105,10 @@ _RUNNER: Any = ThreadPoolTaskRunner(max_workers=16)
     on_crashed=[reporting.alert_failed_run],
 )
 def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None) -> dict[str, Any]:
-    """Snapshot every watched account (of the given platforms) once, and land the rows."""
+    """Snapshot every watched account (of the given platforms) once, and land the rows.
+
+    Ends Failed, with `CountedNothing`, after its rows landed and it reported, when a
+    platform's every account got `error` (`run_outcome`)."""
     logger = get_run_logger()
     settings = with_secret_blocks(load_settings())
     watchlist = load_watchlist(settings.watchlist)
@@ -118,7 +123,7 @@ def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None)
     budgets = budgets_for_run()
 
     sources: dict[str, PlatformSource] = {
-        p: build_source(p, settings, throttle_for=budgets) for p in chosen
+        p: build_source(p, settings, throttle_for=budgets, logger=logger) for p in chosen
     }
     plans: dict[str, list[list[Target]]] = {}
     planned: dict[RatePolicy, int] = {}
@@ -169,12 +174,16 @@ def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None)
 
     publish_catalog(settings, lake, as_is(watchlist))
     costs = price_run(settings, lake, run_id, started_at)
-    result = {
+    result: dict[str, Any] = {
         "run_id": run_id,
         "started_at": started_at.isoformat(),
         "platforms": [
             usage_row(record)
-            | {"statuses": record.statuses, "cost": _dollars(costs.get(record.platform))}
+            | {
+                "statuses": record.statuses,
+                "cost": _dollars(costs.get(record.platform)),
+                "error_detail": landings[record.platform].error_detail,
+            }
             for record in records
         ],
     }
@@ -183,7 +192,24 @@ def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None)
     changes = reporting.read_account_changes(settings, lake, as_is(watchlist), run_id)
     reporting.publish_run_artifacts(result, as_is(changes), report_uri(settings.warehouse))
     reporting.send_alerts(settings, as_is(watchlist), as_is(changes))
+    for line in partly_counted(result["platforms"]):
+        logger.warning("%s", line)
+    # Last, once every row has landed and the run has reported: a platform that counted
+    # nothing fails the run, and so fires the failed-run alert (README, "Exit codes").
+    if counted_nothing(result["platforms"]):
+        return failed(CountedNothing(result))
     return result
+
+
+def failed(error: CountedNothing) -> dict[str, Any]:
+    """The flow's Failed end, carrying `error` (whose `result` is the run's summary).
+
+    Returned rather than raised, so that a user's mistake (a wrong token) is not logged with
+    a traceback. Prefect makes a returned state the run's final state: a caller gets the
+    error raised (or, with `return_state=True`, from `state.result(raise_on_failure=False)`),
+    never the state itself as a result, hence the cast.
+    """
+    return cast(dict[str, Any], Failed(message=str(error), data=error))
 
 
 def _dollars(amount: Decimal | None) -> float | None:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 import requests
+from pydantic import SecretStr
 
 from followerledger.secret_blocks import block_name
 from followerledger.settings import Settings
@@ -21,6 +22,7 @@ from followerledger.sources.http import (
     ApiClient,
     BudgetReader,
     Clock,
+    Logger,
     Sleep,
     make_session,
     no_budget_headers,
@@ -54,24 +56,32 @@ class ConfigError(ValueError):
 
 
 def missing_config(settings: Settings, platforms: Sequence[str]) -> list[str]:
-    """One line per setting that the given platforms need and that is not set."""
+    """One line per setting that the given platforms need and that is not set, or is set
+    to nothing but blanks."""
     problems = []
     for platform in platforms:
         if platform not in SUPPORTED_PLATFORMS:
             problems.append(f"platform {platform!r} is not supported")
-        elif platform == "x" and settings.x_bearer_token is None:
+        elif platform == "x" and (state := _unset(settings.x_bearer_token)):
             problems.append(
-                "X_BEARER_TOKEN is not set: put the app's bearer token in the "
+                f"X_BEARER_TOKEN is {state}: put the app's bearer token in the "
                 "environment or .env, or in the Prefect Secret block "
                 f"{block_name('X_BEARER_TOKEN')} (or skip X with --platform)"
             )
-        elif platform == "youtube" and settings.youtube_api_key is None:
+        elif platform == "youtube" and (state := _unset(settings.youtube_api_key)):
             problems.append(
-                "YOUTUBE_API_KEY is not set: put a YouTube Data API v3 key in the "
+                f"YOUTUBE_API_KEY is {state}: put a YouTube Data API v3 key in the "
                 "environment or .env, or in the Prefect Secret block "
                 f"{block_name('YOUTUBE_API_KEY')} (or skip YouTube with --platform)"
             )
     return problems
+
+
+def _unset(secret: SecretStr | None) -> str | None:
+    """Why a credential cannot be used ('not set', 'empty'), or None when it can."""
+    if secret is None:
+        return "not set"
+    return None if secret.get_secret_value().strip() else "empty"
 
 
 def build_source(
@@ -82,8 +92,11 @@ def build_source(
     clock: Clock = utc_now,
     sleep: Sleep = time.sleep,
     throttle_for: ThrottleFactory = process_throttle,
+    logger: Logger | None = None,
 ) -> PlatformSource:
-    """A ready source for one platform, with one HTTP session shared by all its batches."""
+    """A ready source for one platform, with one HTTP session shared by all its batches;
+    its rate-limit waits are logged on `logger` (default: the `followerledger.sources.http`
+    logger)."""
     problems = missing_config(settings, [platform])
     if problems:
         raise ConfigError(problems[0])
@@ -110,6 +123,7 @@ def build_source(
             throttle=throttle_for(policy),
             clock=clock,
             sleep=sleep,
+            logger=logger,
         )
 
     if platform == "x":

@@ -6,18 +6,23 @@ Every request goes through `ApiClient.get`, which
 - on 429, waits until the reset the platform announced (its own headers, else Retry-After);
 - gives up with `RateLimited` when a wait would exceed the configured maximum, and with
   `RequestFailed` when the attempts are spent;
-- never lets a secret reach an exception message (secrets are redacted from every text).
+- never lets a secret reach an exception message (secrets are redacted from every text);
+- says at WARNING, on its logger, when it waits for a rate limit (every 429, and a spent
+  budget's reset when that is `LOUD_WAIT` seconds or more away).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import email.utils
+import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -32,6 +37,9 @@ Sleep = Callable[[float], None]
 Params = Mapping[str, Any] | Sequence[tuple[str, Any]] | None
 
 USER_AGENT = f"followerledger/{__version__} (+https://github.com/followerledger)"
+#: A spent budget's wait this long or longer is logged; shorter ones are routine pacing.
+LOUD_WAIT: Final = 5.0
+Logger = logging.Logger | logging.LoggerAdapter[logging.Logger]
 
 
 def utc_now() -> datetime:
@@ -71,6 +79,7 @@ class _RetryAfter(Exception):
 
     reason: str
     seconds: float | None = None
+    rate_limited: bool = False
 
 
 def epoch_seconds_reset(limit: str, remaining: str, reset: str) -> BudgetReader:
@@ -142,6 +151,27 @@ def _retry_after_seconds(value: str | None, now: datetime) -> float | None:
     return max(0.0, (moment - now).total_seconds())
 
 
+def _why_unreachable(error: BaseException) -> str:
+    """What the socket said under requests' and urllib3's wrappers ('connection refused')."""
+    seen: list[BaseException] = []
+    pending: list[BaseException] = [error]
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.append(current)
+        if isinstance(current, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(current, socket.gaierror):
+            return "host name not found"
+        if isinstance(current, ConnectionResetError):
+            return "connection reset"
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        linked += [arg for arg in current.args if isinstance(arg, BaseException)]
+        pending.extend(item for item in linked if isinstance(item, BaseException))
+    return type(error).__name__
+
+
 def make_session(pool_size: int = 8, headers: Mapping[str, str] | None = None) -> requests.Session:
     """A requests Session with a connection pool sized for concurrent batches."""
     session = requests.Session()
@@ -175,6 +205,7 @@ class ApiClient:
         throttle: Callable[[], None] | None = None,
         clock: Clock = utc_now,
         sleep: Sleep = time.sleep,
+        logger: Logger | None = None,
     ) -> None:
         self.platform = platform
         self.base_url = base_url.rstrip("/")
@@ -185,6 +216,7 @@ class ApiClient:
         self.max_wait = max_wait
         self.clock = clock
         self.sleep = sleep
+        self.logger = logger or logging.getLogger(__name__)
         self._secrets = tuple(secret for secret in secrets if secret)
         self._backoff = wait_exponential_jitter(initial=backoff_initial, max=backoff_max)
         self._lock = threading.Lock()
@@ -206,6 +238,7 @@ class ApiClient:
             stop=stop_after_attempt(self.attempts),
             wait=self._wait,
             retry=retry_if_exception_type(_RetryAfter),
+            before_sleep=self._say_rate_limited,
             sleep=self._sleep_checked,
             reraise=True,
         )
@@ -221,6 +254,17 @@ class ApiClient:
         if isinstance(error, _RetryAfter) and error.seconds is not None:
             return error.seconds
         return float(self._backoff(state))
+
+    def _say_rate_limited(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, _RetryAfter) and error.rate_limited and state.next_action:
+            self._say_waiting("rate-limited (429)", state.next_action.sleep)
+
+    def _say_waiting(self, why: str, seconds: float) -> None:
+        until = self.clock() + timedelta(seconds=seconds)
+        self.logger.warning(
+            "%s: %s, waiting %.0f s until %s UTC", self.platform, why, seconds, f"{until:%H:%M:%S}"
+        )
 
     def _sleep_checked(self, seconds: float) -> None:
         if seconds > 0:
@@ -239,6 +283,9 @@ class ApiClient:
             return
         if wait > self.max_wait:
             raise RateLimited(self.platform, budget.reset_at)
+        if wait >= LOUD_WAIT:
+            left = f"0 of {budget.limit} requests left" if budget.limit is not None else "none left"
+            self._say_waiting(f"rate budget spent ({left})", wait)
         self.sleep(wait)
         with self._lock:
             if self._budget is budget:
@@ -257,8 +304,9 @@ class ApiClient:
         except requests.Timeout:
             raise _RetryAfter(f"no answer from {self.platform} within {self.timeout:g} s") from None
         except requests.ConnectionError as error:
+            where = urlsplit(self.base_url).netloc
             raise _RetryAfter(
-                self.redact(f"cannot reach {self.platform}: {type(error).__name__}")
+                self.redact(f"cannot reach {self.platform} at {where}: {_why_unreachable(error)}")
             ) from None
         except requests.RequestException as error:
             raise _RetryAfter(
@@ -280,7 +328,7 @@ class ApiClient:
                 raise RateLimited(
                     self.platform, budget.reset_at if budget and budget.reset_at else until
                 )
-            raise _RetryAfter(f"{self.platform} answered 429 Too Many Requests", wait)
+            raise _RetryAfter(f"{self.platform} answered 429 Too Many Requests", wait, True)
         if response.status_code >= 500:
             raise _RetryAfter(f"{self.platform} answered HTTP {response.status_code}")
         return response

@@ -27,6 +27,8 @@ from followerledger.sources.http import ApiClient, epoch_seconds_reset
 PLATFORM: Final = "x"
 BATCH_SIZE: Final = 100
 USER_FIELDS: Final = "public_metrics"
+#: Answers that refuse the bearer token itself (wrong, revoked, or its app not allowed).
+REJECTED: Final = frozenset({401, 403})
 
 read_budget = epoch_seconds_reset(
     "x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-reset"
@@ -69,6 +71,8 @@ class XSource:
         rows = make()
         if response.status_code != 200:
             detail = problem_text(body, response.status_code)
+            if response.status_code in REJECTED:
+                detail = f"X rejected the token ({detail}): check X_BEARER_TOKEN"
             return [rows.status(target, "error", detail) for target in batch]
         return parse_users(body, batch, rows, by_id=by_id)
 

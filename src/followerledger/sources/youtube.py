@@ -32,6 +32,8 @@ from followerledger.sources.http import ApiClient
 PLATFORM: Final = "youtube"
 BATCH_SIZE: Final = 50
 PARTS: Final = "statistics,snippet"
+#: Google's error reasons for a key it will not take (any 403 but quotaExceeded is one too).
+KEY_REJECTED: Final = frozenset({"keyInvalid", "keyExpired"})
 #: YouTube's daily quota resets at midnight Pacific time.
 QUOTA_ZONE: Final = ZoneInfo("America/Los_Angeles")
 
@@ -103,10 +105,10 @@ class YouTubeSource:
                 self._stopped = detail
             return [rows.status(target, "error", detail) for target in batch]
         if response.status_code != 200:
-            return [
-                rows.status(target, "error", google_error_text(body, response.status_code))
-                for target in batch
-            ]
+            detail = google_error_text(body, response.status_code)
+            if response.status_code == 403 or error_reason(body) in KEY_REJECTED:
+                detail = f"YouTube rejected the API key ({detail}): check YOUTUBE_API_KEY"
+            return [rows.status(target, "error", detail) for target in batch]
         return parse_channels(body, batch, rows, by_handle=by_handle)
 
 

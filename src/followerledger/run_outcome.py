@@ -1,0 +1,58 @@
+"""When a snapshot run counts: the rule that turns a run whose platform counted nothing into a
+failed run, and the one-line reasons the CLI, the flow state, the summary and alerts share.
+
+The rule: rows always land first (nothing is lost). Then a platform whose every account got
+`error` "counted nothing", and the run fails with a message naming the platform and the most
+frequent error detail of its rows (which names the setting to fix when the platform refused
+a credential). Accounts that are not found or suspended are data, not errors; a platform
+where only some accounts got `error` leaves the run completed, and is reported as such.
+
+Pure functions of the run's summary (what the snapshot flow returns): a platform row has
+`platform`, `accounts`, `statuses` and `error_detail`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+def _cause(summary: Mapping[str, Any]) -> str:
+    return str(summary.get("error_detail") or "no detail recorded")
+
+
+def counted_nothing(platforms: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per platform whose every account got `error`: 'x counted nothing: <cause>'."""
+    return [
+        f"{summary['platform']} counted nothing: {_cause(summary)}"
+        for summary in platforms
+        if summary["accounts"] and summary["statuses"].get("error", 0) == summary["accounts"]
+    ]
+
+
+def partly_counted(platforms: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per platform where some, not all, accounts got `error`."""
+    return [
+        f"{summary['platform']}: {errors} of {summary['accounts']} accounts got error "
+        f"({_cause(summary)})"
+        for summary in platforms
+        if 0 < (errors := summary["statuses"].get("error", 0)) < summary["accounts"]
+    ]
+
+
+class CountedNothing(Exception):
+    """A snapshot run landed its rows, but at least one platform counted nothing.
+
+    The data of the Failed state the snapshot flow ends with (so the failed-run alert fires
+    with this message); `result` is what the run would have returned.
+    """
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        self.result = result
+        rows = sum(summary["accounts"] for summary in result["platforms"])
+        reasons = "; ".join(counted_nothing(result["platforms"]))
+        super().__init__(f"run {result['run_id']} landed {rows} rows but {reasons}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Prefect may pickle the exception with the run's state.
+        return (type(self), (self.result,))
