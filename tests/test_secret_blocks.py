@@ -45,10 +45,17 @@ def test_every_secret_has_its_documented_block_name() -> None:
     }
 
 
+@pytest.mark.parametrize("written", [None, "", "  "], ids=["unset", "empty", "blanks"])
 def test_a_block_stands_in_for_a_variable_the_environment_lacks(
-    workspace: Workspace, monkeypatch: pytest.MonkeyPatch, secret_blocks: SaveBlock
+    workspace: Workspace,
+    monkeypatch: pytest.MonkeyPatch,
+    secret_blocks: SaveBlock,
+    written: str | None,
 ) -> None:
-    monkeypatch.delenv("X_BEARER_TOKEN")
+    if written is None:
+        monkeypatch.delenv("X_BEARER_TOKEN")
+    else:
+        monkeypatch.setenv("X_BEARER_TOKEN", written)
     secret_blocks("followerledger-x-bearer-token", "token-from-block")
     settings = with_secret_blocks(load_settings())
     assert settings.x_bearer_token is not None
