@@ -3,7 +3,9 @@
 The demo has a warehouse of its own (`warehouse/demo/` unless told another folder), and
 settings built for it alone: nothing of the user's environment, `.env` or real warehouse is
 read. Its marker lists every run it wrote; it resets a folder only when every row there is
-one of them.
+one of them. Its snapshot flow runs on a temporary Prefect server of its own (its database in
+a temporary folder, deleted afterwards), never on the one `PREFECT_API_URL` or a Prefect
+profile names: that server's history, automations and shared rate budgets never see it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import os
 import shlex
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -35,6 +38,7 @@ from followerledger.emulator.world import (
 from followerledger.history_import import import_history, run_id_for
 from followerledger.lake import Lake
 from followerledger.location import CATALOG_NAME, DEMO_WAREHOUSE
+from followerledger.prefect_server import own_server
 from followerledger.query import render, run_query
 from followerledger.refresh import refresh
 from followerledger.report import REPORT_NAME, report_path, write_report
@@ -294,12 +298,20 @@ def run_demo(
             report = import_history(dell_2008, lake, clock=clock)
             say(f"import: {dell_2008} ({report.rows} rows, the 2008 blog post's figures)")
 
-        say("snapshot: running the Prefect flow against the emulator …")
-        from followerledger.flows.snapshot import snapshot_flow  # Prefect loads only here
-
         run_id = new_run_id(utc_now())
         record_runs(warehouse, {run_id: "emulator"})
-        result = snapshot_flow(run_id=run_id)
+        with (
+            tempfile.TemporaryDirectory(prefix="followerledger-demo-prefect-") as home,
+            own_server(Path(home)) as api_url,
+        ):
+            say(
+                f"snapshot: on a temporary Prefect server of the demo's own, {api_url} "
+                "(the server PREFECT_API_URL or your Prefect profile names is not used)"
+            )
+            say("snapshot: running the Prefect flow against the emulator …")
+            from followerledger.flows.snapshot import snapshot_flow  # the flows load only here
+
+            result = snapshot_flow(run_id=run_id)
         for platform in result["platforms"]:
             say(
                 f"snapshot: {platform['platform']}: {platform['statuses']} "
