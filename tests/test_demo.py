@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import sqlite3
 from datetime import date
 from pathlib import Path
 
@@ -195,6 +197,11 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     _, counts = run_query(tmp_path / catalog, COUNTS_BY_SOURCE)
     assert [(source, runs) for source, runs, _ in counts] == [("emulator", 1), ("import", 2)]
     assert [rows for *_, rows in counts] == [rows for *_, rows in first_counts]
+    # Both runs and their rate budgets are in the demo's own Prefect database, kept.
+    with contextlib.closing(sqlite3.connect(DEMO_WAREHOUSE / "_prefect_demo/prefect.db")) as db:
+        assert db.execute("select count(*) from flow_run").fetchall() == [(2,)]
+        limits = db.execute("select name from concurrency_limit_v2 order by name").fetchall()
+    assert ("followerledger-x",) in limits
 
     # Once a real row lands in the demo's folder, the demo refuses to reset it.
     land_rows(Lake(DEMO_WAREHOUSE / "lake"), [REAL_ROW])

@@ -4,8 +4,8 @@ The demo has a warehouse of its own (`warehouse/demo/` unless told another folde
 settings built for it alone: nothing of the user's environment, `.env` or real warehouse is
 read. Its marker lists every run it wrote; it resets a folder only when every row there is
 one of them. Its snapshot flow runs on a temporary Prefect server of its own (its database in
-a temporary folder, deleted afterwards), never on the one `PREFECT_API_URL` or a Prefect
-profile names: that server's history, automations and shared rate budgets never see it.
+the folder's `_prefect_demo/`), never on the one `PREFECT_API_URL` or a Prefect profile
+names: that server's history, automations and shared rate budgets never see it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import json
 import os
 import shlex
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -50,9 +49,12 @@ from followerledger.watchlist import Watchlist, load_watchlist
 
 #: JSON: the runs the demo wrote into this folder, run id -> the `source` of their rows.
 MARKER: Final = ".demo-warehouse"
-#: Never deleted by the demo: the tracked README, and a local Prefect server's home (its
-#: database may be in use).
-KEPT: Final = frozenset({"README.md", "_prefect"})
+#: The home of the demo's own Prefect server (its SQLite database `prefect.db`): kept, so
+#: the next demo starts it without migrating a new database, and apart from `_prefect`.
+PREFECT_HOME_NAME: Final = "_prefect_demo"
+#: Never deleted by the demo: the tracked README, a local Prefect server's home (its
+#: database may be in use), and the demo's own Prefect server's home.
+KEPT: Final = frozenset({"README.md", "_prefect", PREFECT_HOME_NAME})
 HISTORY_NAME: Final = "history-90d.csv"
 #: The demo follows the project's example watchlist, whatever FOLLOWERLEDGER_WATCHLIST says.
 DEMO_WATCHLIST: Final = Path("watchlist.yaml")
@@ -300,10 +302,7 @@ def run_demo(
 
         run_id = new_run_id(utc_now())
         record_runs(warehouse, {run_id: "emulator"})
-        with (
-            tempfile.TemporaryDirectory(prefix="followerledger-demo-prefect-") as home,
-            own_server(Path(home)) as api_url,
-        ):
+        with own_server((warehouse / PREFECT_HOME_NAME).resolve()) as api_url:
             say(
                 f"snapshot: on a temporary Prefect server of the demo's own, {api_url} "
                 "(the server PREFECT_API_URL or your Prefect profile names is not used)"

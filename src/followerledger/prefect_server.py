@@ -198,6 +198,7 @@ def own_server(home: Path) -> Iterator[str]:
     from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import Profile, Settings
 
+    home.mkdir(parents=True, exist_ok=True)
     # A port of its own: without one Prefect hands out its process-wide default server,
     # which the test harness, for one, replaces with its own.
     server = SubprocessASGIServer(port=_free_port())
@@ -209,7 +210,10 @@ def own_server(home: Path) -> Iterator[str]:
             home=home,
             profiles_path=home / "profiles.toml",
             api={"url": server.api_url, "key": None, "auth_string": None},
-            server={"database": {"connection_url": f"sqlite+aiosqlite:///{home / 'prefect.db'}"}},
+            server={
+                "analytics_enabled": False,
+                "database": {"connection_url": f"sqlite+aiosqlite:///{home / 'prefect.db'}"},
+            },
         )
 
     try:
