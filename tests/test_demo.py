@@ -300,6 +300,11 @@ def test_demo_settings_come_from_nothing_of_the_users(
     monkeypatch.setenv("FOLLOWERLEDGER_LAKE", "s3://real-bucket/lake")
     monkeypatch.setenv("youtube_api_key", "real-youtube-key")
     values = demo_environment(Path("warehouse/demo"), "http://127.0.0.1:1234")
+    # Prefect, imported later, reads its home and profiles from the demo's folder, not ~.
+    home = tmp_path / "warehouse/demo/_prefect_demo"
+    assert values["PREFECT_HOME"] == str(home)
+    assert values["PREFECT_PROFILES_PATH"] == str(home / "profiles.toml")
+    assert values["PREFECT_PROFILE"] == "ephemeral"  # Prefect's default; the user's may be absent
     with environment(values):
         settings = load_settings()
     assert settings.warehouse == Path("warehouse/demo")

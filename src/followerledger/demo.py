@@ -244,8 +244,17 @@ def _write_marker(warehouse: Path, runs: dict[str, str]) -> None:
 
 def demo_environment(warehouse: Path, emulator_url: str) -> dict[str, str]:
     """Every setting the demo runs with, as environment variables: its own warehouse and
-    lake, the emulator's URLs and placeholder credentials, alerts off, defaults otherwise."""
+    lake, the emulator's URLs and placeholder credentials, alerts off, defaults otherwise,
+    and its own Prefect home and profiles file (`own_server` sets the rest of Prefect's)."""
+    home = prefect_home(warehouse)
     values = {
+        # Read when Prefect is first imported, which is within the demo: the user's profile
+        # is not loaded and nothing is created under ~/.prefect.
+        "PREFECT_HOME": str(home),
+        "PREFECT_PROFILES_PATH": str(home / "profiles.toml"),
+        # That file does not exist, so Prefect's default profiles apply; the user's active
+        # profile would not be found there (and be warned about).
+        "PREFECT_PROFILE": "ephemeral",
         "FOLLOWERLEDGER_WAREHOUSE": str(warehouse),
         "FOLLOWERLEDGER_LAKE": str(warehouse / "lake"),
         "FOLLOWERLEDGER_WATCHLIST": str(DEMO_WATCHLIST),
@@ -260,6 +269,11 @@ def demo_environment(warehouse: Path, emulator_url: str) -> dict[str, str]:
         if name not in values:
             values[name] = "" if field.default is None else str(field.default)
     return values
+
+
+def prefect_home(warehouse: Path) -> Path:
+    """The home (and SQLite database) of the demo's own Prefect server."""
+    return warehouse.resolve() / PREFECT_HOME_NAME
 
 
 def run_demo(
@@ -302,7 +316,7 @@ def run_demo(
 
         run_id = new_run_id(utc_now())
         record_runs(warehouse, {run_id: "emulator"})
-        with own_server((warehouse / PREFECT_HOME_NAME).resolve()) as api_url:
+        with own_server(prefect_home(warehouse)) as api_url:
             say(
                 f"snapshot: on a temporary Prefect server of the demo's own, {api_url} "
                 "(the server PREFECT_API_URL or your Prefect profile names is not used)"
