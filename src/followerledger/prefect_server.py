@@ -222,7 +222,9 @@ def own_server(home: Path) -> Iterator[str]:
     except (RuntimeError, httpx.HTTPError) as error:
         server.stop()
         raise ServerError(
-            f"the temporary Prefect server did not start ({str(error).splitlines()[0]})"
+            f"the temporary Prefect server did not start ({str(error).splitlines()[0]}); "
+            f"its home is {home}: see the server's output above, delete that folder if its "
+            "database is damaged, and run again"
         ) from None
     try:
         # Built again: the server moves to another port if its first one was taken.
