@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import sqlite3
 from datetime import date
 from pathlib import Path
 
 import pytest
+import requests
 from click.testing import CliRunner
+from prefect.settings import get_current_settings
 
 from followerledger.cli import main
 from followerledger.demo import (
@@ -22,6 +26,7 @@ from followerledger.demo import (
 from followerledger.lake import Lake
 from followerledger.location import DEMO_WAREHOUSE
 from followerledger.observation import Observation
+from followerledger.prefect_server import healthy
 from followerledger.query import run_query
 from followerledger.refresh import refresh
 from followerledger.settings import load_settings
@@ -74,10 +79,29 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     land_rows(Lake(real / "lake"), [REAL_ROW])
     refresh(real, Lake(real / "lake"), load_watchlist(Path("watchlist.yaml")), full=True)
     before = files_under(real)
+    # A real Prefect server (the session's), named by the environment and the active profile.
+    server = get_current_settings().api.url
+    assert server is not None
+    monkeypatch.setenv("PREFECT_API_URL", server)
+    Path("profiles.toml").write_text(
+        f'active = "real"\n[profiles.real]\nPREFECT_API_URL = "{server}"\n', encoding="utf-8"
+    )
+    monkeypatch.setenv("PREFECT_PROFILES_PATH", str(tmp_path / "profiles.toml"))
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "user-prefect"))
+    history = prefect_history(server)
 
     outcome = CliRunner().invoke(main, ["demo"])
     assert outcome.exit_code == 0, outcome.output
     text = outcome.output
+    # The demo's flow run and rate budgets went to a server of its own, stopped since.
+    assert prefect_history(server) == history
+    assert get_current_settings().api.url == server
+    assert os.environ["PREFECT_API_URL"] == server
+    assert not (tmp_path / "user-prefect").exists()
+    own = text.split("snapshot: on a temporary Prefect server of the demo's own, ")[1].split()[0]
+    assert own.startswith("http://127.0.0.1:")
+    assert own != server
+    assert not healthy(own)
     assert "demo warehouse: warehouse/demo (its own folder" in text
     assert text.rstrip().endswith("report: warehouse/demo/report.html")
     # The real warehouse is untouched, and its lake, catalog and marts hold no demo row.
@@ -173,6 +197,11 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     _, counts = run_query(tmp_path / catalog, COUNTS_BY_SOURCE)
     assert [(source, runs) for source, runs, _ in counts] == [("emulator", 1), ("import", 2)]
     assert [rows for *_, rows in counts] == [rows for *_, rows in first_counts]
+    # Both runs and their rate budgets are in the demo's own Prefect database, kept.
+    with contextlib.closing(sqlite3.connect(DEMO_WAREHOUSE / "_prefect_demo/prefect.db")) as db:
+        assert db.execute("select count(*) from flow_run").fetchall() == [(2,)]
+        limits = db.execute("select name from concurrency_limit_v2 order by name").fetchall()
+    assert ("followerledger-x",) in limits
 
     # Once a real row lands in the demo's folder, the demo refuses to reset it.
     land_rows(Lake(DEMO_WAREHOUSE / "lake"), [REAL_ROW])
@@ -184,6 +213,16 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert refused.stderr.startswith("followerledger: error: warehouse/demo holds rows")
     assert REAL_ROW.run_id in refused.stderr
     assert files_under(DEMO_WAREHOUSE) == demo_files
+
+
+def prefect_history(api_url: str) -> tuple[int, list[tuple[str, str]]]:
+    """How many flow runs a Prefect server holds, and its global concurrency limits with the
+    time each last changed (taking slots changes it)."""
+    runs = requests.post(f"{api_url}/flow_runs/count", json={}, timeout=10)
+    limits = requests.post(f"{api_url}/v2/concurrency_limits/filter", json={}, timeout=10)
+    runs.raise_for_status()
+    limits.raise_for_status()
+    return runs.json(), sorted((limit["name"], limit["updated"]) for limit in limits.json())
 
 
 def files_under(folder: Path, but: Path | None = None) -> dict[str, bytes]:
@@ -261,6 +300,11 @@ def test_demo_settings_come_from_nothing_of_the_users(
     monkeypatch.setenv("FOLLOWERLEDGER_LAKE", "s3://real-bucket/lake")
     monkeypatch.setenv("youtube_api_key", "real-youtube-key")
     values = demo_environment(Path("warehouse/demo"), "http://127.0.0.1:1234")
+    # Prefect, imported later, reads its home and profiles from the demo's folder, not ~.
+    home = tmp_path / "warehouse/demo/_prefect_demo"
+    assert values["PREFECT_HOME"] == str(home)
+    assert values["PREFECT_PROFILES_PATH"] == str(home / "profiles.toml")
+    assert values["PREFECT_PROFILE"] == "ephemeral"  # Prefect's default; the user's may be absent
     with environment(values):
         settings = load_settings()
     assert settings.warehouse == Path("warehouse/demo")

@@ -56,11 +56,12 @@ def main() -> None:
 def demo(warehouse: Path) -> None:
     """Run the whole pipeline offline against the built-in emulator, in a warehouse of its own."""
     from followerledger.demo import DemoRefused, run_demo
+    from followerledger.prefect_server import ServerError
     from followerledger.watchlist import WatchlistError
 
     try:
         result = run_demo(say=click.echo, warehouse=warehouse)
-    except (DemoRefused, WatchlistError) as error:
+    except (DemoRefused, WatchlistError, ServerError) as error:
         fail(str(error))
     click.echo(
         f"demo finished in {result.seconds:.1f} s; warehouse: {result.catalog}; "

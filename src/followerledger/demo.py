@@ -3,7 +3,9 @@
 The demo has a warehouse of its own (`warehouse/demo/` unless told another folder), and
 settings built for it alone: nothing of the user's environment, `.env` or real warehouse is
 read. Its marker lists every run it wrote; it resets a folder only when every row there is
-one of them.
+one of them. Its snapshot flow runs on a temporary Prefect server of its own (its database in
+the folder's `_prefect_demo/`), never on the one `PREFECT_API_URL` or a Prefect profile
+names: that server's history, automations and shared rate budgets never see it.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from followerledger.emulator.world import (
 from followerledger.history_import import import_history, run_id_for
 from followerledger.lake import Lake
 from followerledger.location import CATALOG_NAME, DEMO_WAREHOUSE
+from followerledger.prefect_server import own_server
 from followerledger.query import render, run_query
 from followerledger.refresh import refresh
 from followerledger.report import REPORT_NAME, report_path, write_report
@@ -46,9 +49,12 @@ from followerledger.watchlist import Watchlist, load_watchlist
 
 #: JSON: the runs the demo wrote into this folder, run id -> the `source` of their rows.
 MARKER: Final = ".demo-warehouse"
-#: Never deleted by the demo: the tracked README, and a local Prefect server's home (its
-#: database may be in use).
-KEPT: Final = frozenset({"README.md", "_prefect"})
+#: The home of the demo's own Prefect server (its SQLite database `prefect.db`): kept, so
+#: the next demo starts it without migrating a new database, and apart from `_prefect`.
+PREFECT_HOME_NAME: Final = "_prefect_demo"
+#: Never deleted by the demo: the tracked README, a local Prefect server's home (its
+#: database may be in use), and the demo's own Prefect server's home.
+KEPT: Final = frozenset({"README.md", "_prefect", PREFECT_HOME_NAME})
 HISTORY_NAME: Final = "history-90d.csv"
 #: The demo follows the project's example watchlist, whatever FOLLOWERLEDGER_WATCHLIST says.
 DEMO_WATCHLIST: Final = Path("watchlist.yaml")
@@ -238,8 +244,17 @@ def _write_marker(warehouse: Path, runs: dict[str, str]) -> None:
 
 def demo_environment(warehouse: Path, emulator_url: str) -> dict[str, str]:
     """Every setting the demo runs with, as environment variables: its own warehouse and
-    lake, the emulator's URLs and placeholder credentials, alerts off, defaults otherwise."""
+    lake, the emulator's URLs and placeholder credentials, alerts off, defaults otherwise,
+    and its own Prefect home and profiles file (`own_server` sets the rest of Prefect's)."""
+    home = prefect_home(warehouse)
     values = {
+        # Read when Prefect is first imported, which is within the demo: the user's profile
+        # is not loaded and nothing is created under ~/.prefect.
+        "PREFECT_HOME": str(home),
+        "PREFECT_PROFILES_PATH": str(home / "profiles.toml"),
+        # That file does not exist, so Prefect's default profiles apply; the user's active
+        # profile would not be found there (and be warned about).
+        "PREFECT_PROFILE": "ephemeral",
         "FOLLOWERLEDGER_WAREHOUSE": str(warehouse),
         "FOLLOWERLEDGER_LAKE": str(warehouse / "lake"),
         "FOLLOWERLEDGER_WATCHLIST": str(DEMO_WATCHLIST),
@@ -254,6 +269,11 @@ def demo_environment(warehouse: Path, emulator_url: str) -> dict[str, str]:
         if name not in values:
             values[name] = "" if field.default is None else str(field.default)
     return values
+
+
+def prefect_home(warehouse: Path) -> Path:
+    """The home (and SQLite database) of the demo's own Prefect server."""
+    return warehouse.resolve() / PREFECT_HOME_NAME
 
 
 def run_demo(
@@ -294,12 +314,17 @@ def run_demo(
             report = import_history(dell_2008, lake, clock=clock)
             say(f"import: {dell_2008} ({report.rows} rows, the 2008 blog post's figures)")
 
-        say("snapshot: running the Prefect flow against the emulator …")
-        from followerledger.flows.snapshot import snapshot_flow  # Prefect loads only here
-
         run_id = new_run_id(utc_now())
         record_runs(warehouse, {run_id: "emulator"})
-        result = snapshot_flow(run_id=run_id)
+        with own_server(prefect_home(warehouse)) as api_url:
+            say(
+                f"snapshot: on a temporary Prefect server of the demo's own, {api_url} "
+                "(the server PREFECT_API_URL or your Prefect profile names is not used)"
+            )
+            say("snapshot: running the Prefect flow against the emulator …")
+            from followerledger.flows.snapshot import snapshot_flow  # the flows load only here
+
+            result = snapshot_flow(run_id=run_id)
         for platform in result["platforms"]:
             say(
                 f"snapshot: {platform['platform']}: {platform['statuses']} "

@@ -6,10 +6,14 @@ local server is started in the background, on 127.0.0.1, with analytics off and 
 `<warehouse>/_prefect/`. Its pid is written where `prefect server stop` looks for it, so
 `PREFECT_HOME=<warehouse>/_prefect prefect server stop` stops it. The next `deploy` or
 `serve` finds it running and reuses it.
+
+`own_server` is the other kind: a temporary server for one block of this process (the
+demo's), which no configured server or profile can replace.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -17,10 +21,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Final
 
+import httpx
 import requests
 
 HOST: Final = "127.0.0.1"
@@ -37,6 +42,10 @@ RETENTION: Final = {
     "PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED": "events,flow_runs",
     "PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD": str(30 * 86400),
 }
+
+
+#: How long a temporary server may take to start (a fresh SQLite database is migrated first).
+OWN_SERVER_TIMEOUT: Final = 180
 
 
 class ServerError(RuntimeError):
@@ -172,3 +181,63 @@ def _start(home: Path, port: int, api_url: str, timeout: float) -> PrefectServer
             )
         time.sleep(0.5)
     return PrefectServer(api_url, home, process.pid, started=True)
+
+
+@contextlib.contextmanager
+def own_server(home: Path) -> Iterator[str]:
+    """Start a temporary Prefect server with its database in `home`; yield its API URL.
+
+    For the block, every Prefect client of this process talks to it and reads settings built
+    here, not the environment's, a profile's or an enclosing Prefect settings context's
+    `PREFECT_API_URL`, credentials, home or database. On leaving, the logs and events still
+    queued are sent and the server is stopped. Raises ServerError if it does not start.
+    """
+    from prefect.context import SettingsContext
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import Profile, Settings
+
+    home.mkdir(parents=True, exist_ok=True)
+    # A port of its own: without one Prefect hands out its process-wide default server,
+    # which the test harness, for one, replaces with its own.
+    server = SubprocessASGIServer(port=_free_port())
+
+    def settings() -> Settings:
+        # Init values outrank every other source of Prefect settings; the server process
+        # gets them as environment variables, which outrank the ones it inherits.
+        return Settings(
+            home=home,
+            profiles_path=home / "profiles.toml",
+            api={"url": server.api_url, "key": None, "auth_string": None},
+            server={
+                "analytics_enabled": False,
+                "database": {"connection_url": f"sqlite+aiosqlite:///{home / 'prefect.db'}"},
+            },
+        )
+
+    try:
+        with SettingsContext(profile=Profile(name="demo"), settings=settings()):
+            server.start(timeout=OWN_SERVER_TIMEOUT)
+    except (RuntimeError, httpx.HTTPError) as error:
+        server.stop()
+        raise ServerError(
+            f"the temporary Prefect server did not start ({str(error).splitlines()[0]}); "
+            f"its home is {home}: see the server's output above, delete that folder if its "
+            "database is damaged, and run again"
+        ) from None
+    try:
+        # Built again: the server moves to another port if its first one was taken.
+        with SettingsContext(profile=Profile(name="demo"), settings=settings()):
+            yield server.api_url
+            APILogWorker.drain_all(timeout=10)
+            EventsWorker.drain_all(timeout=10)
+    finally:
+        server.stop()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+    return port
