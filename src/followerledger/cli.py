@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from followerledger import __version__
+from followerledger.location import SettingsError
 
 if TYPE_CHECKING:
     from followerledger.prefect_server import PrefectServer
@@ -31,7 +32,17 @@ def fail(message: str, code: int = 2) -> NoReturn:
     sys.exit(code)
 
 
-@click.group()
+class _Commands(click.Group):
+    """The command group: a bad setting, wherever a command reads it, is one line, exit 2."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except SettingsError as error:
+            fail(str(error))
+
+
+@click.group(cls=_Commands)
 @click.version_option(__version__, prog_name="followerledger")
 def main() -> None:
     """An honest, queryable history of brand follower counts.
@@ -107,13 +118,13 @@ def refresh(full: bool) -> None:
     """Bring the marts up to date (incrementally unless --full)."""
     from followerledger.lake import Lake
     from followerledger.refresh import refresh as run_refresh
-    from followerledger.settings import SettingsError, load_settings
+    from followerledger.settings import load_settings
     from followerledger.watchlist import WatchlistError, load_watchlist
 
+    settings = load_settings()
     try:
-        settings = load_settings()
         watchlist = load_watchlist(settings.watchlist)
-    except (SettingsError, WatchlistError) as error:
+    except WatchlistError as error:
         fail(str(error))
     report = run_refresh(
         settings.warehouse,
