@@ -299,15 +299,19 @@ def query(sql: str, fmt: str) -> None:
     """Read-only SQL against the warehouse."""
     import duckdb
 
-    from followerledger.location import catalog_location
+    from followerledger.location import catalog_location, local_lake_location
     from followerledger.query import QueryRefused, WarehouseMissing, render, run_query
 
+    catalog = catalog_location()
+    readable = [catalog.parent / "marts", local_lake_location()]
     try:
-        columns, rows = run_query(catalog_location(), sql)
+        columns, rows = run_query(catalog, sql, readable)
     except (QueryRefused, WarehouseMissing) as error:
         fail(str(error))
     except duckdb.Error as error:
-        fail(str(error).strip().splitlines()[0], code=1)
+        # DuckDB's whole message: its "Did you mean" hints and the caret under a syntax error.
+        click.echo(f"followerledger: error: {str(error).strip()}", err=True)
+        sys.exit(1)
     click.echo(render(columns, rows, fmt))  # type: ignore[arg-type]
 
 
