@@ -144,7 +144,8 @@ def test_query_reads_only_the_warehouse(warehouse: Path, outside: Path, sql: str
         "followerledger: error: query reads only the warehouse's marts and lake: "
         "Permission Error: Cannot access file"
     )
-    assert "secret" not in result.stderr and "root:" not in result.stderr
+    assert "secret" not in result.stderr
+    assert "root:" not in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -161,7 +162,9 @@ def test_query_reads_only_the_warehouse(warehouse: Path, outside: Path, sql: str
     ],
 )
 def test_the_warehouse_connection_itself_is_confined(warehouse: Path, sql: str) -> None:
-    connection = open_warehouse(warehouse / "followerledger.duckdb")
+    connection = open_warehouse(
+        warehouse / "followerledger.duckdb", [warehouse / "marts", warehouse / "lake"]
+    )
     try:
         with pytest.raises((duckdb.PermissionException, duckdb.InvalidInputException)):
             connection.execute(sql.format(warehouse=warehouse))
@@ -185,7 +188,10 @@ def test_a_lake_outside_the_warehouse_is_readable(
     monkeypatch.setenv("FOLLOWERLEDGER_WAREHOUSE", str(tmp_path / "warehouse"))
     where = tmp_path / "elsewhere"
     monkeypatch.setenv("FOLLOWERLEDGER_LAKE", where.as_uri() if as_uri else str(where))
-    sql = "select (select count(*) from observations) as rows, max(followers) as most from daily_followers"
+    sql = (
+        "select (select count(*) from observations) as rows, max(followers) as most "
+        "from daily_followers"
+    )
     result = CliRunner().invoke(main, ["query", sql, "--format", "csv"])
     assert (result.exit_code, result.stdout) == (0, "rows,most\n1,5\n")
     # The warehouse folder beside the marts is not part of the allowed lake.

@@ -60,23 +60,27 @@ def check_read_only(sql: str) -> str:
 def open_warehouse(
     catalog: Path, readable: Iterable[Path] | None = None
 ) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the published warehouse, in UTC, that can read no file but
-    the catalog and those under `readable` (default: the warehouse's marts and lake folders),
-    and cannot be reconfigured."""
+    """A read-only connection to the published warehouse, in UTC.
+
+    With `readable` (what `followerledger query` passes: the marts and lake folders), DuckDB
+    can open no file but the catalog and those under these folders, and the connection cannot
+    be reconfigured. Without it, the pipeline's own readers (the report) read unconfined.
+    """
     if not catalog.exists():
         raise WarehouseMissing(
             f"{catalog} does not exist yet: run `followerledger snapshot` and "
             "`followerledger refresh` (or `make demo`) first"
         )
-    folders = (
-        readable if readable is not None else [catalog.parent / "marts", catalog.parent / "lake"]
-    )
     connection = duckdb.connect(str(catalog), read_only=True)
     try:
         connection.execute("set TimeZone = 'UTC'")
-        connection.execute("set allowed_directories = $folders", {"folders": _spellings(folders)})
-        connection.execute("set enable_external_access = false")
-        connection.execute("set lock_configuration = true")
+        if readable is not None:
+            connection.execute(
+                "set allowed_directories = $folders", {"folders": _spellings(readable)}
+            )
+            # After the catalog is attached (it stays readable), and locked last.
+            connection.execute("set enable_external_access = false")
+            connection.execute("set lock_configuration = true")
     except BaseException:
         connection.close()
         raise
@@ -96,8 +100,8 @@ def _spellings(folders: Iterable[Path]) -> list[str]:
 def run_query(
     catalog: Path, sql: str, readable: Iterable[Path] | None = None
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Columns and rows of one read-only statement, reading only the catalog and the folders
-    under `readable` (see `open_warehouse`); QueryRefused for a read outside them."""
+    """Columns and rows of one read-only statement; given `readable`, reading only the catalog
+    and files under those folders (see `open_warehouse`), QueryRefused for a read outside."""
     statement = check_read_only(sql)
     connection = open_warehouse(catalog, readable)
     try:
