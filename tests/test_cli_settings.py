@@ -106,3 +106,21 @@ def test_settings_errors_name_the_variable_not_the_value(monkeypatch: pytest.Mon
         "FOLLOWERLEDGER_RATE_BUDGETS: entry 2 must read platform=requests/seconds, "
         "e.g. x=300/900 (set in the environment or .env)"
     )
+
+
+@pytest.mark.parametrize("value", ["", "s3://bucket/warehouse"])
+def test_query_and_settings_reject_the_same_warehouse(
+    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from followerledger.location import warehouse_location
+
+    monkeypatch.chdir(tmp_path)
+    # The environment wins over .env, even when empty, as pydantic-settings reads it.
+    (tmp_path / ".env").write_text("FOLLOWERLEDGER_WAREHOUSE=/data/from-dotenv\n")
+    monkeypatch.setenv("FOLLOWERLEDGER_WAREHOUSE", value)
+    with pytest.raises(SettingsError) as from_settings:
+        load_settings()
+    with pytest.raises(SettingsError) as from_location:
+        warehouse_location()
+    assert str(from_settings.value) == str(from_location.value)
+    assert str(from_location.value).startswith("FOLLOWERLEDGER_WAREHOUSE: must ")

@@ -29,8 +29,12 @@ def settings_error(variable: str, rule: str) -> SettingsError:
 
 
 def check_warehouse(value: str) -> str:
-    """The warehouse setting as given, or ValueError when it is a URI: the warehouse holds
-    the DuckDB file analysts open, so it is a local folder."""
+    """The warehouse setting as given, or ValueError when it is empty or a URI: the warehouse
+    holds the DuckDB file analysts open, so it is a local folder."""
+    if not value.strip():
+        raise ValueError(
+            f"must name a folder (leave it unset for the default ./{DEFAULT_WAREHOUSE})"
+        )
     if "://" in value:
         raise ValueError(f"must be a local folder, not a URI (set a lake elsewhere in {LAKE_ENV})")
     return value
@@ -40,7 +44,7 @@ def warehouse_location() -> Path:
     """The warehouse folder: the environment first, then `.env`, then the default (names are
     matched in upper or lower case, as `Settings` does); SettingsError when it is a URI."""
     value = _setting(WAREHOUSE_ENV)
-    if not value:
+    if value is None:
         return DEFAULT_WAREHOUSE
     try:
         return Path(check_warehouse(value))
@@ -75,10 +79,12 @@ def local_lake_location() -> Path:
 
 
 def _setting(name: str) -> str | None:
+    """The variable's value from the first source that sets it, even to "" (as pydantic-settings
+    reads it: the environment wins over .env)."""
     for source in (os.environ, _dotenv()):
         for key in (name, name.lower()):
             value = source.get(key)
-            if value:
+            if value is not None:
                 return value
     return None
 
