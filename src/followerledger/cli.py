@@ -296,7 +296,7 @@ def import_(file: Path) -> None:
     show_default=True,
 )
 def query(sql: str, fmt: str) -> None:
-    """Read-only SQL against the warehouse."""
+    """One read-only SQL statement against the warehouse; reads only its marts and lake."""
     import duckdb
 
     from followerledger.location import catalog_location, local_lake_location

@@ -42,7 +42,7 @@ def check_warehouse(value: str) -> str:
 
 def warehouse_location() -> Path:
     """The warehouse folder: the environment first, then `.env`, then the default (names are
-    matched in upper or lower case, as `Settings` does); SettingsError when it is a URI."""
+    matched in upper or lower case, as `Settings` does); SettingsError when empty or a URI."""
     value = _setting(WAREHOUSE_ENV)
     if value is None:
         return DEFAULT_WAREHOUSE
