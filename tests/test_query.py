@@ -19,17 +19,24 @@ from followerledger.refresh import refresh
 from followerledger.watchlist import load_watchlist
 
 
-@pytest.fixture
-def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / "watchlist.yaml").write_text("brands:\n  HP:\n    x: [HP]\n")
-    (tmp_path / "h.csv").write_text(
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One warehouse for the module: no test here changes it (`query` cannot)."""
+    root = tmp_path_factory.mktemp("query")
+    (root / "watchlist.yaml").write_text("brands:\n  HP:\n    x: [HP]\n")
+    (root / "h.csv").write_text(
         "observed_at,platform,handle,followers\n2026-01-01,x,HP,5\n2026-01-02,x,HP,7\n"
     )
-    lake = Lake(tmp_path / "warehouse/lake")
-    import_history(tmp_path / "h.csv", lake)
-    refresh(tmp_path / "warehouse", lake, load_watchlist(tmp_path / "watchlist.yaml"))
-    monkeypatch.setenv("FOLLOWERLEDGER_WAREHOUSE", str(tmp_path / "warehouse"))
-    return tmp_path / "warehouse"
+    lake = Lake(root / "warehouse/lake")
+    import_history(root / "h.csv", lake)
+    refresh(root / "warehouse", lake, load_watchlist(root / "watchlist.yaml"))
+    return root / "warehouse"
+
+
+@pytest.fixture
+def warehouse(built: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("FOLLOWERLEDGER_WAREHOUSE", str(built))
+    return built
 
 
 @pytest.mark.parametrize(
@@ -117,7 +124,7 @@ def outside(warehouse: Path) -> Path:
     """A file beside the warehouse that query must not read."""
     path = warehouse.parent / "private.txt"
     path.write_text("top secret\n")
-    (warehouse / "_prefect").mkdir()
+    (warehouse / "_prefect").mkdir(exist_ok=True)
     (warehouse / "_prefect" / "prefect.db").write_text("top secret\n")
     return path
 
