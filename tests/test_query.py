@@ -7,28 +7,36 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 from click.testing import CliRunner
 
 from followerledger.cli import main
 from followerledger.history_import import import_history
 from followerledger.lake import Lake
-from followerledger.query import QueryRefused, check_read_only, render
+from followerledger.query import QueryRefused, check_read_only, open_warehouse, render
 from followerledger.refresh import refresh
 from followerledger.watchlist import load_watchlist
 
 
-@pytest.fixture
-def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / "watchlist.yaml").write_text("brands:\n  HP:\n    x: [HP]\n")
-    (tmp_path / "h.csv").write_text(
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One warehouse for the module: no test here changes it (`query` cannot)."""
+    root = tmp_path_factory.mktemp("query")
+    (root / "watchlist.yaml").write_text("brands:\n  HP:\n    x: [HP]\n")
+    (root / "h.csv").write_text(
         "observed_at,platform,handle,followers\n2026-01-01,x,HP,5\n2026-01-02,x,HP,7\n"
     )
-    lake = Lake(tmp_path / "warehouse/lake")
-    import_history(tmp_path / "h.csv", lake)
-    refresh(tmp_path / "warehouse", lake, load_watchlist(tmp_path / "watchlist.yaml"))
-    monkeypatch.setenv("FOLLOWERLEDGER_WAREHOUSE", str(tmp_path / "warehouse"))
-    return tmp_path / "warehouse"
+    lake = Lake(root / "warehouse/lake")
+    import_history(root / "h.csv", lake)
+    refresh(root / "warehouse", lake, load_watchlist(root / "watchlist.yaml"))
+    return root / "warehouse"
+
+
+@pytest.fixture
+def warehouse(built: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("FOLLOWERLEDGER_WAREHOUSE", str(built))
+    return built
 
 
 @pytest.mark.parametrize(
@@ -37,11 +45,17 @@ def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "insert into observations values (1)",
         "delete from daily_followers",
         "copy (select 1) to '/tmp/out.csv'",
+        "copy daily_followers to 'warehouse/marts/out.csv'",
+        "export database 'warehouse/lake'",
         "attach 'other.duckdb'",
         "create table t (a int)",
         "set threads = 1",
         "pragma version",
         "select 1; drop view observations",
+        "install httpfs",
+        "load httpfs",
+        "set enable_external_access = true",
+        "reset lock_configuration",
     ],
 )
 def test_writes_are_refused_in_one_line(warehouse: Path, sql: str) -> None:
@@ -71,11 +85,138 @@ def test_reads_in_every_format(warehouse: Path) -> None:
     assert runner.invoke(main, ["query", "explain select * from accounts"]).exit_code == 0
 
 
-def test_sql_errors_are_one_line(warehouse: Path) -> None:
-    result = CliRunner().invoke(main, ["query", "select nope from observations"])
+def test_sql_errors_keep_duckdbs_whole_message(warehouse: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(main, ["query", "select nope from observations"])
     assert result.exit_code == 1
-    assert result.output.count("\n") == 1
-    assert "nope" in result.output
+    assert result.stdout == ""
+    assert result.stderr.startswith("followerledger: error: Binder Error: ")
+    assert "Candidate bindings" in result.stderr
+    result = runner.invoke(main, ["query", "select * from daily_folowers"])
+    assert result.exit_code == 1
+    assert 'Did you mean "daily_followers"' in result.stderr
+
+
+def test_syntax_errors_keep_the_caret(warehouse: Path) -> None:
+    result = CliRunner().invoke(main, ["query", "select 1 frm daily_followers"])
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("followerledger: error: Parser Error: syntax error at or near")
+    source = next(line for line in lines if line.startswith("LINE 1: "))
+    caret = lines[lines.index(source) + 1]
+    assert source[caret.index("^") :].startswith("daily_followers")
+
+
+def test_several_statements_are_refused_in_one_line(warehouse: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(main, ["query", "select 1; select 2"])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "followerledger: error: query runs one statement at a time and was given 2; "
+        "run each on its own\n"
+    )
+    trailing = runner.invoke(main, ["query", "select 2 as n;", "--format", "csv"])
+    assert (trailing.exit_code, trailing.stdout) == (0, "n\n2\n")
+
+
+@pytest.fixture
+def outside(warehouse: Path) -> Path:
+    """A file beside the warehouse that query must not read."""
+    path = warehouse.parent / "private.txt"
+    path.write_text("top secret\n")
+    (warehouse / "_prefect").mkdir(exist_ok=True)
+    (warehouse / "_prefect" / "prefect.db").write_text("top secret\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "select * from read_csv('/etc/passwd')",
+        "select * from read_text('/etc/passwd')",
+        "select * from read_text('{outside}')",
+        "select * from read_blob('{outside}')",
+        "select * from read_text('{warehouse}/lake/../../private.txt')",
+        "select * from read_text('{warehouse}/_prefect/prefect.db')",
+        "select * from glob('{warehouse}/*')",
+        "select * from read_csv('https://example.com/data.csv')",
+    ],
+)
+def test_query_reads_only_the_warehouse(warehouse: Path, outside: Path, sql: str) -> None:
+    result = CliRunner().invoke(main, ["query", sql.format(outside=outside, warehouse=warehouse)])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith(
+        "followerledger: error: query reads only the warehouse's marts and lake: "
+        "Permission Error: Cannot access file"
+    )
+    assert "secret" not in result.stderr
+    assert "root:" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "copy (select 1) to '{warehouse}/../out.csv'",
+        "attach '{warehouse}/other.duckdb'",
+        "install httpfs",
+        "load httpfs",
+        "set enable_external_access = true",
+        "reset enable_external_access",
+        "set lock_configuration = false",
+        "set allowed_directories = ['/']",
+    ],
+)
+def test_the_warehouse_connection_itself_is_confined(warehouse: Path, sql: str) -> None:
+    connection = open_warehouse(
+        warehouse / "followerledger.duckdb", [warehouse / "marts", warehouse / "lake"]
+    )
+    try:
+        with pytest.raises((duckdb.PermissionException, duckdb.InvalidInputException)):
+            connection.execute(sql.format(warehouse=warehouse))
+        assert connection.sql("select count(*) from observations").fetchall() == [(2,)]
+        assert connection.sql("select max(followers) from daily_followers").fetchall() == [(7,)]
+    finally:
+        connection.close()
+    assert not (warehouse.parent / "out.csv").exists()
+    assert not (warehouse / "other.duckdb").exists()
+
+
+@pytest.mark.parametrize("as_uri", [False, True])
+def test_a_lake_outside_the_warehouse_is_readable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, as_uri: bool
+) -> None:
+    (tmp_path / "watchlist.yaml").write_text("brands:\n  HP:\n    x: [HP]\n")
+    (tmp_path / "h.csv").write_text("observed_at,platform,handle,followers\n2026-01-01,x,HP,5\n")
+    lake = Lake(tmp_path / "elsewhere")
+    import_history(tmp_path / "h.csv", lake)
+    refresh(tmp_path / "warehouse", lake, load_watchlist(tmp_path / "watchlist.yaml"))
+    monkeypatch.setenv("FOLLOWERLEDGER_WAREHOUSE", str(tmp_path / "warehouse"))
+    where = tmp_path / "elsewhere"
+    monkeypatch.setenv("FOLLOWERLEDGER_LAKE", where.as_uri() if as_uri else str(where))
+    sql = (
+        "select (select count(*) from observations) as rows, max(followers) as most "
+        "from daily_followers"
+    )
+    result = CliRunner().invoke(main, ["query", sql, "--format", "csv"])
+    assert (result.exit_code, result.stdout) == (0, "rows,most\n1,5\n")
+    # The warehouse folder beside the marts is not part of the allowed lake.
+    refused = CliRunner().invoke(main, ["query", f"select * from glob('{tmp_path}/*')"])
+    assert refused.exit_code == 2
+
+
+def test_a_remote_lake_is_refused_without_echoing_it(
+    warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FOLLOWERLEDGER_LAKE", "s3://bucket/lake?secret_key=sekrit")
+    result = CliRunner().invoke(main, ["query", "select 1"])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "followerledger: error: FOLLOWERLEDGER_LAKE: `followerledger query` reads only a local "
+        "lake (a path or file:// URI), not a s3:// one; query that lake with DuckDB directly "
+        "(set in the environment or .env)\n"
+    )
 
 
 def test_missing_warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from followerledger import __version__
-from followerledger.location import DEMO_WAREHOUSE
+from followerledger.location import DEMO_WAREHOUSE, SettingsError
 
 if TYPE_CHECKING:
     from followerledger.prefect_server import PrefectServer
@@ -32,7 +32,17 @@ def fail(message: str, code: int = 2) -> NoReturn:
     sys.exit(code)
 
 
-@click.group()
+class _Commands(click.Group):
+    """The command group: a bad setting, wherever a command reads it, is one line, exit 2."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except SettingsError as error:
+            fail(str(error))
+
+
+@click.group(cls=_Commands)
 @click.version_option(__version__, prog_name="followerledger")
 def main() -> None:
     """An honest, queryable history of brand follower counts.
@@ -128,13 +138,13 @@ def refresh(full: bool) -> None:
     """Bring the marts up to date (incrementally unless --full)."""
     from followerledger.lake import Lake
     from followerledger.refresh import refresh as run_refresh
-    from followerledger.settings import SettingsError, load_settings
+    from followerledger.settings import load_settings
     from followerledger.watchlist import WatchlistError, load_watchlist
 
+    settings = load_settings()
     try:
-        settings = load_settings()
         watchlist = load_watchlist(settings.watchlist)
-    except (SettingsError, WatchlistError) as error:
+    except WatchlistError as error:
         fail(str(error))
     report = run_refresh(
         settings.warehouse,
@@ -316,18 +326,22 @@ def import_(file: Path) -> None:
     show_default=True,
 )
 def query(sql: str, fmt: str) -> None:
-    """Read-only SQL against the warehouse."""
+    """One read-only SQL statement against the warehouse; reads only its marts and lake."""
     import duckdb
 
-    from followerledger.location import catalog_location
+    from followerledger.location import catalog_location, local_lake_location
     from followerledger.query import QueryRefused, WarehouseMissing, render, run_query
 
+    catalog = catalog_location()
+    readable = [catalog.parent / "marts", local_lake_location()]
     try:
-        columns, rows = run_query(catalog_location(), sql)
+        columns, rows = run_query(catalog, sql, readable)
     except (QueryRefused, WarehouseMissing) as error:
         fail(str(error))
     except duckdb.Error as error:
-        fail(str(error).strip().splitlines()[0], code=1)
+        # DuckDB's whole message: its "Did you mean" hints and the caret under a syntax error.
+        click.echo(f"followerledger: error: {str(error).strip()}", err=True)
+        sys.exit(1)
     click.echo(render(columns, rows, fmt))  # type: ignore[arg-type]
 
 

@@ -1,6 +1,8 @@
 """Read-only SQL against the published warehouse, printed as a table, CSV or JSON.
 
 Kept light on purpose: this path imports DuckDB and nothing heavier (never Prefect).
+The connection is confined with DuckDB's own controls to the warehouse's marts and the lake,
+so `query` can be offered to analysts on a shared machine.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ import datetime as dt
 import decimal
 import io
 import json
+import os
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -22,19 +26,19 @@ _READ_ONLY: Final = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 
 
 class QueryRefused(ValueError):
-    """The statement would change something; `query` only reads."""
+    """The input is not one statement that only reads the warehouse; `query` refuses it."""
 
 
 class WarehouseMissing(FileNotFoundError):
     """There is no published warehouse file yet."""
 
 
-def check_read_only(sql: str) -> None:
-    """Raise QueryRefused unless every statement only reads."""
-    try:
-        statements = duckdb.extract_statements(sql)
-    except duckdb.Error as error:
-        raise QueryRefused(f"cannot parse the query: {_first_line(error)}") from None
+def check_read_only(sql: str) -> str:
+    """The one statement in `sql`; QueryRefused unless it is exactly one that only reads.
+
+    A syntax error is DuckDB's to report (duckdb.ParserException, with its caret).
+    """
+    statements = duckdb.extract_statements(sql)
     if not statements:
         raise QueryRefused("no statement given")
     for statement in statements:
@@ -44,36 +48,69 @@ def check_read_only(sql: str) -> None:
                 f"query is read-only and refuses {kind} statements; "
                 "to change data, edit the watchlist or import a file"
             )
+    # Only reads pass the check above, so every result but the last would be thrown away.
+    if len(statements) > 1:
+        raise QueryRefused(
+            f"query runs one statement at a time and was given {len(statements)}; "
+            "run each on its own"
+        )
+    return statements[0].query
 
 
-def _first_line(error: BaseException) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+def open_warehouse(
+    catalog: Path, readable: Iterable[Path] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the published warehouse, in UTC.
 
-
-def open_warehouse(catalog: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the published warehouse, in UTC."""
+    With `readable` (what `followerledger query` passes: the marts and lake folders), DuckDB
+    can open no file but the catalog and those under these folders, and the connection cannot
+    be reconfigured. Without it, the pipeline's own readers (the report) read unconfined.
+    """
     if not catalog.exists():
         raise WarehouseMissing(
             f"{catalog} does not exist yet: run `followerledger snapshot` and "
             "`followerledger refresh` (or `make demo`) first"
         )
     connection = duckdb.connect(str(catalog), read_only=True)
-    connection.execute("set TimeZone = 'UTC'")
+    try:
+        connection.execute("set TimeZone = 'UTC'")
+        if readable is not None:
+            connection.execute(
+                "set allowed_directories = $folders", {"folders": _spellings(readable)}
+            )
+            # After the catalog is attached (it stays readable), and locked last.
+            connection.execute("set enable_external_access = false")
+            connection.execute("set lock_configuration = true")
+    except BaseException:
+        connection.close()
+        raise
     return connection
 
 
-def run_query(catalog: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Columns and rows of a read-only query (only the last statement's result is kept)."""
-    check_read_only(sql)
-    connection = open_warehouse(catalog)
+def _spellings(folders: Iterable[Path]) -> list[str]:
+    """Each folder as the views spell it (absolute, as the lake writes it) and resolved."""
+    spellings: list[str] = []
+    for folder in folders:
+        for spelling in (os.path.abspath(folder), os.path.realpath(folder)):
+            if spelling not in spellings:
+                spellings.append(spelling)
+    return spellings
+
+
+def run_query(
+    catalog: Path, sql: str, readable: Iterable[Path] | None = None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Columns and rows of one read-only statement; given `readable`, reading only the catalog
+    and files under those folders (see `open_warehouse`), QueryRefused for a read outside."""
+    statement = check_read_only(sql)
+    connection = open_warehouse(catalog, readable)
     try:
-        statements = duckdb.extract_statements(sql)
-        for statement in statements[:-1]:
-            connection.execute(statement)
-        relation = connection.sql(statements[-1].query)
+        relation = connection.sql(statement)
         if relation is None:
             return [], []
         return list(relation.columns), relation.fetchall()
+    except duckdb.PermissionException as error:
+        raise QueryRefused(f"query reads only the warehouse's marts and lake: {error}") from None
     finally:
         connection.close()
 

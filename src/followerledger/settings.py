@@ -9,7 +9,18 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from followerledger.location import CATALOG_NAME, DEFAULT_WAREHOUSE, ENV_FILE, WAREHOUSE_ENV
+from followerledger.location import (
+    CATALOG_NAME,
+    DEFAULT_WAREHOUSE,
+    ENV_FILE,
+    LAKE_ENV,
+    WAREHOUSE_ENV,
+    WHERE_SET,
+    SettingsError,
+    check_warehouse,
+)
+
+__all__ = ["Settings", "SettingsError", "load_settings", "parse_budgets"]
 
 
 def _env(name: str) -> AliasChoices:
@@ -27,7 +38,7 @@ class Settings(BaseSettings):
     )
     lake_uri: str | None = Field(
         None,
-        validation_alias=_env("FOLLOWERLEDGER_LAKE"),
+        validation_alias=_env(LAKE_ENV),
         description="Filesystem URI of the lake; default <warehouse>/lake.",
     )
 
@@ -110,6 +121,11 @@ class Settings(BaseSettings):
             return None
         return value
 
+    @field_validator("warehouse", mode="before")
+    @classmethod
+    def _check_warehouse(cls, value: object) -> object:
+        return check_warehouse(value) if isinstance(value, str) else value
+
     @field_validator("rate_budgets")
     @classmethod
     def _check_budgets(cls, value: str | None) -> str | None:
@@ -165,31 +181,42 @@ _BUDGET = re.compile(r"^\s*(x|bluesky|mastodon|youtube)\s*=\s*(\d+)\s*/\s*(\d+(?
 
 def parse_budgets(text: str) -> dict[str, tuple[int, float]]:
     """`x=300/900,youtube=10000/86400` as {platform: (requests, seconds)}; ValueError naming
-    the bad entry otherwise."""
+    the bad entry by position otherwise."""
     budgets: dict[str, tuple[int, float]] = {}
-    for entry in filter(str.strip, text.split(",")):
+    for number, entry in enumerate(filter(str.strip, text.split(",")), start=1):
         match = _BUDGET.match(entry)
         if match is None or float(match.group(3)) <= 0 or int(match.group(2)) <= 0:
-            raise ValueError(
-                f"FOLLOWERLEDGER_RATE_BUDGETS entry {entry.strip()!r} must read "
-                "platform=requests/seconds, e.g. x=300/900"
-            )
+            # Named by position, not quoted: settings errors never echo a value.
+            raise ValueError(f"entry {number} must read platform=requests/seconds, e.g. x=300/900")
         budgets[match.group(1)] = (int(match.group(2)), float(match.group(3)))
     return budgets
 
 
-class SettingsError(ValueError):
-    """A setting has a value it cannot take; the message names the variable and the rule."""
+def _variable_names() -> dict[str, str]:
+    """Field names and aliases, mapped to the environment variable as README spells it."""
+    names: dict[str, str] = {}
+    for field_name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        choices = [str(c) for c in alias.choices] if isinstance(alias, AliasChoices) else []
+        names[field_name] = choices[0] if choices else field_name.upper()
+        names.update({choice: choice.upper() for choice in choices})
+    return names
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read settings from the environment (and `.env`), with explicit overrides on top."""
+    """Read settings from the environment (and `.env`), with explicit overrides on top.
+
+    SettingsError names each bad variable and its rule in one line, never the value.
+    """
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
-        # The offending value is left out: it could be a secret.
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
-            for problem in error.errors()
-        )
-        raise SettingsError(f"{problems} (set in the environment or .env)") from None
+        names = _variable_names()
+        problems = []
+        for problem in error.errors(include_input=False, include_url=False):
+            where = ".".join(str(part) for part in problem["loc"])
+            cause = problem.get("ctx", {}).get("error")
+            # A validator's own message, without pydantic's "Value error, " prefix.
+            rule = str(cause) if isinstance(cause, ValueError) else problem["msg"]
+            problems.append(f"{names.get(where, where)}: {rule}")
+        raise SettingsError(f"{'; '.join(problems)} {WHERE_SET}") from None

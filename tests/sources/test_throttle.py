@@ -42,5 +42,5 @@ def test_configured_budgets_replace_the_documented_ones() -> None:
     settings = load_settings(rate_budgets="x=10000/900, youtube=1000000/86400")
     assert policy_for("x", budgets=settings.budgets).limit == 10_000
     assert policy_for("mastodon", "a.example", settings.budgets).limit == 300
-    with pytest.raises(SettingsError, match="entry 'x=lots' must read platform=requests"):
+    with pytest.raises(SettingsError, match="RATE_BUDGETS: entry 1 must read platform=requests"):
         load_settings(rate_budgets="x=lots")
