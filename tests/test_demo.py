@@ -299,6 +299,8 @@ def test_demo_settings_come_from_nothing_of_the_users(
     Path(".env").write_text(REAL_ENV + "FOLLOWERLEDGER_RATE_BUDGETS=x=1/900\n", encoding="utf-8")
     monkeypatch.setenv("FOLLOWERLEDGER_LAKE", "s3://real-bucket/lake")
     monkeypatch.setenv("youtube_api_key", "real-youtube-key")
+    # A setting the user's commands cannot take does not stop the demo, which sets its own.
+    monkeypatch.setenv("FOLLOWERLEDGER_HTTP_TIMEOUT", "abc")
     values = demo_environment(Path("warehouse/demo"), "http://127.0.0.1:1234")
     # Prefect, imported later, reads its home and profiles from the demo's folder, not ~.
     home = tmp_path / "warehouse/demo/_prefect_demo"
@@ -317,6 +319,7 @@ def test_demo_settings_come_from_nothing_of_the_users(
     assert settings.alert_urls is None
     assert settings.budgets == {}
     assert settings.x_api_url == "http://127.0.0.1:1234"
+    assert settings.http_timeout == 20.0
     # The user's environment is back as it was.
     assert os.environ["FOLLOWERLEDGER_LAKE"] == "s3://real-bucket/lake"
     # Settings read names in either case, so the demo must shadow the lower-case one too.
