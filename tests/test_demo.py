@@ -123,7 +123,10 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert "FOLLOWERLEDGER_WAREHOUSE" not in os.environ
     # It writes the report and says where; the next steps name the demo's warehouse.
     assert "report: warehouse/demo/report.html (open it in a browser" in text
-    assert "FOLLOWERLEDGER_WAREHOUSE=warehouse/demo .venv/bin/followerledger query" in text
+    assert (
+        "FOLLOWERLEDGER_WAREHOUSE=warehouse/demo FOLLOWERLEDGER_LAKE=warehouse/demo/lake "
+        ".venv/bin/followerledger query" in text
+    )
     assert "duckdb -readonly warehouse/demo/followerledger.duckdb" in text
     report = (tmp_path / "warehouse/demo/report.html").read_text(encoding="utf-8")
     _, projected = run_query(tmp_path / catalog, "select count(*) from projections")
@@ -325,3 +328,18 @@ def test_demo_settings_come_from_nothing_of_the_users(
     # Settings read names in either case, so the demo must shadow the lower-case one too.
     assert os.environ["youtube_api_key"] == "real-youtube-key"  # noqa: SIM112
     assert "X_BEARER_TOKEN" not in os.environ
+
+
+def test_demo_without_a_watchlist_here_says_where_it_looks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FOLLOWERLEDGER_WATCHLIST", str(tmp_path / "elsewhere.yaml"))
+    (tmp_path / "elsewhere.yaml").write_text("brands:\n  HP:\n    x: [HP]\n")
+    result = CliRunner().invoke(main, ["demo"])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "followerledger: error: watchlist.yaml: not found; the demo reads the watchlist in the "
+        "current folder (FOLLOWERLEDGER_WATCHLIST is not used): run it from the project's folder"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere.yaml"]

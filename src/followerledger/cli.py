@@ -67,12 +67,15 @@ def demo(warehouse: Path) -> None:
     """Run the whole pipeline offline against the built-in emulator, in a warehouse of its own."""
     from followerledger.demo import DemoRefused, run_demo
     from followerledger.prefect_server import ServerError
+    from followerledger.run_outcome import CountedNothing
     from followerledger.watchlist import WatchlistError
 
     try:
         result = run_demo(say=click.echo, warehouse=warehouse)
     except (DemoRefused, WatchlistError, ServerError) as error:
         fail(str(error))
+    except CountedNothing as error:
+        fail(str(error), code=1)
     click.echo(
         f"demo finished in {result.seconds:.1f} s; warehouse: {result.catalog}; "
         f"report: {result.report}"

@@ -285,6 +285,11 @@ def run_demo(
     """Run the pipeline end to end against the built-in emulator, offline, in `warehouse`
     (a folder of the demo's own: see `prepare_warehouse`)."""
     started = time.perf_counter()
+    if not DEMO_WATCHLIST.is_file():
+        raise DemoRefused(
+            f"{DEMO_WATCHLIST}: not found; the demo reads the watchlist in the current folder "
+            "(FOLLOWERLEDGER_WATCHLIST is not used): run it from the project's folder"
+        )
     watchlist = load_watchlist(DEMO_WATCHLIST)
     prepare_warehouse(warehouse)
     say(
@@ -373,10 +378,15 @@ def environment(values: dict[str, str]) -> Iterator[None]:
 
 
 def _next_steps(warehouse: Path) -> str:
-    command = f"FOLLOWERLEDGER_WAREHOUSE={shlex.quote(str(warehouse))} .venv/bin/followerledger"
+    # Both settings: `query` reads only the lake FOLLOWERLEDGER_LAKE names, and a `.env` may
+    # name another.
+    command = (
+        f"FOLLOWERLEDGER_WAREHOUSE={shlex.quote(str(warehouse))} "
+        f"FOLLOWERLEDGER_LAKE={shlex.quote(str(warehouse / 'lake'))} .venv/bin/followerledger"
+    )
     return "\n".join(
         [
-            "Explore further (commands use the warehouse FOLLOWERLEDGER_WAREHOUSE names):",
+            "Explore further (commands use the warehouse and lake their settings name):",
             f'  {command} query "select * from accounts"',
             f'  {command} query "select * from daily_followers limit 5" --format csv',
             f"  .venv/bin/duckdb -readonly {shlex.quote(str(catalog_path(warehouse)))}",
