@@ -44,7 +44,7 @@ browser:
 
 # The tests include a smoke run of every benchmark (dlt comes with the bench group).
 test: $(VENV)/.installed-bench browser
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check src tests bench
