@@ -40,7 +40,7 @@ OPTIONAL: Final = ("following", "posts", "account_id", "display_name")
 #: How many bad rows an error lists before it only counts the rest.
 MAX_LISTED: Final = 20
 
-#: How many unwatched accounts the warning names.
+#: How many unwatched handles the warning names.
 _EXAMPLES: Final = 5
 
 
