@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from followerledger.cli import main
 from followerledger.history_import import ImportFileError, import_history, parse_moment
-from followerledger.lake import Lake
+from followerledger.lake import Lake, observation_key
+from followerledger.observation import Observation, to_table
 from followerledger.watchlist import load_watchlist
 from tests.conftest import FakeClock
 
@@ -273,8 +274,14 @@ def test_rows_for_unwatched_handles_are_imported_and_counted(
         HEADER + "2026-01-01,x,delloutlet,1\n2026-01-01,x,Nobody,2\n2026-01-02,x,Nobody,3\n"
         "2026-01-01,bluesky,dell.com,4\n",
     )
-    lake = Lake(tmp_path / "lake")
-    report = import_history(path, lake, clock=fake_clock, watchlist=load_watchlist(watchlist_path))
+    lake = Lake(tmp_path / "warehouse/lake")
+    report = import_history(
+        path,
+        lake,
+        clock=fake_clock,
+        watchlist=load_watchlist(watchlist_path),
+        warehouse=tmp_path / "warehouse",
+    )
     assert report.rows == 4
     assert len(all_rows(lake)) == 4
     assert report.unwatched == (("x", "Nobody", 2), ("bluesky", "dell.com", 1))
@@ -296,11 +303,124 @@ def test_cli_import_warns_about_unwatched_rows_and_tolerates_a_broken_watchlist(
     assert result.exit_code == 0, result.output
     assert "imported 3 rows" in result.output
     assert (
-        "followerledger: warning: 2 of 3 rows are for 1 account not in the watchlist "
-        "(imported anyway): x Nobody (2 rows)"
+        "followerledger: warning: 2 of 3 rows are for 1 handle the watchlist does not list, "
+        "without an account id a watched handle resolved to (imported anyway): x Nobody (2 rows)"
     ) in result.output
     watchlist_path.write_text("brands: [broken\n", encoding="utf-8")
     again = runner.invoke(main, ["import", str(path)])
     assert again.exit_code == 0, again.output
     assert "imported 3 rows" in again.output
     assert "warning" not in again.output
+
+
+def land_sighting(lake: Lake, platform: str, handle: str, account_id: str) -> None:
+    """A snapshot row in the lake: `handle` (as requested) resolved to `account_id`."""
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    row = Observation(
+        run_id="run-1",
+        observed_at=moment,
+        platform=platform,
+        handle=handle,
+        status="ok",
+        source="api",
+        account_id=account_id,
+        followers=10,
+        requested_handle=handle,
+    )
+    lake.write(observation_key(platform, moment.date(), "run-1"), to_table([row]))
+
+
+def test_rows_under_an_old_handle_with_a_watched_id_are_not_unwatched(
+    tmp_path: Path, fake_clock: FakeClock
+) -> None:
+    watchlist_path = tmp_path / "watchlist.yaml"
+    watchlist_path.write_text("brands:\n  Dell:\n    x: [DellOutlet]\n", encoding="utf-8")
+    warehouse = tmp_path / "warehouse"
+    lake = Lake(warehouse / "lake")
+    land_sighting(lake, "x", "DellOutlet", "42")
+    path = csv_file(
+        tmp_path,
+        "observed_at,platform,handle,followers,account_id\n"
+        "2008-07-01,x,OldDell,1,42\n"
+        "2008-07-01,x,Nobody,2,\n"
+        "2008-07-01,x,Stranger,3,99\n"
+        "2008-07-01,bluesky,old.dell.com,4,42\n",
+    )
+    report = import_history(
+        path, lake, clock=fake_clock, watchlist=load_watchlist(watchlist_path), warehouse=warehouse
+    )
+    assert report.rows == 4
+    # The id is watched on x only: the same id on another platform is another account.
+    assert report.unwatched == (
+        ("x", "Nobody", 1),
+        ("x", "Stranger", 1),
+        ("bluesky", "old.dell.com", 1),
+    )
+
+
+def test_the_file_itself_can_tell_which_id_a_watched_handle_has(
+    tmp_path: Path, fake_clock: FakeClock
+) -> None:
+    watchlist_path = tmp_path / "watchlist.yaml"
+    watchlist_path.write_text("brands:\n  Dell:\n    x: [DellOutlet]\n", encoding="utf-8")
+    warehouse = tmp_path / "warehouse"
+    path = csv_file(
+        tmp_path,
+        "observed_at,platform,handle,followers,account_id\n"
+        "2008-07-01,x,OldDell,1,42\n"
+        "2009-07-01,x,DellOutlet,2,42\n",
+    )
+    report = import_history(
+        path,
+        Lake(warehouse / "lake"),
+        clock=fake_clock,
+        watchlist=load_watchlist(watchlist_path),
+        warehouse=warehouse,
+    )
+    assert report.unwatched == ()
+
+
+def test_cli_import_does_not_warn_about_a_renamed_watched_account(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warehouse = tmp_path / "warehouse"
+    monkeypatch.setenv("FOLLOWERLEDGER_WAREHOUSE", str(warehouse))
+    watchlist_path = tmp_path / "watchlist.yaml"
+    watchlist_path.write_text("brands:\n  Dell:\n    x: [DellOutlet]\n", encoding="utf-8")
+    monkeypatch.setenv("FOLLOWERLEDGER_WATCHLIST", str(watchlist_path))
+    land_sighting(Lake(warehouse / "lake"), "x", "DellOutlet", "42")
+    path = csv_file(
+        tmp_path, "observed_at,platform,handle,followers,account_id\n2008-07-01,x,OldDell,1,42\n"
+    )
+    result = CliRunner().invoke(main, ["import", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "imported 1 rows" in result.output
+    assert "warning" not in result.output
+
+
+@pytest.mark.parametrize("kind", ["directory", "binary"])
+def test_cli_import_of_an_unreadable_file_is_one_line_and_lands_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    monkeypatch.setenv("FOLLOWERLEDGER_WAREHOUSE", str(tmp_path / "warehouse"))
+    monkeypatch.setenv("FOLLOWERLEDGER_WATCHLIST", str(tmp_path / "missing.yaml"))
+    runner = CliRunner()
+    good = csv_file(tmp_path, HEADER + "2026-01-01,x,HP,5\n", "good.csv")
+    assert runner.invoke(main, ["import", str(good)]).exit_code == 0
+    bad = tmp_path / "history.csv"
+    if kind == "directory":
+        bad.mkdir()
+        reason = "cannot be read (Is a directory): give the path of a readable CSV file"
+    else:
+        bad.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00\x00")
+        reason = (
+            "is not UTF-8 text (invalid start byte at byte 0): "
+            "save it as CSV UTF-8 and import it again"
+        )
+    result = runner.invoke(main, ["import", str(bad)])
+    assert result.exit_code == 2
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.output.strip() == f"followerledger: error: {bad}: {reason}"
+    assert "Traceback" not in result.output
+    rows = all_rows(Lake(tmp_path / "warehouse/lake"))
+    assert [(r["handle"], r["followers"]) for r in rows] == [("HP", 5)]

@@ -288,7 +288,7 @@ def serve(port: int, project: Path) -> None:
 
 
 @main.command(name="import")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("file", type=click.Path(path_type=Path))
 def import_(file: Path) -> None:
     """Backfill historical observations from a CSV file (all rows or none)."""
     from followerledger.catalog import publish
@@ -306,7 +306,7 @@ def import_(file: Path) -> None:
     except WatchlistError:
         watchlist = None
     try:
-        report = import_history(file, lake, watchlist=watchlist)
+        report = import_history(file, lake, watchlist=watchlist, warehouse=settings.warehouse)
     except ImportFileError as error:
         fail(str(error))
     publish(settings.warehouse, lake, watchlist)

@@ -10,7 +10,9 @@ row is validated before anything is written; every bad row is reported as `FILE:
 Rows land with `source='import'`, one file per platform and UTC day, under a run id derived
 from the file's content (`import-<sha256 prefix>`): importing the same file again replaces
 its own files instead of duplicating them. Rows for handles the watchlist does not list land
-too (history is data) and are counted in the report.
+too (history is data) and are counted in the report, unless their `account_id` is the id a
+watched handle last resolved to (the identity map, this file's rows included): those are the
+watched account under an old handle.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Final
 
 from followerledger.handles import HandleError, read_handle
+from followerledger.identity import Identities, known_identities
 from followerledger.lake import Lake, LakeFile, observation_key
 from followerledger.observation import PARQUET_OPTIONS, PLATFORMS, Observation, to_table
 from followerledger.sources.http import utc_now
@@ -37,7 +40,7 @@ OPTIONAL: Final = ("following", "posts", "account_id", "display_name")
 #: How many bad rows an error lists before it only counts the rest.
 MAX_LISTED: Final = 20
 
-#: How many unwatched accounts the warning names.
+#: How many unwatched handles the warning names.
 _EXAMPLES: Final = 5
 
 
@@ -70,11 +73,13 @@ class ImportReport:
     run_id: str
     rows: int
     files: tuple[LakeFile, ...]
-    #: (platform, handle, rows) for handles the watchlist does not list, most rows first.
+    #: (platform, handle, rows) for handles the watchlist does not list whose rows carry no
+    #: account id a watched handle resolved to, most rows first.
     unwatched: tuple[tuple[str, str, int], ...] = ()
 
     def unwatched_warning(self) -> str | None:
-        """One line saying how many rows are for accounts not in the watchlist, or None."""
+        """One line saying how many rows are for handles neither listed nor carrying a watched
+        account's id, or None."""
         if not self.unwatched:
             return None
         rows = sum(count for _, _, count in self.unwatched)
@@ -84,8 +89,9 @@ class ImportReport:
         )
         more = ", …" if len(self.unwatched) > _EXAMPLES else ""
         return (
-            f"{rows} of {self.rows} rows are for {_plural(len(self.unwatched), 'account')} "
-            f"not in the watchlist (imported anyway): {examples}{more}; "
+            f"{rows} of {self.rows} rows are for {_plural(len(self.unwatched), 'handle')} "
+            "the watchlist does not list, without an account id a watched handle resolved to "
+            f"(imported anyway): {examples}{more}; "
             "`followerledger watchlist add` them to track them"
         )
 
@@ -126,10 +132,24 @@ def read_history(
         content = path.read_bytes()
     except FileNotFoundError:
         raise ImportFileError(path, [(None, "file not found")]) from None
+    except OSError as error:
+        raise ImportFileError(
+            path,
+            [(None, f"cannot be read ({error.strerror}): give the path of a readable CSV file")],
+        ) from None
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise ImportFileError(path, [(None, f"not UTF-8 text ({error.reason})")]) from None
+        raise ImportFileError(
+            path,
+            [
+                (
+                    None,
+                    f"is not UTF-8 text ({error.reason} at byte {error.start}): "
+                    "save it as CSV UTF-8 and import it again",
+                )
+            ],
+        ) from None
     run_id = run_id_for(content)
     lines = text.splitlines()
     reader = csv.DictReader(lines, delimiter=_delimiter(lines[0] if lines else ""))
@@ -231,14 +251,23 @@ def _observation(
     )
 
 
-def _unwatched(rows: list[Observation], watchlist: Watchlist) -> tuple[tuple[str, str, int], ...]:
-    """(platform, handle, rows) of the rows whose handle the watchlist does not list."""
+def _unwatched(
+    rows: list[Observation], watchlist: Watchlist, identities: Callable[[], Identities]
+) -> tuple[tuple[str, str, int], ...]:
+    """(platform, handle, rows) of the rows whose handle the watchlist does not list and whose
+    account id is not one a watched handle resolved to."""
     watched = {(account.platform, account.key) for account in watchlist.accounts}
-    counts = Counter(
-        (row.platform, row.handle)
+    unlisted = [
+        row
         for row in rows
         if (row.platform, normalize_handle(row.platform, row.handle)) not in watched
-    )
+    ]
+    # Reading the identity map costs a DuckDB query: only when some row could be matched by id.
+    if any(row.account_id is not None for row in unlisted):
+        known = identities()
+        watched_ids = {(platform, known[platform, key]) for platform, key in watched & known.keys()}
+        unlisted = [row for row in unlisted if (row.platform, row.account_id) not in watched_ids]
+    counts = Counter((row.platform, row.handle) for row in unlisted)
     return tuple((platform, handle, count) for (platform, handle), count in counts.most_common())
 
 
@@ -248,9 +277,15 @@ def import_history(
     *,
     clock: Callable[[], datetime] = utc_now,
     watchlist: Watchlist | None = None,
+    warehouse: Path | None = None,
 ) -> ImportReport:
-    """Validate the whole file, then land it as one file per platform and UTC day; with a
-    watchlist, the report counts the rows for handles it does not list."""
+    """Validate the whole file, then land it as one file per platform and UTC day.
+
+    With a watchlist and the `warehouse` the lake belongs to, the report counts the rows for
+    handles the watchlist does not list, leaving out those whose account id a watched handle
+    last resolved to (read after landing, so the file's own rows count as evidence)."""
+    if watchlist is not None and warehouse is None:
+        raise TypeError("import_history: a watchlist needs the warehouse its identities live in")
     run_id, rows = read_history(path, clock=clock)
     partitions: dict[tuple[str, date], list[Observation]] = defaultdict(list)
     for row in rows:
@@ -259,5 +294,9 @@ def import_history(
         lake.write(observation_key(platform, day, run_id), to_table(partition), PARQUET_OPTIONS)
         for (platform, day), partition in sorted(partitions.items())
     )
-    unwatched = _unwatched(rows, watchlist) if watchlist is not None else ()
+    unwatched = (
+        _unwatched(rows, watchlist, lambda: known_identities(warehouse, lake))
+        if watchlist is not None and warehouse is not None
+        else ()
+    )
     return ImportReport(run_id, len(rows), files, unwatched)

@@ -8,6 +8,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from followerledger.flows import as_is
 from followerledger.flows.refresh import refresh_marts
 from followerledger.flows.reporting import alert_failed_run
 from followerledger.flows.snapshot import publish_catalog
@@ -18,10 +19,10 @@ from followerledger.watchlist import Watchlist, load_watchlist
 
 
 @task(name="import_history", cache_policy=NO_CACHE)
-def import_file(path: Path, lake: Lake, watchlist: Watchlist) -> ImportReport:
+def import_file(path: Path, lake: Lake, watchlist: Watchlist, warehouse: Path) -> ImportReport:
     """Validate the whole CSV, then land it (all rows or none; re-importing replaces).
     Not retried: a bad file stays bad, and the run is started by hand anyway."""
-    return import_history(path, lake, watchlist=watchlist)
+    return import_history(path, lake, watchlist=watchlist, warehouse=warehouse)
 
 
 @flow(name="import-history", on_failure=[alert_failed_run], on_crashed=[alert_failed_run])
@@ -30,8 +31,8 @@ def import_history_flow(file: str, refresh: bool = True) -> dict[str, Any]:
     settings = load_settings()
     watchlist = load_watchlist(settings.watchlist)
     lake = Lake(settings.lake)
-    report = import_file(Path(file), lake, watchlist)
-    publish_catalog(settings, lake, watchlist)
+    report = import_file(Path(file), lake, as_is(watchlist), settings.warehouse)
+    publish_catalog(settings, lake, as_is(watchlist))
     logger = get_run_logger()
     warning = report.unwatched_warning()
     if warning is not None:
@@ -44,7 +45,7 @@ def import_history_flow(file: str, refresh: bool = True) -> dict[str, Any]:
         len(report.files),
     )
     if refresh:
-        refresh_marts(settings, lake, watchlist, False)
+        refresh_marts(settings, lake, as_is(watchlist), False)
     return {
         "run_id": report.run_id,
         "rows": report.rows,
