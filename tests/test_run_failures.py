@@ -389,12 +389,12 @@ def test_a_spent_shared_budget_logs_a_warning_before_it_waits(
         raise StopWaiting
 
     policy = RatePolicy(f"test-{uuid.uuid4().hex[:8]}", 10, 100)  # 1 request per 10 s
-    budget = PrefectBudget(policy, sleep=sleep)
+    budget = PrefectBudget(policy, sleep=sleep, clock=lambda: datetime(2024, 5, 1, 12, tzinfo=UTC))
     budget.reserve(10)
     with caplog.at_level(logging.WARNING), pytest.raises(StopWaiting):
         budget.reserve(5)
     assert len(pauses) == 1
     assert [r.getMessage() for r in caplog.records] == [
         f"{policy.name}: the shared request budget {limit_name(policy)} is spent (runs on "
-        "every worker share it), waiting about 50 s for 5 request slots"
+        "every worker share it; 5 request slots needed), waiting about 50 s until 12:00:50 UTC"
     ]

@@ -47,6 +47,24 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def say_waiting(
+    logger: Logger, who: str, why: str, seconds: float, now: datetime, *, about: bool = False
+) -> None:
+    """Log at WARNING that `who` waits `seconds` for a rate limit, and until when (UTC):
+    `x: rate-limited (429), waiting 300 s until 12:05:00 UTC`. The one wording of every
+    rate-limit wait (this client's, the token buckets', the shared Prefect budgets')."""
+    # Rounded as the seconds are shown, so "waiting 9 s" is 9 s before the time shown.
+    until = now + timedelta(seconds=round(seconds))
+    logger.warning(
+        "%s: %s, waiting %s%.0f s until %s UTC",
+        who,
+        why,
+        "about " if about else "",
+        seconds,
+        f"{until:%H:%M:%S}",
+    )
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Budget:
     """What a platform's rate-limit headers said about the current window."""
@@ -261,10 +279,7 @@ class ApiClient:
             self._say_waiting("rate-limited (429)", state.next_action.sleep)
 
     def _say_waiting(self, why: str, seconds: float) -> None:
-        until = self.clock() + timedelta(seconds=seconds)
-        self.logger.warning(
-            "%s: %s, waiting %.0f s until %s UTC", self.platform, why, seconds, f"{until:%H:%M:%S}"
-        )
+        say_waiting(self.logger, self.platform, why, seconds, self.clock())
 
     def _sleep_checked(self, seconds: float) -> None:
         if seconds > 0:
