@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -30,6 +29,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 from tenacity.wait import wait_exponential_jitter
 
 from followerledger import __version__
+from followerledger.urls import shown_url
 
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], None]
@@ -319,7 +319,7 @@ class ApiClient:
         except requests.Timeout:
             raise _RetryAfter(f"no answer from {self.platform} within {self.timeout:g} s") from None
         except requests.ConnectionError as error:
-            where = urlsplit(self.base_url).netloc
+            where = shown_url(self.base_url)  # never the URL's credentials
             raise _RetryAfter(
                 self.redact(f"cannot reach {self.platform} at {where}: {_why_unreachable(error)}")
             ) from None
