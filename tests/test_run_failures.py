@@ -122,7 +122,7 @@ def test_an_unreachable_platform_says_where_and_why(fake_clock: FakeClock) -> No
     [row] = source.fetch([Target("DellOutlet")], "run-1")
     assert (row.status, row.detail) == (
         "error",
-        f"cannot reach x at 127.0.0.1:{port}: connection refused (gave up after 2 attempts)",
+        f"cannot reach x at http://127.0.0.1:{port}: connection refused (gave up after 2 attempts)",
     )
 
 
@@ -336,8 +336,8 @@ def test_an_unreachable_platform_fails_the_run_and_the_others_land(
     by_platform = {p["platform"]: p["statuses"] for p in error.result["platforms"]}
     assert by_platform == {"x": {"ok": 3, "not_found": 1, "suspended": 1}, "bluesky": {"error": 2}}
     assert str(error).endswith(
-        f" landed 7 rows but bluesky counted nothing: cannot reach bluesky at 127.0.0.1:{port}: "
-        "connection refused (gave up after 1 attempts)"
+        f" landed 7 rows but bluesky counted nothing: cannot reach bluesky at "
+        f"http://127.0.0.1:{port}: connection refused (gave up after 1 attempts)"
     )
     assert sorted(item.platform for item in workspace.lake.list() if "runs" not in item.key) == [
         "bluesky",
@@ -389,12 +389,12 @@ def test_a_spent_shared_budget_logs_a_warning_before_it_waits(
         raise StopWaiting
 
     policy = RatePolicy(f"test-{uuid.uuid4().hex[:8]}", 10, 100)  # 1 request per 10 s
-    budget = PrefectBudget(policy, sleep=sleep)
+    budget = PrefectBudget(policy, sleep=sleep, clock=lambda: datetime(2024, 5, 1, 12, tzinfo=UTC))
     budget.reserve(10)
     with caplog.at_level(logging.WARNING), pytest.raises(StopWaiting):
         budget.reserve(5)
     assert len(pauses) == 1
     assert [r.getMessage() for r in caplog.records] == [
         f"{policy.name}: the shared request budget {limit_name(policy)} is spent (runs on "
-        "every worker share it), waiting about 50 s for 5 request slots"
+        "every worker share it; 5 request slots needed), waiting about 50 s until 12:00:50 UTC"
     ]

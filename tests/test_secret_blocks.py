@@ -23,6 +23,7 @@ from followerledger.cli import main
 from followerledger.flows.snapshot import snapshot_flow
 from followerledger.secret_blocks import SECRET_BLOCKS, SecretBlockError, with_secret_blocks
 from followerledger.settings import load_settings
+from followerledger.urls import shown_url
 from tests.conftest import Workspace
 
 pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_server")]
@@ -172,3 +173,20 @@ def test_a_failed_run_alerts_through_the_block_and_never_stores_its_url(
 
 def files(workspace: Workspace) -> list[Path]:
     return [path for path in workspace.warehouse.rglob("*") if path.is_file()]
+
+
+def test_an_unreachable_prefect_api_never_shows_its_credentials(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch, httpserver: HTTPServer
+) -> None:
+    monkeypatch.delenv("X_BEARER_TOKEN")
+    closed = closed_port_url().replace("http://", "http://user:sekrit@") + "?token=sekrit"
+    httpserver.expect_request(
+        "/api/block_types/slug/secret/block_documents/name/followerledger-x-bearer-token"
+    ).respond_with_data("busy", status=503)
+    failing = httpserver.url_for("/api").replace("http://", "http://user:sekrit@")
+    for api in (closed, failing):
+        with pytest.raises(SecretBlockError) as raised:
+            with_secret_blocks(load_settings(), api)
+        assert "sekrit" not in str(raised.value)
+        assert f"cannot be read from PREFECT_API_URL={shown_url(api)}: " in str(raised.value)
+        assert "user" not in shown_url(api)

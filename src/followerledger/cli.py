@@ -249,16 +249,17 @@ def deploy(port: int, project: Path) -> None:
     except DeploymentError as error:
         fail(str(error))
     pools = sorted({spec.work_pool for spec in specs if spec.work_pool})
-    click.echo(f"deployed to {server.api_url}:")
+    click.echo(f"deployed to {server.shown_api_url}:")
     for spec in specs:
         click.echo(f"  {spec.describe()}")
     click.echo("Start a worker (keep it running; it runs the flows from this folder):")
+    # A URL with credentials is not printed: the worker reads PREFECT_API_URL as set here.
+    api = "" if server.shown_api_url != server.api_url else f"PREFECT_API_URL={server.api_url} "
     for pool in pools:
-        click.echo(
-            f"  PREFECT_API_URL={server.api_url} DO_NOT_TRACK=1 "
-            f".venv/bin/prefect worker start --pool {pool}"
-        )
-    click.echo(f"Open the UI: {server.ui_url}")
+        click.echo(f"  {api}DO_NOT_TRACK=1 .venv/bin/prefect worker start --pool {pool}")
+    if not api:
+        click.echo("  (in an environment where PREFECT_API_URL is set as it is here)")
+    click.echo(f"Open the UI: {server.shown_ui_url}")
     if server.home is not None:
         click.echo(
             f"The local Prefect server runs in the background (pid {server.pid}; database and "

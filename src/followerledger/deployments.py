@@ -184,5 +184,5 @@ def serve(project: Path, server: PrefectServer, say: Callable[[str], None]) -> N
         deployments = runner_deployments(project)
         for spec in read_project(project):
             say(f"  {spec.describe()}")
-        say(f"serving {len(deployments)} deployments; UI: {server.ui_url}; Ctrl-C stops")
+        say(f"serving {len(deployments)} deployments; UI: {server.shown_ui_url}; Ctrl-C stops")
         prefect_serve(*deployments, print_starting_message=False)

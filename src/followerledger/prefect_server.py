@@ -28,6 +28,8 @@ from typing import Final
 import httpx
 import requests
 
+from followerledger.urls import shown_url
+
 HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 4200
 HOME_NAME: Final = "_prefect"
@@ -66,6 +68,16 @@ class PrefectServer:
         """The UI's address (the API URL without its `/api`)."""
         return self.api_url.removesuffix("/").removesuffix("/api")
 
+    @property
+    def shown_api_url(self) -> str:
+        """The API URL as it may be printed (no credentials: `followerledger.urls`)."""
+        return shown_url(self.api_url)
+
+    @property
+    def shown_ui_url(self) -> str:
+        """The UI's address as it may be printed."""
+        return self.shown_api_url.removesuffix("/").removesuffix("/api")
+
 
 def prefect_command() -> str:
     """The `prefect` executable installed next to this Python (the project's .venv)."""
@@ -103,7 +115,7 @@ def ensure_server(
     if configured:
         if not healthy(configured, timeout=10, authenticated=True):
             raise ServerError(
-                f"PREFECT_API_URL={configured} does not answer: start that server, "
+                f"PREFECT_API_URL={shown_url(configured)} does not answer: start that server, "
                 "or unset PREFECT_API_URL to use a local one"
             )
         return PrefectServer(configured)

@@ -18,6 +18,7 @@ from typing import Final
 from pydantic import SecretStr
 
 from followerledger.settings import Settings
+from followerledger.urls import shown_url, without_url_secrets
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -108,10 +109,12 @@ def _read_blocks(api_url: str, secrets: list[SecretBlock]) -> dict[str, str]:
                 found[secret.field] = value
     except (httpx.HTTPError, PrefectException, OSError) as error:
         # The reason is the error's type and first line: never a response body.
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        # It may quote the URL (httpx does), so the URL's credentials are taken out of it.
+        text = without_url_secrets(str(error), api_url).strip()
+        reason = text.splitlines()[0] if text else ""
         raise SecretBlockError(
             f"{secret.variable} is not set and its Prefect Secret block {secret.block!r} "
-            f"cannot be read from PREFECT_API_URL={api_url}: {type(error).__name__}"
+            f"cannot be read from PREFECT_API_URL={shown_url(api_url)}: {type(error).__name__}"
             f"{': ' + reason if reason else ''}; start that server, unset PREFECT_API_URL, "
             f"or set {secret.variable} in the environment or .env"
         ) from None

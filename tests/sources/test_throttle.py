@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from followerledger.sources.throttle import POLICIES, TokenBucket, policy_for
+import logging
+from datetime import UTC, datetime
+
+import pytest
+
+# Imported here, not in a test: importing Prefect configures logging, which must happen
+# before caplog installs its handler.
+from followerledger.flows.budgets import LocalBudgets
+from followerledger.sources import throttle as throttle_module
+from followerledger.sources.throttle import POLICIES, RatePolicy, TokenBucket, policy_for
 
 
 class Ticks:
@@ -44,3 +53,59 @@ def test_configured_budgets_replace_the_documented_ones() -> None:
     assert policy_for("mastodon", "a.example", settings.budgets).limit == 300
     with pytest.raises(SettingsError, match="RATE_BUDGETS: entry 1 must read platform=requests"):
         load_settings(rate_budgets="x=lots")
+
+
+# --- long waits speak (issue 11, item 7) ---------------------------------------------------
+
+NOON = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def test_a_long_local_wait_logs_one_warning_naming_the_platform_and_until_when(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ticks = Ticks()
+    youtube = POLICIES["youtube"]  # one request every 8.64 s once the burst is spent
+    bucket = TokenBucket(
+        1, youtube.per_second, ticks.clock, ticks.sleep, name="youtube", wall_clock=lambda: NOON
+    )
+    logger = logging.getLogger("test.throttle.long")
+    with caplog.at_level(logging.WARNING, logger="test.throttle.long"):
+        assert bucket.take(logger) == 0.0
+        assert caplog.records == []
+        assert round(bucket.take(logger), 2) == 8.64
+    assert [(r.name, r.levelno, r.getMessage()) for r in caplog.records] == [
+        (
+            "test.throttle.long",
+            logging.WARNING,
+            "youtube: rate budget spent (one request every 8.64 s), waiting 9 s until 12:00:09 UTC",
+        )
+    ]
+
+
+def test_a_short_local_wait_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    ticks = Ticks()
+    bucket = TokenBucket(1, 0.5, ticks.clock, ticks.sleep, name="x", wall_clock=lambda: NOON)
+    with caplog.at_level(logging.DEBUG):
+        waits = [bucket.take(logging.getLogger("test.throttle.short")) for _ in range(3)]
+    assert waits == [0.0, 2.0, 2.0]
+    assert caplog.records == []
+
+
+def test_local_budgets_log_on_the_logger_they_are_given(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    ticks = Ticks()
+    policy = RatePolicy("youtube", 1, 60)
+    bucket = TokenBucket(1, policy.per_second, ticks.clock, ticks.sleep, name="youtube")
+    monkeypatch.setitem(throttle_module._BUCKETS, policy, bucket)
+    run_logger = logging.getLogger("test.throttle.run")
+    take = LocalBudgets(run_logger)(policy)
+    with caplog.at_level(logging.WARNING):
+        take()
+        take()
+    assert ticks.slept == [60.0]
+    [record] = caplog.records
+    assert record.name == "test.throttle.run"
+    assert record.getMessage().startswith(
+        "youtube: rate budget spent (one request every 60 s), waiting 60 s until "
+    )

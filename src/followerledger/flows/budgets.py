@@ -26,7 +26,7 @@ from prefect.settings import (
     get_current_settings,
 )
 
-from followerledger.sources.http import LOUD_WAIT
+from followerledger.sources.http import LOUD_WAIT, Clock, Logger, say_waiting, utc_now
 from followerledger.sources.throttle import RatePolicy, Throttle, process_throttle
 
 PREFIX = "followerledger-"
@@ -61,9 +61,15 @@ class PrefectBudget:
     """One platform's (or Mastodon instance's) share of a Prefect rate limit, held by a run:
     slots reserved from the server and handed out one per request."""
 
-    def __init__(self, policy: RatePolicy, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        policy: RatePolicy,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Clock = utc_now,
+    ) -> None:
         self.policy = policy
         self.sleep = sleep
+        self.clock = clock
         self.largest = max(1, min(TOP_UP, policy.limit // 10))
         self.top_up = 1
         self._lock = threading.Lock()
@@ -113,13 +119,12 @@ class PrefectBudget:
                     raise
                 expected = slots / self.policy.per_second
                 if not said and expected >= LOUD_WAIT:
-                    _logger().warning(
-                        "%s: the shared request budget %s is spent (runs on every worker "
-                        "share it), waiting about %.0f s for %d request slots",
-                        self.policy.name,
-                        self.name,
-                        expected,
-                        slots,
+                    why = (
+                        f"the shared request budget {self.name} is spent (runs on every "
+                        f"worker share it; {slots} request slots needed)"
+                    )
+                    say_waiting(
+                        _logger(), self.policy.name, why, expected, self.clock(), about=True
                     )
                     said = True
                 self.sleep(float(error.response.headers.get("Retry-After", "1")))
@@ -158,17 +163,22 @@ class SharedBudgets:
 
 
 class LocalBudgets:
-    """The throttle factory without a Prefect server: token buckets in this process."""
+    """The throttle factory without a Prefect server: token buckets in this process, whose
+    long waits are logged on `logger` (the flow run's)."""
+
+    def __init__(self, logger: Logger | None = None) -> None:
+        self.logger = logger
 
     def __call__(self, policy: RatePolicy) -> Throttle:
-        return process_throttle(policy)
+        return process_throttle(policy, self.logger)
 
     def reserve(self, planned: Mapping[RatePolicy, int]) -> None:
         """Nothing to reserve: the buckets pace each request as it is sent."""
 
 
-def budgets_for_run() -> SharedBudgets | LocalBudgets:
-    """Prefect global limits when PREFECT_API_URL is set, else in-process token buckets."""
+def budgets_for_run(logger: Logger | None = None) -> SharedBudgets | LocalBudgets:
+    """Prefect global limits when PREFECT_API_URL is set, else in-process token buckets
+    (their long waits logged on `logger`)."""
     if get_current_settings().api.url:
         return SharedBudgets()
-    return LocalBudgets()
+    return LocalBudgets(logger)

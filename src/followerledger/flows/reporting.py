@@ -23,6 +23,7 @@ from followerledger.lake import Lake
 from followerledger.recent import AccountChange
 from followerledger.secret_blocks import SecretBlockError, with_secret_blocks
 from followerledger.settings import Settings, load_settings
+from followerledger.urls import shown_url
 from followerledger.watchlist import AlertRules, Watchlist, WatchlistError, load_watchlist
 
 
@@ -108,6 +109,6 @@ def alert_failed_run(flow: Flow[Any, Any], flow_run: FlowRun, state: State[Any])
         str(flow_run.id),
         state.name or state.type.value,
         settings.redact(state.message or ""),
-        f"{ui}/runs/flow-run/{flow_run.id}" if ui else None,
+        f"{shown_url(ui)}/runs/flow-run/{flow_run.id}" if ui else None,
     )
     alerts.alert_on_failed_run(settings, rules, alert, datetime.now(UTC))

@@ -120,7 +120,7 @@ def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None)
     run_id = run_id or snapshot.new_run_id(started_at)
     lake = Lake(settings.lake)
     identities = load_identities(settings, lake)
-    budgets = budgets_for_run()
+    budgets = budgets_for_run(logger)
 
     sources: dict[str, PlatformSource] = {
         p: build_source(p, settings, throttle_for=budgets, logger=logger) for p in chosen

@@ -91,16 +91,19 @@ def build_source(
     session: requests.Session | None = None,
     clock: Clock = utc_now,
     sleep: Sleep = time.sleep,
-    throttle_for: ThrottleFactory = process_throttle,
+    throttle_for: ThrottleFactory | None = None,
     logger: Logger | None = None,
 ) -> PlatformSource:
     """A ready source for one platform, with one HTTP session shared by all its batches;
     its rate-limit waits are logged on `logger` (default: the `followerledger.sources.http`
-    logger)."""
+    logger). Without `throttle_for`, requests are paced by this process's token buckets."""
     problems = missing_config(settings, [platform])
     if problems:
         raise ConfigError(problems[0])
     pool = settings.fetch_concurrency
+
+    def pace_here(policy: RatePolicy) -> Throttle:
+        return process_throttle(policy, logger)
 
     def client(
         name: str,
@@ -120,7 +123,7 @@ def build_source(
             max_wait=settings.max_rate_limit_wait,
             secrets=secrets,
             concurrency=settings.fetch_concurrency,
-            throttle=throttle_for(policy),
+            throttle=(throttle_for or pace_here)(policy),
             clock=clock,
             sleep=sleep,
             logger=logger,

@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -30,6 +29,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 from tenacity.wait import wait_exponential_jitter
 
 from followerledger import __version__
+from followerledger.urls import shown_url
 
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], None]
@@ -45,6 +45,24 @@ Logger = logging.Logger | logging.LoggerAdapter[logging.Logger]
 def utc_now() -> datetime:
     """The current time, timezone-aware in UTC."""
     return datetime.now(UTC)
+
+
+def say_waiting(
+    logger: Logger, who: str, why: str, seconds: float, now: datetime, *, about: bool = False
+) -> None:
+    """Log at WARNING that `who` waits `seconds` for a rate limit, and until when (UTC):
+    `x: rate-limited (429), waiting 300 s until 12:05:00 UTC`. The one wording of every
+    rate-limit wait (this client's, the token buckets', the shared Prefect budgets')."""
+    # Rounded as the seconds are shown, so "waiting 9 s" is 9 s before the time shown.
+    until = now + timedelta(seconds=round(seconds))
+    logger.warning(
+        "%s: %s, waiting %s%.0f s until %s UTC",
+        who,
+        why,
+        "about " if about else "",
+        seconds,
+        f"{until:%H:%M:%S}",
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -261,10 +279,7 @@ class ApiClient:
             self._say_waiting("rate-limited (429)", state.next_action.sleep)
 
     def _say_waiting(self, why: str, seconds: float) -> None:
-        until = self.clock() + timedelta(seconds=seconds)
-        self.logger.warning(
-            "%s: %s, waiting %.0f s until %s UTC", self.platform, why, seconds, f"{until:%H:%M:%S}"
-        )
+        say_waiting(self.logger, self.platform, why, seconds, self.clock())
 
     def _sleep_checked(self, seconds: float) -> None:
         if seconds > 0:
@@ -304,7 +319,7 @@ class ApiClient:
         except requests.Timeout:
             raise _RetryAfter(f"no answer from {self.platform} within {self.timeout:g} s") from None
         except requests.ConnectionError as error:
-            where = urlsplit(self.base_url).netloc
+            where = shown_url(self.base_url)  # never the URL's credentials
             raise _RetryAfter(
                 self.redact(f"cannot reach {self.platform} at {where}: {_why_unreachable(error)}")
             ) from None
