@@ -9,6 +9,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from followerledger import refresh
+from followerledger.flows import as_is
 from followerledger.flows.reporting import alert_failed_run
 from followerledger.lake import Lake
 from followerledger.settings import Settings, load_settings
@@ -35,7 +36,7 @@ def refresh_flow(full: bool = False) -> dict[str, Any]:
     """Refresh the marts: only what new lake files change, or everything with `full`."""
     settings = load_settings()
     watchlist = load_watchlist(settings.watchlist)
-    report = refresh_marts(settings, Lake(settings.lake), watchlist, full)
+    report = refresh_marts(settings, Lake(settings.lake), as_is(watchlist), full)
     get_run_logger().info(report.describe())
     return dataclasses.asdict(report)
 
