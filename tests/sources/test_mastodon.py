@@ -186,3 +186,27 @@ def test_iso8601_rate_limit_reset_is_honoured(
     assert row.status == "ok"
     assert fake_clock.sleeps == [pytest.approx(75, abs=1)]
     assert fake_clock.now >= AT + timedelta(seconds=74)
+
+
+def test_broken_bodies_are_retried_on_every_kind_of_request(
+    emulator: EmulatorServer, fake_clock: FakeClock
+) -> None:
+    source = mastodon_source(emulator.url, fake_clock)
+    emulator.state.faults.add(Fault("mastodon", "truncated"))
+    [first] = source.fetch([Target("ok@mastodon.social")], "r1")
+    assert first.status == "ok"
+    resolved = Target("ok@mastodon.social", first.account_id)
+    # Read by id: the version check answered broken, then (version known) accounts?id[].
+    emulator.state.faults.add(Fault("mastodon", "malformed"))
+    [second] = source.fetch([resolved], "r2")
+    emulator.state.faults.add(Fault("mastodon", "truncated"))
+    [third] = source.fetch([resolved], "r3")
+    assert (second.status, third.status) == ("ok", "ok")
+    assert second.followers == third.followers == first.followers
+    requests = emulator.state.requests
+    assert requests["mastodon:/api/v1/accounts/lookup"] == 2
+    assert (requests["mastodon:/api/v2/instance"], requests["mastodon:/api/v1/accounts"]) == (2, 3)
+    by_id = [
+        p for p in requests if p.startswith("mastodon:/api/v1/accounts/") and "lookup" not in p
+    ]
+    assert by_id == []
