@@ -222,7 +222,7 @@ class ApiClient:
         *,
         read_budget: BudgetReader,
         timeout: float = 20.0,
-        attempts: int = 5,
+        attempts: int = 8,
         max_wait: float = 900.0,
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
