@@ -236,8 +236,8 @@ def test_renames_follow_the_clock() -> None:
     assert world.lookup("x", "NewName", after).id == world.lookup("x", "OldName", before).id
 
 
-def draws(faults: Faults, requests_: list[str]) -> list[str | None]:
-    taken = [faults.take("x", request)[0] for request in requests_]
+def draws(faults: Faults, asked: list[str]) -> list[str | None]:
+    taken = [faults.take("x", request)[0] for request in asked]
     return [fault.kind if fault else None for fault in taken]
 
 

@@ -38,7 +38,8 @@ FAULT_SHARES = {"status": 0.30, "rate_limit": 0.10, "truncated": 0.05}
 
 
 def fault_rates() -> list[Fault]:
-    faults, left = [], 1.0
+    faults: list[Fault] = []
+    left = 1.0
     for kind, share in FAULT_SHARES.items():
         faults.append(Fault("*", kind, rate=share / left, seed=12, seconds=0))
         left -= share

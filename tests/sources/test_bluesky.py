@@ -156,3 +156,24 @@ def test_a_getprofiles_answer_without_profiles_is_retried(
     [row] = source.fetch([Target("dan.test")], "run-1")
     assert (row.status, row.followers) == ("ok", 1)
     assert len(fake_clock.sleeps) == 1
+
+
+def test_a_failing_getprofile_costs_only_its_own_account(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    httpserver.expect_request("/xrpc/app.bsky.actor.getProfiles").respond_with_data(
+        fixture_text("bluesky/get_profiles.json"), content_type="application/json"
+    )
+    httpserver.expect_request("/xrpc/app.bsky.actor.getProfile").respond_with_data("", status=503)
+    source = build_source(
+        "bluesky",
+        load_settings(bluesky_api_url=httpserver.url_for(""), http_attempts=2),
+        clock=fake_clock,
+        sleep=fake_clock.sleep,
+    )
+    found, omitted = source.fetch([Target("dan.test"), Target("nobody.test")], "run-1")
+    assert (found.status, found.followers) == ("ok", 1)
+    assert (omitted.status, omitted.detail) == (
+        "error",
+        "bluesky answered HTTP 503 (gave up after 2 attempts)",
+    )

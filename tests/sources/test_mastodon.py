@@ -210,3 +210,30 @@ def test_broken_bodies_are_retried_on_every_kind_of_request(
         p for p in requests if p.startswith("mastodon:/api/v1/accounts/") and "lookup" not in p
     ]
     assert by_id == []
+
+
+def test_a_failing_read_of_one_id_costs_only_its_own_account(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    httpserver.expect_request("/api/v2/instance").respond_with_json({"version": "4.3.2"})
+    httpserver.expect_request("/api/v1/accounts").respond_with_data(
+        f"[{fixture_text('mastodon/account_local.json')}]", content_type="application/json"
+    )
+    # accounts?id[] left the second account out; its own read by id then fails.
+    httpserver.expect_request("/api/v1/accounts/2").respond_with_data("", status=503)
+    source = build_source(
+        "mastodon",
+        load_settings(mastodon_api_url=httpserver.url_for(""), http_attempts=2),
+        clock=fake_clock,
+        sleep=fake_clock.sleep,
+    )
+    batch = [
+        Target("Gargron@mastodon.social", "mastodon.social:1"),
+        Target("other@mastodon.social", "mastodon.social:2"),
+    ]
+    found, failed = source.fetch(batch, "r1")
+    assert (found.status, found.followers) == ("ok", 318699)
+    assert (failed.status, failed.detail) == (
+        "error",
+        "mastodon answered HTTP 503 (gave up after 2 attempts)",
+    )

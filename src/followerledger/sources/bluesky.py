@@ -22,7 +22,7 @@ from followerledger.sources.base import (
     fetch_guarded,
     read_json,
 )
-from followerledger.sources.http import ApiClient, epoch_seconds_reset
+from followerledger.sources.http import ApiClient, RateLimited, RequestFailed, epoch_seconds_reset
 
 PLATFORM: Final = "bluesky"
 BATCH_SIZE: Final = 25
@@ -80,9 +80,13 @@ class BlueskySource:
         return found
 
     def _classify_missing(self, target: Target, make: Callable[[], RowFactory]) -> Observation:
-        response = self.client.get(
-            "/xrpc/app.bsky.actor.getProfile", {"actor": actor(target)}, shape=profile_problem
-        )
+        try:
+            response = self.client.get(
+                "/xrpc/app.bsky.actor.getProfile", {"actor": actor(target)}, shape=profile_problem
+            )
+        except (RequestFailed, RateLimited) as error:
+            # This account's own request failed: the batch's other rows stand.
+            return make().status(target, "error", str(error))
         try:
             body = read_json(response)
         except MalformedAnswer:

@@ -28,7 +28,7 @@ from followerledger.sources.base import (
     fetch_guarded,
     read_json,
 )
-from followerledger.sources.http import ApiClient, iso8601_reset
+from followerledger.sources.http import ApiClient, RateLimited, RequestFailed, iso8601_reset
 
 PLATFORM: Final = "mastodon"
 #: Ids per `accounts?id[]=` request. The docs give no maximum; 40 is Mastodon's default page
@@ -158,8 +158,13 @@ class MastodonSource:
     def _by_id(
         self, client: ApiClient, instance: str, target: Target, make: Callable[[], RowFactory]
     ) -> Observation:
-        response = client.get(f"/api/v1/accounts/{local_id(target)}", shape=account_problem)
-        return self._single(response.status_code, read_json(response), target, make(), instance)
+        try:
+            response = client.get(f"/api/v1/accounts/{local_id(target)}", shape=account_problem)
+            body = read_json(response)
+        except (RequestFailed, RateLimited, MalformedAnswer) as error:
+            # This account's own request failed: the batch's other rows stand.
+            return make().status(target, "error", str(error))
+        return self._single(response.status_code, body, target, make(), instance)
 
     def _single(
         self, status_code: int, body: Any, target: Target, rows: RowFactory, instance: str
