@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 
+import pytest
 import requests
 
-from followerledger.emulator import EmulatorServer
+from followerledger.emulator import EmulatorServer, Fault
+from followerledger.emulator.faults import Faults
 from followerledger.emulator.world import ANCHOR, DELL_2008, followers_at, trajectory
 
 
@@ -231,3 +234,52 @@ def test_renames_follow_the_clock() -> None:
     assert world.lookup("x", "NewName", after).handle == "NewName"
     assert world.lookup("x", "NewName", before).state == "not_found"
     assert world.lookup("x", "NewName", after).id == world.lookup("x", "OldName", before).id
+
+
+def draws(faults: Faults, asked: list[str]) -> list[str | None]:
+    taken = [faults.take("x", request)[0] for request in asked]
+    return [fault.kind if fault else None for fault in taken]
+
+
+def test_rate_faults_hit_a_seeded_share_of_requests_whatever_the_order() -> None:
+    def seeded(seed: int) -> Faults:
+        faults = Faults()
+        faults.add(Fault("x", "status", rate=0.3, seed=seed))
+        faults.add(Fault("x", "truncated", rate=0.5, seed=seed))
+        return faults
+
+    keys = [f"/2/users?ids={n % 50}" for n in range(2000)]
+    first = draws(seeded(7), keys)
+    assert Counter(first)["status"] == pytest.approx(600, abs=60)
+    assert Counter(first)["truncated"] == pytest.approx(700, abs=70)  # half of the other 70%
+    # The same requests in another order meet the same faults: retries of one request are
+    # told apart by how often it was asked, not by what else was asked in between.
+    order = sorted(range(2000), key=lambda n: (n % 50, n))
+    again = draws(seeded(7), [keys[n] for n in order])
+    assert [again[order.index(n)] for n in range(2000)] == first
+    assert draws(seeded(8), keys) != first
+    faults = seeded(7)
+    draws(faults, keys)
+    assert faults.hits == Counter(kind for kind in first if kind is not None)
+
+
+def test_a_rate_outside_0_to_1_is_refused(emulator: EmulatorServer) -> None:
+    bad = requests.post(
+        f"{emulator.url}/_emulator/faults",
+        json={"platform": "x", "kind": "status", "rate": 1.5},
+        timeout=5,
+    )
+    assert bad.status_code == 400
+    added = requests.post(
+        f"{emulator.url}/_emulator/faults",
+        json={"platform": "bluesky", "kind": "status", "rate": 1.0, "seed": 3},
+        timeout=5,
+    )
+    assert added.status_code == 201
+    for _ in range(3):
+        answer = requests.get(
+            f"{emulator.url}/xrpc/app.bsky.actor.getProfiles",
+            params={"actors": "dell.com"},
+            timeout=5,
+        )
+        assert answer.status_code == 503

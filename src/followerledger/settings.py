@@ -64,7 +64,7 @@ class Settings(BaseSettings):
         description="Seconds to wait for one HTTP answer.",
     )
     http_attempts: int = Field(
-        5,
+        8,
         ge=1,
         validation_alias=_env("FOLLOWERLEDGER_HTTP_ATTEMPTS"),
         description="Tries per request before its accounts get `error` rows.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from pytest_httpserver import HTTPServer
+from werkzeug import Response
 
 from followerledger.emulator import EmulatorServer, Fault
 from followerledger.settings import load_settings
@@ -127,4 +128,52 @@ def test_answer_without_profiles_is_an_error_row(
     httpserver.expect_request("/xrpc/app.bsky.actor.getProfiles").respond_with_json({"x": 1})
     source = bluesky_source(httpserver.url_for(""), fake_clock)
     [row] = source.fetch([Target("dan.test")], "run-1")
-    assert (row.status, row.detail) == ("error", "answer lacks the required 'profiles' list")
+    assert (row.status, row.detail) == (
+        "error",
+        "bluesky answered HTTP 200 with a body not of the documented shape "
+        "(answer lacks the required 'profiles' list) (gave up after 8 attempts)",
+    )
+    assert len(httpserver.log) == 8
+
+
+def test_broken_bodies_are_retried(emulator: EmulatorServer, fake_clock: FakeClock) -> None:
+    emulator.state.faults.add(Fault("bluesky", "truncated"))
+    emulator.state.faults.add(Fault("bluesky", "malformed"))
+    source = bluesky_source(emulator.url, fake_clock)
+    [row] = source.fetch([Target("dell.com")], "run-1")
+    assert (row.status, row.handle) == ("ok", "dell.com")
+    assert emulator.state.requests["bluesky:/xrpc/app.bsky.actor.getProfiles"] == 3
+
+
+def test_a_getprofiles_answer_without_profiles_is_retried(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    answers = iter([b"{}", fixture_text("bluesky/get_profiles.json").encode()])
+    httpserver.expect_request("/xrpc/app.bsky.actor.getProfiles").respond_with_handler(
+        lambda request: Response(next(answers), content_type="application/json")
+    )
+    source = bluesky_source(httpserver.url_for(""), fake_clock)
+    [row] = source.fetch([Target("dan.test")], "run-1")
+    assert (row.status, row.followers) == ("ok", 1)
+    assert len(fake_clock.sleeps) == 1
+
+
+def test_a_failing_getprofile_costs_only_its_own_account(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    httpserver.expect_request("/xrpc/app.bsky.actor.getProfiles").respond_with_data(
+        fixture_text("bluesky/get_profiles.json"), content_type="application/json"
+    )
+    httpserver.expect_request("/xrpc/app.bsky.actor.getProfile").respond_with_data("", status=503)
+    source = build_source(
+        "bluesky",
+        load_settings(bluesky_api_url=httpserver.url_for(""), http_attempts=2),
+        clock=fake_clock,
+        sleep=fake_clock.sleep,
+    )
+    found, omitted = source.fetch([Target("dan.test"), Target("nobody.test")], "run-1")
+    assert (found.status, found.followers) == ("ok", 1)
+    assert (omitted.status, omitted.detail) == (
+        "error",
+        "bluesky answered HTTP 503 (gave up after 2 attempts)",
+    )

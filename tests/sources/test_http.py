@@ -11,6 +11,7 @@ from pytest_httpserver import HTTPServer
 from followerledger.sources.http import (
     ApiClient,
     RateLimited,
+    RequestFailed,
     epoch_seconds_reset,
     iso8601_reset,
     make_session,
@@ -93,3 +94,80 @@ def test_redaction_of_every_secret() -> None:
         secrets=["k3y", ""],
     )
     assert client.redact("GET /channels?key=k3y&id=1 (k3y)") == "GET /channels?key=***&id=1 (***)"
+
+
+def bluesky_client(httpserver: HTTPServer, fake_clock: FakeClock, attempts: int) -> ApiClient:
+    return ApiClient(
+        "bluesky",
+        httpserver.url_for(""),
+        make_session(),
+        read_budget=no_budget_headers,
+        attempts=attempts,
+        clock=fake_clock,
+        sleep=fake_clock.sleep,
+    )
+
+
+def needs_items(body: object) -> str | None:
+    return None if isinstance(body, dict) and "items" in body else "no 'items'"
+
+
+def test_a_2xx_body_not_json_or_not_of_the_shape_is_retried_with_backoff(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    httpserver.expect_ordered_request("/r").respond_with_data('{"items": [', status=200)
+    httpserver.expect_ordered_request("/r").respond_with_json({"other": 1})
+    httpserver.expect_ordered_request("/r").respond_with_json({"items": []})
+    client = bluesky_client(httpserver, fake_clock, attempts=3)
+    assert client.get("/r", shape=needs_items).json() == {"items": []}
+    assert len(fake_clock.sleeps) == 2
+    assert all(0 < s <= 30 for s in fake_clock.sleeps)
+
+
+def test_a_body_still_broken_after_the_last_attempt_says_why(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    httpserver.expect_request("/r").respond_with_json({"other": 1})
+    client = bluesky_client(httpserver, fake_clock, attempts=2)
+    with pytest.raises(RequestFailed) as caught:
+        client.get("/r", shape=needs_items)
+    assert str(caught.value) == (
+        "bluesky answered HTTP 200 with a body not of the documented shape (no 'items') "
+        "(gave up after 2 attempts)"
+    )
+    assert len(httpserver.log) == 2
+
+
+def test_error_answers_are_not_decoded_for_the_shape(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    httpserver.expect_request("/r").respond_with_data("<html>gone</html>", status=404)
+    client = bluesky_client(httpserver, fake_clock, attempts=3)
+    assert client.get("/r", shape=needs_items).status_code == 404
+    assert len(httpserver.log) == 1
+
+
+def test_429_waits_do_not_use_up_the_attempts(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    for _ in range(2):
+        httpserver.expect_ordered_request("/r").respond_with_data(
+            "", status=429, headers={"Retry-After": "3"}
+        )
+        httpserver.expect_ordered_request("/r").respond_with_data("", status=503)
+    httpserver.expect_ordered_request("/r").respond_with_json({"items": []})
+    client = bluesky_client(httpserver, fake_clock, attempts=3)
+    assert client.get("/r").json() == {"items": []}
+    assert len(httpserver.log) == 5
+    assert fake_clock.sleeps[0] == fake_clock.sleeps[2] == 3.0
+
+
+def test_429_waits_are_bounded_too(httpserver: HTTPServer, fake_clock: FakeClock) -> None:
+    httpserver.expect_request("/r").respond_with_data("", status=429, headers={"Retry-After": "3"})
+    client = bluesky_client(httpserver, fake_clock, attempts=3)
+    with pytest.raises(RequestFailed) as caught:
+        client.get("/r")
+    assert str(caught.value) == (
+        "bluesky answered 429 Too Many Requests (gave up after 3 attempts)"
+    )
+    assert len(httpserver.log) == 3

@@ -186,3 +186,54 @@ def test_iso8601_rate_limit_reset_is_honoured(
     assert row.status == "ok"
     assert fake_clock.sleeps == [pytest.approx(75, abs=1)]
     assert fake_clock.now >= AT + timedelta(seconds=74)
+
+
+def test_broken_bodies_are_retried_on_every_kind_of_request(
+    emulator: EmulatorServer, fake_clock: FakeClock
+) -> None:
+    source = mastodon_source(emulator.url, fake_clock)
+    emulator.state.faults.add(Fault("mastodon", "truncated"))
+    [first] = source.fetch([Target("ok@mastodon.social")], "r1")
+    assert first.status == "ok"
+    resolved = Target("ok@mastodon.social", first.account_id)
+    # Read by id: the version check answered broken, then (version known) accounts?id[].
+    emulator.state.faults.add(Fault("mastodon", "malformed"))
+    [second] = source.fetch([resolved], "r2")
+    emulator.state.faults.add(Fault("mastodon", "truncated"))
+    [third] = source.fetch([resolved], "r3")
+    assert (second.status, third.status) == ("ok", "ok")
+    assert second.followers == third.followers == first.followers
+    requests = emulator.state.requests
+    assert requests["mastodon:/api/v1/accounts/lookup"] == 2
+    assert (requests["mastodon:/api/v2/instance"], requests["mastodon:/api/v1/accounts"]) == (2, 3)
+    by_id = [
+        p for p in requests if p.startswith("mastodon:/api/v1/accounts/") and "lookup" not in p
+    ]
+    assert by_id == []
+
+
+def test_a_failing_read_of_one_id_costs_only_its_own_account(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    httpserver.expect_request("/api/v2/instance").respond_with_json({"version": "4.3.2"})
+    httpserver.expect_request("/api/v1/accounts").respond_with_data(
+        f"[{fixture_text('mastodon/account_local.json')}]", content_type="application/json"
+    )
+    # accounts?id[] left the second account out; its own read by id then fails.
+    httpserver.expect_request("/api/v1/accounts/2").respond_with_data("", status=503)
+    source = build_source(
+        "mastodon",
+        load_settings(mastodon_api_url=httpserver.url_for(""), http_attempts=2),
+        clock=fake_clock,
+        sleep=fake_clock.sleep,
+    )
+    batch = [
+        Target("Gargron@mastodon.social", "mastodon.social:1"),
+        Target("other@mastodon.social", "mastodon.social:2"),
+    ]
+    found, failed = source.fetch(batch, "r1")
+    assert (found.status, found.followers) == ("ok", 318699)
+    assert (failed.status, failed.detail) == (
+        "error",
+        "mastodon answered HTTP 503 (gave up after 2 attempts)",
+    )

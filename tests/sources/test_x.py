@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -246,17 +247,43 @@ def test_connection_refused_is_retried_then_error_rows(fake_clock: FakeClock) ->
     assert len(fake_clock.sleeps) == 1
 
 
-def test_malformed_and_truncated_answers_become_error_rows(
+def test_malformed_and_truncated_answers_are_retried(
     emulator: EmulatorServer, fake_clock: FakeClock
 ) -> None:
     source = x_source(emulator.url, fake_clock)
     emulator.state.faults.add(Fault("x", "malformed"))
-    [malformed] = source.fetch([Target("DellOutlet")], "run-1")
     emulator.state.faults.add(Fault("x", "truncated"))
-    [truncated] = source.fetch([Target("DellOutlet")], "run-1")
-    assert malformed.status == truncated.status == "error"
-    assert "not valid JSON" in str(malformed.detail)
-    assert "not valid JSON" in str(truncated.detail)
+    [row] = source.fetch([Target("DellOutlet")], "run-1")
+    assert (row.status, row.handle) == ("ok", "DellOutlet")
+    assert emulator.state.requests["x:/2/users/by"] == 3
+    assert len(fake_clock.sleeps) == 2
+
+
+def test_a_body_that_stays_broken_gives_error_rows_saying_so(
+    emulator: EmulatorServer, fake_clock: FakeClock
+) -> None:
+    emulator.state.faults.add(Fault("x", "truncated", times=None))
+    source = x_source(emulator.url, fake_clock, http_attempts=3)
+    result = source.fetch([Target("DellOutlet"), Target("HP")], "run-1")
+    assert [r.status for r in result] == ["error", "error"]
+    assert result[0].detail == (
+        "x answered HTTP 200 with a body that is not valid JSON (JSONDecodeError) "
+        "(gave up after 3 attempts)"
+    )
+    assert emulator.state.requests["x:/2/users/by"] == 3
+
+
+def test_a_200_answer_of_the_wrong_shape_is_retried(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    answers = iter([{"data": "cut"}, fixture_json("x/users_by_post_count.json")])
+    httpserver.expect_request("/2/users/by").respond_with_handler(
+        lambda request: Response(json.dumps(next(answers)), content_type="application/json")
+    )
+    source = x_source(httpserver.url_for(""), fake_clock)
+    [row] = source.fetch([Target("xdevelopers")], "run-1")
+    assert (row.status, row.followers) == ("ok", 583423)
+    assert len(fake_clock.sleeps) == 1
 
 
 def test_400_invalid_request_gives_error_rows(

@@ -142,3 +142,13 @@ def test_next_quota_reset_is_midnight_pacific() -> None:
     assert next_quota_reset(datetime(2026, 7, 1, 6, tzinfo=UTC)) == datetime(
         2026, 7, 1, 7, tzinfo=UTC
     )
+
+
+def test_broken_bodies_are_retried(emulator: EmulatorServer, fake_clock: FakeClock) -> None:
+    emulator.state.faults.add(Fault("youtube", "truncated"))
+    emulator.state.faults.add(Fault("youtube", "malformed"))
+    source = youtube_source(f"{emulator.url}/youtube/v3", fake_clock)
+    [row] = source.fetch([Target("@brand1")], "r1")
+    assert row.status == "ok"
+    assert emulator.state.requests["youtube:/youtube/v3/channels"] == 3
+    assert source.usage().quota_units == 3

@@ -98,7 +98,7 @@ def guarded(state: EmulatorState, platform: str, handler: Handler) -> Handler:
 
     async def endpoint(request: Request) -> Response:
         state.count(f"{platform}:{request.url.path}")
-        fault, latency = state.faults.take(platform)
+        fault, latency = state.faults.take(platform, f"{request.url.path}?{request.url.query}")
         if latency:
             await asyncio.sleep(latency)
         truncate = False

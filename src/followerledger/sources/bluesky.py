@@ -22,7 +22,7 @@ from followerledger.sources.base import (
     fetch_guarded,
     read_json,
 )
-from followerledger.sources.http import ApiClient, epoch_seconds_reset
+from followerledger.sources.http import ApiClient, RateLimited, RequestFailed, epoch_seconds_reset
 
 PLATFORM: Final = "bluesky"
 BATCH_SIZE: Final = 25
@@ -65,7 +65,9 @@ class BlueskySource:
 
     def _fetch(self, batch: Sequence[Target], make: Callable[[], RowFactory]) -> list[Observation]:
         response = self.client.get(
-            "/xrpc/app.bsky.actor.getProfiles", {"actors": [actor(t) for t in batch]}
+            "/xrpc/app.bsky.actor.getProfiles",
+            {"actors": [actor(t) for t in batch]},
+            shape=profiles_problem,
         )
         body = read_json(response)
         rows = make()
@@ -78,7 +80,13 @@ class BlueskySource:
         return found
 
     def _classify_missing(self, target: Target, make: Callable[[], RowFactory]) -> Observation:
-        response = self.client.get("/xrpc/app.bsky.actor.getProfile", {"actor": actor(target)})
+        try:
+            response = self.client.get(
+                "/xrpc/app.bsky.actor.getProfile", {"actor": actor(target)}, shape=profile_problem
+            )
+        except (RequestFailed, RateLimited) as error:
+            # This account's own request failed: the batch's other rows stand.
+            return make().status(target, "error", str(error))
         try:
             body = read_json(response)
         except MalformedAnswer:
@@ -107,12 +115,25 @@ def xrpc_error_text(body: Any, status_code: int) -> str:
     return ": ".join(parts)[:500]
 
 
+def profiles_problem(body: Any) -> str | None:
+    """What keeps a 200 getProfiles answer from being read, or None."""
+    if not isinstance(body, dict) or not isinstance(body.get("profiles"), list):
+        return "answer lacks the required 'profiles' list"
+    return None
+
+
+def profile_problem(body: Any) -> str | None:
+    """What keeps a 200 getProfile answer from being read, or None."""
+    return None if isinstance(body, dict) else "answer is not a JSON object"
+
+
 def parse_profiles(
     body: Any, batch: Sequence[Target], rows: RowFactory
 ) -> tuple[list[Observation], list[Target]]:
     """Rows for the profiles found, and the targets the answer left out."""
-    if not isinstance(body, dict) or not isinstance(body.get("profiles"), list):
-        raise MalformedAnswer("answer lacks the required 'profiles' list")
+    problem = profiles_problem(body)
+    if problem is not None:
+        raise MalformedAnswer(problem)
     profiles: dict[str, dict[str, Any]] = {}
     for profile in body["profiles"]:
         if not isinstance(profile, dict):

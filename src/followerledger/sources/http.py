@@ -2,10 +2,14 @@
 
 Every request goes through `ApiClient.get`, which
 - waits before sending when the platform said the budget is spent, until its reset;
-- retries connection errors, timeouts and 5xx answers with exponential backoff and jitter;
+- retries connection errors, timeouts, 5xx answers and broken 2xx answers (a body that is not
+  JSON, such as one cut short, or JSON not of the documented `shape`) with exponential
+  backoff and jitter;
 - on 429, waits until the reset the platform announced (its own headers, else Retry-After);
+  such waits do not use up the attempts of the other failures, and are bounded by their own
+  count of `attempts`;
 - gives up with `RateLimited` when a wait would exceed the configured maximum, and with
-  `RequestFailed` when the attempts are spent;
+  `RequestFailed` when either count of attempts is spent;
 - never lets a secret reach an exception message (secrets are redacted from every text);
 - says at WARNING, on its logger, when it waits for a rate limit (every 429, and a spent
   budget's reset when that is `LOUD_WAIT` seconds or more away).
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import email.utils
+import json
 import logging
 import socket
 import threading
@@ -25,7 +30,7 @@ from typing import Any, Final
 
 import requests
 from requests.adapters import HTTPAdapter
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity import RetryCallState, Retrying, retry_if_exception_type
 from tenacity.wait import wait_exponential_jitter
 
 from followerledger import __version__
@@ -35,6 +40,9 @@ Clock = Callable[[], datetime]
 Sleep = Callable[[float], None]
 #: Query parameters: a mapping, or pairs for repeated keys such as Mastodon's `id[]`.
 Params = Mapping[str, Any] | Sequence[tuple[str, Any]] | None
+#: What is wrong with a decoded 2xx body ("'data' is not a list"), or None when it has the
+#: documented shape.
+Shape = Callable[[Any], str | None]
 
 USER_AGENT = f"followerledger/{__version__} (+https://github.com/followerledger)"
 #: A spent budget's wait this long or longer is logged; shorter ones are routine pacing.
@@ -214,7 +222,7 @@ class ApiClient:
         *,
         read_budget: BudgetReader,
         timeout: float = 20.0,
-        attempts: int = 5,
+        attempts: int = 8,
         max_wait: float = 900.0,
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
@@ -250,10 +258,16 @@ class ApiClient:
             text = text.replace(secret, "***")
         return text
 
-    def get(self, path: str, params: Params = None) -> requests.Response:
-        """GET base_url + path; retries and rate limits handled as the module says."""
+    def get(
+        self, path: str, params: Params = None, *, shape: Shape | None = None
+    ) -> requests.Response:
+        """GET base_url + path; retries and rate limits handled as the module says.
+
+        With `shape`, a 2xx answer must be JSON that `shape` finds nothing wrong with, or it
+        is retried like a 5xx (answers of other statuses are returned as they are).
+        """
         retrying = Retrying(
-            stop=stop_after_attempt(self.attempts),
+            stop=self._stop(),
             wait=self._wait,
             retry=retry_if_exception_type(_RetryAfter),
             before_sleep=self._say_rate_limited,
@@ -261,11 +275,25 @@ class ApiClient:
             reraise=True,
         )
         try:
-            return retrying(self._attempt, path, params)
+            return retrying(self._attempt, path, params, shape)
         except _RetryAfter as last:
+            tries = retrying.statistics.get("attempt_number", self.attempts)
             raise RequestFailed(
-                self.redact(f"{last.reason} (gave up after {self.attempts} attempts)")
+                self.redact(f"{last.reason} (gave up after {tries} attempts)")
             ) from None
+
+    def _stop(self) -> Callable[[RetryCallState], bool]:
+        """Stop after `attempts` failures, counting 429s apart: a rate limit is not a failure
+        of the request, and must not spend the tries a flaky answer needs."""
+        failed = {True: 0, False: 0}
+
+        def stop(state: RetryCallState) -> bool:
+            error = state.outcome.exception() if state.outcome else None
+            rate_limited = isinstance(error, _RetryAfter) and error.rate_limited
+            failed[rate_limited] += 1
+            return failed[rate_limited] >= self.attempts
+
+        return stop
 
     def _wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
@@ -306,7 +334,7 @@ class ApiClient:
             if self._budget is budget:
                 self._budget = None
 
-    def _attempt(self, path: str, params: Params) -> requests.Response:
+    def _attempt(self, path: str, params: Params, shape: Shape | None) -> requests.Response:
         self._wait_for_budget()
         if self.throttle is not None:
             self.throttle()
@@ -346,7 +374,23 @@ class ApiClient:
             raise _RetryAfter(f"{self.platform} answered 429 Too Many Requests", wait, True)
         if response.status_code >= 500:
             raise _RetryAfter(f"{self.platform} answered HTTP {response.status_code}")
+        if shape is not None and 200 <= response.status_code < 300:
+            self._check_body(response, shape)
         return response
+
+    def _check_body(self, response: requests.Response, shape: Shape) -> None:
+        """Raise `_RetryAfter` for a body that is not JSON or not of the shape: a dropped
+        connection or a proxy's page, which a new request usually cures."""
+        said = f"{self.platform} answered HTTP {response.status_code} with"
+        try:
+            body = json.loads(response.content)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise _RetryAfter(
+                f"{said} a body that is not valid JSON ({type(error).__name__})"
+            ) from None
+        problem = shape(body)
+        if problem is not None:
+            raise _RetryAfter(self.redact(f"{said} a body not of the documented shape ({problem})"))
 
     def _rate_limit_wait(
         self, response: requests.Response, budget: Budget | None, now: datetime

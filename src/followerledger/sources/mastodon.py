@@ -28,7 +28,7 @@ from followerledger.sources.base import (
     fetch_guarded,
     read_json,
 )
-from followerledger.sources.http import ApiClient, iso8601_reset
+from followerledger.sources.http import ApiClient, RateLimited, RequestFailed, iso8601_reset
 
 PLATFORM: Final = "mastodon"
 #: Ids per `accounts?id[]=` request. The docs give no maximum; 40 is Mastodon's default page
@@ -122,13 +122,17 @@ class MastodonSource:
         if not batch[0].account_id:
             [target] = batch
             user, _ = split_handle(target.handle)
-            response = client.get("/api/v1/accounts/lookup", {"acct": f"{user}@{instance}"})
+            response = client.get(
+                "/api/v1/accounts/lookup", {"acct": f"{user}@{instance}"}, shape=account_problem
+            )
             return [
                 self._single(response.status_code, read_json(response), target, make(), instance)
             ]
         if self._supports_multi(client, instance):
             response = client.get(
-                "/api/v1/accounts", [("id[]", local_id(target)) for target in batch]
+                "/api/v1/accounts",
+                [("id[]", local_id(target)) for target in batch],
+                shape=accounts_problem,
             )
             body = read_json(response)
             rows = make()
@@ -136,8 +140,9 @@ class MastodonSource:
                 return [
                     rows.status(t, "error", error_text(body, response.status_code)) for t in batch
                 ]
-            if not isinstance(body, list):
-                raise MalformedAnswer("answer is not a JSON list of accounts")
+            problem = accounts_problem(body)
+            if problem is not None:
+                raise MalformedAnswer(problem)
             found = {item.get("id"): item for item in body if isinstance(item, dict)}
             result = []
             for target in batch:
@@ -153,8 +158,13 @@ class MastodonSource:
     def _by_id(
         self, client: ApiClient, instance: str, target: Target, make: Callable[[], RowFactory]
     ) -> Observation:
-        response = client.get(f"/api/v1/accounts/{local_id(target)}")
-        return self._single(response.status_code, read_json(response), target, make(), instance)
+        try:
+            response = client.get(f"/api/v1/accounts/{local_id(target)}", shape=account_problem)
+            body = read_json(response)
+        except (RequestFailed, RateLimited, MalformedAnswer) as error:
+            # This account's own request failed: the batch's other rows stand.
+            return make().status(target, "error", str(error))
+        return self._single(response.status_code, body, target, make(), instance)
 
     def _single(
         self, status_code: int, body: Any, target: Target, rows: RowFactory, instance: str
@@ -180,7 +190,7 @@ class MastodonSource:
 
 def instance_version(client: ApiClient) -> tuple[int, int]:
     """The instance's Mastodon version from `/api/v2/instance`; (0, 0) when it does not say."""
-    response = client.get("/api/v2/instance")
+    response = client.get("/api/v2/instance", shape=instance_problem)
     if response.status_code != 200:
         return (0, 0)
     try:
@@ -192,6 +202,21 @@ def instance_version(client: ApiClient) -> tuple[int, int]:
     return (0, 0)
 
 
+def account_problem(body: Any) -> str | None:
+    """What keeps a 200 answer of an Account entity from being read, or None."""
+    return None if isinstance(body, dict) else "account is not a JSON object"
+
+
+def accounts_problem(body: Any) -> str | None:
+    """What keeps a 200 answer of `accounts?id[]=` from being read, or None."""
+    return None if isinstance(body, list) else "answer is not a JSON list of accounts"
+
+
+def instance_problem(body: Any) -> str | None:
+    """What keeps a 200 answer of `/api/v2/instance` from being read, or None."""
+    return None if isinstance(body, dict) else "answer is not a JSON object"
+
+
 def error_text(body: Any, status_code: int) -> str:
     """A one-line description of a Mastodon error answer."""
     if isinstance(body, dict) and isinstance(body.get("error"), str):
@@ -201,8 +226,9 @@ def error_text(body: Any, status_code: int) -> str:
 
 def account_row(account: Any, target: Target, rows: RowFactory, instance: str) -> Observation:
     """The row for one Account entity."""
-    if not isinstance(account, dict):
-        raise MalformedAnswer("account is not a JSON object")
+    problem = account_problem(account)
+    if problem is not None:
+        raise MalformedAnswer(problem)
     raw_id = as_text(account.get("id"))
     account_id = stored_id(instance, raw_id) if raw_id else None
     username = as_text(account.get("username"))

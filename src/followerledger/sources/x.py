@@ -61,11 +61,11 @@ class XSource:
     def _fetch(self, batch: Sequence[Target], make: Callable[[], RowFactory]) -> list[Observation]:
         if all(target.account_id for target in batch):
             params = {"ids": ",".join(str(t.account_id) for t in batch), "user.fields": USER_FIELDS}
-            response = self.client.get("/2/users", params)
+            response = self.client.get("/2/users", params, shape=users_problem)
             by_id = True
         else:
             params = {"usernames": ",".join(t.handle for t in batch), "user.fields": USER_FIELDS}
-            response = self.client.get("/2/users/by", params)
+            response = self.client.get("/2/users/by", params, shape=users_problem)
             by_id = False
         body = read_json(response)
         rows = make()
@@ -106,6 +106,17 @@ def _is_not_found(problem: dict[str, Any]) -> bool:
     )
 
 
+def users_problem(body: Any) -> str | None:
+    """What keeps a 200 answer of /2/users or /2/users/by from being read, or None."""
+    if not isinstance(body, dict):
+        return "answer is not a JSON object"
+    if not isinstance(body.get("data", []), list | dict):
+        return "'data' is not a list"
+    if not isinstance(body.get("errors", []), list):
+        return "'errors' is not a list"
+    return None
+
+
 def parse_users(
     body: Any, batch: Sequence[Target], rows: RowFactory, *, by_id: bool
 ) -> list[Observation]:
@@ -115,16 +126,13 @@ def parse_users(
     `value`, falling back to `resource_id`. Suspension is told from not-found by `title` and
     `detail`, not by `type`, which both share.
     """
-    if not isinstance(body, dict):
-        raise MalformedAnswer("answer is not a JSON object")
+    wrong = users_problem(body)
+    if wrong is not None:
+        raise MalformedAnswer(wrong)
     data = body.get("data", [])
     if isinstance(data, dict):
         data = [data]
-    if not isinstance(data, list):
-        raise MalformedAnswer("'data' is not a list")
     problems = body.get("errors", [])
-    if not isinstance(problems, list):
-        raise MalformedAnswer("'errors' is not a list")
 
     users: dict[str, dict[str, Any]] = {}
     for user in data:

@@ -92,7 +92,7 @@ class YouTubeSource:
         else:
             params["id"] = ",".join(str(value) for value in ids)
             params["maxResults"] = BATCH_SIZE
-        response = self.client.get("/channels", params)
+        response = self.client.get("/channels", params, shape=channels_problem)
         body = read_json(response)
         rows = make()
         if response.status_code == 403 and error_reason(body) == "quotaExceeded":
@@ -135,6 +135,15 @@ def google_error_text(body: Any, status_code: int) -> str:
     return ": ".join(parts)[:500]
 
 
+def channels_problem(body: Any) -> str | None:
+    """What keeps a 200 answer of channels.list from being read, or None."""
+    if not isinstance(body, dict):
+        return "answer is not a JSON object"
+    if not isinstance(body.get("items", []), list):
+        return "'items' is not a list"
+    return None
+
+
 def parse_channels(
     body: Any, batch: Sequence[Target], rows: RowFactory, *, by_handle: bool
 ) -> list[Observation]:
@@ -142,11 +151,10 @@ def parse_channels(
 
     An answer without `items` means no such channel (YouTube answers 200 either way).
     """
-    if not isinstance(body, dict):
-        raise MalformedAnswer("answer is not a JSON object")
+    problem = channels_problem(body)
+    if problem is not None:
+        raise MalformedAnswer(problem)
     items = body.get("items", [])
-    if not isinstance(items, list):
-        raise MalformedAnswer("'items' is not a list")
     channels = [item for item in items if isinstance(item, dict)]
     by_id = {item["id"]: item for item in channels if isinstance(item.get("id"), str)}
     result = []
