@@ -93,3 +93,19 @@ def test_redaction_of_every_secret() -> None:
         secrets=["k3y", ""],
     )
     assert client.redact("GET /channels?key=k3y&id=1 (k3y)") == "GET /channels?key=***&id=1 (***)"
+
+
+def test_redaction_masks_a_secret_cut_short_at_the_end() -> None:
+    # A text someone else already cut (an upstream echoing our key into a bounded field) may
+    # end in a piece of a secret: from 8 characters on, that piece is masked too.
+    secret = "SECRET-key-41b7e2a09c"
+    client = ApiClient(
+        "youtube",
+        "http://127.0.0.1:1",
+        requests.Session(),
+        read_budget=no_budget_headers,
+        secrets=[secret],
+    )
+    for length in range(8, len(secret)):
+        assert client.redact(f"bad key={secret[:length]}") == "bad key=***", length
+    assert client.redact("bad key=SECRET-") == "bad key=SECRET-"
