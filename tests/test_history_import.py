@@ -16,8 +16,10 @@ from followerledger.cli import main
 from followerledger.history_import import ImportFileError, import_history, parse_moment
 from followerledger.lake import Lake, observation_key
 from followerledger.observation import Observation, to_table
+from followerledger.refresh import refresh
 from followerledger.watchlist import load_watchlist
 from tests.conftest import FakeClock
+from tests.tiny import query
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -546,3 +548,15 @@ def test_a_killed_re_import_keeps_the_files_the_first_import_landed(tmp_path: Pa
     import_killed_after(path, tmp_path / "lake", 3)
     assert [item.key for item in lake.list()] == [item.key for item in first.files]
     assert [r["followers"] for r in all_rows(lake)] == [5, 6, 7, 8]
+
+
+def test_a_refresh_after_a_killed_import_shows_none_of_it(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, SPREAD)
+    warehouse = tmp_path / "warehouse"
+    lake = Lake(warehouse / "lake")
+    import_killed_after(path, warehouse / "lake", 3)
+    refresh(warehouse, lake, None)
+    assert query(warehouse, "select count(*) from observations") == [(0,)]
+    import_history(path, lake)
+    refresh(warehouse, lake, None)
+    assert query(warehouse, "select sum(followers) from observations") == [(26,)]
