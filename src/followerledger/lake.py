@@ -161,7 +161,7 @@ class Lake:
         )
         try:
             for writer in writers:
-                os.replace(writer.temporary, writer.final)
+                writer.place()
             for directory in sorted({writer.directory for writer in writers}):
                 _fsync_directory(directory)
         except BaseException:
@@ -336,7 +336,7 @@ class LakeWriter:
             self.temporary = self.final
             self._sink = lake.fs.open_output_stream(self.final)
         self._parquet = pq.ParquetWriter(self._sink, schema, **dict(options or {}))
-        self._finished = False
+        self._finished = self._placed = False
         self.rows = 0
 
     def write(self, table: pa.Table) -> None:
@@ -364,6 +364,17 @@ class LakeWriter:
     def commit(self) -> LakeFile:
         """Finish the file and make it visible at its key."""
         self.finish()
+        self.place()
+        if not self.lake.is_local:
+            info = self.lake.fs.get_file_info(self.final)
+            return LakeFile(self.key, info.size or 0, info.mtime_ns or 0)
+        _fsync_directory(self.directory)
+        stat = os.stat(self.final)
+        return LakeFile(self.key, stat.st_size, stat.st_mtime_ns)
+
+    def place(self) -> None:
+        """Make the finished file visible at its key: a rename (local lakes; the directory is
+        not fsynced), or completing the upload."""
         with self._lock:
             try:
                 if self.lake.is_local:
@@ -374,17 +385,13 @@ class LakeWriter:
             except BaseException:
                 self._discard()
                 raise
-        if not self.lake.is_local:
-            info = self.lake.fs.get_file_info(self.final)
-            return LakeFile(self.key, info.size or 0, info.mtime_ns or 0)
-        _fsync_directory(self.directory)
-        stat = os.stat(self.final)
-        return LakeFile(self.key, stat.st_size, stat.st_mtime_ns)
+            self._placed = True
 
     def abort(self) -> None:
-        """Give up: nothing becomes visible."""
+        """Give up: nothing becomes visible (a file already placed is left alone)."""
         with self._lock:
-            self._discard()
+            if not self._placed:
+                self._discard()
 
     def _discard(self) -> None:
         with contextlib.suppress(Exception):
