@@ -560,3 +560,18 @@ def test_a_refresh_after_a_killed_import_shows_none_of_it(tmp_path: Path) -> Non
     import_history(path, lake)
     refresh(warehouse, lake, None)
     assert query(warehouse, "select sum(followers) from observations") == [(26,)]
+
+
+def test_cli_import_of_a_count_beyond_int64_is_one_line_and_lands_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FOLLOWERLEDGER_WAREHOUSE", str(tmp_path / "warehouse"))
+    monkeypatch.setenv("FOLLOWERLEDGER_WATCHLIST", str(tmp_path / "missing.yaml"))
+    path = csv_file(tmp_path, HEADER + "2026-01-01,x,HP,5\n2026-01-02,x,HP,9223372036854775808\n")
+    result = CliRunner().invoke(main, ["import", str(path)])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"followerledger: error: {path}:3: followers 9223372036854775808 is more than any "
+        "account has (at most 10000000000)"
+    )
+    assert Lake(tmp_path / "warehouse/lake").list() == []
