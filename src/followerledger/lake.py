@@ -228,12 +228,17 @@ class Lake:
         return found
 
     def _roll_back_dead_commits(self) -> None:
-        """Remove what writers killed mid-commit left (called under the exclusive lock)."""
+        """Remove what writers killed mid-commit left (called under the exclusive lock): the
+        files and temporaries their markers name, the markers, and half-written markers."""
         for marker, (keys, temporaries) in self._markers().items():
             for path in [self.path(key) for key in keys] + temporaries:
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(path)
             os.remove(marker)
+        for entry in os.scandir(self.path(PENDING)):
+            if entry.name.startswith(".") and entry.name.endswith(".json.tmp"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(entry.path)
 
     @contextlib.contextmanager
     def _commit_lock(self, *, shared: bool) -> Iterator[bool]:
