@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,8 +16,10 @@ from followerledger.cli import main
 from followerledger.history_import import ImportFileError, import_history, parse_moment
 from followerledger.lake import Lake, observation_key
 from followerledger.observation import Observation, to_table
+from followerledger.refresh import refresh
 from followerledger.watchlist import load_watchlist
 from tests.conftest import FakeClock
+from tests.tiny import query
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -424,3 +429,156 @@ def test_cli_import_of_an_unreadable_file_is_one_line_and_lands_nothing(
     assert "Traceback" not in result.output
     rows = all_rows(Lake(tmp_path / "warehouse/lake"))
     assert [(r["handle"], r["followers"]) for r in rows] == [("HP", 5)]
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        (
+            "2026-01-03,x,HP,9223372036854775808",
+            "followers 9223372036854775808 is more than any account has (at most 10000000000)",
+        ),
+        (
+            "2026-01-03,x,HP,10000000001",
+            "followers 10000000001 is more than any account has (at most 10000000000)",
+        ),
+        ("2026-01-03,x,HP,١٢٣", "followers '١٢٣' is not a whole number of 0 or more"),
+        (
+            "9999-12-31T23:59:59-01:00,x,HP,5",
+            "observed_at '9999-12-31T23:59:59-01:00' is outside the calendar once converted to UTC",
+        ),
+        (
+            "0001-01-01,x,HP,5",
+            "observed_at '0001-01-01' is before 2000-01-01 (UTC), older than any platform",
+        ),
+        (
+            "2026-01-03,x,HP,5," + "7" * 1025,
+            "account_id is 1025 characters long: at most 1024",
+        ),
+        (
+            "2026-01-03,x,HP,5,," + "D" * 200_000,
+            "a field is over the CSV reader's limit (field larger than field limit (131072)): "
+            "text fields hold at most 1024 characters",
+        ),
+    ],
+)
+def test_a_value_that_cannot_be_stored_is_a_bad_row_and_nothing_lands(
+    tmp_path: Path, fake_clock: FakeClock, row: str, reason: str
+) -> None:
+    # The good rows around it are for other days: each would be a file of its own.
+    path = csv_file(
+        tmp_path,
+        "observed_at,platform,handle,followers,account_id,display_name\n"
+        f"2026-01-01,x,HP,5,,\n{row}\n2026-01-05,bluesky,hp.com,7,,\n",
+    )
+    lake = Lake(tmp_path / "lake")
+    with pytest.raises(ImportFileError) as caught:
+        import_history(path, lake, clock=fake_clock)
+    assert str(caught.value) == f"{path}:3: {reason}"
+    assert lake.list() == []
+    assert list((tmp_path / "lake").rglob("*.parquet*")) == []
+
+
+# Runs an import in a child process that SIGKILLs itself right after its Nth rename (`os.replace`)
+# inside the lake, or right before it when N is negative: the one test-only hook, so the kill
+# lands exactly between two files.
+KILLED_IMPORT = """
+import os, signal, sys
+from pathlib import Path
+from followerledger.history_import import import_history
+from followerledger.lake import Lake
+
+real_replace, renames, kill_at = os.replace, 0, int(sys.argv[3])
+
+def replace(source, target):
+    global renames
+    renames += 1
+    if renames == -kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_replace(source, target)
+    if renames == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+os.replace = replace
+import_history(Path(sys.argv[1]), Lake(sys.argv[2]))
+"""
+
+#: Three days on two platforms: four files, landed (if ever) in one commit.
+SPREAD = HEADER + (
+    "2026-01-01,x,HP,5\n2026-01-02,x,HP,6\n2026-01-02,bluesky,hp.com,7\n2026-01-03,x,HP,8\n"
+)
+
+
+def import_killed_after(path: Path, lake: Path, renames: int) -> None:
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_IMPORT, str(path), str(lake), str(renames)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+
+
+# Rename 1 is the pending marker's, 2-5 the four files': killed with all four files written
+# but the marker not yet in place, after the marker, between files, and after the last file
+# but before the commit.
+@pytest.mark.parametrize("renames", [-1, 1, 3, 5])
+def test_an_import_killed_between_its_files_leaves_none_of_them_visible(
+    tmp_path: Path, renames: int
+) -> None:
+    path = csv_file(tmp_path, SPREAD)
+    lake = Lake(tmp_path / "lake")
+    import_killed_after(path, tmp_path / "lake", renames)
+    assert lake.list() == []
+    # The next import of the file lands all of it, once, and clears what the dead one left.
+    report = import_history(path, lake)
+    assert len(report.files) == 4
+    assert [(r["platform"], r["followers"]) for r in all_rows(lake)] == [
+        ("x", 5),
+        ("x", 6),
+        ("bluesky", 7),
+        ("x", 8),
+    ]
+    leftovers = sorted(p.name for p in (tmp_path / "lake").rglob("*") if p.is_file())
+    # Killed before its marker named them, the files' temporaries are anonymous: the sweep of
+    # old temporary files removes those (issue 12, item 5).
+    unnamed = [f".{report.run_id}.parquet.tmp-" for _ in range(4)] if renames < 0 else []
+    assert [name.split("tmp-")[0] + "tmp-" if ".tmp-" in name else name for name in leftovers] == (
+        sorted([".lock", *unnamed, *[f"{report.run_id}.parquet"] * 4])
+    )
+
+
+def test_a_killed_re_import_keeps_the_files_the_first_import_landed(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, SPREAD)
+    lake = Lake(tmp_path / "lake")
+    first = import_history(path, lake)
+    import_killed_after(path, tmp_path / "lake", 3)
+    assert [item.key for item in lake.list()] == [item.key for item in first.files]
+    assert [r["followers"] for r in all_rows(lake)] == [5, 6, 7, 8]
+
+
+def test_a_refresh_after_a_killed_import_shows_none_of_it(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, SPREAD)
+    warehouse = tmp_path / "warehouse"
+    lake = Lake(warehouse / "lake")
+    import_killed_after(path, warehouse / "lake", 3)
+    refresh(warehouse, lake, None)
+    assert query(warehouse, "select count(*) from observations") == [(0,)]
+    import_history(path, lake)
+    refresh(warehouse, lake, None)
+    assert query(warehouse, "select sum(followers) from observations") == [(26,)]
+
+
+def test_cli_import_of_a_count_beyond_int64_is_one_line_and_lands_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FOLLOWERLEDGER_WAREHOUSE", str(tmp_path / "warehouse"))
+    monkeypatch.setenv("FOLLOWERLEDGER_WATCHLIST", str(tmp_path / "missing.yaml"))
+    path = csv_file(tmp_path, HEADER + "2026-01-01,x,HP,5\n2026-01-02,x,HP,9223372036854775808\n")
+    result = CliRunner().invoke(main, ["import", str(path)])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"followerledger: error: {path}:3: followers 9223372036854775808 is more than any "
+        "account has (at most 10000000000)"
+    )
+    assert Lake(tmp_path / "warehouse/lake").list() == []

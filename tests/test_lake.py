@@ -7,6 +7,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+import threading
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import pytest
 from followerledger import lake as lake_module
 from followerledger import snapshot
 from followerledger.lake import Lake, check_run_id, observation_key
-from followerledger.observation import OBSERVATION_SCHEMA, Observation
+from followerledger.observation import OBSERVATION_SCHEMA, Observation, to_table
 
 AT = datetime(2026, 11, 26, 23, 59, tzinfo=UTC)
 
@@ -177,3 +178,57 @@ def test_arrow_buffers_come_from_the_system_allocator_unless_chosen(
         [sys.executable, "-c", probe], env=environment, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == expected
+
+
+def key_on(day: int, name: str = "run-1") -> str:
+    return observation_key("x", date(2026, 11, day), name)
+
+
+def test_files_written_together_fail_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake = Lake(tmp_path / "lake")
+    kept = lake.write(key_on(1, "run-0"), to_table(rows(1, "run-0")))
+    real_replace = os.replace
+
+    def disk_gone_on_the_second_file(source: Any, target: Any) -> None:
+        if str(target).endswith(key_on(3)):
+            raise OSError("disk gone")
+        real_replace(source, target)
+
+    monkeypatch.setattr(lake_module.os, "replace", disk_gone_on_the_second_file)
+    with pytest.raises(OSError, match="disk gone"):
+        lake.write_together([(key_on(d), to_table(rows(2))) for d in (2, 3, 4)])
+    monkeypatch.undo()
+    assert lake.list() == [kept]
+    assert sorted(p.name for p in (tmp_path / "lake").rglob("*") if p.is_file()) == [
+        ".lock",
+        "run-0.parquet",
+    ]
+
+
+def test_a_listing_during_a_commit_waits_and_sees_all_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake = Lake(tmp_path / "lake")
+    lake.write_together([(key_on(1, "run-0"), to_table(rows(1, "run-0")))])
+    first_renamed, go_on = threading.Event(), threading.Event()
+    real_replace = os.replace
+
+    def pause_after_the_first_file(source: Any, target: Any) -> None:
+        real_replace(source, target)
+        if str(target).endswith(key_on(2)):
+            first_renamed.set()
+            go_on.wait(30)
+
+    monkeypatch.setattr(lake_module.os, "replace", pause_after_the_first_file)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        commit = pool.submit(lake.write_together, [(key_on(d), to_table(rows(2))) for d in (2, 3)])
+        assert first_renamed.wait(30)
+        listing = pool.submit(lake.list)
+        # Half the commit is renamed into place; the listing must not return meanwhile.
+        with pytest.raises(concurrent.futures.TimeoutError):
+            listing.result(timeout=0.5)
+        go_on.set()
+        commit.result()
+        assert [item.key for item in listing.result()] == [key_on(1, "run-0"), key_on(2), key_on(3)]

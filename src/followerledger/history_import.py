@@ -4,15 +4,18 @@ Columns: `observed_at,platform,handle,followers`, optionally `following,posts,ac
 display_name`, separated by `,` or by `;` (Excel in European locales), told apart by the
 header. `observed_at` is ISO-8601; a bare date means 00:00 UTC and a time without an offset is
 read as UTC. Handles are read as the watchlist reads them (`@DellOutlet`, profile links). Every
-row is validated before anything is written; every bad row is reported as `FILE:LINE: reason`
-(the first MAX_LISTED, then how many more) and nothing from that file lands.
+row is validated before anything is written — counts are ASCII digits up to MAX_COUNT,
+moments lie between EARLIEST and a day from now once converted to UTC, `account_id` and
+`display_name` hold at most MAX_TEXT characters — and every bad row is reported as
+`FILE:LINE: reason` (the first MAX_LISTED, then how many more); nothing from that file lands.
 
 Rows land with `source='import'`, one file per platform and UTC day, under a run id derived
-from the file's content (`import-<sha256 prefix>`): importing the same file again replaces
-its own files instead of duplicating them. Rows for handles the watchlist does not list land
-too (history is data) and are counted in the report, unless their `account_id` is the id a
-watched handle last resolved to (the identity map, this file's rows included): those are the
-watched account under an old handle.
+from the file's content (`import-<sha256 prefix>`), all in one commit (`Lake.write_together`:
+a kill at any point leaves none of them visible, or all): importing the same file again
+replaces its own files instead of duplicating them. Rows for handles the watchlist does not
+list land too (history is data) and are counted in the report, unless their `account_id` is
+the id a watched handle last resolved to (the identity map, this file's rows included): those
+are the watched account under an old handle.
 """
 
 from __future__ import annotations
@@ -29,7 +32,13 @@ from typing import Final
 from followerledger.handles import HandleError, read_handle
 from followerledger.identity import Identities, known_identities
 from followerledger.lake import Lake, LakeFile, observation_key
-from followerledger.observation import PARQUET_OPTIONS, PLATFORMS, Observation, to_table
+from followerledger.observation import (
+    MAX_COUNT,
+    PARQUET_OPTIONS,
+    PLATFORMS,
+    Observation,
+    to_table,
+)
 from followerledger.sources.http import utc_now
 from followerledger.watchlist import Watchlist, normalize_handle
 
@@ -42,6 +51,12 @@ MAX_LISTED: Final = 20
 
 #: How many unwatched handles the warning names.
 _EXAMPLES: Final = 5
+
+#: The earliest moment a row may carry (UTC): older than any platform followerledger reads.
+EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
+
+#: The most characters `account_id` and `display_name` may hold.
+MAX_TEXT: Final = 1024
 
 
 class ImportFileError(ValueError):
@@ -96,8 +111,13 @@ class ImportReport:
         )
 
 
+class OutOfCalendar(ValueError):
+    """A moment that lies beyond year 1 or 9999 once converted to UTC."""
+
+
 def parse_moment(text: str) -> datetime:
-    """An ISO-8601 date or date-time as an aware UTC datetime (bare date: 00:00 UTC)."""
+    """An ISO-8601 date or date-time as an aware UTC datetime (bare date: 00:00 UTC);
+    ValueError if it is none, OutOfCalendar if UTC has no such moment."""
     value = text.strip()
     if len(value) == 10:
         day = date.fromisoformat(value)
@@ -105,7 +125,10 @@ def parse_moment(text: str) -> datetime:
     moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise OutOfCalendar(text) from None
 
 
 def _count(text: str | None, column: str, *, required: bool) -> int | None:
@@ -114,9 +137,20 @@ def _count(text: str | None, column: str, *, required: bool) -> int | None:
         if required:
             raise ValueError(f"{column} is empty: give a whole number")
         return None
-    if not value.isdigit():
+    # ASCII only: int() would also read other scripts' digits ('١٢٣'), which no export means.
+    if not (value.isascii() and value.isdigit()):
         raise ValueError(f"{column} {value!r} is not a whole number of 0 or more")
-    return int(value)
+    count = int(value)
+    if count > MAX_COUNT:
+        raise ValueError(f"{column} {count} is more than any account has (at most {MAX_COUNT})")
+    return count
+
+
+def _text(field: dict[str, str], column: str) -> str | None:
+    value = field.get(column, "").strip()
+    if len(value) > MAX_TEXT:
+        raise ValueError(f"{column} is {len(value)} characters long: at most {MAX_TEXT}")
+    return value or None
 
 
 def run_id_for(content: bytes) -> str:
@@ -183,7 +217,21 @@ def read_history(
     detail = f"imported from {path.name}"
     rows: list[Observation] = []
     problems: list[tuple[int | None, str]] = []
-    for record in reader:
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            # The reader stops before counting the line it could not read; it goes on after it.
+            problems.append(
+                (
+                    reader.line_num + 1,
+                    f"a field is over the CSV reader's limit ({error}): "
+                    f"text fields hold at most {MAX_TEXT} characters",
+                )
+            )
+            continue
         try:
             rows.append(_observation(record, run_id, detail, latest))
         except ValueError as error:
@@ -218,6 +266,10 @@ def _observation(
     written_at = field.get("observed_at", "")
     try:
         observed_at = parse_moment(written_at)
+    except OutOfCalendar:
+        raise ValueError(
+            f"observed_at {written_at!r} is outside the calendar once converted to UTC"
+        ) from None
     except ValueError:
         raise ValueError(
             f"observed_at {written_at!r} is not an ISO-8601 date "
@@ -225,6 +277,11 @@ def _observation(
         ) from None
     if observed_at > latest:
         raise ValueError(f"observed_at {written_at!r} is in the future")
+    if observed_at < EARLIEST:
+        raise ValueError(
+            f"observed_at {written_at!r} is before {EARLIEST:%Y-%m-%d} (UTC), "
+            "older than any platform"
+        )
     platform = field.get("platform", "").strip().lower()
     if platform not in PLATFORMS:
         raise ValueError(
@@ -241,8 +298,8 @@ def _observation(
         handle=handle,
         status="ok",
         source="import",
-        account_id=field.get("account_id", "").strip() or None,
-        display_name=field.get("display_name", "").strip() or None,
+        account_id=_text(field, "account_id"),
+        display_name=_text(field, "display_name"),
         followers=_count(field.get("followers"), "followers", required=True),
         following=_count(field.get("following"), "following", required=False),
         posts=_count(field.get("posts"), "posts", required=False),
@@ -279,7 +336,8 @@ def import_history(
     watchlist: Watchlist | None = None,
     warehouse: Path | None = None,
 ) -> ImportReport:
-    """Validate the whole file, then land it as one file per platform and UTC day.
+    """Validate the whole file, then land it as one file per platform and UTC day, all in
+    one commit.
 
     With a watchlist and the `warehouse` the lake belongs to, the report counts the rows for
     handles the watchlist does not list, leaving out those whose account id a watched handle
@@ -290,9 +348,12 @@ def import_history(
     partitions: dict[tuple[str, date], list[Observation]] = defaultdict(list)
     for row in rows:
         partitions[(row.platform, row.observed_at.date())].append(row)
-    files = tuple(
-        lake.write(observation_key(platform, day, run_id), to_table(partition), PARQUET_OPTIONS)
-        for (platform, day), partition in sorted(partitions.items())
+    files = lake.write_together(
+        [
+            (observation_key(platform, day, run_id), to_table(partition))
+            for (platform, day), partition in sorted(partitions.items())
+        ],
+        PARQUET_OPTIONS,
     )
     unwatched = (
         _unwatched(rows, watchlist, lambda: known_identities(warehouse, lake))

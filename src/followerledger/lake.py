@@ -5,17 +5,27 @@ A file is written under a temporary name that no reader globs (it does not end i
 `.parquet`), flushed to disk, then renamed into place, so readers see all of it or none of
 it. Re-writing the same run id replaces only that run's file. Compaction later merges a
 closed day's files into `compacted-<digest>.parquet` (see `compaction`).
+
+Several files can land in one commit (`write_together`, used by imports): each is written
+under its temporary name first; then, under an exclusive lock (`<lake>/_pending/.lock`), a
+pending marker (`<lake>/_pending/<uuid>.json`) naming the keys that are new is written, the
+files are renamed into place, and removing the marker is the commit. `list` takes the same
+lock shared and hides every key a marker names, so a reader sees none of the files or all of
+them, and a kill at any point leaves none of them visible. A marker found by a commit is a
+dead writer's (a live one holds the lock while its marker exists): its files are removed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
+import json
 import os
 import re
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any, Final
@@ -25,6 +35,8 @@ import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
 OBSERVATIONS: Final = "observations"
+#: Where the markers of commits in progress live (no dataset is named like this).
+PENDING: Final = "_pending"
 #: Files written by compaction start with this; run ids may not (see `check_run_id`).
 COMPACTED_PREFIX: Final = "compacted-"
 #: Footer metadata of a compacted file: the keys whose rows it holds (JSON list, including
@@ -120,6 +132,134 @@ class Lake:
             raise
         return writer.commit()
 
+    def write_together(
+        self, files: Sequence[tuple[str, pa.Table]], options: Mapping[str, Any] | None = None
+    ) -> tuple[LakeFile, ...]:
+        """Write several tables, each at its key, in one commit: all of them become visible
+        at once, or none (also when the process is killed at any point)."""
+        writers: list[LakeWriter] = []
+        try:
+            for key, table in files:
+                writers.append(self.writer(key, table.schema, options))
+                writers[-1].write(table)
+                writers[-1].finish()
+            if not self.is_local:
+                return self._commit_remote(writers)
+            with self._commit_lock(shared=False):
+                self._roll_back_dead_commits()
+                return self._commit_local(writers)
+        except BaseException:
+            for writer in writers:
+                writer.abort()
+            raise
+
+    def _commit_local(self, writers: Sequence[LakeWriter]) -> tuple[LakeFile, ...]:
+        """Rename finished files into place behind a pending marker; removing it commits."""
+        marker = self._write_marker(
+            [w.key for w in writers if not os.path.exists(w.final)],
+            [w.temporary for w in writers],
+        )
+        try:
+            for writer in writers:
+                writer.place()
+            for directory in sorted({writer.directory for writer in writers}):
+                _fsync_directory(directory)
+        except BaseException:
+            # Still ours to undo (the lock is held): what the marker hides goes, then it.
+            self._roll_back_dead_commits()
+            raise
+        os.remove(marker)
+        _fsync_directory(self.path(PENDING))
+        committed = []
+        for writer in writers:
+            stat = os.stat(writer.final)
+            committed.append(LakeFile(writer.key, stat.st_size, stat.st_mtime_ns))
+        return tuple(committed)
+
+    def _commit_remote(self, writers: Sequence[LakeWriter]) -> tuple[LakeFile, ...]:
+        """Object stores have no rename: the uploads complete behind the marker."""
+        keys = [w.key for w in writers]
+        exists = {
+            info.path
+            for info in self.fs.get_file_info([w.final for w in writers])
+            if info.type == pafs.FileType.File
+        }
+        marker = self._write_marker([w.key for w in writers if w.final not in exists], [])
+        committed = tuple(writer.commit() for writer in writers)
+        self.fs.delete_file(marker)
+        # A dead earlier attempt at the same files left a marker naming some of them: they
+        # are whole now.
+        for other, (hidden, _) in self._markers().items():
+            if set(hidden) <= set(keys):
+                self.fs.delete_file(other)
+        return committed
+
+    def _write_marker(self, keys: Sequence[str], temporaries: Sequence[str]) -> str:
+        """Write a pending marker naming `keys` (hidden until it is removed) and the
+        temporary files a dead writer would leave; return its path."""
+        directory = self.path(PENDING)
+        marker = f"{directory}/{uuid.uuid4().hex}.json"
+        content = json.dumps({"keys": list(keys), "temporaries": list(temporaries)}).encode()
+        if not self.is_local:
+            with self.fs.open_output_stream(marker) as stream:
+                stream.write(content)
+            return marker
+        temporary = f"{directory}/.{uuid.uuid4().hex}.json.tmp"
+        with open(temporary, "wb") as sink:
+            sink.write(content)
+            sink.flush()
+            os.fsync(sink.fileno())
+        os.replace(temporary, marker)
+        _fsync_directory(directory)
+        return marker
+
+    def _markers(self) -> dict[str, tuple[list[str], list[str]]]:
+        """Every pending marker: its path -> (the keys it hides, the temporaries it names)."""
+        selector = pafs.FileSelector(self.path(PENDING), allow_not_found=True)
+        found = {}
+        for info in self.fs.get_file_info(selector):
+            if info.type != pafs.FileType.File or not info.base_name.endswith(".json"):
+                continue
+            if info.base_name.startswith("."):
+                continue
+            with self.fs.open_input_stream(info.path) as stream:
+                content = json.loads(stream.read())
+            found[info.path] = (list(content["keys"]), list(content["temporaries"]))
+        return found
+
+    def _roll_back_dead_commits(self) -> None:
+        """Remove what writers killed mid-commit left (called under the exclusive lock): the
+        files and temporaries their markers name, the markers, and half-written markers."""
+        for marker, (keys, temporaries) in self._markers().items():
+            for path in [self.path(key) for key in keys] + temporaries:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
+            os.remove(marker)
+        for entry in os.scandir(self.path(PENDING)):
+            if entry.name.startswith(".") and entry.name.endswith(".json.tmp"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(entry.path)
+
+    @contextlib.contextmanager
+    def _commit_lock(self, *, shared: bool) -> Iterator[bool]:
+        """The lake's commit lock (local lakes): exclusive for a commit, shared for a listing.
+        A reader finding no lock file takes none and says so (no commit has ever run)."""
+        path = self.path(f"{PENDING}/.lock")
+        if shared:
+            try:
+                descriptor = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                yield False
+                return
+        else:
+            os.makedirs(self.path(PENDING), exist_ok=True)
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+            yield True
+        finally:
+            os.close(descriptor)
+
     def writer(
         self, key: str, schema: pa.Schema, options: Mapping[str, Any] | None = None
     ) -> LakeWriter:
@@ -140,10 +280,22 @@ class Lake:
         return {name.decode(): value.decode() for name, value in metadata.items()}
 
     def list(self, dataset: str = OBSERVATIONS) -> list[LakeFile]:
-        """Every committed file of a dataset, sorted by key (temporary files excluded)."""
+        """Every committed file of a dataset, sorted by key (temporary files, and the files
+        of a commit not yet done or never finished, excluded)."""
         base = self.path(dataset)
         if self.is_local:
-            return sorted(_walk_local(base, dataset), key=lambda item: item.key)
+            while True:
+                with self._commit_lock(shared=True) as locked:
+                    hidden = self._hidden() if locked else set()
+                    found = _walk_local(base, dataset)
+                # Without a lock file no commit had run when the walk began; if one has
+                # begun since, walk again under its lock.
+                if locked or not os.path.exists(self.path(f"{PENDING}/.lock")):
+                    break
+            return sorted(
+                (item for item in found if item.key not in hidden), key=lambda item: item.key
+            )
+        hidden = self._hidden()
         selector = pafs.FileSelector(base, recursive=True, allow_not_found=True)
         files = []
         for info in self.fs.get_file_info(selector):
@@ -154,8 +306,13 @@ class Lake:
                 and not name.startswith(".")
             ):
                 key = info.path[len(self.root) + 1 :]
-                files.append(LakeFile(key, info.size or 0, info.mtime_ns or 0))
+                if key not in hidden:
+                    files.append(LakeFile(key, info.size or 0, info.mtime_ns or 0))
         return sorted(files, key=lambda item: item.key)
+
+    def _hidden(self) -> set[str]:
+        """The keys pending markers hide."""
+        return {key for keys, _ in self._markers().values() for key in keys}
 
     def remove(self, key: str) -> None:
         """Delete one file (used for mart files no relation lists, and for lake files
@@ -184,6 +341,7 @@ class LakeWriter:
             self.temporary = self.final
             self._sink = lake.fs.open_output_stream(self.final)
         self._parquet = pq.ParquetWriter(self._sink, schema, **dict(options or {}))
+        self._finished = self._placed = False
         self.rows = 0
 
     def write(self, table: pa.Table) -> None:
@@ -192,20 +350,26 @@ class LakeWriter:
             self._parquet.write_table(table)
             self.rows += table.num_rows
 
-    def commit(self) -> LakeFile:
-        """Finish the file and make it visible at its key."""
+    def finish(self) -> None:
+        """Finish the file under its temporary name, flushed to disk (local lakes; an
+        object store upload completes on `commit`)."""
         with self._lock:
+            if self._finished or not self.lake.is_local:
+                return
             try:
                 self._parquet.close()
-                if self.lake.is_local:
-                    self._sink.flush()
-                    os.fsync(self._sink.fileno())
+                self._sink.flush()
+                os.fsync(self._sink.fileno())
                 self._sink.close()
-                if self.lake.is_local:
-                    os.replace(self.temporary, self.final)
             except BaseException:
                 self._discard()
                 raise
+            self._finished = True
+
+    def commit(self) -> LakeFile:
+        """Finish the file and make it visible at its key."""
+        self.finish()
+        self.place()
         if not self.lake.is_local:
             info = self.lake.fs.get_file_info(self.final)
             return LakeFile(self.key, info.size or 0, info.mtime_ns or 0)
@@ -213,10 +377,26 @@ class LakeWriter:
         stat = os.stat(self.final)
         return LakeFile(self.key, stat.st_size, stat.st_mtime_ns)
 
-    def abort(self) -> None:
-        """Give up: nothing becomes visible."""
+    def place(self) -> None:
+        """Make the finished file visible at its key: a rename (local lakes; the directory is
+        not fsynced), or completing the upload."""
         with self._lock:
-            self._discard()
+            try:
+                if self.lake.is_local:
+                    os.replace(self.temporary, self.final)
+                else:
+                    self._parquet.close()
+                    self._sink.close()
+            except BaseException:
+                self._discard()
+                raise
+            self._placed = True
+
+    def abort(self) -> None:
+        """Give up: nothing becomes visible (a file already placed is left alone)."""
+        with self._lock:
+            if not self._placed:
+                self._discard()
 
     def _discard(self) -> None:
         with contextlib.suppress(Exception):

@@ -26,6 +26,10 @@ STATUSES: Final[tuple[Status, ...]] = (
 
 Source = Literal["api", "import", "emulator"]
 
+#: The largest count (followers, following, posts) a row may carry: beyond any real account,
+#: and well inside the lake's int64. Larger values are rejected by every reader of input.
+MAX_COUNT: Final = 10**10
+
 #: The lake's contract (DESIGN.md "Observation"). New nullable columns may be appended;
 #: readers use `union_by_name` so older files simply lack them.
 OBSERVATION_SCHEMA: Final = pa.schema(

@@ -171,3 +171,19 @@ def test_429_waits_are_bounded_too(httpserver: HTTPServer, fake_clock: FakeClock
         "bluesky answered 429 Too Many Requests (gave up after 3 attempts)"
     )
     assert len(httpserver.log) == 3
+
+
+def test_redaction_masks_a_secret_cut_short_at_the_end() -> None:
+    # A text someone else already cut (an upstream echoing our key into a bounded field) may
+    # end in a piece of a secret: from 8 characters on, that piece is masked too.
+    secret = "SECRET-key-41b7e2a09c"
+    client = ApiClient(
+        "youtube",
+        "http://127.0.0.1:1",
+        requests.Session(),
+        read_budget=no_budget_headers,
+        secrets=[secret],
+    )
+    for length in range(8, len(secret)):
+        assert client.redact(f"bad key={secret[:length]}") == "bad key=***", length
+    assert client.redact("bad key=SECRET-") == "bad key=SECRET-"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from followerledger.emulator import EmulatorServer, Fault
 from followerledger.settings import load_settings
@@ -152,3 +154,28 @@ def test_broken_bodies_are_retried(emulator: EmulatorServer, fake_clock: FakeClo
     assert row.status == "ok"
     assert emulator.state.requests["youtube:/youtube/v3/channels"] == 3
     assert source.usage().quota_units == 3
+
+
+def test_a_secret_echoed_across_the_detail_cut_never_survives_in_part(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    # The platform echoes our key at every position around the 500-character cut of `detail`:
+    # not one 4-character piece of it may reach the row.
+    paddings = iter(range(430, 520))
+
+    def echo_key(request: Request) -> Response:
+        message = "." * next(paddings) + str(request.args["key"]) + " was not accepted"
+        body = {"error": {"code": 400, "message": message, "errors": [{"reason": "badRequest"}]}}
+        return Response(json.dumps(body), status=400, content_type="application/json")
+
+    httpserver.expect_request("/channels").respond_with_handler(echo_key)
+    source = youtube_source(httpserver.url_for(""), fake_clock)
+    pieces = {KEY[start : start + 4] for start in range(len(KEY) - 3)}
+    for padding in range(430, 520):
+        [row] = source.fetch([Target("@acme", "UCacmeAAAAAAAAAAAAAAAAAA")], "run-1")
+        assert row.status == "error"
+        assert row.detail is not None
+        assert len(row.detail) <= 500
+        assert not [piece for piece in pieces if piece in row.detail], (padding, row.detail)
+        if padding + len(KEY) < 450:
+            assert "***" in row.detail

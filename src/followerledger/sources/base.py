@@ -6,12 +6,16 @@ import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import requests
 
 from followerledger.observation import Observation, Source, Status
 from followerledger.sources.http import ApiClient, RateLimited, RequestFailed
+
+#: The longest `detail` a row keeps; cut only after secrets are redacted, so a secret that
+#: straddles the cut is masked whole rather than kept in part.
+DETAIL_LIMIT: Final = 500
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -191,12 +195,14 @@ def fetch_guarded(
     except (RequestFailed, MalformedAnswer) as error:
         rows = [factory().status(target, "error", client.redact(str(error))) for target in batch]
     except Exception as error:  # a parser bug must not lose the run: record it as data
-        detail = client.redact(f"unexpected {type(error).__name__}: {error}")[:500]
+        detail = client.redact(f"unexpected {type(error).__name__}: {error}")
         rows = [factory().status(target, "error", detail) for target in batch]
     # Whatever a platform echoes back (an error detail quoting our token) is redacted here,
-    # once, for every source.
+    # once, for every source, and only then cut to length.
     return [
-        dataclasses.replace(row, detail=client.redact(row.detail)) if row.detail else row
+        dataclasses.replace(row, detail=client.redact(row.detail)[:DETAIL_LIMIT])
+        if row.detail
+        else row
         for row in one_row_per_target(batch, rows, factory)
     ]
 

@@ -112,7 +112,7 @@ def xrpc_error_text(body: Any, status_code: int) -> str:
         for key in ("error", "message"):
             if isinstance(body.get(key), str):
                 parts.append(body[key])
-    return ": ".join(parts)[:500]
+    return ": ".join(parts)
 
 
 def profiles_problem(body: Any) -> str | None:

@@ -211,6 +211,11 @@ def make_session(pool_size: int = 8, headers: Mapping[str, str] | None = None) -
     return session
 
 
+#: A piece of a secret this long or longer at the end of a text (the rest cut off) is masked:
+#: shorter pieces say too little to matter, and masking them would eat ordinary text.
+MIN_SECRET_PIECE: Final = 8
+
+
 class ApiClient:
     """GET requests to one platform's API, shared by all of its batches in a run."""
 
@@ -253,9 +258,16 @@ class ApiClient:
         self.emulated = False
 
     def redact(self, text: str) -> str:
-        """The text with every secret of this client replaced by '***'."""
-        for secret in self._secrets:
+        """The text with every secret of this client replaced by '***', and a text ending in
+        the first MIN_SECRET_PIECE or more characters of a secret (cut short by someone else)
+        ending in '***' instead."""
+        for secret in sorted(self._secrets, key=len, reverse=True):
             text = text.replace(secret, "***")
+        for secret in self._secrets:
+            for length in range(len(secret) - 1, MIN_SECRET_PIECE - 1, -1):
+                if text.endswith(secret[:length]):
+                    text = text[:-length] + "***"
+                    break
         return text
 
     def get(

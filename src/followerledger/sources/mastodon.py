@@ -220,7 +220,7 @@ def instance_problem(body: Any) -> str | None:
 def error_text(body: Any, status_code: int) -> str:
     """A one-line description of a Mastodon error answer."""
     if isinstance(body, dict) and isinstance(body.get("error"), str):
-        return f"HTTP {status_code}: {body['error']}"[:500]
+        return f"HTTP {status_code}: {body['error']}"
     return f"HTTP {status_code}"
 
 

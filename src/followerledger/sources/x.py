@@ -89,7 +89,7 @@ def problem_text(body: Any, status_code: int) -> str:
             message = errors[0].get("message") or errors[0].get("detail")
             if isinstance(message, str):
                 parts.append(message)
-    return ": ".join(dict.fromkeys(parts))[:500]
+    return ": ".join(dict.fromkeys(parts))
 
 
 def _is_suspension(problem: dict[str, Any]) -> bool:
@@ -168,7 +168,7 @@ def parse_users(
             result.append(rows.status(target, "not_found", as_text(problem.get("detail"))))
         else:
             text = as_text(problem.get("detail")) or as_text(problem.get("title")) or "error"
-            result.append(rows.status(target, "error", text[:500]))
+            result.append(rows.status(target, "error", text))
     return result
 
 

@@ -132,7 +132,7 @@ def google_error_text(body: Any, status_code: int) -> str:
         message = body["error"].get("message")
         if isinstance(message, str):
             parts.append(message)
-    return ": ".join(parts)[:500]
+    return ": ".join(parts)
 
 
 def channels_problem(body: Any) -> str | None:
