@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 
 from followerledger import watchlist as watchlist_module
 from followerledger.cli import main
-from followerledger.watchlist import MAX_LINE, WatchlistError, add_account, load_watchlist
+from followerledger.watchlist import (
+    MAX_LINE,
+    WatchlistError,
+    add_account,
+    load_watchlist,
+    remove_account,
+)
 
 DUPLICATE_BRAND = """\
 brands:
@@ -261,3 +267,17 @@ def test_any_text_loads_or_is_a_watchlist_error(tmp_path: Path, text: str) -> No
         return
     assert lines
     assert all(len(line) <= MAX_LINE and "\n" not in line for line in lines)
+
+
+@pytest.mark.parametrize("text", ["", "# nothing yet\n", "---\n"])
+def test_add_to_an_empty_watchlist(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path, text)
+    added = add_account(path, "Dell", "x", "DellOutlet")
+    assert [a.handle for a in added.accounts] == ["DellOutlet"]
+    assert [a.handle for a in load_watchlist(path).accounts] == ["DellOutlet"]
+
+
+def test_remove_from_an_empty_watchlist_says_it_is_not_listed(tmp_path: Path) -> None:
+    path = write(tmp_path, "# nothing yet\n")
+    with pytest.raises(WatchlistError, match="x handle 'Dell' is not listed"):
+        remove_account(path, "x", "Dell")

@@ -202,16 +202,7 @@ def _check_structure(text: str, path: Path) -> None:
         for event in yaml.parse(text, Loader=_FAST_LOADER):
             if isinstance(event, yaml.CollectionStartEvent):
                 if len(stack) >= MAX_DEPTH:
-                    raise WatchlistError(
-                        [
-                            Problem(
-                                path,
-                                _event_line(event),
-                                f"lists and mappings nested more than {MAX_DEPTH} deep: "
-                                "a watchlist needs four levels",
-                            )
-                        ]
-                    )
+                    raise WatchlistError([_too_deep(path, event.start_mark)])
                 node(event, 0)
                 is_mapping = isinstance(event, yaml.MappingStartEvent)
                 stack.append([1, event.anchor, {} if is_mapping else None, True])
@@ -240,8 +231,21 @@ def _check_structure(text: str, path: Path) -> None:
                         ]
                     )
                 node(event, size)
-    except yaml.YAMLError:
+    except yaml.YAMLError as error:
+        # libyaml refuses flow nesting beyond 1,000 levels while scanning ahead, before it
+        # gives the events that would show the depth: that is this limit too.
+        if "maximum nesting depth" in str(error):
+            raise WatchlistError([_too_deep(path, getattr(error, "problem_mark", None))]) from None
         return
+
+
+def _too_deep(path: Path, mark: Any = None) -> Problem:
+    line = mark.line + 1 if mark is not None else None
+    return Problem(
+        path,
+        line,
+        f"lists and mappings nested more than {MAX_DEPTH} deep: a watchlist needs four levels",
+    )
 
 
 def _parse(text: str, path: Path) -> tuple[Any, Watchlist]:
@@ -262,9 +266,7 @@ def _parse_checked(text: str, path: Path) -> tuple[Any, Watchlist]:
     except YAMLError as error:
         raise WatchlistError([Problem(path, None, f"invalid YAML: {error}")]) from None
     except RecursionError:
-        raise WatchlistError(
-            [Problem(path, None, f"lists and mappings nested more than {MAX_DEPTH} deep")]
-        ) from None
+        raise WatchlistError([_too_deep(path)]) from None
     except Exception as error:  # ruamel raises plain ValueError & co. for some tagged values
         raise WatchlistError(
             [Problem(path, None, f"invalid YAML: a value cannot be read ({error})")]
@@ -569,6 +571,8 @@ def add_account(path: Path, brand: str, platform: str, handle: str) -> Watchlist
     except HandleError as error:
         raise WatchlistError([Problem(path, None, str(error))]) from None
     document = _read_document(path)
+    if document is None:  # an empty file, or one holding only comments
+        document = CommentedMap()
     if "brands" not in document or document["brands"] is None:
         document["brands"] = CommentedMap()
     brands = document["brands"]
@@ -588,7 +592,7 @@ def add_account(path: Path, brand: str, platform: str, handle: str) -> Watchlist
 
 def remove_account(path: Path, platform: str, handle: str) -> Watchlist:
     """Remove one account wherever it is listed, keeping the file's comments."""
-    document = _read_document(path)
+    document = _read_document(path) or CommentedMap()
     wanted = _written_key(platform, handle)
     for brand, platforms in (document.get("brands") or {}).items():
         handles = (platforms or {}).get(platform)
