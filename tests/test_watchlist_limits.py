@@ -63,6 +63,10 @@ def test_a_duplicate_brand_is_refused_with_both_lines(
     assert line.startswith(expected)
     [printed] = check_cli(path, monkeypatch)
     assert printed.startswith(f"followerledger: error: {expected}")
+    monkeypatch.setenv("FOLLOWERLEDGER_WAREHOUSE", str(tmp_path / "warehouse"))
+    snapshot = CliRunner().invoke(main, ["snapshot"])
+    assert snapshot.exit_code == 2
+    assert snapshot.output.strip().splitlines() == [printed]
     with pytest.raises(WatchlistError) as caught:
         add_account(path, "Acer", "x", "Acer")
     assert str(caught.value).startswith(expected)
