@@ -159,6 +159,18 @@ def _event_line(event: yaml.Event) -> int | None:
     return mark.line + 1 if mark is not None else None
 
 
+@dataclasses.dataclass(slots=True)
+class _Open:
+    """A list or mapping `_check_structure` is inside of."""
+
+    anchor: str | None
+    #: Keys seen and their lines; None for a list.
+    keys: dict[Any, int | None] | None
+    #: Nodes so far, itself included, with what its aliases stand for.
+    nodes: int = 1
+    next_is_key: bool = True
+
+
 def _check_structure(text: str, path: Path) -> None:
     """WatchlistError for what no loader should be given: a key twice in one mapping (both
     lines named), nesting beyond MAX_DEPTH, aliases adding more than MAX_ALIAS_NODES nodes.
@@ -167,21 +179,19 @@ def _check_structure(text: str, path: Path) -> None:
     limits hold before either loader runs. Text it cannot parse is left to the round-trip
     reading, which reports it with its line.
     """
-    # One entry per open collection: [nodes in it, its anchor, keys seen (mappings only),
-    # whether the next node is a key].
-    stack: list[list[Any]] = []
+    stack: list[_Open] = []
     anchors: dict[str, int] = {}
     added = 0
 
-    def node(event: Any, size: int) -> None:
+    def node(event: yaml.Event, size: int) -> None:
         if not stack:
             return
         parent = stack[-1]
-        parent[0] += size
-        keys = parent[2]
+        parent.nodes += size
+        keys = parent.keys
         if keys is None:
             return
-        is_key, parent[3] = parent[3], not parent[3]
+        is_key, parent.next_is_key = parent.next_is_key, not parent.next_is_key
         if is_key and isinstance(event, yaml.ScalarEvent):
             line = _event_line(event)
             first = keys.get(event.value)
@@ -205,13 +215,13 @@ def _check_structure(text: str, path: Path) -> None:
                     raise WatchlistError([_too_deep(path, event.start_mark)])
                 node(event, 0)
                 is_mapping = isinstance(event, yaml.MappingStartEvent)
-                stack.append([1, event.anchor, {} if is_mapping else None, True])
+                stack.append(_Open(event.anchor, {} if is_mapping else None))
             elif isinstance(event, yaml.CollectionEndEvent):
-                size, anchor = stack.pop()[:2]
-                if anchor is not None:
-                    anchors[anchor] = size
+                closed = stack.pop()
+                if closed.anchor is not None:
+                    anchors[closed.anchor] = closed.nodes
                 if stack:
-                    stack[-1][0] += size
+                    stack[-1].nodes += closed.nodes
             elif isinstance(event, yaml.ScalarEvent):
                 node(event, 1)
                 if event.anchor is not None:
@@ -240,6 +250,7 @@ def _check_structure(text: str, path: Path) -> None:
 
 
 def _too_deep(path: Path, mark: Any = None) -> Problem:
+    """The problem of nesting beyond MAX_DEPTH, at `mark`'s line when known."""
     line = mark.line + 1 if mark is not None else None
     return Problem(
         path,
