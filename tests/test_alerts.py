@@ -144,8 +144,8 @@ def test_the_alerts_section_is_validated_with_lines(tmp_path: Path) -> None:
     with pytest.raises(WatchlistError) as error:
         load_watchlist(path)
     assert str(error.value).splitlines() == [
-        f"{path}:6: alerts.stale_hours must be hours above 0",
-        f"{path}:7: alerts.milestones must be a list of whole numbers above 0",
+        f"{path}:6: alerts.stale_hours must be hours above 0, up to 8784 (a year)",
+        f"{path}:7: alerts.milestones must be a list of whole numbers from 1 to 10,000,000,000",
         f"{path}:8: alerts.failed_runs must be true or false",
         f"{path}:9: unknown alert rule 'quiet': use milestones, drop_percent, stale_hours "
         "or failed_runs",

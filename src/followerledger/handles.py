@@ -17,6 +17,11 @@ from urllib.parse import unquote, urlsplit
 _LABEL: Final = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _DOMAIN: Final = rf"(?:{_LABEL}\.)+[A-Za-z](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?"
 _CHANNEL_ID: Final = re.compile(r"^UC[A-Za-z0-9_-]{22}$")
+#: The longest written handle read: longer than any handle or profile link (a domain name is
+#: at most 253 characters), short enough to quote in an error.
+MAX_HANDLE_CHARS: Final = 300
+#: How much of a refused value an error quotes.
+SHOWN_CHARS: Final = 60
 
 #: Canonical handle syntax per platform, from each platform's contract (see ../shared/contracts).
 HANDLE_PATTERNS: Final[dict[str, re.Pattern[str]]] = {
@@ -45,11 +50,19 @@ _BLUESKY_HOSTS: Final = frozenset({"bsky.app", "www.bsky.app"})
 _YOUTUBE_HOSTS: Final = frozenset({"youtube.com", "www.youtube.com", "m.youtube.com"})
 
 
+def shown(value: object) -> str:
+    """`repr(value)` cut to SHOWN_CHARS, for quoting a value someone wrote in an error."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 2] + "…" + text[-1]
+
+
 class HandleError(ValueError):
     """A handle no accepted form of its platform matches; the message says which forms are."""
 
-    def __init__(self, platform: str, written: str) -> None:
-        super().__init__(f"invalid {platform} handle {written!r}: {HANDLE_RULES[platform]}")
+    def __init__(self, platform: str, written: str, reason: str | None = None) -> None:
+        super().__init__(
+            f"invalid {platform} handle {shown(written)}: {reason or HANDLE_RULES[platform]}"
+        )
 
 
 class _NotAProfile(Exception):
@@ -123,6 +136,13 @@ def read_handle(platform: str, written: str) -> str:
     Accepted: the canonical form itself, a leading '@' (X, Bluesky, Mastodon), a YouTube handle
     without its '@', and profile links with or without scheme, query or trailing slash."""
     text = written.strip()
+    if len(text) > MAX_HANDLE_CHARS:
+        raise HandleError(
+            platform,
+            written,
+            f"{len(text):,} characters, more than any handle or profile link "
+            f"({MAX_HANDLE_CHARS} at most)",
+        )
     try:
         canonical = _READERS[platform](text)
     except _NotAProfile:

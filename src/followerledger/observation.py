@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import operator
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Final, Literal
@@ -94,6 +95,21 @@ def _timestamps(values: list[datetime]) -> pa.Array:
     return pa.array(micros, pa.int64()).cast(pa.timestamp("us", tz="UTC"))
 
 
+#: Half of a UTF-16 surrogate pair: a Python string may hold one (JSON's `"\\ud83d"`), UTF-8
+#: cannot, so Arrow refuses it.
+_LONE_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+def has_lone_surrogate(text: str) -> bool:
+    """Whether `text` holds half a character that no UTF-8 file can store."""
+    return _LONE_SURROGATE.search(text) is not None
+
+
+def repaired(text: str) -> str:
+    """`text` with each lone surrogate replaced by U+FFFD, the replacement character."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
 def to_table(observations: Sequence[Observation] | Iterable[Observation]) -> pa.Table:
     """Observations as an Arrow table with the lake schema."""
     rows = list(observations)
@@ -105,3 +121,48 @@ def to_table(observations: Sequence[Observation] | Iterable[Observation]) -> pa.
         else:
             columns.append(pa.array(values, type=field.type))
     return pa.Table.from_arrays(columns, schema=OBSERVATION_SCHEMA)
+
+
+def _unstorable_field(row: Observation) -> tuple[str, str] | None:
+    """The first field of `row` Arrow cannot convert, and why; None when every one converts."""
+    for field in OBSERVATION_SCHEMA:
+        value = getattr(row, field.name)
+        try:
+            if pa.types.is_timestamp(field.type):
+                _timestamps([value])
+            else:
+                pa.array([value], type=field.type)
+        except (pa.ArrowException, ValueError, TypeError, OverflowError) as error:
+            return field.name, type(error).__name__
+    return None
+
+
+def salvaged(observations: Sequence[Observation]) -> list[Observation]:
+    """The rows, each one Arrow cannot convert replaced by an `error` row naming the field.
+
+    The last line of defence of a landing (the row factory refuses bad values first): one
+    unstorable value costs its row, never the run's file. The replacement keeps only what
+    identifies the row (run, time, platform, requested handle), never the bad value.
+    """
+    result = []
+    for row in observations:
+        problem = _unstorable_field(row)
+        if problem is None:
+            result.append(row)
+            continue
+        field, reason = problem
+        written = repaired(row.requested_handle) if row.requested_handle is not None else None
+        result.append(
+            Observation(
+                run_id=row.run_id,
+                observed_at=row.observed_at,
+                platform=row.platform,
+                handle=written or repaired(row.handle),
+                status="error",
+                source=row.source,
+                detail=f"the row could not be stored: {field!r} holds a value the lake cannot "
+                f"take ({reason})",
+                requested_handle=written,
+            )
+        )
+    return result

@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Final, TypeVar
 
+import pyarrow as pa
+
 from followerledger.lake import (
     Lake,
     LakeError,
@@ -26,6 +28,7 @@ from followerledger.observation import (
     OBSERVATION_SCHEMA,
     PARQUET_OPTIONS,
     Observation,
+    salvaged,
     to_table,
 )
 from followerledger.sources.base import PlatformSource, Target
@@ -83,6 +86,8 @@ class Landing:
     out as a row group of the run's file, which stays invisible until `commit()` (under a
     temporary name). Only counts stay in memory: rows per status, where they came from, and
     how often the first `ERROR_DETAILS` distinct error details occurred.
+    Each batch is converted to Arrow as it is added; a row Arrow cannot convert is landed as
+    an `error` row naming the field (`salvaged`), so one bad value never loses the file.
     The file's partition date is the run's UTC start date; committing a run id again replaces
     only its own file.
     """
@@ -101,7 +106,8 @@ class Landing:
         self.statuses: Counter[str] = Counter()
         self.sources: set[str] = set()
         self.errors: Counter[str] = Counter()
-        self._buffer: list[Observation] = []
+        self._buffer: list[pa.Table] = []
+        self._buffered_rows = 0
         self._writer: LakeWriter | None = None
         self._failure: BaseException | None = None
         self._closed = False
@@ -109,10 +115,16 @@ class Landing:
 
     def add(self, observations: Sequence[Observation]) -> dict[str, int]:
         """Take a batch's rows; returns the batch's count of rows per status."""
+        try:
+            table = to_table(observations)
+        except (pa.ArrowException, ValueError, TypeError, OverflowError):
+            observations = salvaged(observations)
+            table = to_table(observations)
         batch: Counter[str] = Counter(row.status for row in observations)
         with self._lock:
             self._check()
-            self._buffer.extend(observations)
+            self._buffer.append(table)
+            self._buffered_rows += table.num_rows
             self.statuses.update(batch)
             self.sources.update(row.source for row in observations)
             for row in observations:
@@ -120,7 +132,7 @@ class Landing:
                     continue
                 if row.detail in self.errors or len(self.errors) < ERROR_DETAILS:
                     self.errors[row.detail] += 1
-            if len(self._buffer) >= self.row_group_rows:
+            if self._buffered_rows >= self.row_group_rows:
                 self._flush()
         return dict(batch)
 
@@ -145,6 +157,7 @@ class Landing:
         """Give up: nothing of this run's file becomes visible."""
         with self._lock:
             self._buffer.clear()
+            self._buffered_rows = 0
             writer, self._writer = self._writer, None
             self._closed = True
         if writer is not None:
@@ -154,7 +167,7 @@ class Landing:
         if self._writer is None:
             self._writer = self.lake.writer(self.key, OBSERVATION_SCHEMA, PARQUET_OPTIONS)
         try:
-            self._writer.write(to_table(self._buffer))
+            self._writer.write(pa.concat_tables(self._buffer))
         except BaseException as error:
             # The row groups already written went with the file: nothing more may be added.
             self._failure = error
@@ -162,6 +175,7 @@ class Landing:
             self._writer = None
             raise
         self._buffer = []
+        self._buffered_rows = 0
 
     def _check(self) -> None:
         if self._closed:

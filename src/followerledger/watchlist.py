@@ -19,12 +19,25 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from followerledger.handles import HandleError, read_handle
-from followerledger.observation import PLATFORMS, Platform
+from followerledger.handles import HandleError, read_handle, shown
+from followerledger.observation import MAX_COUNT, PLATFORMS, Platform, has_lone_surrogate
 
 _FAST_LOADER: Final = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _TOP_LEVEL_KEYS: Final = ("brands", "landscapes", "alerts")
+
+#: The longest line a problem is shown as: a value quoted in it is cut to fit.
+MAX_LINE: Final = 300
+#: The largest watchlist file read (a watchlist of 100,000 accounts is about 3 MB).
+MAX_FILE_BYTES: Final = 16 * 1024 * 1024
+#: The deepest nesting of lists and mappings read: a watchlist needs four levels
+#: (brands -> brand -> platform -> handles), so anything near this is a mistake.
+MAX_DEPTH: Final = 16
+#: Nodes aliases may add in all: an alias repeats its anchor's whole subtree, so a few
+#: nested aliases (an "alias bomb") would otherwise stand for billions of values.
+MAX_ALIAS_NODES: Final = 10_000
+#: The longest `alerts.stale_hours` taken: a year (null turns the rule off).
+MAX_STALE_HOURS: Final = 24 * 366
 
 #: Follower counts worth an alert when an account reaches them.
 DEFAULT_MILESTONES: Final = (1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000)
@@ -94,7 +107,8 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line is not None else str(self.path)
-        return f"{where}: {self.reason}"
+        text = " ".join(f"{where}: {self.reason}".splitlines())
+        return text if len(text) <= MAX_LINE else text[: MAX_LINE - 1] + "…"
 
 
 class WatchlistError(ValueError):
@@ -139,8 +153,120 @@ def _line(node: Any, key: Any = None, index: int | None = None) -> int | None:
         return None
 
 
+def _event_line(event: yaml.Event) -> int | None:
+    """1-based line where a libyaml event starts."""
+    mark = event.start_mark
+    return mark.line + 1 if mark is not None else None
+
+
+@dataclasses.dataclass(slots=True)
+class _Open:
+    """A list or mapping `_check_structure` is inside of."""
+
+    anchor: str | None
+    #: Keys seen and their lines; None for a list.
+    keys: dict[Any, int | None] | None
+    #: Nodes so far, itself included, with what its aliases stand for.
+    nodes: int = 1
+    next_is_key: bool = True
+
+
+def _check_structure(text: str, path: Path) -> None:
+    """WatchlistError for what no loader should be given: a key twice in one mapping (both
+    lines named), nesting beyond MAX_DEPTH, aliases adding more than MAX_ALIAS_NODES nodes.
+
+    Read from libyaml's event stream, which takes no recursion and builds nothing: the
+    limits hold before either loader runs. Text it cannot parse is left to the round-trip
+    reading, which reports it with its line.
+    """
+    stack: list[_Open] = []
+    anchors: dict[str, int] = {}
+    added = 0
+
+    def node(event: yaml.Event, size: int) -> None:
+        if not stack:
+            return
+        parent = stack[-1]
+        parent.nodes += size
+        keys = parent.keys
+        if keys is None:
+            return
+        is_key, parent.next_is_key = parent.next_is_key, not parent.next_is_key
+        if is_key and isinstance(event, yaml.ScalarEvent):
+            line = _event_line(event)
+            first = keys.get(event.value)
+            if first is not None:
+                raise WatchlistError(
+                    [
+                        Problem(
+                            path,
+                            line,
+                            f"{shown(event.value)} appears twice (lines {first} and {line}) "
+                            "in one mapping: merge the two or remove one",
+                        )
+                    ]
+                )
+            keys[event.value] = line
+
+    try:
+        for event in yaml.parse(text, Loader=_FAST_LOADER):
+            if isinstance(event, yaml.CollectionStartEvent):
+                if len(stack) >= MAX_DEPTH:
+                    raise WatchlistError([_too_deep(path, event.start_mark)])
+                node(event, 0)
+                is_mapping = isinstance(event, yaml.MappingStartEvent)
+                stack.append(_Open(event.anchor, {} if is_mapping else None))
+            elif isinstance(event, yaml.CollectionEndEvent):
+                closed = stack.pop()
+                if closed.anchor is not None:
+                    anchors[closed.anchor] = closed.nodes
+                if stack:
+                    stack[-1].nodes += closed.nodes
+            elif isinstance(event, yaml.ScalarEvent):
+                node(event, 1)
+                if event.anchor is not None:
+                    anchors[event.anchor] = 1
+            elif isinstance(event, yaml.AliasEvent):
+                size = anchors.get(event.anchor or "", 1)
+                added += size
+                if added > MAX_ALIAS_NODES:
+                    raise WatchlistError(
+                        [
+                            Problem(
+                                path,
+                                _event_line(event),
+                                f"aliases (*{shown(event.anchor)[1:-1]}) stand for more than "
+                                f"{MAX_ALIAS_NODES:,} values: write the lists out instead",
+                            )
+                        ]
+                    )
+                node(event, size)
+    except yaml.YAMLError as error:
+        # libyaml refuses flow nesting beyond 1,000 levels while scanning ahead, before it
+        # gives the events that would show the depth: that is this limit too.
+        if "maximum nesting depth" in str(error):
+            raise WatchlistError([_too_deep(path, getattr(error, "problem_mark", None))]) from None
+        return
+
+
+def _too_deep(path: Path, mark: Any = None) -> Problem:
+    """The problem of nesting beyond MAX_DEPTH, at `mark`'s line when known."""
+    line = mark.line + 1 if mark is not None else None
+    return Problem(
+        path,
+        line,
+        f"lists and mappings nested more than {MAX_DEPTH} deep: a watchlist needs four levels",
+    )
+
+
 def _parse(text: str, path: Path) -> tuple[Any, Watchlist]:
     """Parse and validate watchlist text; return the round-trip document and the watchlist."""
+    _check_structure(text, path)
+    return _parse_checked(text, path)
+
+
+def _parse_checked(text: str, path: Path) -> tuple[Any, Watchlist]:
+    """`_parse` for text `_check_structure` already passed."""
     try:
         document = _yaml().load(text)
     except MarkedYAMLError as error:
@@ -150,6 +276,12 @@ def _parse(text: str, path: Path) -> tuple[Any, Watchlist]:
         raise WatchlistError([Problem(path, line, f"invalid YAML: {reason}")]) from None
     except YAMLError as error:
         raise WatchlistError([Problem(path, None, f"invalid YAML: {error}")]) from None
+    except RecursionError:
+        raise WatchlistError([_too_deep(path)]) from None
+    except Exception as error:  # ruamel raises plain ValueError & co. for some tagged values
+        raise WatchlistError(
+            [Problem(path, None, f"invalid YAML: a value cannot be read ({error})")]
+        ) from None
     return document, _validate(document, path)
 
 
@@ -170,7 +302,7 @@ def _validate(document: Any, path: Path) -> Watchlist:
                 Problem(
                     path,
                     _line(document, key=key),
-                    f"unknown section {key!r}: expected 'brands', 'landscapes' or 'alerts'",
+                    f"unknown section {shown(key)}: expected 'brands', 'landscapes' or 'alerts'",
                 )
             )
 
@@ -189,18 +321,18 @@ def _validate(document: Any, path: Path) -> Watchlist:
         brands = CommentedMap()
     for brand, platforms in brands.items():
         brand_line = _line(brands, key=brand)
-        if not isinstance(brand, str) or not brand.strip():
-            problems.append(Problem(path, brand_line, f"brand name {brand!r} must be text"))
+        if not isinstance(brand, str) or not brand.strip() or has_lone_surrogate(brand):
+            problems.append(Problem(path, brand_line, f"brand name {shown(brand)} must be text"))
             continue
         if platforms is None:
-            problems.append(Problem(path, brand_line, f"brand {brand!r} lists no accounts"))
+            problems.append(Problem(path, brand_line, f"brand {shown(brand)} lists no accounts"))
             continue
         if not isinstance(platforms, dict):
             problems.append(
                 Problem(
                     path,
                     brand_line,
-                    f"brand {brand!r} must map platforms ({', '.join(PLATFORMS)}) to handles",
+                    f"brand {shown(brand)} must map platforms ({', '.join(PLATFORMS)}) to handles",
                 )
             )
             continue
@@ -211,7 +343,7 @@ def _validate(document: Any, path: Path) -> Watchlist:
                     Problem(
                         path,
                         platform_line,
-                        f"unknown platform {platform!r} under brand {brand!r}: "
+                        f"unknown platform {shown(platform)} under brand {shown(brand)}: "
                         f"use one of {', '.join(PLATFORMS)}",
                     )
                 )
@@ -220,7 +352,9 @@ def _validate(document: Any, path: Path) -> Watchlist:
                 handles = CommentedSeq([handles])
             if not isinstance(handles, list):
                 problems.append(
-                    Problem(path, platform_line, f"{platform} handles of {brand!r} must be a list")
+                    Problem(
+                        path, platform_line, f"{platform} handles of {shown(brand)} must be a list"
+                    )
                 )
                 continue
             for index, handle in enumerate(handles):
@@ -230,7 +364,7 @@ def _validate(document: Any, path: Path) -> Watchlist:
                         Problem(
                             path,
                             line,
-                            f"{platform} handle {handle!r} must be text: put it in quotes",
+                            f"{platform} handle {shown(handle)} must be text: put it in quotes",
                         )
                     )
                     continue
@@ -271,22 +405,34 @@ def _validate(document: Any, path: Path) -> Watchlist:
         raw_landscapes = None
     for name, members in (raw_landscapes or {}).items():
         name_line = _line(raw_landscapes, key=name)
+        if not isinstance(name, str) or has_lone_surrogate(name):
+            problems.append(Problem(path, name_line, f"landscape name {shown(name)} must be text"))
+            continue
         if not isinstance(members, list) or not members:
             problems.append(
-                Problem(path, name_line, f"landscape {name!r} must list at least one brand")
+                Problem(path, name_line, f"landscape {shown(name)} must list at least one brand")
             )
             continue
         for index, member in enumerate(members):
-            if member not in brands:
+            member_line = _line(members, index=index) or name_line
+            if not isinstance(member, str):
                 problems.append(
                     Problem(
                         path,
-                        _line(members, index=index) or name_line,
-                        f"landscape {name!r} names unknown brand {member!r}: "
+                        member_line,
+                        f"landscape {shown(name)} member {shown(member)} must be a brand name",
+                    )
+                )
+            elif member not in brands:
+                problems.append(
+                    Problem(
+                        path,
+                        member_line,
+                        f"landscape {shown(name)} names unknown brand {shown(member)}: "
                         "add it under 'brands' or fix the spelling",
                     )
                 )
-        landscapes[str(name)] = tuple(str(member) for member in members)
+        landscapes[name] = tuple(str(member) for member in members)
 
     alerts = _parse_alerts(document, path, problems)
     if problems:
@@ -296,6 +442,13 @@ def _validate(document: Any, path: Path) -> Watchlist:
 
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+def _milestone(value: Any) -> bool:
+    """A follower count an account can reach: a whole number from 1 to MAX_COUNT."""
+    if isinstance(value, float):
+        return value.is_integer() and 0 < value <= MAX_COUNT
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_COUNT
 
 
 def _parse_alerts(document: Any, path: Path, problems: list[Problem]) -> AlertRules:
@@ -313,11 +466,14 @@ def _parse_alerts(document: Any, path: Path, problems: list[Problem]) -> AlertRu
         line = _line(section, key=key)
         if key == "milestones":
             values = [] if value is None else value
-            if not isinstance(values, list) or not all(
-                _number(item) and float(item).is_integer() for item in values
-            ):
+            if not isinstance(values, list) or not all(_milestone(item) for item in values):
                 problems.append(
-                    Problem(path, line, "alerts.milestones must be a list of whole numbers above 0")
+                    Problem(
+                        path,
+                        line,
+                        "alerts.milestones must be a list of whole numbers from 1 to "
+                        f"{MAX_COUNT:,}",
+                    )
                 )
                 continue
             rules = dataclasses.replace(rules, milestones=tuple(sorted({int(v) for v in values})))
@@ -329,8 +485,15 @@ def _parse_alerts(document: Any, path: Path, problems: list[Problem]) -> AlertRu
                 continue
             rules = dataclasses.replace(rules, drop_percent=None if value is None else float(value))
         elif key == "stale_hours":
-            if value is not None and not _number(value):
-                problems.append(Problem(path, line, "alerts.stale_hours must be hours above 0"))
+            if value is not None and not (_number(value) and value <= MAX_STALE_HOURS):
+                problems.append(
+                    Problem(
+                        path,
+                        line,
+                        f"alerts.stale_hours must be hours above 0, up to {MAX_STALE_HOURS} "
+                        "(a year)",
+                    )
+                )
                 continue
             rules = dataclasses.replace(rules, stale_hours=None if value is None else float(value))
         elif key == "failed_runs":
@@ -343,32 +506,56 @@ def _parse_alerts(document: Any, path: Path, problems: list[Problem]) -> AlertRu
                 Problem(
                     path,
                     line,
-                    f"unknown alert rule {key!r}: use milestones, drop_percent, stale_hours "
+                    f"unknown alert rule {shown(key)}: use milestones, drop_percent, stale_hours "
                     "or failed_runs",
                 )
             )
     return rules
 
 
-def load_watchlist(path: Path) -> Watchlist:
-    """Read and validate a watchlist file; raise WatchlistError with every problem found."""
+def _read_text(path: Path) -> str:
+    """The watchlist file's text, or WatchlistError: missing, too large, or not UTF-8."""
     try:
-        text = path.read_text(encoding="utf-8")
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise WatchlistError(
+                [
+                    Problem(
+                        path,
+                        None,
+                        f"the file is {size:,} bytes: a watchlist is at most "
+                        f"{MAX_FILE_BYTES:,} bytes (split it, or check it is the right file)",
+                    )
+                ]
+            )
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise WatchlistError(
             [Problem(path, None, "file not found: create it or set FOLLOWERLEDGER_WATCHLIST")]
         ) from None
     except UnicodeDecodeError as error:
         raise WatchlistError([Problem(path, None, f"not UTF-8 text: {error.reason}")]) from None
+
+
+def load_watchlist(path: Path) -> Watchlist:
+    """Read and validate a watchlist file; raise WatchlistError with every problem found.
+
+    Every command reads it through here or `_parse` (edits), with one meaning: the round-trip
+    (YAML 1.2) reading's, after `_check_structure` refused duplicate keys and the limits.
+    """
+    text = _read_text(path)
+    _check_structure(text, path)
     # Fast path: libyaml's safe loader reads a large watchlist ten times faster than the
     # round-trip loader. Anything it does not accept as valid is read again round-trip, whose
     # answer (YAML 1.2, with line numbers) is the one that counts. So is one with notes, which
     # name their lines.
+    # Duplicate keys, the one thing it reads differently and silently (it keeps the last), were
+    # refused above.
     try:
         watchlist = _validate(yaml.load(text, Loader=_FAST_LOADER), path)  # noqa: S506
-    except (yaml.YAMLError, WatchlistError, RecursionError):
-        return _parse(text, path)[1]
-    return _parse(text, path)[1] if watchlist.notes else watchlist
+    except Exception:
+        return _parse_checked(text, path)[1]
+    return _parse_checked(text, path)[1] if watchlist.notes else watchlist
 
 
 def _write_validated(path: Path, document: Any) -> Watchlist:
@@ -384,7 +571,7 @@ def _write_validated(path: Path, document: Any) -> Watchlist:
 
 
 def _read_document(path: Path) -> Any:
-    return _parse(path.read_text(encoding="utf-8"), path)[0]
+    return _parse(_read_text(path), path)[0]
 
 
 def add_account(path: Path, brand: str, platform: str, handle: str) -> Watchlist:
@@ -395,6 +582,8 @@ def add_account(path: Path, brand: str, platform: str, handle: str) -> Watchlist
     except HandleError as error:
         raise WatchlistError([Problem(path, None, str(error))]) from None
     document = _read_document(path)
+    if document is None:  # an empty file, or one holding only comments
+        document = CommentedMap()
     if "brands" not in document or document["brands"] is None:
         document["brands"] = CommentedMap()
     brands = document["brands"]
@@ -414,7 +603,7 @@ def add_account(path: Path, brand: str, platform: str, handle: str) -> Watchlist
 
 def remove_account(path: Path, platform: str, handle: str) -> Watchlist:
     """Remove one account wherever it is listed, keeping the file's comments."""
-    document = _read_document(path)
+    document = _read_document(path) or CommentedMap()
     wanted = _written_key(platform, handle)
     for brand, platforms in (document.get("brands") or {}).items():
         handles = (platforms or {}).get(platform)

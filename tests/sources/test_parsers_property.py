@@ -1,17 +1,23 @@
 """Property: whatever JSON a platform sends, a parser gives one row per account or refuses
-the answer as malformed — nothing else escapes into a run."""
+the answer as malformed — nothing else escapes into a run, and every row lands: counts in
+0..MAX_COUNT, ids of the platform's form on every row that carries one, text Arrow can store.
+The landing takes any row at all and loses none."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from hypothesis import given, settings
+import pyarrow.parquet as pq
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from followerledger.observation import STATUSES, Observation
-from followerledger.sources.base import MalformedAnswer, RowFactory, Target
+from followerledger import snapshot
+from followerledger.lake import Lake
+from followerledger.observation import MAX_COUNT, STATUSES, Observation, to_table
+from followerledger.sources.base import ACCOUNT_IDS, MalformedAnswer, RowFactory, Target
 from followerledger.sources.bluesky import parse_profiles
 from followerledger.sources.mastodon import account_row
 from followerledger.sources.x import parse_users
@@ -19,12 +25,19 @@ from followerledger.sources.youtube import parse_channels
 
 AT = datetime(2026, 11, 26, tzinfo=UTC)
 
+#: Text with every code point, lone surrogates included (JSON's "\\ud83d" decodes to one).
+any_text = st.text(st.characters(codec=None, categories=None), max_size=12)
 scalars = (
     st.none()
     | st.booleans()
     | st.integers(-(2**40), 2**63)
+    | st.integers()
+    | st.sampled_from([MAX_COUNT, MAX_COUNT + 1, 2**63 - 1, 2**63, 2**64, -1])
     | st.floats(allow_nan=True)
+    | st.sampled_from([1e308, -1e308, 12.0])
     | st.text(max_size=12)
+    | any_text
+    | st.sampled_from(["123", "١٢٣", "１２", "9223372036854775807", "did:plc:abc", "UC" + "a" * 22])
 )
 json_values = st.recursive(
     scalars,
@@ -59,15 +72,20 @@ def check(parse: Callable[[], list[Observation]], expect: int = len(BATCH)) -> N
     for row in result:
         assert row.status in STATUSES
         for count in (row.followers, row.following, row.posts):
-            assert count is None or (isinstance(count, int) and count >= 0)
+            assert count is None or (type(count) is int and 0 <= count <= MAX_COUNT)
         assert row.followers is None or row.status == "ok"
+        # An id comes from the target (the watchlist's earlier resolution) or matches the form.
+        pattern, _ = ACCOUNT_IDS[row.platform]
+        known = {target.account_id for target in BATCH}
+        assert row.account_id in known or pattern.fullmatch(str(row.account_id))
+    to_table(result)  # every row lands as it is
 
 
 def rows(platform: str) -> RowFactory:
     return RowFactory("run-1", platform, AT, "api")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     shaped(
         [
@@ -91,7 +109,7 @@ def test_x_parser(body: Any, by_id: bool) -> None:
     check(lambda: parse_users(body, BATCH, rows("x"), by_id=by_id))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     shaped(
         ["profiles", "did", "handle", "followersCount", "followsCount", "postsCount", "displayName"]
@@ -106,7 +124,7 @@ def test_bluesky_parser(body: Any) -> None:
     check(parse)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     shaped(
         [
@@ -126,7 +144,7 @@ def test_mastodon_parser(body: Any) -> None:
     check(lambda: [account_row(body, BATCH[0], rows("mastodon"), "mastodon.social")], 1)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     shaped(
         [
@@ -146,3 +164,134 @@ def test_mastodon_parser(body: Any) -> None:
 def test_youtube_parser(body: Any, by_handle: bool) -> None:
     batch = BATCH[:1] if by_handle else BATCH
     check(lambda: parse_channels(body, batch, rows("youtube"), by_handle=by_handle), len(batch))
+
+
+observations = st.builds(
+    Observation,
+    run_id=st.just("run-1"),
+    observed_at=st.just(AT),
+    platform=st.just("x"),
+    handle=any_text,
+    status=st.sampled_from(STATUSES),
+    source=st.just("api"),
+    account_id=st.none() | any_text,
+    display_name=st.none() | any_text,
+    followers=st.none() | st.integers(),
+    following=st.none() | st.integers(),
+    posts=st.none() | st.integers(),
+    detail=st.none() | any_text,
+    requested_handle=st.none() | any_text,
+)
+
+
+@settings(
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.lists(observations, max_size=4), max_size=4))
+def test_the_landing_keeps_one_row_for_every_row_given(
+    tmp_path: Path, batches: list[list[Observation]]
+) -> None:
+    landing = snapshot.Landing(Lake(tmp_path / "lake"), "x", "run-1", AT, row_group_rows=3)
+    for batch in batches:
+        landing.add(batch)
+    written = landing.commit()
+    given_rows = [row for batch in batches for row in batch]
+    if written is None:
+        assert given_rows == []
+        return
+    stored = pq.read_table(landing.lake.path(written.key)).to_pylist()
+    assert len(stored) == len(given_rows)
+    assert sum(landing.statuses.values()) == len(given_rows)
+    for kept, row in zip(stored, given_rows, strict=True):
+        assert kept["status"] in (row.status, "error")
+        assert kept["followers"] in (row.followers, None)
+
+
+def fields(**values: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """Objects that may hold each named field, each holding an arbitrary scalar or a good one."""
+    return st.fixed_dictionaries({}, optional=values)
+
+
+def value(good: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return good | scalars
+
+
+count = value(st.integers(0, 10**6))
+name = value(st.text(max_size=8))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        fields(
+            id=value(st.sampled_from(["123", "9"])),
+            username=st.sampled_from(["alpha", "beta", "gamma.example.com"]),
+            name=name,
+            public_metrics=fields(
+                followers_count=count, following_count=count, tweet_count=count, post_count=count
+            ),
+        ),
+        max_size=3,
+    ),
+    st.booleans(),
+)
+def test_x_parser_on_nearly_valid_answers(users: list[Any], by_id: bool) -> None:
+    check(lambda: parse_users({"data": users}, BATCH, rows("x"), by_id=by_id))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        fields(
+            did=value(st.just("did:plc:abcdefghijklmnopqrstuvwx")),
+            handle=st.sampled_from(["alpha", "beta", "gamma.example.com"]),
+            displayName=name,
+            followersCount=count,
+            followsCount=count,
+            postsCount=count,
+        ),
+        max_size=3,
+    )
+)
+def test_bluesky_parser_on_nearly_valid_answers(profiles: list[Any]) -> None:
+    def parse() -> list[Observation]:
+        found, missing = parse_profiles({"profiles": profiles}, BATCH, rows("bluesky"))
+        return found + [rows("bluesky").status(t, "not_found", None) for t in missing]
+
+    check(parse)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    fields(
+        id=value(st.just("109")),
+        username=value(st.just("alpha")),
+        display_name=name,
+        followers_count=count,
+        following_count=count,
+        statuses_count=count,
+        suspended=st.booleans(),
+    )
+)
+def test_mastodon_parser_on_nearly_valid_answers(account: dict[str, Any]) -> None:
+    check(lambda: [account_row(account, BATCH[0], rows("mastodon"), "mastodon.social")], 1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        fields(
+            id=value(st.just("UC" + "a" * 22)),
+            snippet=fields(title=name, customUrl=value(st.just("@alpha"))),
+            statistics=fields(
+                subscriberCount=value(st.integers(0, 10**6).map(str)),
+                videoCount=value(st.integers(0, 10**6).map(str)),
+                hiddenSubscriberCount=st.booleans(),
+            ),
+        ),
+        max_size=2,
+    )
+)
+def test_youtube_parser_on_nearly_valid_answers(channels: list[Any]) -> None:
+    batch = BATCH[:1]
+    check(lambda: parse_channels({"items": channels}, batch, rows("youtube"), by_handle=True), 1)

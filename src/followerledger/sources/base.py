@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Final, Protocol
 
 import requests
 
-from followerledger.observation import Observation, Source, Status
+from followerledger.observation import (
+    MAX_COUNT,
+    Observation,
+    Source,
+    Status,
+    has_lone_surrogate,
+    repaired,
+)
 from followerledger.sources.http import ApiClient, RateLimited, RequestFailed
 
 #: The longest `detail` a row keeps; cut only after secrets are redacted, so a secret that
@@ -79,8 +87,65 @@ def read_json(response: requests.Response) -> Any:
         ) from None
 
 
+#: Each platform's account id as its contract writes it (../shared/contracts), and the
+#: answer's field that holds it. X and YouTube give the OpenAPI/discovery patterns. Bluesky
+#: ids are DIDs of the two methods the network uses. Mastodon ids are "cast from an integer,
+#: but not guaranteed to be a number" (Account.md), so the instance-local part may be letters
+#: and digits (as on Mastodon-compatible servers), stored as `<instance>:<id>`.
+ACCOUNT_IDS: Final[dict[str, tuple[re.Pattern[str], str]]] = {
+    "x": (re.compile(r"[0-9]{1,19}"), "id"),
+    "bluesky": (re.compile(r"did:(?:plc:[a-z0-9]{1,64}|web:[A-Za-z0-9.:%-]{1,253})"), "did"),
+    "mastodon": (re.compile(r"[a-z0-9.-]{1,253}:[0-9A-Za-z]{1,64}"), "id"),
+    "youtube": (re.compile(r"UC[A-Za-z0-9_-]{22}"), "id"),
+}
+
+#: A count as the lake takes it from a string: ASCII digits only (`int()` also reads Arabic-
+#: Indic or fullwidth digits), and no longer than MAX_COUNT is.
+_COUNT_DIGITS: Final = re.compile(rf"[0-9]{{1,{len(str(MAX_COUNT))}}}")
+
+
+class BadValue(ValueError):
+    """A field of an answer holds a value no real account has; the message names the field."""
+
+
+def _shown(value: object) -> str:
+    """A short, safe rendering of a refused value for an error detail."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return "negative" if value < 0 else f"above {MAX_COUNT:,}"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def checked_count(value: object, field: str) -> int | None:
+    """A count as the lake stores it: None when absent, else an int in 0..MAX_COUNT.
+
+    Ints and strings of ASCII digits are counts (YouTube sends strings); anything else
+    (floats, booleans, other scripts' digits, negatives, numbers beyond MAX_COUNT) is a
+    BadValue naming `field`. Floats are refused even when whole: every contract types counts
+    as integers, and `1e308` is "whole" too.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if not _COUNT_DIGITS.fullmatch(value):
+            raise BadValue(f"{field} is not a count in digits 0-9 ({_shown(value)})")
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadValue(f"{field} is not a whole number ({_shown(value)})")
+    if not 0 <= value <= MAX_COUNT:
+        raise BadValue(f"{field} is {_shown(value)}: not a count any account has")
+    return value
+
+
 class RowFactory:
-    """Builds one run's observations for one platform, sharing what all rows have in common."""
+    """Builds one run's observations for one platform, sharing what all rows have in common.
+
+    It is the one place an answer's values are checked before they become a row: counts
+    (`checked_count`), account ids (`ACCOUNT_IDS`) and handles that fail become an `error`
+    row naming the field (with neither the value nor an id from the answer); lone surrogates
+    (half an emoji, as platforms cut names by UTF-16 units) in a display name or detail are
+    replaced by U+FFFD, since the rest of the row is good.
+    """
 
     def __init__(self, run_id: str, platform: str, observed_at: datetime, source: Source) -> None:
         self.run_id = run_id
@@ -95,19 +160,31 @@ class RowFactory:
         handle: str | None,
         account_id: str | None,
         display_name: str | None,
-        followers: int | None,
-        following: int | None,
-        posts: int | None,
+        followers: object,
+        following: object,
+        posts: object,
         status: Status = "ok",
         detail: str | None = None,
         followers_field: str = "a follower count",
+        following_field: str = "a following count",
+        posts_field: str = "a post count",
     ) -> Observation:
         """A row with counts (status `ok`, or `hidden`/`protected` with what is known).
 
-        An `ok` answer without a follower count is an `error` row naming the missing field
-        (`followers_field`), never a 0.
+        Counts are the answer's raw values, checked here (`checked_count`). An `ok` answer
+        without a follower count is an `error` row naming the missing field
+        (`followers_field`), never a 0; so is one whose count, id or handle is refused.
         """
-        if status == "ok" and followers is None:
+        try:
+            self._check_identity(handle, account_id)
+            counts = (
+                checked_count(followers, followers_field),
+                checked_count(following, following_field),
+                checked_count(posts, posts_field),
+            )
+        except BadValue as error:
+            return self._row(target, "error", str(error))
+        if status == "ok" and counts[0] is None:
             return self.status(
                 target,
                 "error",
@@ -123,11 +200,11 @@ class RowFactory:
             status=status,
             source=self.source,
             account_id=account_id or target.account_id,
-            display_name=display_name,
-            followers=followers,
-            following=following,
-            posts=posts,
-            detail=detail,
+            display_name=repaired(display_name) if display_name is not None else None,
+            followers=counts[0],
+            following=counts[1],
+            posts=counts[2],
+            detail=repaired(detail) if detail is not None else None,
             requested_handle=target.handle,
         )
 
@@ -141,6 +218,31 @@ class RowFactory:
         account_id: str | None = None,
     ) -> Observation:
         """A row without counts, whose status and detail say why."""
+        try:
+            self._check_identity(handle, account_id)
+        except BadValue as error:
+            return self._row(target, "error", str(error))
+        return self._row(target, status, detail, handle=handle, account_id=account_id)
+
+    def _check_identity(self, handle: str | None, account_id: str | None) -> None:
+        """BadValue unless the answer's handle and id could be this platform's."""
+        if handle is not None and has_lone_surrogate(handle):
+            raise BadValue("handle holds half a character (a lone surrogate)")
+        if account_id is None or self.platform not in ACCOUNT_IDS:
+            return
+        pattern, field = ACCOUNT_IDS[self.platform]
+        if not pattern.fullmatch(account_id):
+            raise BadValue(f"{field} {_shown(account_id)} is not a {self.platform} account id")
+
+    def _row(
+        self,
+        target: Target,
+        status: Status,
+        detail: str | None,
+        *,
+        handle: str | None = None,
+        account_id: str | None = None,
+    ) -> Observation:
         return Observation(
             run_id=self.run_id,
             observed_at=self.observed_at,
@@ -149,22 +251,9 @@ class RowFactory:
             status=status,
             source=self.source,
             account_id=account_id or target.account_id,
-            detail=detail,
+            detail=repaired(detail) if detail is not None else None,
             requested_handle=target.handle,
         )
-
-
-def as_count(value: Any) -> int | None:
-    """A follower-style count as an int: ints and digit strings; negatives mean unknown."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    if isinstance(value, float) and value.is_integer() and value >= 0:
-        return int(value)
-    return None
 
 
 def as_text(value: Any) -> str | None:

@@ -16,7 +16,6 @@ from followerledger.sources.base import (
     RowFactory,
     Target,
     Usage,
-    as_count,
     as_text,
     batches,
     fetch_guarded,
@@ -156,7 +155,6 @@ def parse_profiles(
 
 def profile_row(profile: dict[str, Any], target: Target, rows: RowFactory) -> Observation:
     """The row for one profileViewDetailed."""
-    followers = as_count(profile.get("followersCount"))
     handle = as_text(profile.get("handle"))
     did = as_text(profile.get("did"))
     return rows.ok(
@@ -164,8 +162,10 @@ def profile_row(profile: dict[str, Any], target: Target, rows: RowFactory) -> Ob
         handle=handle,
         account_id=did,
         display_name=as_text(profile.get("displayName")),
-        followers=followers,
-        following=as_count(profile.get("followsCount")),
-        posts=as_count(profile.get("postsCount")),
+        followers=profile.get("followersCount"),
+        following=profile.get("followsCount"),
+        posts=profile.get("postsCount"),
         followers_field="followersCount",
+        following_field="followsCount",
+        posts_field="postsCount",
     )

@@ -22,7 +22,6 @@ from followerledger.sources.base import (
     RowFactory,
     Target,
     Usage,
-    as_count,
     as_text,
     batches,
     fetch_guarded,
@@ -245,7 +244,6 @@ def account_row(account: Any, target: Target, rows: RowFactory, instance: str) -
         if moved_acct and "@" not in moved_acct:
             moved_acct = f"{moved_acct}@{instance}"  # a local acct omits the instance
         detail = f"moved to @{moved_acct}" if moved_acct else "moved to another account"
-    followers = as_count(account.get("followers_count"))
     raw_followers = account.get("followers_count")
     if isinstance(raw_followers, int) and not isinstance(raw_followers, bool) and raw_followers < 0:
         # Some servers report -1 when the account hides its follower count.
@@ -255,19 +253,23 @@ def account_row(account: Any, target: Target, rows: RowFactory, instance: str) -
             account_id=account_id,
             display_name=as_text(account.get("display_name")),
             followers=None,
-            following=as_count(account.get("following_count")),
-            posts=as_count(account.get("statuses_count")),
+            following=account.get("following_count"),
+            posts=account.get("statuses_count"),
             status="hidden",
             detail=detail or "the account hides its follower count",
+            following_field="following_count",
+            posts_field="statuses_count",
         )
     return rows.ok(
         target,
         handle=handle,
         account_id=account_id,
         display_name=as_text(account.get("display_name")),
-        followers=followers,
-        following=as_count(account.get("following_count")),
-        posts=as_count(account.get("statuses_count")),
+        followers=raw_followers,
+        following=account.get("following_count"),
+        posts=account.get("statuses_count"),
         detail=detail,
         followers_field="followers_count",
+        following_field="following_count",
+        posts_field="statuses_count",
     )

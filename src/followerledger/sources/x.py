@@ -16,7 +16,6 @@ from followerledger.sources.base import (
     RowFactory,
     Target,
     Usage,
-    as_count,
     as_text,
     batches,
     fetch_guarded,
@@ -175,9 +174,8 @@ def parse_users(
 def _user_row(user: dict[str, Any], target: Target, rows: RowFactory) -> Observation:
     metrics = user.get("public_metrics")
     metrics = metrics if isinstance(metrics, dict) else {}
-    followers = as_count(metrics.get("followers_count"))
     # The 2.167 spec names it post_count; older specs and the docs say tweet_count.
-    posts = as_count(metrics.get("post_count", metrics.get("tweet_count")))
+    posts_key = "post_count" if "post_count" in metrics else "tweet_count"
     handle = as_text(user.get("username"))
     account_id = as_text(user.get("id"))
     return rows.ok(
@@ -185,8 +183,10 @@ def _user_row(user: dict[str, Any], target: Target, rows: RowFactory) -> Observa
         handle=handle,
         account_id=account_id,
         display_name=as_text(user.get("name")),
-        followers=followers,
-        following=as_count(metrics.get("following_count")),
-        posts=posts,
+        followers=metrics.get("followers_count"),
+        following=metrics.get("following_count"),
+        posts=metrics.get(posts_key),
         followers_field="public_metrics.followers_count",
+        following_field="public_metrics.following_count",
+        posts_field=f"public_metrics.{posts_key}",
     )

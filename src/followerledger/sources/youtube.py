@@ -21,7 +21,6 @@ from followerledger.sources.base import (
     RowFactory,
     Target,
     Usage,
-    as_count,
     as_text,
     batches,
     fetch_guarded,
@@ -187,7 +186,7 @@ def channel_row(channel: dict[str, Any], target: Target, rows: RowFactory) -> Ob
         return rows.status(
             target, "error", "answer lacks statistics", handle=handle, account_id=account_id
         )
-    posts = as_count(statistics.get("videoCount"))
+    posts = statistics.get("videoCount")
     if statistics.get("hiddenSubscriberCount") is True:
         return rows.ok(
             target,
@@ -199,8 +198,9 @@ def channel_row(channel: dict[str, Any], target: Target, rows: RowFactory) -> Ob
             posts=posts,
             status="hidden",
             detail="the channel hides its subscriber count",
+            posts_field="statistics.videoCount",
         )
-    followers = as_count(statistics.get("subscriberCount"))
+    followers = statistics.get("subscriberCount")
     return rows.ok(
         target,
         handle=handle,
@@ -210,4 +210,5 @@ def channel_row(channel: dict[str, Any], target: Target, rows: RowFactory) -> Ob
         following=None,
         posts=posts,
         followers_field="statistics.subscriberCount",
+        posts_field="statistics.videoCount",
     )
