@@ -14,7 +14,6 @@ import dataclasses
 import os
 import re
 import threading
-import uuid
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
@@ -23,6 +22,9 @@ from typing import Any, Final
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
+
+from followerledger import pause
+from followerledger.leftovers import temporary_name
 
 OBSERVATIONS: Final = "observations"
 #: Files written by compaction start with this; run ids may not (see `check_run_id`).
@@ -178,7 +180,7 @@ class LakeWriter:
         self._lock = threading.Lock()
         if lake.is_local:
             os.makedirs(self.directory, exist_ok=True)
-            self.temporary = f"{self.directory}/.{name}.tmp-{uuid.uuid4().hex}"
+            self.temporary = f"{self.directory}/{temporary_name(name)}"
             self._sink: Any = open(self.temporary, "wb")  # noqa: SIM115 (closed by commit/abort)
         else:
             self.temporary = self.final
@@ -191,6 +193,7 @@ class LakeWriter:
         with self._lock:
             self._parquet.write_table(table)
             self.rows += table.num_rows
+        pause.point("lake-write")
 
     def commit(self) -> LakeFile:
         """Finish the file and make it visible at its key."""
@@ -202,6 +205,7 @@ class LakeWriter:
                     os.fsync(self._sink.fileno())
                 self._sink.close()
                 if self.lake.is_local:
+                    pause.point("lake-rename")
                     os.replace(self.temporary, self.final)
             except BaseException:
                 self._discard()
