@@ -40,9 +40,12 @@ def test_sweep_removes_only_temporary_files_older_than_the_safe_age(tmp_path: Pa
 
     assert sorted(sweep([tmp_path, tmp_path / "missing"])) == sorted([old, wal])
 
-    assert young.exists() and all(path.exists() for path in kept)
-    assert not old.exists() and not wal.exists()
-    assert is_temporary(young.name) and not is_temporary("run.parquet")
+    assert young.exists()
+    assert all(path.exists() for path in kept)
+    assert not old.exists()
+    assert not wal.exists()
+    assert is_temporary(young.name)
+    assert not is_temporary("run.parquet")
 
 
 def test_refresh_and_compaction_sweep_what_killed_runs_left(
