@@ -133,7 +133,10 @@ def run_command(command: str, warehouse: Path) -> None:
     lake = Lake(warehouse / "lake")
     watchlist = load_watchlist(warehouse.parent / "watchlist.yaml")
     if command == "snapshot":
-        land_snapshot(warehouse, lake, watchlist, RUN_ID, today() + timedelta(hours=1))
+        # The moment the template chose: a kill and its re-run land the same run, even on
+        # either side of midnight.
+        when = datetime.fromisoformat((warehouse.parent / "snapshot-at").read_text())
+        land_snapshot(warehouse, lake, watchlist, RUN_ID, when)
     elif command == "refresh":
         refresh(warehouse, lake, watchlist)
     elif command == "compact":
@@ -166,6 +169,7 @@ def make_template(root: Path) -> Template:
     root.mkdir(parents=True)
     (root / "watchlist.yaml").write_text(WATCHLIST, encoding="utf-8")
     imported = history_csv(root / "history.csv")
+    (root / "snapshot-at").write_text((today() + timedelta(hours=1)).isoformat())
     warehouse = root / "warehouse"
     lake = Lake(warehouse / "lake")
     watchlist = load_watchlist(root / "watchlist.yaml")

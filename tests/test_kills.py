@@ -53,8 +53,10 @@ def test_a_killed_snapshot_command_takes_its_temporary_prefect_server_along(
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("FOLLOWERLEDGER_WAREHOUSE", str(root / "warehouse"))
         monkeypatch.setenv("FOLLOWERLEDGER_WATCHLIST", str(root / "watchlist.yaml"))
+        assert kills.temporaries(root / "warehouse") != []  # the killed run's, aged
         result = CliRunner().invoke(main, ["snapshot", "--run-id", kills.CLI_RUN_ID])
         assert result.exit_code == 0, result.output
+        assert kills.temporaries(root / "warehouse") == []  # the snapshot flow swept them
 
     outcome, survivors = kills.cli_snapshot_point(template, tmp_path, emulator, rerun)
 
