@@ -46,7 +46,7 @@ browser:
 test: $(VENV)/.installed-bench browser
 	$(BIN)/pytest -q -n 2
 
-# The long kill harness: snapshot, refresh, compaction and import SIGKILLed at 34 points
+# The long kill harness: snapshot, refresh, compaction and import SIGKILLed at 38 points
 # (tests/kills.py; `make test` runs a short version); prints what each kill left.
 kills: $(VENV)/.installed
 	$(BIN)/python -m tests.kills --long

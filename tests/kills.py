@@ -5,7 +5,8 @@ A point is a command and a way to pick the moment:
 - `pause:<point>[@n]`: the library's test-only pause point (`followerledger.pause`), e.g.
   `lake-rename@2`, the second file finished and synced but not yet renamed into place;
 - `temporary`: the moment a temporary file appears (the warehouse is polled);
-- `random:<seconds>`: after that long.
+- `random:<seconds>`: after that long (`--long` draws three per command within its
+  unkilled run time).
 
 After the kill: every visible Parquet file (lake and marts) reads fully, and the warehouse
 opens and answers. Then the temporary files left are aged past `TEMPORARY_AGE`, the killed
@@ -475,9 +476,9 @@ SHORT_POINTS: Final = (
 )
 
 
-def long_points(seed: int = 12) -> list[Point]:
+def long_points(durations: Mapping[str, float], seed: int = 12) -> list[Point]:
     """At least 30 points over all four commands: each pause point, the first temporary
-    file, and random moments."""
+    file, and three random moments within each command's unkilled run time (`durations`)."""
     pauses = {
         "snapshot": (
             "lake-write",
@@ -513,8 +514,24 @@ def long_points(seed: int = 12) -> list[Point]:
     for command in COMMANDS:
         points += [Point(command, f"pause:{name}") for name in pauses[command]]
         points.append(Point(command, "temporary"))
-        points += [Point(command, f"random:{chance.uniform(0.3, 2.5):.2f}") for _ in range(2)]
+        points += [
+            Point(command, f"random:{chance.uniform(0, durations[command]):.2f}") for _ in range(3)
+        ]
     return points
+
+
+def unkilled_seconds(command: str, template: Template, work: Path) -> float:
+    """How long the command takes, start to exit, when nothing kills it."""
+    root = work / f"{command}-unkilled"
+    shutil.copytree(template.root, root)
+    started = time.monotonic()
+    subprocess.run(
+        [sys.executable, "-m", "tests.kills", command, str(root / "warehouse")],
+        env=child_environment({}),
+        cwd=root,
+        check=True,
+    )
+    return time.monotonic() - started
 
 
 def main(argv: Sequence[str]) -> int:
@@ -537,9 +554,14 @@ def main(argv: Sequence[str]) -> int:
     ):
         work = Path(scratch)
         template = make_template(work / "template")
+        durations = {command: unkilled_seconds(command, template, work) for command in COMMANDS}
+        print(
+            "unkilled run times: "
+            + ", ".join(f"{command} {seconds:.2f} s" for command, seconds in durations.items())
+        )
         outcomes = []
         print(HEADER)
-        for point in long_points():
+        for point in long_points(durations):
             outcome = try_point(point, template, work)
             outcomes.append(outcome)
             print(outcome.row(), flush=True)
@@ -552,7 +574,7 @@ def main(argv: Sequence[str]) -> int:
                 env=child_environment(cli_environment(root, environment)),
                 cwd=root,
                 check=True,
-                stdout=subprocess.DEVNULL,
+                capture_output=True,
             )
 
         for at in ("pause:lake-rename@1", "pause:catalog-rename"):

@@ -285,10 +285,13 @@ def die_with_parent() -> Callable[[], None] | None:
     return preexec
 
 
-def ephemeral_server() -> SubprocessASGIServer:
-    """Start, from the calling (main) thread, the temporary server Prefect's clients use when
-    no API URL is set, tied to this process's life (`die_with_parent`): a `kill -9`'d
-    `snapshot` leaves no server behind. Prefect stops it at exit, as it would its own.
+def ephemeral_server() -> SubprocessASGIServer | None:
+    """Start, from the calling (main) thread, the temporary server Prefect's clients would
+    start when no API URL is configured, tied to this process's life (`die_with_parent`): a
+    `kill -9`'d `snapshot` leaves no server behind. Prefect stops it at exit, as it would its
+    own. Raises ServerError if it does not start. None (nothing started) when an API URL is
+    configured or Prefect's ephemeral mode is off (`PREFECT_SERVER_EPHEMERAL_ENABLED=false`:
+    Prefect then refuses, as before).
 
     Prefect's clients ask `SubprocessASGIServer()` (no port) for that server; the instance
     registered first for no port is the one they all get.
@@ -296,6 +299,8 @@ def ephemeral_server() -> SubprocessASGIServer:
     from prefect.server.api import server as prefect_server
     from prefect.settings import get_current_settings
 
+    if configured_api_url() is not None or not get_current_settings().server.ephemeral.enabled:
+        return None
     preexec = die_with_parent()
 
     class _TiedServer(prefect_server.SubprocessASGIServer):
@@ -334,5 +339,16 @@ def ephemeral_server() -> SubprocessASGIServer:
             )
 
     server = _TiedServer()
-    server.start()
+    # Prefect's 20 s default is too short on a busy machine migrating a new database.
+    timeout = max(
+        OWN_SERVER_TIMEOUT, get_current_settings().server.ephemeral.startup_timeout_seconds
+    )
+    try:
+        server.start(timeout=timeout)
+    except (RuntimeError, httpx.HTTPError) as error:
+        server.stop()
+        raise ServerError(
+            f"Prefect's temporary server did not start ({str(error).splitlines()[0]}): set "
+            "PREFECT_API_URL to a running Prefect server (`make deploy` starts one), or run again"
+        ) from None
     return server
