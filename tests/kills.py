@@ -554,7 +554,11 @@ def main(argv: Sequence[str]) -> int:
     ):
         work = Path(scratch)
         template = make_template(work / "template")
-        durations = {command: unkilled_seconds(command, template, work) for command in COMMANDS}
+        # The faster of two runs: the first pays for cold caches.
+        durations = {
+            command: min(unkilled_seconds(command, template, work / f"{run}") for run in "ab")
+            for command in COMMANDS
+        }
         print(
             "unkilled run times: "
             + ", ".join(f"{command} {seconds:.2f} s" for command, seconds in durations.items())
