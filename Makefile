@@ -10,7 +10,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: demo test lint bench install clean deploy browser
+.PHONY: demo test lint bench install clean deploy browser kills
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ browser:
 # The tests include a smoke run of every benchmark (dlt comes with the bench group).
 test: $(VENV)/.installed-bench browser
 	$(BIN)/pytest -q -n 2
+
+# The long kill harness: snapshot, refresh, compaction and import SIGKILLed at 38 points
+# (tests/kills.py; `make test` runs a short version); prints what each kill left.
+kills: $(VENV)/.installed
+	$(BIN)/python -m tests.kills --long
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check src tests bench

@@ -10,14 +10,15 @@ reader never sees a half-done compaction or a file that is still being written.
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 from typing import Final
 
 import duckdb
 
+from followerledger import pause
 from followerledger.duck import literal, parquet_relation, quote_name
 from followerledger.lake import Lake
+from followerledger.leftovers import temporary_name
 from followerledger.location import CATALOG_NAME
 from followerledger.models import DAILY, LAKE_DATASETS, SEEDS, SNAPSHOT, VIEWS, Model
 from followerledger.session import model_columns, seed_relation, watchlist_tables
@@ -55,7 +56,7 @@ def publish(warehouse: Path, lake: Lake, watchlist: Watchlist | None) -> Path:
     target = catalog_path(warehouse)
     with store.lock("catalog"):
         state = store.load()
-        temporary = warehouse / f".{CATALOG_NAME}.tmp-{uuid.uuid4().hex}"
+        temporary = warehouse / temporary_name(CATALOG_NAME)
         connection = duckdb.connect()
         try:
             connection.execute(
@@ -97,6 +98,7 @@ def publish(warehouse: Path, lake: Lake, watchlist: Watchlist | None) -> Path:
                 leftover.unlink(missing_ok=True)
             raise
         connection.close()
+        pause.point("catalog-rename")
         os.replace(temporary, target)
     return target
 

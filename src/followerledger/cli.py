@@ -115,8 +115,13 @@ def snapshot(platforms: tuple[str, ...], run_id: str | None) -> None:
         fail("\n".join(problems))
 
     from followerledger.flows.snapshot import snapshot_flow
+    from followerledger.prefect_server import ServerError, ephemeral_server
     from followerledger.run_outcome import CountedNothing, partly_counted
 
+    try:
+        ephemeral_server()  # when one is needed: so that even a kill -9 of this command takes it
+    except ServerError as error:
+        fail(str(error))
     state = snapshot_flow(platforms=list(platforms) or None, run_id=run_id, return_state=True)
     outcome = state.result(raise_on_failure=False)
     if not isinstance(outcome, CountedNothing):

@@ -34,6 +34,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
+from followerledger import pause
+from followerledger.leftovers import temporary_name
+
 OBSERVATIONS: Final = "observations"
 #: Where the markers of commits in progress live (no dataset is named like this).
 PENDING: Final = "_pending"
@@ -335,7 +338,7 @@ class LakeWriter:
         self._lock = threading.Lock()
         if lake.is_local:
             os.makedirs(self.directory, exist_ok=True)
-            self.temporary = f"{self.directory}/.{name}.tmp-{uuid.uuid4().hex}"
+            self.temporary = f"{self.directory}/{temporary_name(name)}"
             self._sink: Any = open(self.temporary, "wb")  # noqa: SIM115 (closed by commit/abort)
         else:
             self.temporary = self.final
@@ -349,6 +352,7 @@ class LakeWriter:
         with self._lock:
             self._parquet.write_table(table)
             self.rows += table.num_rows
+        pause.point("lake-write")
 
     def finish(self) -> None:
         """Finish the file under its temporary name, flushed to disk (local lakes; an
@@ -383,6 +387,7 @@ class LakeWriter:
         with self._lock:
             try:
                 if self.lake.is_local:
+                    pause.point("lake-rename")
                     os.replace(self.temporary, self.final)
                 else:
                     self._parquet.close()

@@ -8,27 +8,34 @@ local server is started in the background, on 127.0.0.1, with analytics off and 
 `serve` finds it running and reuses it.
 
 `own_server` is the other kind: a temporary server for one block of this process (the
-demo's), which no configured server or profile can replace.
+demo's), which no configured server or profile can replace. `ephemeral_server` starts the
+temporary server Prefect itself would start for a flow run without a server (`snapshot`
+with no `PREFECT_API_URL`), so that it dies with this process, even when that is killed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 import requests
 
 from followerledger.urls import shown_url
+
+if TYPE_CHECKING:
+    from prefect.server.api.server import SubprocessASGIServer
 
 HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 4200
@@ -253,3 +260,95 @@ def _free_port() -> int:
         probe.bind((HOST, 0))
         port: int = probe.getsockname()[1]
     return port
+
+
+#: prctl(2) option: the signal a process gets when the thread that started it exits.
+_PR_SET_PDEATHSIG: Final = 1
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A `preexec_fn` making the child get SIGTERM when this process dies, however it dies
+    (Linux `prctl(PR_SET_PDEATHSIG)`); None where that does not exist.
+
+    The "parent" is the *thread* that starts the child: start it from the main thread."""
+    if not sys.platform.startswith("linux"):
+        return None
+    # Looked up before fork: the child only makes the call.
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return preexec
+
+
+def ephemeral_server() -> SubprocessASGIServer | None:
+    """Start, from the calling (main) thread, the temporary server Prefect's clients would
+    start when no API URL is configured, tied to this process's life (`die_with_parent`): a
+    `kill -9`'d `snapshot` leaves no server behind. Prefect stops it at exit, as it would its
+    own. Raises ServerError if it does not start. None (nothing started) when an API URL is
+    configured or Prefect's ephemeral mode is off (`PREFECT_SERVER_EPHEMERAL_ENABLED=false`:
+    Prefect then refuses, as before).
+
+    Prefect's clients ask `SubprocessASGIServer()` (no port) for that server; the instance
+    registered first for no port is the one they all get.
+    """
+    from prefect.server.api import server as prefect_server
+    from prefect.settings import get_current_settings
+
+    if configured_api_url() is not None or not get_current_settings().server.ephemeral.enabled:
+        return None
+    preexec = die_with_parent()
+
+    class _TiedServer(prefect_server.SubprocessASGIServer):
+        # Prefect 3.9's own command line and environment for its temporary server
+        # (`SubprocessASGIServer._run_uvicorn_command`), plus the preexec_fn it has no hook for.
+        def _run_uvicorn_command(self) -> subprocess.Popen[Any]:
+            import prefect
+
+            environment = {
+                **os.environ,
+                "PREFECT_UI_ENABLED": "0",
+                "PREFECT__SERVER_EPHEMERAL": "1",
+                "PREFECT__SERVER_FINAL": "1",
+                **get_current_settings().to_environment_variables(exclude_unset=True),
+            }
+            return subprocess.Popen(
+                args=[
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "--app-dir",
+                    str(prefect.__module_path__.parent),
+                    "--factory",
+                    "prefect.server.api.server:create_app",
+                    "--host",
+                    HOST,
+                    "--port",
+                    str(self.port),
+                    "--log-level",
+                    "error",
+                    "--lifespan",
+                    "on",
+                ],
+                env=environment,
+                preexec_fn=preexec,  # safe beside threads: it only calls prctl, looked up before
+            )
+
+    server = _TiedServer()
+    # Prefect's 20 s default is too short on a busy machine migrating a new database.
+    timeout = max(
+        OWN_SERVER_TIMEOUT, get_current_settings().server.ephemeral.startup_timeout_seconds
+    )
+    try:
+        server.start(timeout=timeout)
+    except (RuntimeError, httpx.HTTPError) as error:
+        server.stop()
+        raise ServerError(
+            f"Prefect's temporary server did not start ({str(error).splitlines()[0]}): set "
+            "PREFECT_API_URL to a running Prefect server (`make deploy` starts one), or run again"
+        ) from None
+    return server

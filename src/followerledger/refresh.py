@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from followerledger.catalog import publish
 from followerledger.duck import sql_text
 from followerledger.lake import Lake, LakeFile
+from followerledger.leftovers import sweep_warehouse
 from followerledger.models import (
     ALL_MODELS,
     DAILY,
@@ -142,6 +143,7 @@ def refresh(
     on an older catalog keep working that long.
     """
     started = time.perf_counter()
+    sweep_warehouse(warehouse, lake.root if lake.is_local else None)
     now = clock()
     version = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     store = StateStore(warehouse)

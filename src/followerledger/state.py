@@ -9,14 +9,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final
 
 from filelock import FileLock
 
+from followerledger import pause
 from followerledger.lake import COMPACTED_AT, SUPERSEDES, Lake, LakeFile, is_compacted
+from followerledger.leftovers import temporary_name
 
 STATE_VERSION: Final = 1
 
@@ -103,8 +104,9 @@ class WarehouseState:
 def replace_json(path: Path, data: Any) -> None:
     """Write JSON to `path` atomically: readers see the old file or the new one, whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    temporary = path.with_name(temporary_name(path.name))
     temporary.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    pause.point("state-rename")
     os.replace(temporary, path)
 
 

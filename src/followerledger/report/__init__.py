@@ -11,12 +11,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-import uuid
 import zoneinfo
 from datetime import datetime
 from pathlib import Path
 from typing import Final
 
+from followerledger.leftovers import temporary_name
 from followerledger.query import open_warehouse
 from followerledger.report.data import read_report_data
 from followerledger.report.page import render_page
@@ -84,7 +84,7 @@ def write_report(
         catalog, zone=zone or zoneinfo.ZoneInfo("UTC"), days=days, now=now
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex}")
+    temporary = out.with_name(temporary_name(out.name))
     try:
         temporary.write_text(html, encoding="utf-8")
         os.replace(temporary, out)

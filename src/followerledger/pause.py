@@ -1,0 +1,42 @@
+"""Test-only pause points, so the kill tests (tests/kills.py) can SIGKILL a run at an exact step.
+
+Set `FOLLOWERLEDGER_TEST_PAUSE_AT=<point>` (or `<point>@<n>`: its n-th time, counting from 1)
+and the process, on reaching that point, creates the file named by
+`FOLLOWERLEDGER_TEST_PAUSE_SIGNAL` (if set) and sleeps for an hour. Points: `lake-write`
+(a lake or mart file has rows written, not finished), `lake-rename` (finished and synced,
+not yet renamed into place), `state-rename`, `catalog-rename`. Unset (always, outside the
+kill tests) a point costs one dictionary look-up.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter
+from typing import Final
+
+PAUSE_AT: Final = "FOLLOWERLEDGER_TEST_PAUSE_AT"
+PAUSE_SIGNAL: Final = "FOLLOWERLEDGER_TEST_PAUSE_SIGNAL"
+
+_reached: Counter[str] = Counter()
+_lock = threading.Lock()
+
+
+def point(name: str) -> None:
+    """Pause here if the environment asks to (test-only; see the module doc)."""
+    wanted = os.environ.get(PAUSE_AT)
+    if not wanted:
+        return
+    target, _, nth = wanted.partition("@")
+    if target != name:
+        return
+    with _lock:
+        _reached[name] += 1
+        if _reached[name] != int(nth or 1):
+            return
+    signal_file = os.environ.get(PAUSE_SIGNAL)
+    if signal_file:
+        with open(signal_file, "w", encoding="utf-8") as marker:
+            marker.write(name)
+    time.sleep(3600)
