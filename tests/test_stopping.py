@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -65,7 +64,8 @@ class Running:
             found = self._changed.wait_for(
                 lambda: text in "".join(self.lines) or self.process.poll() is not None, timeout
             )
-        assert found and text in self.output, f"never printed {text!r}:\n{self.output}"
+        assert found, f"never printed {text!r}:\n{self.output}"
+        assert text in self.output, f"never printed {text!r}:\n{self.output}"
 
     def stop(self, signum: int) -> int:
         """Send `signum`; the exit code, or fail (and kill) if it outlives STOP_WITHIN."""
@@ -81,9 +81,9 @@ class Running:
 
 
 @pytest.fixture
-def environment(workspace: Workspace, prefect_server: None) -> Iterator[dict[str, str]]:
+def environment(workspace: Workspace, prefect_server: None) -> dict[str, str]:
     """The workspace's settings for a child process, on the session's Prefect server."""
-    yield {
+    return {
         **os.environ,
         "PREFECT_API_URL": str(PREFECT_API_URL.value()),
         "FOLLOWERLEDGER_MAX_RATE_LIMIT_WAIT": "3600",

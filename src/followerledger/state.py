@@ -19,7 +19,6 @@ from typing import Any, Final
 from filelock import FileLock, Timeout
 
 from followerledger import stopping
-
 from followerledger.lake import COMPACTED_AT, SUPERSEDES, Lake, LakeFile, is_compacted
 
 STATE_VERSION: Final = 1
@@ -145,6 +144,7 @@ class StateStore:
         path = self.directory / f"{name}.lock"
 
         def waiting() -> None:
-            _logger.warning("waiting for %s: another %s holds it", path, _HOLDERS.get(name, 'process'))
+            holder = _HOLDERS.get(name, "process")
+            _logger.warning("waiting for %s: another %s holds it", path, holder)
 
         return stopping.hold(FileLock(str(path)), Timeout, waiting)

@@ -13,11 +13,12 @@ KeyboardInterrupt).
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
 import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
-from typing import Any, Final, Protocol
+from typing import Any, Final, ParamSpec, Protocol, TypeVar
 
 #: Set once a stop signal arrived; cleared when the outermost `on_signals` is entered.
 STOP: Final = threading.Event()
@@ -25,6 +26,9 @@ STOP: Final = threading.Event()
 SIGNALS: Final = (signal.SIGTERM, signal.SIGINT)
 #: How often a wait for a lock looks at the stop event (seconds).
 LOCK_POLL: Final = 0.2
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _depth = 0
 _received: list[signal.Signals] = []
@@ -138,3 +142,14 @@ def on_signals() -> Iterator[None]:
         _depth -= 1
         for signum, before in previous.items():
             signal.signal(signum, before if before is not None else signal.SIG_DFL)
+
+
+def stoppable(function: Callable[P, R]) -> Callable[P, R]:
+    """`function` run inside `on_signals` (a flow whose tasks wait in worker threads)."""
+
+    @functools.wraps(function)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        with on_signals():
+            return function(*args, **kwargs)
+
+    return run

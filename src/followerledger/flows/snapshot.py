@@ -17,7 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from followerledger import run_log, snapshot
+from followerledger import run_log, snapshot, stopping
 from followerledger.catalog import publish
 from followerledger.flows import as_is, reporting
 from followerledger.flows.budgets import LocalBudgets, SharedBudgets, budgets_for_run
@@ -104,6 +104,8 @@ _RUNNER: Any = ThreadPoolTaskRunner(max_workers=16)
     on_failure=[reporting.alert_failed_run],
     on_crashed=[reporting.alert_failed_run],
 )
+# SIGTERM/SIGINT wake the tasks' waits in the worker threads, which the run joins (stopping).
+@stopping.stoppable
 def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None) -> dict[str, Any]:
     """Snapshot every watched account (of the given platforms) once, and land the rows.
 
