@@ -22,7 +22,7 @@ from followerledger.catalog import publish
 from followerledger.flows import as_is, reporting
 from followerledger.flows.budgets import LocalBudgets, SharedBudgets, budgets_for_run
 from followerledger.identity import Identities, known_identities
-from followerledger.lake import Lake
+from followerledger.lake import Lake, LakeError
 from followerledger.observation import STATUSES
 from followerledger.report import report_uri
 from followerledger.run_costs import run_costs
@@ -58,7 +58,12 @@ def fetch_batch(
 ) -> dict[str, int]:
     """One API request batch, its rows handed to the platform's landing; returns the batch's
     rows per status (the source retries and honours rate limits itself)."""
-    return landing.add(snapshot.fetch_batch(source, batch, run_id))
+    rows = snapshot.fetch_batch(source, batch, run_id)
+    try:
+        return landing.add(rows)
+    except LakeError:
+        stopping.check()  # the landing was given up because the run was stopped
+        raise
 
 
 @task(name="write_observations", cache_policy=NO_CACHE)
