@@ -199,9 +199,9 @@ def test_cancelling_a_deployed_run_stops_it_mid_wait(deployed: Deployed) -> None
         )
         worker.wait_for("rate-limited (429), waiting", timeout=180)
         run = deployed.flow_run(name)
+        sent = time.monotonic()
         cancelled = deployed.run("prefect", "flow-run", "cancel", str(run.id))
         assert cancelled.returncode == 0, cancelled.stdout + cancelled.stderr
-        sent = time.monotonic()
         # The worker's grace before it kills a run that ignores SIGTERM is 30 s.
         worker.wait_for("Process exited with status code", timeout=20)
         print(f"deployed run's process exited {time.monotonic() - sent:.2f} s after cancel")

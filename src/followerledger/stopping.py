@@ -3,22 +3,21 @@
 Prefect's workers, systemd and Kubernetes stop a run with SIGTERM; a person at a terminal
 with Ctrl-C (SIGINT). A signal is delivered to the main thread only, while a run's waits
 (rate-limit resets, backoff, budget reservations, locks) happen in task worker threads,
-which the flow must join before the process can exit. So the signal handlers installed by
-`on_signals` set `STOP`, every wait goes through `sleep` or `hold` (which raise `Stopped` as
-soon as it is set), and the handlers then chain to the handler that was installed before
-them (Prefect's, which marks the flow run crashed or cancelled; Python's, which raises
-KeyboardInterrupt).
+which the flow must join before the process can exit. So every wait goes through `sleep` or
+`hold`, which raise `Stopped` as soon as `STOP` is set, and `STOP` is set by the handlers
+`on_signals` installs (the commands) or, inside a flow, by `stop_on` when the signal's
+exception reaches the flow's main thread. Flows leave Prefect's own SIGTERM handler in place:
+it is what lets a worker's cancellation end the run Cancelled rather than Crashed.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import signal
 import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
-from typing import Any, Final, ParamSpec, Protocol, TypeVar
+from typing import Any, Final, Protocol
 
 #: Set once a stop signal arrived; cleared when the outermost `on_signals` is entered.
 STOP: Final = threading.Event()
@@ -26,9 +25,6 @@ STOP: Final = threading.Event()
 SIGNALS: Final = (signal.SIGTERM, signal.SIGINT)
 #: How often a wait for a lock looks at the stop event (seconds).
 LOCK_POLL: Final = 0.2
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 _depth = 0
 _received: list[signal.Signals] = []
@@ -144,12 +140,17 @@ def on_signals() -> Iterator[None]:
             signal.signal(signum, before if before is not None else signal.SIG_DFL)
 
 
-def stoppable(function: Callable[P, R]) -> Callable[P, R]:
-    """`function` run inside `on_signals` (a flow whose tasks wait in worker threads)."""
+def begin() -> None:
+    """A run starts: forget a stop an earlier run in this process ended with (unless a
+    command's `on_signals` is watching, which did that already)."""
+    if _depth == 0:
+        STOP.clear()
+        _received.clear()
 
-    @functools.wraps(function)
-    def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        with on_signals():
-            return function(*args, **kwargs)
 
-    return run
+def stop_on(error: BaseException) -> None:
+    """Set `STOP` if `error` is what a signal raises in the main thread (Prefect's
+    TerminationSignal, KeyboardInterrupt, `Stopped`: BaseExceptions that are no Exception),
+    so that the waits in worker threads end too."""
+    if not isinstance(error, Exception):
+        STOP.set()

@@ -109,14 +109,13 @@ _RUNNER: Any = ThreadPoolTaskRunner(max_workers=16)
     on_failure=[reporting.alert_failed_run],
     on_crashed=[reporting.alert_failed_run],
 )
-# SIGTERM/SIGINT wake the tasks' waits in the worker threads, which the run joins (stopping).
-@stopping.stoppable
 def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None) -> dict[str, Any]:
     """Snapshot every watched account (of the given platforms) once, and land the rows.
 
     Ends Failed, with `CountedNothing`, after its rows landed and it reported, when a
     platform's every account got `error` (`run_outcome`)."""
     logger = get_run_logger()
+    stopping.begin()
     settings = with_secret_blocks(load_settings())
     watchlist = load_watchlist(settings.watchlist)
     chosen = [p for p in watchlist.platforms if not platforms or p in platforms]
@@ -174,6 +173,11 @@ def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None)
             write_run_record(lake, record)
             records.append(record)
             logger.info("%s: %s in %d requests", name, record.statuses, record.requests)
+    except BaseException as error:
+        # A signal (SIGTERM, Ctrl-C) ends the tasks' waits in the worker threads too, which
+        # the run joins before it ends; set before the landings are given up.
+        stopping.stop_on(error)
+        raise
     finally:
         # A run that fails part-way leaves no partial file behind (committed ones stay).
         for landing in landings.values():
