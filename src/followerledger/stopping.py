@@ -152,5 +152,11 @@ def stop_on(error: BaseException) -> None:
     """Set `STOP` if `error` is what a signal raises in the main thread (Prefect's
     TerminationSignal, KeyboardInterrupt, `Stopped`: BaseExceptions that are no Exception),
     so that the waits in worker threads end too."""
-    if not isinstance(error, Exception):
-        STOP.set()
+    if isinstance(error, Exception):
+        return
+    # Named for the tasks' `Stopped`: Prefect's TerminationSignal carries its signal.
+    signum = signal.SIGINT if isinstance(error, KeyboardInterrupt) else None
+    signum = getattr(error, "signal", None) or getattr(error, "signum", None) or signum
+    if signum is not None and not _received:
+        _received.append(signal.Signals(signum))
+    STOP.set()
