@@ -38,8 +38,7 @@ class Stopped(BaseException):
 
     def __init__(self, signum: int | None = None) -> None:
         self.signum = signum if signum is not None else received()
-        name = signal.Signals(self.signum).name if self.signum is not None else "a signal"
-        super().__init__(f"stopped by {name}")
+        super().__init__(f"stopped by {self.name}")
 
     @property
     def name(self) -> str:
@@ -48,7 +47,7 @@ class Stopped(BaseException):
 
 
 def received() -> int | None:
-    """The first stop signal this process received since `on_signals` was entered."""
+    """The first stop signal of this run (seen by `on_signals` or `stop_on`), if known."""
     return int(_received[0]) if _received else None
 
 
