@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import httpx
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import Deployment, FlowRun
@@ -28,6 +29,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from followerledger.emulator import EmulatorServer, emulator_environment
 from tests.conftest import SMALL_WATCHLIST
+from tests.test_stopping import Running
 
 pytestmark = pytest.mark.prefect
 
@@ -175,6 +177,41 @@ def test_deploy_then_a_process_worker_runs_the_hourly_snapshot(deployed: Deploye
     assert "snapshot-platforms" in listed.stdout
     summary = deployed.run("prefect", "artifact", "inspect", "snapshot-summary")
     assert "# Snapshot run `" in summary.stdout
+
+
+def test_cancelling_a_deployed_run_stops_it_mid_wait(deployed: Deployed) -> None:
+    """A worker cancels a run with SIGTERM: a snapshot waiting out a 300 s rate-limit reset
+    ends Cancelled and its process exits at once, not after the worker's 30 s grace."""
+    emulator = deployed.environment["FOLLOWERLEDGER_X_API_URL"]
+    fault = {"platform": "x", "kind": "rate_limit", "seconds": 300}
+    httpx.post(f"{emulator}/_emulator/faults", json=fault).raise_for_status()
+    worker = Running(
+        str(BIN / "prefect"), "worker", "start", "--pool", "followerledger",
+        env={**deployed.environment, "PREFECT_API_URL": deployed.api_url}, cwd=REPO,
+    )  # fmt: skip
+    try:
+        started = deployed.run(
+            "prefect", "deployment", "run", "snapshot-and-refresh/hourly-snapshot"
+        )
+        assert started.returncode == 0, started.stdout + started.stderr
+        name = next(
+            line.split("'")[1] for line in started.stdout.splitlines() if "Created flow run" in line
+        )
+        worker.wait_for("rate-limited (429), waiting", timeout=180)
+        run = deployed.flow_run(name)
+        sent = time.monotonic()
+        cancelled = deployed.run("prefect", "flow-run", "cancel", str(run.id))
+        assert cancelled.returncode == 0, cancelled.stdout + cancelled.stderr
+        # The worker's grace before it kills a run that ignores SIGTERM is 30 s.
+        worker.wait_for(f"Cancelled flow run '{name}'", timeout=20)
+        print(f"deployed run cancelled {time.monotonic() - sent:.2f} s after the cancel command")
+        state = deployed.flow_run(name).state
+        assert state is not None
+        assert state.is_cancelled(), worker.output
+        assert "Traceback" not in worker.output, worker.output
+    finally:
+        httpx.delete(f"{emulator}/_emulator/faults").raise_for_status()
+        worker.stop(signal.SIGINT)
 
 
 def test_serve_runs_every_deployment_from_one_process_until_ctrl_c(deployed: Deployed) -> None:

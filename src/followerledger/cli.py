@@ -7,10 +7,13 @@ Heavy imports (Prefect, the emulator, pyarrow) happen inside the commands that n
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, ParamSpec
 
 import click
 
@@ -20,6 +23,7 @@ from followerledger.location import DEMO_WAREHOUSE, SettingsError
 if TYPE_CHECKING:
     from followerledger.prefect_server import PrefectServer
 
+P = ParamSpec("P")
 PLATFORM_CHOICE = click.Choice(["x", "bluesky", "mastodon", "youtube"])
 
 
@@ -30,6 +34,26 @@ def fail(message: str, code: int = 2) -> NoReturn:
     for extra in first[1:]:
         click.echo(f"followerledger: error: {extra}", err=True)
     sys.exit(code)
+
+
+def _stoppable(command: Callable[P, None]) -> Callable[P, None]:
+    """A command that SIGTERM and SIGINT stop within seconds, with one line and exit code
+    128 + the signal's number (what a shell reports for a process a signal ended)."""
+    from followerledger import stopping
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            with stopping.on_signals():
+                command(*args, **kwargs)
+        except stopping.Stopped as stop:
+            click.echo(
+                f"followerledger: stopped by {stop.name}; nothing it had not committed was kept",
+                err=True,
+            )
+            sys.exit(128 + (stop.signum or signal.SIGTERM))
+
+    return run
 
 
 class _Commands(click.Group):
@@ -91,6 +115,7 @@ def demo(warehouse: Path) -> None:
     help="Only this platform (repeatable). Default: every platform in the watchlist.",
 )
 @click.option("--run-id", default=None, help="Re-run (and replace) a given run id.")
+@_stoppable
 def snapshot(platforms: tuple[str, ...], run_id: str | None) -> None:
     """One snapshot run of the watchlist (a Prefect flow run)."""
     from followerledger.lake import check_run_id
@@ -142,6 +167,7 @@ def snapshot(platforms: tuple[str, ...], run_id: str | None) -> None:
 
 @main.command()
 @click.option("--full", is_flag=True, help="Rebuild every mart from the whole lake.")
+@_stoppable
 def refresh(full: bool) -> None:
     """Bring the marts up to date (incrementally unless --full)."""
     from followerledger.lake import Lake
@@ -172,6 +198,7 @@ def refresh(full: bool) -> None:
     default=None,
     help="Keep merged files' originals this long (default FOLLOWERLEDGER_READER_GRACE_HOURS).",
 )
+@_stoppable
 def compact(grace_hours: float | None) -> None:
     """Merge each closed day's small lake files; never changes query results."""
     from datetime import timedelta
@@ -295,6 +322,7 @@ def serve(port: int, project: Path) -> None:
 
 @main.command(name="import")
 @click.argument("file", type=click.Path(path_type=Path))
+@_stoppable
 def import_(file: Path) -> None:
     """Backfill historical observations from a CSV file (all rows or none)."""
     from followerledger.catalog import publish

@@ -6,20 +6,29 @@ data: deleting it (or `refresh --full`) rebuilds everything from the lake.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
-from followerledger import pause
+from followerledger import pause, stopping
 from followerledger.lake import COMPACTED_AT, SUPERSEDES, Lake, LakeFile, is_compacted
 from followerledger.leftovers import temporary_name
 
 STATE_VERSION: Final = 1
+#: Who holds each lock, as the wait for it is worded.
+_HOLDERS: Final = {
+    "refresh": "refresh or compaction",
+    "catalog": "catalog publication",
+    "alerts": "alert delivery",
+}
+_logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -128,8 +137,15 @@ class StateStore:
         """Replace the state file atomically."""
         replace_json(self.path, state.to_json())
 
-    def lock(self, name: str, timeout: float = -1) -> FileLock:
+    def lock(self, name: str) -> contextlib.AbstractContextManager[None]:
         """An inter-process lock: `refresh` serialises refresh and compaction, `catalog`
-        serialises catalog publication, `alerts` serialises alert delivery."""
+        serialises catalog publication, `alerts` serialises alert delivery. Waiting for it
+        is said once at WARNING and ends with `stopping.Stopped` on SIGTERM or SIGINT."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(self.directory / f"{name}.lock"), timeout=timeout)
+        path = self.directory / f"{name}.lock"
+
+        def waiting() -> None:
+            holder = _HOLDERS.get(name, "process")
+            _logger.warning("waiting for %s: another %s holds it", path, holder)
+
+        return stopping.hold(FileLock(str(path)), Timeout, waiting)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import weakref
 from collections.abc import Callable, Mapping
 
@@ -26,6 +25,7 @@ from prefect.settings import (
     get_current_settings,
 )
 
+from followerledger import stopping
 from followerledger.sources.http import LOUD_WAIT, Clock, Logger, say_waiting, utc_now
 from followerledger.sources.throttle import RatePolicy, Throttle, process_throttle
 
@@ -64,7 +64,7 @@ class PrefectBudget:
     def __init__(
         self,
         policy: RatePolicy,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = stopping.sleep,
         clock: Clock = utc_now,
     ) -> None:
         self.policy = policy

@@ -17,12 +17,12 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from followerledger import run_log, snapshot
+from followerledger import run_log, snapshot, stopping
 from followerledger.catalog import publish
 from followerledger.flows import as_is, reporting
 from followerledger.flows.budgets import LocalBudgets, SharedBudgets, budgets_for_run
 from followerledger.identity import Identities, known_identities
-from followerledger.lake import Lake
+from followerledger.lake import Lake, LakeError
 from followerledger.leftovers import sweep_warehouse
 from followerledger.observation import STATUSES
 from followerledger.report import report_uri
@@ -59,7 +59,12 @@ def fetch_batch(
 ) -> dict[str, int]:
     """One API request batch, its rows handed to the platform's landing; returns the batch's
     rows per status (the source retries and honours rate limits itself)."""
-    return landing.add(snapshot.fetch_batch(source, batch, run_id))
+    rows = snapshot.fetch_batch(source, batch, run_id)
+    try:
+        return landing.add(rows)
+    except LakeError:
+        stopping.check()  # the landing was given up because the run was stopped
+        raise
 
 
 @task(name="write_observations", cache_policy=NO_CACHE)
@@ -111,6 +116,7 @@ def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None)
     Ends Failed, with `CountedNothing`, after its rows landed and it reported, when a
     platform's every account got `error` (`run_outcome`)."""
     logger = get_run_logger()
+    stopping.begin()
     settings = with_secret_blocks(load_settings())
     watchlist = load_watchlist(settings.watchlist)
     chosen = [p for p in watchlist.platforms if not platforms or p in platforms]
@@ -169,6 +175,11 @@ def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None)
             write_run_record(lake, record)
             records.append(record)
             logger.info("%s: %s in %d requests", name, record.statuses, record.requests)
+    except BaseException as error:
+        # A signal (SIGTERM, Ctrl-C) ends the tasks' waits in the worker threads too, which
+        # the run joins before it ends; set before the landings are given up.
+        stopping.stop_on(error)
+        raise
     finally:
         # A run that fails part-way leaves no partial file behind (committed ones stay).
         for landing in landings.values():

@@ -6,13 +6,13 @@ tokens, clock, sleep, the request throttle) can be passed in.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from typing import Final
 
 import requests
 from pydantic import SecretStr
 
+from followerledger import stopping
 from followerledger.secret_blocks import block_name
 from followerledger.settings import Settings
 from followerledger.sources.base import PlatformSource, Target, Usage
@@ -90,7 +90,7 @@ def build_source(
     *,
     session: requests.Session | None = None,
     clock: Clock = utc_now,
-    sleep: Sleep = time.sleep,
+    sleep: Sleep = stopping.sleep,
     throttle_for: ThrottleFactory | None = None,
     logger: Logger | None = None,
 ) -> PlatformSource:

@@ -23,7 +23,6 @@ import json
 import logging
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -33,7 +32,7 @@ from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 from tenacity.wait import wait_exponential_jitter
 
-from followerledger import __version__
+from followerledger import __version__, stopping
 from followerledger.urls import shown_url
 
 Clock = Callable[[], datetime]
@@ -235,7 +234,7 @@ class ApiClient:
         concurrency: int = 4,
         throttle: Callable[[], None] | None = None,
         clock: Clock = utc_now,
-        sleep: Sleep = time.sleep,
+        sleep: Sleep = stopping.sleep,
         logger: Logger | None = None,
     ) -> None:
         self.platform = platform

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Final
 
+from followerledger import stopping
 from followerledger.sources.http import LOUD_WAIT, Logger, say_waiting, utc_now
 
 Throttle = Callable[[], None]
@@ -75,7 +76,7 @@ class TokenBucket:
         capacity: int,
         rate: float,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = stopping.sleep,
         *,
         name: str = "requests",
         wall_clock: Callable[[], datetime] = utc_now,
