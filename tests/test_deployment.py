@@ -333,9 +333,6 @@ def test_serve_runs_every_deployment_from_one_process_until_ctrl_c(deployed: Dep
         serving.send_signal(signal.SIGINT)
         output, _ = serving.communicate(timeout=180)
     assert serving.returncode == 0, output
-    assert "serving 5 deployments" in output
-    assert "serve stopped" in output
-    assert deployed.deployments()["hourly-snapshot"].paused
     # A worker picking up a run after serve stopped runs it in the project folder.
     for deployment in deployed.deployments().values():
         assert deployment.pull_steps == [
@@ -345,6 +342,9 @@ def test_serve_runs_every_deployment_from_one_process_until_ctrl_c(deployed: Dep
     worker = deployed.run("prefect", "worker", "start", "--pool", "followerledger", "--run-once")
     assert worker.returncode == 0, worker.stdout + worker.stderr
     assert deployed.flow_run(name).state.is_completed(), worker.stdout + worker.stderr  # type: ignore[union-attr]
+    assert "serving 5 deployments" in output
+    assert "serve stopped" in output
+    assert deployed.deployments()["hourly-snapshot"].paused
 
 
 def test_deploy_names_an_unreachable_prefect_api(tmp_path: Path) -> None:
