@@ -180,11 +180,18 @@ def _crash_after(specs: list[DeploymentSpec]) -> timedelta:
 
 def _watch_for_crashes(server: PrefectServer, specs: list[DeploymentSpec]) -> None:
     """Create or update the crash-detection automations (`crash_detection`)."""
+    from prefect.exceptions import ObjectNotFound
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     within = _crash_after(specs)
-    with temporary_settings({PREFECT_API_URL: server.api_url}):
-        asyncio.run(ensure_automations(within))
+    try:
+        with temporary_settings({PREFECT_API_URL: server.api_url}):
+            asyncio.run(ensure_automations(within))
+    except ObjectNotFound:
+        raise DeploymentError(
+            f"{PROJECT_FILE}: no deployment {ALERT_DEPLOYMENT!r} (flows/crash_alert.py), which "
+            "sends the alert for crashed runs: restore it from the followerledger repository"
+        ) from None
 
 
 def runner_deployments(project: Path) -> list[RunnerDeployment]:
@@ -233,7 +240,9 @@ def serve(project: Path, server: PrefectServer, say: Callable[[str], None]) -> N
     with temporary_settings({PREFECT_API_URL: server.api_url}):
         deployments = runner_deployments(project)
         # The alert automation names the alert deployment: it must exist before serve does.
-        next(d for d in deployments if d.name == ALERT_DEPLOYMENT).apply()
+        alert = next((d for d in deployments if d.name == ALERT_DEPLOYMENT), None)
+        if alert is not None:
+            alert.apply()
     _watch_for_crashes(server, specs)
     with temporary_settings({PREFECT_API_URL: server.api_url}):
         for spec in specs:
