@@ -256,7 +256,11 @@ def test_a_killed_run_ends_crashed_alerts_once_and_the_next_run_completes(
         assert first.poll() is None, first.communicate()[0]
         assert time.monotonic() < deadline, "the worker did not start the run"
         time.sleep(0.5)
-    time.sleep(3)  # its first heartbeat is sent as it starts running
+    while not any(run.state_name == "Running" for run in deployed.flow_runs("snapshot")):
+        assert first.poll() is None, first.communicate()[0]
+        assert time.monotonic() < deadline, "the snapshot subflow did not start"
+        time.sleep(0.5)
+    time.sleep(3)  # the first heartbeats are sent as the runs start running
     below = descendants(first.pid)
     first.kill()  # the worker first, so that nothing is left to report the run's end
     for pid in below:
@@ -265,12 +269,21 @@ def test_a_killed_run_ends_crashed_alerts_once_and_the_next_run_completes(
     first.communicate()
     deployed.emulator.state.faults.clear()
     assert deployed.flow_run(name).state.is_running()  # type: ignore[union-attr]
+    subflows = [run for run in deployed.flow_runs("snapshot") if run.state_name == "Running"]
+    assert len(subflows) == 1
 
+    killed = deployed.flow_run(name)
+    # The run and its subflow (the snapshot it was in) both end Crashed.
     deadline = time.monotonic() + 180
-    while not deployed.flow_run(name).state.is_crashed():  # type: ignore[union-attr]
-        assert time.monotonic() < deadline, f"still {deployed.flow_run(name).state_name}"
+    while not all(run.state_name == "Crashed" for run in [killed, *subflows]):
+        assert time.monotonic() < deadline, [
+            (run.name, run.state_name) for run in [killed, *subflows]
+        ]
         time.sleep(1)
-    assert "No heartbeat for 40 s" in (deployed.flow_run(name).state.message or "")  # type: ignore[union-attr]
+        killed = deployed.flow_run(name)
+        subflows = [deployed.flow_run(run.name) for run in subflows]
+    for run in [killed, *subflows]:
+        assert "No heartbeat for 40 s" in (run.state.message or ""), run.name  # type: ignore[union-attr]
     # The alert automation started the crashed-run alert; the next hourly run is not blocked
     # by the dead run's concurrency slot.
     while not deployed.flow_runs("alert-crashed-run"):
