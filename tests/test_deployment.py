@@ -92,6 +92,13 @@ class Deployed:
 
         return self._ask(read)
 
+    def automations(self) -> list[str]:
+        async def read() -> list[str]:
+            async with get_client() as client:
+                return sorted(a.name for a in await client.read_automations())
+
+        return self._ask(read)
+
     def start(self, deployment: str) -> str:
         """Start a run of `flow/deployment`; its name."""
         started = self.run("prefect", "deployment", "run", deployment)
@@ -307,11 +314,7 @@ def test_a_killed_run_ends_crashed_alerts_once_and_the_next_run_completes(
     assert "ended Crashed" in failed_run_alerts[0]["message"]
     assert "No heartbeat for 40 s" in failed_run_alerts[0]["message"]
 
-    async def automations() -> list[str]:
-        async with get_client() as client:
-            return sorted(a.name for a in await client.read_automations())
-
-    assert deployed._ask(automations) == [
+    assert deployed.automations() == [
         "followerledger: alert on crashed runs",
         "followerledger: crash unresponsive runs",
     ]
@@ -358,6 +361,12 @@ def test_serve_runs_every_deployment_from_one_process_until_ctrl_c(deployed: Dep
     assert "serving 5 deployments" in output
     assert "serve stopped" in output
     assert deployed.deployments()["hourly-snapshot"].paused
+
+    # serve updated deploy's automations in place.
+    assert deployed.automations() == [
+        "followerledger: alert on crashed runs",
+        "followerledger: crash unresponsive runs",
+    ]
 
 
 def test_deploy_names_an_unreachable_prefect_api(tmp_path: Path) -> None:
