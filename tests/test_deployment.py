@@ -192,6 +192,8 @@ def test_deploy_then_a_process_worker_runs_the_hourly_snapshot(deployed: Deploye
     assert hourly.concurrency_options is not None
     assert hourly.concurrency_options.collision_strategy.value == "CANCEL_NEW"
     assert deployments["weekly-full-refresh"].parameters == {"full": True}
+    # Worker runs beat every 30 s, for the crash-detection automation.
+    assert hourly.job_variables == {"env": {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30"}}
     assert hourly.pull_steps == [
         {"prefect.deployments.steps.set_working_directory": {"directory": str(REPO.resolve())}}
     ]
