@@ -58,3 +58,19 @@ def test_a_crash_window_shorter_than_a_heartbeat_is_refused(
         "FOLLOWERLEDGER_CRASH_AFTER_SECONDS=65 would mark live runs Crashed: prefect.yaml "
         "sets PREFECT_FLOWS_HEARTBEAT_FREQUENCY=60; set it to at least 70"
     )
+
+
+def test_a_heartbeat_that_is_not_whole_seconds_is_one_line(tmp_path: Path) -> None:
+    project = (REPO / "prefect.yaml").read_text(encoding="utf-8")
+    (tmp_path / "prefect.yaml").write_text(
+        project.replace(
+            'PREFECT_FLOWS_HEARTBEAT_FREQUENCY: "30"', "PREFECT_FLOWS_HEARTBEAT_FREQUENCY: often"
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(DeploymentError) as raised:
+        deploy(tmp_path, PrefectServer("http://127.0.0.1:9/api"))
+    assert str(raised.value) == (
+        "prefect.yaml: deployment 'hourly-snapshot' sets "
+        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY='often'; write whole seconds, 30 or more"
+    )

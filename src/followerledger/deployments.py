@@ -6,7 +6,9 @@ deployments from it with `Flow.to_deployment`. Served deployments keep the same 
 the two modes take turns on one set of schedules instead of running each one twice: while
 `serve` runs, its process runs them; when it stops, Prefect pauses their schedules until
 the next `serve` or `deploy`. (A worker polling at the same time is harmless: Prefect lets
-only one process claim a flow run.)
+only one process claim a flow run.) Served deployments keep `deploy`'s pull step (the
+project folder), so a worker run after `serve` runs there too. Both modes then create or
+update the crash-detection automations (`crash_detection`).
 """
 
 from __future__ import annotations
@@ -62,7 +64,15 @@ class DeploymentSpec:
     def heartbeat_seconds(self) -> int | None:
         """The heartbeat frequency its worker runs get (job variables' env), if set."""
         value = (self.job_variables.get("env") or {}).get(HEARTBEAT_ENV)
-        return None if value is None else int(value)
+        if value is None:
+            return None
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise DeploymentError(
+                f"{PROJECT_FILE}: deployment {self.name!r} sets {HEARTBEAT_ENV}={value!r}; "
+                "write whole seconds, 30 or more"
+            ) from None
 
     @property
     def flow_module(self) -> str:
