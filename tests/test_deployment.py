@@ -9,6 +9,7 @@ comes last because serving takes over the deployed deployments (same names).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import signal
@@ -24,10 +25,13 @@ import duckdb
 import httpx
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 from prefect.client.schemas.objects import Deployment, FlowRun
 from prefect.settings import PREFECT_API_URL, temporary_settings
+from pytest_httpserver import HTTPServer
 
 from followerledger.emulator import EmulatorServer, emulator_environment
+from followerledger.emulator.faults import Fault
 from tests.conftest import SMALL_WATCHLIST
 from tests.test_stopping import Running
 
@@ -52,6 +56,7 @@ class Deployed:
     api_url: str
     warehouse: Path
     output: str
+    emulator: EmulatorServer
 
     def run(self, *command: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
         """A command from the project folder, with the project's environment."""
@@ -80,6 +85,30 @@ class Deployed:
 
         return self._ask(read)
 
+    def flow_runs(self, flow_name: str) -> list[FlowRun]:
+        async def read() -> list[FlowRun]:
+            async with get_client() as client:
+                return await client.read_flow_runs(
+                    flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name]))
+                )
+
+        return self._ask(read)
+
+    def automations(self) -> list[str]:
+        async def read() -> list[str]:
+            async with get_client() as client:
+                return sorted(a.name for a in await client.read_automations())
+
+        return self._ask(read)
+
+    def start(self, deployment: str) -> str:
+        """Start a run of `flow/deployment`; its name."""
+        started = self.run("prefect", "deployment", "run", deployment)
+        assert started.returncode == 0, started.stdout + started.stderr
+        return next(
+            line.split("'")[1] for line in started.stdout.splitlines() if "Created flow run" in line
+        )
+
     def _ask(self, question: Any) -> Any:
         with temporary_settings({PREFECT_API_URL: self.api_url}):
             return asyncio.run(question())
@@ -99,6 +128,8 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         # Runs are started by the tests, not by the clock.
         "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
         "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        # The shortest window deploy accepts for runs beating every 30 s (prefect.yaml).
+        "FOLLOWERLEDGER_CRASH_AFTER_SECONDS": "40",
         "COLUMNS": "200",
     }
     environment.pop("PREFECT_API_URL", None)
@@ -116,7 +147,12 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         )
         assert deploy.returncode == 0, deploy.stdout + deploy.stderr
         yield Deployed(
-            environment, port, f"http://127.0.0.1:{port}/api", root / "warehouse", deploy.stdout
+            environment,
+            port,
+            f"http://127.0.0.1:{port}/api",
+            root / "warehouse",
+            deploy.stdout,
+            emulator,
         )
     finally:
         emulator.stop()
@@ -142,6 +178,7 @@ def test_deploy_then_a_process_worker_runs_the_hourly_snapshot(deployed: Deploye
 
     deployments = deployed.deployments()
     assert sorted(deployments) == [
+        "crashed-run-alert",
         "daily-compaction",
         "history-import",
         "hourly-snapshot",
@@ -157,6 +194,8 @@ def test_deploy_then_a_process_worker_runs_the_hourly_snapshot(deployed: Deploye
     assert hourly.concurrency_options is not None
     assert hourly.concurrency_options.collision_strategy.value == "CANCEL_NEW"
     assert deployments["weekly-full-refresh"].parameters == {"full": True}
+    # Worker runs beat every 30 s, for the crash-detection automation.
+    assert hourly.job_variables == {"env": {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30"}}
     assert hourly.pull_steps == [
         {"prefect.deployments.steps.set_working_directory": {"directory": str(REPO.resolve())}}
     ]
@@ -214,6 +253,112 @@ def test_cancelling_a_deployed_run_stops_it_mid_wait(deployed: Deployed) -> None
         worker.stop(signal.SIGINT)
 
 
+def descendants(pid: int) -> list[int]:
+    """Every live process below `pid` (from /proc), children first."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found: list[int] = []
+    frontier = [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found.extend(children)
+        frontier = children
+    return found
+
+
+def test_a_killed_run_ends_crashed_alerts_once_and_the_next_run_completes(
+    deployed: Deployed, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/alerts", method="POST").respond_with_data("ok")
+    worker_environment = {
+        **deployed.environment,
+        "PREFECT_API_URL": deployed.api_url,
+        "FOLLOWERLEDGER_ALERT_URLS": f"json://127.0.0.1:{httpserver.port}/alerts",
+    }
+
+    def worker() -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [str(BIN / "prefect"), "worker", "start", "--pool", "followerledger", "--run-once"],
+            cwd=REPO,
+            env=worker_environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+
+    # Every platform answer takes minutes: the run is busy when its machine "dies".
+    deployed.emulator.state.faults.add(Fault("*", "latency", times=None, seconds=600))
+    name = deployed.start("snapshot-and-refresh/hourly-snapshot")
+    first = worker()
+    deadline = time.monotonic() + 120
+    while not deployed.flow_run(name).state.is_running():  # type: ignore[union-attr]
+        assert first.poll() is None, first.communicate()[0]
+        assert time.monotonic() < deadline, "the worker did not start the run"
+        time.sleep(0.5)
+    while not any(run.state_name == "Running" for run in deployed.flow_runs("snapshot")):
+        assert first.poll() is None, first.communicate()[0]
+        assert time.monotonic() < deadline, "the snapshot subflow did not start"
+        time.sleep(0.5)
+    time.sleep(3)  # the first heartbeats are sent as the runs start running
+    below = descendants(first.pid)
+    first.kill()  # the worker first, so that nothing is left to report the run's end
+    for pid in below:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    first.communicate()
+    deployed.emulator.state.faults.clear()
+    assert deployed.flow_run(name).state.is_running()  # type: ignore[union-attr]
+    subflows = [run for run in deployed.flow_runs("snapshot") if run.state_name == "Running"]
+    assert len(subflows) == 1
+
+    killed = deployed.flow_run(name)
+    # The run and its subflow (the snapshot it was in) both end Crashed.
+    deadline = time.monotonic() + 180
+    while not all(run.state_name == "Crashed" for run in [killed, *subflows]):
+        assert time.monotonic() < deadline, [
+            (run.name, run.state_name) for run in [killed, *subflows]
+        ]
+        time.sleep(1)
+        killed = deployed.flow_run(name)
+        subflows = [deployed.flow_run(run.name) for run in subflows]
+    for run in [killed, *subflows]:
+        assert "No heartbeat for 40 s" in (run.state.message or ""), run.name  # type: ignore[union-attr]
+    # The alert automation started the crashed-run alert; the next hourly run is not blocked
+    # by the dead run's concurrency slot.
+    while not deployed.flow_runs("alert-crashed-run"):
+        assert time.monotonic() < deadline, "no crashed-run alert was started"
+        time.sleep(1)
+    following = deployed.start("snapshot-and-refresh/hourly-snapshot")
+    second = worker()
+    output, _ = second.communicate(timeout=300)
+    assert second.returncode == 0, output
+    assert deployed.flow_run(following).state.is_completed(), output  # type: ignore[union-attr]
+    assert [run.state_name for run in deployed.flow_runs("alert-crashed-run")] == [
+        "Completed"
+    ] * len(deployed.flow_runs("alert-crashed-run")), output
+
+    failed_run_alerts = [
+        request.get_json()
+        for request, _ in httpserver.log
+        if request.get_json()["title"].endswith(f" run {name} crashed")
+    ]
+    assert len(failed_run_alerts) == 1, httpserver.log
+    assert "ended Crashed" in failed_run_alerts[0]["message"]
+    assert "No heartbeat for 40 s" in failed_run_alerts[0]["message"]
+
+    assert deployed.automations() == [
+        "followerledger: alert on crashed runs",
+        "followerledger: crash unresponsive runs",
+    ]
+
+
 def test_serve_runs_every_deployment_from_one_process_until_ctrl_c(deployed: Deployed) -> None:
     serving = subprocess.Popen(
         [str(BIN / "followerledger"), "serve", "--port", str(deployed.port)],
@@ -243,9 +388,24 @@ def test_serve_runs_every_deployment_from_one_process_until_ctrl_c(deployed: Dep
         serving.send_signal(signal.SIGINT)
         output, _ = serving.communicate(timeout=180)
     assert serving.returncode == 0, output
-    assert "serving 4 deployments" in output
+    # A worker picking up a run after serve stopped runs it in the project folder.
+    for deployment in deployed.deployments().values():
+        assert deployment.pull_steps == [
+            {"prefect.deployments.steps.set_working_directory": {"directory": str(REPO.resolve())}}
+        ], deployment.name
+    name = deployed.start("compact/daily-compaction")
+    worker = deployed.run("prefect", "worker", "start", "--pool", "followerledger", "--run-once")
+    assert worker.returncode == 0, worker.stdout + worker.stderr
+    assert deployed.flow_run(name).state.is_completed(), worker.stdout + worker.stderr  # type: ignore[union-attr]
+    assert "serving 5 deployments" in output
     assert "serve stopped" in output
     assert deployed.deployments()["hourly-snapshot"].paused
+
+    # serve updated deploy's automations in place.
+    assert deployed.automations() == [
+        "followerledger: alert on crashed runs",
+        "followerledger: crash unresponsive runs",
+    ]
 
 
 def test_deploy_names_an_unreachable_prefect_api(tmp_path: Path) -> None:

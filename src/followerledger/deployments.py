@@ -6,27 +6,38 @@ deployments from it with `Flow.to_deployment`. Served deployments keep the same 
 the two modes take turns on one set of schedules instead of running each one twice: while
 `serve` runs, its process runs them; when it stops, Prefect pauses their schedules until
 the next `serve` or `deploy`. (A worker polling at the same time is harmless: Prefect lets
-only one process claim a flow run.)
+only one process claim a flow run.) Served deployments keep `deploy`'s pull step (the
+project folder), so a worker run after `serve` runs there too. Both modes then create or
+update the crash-detection automations (`crash_detection`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import importlib
+import os
 import subprocess
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from followerledger.crash_detection import ALERT_DEPLOYMENT, ensure_automations
 from followerledger.prefect_server import PrefectServer, client_environment, prefect_command
+from followerledger.settings import load_settings
 
 if TYPE_CHECKING:
     from prefect.deployments.runner import RunnerDeployment
 
 PROJECT_FILE: Final = "prefect.yaml"
+#: Deployed runs emit heartbeats this often (prefect.yaml sets it in each deployment's env).
+HEARTBEAT_ENV: Final = "PREFECT_FLOWS_HEARTBEAT_FREQUENCY"
+#: A missed heartbeat is not a crash: at least this much slack beyond one heartbeat period.
+HEARTBEAT_SLACK: Final = 10
 #: Entrypoints are written `flows/<module>.py:<flow>`; `flows/` links to this package.
 FLOWS_PACKAGE: Final = "followerledger.flows"
 
@@ -47,6 +58,21 @@ class DeploymentSpec:
     concurrency_limit: dict[str, Any] | int | None
     work_pool: str | None
     tags: tuple[str, ...]
+    job_variables: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def heartbeat_seconds(self) -> int | None:
+        """The heartbeat frequency its worker runs get (job variables' env), if set."""
+        value = (self.job_variables.get("env") or {}).get(HEARTBEAT_ENV)
+        if value is None:
+            return None
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise DeploymentError(
+                f"{PROJECT_FILE}: deployment {self.name!r} sets {HEARTBEAT_ENV}={value!r}; "
+                "write whole seconds, 30 or more"
+            ) from None
 
     @property
     def flow_module(self) -> str:
@@ -97,6 +123,7 @@ def read_project(project: Path) -> list[DeploymentSpec]:
                 concurrency_limit=entry.get("concurrency_limit"),
                 work_pool=pool.get("name"),
                 tags=tuple(entry.get("tags") or ()),
+                job_variables=dict(pool.get("job_variables") or {}),
             )
         )
     if not specs:
@@ -133,6 +160,7 @@ def deploy(project: Path, server: PrefectServer) -> list[DeploymentSpec]:
     specs = read_project(project)
     for spec in specs:
         spec.flow_module  # noqa: B018  (validates the entrypoint before anything is created)
+    _crash_after(specs)
     # `{{ $PWD }}` in the pull step is resolved at deploy time from the environment.
     environment = {**client_environment(server.api_url), "PWD": str(project.resolve())}
     for pool in sorted({spec.work_pool for spec in specs if spec.work_pool}):
@@ -143,12 +171,43 @@ def deploy(project: Path, server: PrefectServer) -> list[DeploymentSpec]:
             harmless="already exists",
         )
     _run([prefect_command(), "--no-prompt", "deploy", "--all"], project, environment)
+    _watch_for_crashes(server, specs)
     return specs
+
+
+def _crash_after(specs: list[DeploymentSpec]) -> timedelta:
+    """FOLLOWERLEDGER_CRASH_AFTER_SECONDS, checked against prefect.yaml's heartbeats."""
+    seconds = load_settings().crash_after_seconds
+    beats = [spec.heartbeat_seconds for spec in specs if spec.heartbeat_seconds is not None]
+    if beats and seconds < max(beats) + HEARTBEAT_SLACK:
+        raise DeploymentError(
+            f"FOLLOWERLEDGER_CRASH_AFTER_SECONDS={seconds} would mark live runs Crashed: "
+            f"{PROJECT_FILE} sets {HEARTBEAT_ENV}={max(beats)}; set it to at least "
+            f"{max(beats) + HEARTBEAT_SLACK}"
+        )
+    return timedelta(seconds=seconds)
+
+
+def _watch_for_crashes(server: PrefectServer, specs: list[DeploymentSpec]) -> None:
+    """Create or update the crash-detection automations (`crash_detection`)."""
+    from prefect.exceptions import ObjectNotFound
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    within = _crash_after(specs)
+    try:
+        with temporary_settings({PREFECT_API_URL: server.api_url}):
+            asyncio.run(ensure_automations(within))
+    except ObjectNotFound:
+        raise DeploymentError(
+            f"{PROJECT_FILE}: no deployment {ALERT_DEPLOYMENT!r} (flows/crash_alert.py), which "
+            "sends the alert for crashed runs: restore it from the followerledger repository"
+        ) from None
 
 
 def runner_deployments(project: Path) -> list[RunnerDeployment]:
     """prefect.yaml's deployments as served deployments (same names, schedules, limits)."""
     from prefect.client.schemas.objects import ConcurrencyLimitConfig
+    from prefect.runner.storage import LocalStorage
     from prefect.schedules import Cron
     from prefect.types.entrypoint import EntrypointType
 
@@ -172,6 +231,9 @@ def runner_deployments(project: Path) -> list[RunnerDeployment]:
                 entrypoint_type=EntrypointType.MODULE_PATH,
             )
         )
+        # Its pull step: a worker that picks up one of these runs later (after serve
+        # stopped) runs it in this folder, as after `deploy`, not in a temporary one.
+        served[-1].storage = LocalStorage(str(project.resolve()))
     return served
 
 
@@ -180,9 +242,20 @@ def serve(project: Path, server: PrefectServer, say: Callable[[str], None]) -> N
     from prefect import serve as prefect_serve
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    specs = read_project(project)
+    beats = [spec.heartbeat_seconds for spec in specs if spec.heartbeat_seconds is not None]
+    if beats:
+        # The served runs' processes inherit it, as worker runs get it from prefect.yaml.
+        os.environ[HEARTBEAT_ENV] = str(min(beats))
     with temporary_settings({PREFECT_API_URL: server.api_url}):
         deployments = runner_deployments(project)
-        for spec in read_project(project):
+        # The alert automation names the alert deployment: it must exist before serve does.
+        alert = next((d for d in deployments if d.name == ALERT_DEPLOYMENT), None)
+        if alert is not None:
+            alert.apply()
+    _watch_for_crashes(server, specs)
+    with temporary_settings({PREFECT_API_URL: server.api_url}):
+        for spec in specs:
             say(f"  {spec.describe()}")
         say(f"serving {len(deployments)} deployments; UI: {server.shown_ui_url}; Ctrl-C stops")
         prefect_serve(*deployments, print_starting_message=False)

@@ -145,6 +145,13 @@ class Settings(BaseSettings):
         description="Days an account's latest count may be old and still stand in brand "
         "totals, leaderboards and projections.",
     )
+    crash_after_seconds: int = Field(
+        90,
+        ge=40,
+        validation_alias=_env("FOLLOWERLEDGER_CRASH_AFTER_SECONDS"),
+        description="Seconds without a heartbeat after which the Prefect server marks a "
+        "deployed run Crashed (set by deploy and serve; runs beat every 30 s).",
+    )
 
     @property
     def refresh_parameters(self) -> dict[str, object]:

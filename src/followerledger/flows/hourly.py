@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, tags
+from prefect.runtime import flow_run
 
 from followerledger.flows import reporting
 from followerledger.flows.refresh import refresh_flow
@@ -21,11 +22,15 @@ def snapshot_and_refresh_flow(platforms: list[str] | None = None) -> dict[str, A
     landed and the marts are fresh, so a report that fails is logged and leaves the run
     completed (the next run writes it again). A snapshot that counted nothing on a platform
     (`run_outcome`) still gets its refresh and report, then fails this run with its message."""
-    snapshot_run = snapshot_flow(platforms=platforms, return_state=True)
-    snapshot = snapshot_run.result(raise_on_failure=False)
-    if not isinstance(snapshot, CountedNothing):
-        snapshot = snapshot_run.result()  # any other failure ends this run here, as before
-    refreshed = refresh_flow()
+    # The subflows carry this run's tags (the deployment's), so that the crash-detection
+    # automations (`crash_detection`) watch them too: Prefect tags a subflow run only with
+    # the tags of its `tags()` context.
+    with tags(*flow_run.tags):
+        snapshot_run = snapshot_flow(platforms=platforms, return_state=True)
+        snapshot = snapshot_run.result(raise_on_failure=False)
+        if not isinstance(snapshot, CountedNothing):
+            snapshot = snapshot_run.result()  # any other failure ends this run here, as before
+        refreshed = refresh_flow()
     written = reporting.write_report(load_settings(), return_state=True)
     report = None
     if written.is_completed():

@@ -8,6 +8,7 @@ flow writes the HTML report after its refresh). Each task is a thin call into `r
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -92,23 +93,34 @@ def alert_failed_run(flow: Flow[Any, Any], flow_run: FlowRun, state: State[Any])
     """
     if flow_run.parent_task_run_id is not None:
         return
+    send_failed_run_alert(flow.name, flow_run, state, flow_run_logger(flow_run, flow))
+
+
+def send_failed_run_alert(
+    flow_name: str,
+    flow_run: FlowRun,
+    state: State[Any],
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+) -> alerts.DispatchReport | None:
+    """Send the failed-run alert for `flow_run` ended in `state`, once per run (the alert
+    ledger remembers it); None when alerts or the failed-run rule are off."""
     settings = load_settings()
     try:
         settings = with_secret_blocks(settings)
     except SecretBlockError as error:
         # Alert with what the environment holds; the unread block is worth a log line.
-        flow_run_logger(flow_run, flow).warning("alerts: %s", error)
+        logger.warning("alerts: %s", error)
     try:
         rules = load_watchlist(settings.watchlist).alerts
     except WatchlistError:
         rules = AlertRules()  # the failure may well be the watchlist: still say so
     ui = get_current_settings().ui_url
     alert = alerts.failed_run_alert(
-        flow.name,
+        flow_name,
         flow_run.name,
         str(flow_run.id),
         state.name or state.type.value,
         settings.redact(state.message or ""),
         f"{shown_url(ui)}/runs/flow-run/{flow_run.id}" if ui else None,
     )
-    alerts.alert_on_failed_run(settings, rules, alert, datetime.now(UTC))
+    return alerts.alert_on_failed_run(settings, rules, alert, datetime.now(UTC))
