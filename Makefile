@@ -42,9 +42,10 @@ browser:
 	@test -x $(CHROMIUM) || { $(SUDO) apt-get update && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium chromium-driver; }
 
-# The tests include a smoke run of every benchmark (dlt comes with the bench group).
+# The tests include a smoke run of every benchmark (dlt comes with the bench group). Three
+# pytest-xdist workers on two cores: many tests wait on Prefect servers, workers and signals.
 test: $(VENV)/.installed-bench browser
-	$(BIN)/pytest -q -n 2
+	$(BIN)/pytest -q -n 3 --dist worksteal
 
 # The long kill harness: snapshot, refresh, compaction and import SIGKILLed at 38 points
 # (tests/kills.py; `make test` runs a short version); prints what each kill left.
