@@ -562,8 +562,13 @@ def test_a_refresh_after_a_killed_import_shows_none_of_it(tmp_path: Path) -> Non
     warehouse = tmp_path / "warehouse"
     lake = Lake(warehouse / "lake")
     import_killed_after(path, warehouse / "lake", 3)
+    placed = sorted(p.name for p in (warehouse / "lake").rglob("*.parquet"))
+    assert placed  # the dead import had put some files in place, behind its marker
     refresh(warehouse, lake, None)
     assert query(warehouse, "select count(*) from observations") == [(0,)]
+    # The refresh cleared what the dead commit left: its placed files and its marker.
+    assert sorted(p.name for p in (warehouse / "lake").rglob("*.parquet")) == []
+    assert list((warehouse / "lake" / "_pending").glob("*.json")) == []
     import_history(path, lake)
     refresh(warehouse, lake, None)
     assert query(warehouse, "select sum(followers) from observations") == [(26,)]

@@ -48,7 +48,6 @@ from followerledger.lake import (
     LakeFile,
     is_compacted,
 )
-from followerledger.leftovers import sweep_warehouse
 from followerledger.models import LAKE_DATASETS
 from followerledger.sources.http import utc_now
 from followerledger.state import StateStore, WarehouseState
@@ -148,7 +147,7 @@ def compact(
 ) -> CompactionReport:
     """Merge every closed partition with two or more files; delete originals past `grace`."""
     started = time.perf_counter()
-    sweep_warehouse(warehouse, lake.root if lake.is_local else None)
+    lake.sweep_leftovers(warehouse)
     store = StateStore(warehouse)
     partitions = files_merged = rows = deleted = 0
     with store.lock("refresh"):

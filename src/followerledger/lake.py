@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
 from followerledger import pause
-from followerledger.leftovers import temporary_name
+from followerledger.leftovers import sweep_warehouse, temporary_name
 
 OBSERVATIONS: Final = "observations"
 #: Where the markers of commits in progress live (no dataset is named like this).
@@ -155,6 +155,17 @@ class Lake:
             for writer in writers:
                 writer.abort()
             raise
+
+    def sweep_leftovers(self, warehouse: Path) -> None:
+        """Clear what killed runs left: their temporary files under the warehouse and a local
+        lake (`leftovers.sweep_warehouse`), and the files of commits whose writer died
+        (`write_together`). Called at the start of every snapshot, refresh and compaction."""
+        sweep_warehouse(warehouse, self.root if self.is_local else None)
+        if not self.is_local or not os.path.isdir(self.path(PENDING)):
+            return
+        # A marker exists only while its writer holds this lock: any found under it is dead.
+        with self._commit_lock(shared=False):
+            self._roll_back_dead_commits()
 
     def _commit_local(self, writers: Sequence[LakeWriter]) -> tuple[LakeFile, ...]:
         """Rename finished files into place behind a pending marker; removing it commits."""

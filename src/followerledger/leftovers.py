@@ -17,9 +17,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Final
 
-#: Older than any live writer keeps one open (a landing writes row groups as batches arrive;
-#: its file's mtime moves with every write), so a file this old belongs to a dead run.
-TEMPORARY_AGE: Final = timedelta(hours=1)
+#: Older than any live writer leaves one untouched, so a file this old belongs to a dead run.
+#: Generous on purpose: a landing writes a row group only every 20,000 rows and may wait out
+#: rate-limit resets for hours between them, and an import's finished files wait, untouched,
+#: until all of its files are written.
+TEMPORARY_AGE: Final = timedelta(hours=24)
 
 #: `.<name>.tmp-<hex>` with an optional `-<hex>` part, and DuckDB's `.wal` beside a catalog.
 _TEMPORARY: Final = re.compile(r"^\.[^/]+\.tmp-[0-9a-f]+(?:-[0-9a-f]+)?(?:\.wal)?$")

@@ -31,7 +31,6 @@ import pyarrow.parquet as pq
 from followerledger.catalog import publish
 from followerledger.duck import sql_text
 from followerledger.lake import Lake, LakeFile
-from followerledger.leftovers import sweep_warehouse
 from followerledger.models import (
     ALL_MODELS,
     DAILY,
@@ -143,7 +142,7 @@ def refresh(
     on an older catalog keep working that long.
     """
     started = time.perf_counter()
-    sweep_warehouse(warehouse, lake.root if lake.is_local else None)
+    lake.sweep_leftovers(warehouse)
     now = clock()
     version = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     store = StateStore(warehouse)

@@ -23,7 +23,6 @@ from followerledger.flows import as_is, reporting
 from followerledger.flows.budgets import LocalBudgets, SharedBudgets, budgets_for_run
 from followerledger.identity import Identities, known_identities
 from followerledger.lake import Lake, LakeError
-from followerledger.leftovers import sweep_warehouse
 from followerledger.observation import STATUSES
 from followerledger.report import report_uri
 from followerledger.run_costs import run_costs
@@ -126,7 +125,7 @@ def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None)
     started_at = datetime.now(UTC)
     run_id = run_id or snapshot.new_run_id(started_at)
     lake = Lake(settings.lake)
-    sweep_warehouse(settings.warehouse, lake.root if lake.is_local else None)
+    lake.sweep_leftovers(settings.warehouse)
     identities = load_identities(settings, lake)
     budgets = budgets_for_run(logger)
 
