@@ -285,3 +285,30 @@ def test_remove_from_an_empty_watchlist_says_it_is_not_listed(tmp_path: Path) ->
     path = write(tmp_path, "# nothing yet\n")
     with pytest.raises(WatchlistError, match="x handle 'Dell' is not listed"):
         remove_account(path, "x", "Dell")
+
+
+@pytest.mark.parametrize("scalar", ["1e3", "0o17", "1.5e3", "+12", ".inf", "TRUE", "null"])
+def test_every_command_reads_a_bare_number_alike(tmp_path: Path, scalar: str) -> None:
+    """YAML 1.1 (the fast loader) reads `1e3` or `0o17` as text, YAML 1.2 (the round-trip
+    reading `add` uses) as a number: check, snapshot and add must still agree."""
+    path = write(tmp_path, f"brands:\n  Acme:\n    x: [acme, {scalar}]\n")
+    with pytest.raises(WatchlistError) as loading:
+        load_watchlist(path)
+    with pytest.raises(WatchlistError) as adding:
+        add_account(path, "Acme", "x", "other")
+    assert [str(p) for p in loading.value.problems] == [str(p) for p in adding.value.problems]
+    # Quoted, it is a handle (or refused as one) the same way everywhere.
+    path = write(tmp_path, f'brands:\n  Acme:\n    x: [acme, "{scalar}"]\n')
+    try:
+        loaded: list[str] | None = [a.handle for a in load_watchlist(path).accounts]
+    except WatchlistError:
+        loaded = None
+    try:
+        added: list[str] | None = [
+            a.handle
+            for a in add_account(path, "Acme", "x", "other").accounts
+            if a.handle != "other"
+        ]
+    except WatchlistError:
+        added = None
+    assert loaded == added

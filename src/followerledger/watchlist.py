@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import io
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -23,6 +24,16 @@ from followerledger.handles import HandleError, read_handle, shown
 from followerledger.observation import MAX_COUNT, PLATFORMS, Platform, has_lone_surrogate
 
 _FAST_LOADER: Final = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+#: Plain scalars YAML 1.2's core schema reads as numbers, booleans or null. The fast loader
+#: (YAML 1.1) reads some of them as text (`1e3`, `0o17`): a file holding such text is judged
+#: by the round-trip (1.2) reading, like every file the fast loader does not accept.
+_YAML_12_NOT_TEXT: Final = re.compile(
+    r"null|Null|NULL|~|true|True|TRUE|false|False|FALSE"
+    r"|[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+"
+    r"|[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(inf|Inf|INF)|\.nan|\.NaN|\.NAN"
+)
 
 _TOP_LEVEL_KEYS: Final = ("brands", "landscapes", "alerts")
 
@@ -552,10 +563,26 @@ def load_watchlist(path: Path) -> Watchlist:
     # Duplicate keys, the one thing it reads differently and silently (it keeps the last), were
     # refused above.
     try:
-        watchlist = _validate(yaml.load(text, Loader=_FAST_LOADER), path)  # noqa: S506
+        document = yaml.load(text, Loader=_FAST_LOADER)  # noqa: S506
+        watchlist = _validate(document, path)
     except Exception:
         return _parse_checked(text, path)[1]
-    return _parse_checked(text, path)[1] if watchlist.notes else watchlist
+    if watchlist.notes or any(_YAML_12_NOT_TEXT.fullmatch(value) for value in _texts(document)):
+        return _parse_checked(text, path)[1]
+    return watchlist
+
+
+def _texts(document: Any) -> Iterator[str]:
+    """Every string in a loaded document, keys included."""
+    if isinstance(document, str):
+        yield document
+    elif isinstance(document, dict):
+        for key, value in document.items():
+            yield from _texts(key)
+            yield from _texts(value)
+    elif isinstance(document, list):
+        for item in document:
+            yield from _texts(item)
 
 
 def _write_validated(path: Path, document: Any) -> Watchlist:
