@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -23,10 +24,10 @@ def rows() -> RowFactory:
     return RowFactory("run-1", "youtube", AT, "api")
 
 
-def youtube_source(url: str, clock: FakeClock) -> YouTubeSource:
+def youtube_source(url: str, clock: FakeClock, key: str = KEY) -> YouTubeSource:
     source = build_source(
         "youtube",
-        load_settings(youtube_api_url=url, youtube_api_key=KEY),
+        load_settings(youtube_api_url=url, youtube_api_key=key),
         clock=clock,
         sleep=clock.sleep,
     )
@@ -179,3 +180,28 @@ def test_a_secret_echoed_across_the_detail_cut_never_survives_in_part(
         assert not [piece for piece in pieces if piece in row.detail], (padding, row.detail)
         if padding + len(KEY) < 450:
             assert "***" in row.detail
+
+
+@pytest.mark.parametrize("field", ["id", "subscriberCount"])
+def test_a_secret_returned_as_a_refused_value_never_survives_in_part(
+    httpserver: HTTPServer, fake_clock: FakeClock, field: str
+) -> None:
+    # A platform (or a proxy) answering our key where an id or a count belongs: the refused
+    # value is named in `detail`, which is redacted before anything of it is cut (a key
+    # longer than any value is shown whole).
+    key = "AIzaSyA1234567890abcdefghijklmnopqrstuvwxyz"
+    body = fixture_json("youtube/channels_by_id.json")
+    channel = body["items"][0]
+    if field == "id":
+        channel["id"] = key
+    else:
+        channel["statistics"]["subscriberCount"] = key
+    httpserver.expect_request("/channels").respond_with_json(body)
+    source = youtube_source(httpserver.url_for(""), fake_clock, key)
+    # By handle (the answer's id becomes the account's), or by the id already known.
+    target = Target("@dell") if field == "id" else Target("@dell", "UCdZ5fjGMNb4_hXZY8ubEqmQ")
+    [row] = source.fetch([target], "run-1")
+    assert row.status == "error"
+    assert row.detail is not None
+    pieces = {key[start : start + 4] for start in range(len(key) - 3)}
+    assert not [piece for piece in pieces if piece in row.detail], row.detail

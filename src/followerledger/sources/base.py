@@ -109,11 +109,12 @@ class BadValue(ValueError):
 
 
 def _shown(value: object) -> str:
-    """A short, safe rendering of a refused value for an error detail."""
+    """A refused value as an error detail names it, last in the message. Whole: the detail
+    is redacted (a platform may answer our key where a value belongs) and only then cut to
+    `DETAIL_LIMIT` (`fetch_guarded`), so no piece of a secret survives the cut."""
     if isinstance(value, int) and not isinstance(value, bool):
         return "negative" if value < 0 else f"above {MAX_COUNT:,}"
-    text = repr(value)
-    return text if len(text) <= 40 else text[:39] + "…"
+    return repr(value)
 
 
 def checked_count(value: object, field: str) -> int | None:
@@ -128,10 +129,10 @@ def checked_count(value: object, field: str) -> int | None:
         return None
     if isinstance(value, str):
         if not _COUNT_DIGITS.fullmatch(value):
-            raise BadValue(f"{field} is not a count in digits 0-9 ({_shown(value)})")
+            raise BadValue(f"{field} is not a count in digits 0-9: {_shown(value)}")
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise BadValue(f"{field} is not a whole number ({_shown(value)})")
+        raise BadValue(f"{field} is not a whole number: {_shown(value)}")
     if not 0 <= value <= MAX_COUNT:
         raise BadValue(f"{field} is {_shown(value)}: not a count any account has")
     return value
@@ -232,7 +233,7 @@ class RowFactory:
             return
         pattern, field = ACCOUNT_IDS[self.platform]
         if not pattern.fullmatch(account_id):
-            raise BadValue(f"{field} {_shown(account_id)} is not a {self.platform} account id")
+            raise BadValue(f"{field} is not a {self.platform} account id: {_shown(account_id)}")
 
     def _row(
         self,
