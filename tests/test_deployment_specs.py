@@ -60,11 +60,14 @@ def test_a_crash_window_shorter_than_a_heartbeat_is_refused(
     )
 
 
-def test_a_heartbeat_that_is_not_whole_seconds_is_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("written", ["often", '"10"'])
+def test_a_heartbeat_that_is_not_whole_seconds_is_one_line(tmp_path: Path, written: str) -> None:
+    # Prefect itself refuses a frequency under 30 s, but only when a worker starts the run.
     project = (REPO / "prefect.yaml").read_text(encoding="utf-8")
     (tmp_path / "prefect.yaml").write_text(
         project.replace(
-            'PREFECT_FLOWS_HEARTBEAT_FREQUENCY: "30"', "PREFECT_FLOWS_HEARTBEAT_FREQUENCY: often"
+            'PREFECT_FLOWS_HEARTBEAT_FREQUENCY: "30"',
+            f"PREFECT_FLOWS_HEARTBEAT_FREQUENCY: {written}",
         ),
         encoding="utf-8",
     )
@@ -72,5 +75,6 @@ def test_a_heartbeat_that_is_not_whole_seconds_is_one_line(tmp_path: Path) -> No
         deploy(tmp_path, PrefectServer("http://127.0.0.1:9/api"))
     assert str(raised.value) == (
         "prefect.yaml: deployment 'hourly-snapshot' sets "
-        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY='often'; write whole seconds, 30 or more"
+        f"PREFECT_FLOWS_HEARTBEAT_FREQUENCY={written.strip(chr(34))!r}; "
+        "write whole seconds, 30 or more"
     )
