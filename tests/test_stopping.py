@@ -7,6 +7,7 @@ exit within 10 s, cleanly (one line, no traceback), leaving nothing of the run b
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -159,6 +160,41 @@ def test_a_command_waiting_for_the_warehouse_lock_stops_on_sigterm(
         [EXECUTABLE, command], env=dict(os.environ), capture_output=True, text=True, timeout=120
     )
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_an_import_waiting_for_the_lake_commit_lock_stops_on_sigterm(
+    workspace: Workspace,
+) -> None:
+    history = workspace.root / "history.csv"
+    history.write_text("observed_at,platform,handle,followers\n2026-01-01,x,HP,5\n")
+    lake = workspace.warehouse / "lake"
+    (lake / "_pending").mkdir(parents=True)
+    descriptor = os.open(lake / "_pending" / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)  # another commit in progress
+        run = Running("import", str(history), env=dict(os.environ))
+        deadline = time.monotonic() + 60
+        # Its file is written (hidden) before it waits for the lock to commit.
+        while not [p for p in lake.rglob(".*.tmp-*") if p.is_file()]:
+            assert run.process.poll() is None, run.output
+            assert time.monotonic() < deadline, "the import never wrote its file"
+            time.sleep(0.05)
+        code = run.stop(signal.SIGTERM)
+    finally:
+        os.close(descriptor)
+    assert code == 128 + signal.SIGTERM, run.output
+    assert run.output.strip().splitlines()[-1].startswith("followerledger: stopped by SIGTERM")
+    assert "Traceback" not in run.output, run.output
+    assert workspace.lake.list() == []
+    again = subprocess.run(
+        [EXECUTABLE, "import", str(history)],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert sum(workspace.lake.row_count(f.key) for f in workspace.lake.list()) == 1
 
 
 def test_sleep_raises_stopped_once_the_stop_event_is_set() -> None:
