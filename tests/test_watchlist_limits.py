@@ -20,6 +20,8 @@ from followerledger.watchlist import (
     load_watchlist,
     remove_account,
 )
+from tests.test_watchlist import problems as every_problem
+from tests.test_watchlist import write
 
 DUPLICATE_BRAND = """\
 brands:
@@ -32,16 +34,9 @@ brands:
 """
 
 
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "watchlist.yaml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 def problems(path: Path) -> list[str]:
-    with pytest.raises(WatchlistError) as caught:
-        load_watchlist(path)
-    lines = [str(problem) for problem in caught.value.problems]
+    """The problems `load_watchlist` finds, each checked to be one short line."""
+    lines = every_problem(path)
     assert all(len(line) <= MAX_LINE and "\n" not in line for line in lines)
     return lines
 
