@@ -379,7 +379,7 @@ class StopWaiting(Exception):
 def test_a_spent_shared_budget_logs_a_warning_before_it_waits(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from followerledger.flows.budgets import PrefectBudget, limit_name
+    from followerledger.sources.prefect_budgets import PrefectBudget, limit_name
     from followerledger.sources.throttle import RatePolicy
 
     pauses: list[float] = []

@@ -27,16 +27,18 @@ import dataclasses
 import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final, Literal
 
 import apprise
 
 from followerledger.recent import AccountChange
-from followerledger.settings import Settings
+from followerledger.secret_blocks import SecretBlockError, with_secret_blocks
+from followerledger.settings import Settings, load_settings
+from followerledger.sources.http import Logger
 from followerledger.state import StateStore, replace_json
-from followerledger.watchlist import AlertRules
+from followerledger.watchlist import AlertRules, WatchlistError, load_watchlist
 
 Kind = Literal["milestone", "drop", "stale", "failed_run"]
 
@@ -303,3 +305,55 @@ def alert_on_failed_run(
         return None
     send = apprise_sender(settings.alert_urls.get_secret_value())
     return dispatch(settings.warehouse, Evaluation((alert,)), send, now)
+
+
+def send_change_alerts(
+    settings: Settings,
+    rules: AlertRules,
+    changes: Sequence[AccountChange],
+    now: datetime,
+    logger: Logger,
+) -> None:
+    """Send the alerts a run's account changes call for, each event once, saying so on
+    `logger`. A failed delivery is retried by the next run; a bad destination is logged,
+    never raised: the run's rows landed."""
+    try:
+        report = alert_on_changes(settings, rules, changes, now)
+    except AlertConfigError as error:
+        logger.error("alerts: %s", error)
+        return
+    if report is None:
+        return
+    logger.info("alerts: %d sent, %d sent before", len(report.sent), report.already_sent)
+    if report.failed:
+        logger.warning(
+            "alerts: %d could not be delivered; the next run sends them again",
+            len(report.failed),
+        )
+
+
+def send_failed_run_alert(
+    flow_name: str,
+    run_name: str,
+    run_id: str,
+    state: str,
+    message: str,
+    link: str | None,
+    logger: Logger,
+    now: datetime | None = None,
+) -> DispatchReport | None:
+    """Send the failed-run alert of a run ended in `state`, once per run (the ledger
+    remembers it), with the settings and rules in force now; None when alerts or the
+    failed-run rule are off."""
+    settings = load_settings()
+    try:
+        settings = with_secret_blocks(settings)
+    except SecretBlockError as error:
+        # Alert with what the environment holds; the unread block is worth a log line.
+        logger.warning("alerts: %s", error)
+    try:
+        rules = load_watchlist(settings.watchlist).alerts
+    except WatchlistError:
+        rules = AlertRules()  # the failure may well be the watchlist: still say so
+    alert = failed_run_alert(flow_name, run_name, run_id, state, settings.redact(message), link)
+    return alert_on_failed_run(settings, rules, alert, now or datetime.now(UTC))

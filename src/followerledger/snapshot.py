@@ -6,16 +6,19 @@ batch, retries on I/O, artifacts); each works, and is tested, without Prefect.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import itertools
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Final, TypeVar
 
 import pyarrow as pa
 
+from followerledger import run_log, stopping
 from followerledger.lake import (
     Lake,
     LakeError,
@@ -31,7 +34,10 @@ from followerledger.observation import (
     salvaged,
     to_table,
 )
-from followerledger.sources.base import PlatformSource, Target
+from followerledger.settings import Settings
+from followerledger.sources import planned_requests
+from followerledger.sources.base import PlatformSource, Target, Usage
+from followerledger.sources.throttle import RatePolicy
 from followerledger.watchlist import Watchlist, normalize_handle
 
 T = TypeVar("T")
@@ -58,6 +64,38 @@ def plan_targets(
 def plan_batches(source: PlatformSource, targets: Sequence[Target]) -> list[list[Target]]:
     """The request batches of one platform, at its API's maximum batch size."""
     return source.plan(targets)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RunPlan:
+    """What a run will ask: each platform's request batches, the requests they take from
+    each rate budget, and one line per platform for the run's log."""
+
+    batches: dict[str, list[list[Target]]]
+    requests: dict[RatePolicy, int]
+    lines: list[str]
+
+
+def plan_run(
+    watchlist: Watchlist,
+    sources: Mapping[str, PlatformSource],
+    identities: Mapping[tuple[str, str], str],
+    settings: Settings,
+) -> RunPlan:
+    """Plan every platform's batches (by id where the handle resolved before)."""
+    batches: dict[str, list[list[Target]]] = {}
+    requests: dict[RatePolicy, int] = {}
+    lines = []
+    for platform, source in sources.items():
+        targets = plan_targets(watchlist, platform, identities)
+        batches[platform] = plan_batches(source, targets)
+        requests.update(planned_requests(platform, batches[platform], settings))
+        resolved = sum(1 for target in targets if target.account_id)
+        lines.append(
+            f"{platform}: {len(targets)} accounts ({resolved} by id) "
+            f"in {len(batches[platform])} requests"
+        )
+    return RunPlan(batches, requests, lines)
 
 
 def interleave(plans: Mapping[str, Sequence[T]]) -> list[tuple[str, T]]:
@@ -101,6 +139,7 @@ class Landing:
         row_group_rows: int = ROW_GROUP_ROWS,
     ) -> None:
         self.lake = lake
+        self.platform, self.run_id, self.started_at = platform, run_id, started_at
         self.key = observation_key(platform, started_at.date(), check_run_id(run_id))
         self.row_group_rows = row_group_rows
         self.statuses: Counter[str] = Counter()
@@ -135,6 +174,18 @@ class Landing:
             if self._buffered_rows >= self.row_group_rows:
                 self._flush()
         return dict(batch)
+
+    def record(self, usage: Usage, finished_at: datetime) -> run_log.RunRecord:
+        """The run record of the rows added so far, with what the run spent."""
+        return run_log.record_counts(
+            self.run_id,
+            self.platform,
+            self.started_at,
+            finished_at,
+            self.statuses,
+            self.sources,
+            usage,
+        )
 
     @property
     def error_detail(self) -> str | None:
@@ -185,6 +236,24 @@ class Landing:
                 f"{self.key}: an earlier write failed ({self._failure}); nothing of this run's "
                 "file was kept"
             ) from self._failure
+
+
+@contextlib.contextmanager
+def landings(
+    lake: Lake, platforms: Iterable[str], run_id: str, started_at: datetime
+) -> Iterator[dict[str, Landing]]:
+    """A `Landing` per platform. On leaving, whatever was not committed is given up (nothing
+    partial stays); a signal's exception first sets the stop event (`stopping.stop_on`), so
+    that the waits of fetches still running in other threads end too."""
+    opened = {platform: Landing(lake, platform, run_id, started_at) for platform in platforms}
+    try:
+        yield opened
+    except BaseException as error:
+        stopping.stop_on(error)
+        raise
+    finally:
+        for landing in opened.values():
+            landing.abort()
 
 
 def write_observations(

@@ -7,10 +7,10 @@ from typing import Any
 from prefect import flow, get_run_logger, tags
 from prefect.runtime import flow_run
 
-from followerledger.flows import reporting
+from followerledger.flows import failed, reporting
 from followerledger.flows.refresh import refresh_flow
 from followerledger.flows.reporting import alert_failed_run
-from followerledger.flows.snapshot import failed, snapshot_flow
+from followerledger.flows.snapshot import snapshot_flow
 from followerledger.run_outcome import CountedNothing
 from followerledger.settings import load_settings
 

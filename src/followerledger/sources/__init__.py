@@ -46,6 +46,7 @@ __all__ = [
     "build_source",
     "missing_config",
     "planned_requests",
+    "require_config",
 ]
 
 ThrottleFactory = Callable[[RatePolicy], Throttle]
@@ -75,6 +76,13 @@ def missing_config(settings: Settings, platforms: Sequence[str]) -> list[str]:
                 f"{block_name('YOUTUBE_API_KEY')} (or skip YouTube with --platform)"
             )
     return problems
+
+
+def require_config(settings: Settings, platforms: Sequence[str]) -> None:
+    """ConfigError naming every setting the platforms need and lack (see `missing_config`)."""
+    problems = missing_config(settings, platforms)
+    if problems:
+        raise ConfigError("; ".join(problems))
 
 
 def _unset(secret: SecretStr | None) -> str | None:

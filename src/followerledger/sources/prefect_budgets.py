@@ -1,5 +1,6 @@
-"""Rate budgets for flows: a Prefect global concurrency limit per platform when a server is
-configured (shared by every run on every worker), else a token bucket in this process.
+"""Rate budgets shared across runs: a Prefect global concurrency limit per platform when a
+server is configured (shared by every run on every worker), else a token bucket in this
+process.
 
 With a server, a run reserves the requests it plans before it sends any (one write to the
 server per budget), and tops up only if it needs more (retries, classification lookups).

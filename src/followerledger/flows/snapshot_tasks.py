@@ -1,0 +1,75 @@
+"""The snapshot flow's tasks: each a logical step of a run, a thin call into the library,
+with its retries (on I/O only) and no result caching."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from followerledger import run_log, snapshot, stopping
+from followerledger.catalog import publish
+from followerledger.identity import Identities, known_identities
+from followerledger.lake import Lake, LakeError
+from followerledger.run_costs import run_costs
+from followerledger.settings import Settings
+from followerledger.sources import PlatformSource
+from followerledger.sources.base import Target
+from followerledger.sources.prefect_budgets import LocalBudgets, SharedBudgets
+from followerledger.sources.throttle import RatePolicy
+from followerledger.watchlist import Watchlist
+
+
+@task(name="load_identities", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def load_identities(settings: Settings, lake: Lake) -> Identities:
+    """The platform ids the watched handles resolved to in earlier runs."""
+    return known_identities(settings.warehouse, lake)
+
+
+@task(name="reserve_budgets", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def reserve_budgets(budgets: SharedBudgets | LocalBudgets, planned: dict[RatePolicy, int]) -> None:
+    """Take this run's planned requests out of each platform's shared rate budget."""
+    budgets.reserve(planned)
+
+
+@task(name="fetch_batch", cache_policy=NO_CACHE)
+def fetch_batch(
+    source: PlatformSource, batch: list[Target], run_id: str, landing: snapshot.Landing
+) -> dict[str, int]:
+    """One API request batch, its rows handed to the platform's landing; returns the batch's
+    rows per status (the source retries and honours rate limits itself)."""
+    rows = snapshot.fetch_batch(source, batch, run_id)
+    try:
+        return landing.add(rows)
+    except LakeError:
+        stopping.check()  # the landing was given up because the run was stopped
+        raise
+
+
+@task(name="write_observations", cache_policy=NO_CACHE)
+def write_observations(landing: snapshot.Landing) -> str | None:
+    """Make one platform's landed rows visible as the run's Parquet file."""
+    written = landing.commit()
+    return written.key if written else None
+
+
+@task(name="write_run_record", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def write_run_record(lake: Lake, record: run_log.RunRecord) -> str:
+    """Land what the run found and spent on one platform."""
+    return run_log.write_run_record(lake, record).key
+
+
+@task(name="price_run", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def price_run(
+    settings: Settings, lake: Lake, run_id: str, started_at: datetime
+) -> dict[str, Decimal | None]:
+    """X's estimated cost of this run, per platform (the `runs` model over today's files)."""
+    return run_costs(settings.warehouse, lake, run_id, started_at.date())
+
+
+@task(name="publish_catalog", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def publish_catalog(settings: Settings, lake: Lake, watchlist: Watchlist) -> str:
+    """Make the new rows visible in the warehouse's `observations` view."""
+    return str(publish(settings.warehouse, lake, watchlist))
