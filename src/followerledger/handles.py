@@ -79,22 +79,23 @@ def _link(written: str, hosts: frozenset[str] | None) -> tuple[str, list[str]]:
     return host, [unquote(segment) for segment in parts.path.split("/") if segment]
 
 
-def _x(written: str) -> str:
+def _profile(written: str, hosts: frozenset[str], *before: str) -> str:
+    """The handle of a profile link `host/<before…>/<handle>`, else the handle as written;
+    without a leading '@'."""
     if "/" in written:
-        _, segments = _link(written, _X_HOSTS)
-        if len(segments) != 1:
+        _, segments = _link(written, hosts)
+        if tuple(segments[:-1]) != before or not segments:
             raise _NotAProfile
-        written = segments[0]
+        written = segments[-1]
     return written.removeprefix("@")
+
+
+def _x(written: str) -> str:
+    return _profile(written, _X_HOSTS)
 
 
 def _bluesky(written: str) -> str:
-    if "/" in written:
-        _, segments = _link(written, _BLUESKY_HOSTS)
-        if len(segments) != 2 or segments[0] != "profile":
-            raise _NotAProfile
-        written = segments[1]
-    return written.removeprefix("@")
+    return _profile(written, _BLUESKY_HOSTS, "profile")
 
 
 def _mastodon(written: str) -> str:
