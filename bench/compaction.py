@@ -21,9 +21,9 @@ import pyarrow as pa
 from followerledger.catalog import publish
 from followerledger.compaction import compact
 from followerledger.lake import Lake, observation_key
+from followerledger.manifest import ManifestStore
 from followerledger.observation import OBSERVATION_SCHEMA
-from followerledger.recent import account_changes
-from followerledger.state import StateStore
+from followerledger.run_changes import account_changes
 from followerledger.watchlist import load_watchlist
 
 QUERIES = {
@@ -116,7 +116,7 @@ def run(quick: bool = False) -> dict[str, float]:
         report_after = _best(3, report_step)
         per_day = Counter(
             (item.platform, item.day)
-            for item in StateStore(warehouse).load().current(lake, "observations")
+            for item in ManifestStore(warehouse).load().current(lake, "observations")
             if item.day < NOW.date()
         )
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from followerledger import snapshot
+from followerledger import landing
 from followerledger.lake import Lake
 from followerledger.observation import OBSERVATION_SCHEMA, Observation, to_table
 
@@ -67,7 +67,7 @@ def run(quick: bool = False) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as folder:
         lake = Lake(Path(folder) / "lake")
         product = best(
-            3, lambda: snapshot.write_observations(lake, "x", "bench", rows[0].observed_at, rows)
+            3, lambda: landing.write_observations(lake, "x", "bench", rows[0].observed_at, rows)
         )
         bare = best(
             3,

@@ -21,8 +21,8 @@ from typing import Final
 import duckdb
 
 from followerledger.catalog import catalog_path
-from followerledger.duck import OBSERVATION_COLUMNS, literal
 from followerledger.lake import Lake, observation_key
+from followerledger.models.duckdb_sql import OBSERVATION_COLUMNS, literal
 from followerledger.observation import OBSERVATION_SCHEMA
 from followerledger.refresh import refresh
 from followerledger.watchlist import Watchlist, load_watchlist

@@ -20,7 +20,7 @@ import duckdb
 
 from bench.refresh import HISTORY_END, BenchLake
 from followerledger.catalog import catalog_path
-from followerledger.duck import arrow_columns, literal
+from followerledger.models.duckdb_sql import arrow_columns, literal
 from followerledger.query import open_warehouse
 from followerledger.refresh import refresh
 from followerledger.report import charts, write_report

@@ -46,12 +46,12 @@ from followerledger.emulator import EmulatorServer, emulator_environment
 from followerledger.emulator.world import account_id
 from followerledger.history_import import import_history
 from followerledger.lake import Lake
+from followerledger.landing import Landing
 from followerledger.leftovers import TEMPORARY_AGE, is_temporary, sweep_warehouse
-from followerledger.models import DAILY, LAKE_DATASETS, SNAPSHOT, STATE
+from followerledger.models import DAILY, INCREMENTAL, LAKE_DATASETS, SNAPSHOT
 from followerledger.observation import Observation
 from followerledger.refresh import refresh
 from followerledger.run_log import record_counts, write_run_record
-from followerledger.snapshot import Landing
 from followerledger.sources.base import Usage
 from followerledger.watchlist import Watchlist, load_watchlist
 
@@ -337,7 +337,7 @@ def check_store(warehouse: Path) -> tuple[int, tuple[str, ...], bool]:
     lake = Lake(warehouse / "lake")
     marts = Lake(warehouse / "marts")
     visible = [lake.path(f.key) for dataset in LAKE_DATASETS for f in lake.list(dataset)]
-    for model in STATE + DAILY + SNAPSHOT:
+    for model in INCREMENTAL + DAILY + SNAPSHOT:
         visible += [marts.path(f.key) for f in marts.list(model.name)]
     unreadable = []
     for path in visible:

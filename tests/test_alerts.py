@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 
-from followerledger import snapshot
+from followerledger import landing
 from followerledger.alerts import AlertConfigError, alert_on_changes, apprise_sender
 from followerledger.lake import Lake
 from followerledger.observation import Observation
-from followerledger.recent import account_changes, read_window
+from followerledger.run_changes import account_changes, read_window
 from followerledger.settings import load_settings
 from followerledger.watchlist import AlertRules, WatchlistError, load_watchlist
 
@@ -67,7 +67,7 @@ class Timeline:
             )
             for handle, followers in counts.items()
         ]
-        snapshot.write_observations(self.lake, "x", run_id, when, rows)
+        landing.write_observations(self.lake, "x", run_id, when, rows)
         window = read_window(self.watchlist.alerts.stale_hours)
         changes = account_changes(
             self.settings.warehouse, self.lake, self.watchlist, run_id, when, window

@@ -116,7 +116,7 @@ def test_settings_errors_name_the_variable_not_the_value(monkeypatch: pytest.Mon
 def test_query_and_settings_reject_the_same_warehouse(
     value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from followerledger.location import warehouse_location
+    from followerledger.layout import warehouse_location
 
     monkeypatch.chdir(tmp_path)
     # The environment wins over .env, even when empty, as pydantic-settings reads it.

@@ -15,15 +15,15 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from followerledger import snapshot
+from followerledger import landing
 from followerledger.catalog import publish
 from followerledger.cli import main
 from followerledger.compaction import compact
 from followerledger.history_import import import_history
 from followerledger.lake import Lake, check_run_id, is_compacted
+from followerledger.manifest import BuildManifest, ManifestStore
 from followerledger.observation import Observation
 from followerledger.refresh import refresh
-from followerledger.state import StateStore, WarehouseState
 from followerledger.watchlist import Watchlist, load_watchlist
 from tests.analyst import AnalystSession
 
@@ -65,7 +65,7 @@ def land_run(lake: Lake, when: datetime, run_id: str) -> int:
             )
             for index, handle in enumerate(handles)
         ]
-        snapshot.write_observations(lake, platform, run_id, when, batch)
+        landing.write_observations(lake, platform, run_id, when, batch)
         rows += len(batch)
     return rows
 
@@ -118,7 +118,7 @@ def test_queries_are_identical_and_refresh_recomputes_nothing(
     assert (report.partitions, report.files_merged, report.files_deleted) == (6, 25, 0)
     assert report.rows == 3 * 4 * 3 + 2
     assert answers(root / "followerledger.duckdb") == before
-    current = StateStore(root).load().current(lake, "observations")
+    current = ManifestStore(root).load().current(lake, "observations")
     assert sorted((f.platform, f.day.isoformat(), is_compacted(f.key)) for f in current) == [
         ("bluesky", "2026-11-07", True),
         ("bluesky", "2026-11-08", True),
@@ -140,7 +140,7 @@ def test_queries_are_identical_and_refresh_recomputes_nothing(
 
     again = compact(root, lake, watchlist, grace=GRACE, clock=lambda: NOW)
     assert (again.partitions, again.files_merged) == (0, 0)
-    assert StateStore(root).load().current(lake, "observations") == current
+    assert ManifestStore(root).load().current(lake, "observations") == current
 
 
 def test_originals_go_only_after_the_grace_period_and_stay_superseded(
@@ -187,7 +187,7 @@ def test_a_file_landing_in_a_compacted_day_is_merged_next_time(
 
     assert (report.partitions, report.files_merged) == (1, 2)  # x: merged file + late import
     assert answers(root / "followerledger.duckdb") == before
-    current = StateStore(root).load().current(lake, "observations")
+    current = ManifestStore(root).load().current(lake, "observations")
     assert len(current) == 2
     assert all(is_compacted(f.key) for f in current)
     # With the state lost (so both merged files are learnt from their footers) and every
@@ -208,18 +208,18 @@ def test_an_interrupted_compaction_is_complete_or_invisible_and_state_is_only_a_
     refresh(root, lake, watchlist)
     before = answers(root / "followerledger.duckdb")
 
-    def crash(self: StateStore, state: object) -> None:
+    def crash(self: ManifestStore, state: object) -> None:
         raise OSError("disk full")
 
     with monkeypatch.context() as patch:
-        patch.setattr(StateStore, "save", crash)
+        patch.setattr(ManifestStore, "save", crash)
         with pytest.raises(OSError, match="disk full"):
             compact(root, lake, watchlist, grace=GRACE, clock=lambda: NOW)
     # The merged files landed whole (each by one rename) but nothing was recorded: the lake
     # alone says they replace the originals, so every reader sees one or the other.
     publish(root, lake, watchlist)
     assert answers(root / "followerledger.duckdb") == before
-    current = StateStore(root).load().current(lake, "observations")
+    current = ManifestStore(root).load().current(lake, "observations")
     assert len(current) == 2
     assert all(is_compacted(f.key) for f in current)
     assert compact(root, lake, watchlist, grace=GRACE, clock=lambda: NOW).partitions == 0
@@ -339,7 +339,7 @@ def test_the_newest_merge_holds_what_it_superseded_in_any_reading_order(newer_fi
         "2026-11-09T00:00:00+00:00",  # the same clock reading: order cannot come from it
         ["o/a.parquet", "o/b.parquet", "o/c.parquet", "o/compacted-1.parquet"],
     )
-    state = WarehouseState()
+    state = BuildManifest()
     for record in (newer, older) if newer_first else (older, newer):
         state.record_compaction(*record)
     assert state.superseded == {

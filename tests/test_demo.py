@@ -24,7 +24,7 @@ from followerledger.demo import (
     run_demo,
 )
 from followerledger.lake import Lake
-from followerledger.location import DEMO_WAREHOUSE
+from followerledger.layout import DEMO_WAREHOUSE
 from followerledger.observation import Observation
 from followerledger.prefect_server import healthy
 from followerledger.query import run_query

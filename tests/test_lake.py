@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from followerledger import lake as lake_module
-from followerledger import snapshot
 from followerledger.lake import Lake, check_run_id, observation_key
+from followerledger.landing import Landing, write_observations
 from followerledger.observation import OBSERVATION_SCHEMA, Observation, to_table
 
 AT = datetime(2026, 11, 26, 23, 59, tzinfo=UTC)
@@ -40,7 +40,7 @@ def rows(n: int, run_id: str = "run-1") -> list[Observation]:
 
 def test_write_lands_one_file_per_run_and_platform(tmp_path: Path) -> None:
     lake = Lake(tmp_path / "lake")
-    written = snapshot.write_observations(lake, "x", "run-1", AT, rows(3))
+    written = write_observations(lake, "x", "run-1", AT, rows(3))
     assert written.key == "observations/platform=x/date=2026-11-26/run-1.parquet"
     assert (written.platform, written.day) == ("x", date(2026, 11, 26))
     table = pq.read_table(lake.path(written.key))
@@ -51,9 +51,9 @@ def test_write_lands_one_file_per_run_and_platform(tmp_path: Path) -> None:
 
 def test_rewriting_a_run_id_replaces_only_its_own_file(tmp_path: Path) -> None:
     lake = Lake(tmp_path / "lake")
-    snapshot.write_observations(lake, "x", "run-1", AT, rows(3))
-    snapshot.write_observations(lake, "x", "run-2", AT, rows(2, "run-2"))
-    snapshot.write_observations(lake, "x", "run-1", AT, rows(5))
+    write_observations(lake, "x", "run-1", AT, rows(3))
+    write_observations(lake, "x", "run-2", AT, rows(2, "run-2"))
+    write_observations(lake, "x", "run-1", AT, rows(5))
     files = {f.key.rsplit("/", 1)[1]: pq.read_table(lake.path(f.key)).num_rows for f in lake.list()}
     assert files == {"run-1.parquet": 5, "run-2.parquet": 2}
 
@@ -62,7 +62,7 @@ def test_a_write_failing_midway_leaves_no_visible_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lake = Lake(tmp_path / "lake")
-    snapshot.write_observations(lake, "x", "run-1", AT, rows(3))
+    write_observations(lake, "x", "run-1", AT, rows(3))
 
     write_row_group = lake_module.pq.ParquetWriter.write_table
 
@@ -72,9 +72,9 @@ def test_a_write_failing_midway_leaves_no_visible_file(
 
     monkeypatch.setattr(lake_module.pq.ParquetWriter, "write_table", half_written)
     with pytest.raises(OSError, match="disk full"):
-        snapshot.write_observations(lake, "x", "run-2", AT, rows(3, "run-2"))
+        write_observations(lake, "x", "run-2", AT, rows(3, "run-2"))
     with pytest.raises(OSError, match="disk full"):
-        snapshot.write_observations(lake, "x", "run-1", AT, rows(9))
+        write_observations(lake, "x", "run-1", AT, rows(9))
     monkeypatch.undo()
     directory = tmp_path / "lake/observations/platform=x/date=2026-11-26"
     assert sorted(os.listdir(directory)) == ["run-1.parquet"]
@@ -100,14 +100,14 @@ def test_unsafe_run_ids_are_refused(bad: str) -> None:
 
 def test_lake_root_accepts_a_file_uri(tmp_path: Path) -> None:
     lake = Lake(f"file://{tmp_path}/lake")
-    written = snapshot.write_observations(lake, "bluesky", "run-1", AT, rows(1))
+    written = write_observations(lake, "bluesky", "run-1", AT, rows(1))
     assert Path(lake.path(written.key)).exists()
     assert [f.key for f in Lake(tmp_path / "lake").list()] == [written.key]
 
 
 def test_a_landing_writes_batches_from_threads_as_row_groups_of_one_file(tmp_path: Path) -> None:
     lake = Lake(tmp_path / "lake")
-    landing = snapshot.Landing(lake, "x", "run-1", AT, row_group_rows=25)
+    landing = Landing(lake, "x", "run-1", AT, row_group_rows=25)
     batches = [rows(10)[:] for _ in range(12)]
     for index, batch in enumerate(batches):
         for position, row in enumerate(batch):
@@ -135,8 +135,8 @@ def test_a_landing_writes_batches_from_threads_as_row_groups_of_one_file(tmp_pat
 
 def test_an_aborted_landing_leaves_nothing_and_keeps_the_earlier_file(tmp_path: Path) -> None:
     lake = Lake(tmp_path / "lake")
-    snapshot.write_observations(lake, "x", "run-1", AT, rows(3))
-    landing = snapshot.Landing(lake, "x", "run-1", AT, row_group_rows=2)
+    write_observations(lake, "x", "run-1", AT, rows(3))
+    landing = Landing(lake, "x", "run-1", AT, row_group_rows=2)
     landing.add(rows(5))
     landing.abort()
     directory = tmp_path / "lake/observations/platform=x/date=2026-11-26"
@@ -148,7 +148,7 @@ def test_a_landing_whose_row_group_failed_takes_no_more_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lake = Lake(tmp_path / "lake")
-    landing = snapshot.Landing(lake, "x", "run-2", AT, row_group_rows=2)
+    landing = Landing(lake, "x", "run-2", AT, row_group_rows=2)
     landing.add(rows(2))  # the first row group is written
     monkeypatch.setattr(
         lake_module.pq.ParquetWriter,

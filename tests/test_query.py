@@ -256,7 +256,7 @@ def test_the_query_path_never_imports_prefect(warehouse: Path) -> None:
 def test_the_warehouse_is_found_as_settings_find_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from followerledger.location import catalog_location, warehouse_location
+    from followerledger.layout import catalog_location, warehouse_location
     from followerledger.settings import load_settings
 
     monkeypatch.chdir(tmp_path)

@@ -8,7 +8,7 @@ import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from followerledger import snapshot
+from followerledger import landing
 from followerledger.catalog import publish
 from followerledger.lake import Lake
 from followerledger.observation import Observation
@@ -33,7 +33,7 @@ def land_run(lake: Lake, index: int) -> None:
         followers=1000 + index,
         requested_handle="alpha",
     )
-    snapshot.write_observations(lake, "x", f"run-{index:03d}", when, [row])
+    landing.write_observations(lake, "x", f"run-{index:03d}", when, [row])
 
 
 def test_the_catalog_opens_in_the_pinned_duckdb_cli(tmp_path: Path) -> None:
@@ -117,7 +117,7 @@ def test_readers_opening_during_refreshes_never_fail(tmp_path: Path) -> None:
 
 
 def test_mart_files_are_never_overwritten_and_retire_after_the_grace(tmp_path: Path) -> None:
-    from followerledger.state import StateStore
+    from followerledger.manifest import ManifestStore
 
     (tmp_path / "watchlist.yaml").write_text(WATCHLIST)
     watchlist = load_watchlist(tmp_path / "watchlist.yaml")
@@ -125,11 +125,11 @@ def test_mart_files_are_never_overwritten_and_retire_after_the_grace(tmp_path: P
     lake = Lake(warehouse / "lake")
     land_run(lake, 0)
     refresh(warehouse, lake, watchlist)
-    first = {key for keys in StateStore(warehouse).load().marts.values() for key in keys}
+    first = {key for keys in ManifestStore(warehouse).load().marts.values() for key in keys}
     stamps = {key: (warehouse / "marts" / key).stat().st_mtime_ns for key in first}
     land_run(lake, 1)
     refresh(warehouse, lake, watchlist)
-    state = StateStore(warehouse).load()
+    state = ManifestStore(warehouse).load()
     second = {key for keys in state.marts.values() for key in keys}
     # New versions beside the old ones: what the first catalog names is still there, unchanged.
     assert first - second
@@ -140,7 +140,7 @@ def test_mart_files_are_never_overwritten_and_retire_after_the_grace(tmp_path: P
     # snapshot models' versions it replaces, which wait for their own grace period).
     later = datetime.now(UTC) + timedelta(hours=25)
     refresh(warehouse, lake, watchlist, clock=lambda: later)
-    state = StateStore(warehouse).load()
+    state = ManifestStore(warehouse).load()
     assert not set(state.retired) & (first - second)
     assert all(value == later.isoformat() for value in state.retired.values())
     on_disk = {

@@ -18,14 +18,9 @@ from followerledger.emulator import EmulatorServer, EmulatorState, Fault
 from followerledger.emulator.world import followers_at, round_subscribers
 from followerledger.identity import known_identities
 from followerledger.lake import Lake
+from followerledger.landing import write_observations
+from followerledger.run_plan import fetch_batch, new_run_id, plan_batches, plan_targets
 from followerledger.settings import load_settings
-from followerledger.snapshot import (
-    fetch_batch,
-    new_run_id,
-    plan_batches,
-    plan_targets,
-    write_observations,
-)
 from followerledger.sources import SUPPORTED_PLATFORMS, build_source
 from followerledger.sources.throttle import RatePolicy, Throttle
 from followerledger.watchlist import load_watchlist

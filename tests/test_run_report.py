@@ -19,7 +19,7 @@ from pytest_httpserver import HTTPServer
 from followerledger.artifacts import summary_markdown
 from followerledger.flows.snapshot import snapshot_flow
 from followerledger.history_import import import_history
-from followerledger.recent import AccountChange
+from followerledger.run_changes import AccountChange
 from tests.conftest import Workspace
 
 WATCHLIST = """\

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 
-from followerledger import run_log, snapshot
+from followerledger import landing, run_log
 from followerledger.lake import Lake
 from followerledger.observation import Observation
 from followerledger.refresh import refresh
@@ -40,7 +40,7 @@ def land(
         )
         for handle, status in reads
     ]
-    snapshot.write_observations(lake, platform, run_id, started, rows)
+    landing.write_observations(lake, platform, run_id, started, rows)
     record = run_log.summarize(
         run_id, platform, started, started + timedelta(seconds=2), rows, usage
     )

@@ -9,7 +9,7 @@ from typing import Any
 
 import duckdb
 
-from followerledger import run_log, snapshot
+from followerledger import landing, run_log
 from followerledger.catalog import catalog_path
 from followerledger.lake import Lake
 from followerledger.observation import Observation, Status
@@ -47,7 +47,7 @@ def land(lake: Lake, stage: tuple[str, datetime, Sequence[Observation]]) -> None
     run_id, started_at, rows = stage
     for platform in sorted({row.platform for row in rows}):
         platform_rows = [row for row in rows if row.platform == platform]
-        snapshot.write_observations(lake, platform, run_id, started_at, platform_rows)
+        landing.write_observations(lake, platform, run_id, started_at, platform_rows)
         if all(row.source != "import" for row in platform_rows):
             finished_at = max(row.observed_at for row in platform_rows)
             record = run_log.summarize(

@@ -33,11 +33,11 @@ from typing import Final, Literal
 
 import apprise
 
-from followerledger.recent import AccountChange
+from followerledger.manifest import ManifestStore, replace_json
+from followerledger.run_changes import AccountChange
 from followerledger.secret_blocks import SecretBlockError, with_secret_blocks
 from followerledger.settings import Settings, load_settings
 from followerledger.sources.http import Logger
-from followerledger.state import StateStore, replace_json
 from followerledger.watchlist import AlertRules, WatchlistError, load_watchlist
 
 Kind = Literal["milestone", "drop", "stale", "failed_run"]
@@ -178,7 +178,7 @@ class AlertLedger:
     """`<warehouse>/_state/alerts.json`: what was sent, and what is still to send."""
 
     def __init__(self, warehouse: Path) -> None:
-        self.store = StateStore(warehouse)
+        self.store = ManifestStore(warehouse)
         self.path = self.store.directory / "alerts.json"
 
     def load(self) -> Ledger:

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from followerledger.recent import AccountChange
+from followerledger.run_changes import AccountChange
 from followerledger.run_outcome import counted_nothing, partly_counted
 
 #: Artifact keys: Prefect keeps every run's version under one key.

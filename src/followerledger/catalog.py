@@ -16,13 +16,13 @@ from typing import Final
 import duckdb
 
 from followerledger import pause
-from followerledger.duck import literal, parquet_relation, quote_name
 from followerledger.lake import Lake
+from followerledger.layout import CATALOG_NAME
 from followerledger.leftovers import temporary_name
-from followerledger.location import CATALOG_NAME
+from followerledger.manifest import ManifestStore
 from followerledger.models import DAILY, LAKE_DATASETS, SEEDS, SNAPSHOT, VIEWS, Model
-from followerledger.session import model_columns, seed_relation, watchlist_tables
-from followerledger.state import StateStore
+from followerledger.models.duckdb_sql import literal, parquet_relation, quote_name
+from followerledger.models.session import model_columns, seed_relation, watchlist_tables
 from followerledger.watchlist import Watchlist
 
 #: Written in an older storage format so that the DuckDB CLI from PyPI (1.5.x) can open it.
@@ -51,7 +51,7 @@ def publish(warehouse: Path, lake: Lake, watchlist: Watchlist | None) -> Path:
     and a refresh) always leave the newest state published.
     """
     warehouse.mkdir(parents=True, exist_ok=True)
-    store = StateStore(warehouse)
+    store = ManifestStore(warehouse)
     marts = Lake(warehouse / "marts")
     target = catalog_path(warehouse)
     with store.lock("catalog"):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, NoReturn, ParamSpec
 import click
 
 from followerledger import __version__
-from followerledger.location import DEMO_WAREHOUSE, SettingsError
+from followerledger.layout import DEMO_WAREHOUSE, SettingsError
 
 if TYPE_CHECKING:
     from followerledger.prefect_server import PrefectServer
@@ -366,7 +366,7 @@ def query(sql: str, fmt: str) -> None:
     """One read-only SQL statement against the warehouse; reads only its marts and lake."""
     import duckdb
 
-    from followerledger.location import catalog_location, local_lake_location
+    from followerledger.layout import catalog_location, local_lake_location
     from followerledger.query import QueryRefused, WarehouseMissing, render, run_query
 
     catalog = catalog_location()

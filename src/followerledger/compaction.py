@@ -8,7 +8,7 @@ Compaction merges them without any reader ever seeing a half-done state:
    may start with `compacted-`; the digest names the files merged, so a re-run writes the
    same file). Its footer lists every key whose rows it holds. The file appears by an
    atomic rename, and from that instant every reader that lists the lake
-   (`WarehouseState.current`: catalog publication, refresh, the run report) sees it
+   (`BuildManifest.current`: catalog publication, refresh, the run report) sees it
    instead of the originals: never both, never neither. The lake alone decides; the state
    only caches the footers.
 2. Under the refresh lock (refresh and compaction never interleave) the state records the
@@ -48,9 +48,9 @@ from followerledger.lake import (
     LakeFile,
     is_compacted,
 )
+from followerledger.manifest import BuildManifest, ManifestStore
 from followerledger.models import LAKE_DATASETS
 from followerledger.sources.http import utc_now
-from followerledger.state import StateStore, WarehouseState
 from followerledger.watchlist import Watchlist
 
 #: A day is closed this long after it ends: a run started just before midnight lands in the
@@ -97,7 +97,7 @@ def closed_partitions(files: Sequence[LakeFile], now: datetime) -> list[list[Lak
 
 
 def merge_partition(
-    lake: Lake, state: WarehouseState, files: Sequence[LakeFile], now: datetime
+    lake: Lake, state: BuildManifest, files: Sequence[LakeFile], now: datetime
 ) -> tuple[LakeFile, int]:
     """Write every row of these files to their merged file; return it and its row count."""
     tables = [lake.read(item.key) for item in files]
@@ -116,7 +116,7 @@ def merge_partition(
     return written, expected
 
 
-def reflect_merge(state: WarehouseState, files: Sequence[LakeFile], merged: LakeFile) -> None:
+def reflect_merge(state: BuildManifest, files: Sequence[LakeFile], merged: LakeFile) -> None:
     """Swap the originals for the merged file in what refresh has reflected (when it had
     reflected all of them), so that refresh does not recompute identical rows."""
     reflected = all(state.lake_files.get(f.key) == (f.size, f.mtime_ns) for f in files)
@@ -126,7 +126,7 @@ def reflect_merge(state: WarehouseState, files: Sequence[LakeFile], merged: Lake
         state.lake_files[merged.key] = (merged.size, merged.mtime_ns)
 
 
-def expired(files: Sequence[LakeFile], state: WarehouseState, before: datetime) -> list[LakeFile]:
+def expired(files: Sequence[LakeFile], state: BuildManifest, before: datetime) -> list[LakeFile]:
     """Superseded files whose rows a present compacted file has held since `before`."""
     present = {item.key for item in files if is_compacted(item.key)}
     found = []
@@ -148,7 +148,7 @@ def compact(
     """Merge every closed partition with two or more files; delete originals past `grace`."""
     started = time.perf_counter()
     lake.sweep_leftovers(warehouse)
-    store = StateStore(warehouse)
+    store = ManifestStore(warehouse)
     partitions = files_merged = rows = deleted = 0
     with store.lock("refresh"):
         state = store.load()

@@ -36,13 +36,13 @@ from followerledger.emulator.world import (
 )
 from followerledger.history_import import import_history, run_id_for
 from followerledger.lake import Lake
-from followerledger.location import CATALOG_NAME, DEMO_WAREHOUSE
+from followerledger.layout import CATALOG_NAME, DEMO_WAREHOUSE
 from followerledger.prefect_server import own_server
 from followerledger.query import render, run_query
 from followerledger.refresh import refresh
 from followerledger.report import REPORT_NAME, report_path, write_report
+from followerledger.run_plan import new_run_id
 from followerledger.settings import Settings, load_settings
-from followerledger.snapshot import new_run_id
 from followerledger.sources.http import utc_now
 from followerledger.sources.mastodon import split_handle, stored_id
 from followerledger.watchlist import Watchlist, load_watchlist

@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from followerledger.lake import Lake
-from followerledger.models import STATE
-from followerledger.session import ModelSession
-from followerledger.state import StateStore
+from followerledger.manifest import ManifestStore
+from followerledger.models import INCREMENTAL
+from followerledger.models.session import ModelSession
 
 Identities = dict[tuple[str, str], str]
 
@@ -46,7 +46,7 @@ select * from final
 
 def known_identities(warehouse: Path, lake: Lake) -> Identities:
     """(platform, handle key) -> the account id the handle last resolved to."""
-    state = StateStore(warehouse).load()
+    state = ManifestStore(warehouse).load()
     marts = Lake(warehouse / "marts")
     unrefreshed = [
         f
@@ -55,7 +55,7 @@ def known_identities(warehouse: Path, lake: Lake) -> Identities:
     ]
     session = ModelSession(threads=2)
     try:
-        sightings = next(model for model in STATE if model.name == "handle_sightings")
+        sightings = next(model for model in INCREMENTAL if model.name == "handle_sightings")
         session.bind_parquet(
             sightings.name,
             [marts.path(key) for key in state.marts.get(sightings.name, [])],

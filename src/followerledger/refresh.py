@@ -29,21 +29,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from followerledger.catalog import publish
-from followerledger.duck import sql_text
 from followerledger.lake import Lake, LakeFile
+from followerledger.manifest import BuildManifest, ManifestStore
 from followerledger.models import (
     ALL_MODELS,
     DAILY,
+    INCREMENTAL,
     LAKE_DATASETS,
     SEEDS,
     SNAPSHOT,
-    STATE,
     Model,
     with_defaults,
 )
-from followerledger.session import ModelSession, model_columns, watchlist_tables
+from followerledger.models.duckdb_sql import sql_text
+from followerledger.models.session import ModelSession, model_columns, watchlist_tables
 from followerledger.sources.http import utc_now
-from followerledger.state import StateStore, WarehouseState
 from followerledger.watchlist import Watchlist
 
 #: Days closer than this are recomputed in one query rather than several.
@@ -145,7 +145,7 @@ def refresh(
     lake.sweep_leftovers(warehouse)
     now = clock()
     version = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-    store = StateStore(warehouse)
+    store = ManifestStore(warehouse)
     with store.lock("refresh"):
         previous = store.load()
         inputs = inputs_digest(watchlist, with_defaults(parameters))
@@ -179,7 +179,7 @@ class _Refresh:
         self,
         warehouse: Path,
         lake: Lake,
-        state: WarehouseState,
+        state: BuildManifest,
         watchlist: Watchlist | None,
         full: bool,
         parameters: Mapping[str, object] | None,
@@ -212,11 +212,11 @@ class _Refresh:
     def execute(self) -> None:
         """Bring state, daily and snapshot models up to date."""
         changed = self.full or self.new_files > 0 or bool(self.vanished)
-        have_state = all(self.state.marts.get(m.name) for m in STATE)
+        have_state = all(self.state.marts.get(m.name) for m in INCREMENTAL)
         if changed or not have_state:
             self._refresh_state(rebuild=self.full or bool(self.vanished) or not have_state)
         else:
-            self._bind_stored(STATE)
+            self._bind_stored(INCREMENTAL)
             self._bind_lake(date.max, date.max)
             self.session.create_staging()
         self._check_watched_accounts()
@@ -256,7 +256,7 @@ class _Refresh:
             self.session.bind_parquet(
                 model.name,
                 paths,
-                model.columns if model.kind == "state" else columns[model.name],
+                model.columns if model.kind == "incremental" else columns[model.name],
                 one_schema=True,
             )
 
@@ -281,10 +281,10 @@ class _Refresh:
         """Update the state models; collect the UTC days whose daily rows must change."""
         session = self.session
         if rebuild:
-            for model in STATE:
+            for model in INCREMENTAL:
                 session.bind_parquet(model.name, [], model.columns)
         else:
-            self._bind_stored(STATE)
+            self._bind_stored(INCREMENTAL)
         self._bind_lake(date.max, date.max)  # staging needs `observations`; none are read here
         session.create_staging()
         # The identity map as it was, to find handles that resolve differently now.
@@ -292,7 +292,7 @@ class _Refresh:
 
         observations = self.files["observations"] if rebuild else self.added["observations"]
         session.bind_observations("new_observations", self._paths(observations))
-        for model in STATE:
+        for model in INCREMENTAL:
             previous = [] if rebuild else self.state.marts.get(model.name, [])
             session.bind_parquet(
                 f"{model.name}_previous", [self.marts.path(k) for k in previous], model.columns
@@ -427,7 +427,7 @@ class _Refresh:
                 del self.state.retired[key]
                 deleted = True
         cutoff = before.timestamp() * 1e9
-        for model in STATE + DAILY + SNAPSHOT:
+        for model in INCREMENTAL + DAILY + SNAPSHOT:
             for item in self.marts.list(model.name):
                 if (
                     item.key not in listed

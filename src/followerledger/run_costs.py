@@ -11,16 +11,16 @@ from decimal import Decimal
 from pathlib import Path
 
 from followerledger.lake import Lake
+from followerledger.manifest import ManifestStore
 from followerledger.models import DAILY, LAKE_DATASETS
-from followerledger.session import ModelSession
-from followerledger.state import StateStore
+from followerledger.models.session import ModelSession
 
 _RUNS = next(model for model in DAILY if model.name == "runs")
 
 
 def run_costs(warehouse: Path, lake: Lake, run_id: str, day: date) -> dict[str, Decimal | None]:
     """platform -> X's estimated cost of this run (None where the platform bills nothing)."""
-    state = StateStore(warehouse).load()
+    state = ManifestStore(warehouse).load()
     session = ModelSession(threads=2)
     try:
         for dataset in LAKE_DATASETS:

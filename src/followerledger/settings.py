@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from followerledger.location import (
+from followerledger.layout import (
     CATALOG_NAME,
     DEFAULT_WAREHOUSE,
     ENV_FILE,

@@ -10,8 +10,8 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from followerledger import snapshot
 from followerledger.lake import Lake
+from followerledger.landing import Landing, write_observations
 from followerledger.observation import MAX_COUNT, Observation, to_table
 from followerledger.sources.base import RowFactory, Target
 from followerledger.sources.bluesky import parse_profiles
@@ -248,7 +248,7 @@ def test_a_row_arrow_cannot_convert_becomes_an_error_row_not_a_lost_run(
         return Observation(**(values | changes))
 
     lake = Lake(tmp_path / "lake")
-    landing = snapshot.Landing(lake, "x", "run-1", AT, row_group_rows=2)
+    landing = Landing(lake, "x", "run-1", AT, row_group_rows=2)
     counts = landing.add([row("a"), row("b", **bad), row("c")])
     landing.add([row("d")])
     written = landing.commit()
@@ -270,5 +270,5 @@ def test_write_observations_lands_a_batch_with_a_bad_row(tmp_path: Path) -> None
         Observation("run-1", AT, "x", "a", "ok", "api", followers=2**64, requested_handle="a"),
         Observation("run-1", AT, "x", "b", "ok", "api", followers=3, requested_handle="b"),
     ]
-    written = snapshot.write_observations(lake, "x", "run-1", AT, rows)
+    written = write_observations(lake, "x", "run-1", AT, rows)
     assert [r["status"] for r in lake_rows(lake, written.key)] == ["error", "ok"]

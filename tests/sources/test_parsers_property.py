@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from followerledger import snapshot
 from followerledger.lake import Lake
+from followerledger.landing import Landing
 from followerledger.observation import MAX_COUNT, STATUSES, Observation, to_table
 from followerledger.sources.base import ACCOUNT_IDS, MalformedAnswer, RowFactory, Target
 from followerledger.sources.bluesky import parse_profiles
@@ -191,7 +191,7 @@ observations = st.builds(
 def test_the_landing_keeps_one_row_for_every_row_given(
     tmp_path: Path, batches: list[list[Observation]]
 ) -> None:
-    landing = snapshot.Landing(Lake(tmp_path / "lake"), "x", "run-1", AT, row_group_rows=3)
+    landing = Landing(Lake(tmp_path / "lake"), "x", "run-1", AT, row_group_rows=3)
     for batch in batches:
         landing.add(batch)
     written = landing.commit()

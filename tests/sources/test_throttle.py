@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from followerledger.sources import throttle as throttle_module
+
 # Imported here, not in a test: importing Prefect configures logging, which must happen
 # before caplog installs its handler.
 from followerledger.sources.prefect_budgets import LocalBudgets
-from followerledger.sources import throttle as throttle_module
 from followerledger.sources.throttle import POLICIES, RatePolicy, TokenBucket, policy_for
 
 

@@ -5,8 +5,8 @@ follower trajectories and switchable faults. It powers the demo, the tests and t
 """
 
 from followerledger.emulator.faults import Fault
+from followerledger.emulator.memory import EmulatorState
 from followerledger.emulator.server import EmulatorServer, emulator_environment
-from followerledger.emulator.state import EmulatorState
 from followerledger.emulator.world import World
 
 __all__ = ["EmulatorServer", "EmulatorState", "Fault", "World", "emulator_environment"]

@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from followerledger.emulator import bluesky_api, mastodon_api, x_api, youtube_api
 from followerledger.emulator.faults import Fault
-from followerledger.emulator.state import EmulatorState
+from followerledger.emulator.memory import EmulatorState
 
 ENDPOINTS = {
     "x": ["/2/users/by", "/2/users"],

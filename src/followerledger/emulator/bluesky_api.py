@@ -9,8 +9,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from followerledger.emulator import world as w
+from followerledger.emulator.memory import EmulatorState
 from followerledger.emulator.plumbing import guarded
-from followerledger.emulator.state import EmulatorState
 
 _ERRORS = {
     "not_found": ("InvalidRequest", "Profile not found"),

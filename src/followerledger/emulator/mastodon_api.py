@@ -13,8 +13,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from followerledger.emulator import world as w
+from followerledger.emulator.memory import EmulatorState
 from followerledger.emulator.plumbing import guarded
-from followerledger.emulator.state import EmulatorState
 from followerledger.sources.mastodon import MULTI_ACCOUNT_VERSION, parse_version
 
 _NOT_FOUND = {"error": "Record not found"}

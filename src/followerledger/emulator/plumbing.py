@@ -10,7 +10,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from followerledger.emulator.state import EmulatorState, Window
+from followerledger.emulator.memory import EmulatorState, Window
 
 Handler = Callable[[Request], Awaitable[Response]]
 EMULATOR_HEADER = "X-FollowerLedger-Emulator"

@@ -10,7 +10,7 @@ from types import TracebackType
 import uvicorn
 
 from followerledger.emulator.app import create_app
-from followerledger.emulator.state import EmulatorState
+from followerledger.emulator.memory import EmulatorState
 
 HOST = "127.0.0.1"
 

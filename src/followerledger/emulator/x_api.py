@@ -10,8 +10,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from followerledger.emulator import world as w
+from followerledger.emulator.memory import EmulatorState
 from followerledger.emulator.plumbing import guarded
-from followerledger.emulator.state import EmulatorState
 
 _USERNAME = re.compile(r"^[A-Za-z0-9_]{1,15}$")
 _USER_ID = re.compile(r"^[0-9]{1,19}$")

@@ -10,9 +10,9 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from followerledger import compaction
-from followerledger.flows.reporting import alert_failed_run
 from followerledger.lake import Lake
 from followerledger.settings import Settings, load_settings
+from followerledger.tasks.reporting import alert_failed_run
 from followerledger.watchlist import Watchlist, load_watchlist
 
 

@@ -13,7 +13,7 @@ from prefect import flow, get_run_logger
 from prefect.client.orchestration import get_client
 
 from followerledger.crash_detection import ALERT_FLOW, flow_run_id
-from followerledger.flows.reporting import send_failed_run_alert
+from followerledger.tasks.reporting import send_failed_run_alert
 
 
 @flow(name=ALERT_FLOW)

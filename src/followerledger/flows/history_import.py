@@ -10,11 +10,11 @@ from prefect.cache_policies import NO_CACHE
 
 from followerledger.flows import as_is
 from followerledger.flows.refresh import refresh_marts
-from followerledger.flows.reporting import alert_failed_run
-from followerledger.flows.snapshot_tasks import publish_catalog
 from followerledger.history_import import ImportReport, import_history
 from followerledger.lake import Lake
 from followerledger.settings import load_settings
+from followerledger.tasks.reporting import alert_failed_run
+from followerledger.tasks.snapshot import publish_catalog
 from followerledger.watchlist import Watchlist, load_watchlist
 
 

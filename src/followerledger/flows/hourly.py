@@ -7,12 +7,13 @@ from typing import Any
 from prefect import flow, get_run_logger, tags
 from prefect.runtime import flow_run
 
-from followerledger.flows import failed, reporting
+from followerledger.flows import failed
 from followerledger.flows.refresh import refresh_flow
-from followerledger.flows.reporting import alert_failed_run
 from followerledger.flows.snapshot import snapshot_flow
 from followerledger.run_outcome import CountedNothing
 from followerledger.settings import load_settings
+from followerledger.tasks import reporting
+from followerledger.tasks.reporting import alert_failed_run
 
 
 @flow(name="snapshot-and-refresh", on_failure=[alert_failed_run], on_crashed=[alert_failed_run])

@@ -10,9 +10,9 @@ from prefect.cache_policies import NO_CACHE
 
 from followerledger import refresh
 from followerledger.flows import as_is
-from followerledger.flows.reporting import alert_failed_run
 from followerledger.lake import Lake
 from followerledger.settings import Settings, load_settings
+from followerledger.tasks.reporting import alert_failed_run
 from followerledger.watchlist import Watchlist, load_watchlist
 
 

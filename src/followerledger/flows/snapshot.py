@@ -1,5 +1,5 @@
 """Snapshot flow: one run of the watchlist. It only orchestrates: what runs concurrently
-(`snapshot_tasks`), how platforms share their rate budgets, what is logged and reported."""
+(`tasks/snapshot.py`), how platforms share their rate budgets, what is logged and reported."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from followerledger import run_log, snapshot, stopping
-from followerledger.flows import as_is, failed, reporting
-from followerledger.flows import snapshot_tasks as tasks
+from followerledger import landing, run_log, run_plan, stopping
+from followerledger.flows import as_is, failed
 from followerledger.lake import Lake
 from followerledger.report import report_uri
 from followerledger.run_outcome import CountedNothing, counted_nothing, partly_counted
@@ -19,6 +18,8 @@ from followerledger.secret_blocks import with_secret_blocks
 from followerledger.settings import load_settings
 from followerledger.sources import PlatformSource, build_source, require_config
 from followerledger.sources.prefect_budgets import budgets_for_run
+from followerledger.tasks import reporting
+from followerledger.tasks import snapshot as tasks
 from followerledger.watchlist import load_watchlist
 
 # Every platform's batches at once: each client caps its own (FOLLOWERLEDGER_FETCH_CONCURRENCY).
@@ -38,34 +39,34 @@ def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None)
     chosen = [p for p in watchlist.platforms if not platforms or p in platforms]
     require_config(settings, chosen)
     started_at = datetime.now(UTC)
-    run_id = run_id or snapshot.new_run_id(started_at)
+    run_id = run_id or run_plan.new_run_id(started_at)
     lake = Lake(settings.lake)
     lake.sweep_leftovers(settings.warehouse)
     budgets = budgets_for_run(logger)
     sources: dict[str, PlatformSource] = {
         p: build_source(p, settings, throttle_for=budgets, logger=logger) for p in chosen
     }
-    plan = snapshot.plan_run(watchlist, sources, tasks.load_identities(settings, lake), settings)
+    plan = run_plan.plan_run(watchlist, sources, tasks.load_identities(settings, lake), settings)
     for line in plan.lines:
         logger.info("%s", line)
     tasks.reserve_budgets(budgets, plan.requests)
     records = []
     # Round-robin, so no platform's queue holds the others back; rows land as batches arrive.
-    with snapshot.landings(lake, plan.batches, run_id, started_at) as landings:
+    with landing.landings(lake, plan.batches, run_id, started_at) as landings:
         futures = [
             tasks.fetch_batch.submit(sources[platform], batch, run_id, as_is(landings[platform]))
-            for platform, batch in snapshot.interleave(plan.batches)
+            for platform, batch in run_plan.interleave(plan.batches)
         ]
         for future in futures:
             future.result()
-        for name, landing in landings.items():
-            records.append(landing.record(sources[name].usage(), datetime.now(UTC)))
-            tasks.write_observations(as_is(landing))
+        for name, landed in landings.items():
+            records.append(landed.record(sources[name].usage(), datetime.now(UTC)))
+            tasks.write_observations(as_is(landed))
             tasks.write_run_record(lake, records[-1])
             logger.info("%s: %s in %d requests", name, records[-1].statuses, records[-1].requests)
     tasks.publish_catalog(settings, lake, as_is(watchlist))
     costs = tasks.price_run(settings, lake, run_id, started_at)
-    details = {name: landing.error_detail for name, landing in landings.items()}
+    details = {name: landed.error_detail for name, landed in landings.items()}
     result = run_log.run_summary(run_id, started_at, records, costs, details)
     # The run's artifacts and alerts, then its verdict (README, "Exit codes"): keep them last.
     changes = reporting.read_account_changes(settings, lake, as_is(watchlist), run_id)

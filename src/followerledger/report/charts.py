@@ -46,7 +46,7 @@ SERIES_COLOURS: Final = (
     "#9c755f",
     "#bab0ac",
 )
-#: Heat map cell kinds (see sql/report/coverage.sql), their colours and legend words.
+#: Heat map cell kinds (see sql/html_report/coverage.sql), their colours and legend words.
 COVERAGE_KINDS: Final = {
     "counted": ("#59a14f", "counted by every run"),
     "partial": ("#edc948", "counted, some runs missed it"),

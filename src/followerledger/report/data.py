@@ -1,7 +1,7 @@
 """What the report shows, read from the published warehouse in one read-only connection.
 
 One connection for every query: all sections come from the same published catalog, even if
-a refresh swaps in a new one meanwhile. Each query is a file in `sql/report/` with bound
+a refresh swaps in a new one meanwhile. Each query is a file in `sql/html_report/` with bound
 parameters; this module only groups their rows for the page.
 """
 
@@ -14,8 +14,8 @@ from typing import Any, Final
 
 import duckdb
 
-from followerledger.duck import sql_text
 from followerledger.models import sql_parameters
+from followerledger.models.duckdb_sql import sql_text
 
 Row = dict[str, Any]
 
@@ -96,8 +96,8 @@ class ReportData:
 def run_report_query(
     connection: duckdb.DuckDBPyConnection, name: str, parameters: dict[str, object]
 ) -> list[Row]:
-    """Rows of `sql/report/<name>.sql` as dicts, with the parameters it names bound."""
-    sql = sql_text(f"report/{name}.sql")
+    """Rows of `sql/html_report/<name>.sql` as dicts, with the parameters it names bound."""
+    sql = sql_text(f"html_report/{name}.sql")
     relation = connection.sql(sql, params={key: parameters[key] for key in sql_parameters(sql)})
     columns = list(relation.columns)
     return [dict(zip(columns, row, strict=True)) for row in relation.fetchall()]

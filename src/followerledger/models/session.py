@@ -11,17 +11,23 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from followerledger.duck import Columns, connect, empty_relation, literal, parquet_relation
 from followerledger.models import (
     DAILY,
+    INCREMENTAL,
     LAKE_DATASETS,
     SEEDS,
     SNAPSHOT,
     STAGING,
-    STATE,
     Model,
     Seed,
     with_defaults,
+)
+from followerledger.models.duckdb_sql import (
+    Columns,
+    connect,
+    empty_relation,
+    literal,
+    parquet_relation,
 )
 from followerledger.watchlist import Watchlist
 
@@ -155,7 +161,7 @@ class ModelSession:
         self.bind_seeds()
         for name, dataset in LAKE_DATASETS.items():
             self.bind_parquet(name, [], dataset.columns)
-        for model in STATE:
+        for model in INCREMENTAL:
             self.bind_parquet(model.name, [], model.columns)
         self.create_staging()
         found: dict[str, Columns] = {}

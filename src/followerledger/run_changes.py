@@ -4,7 +4,7 @@ Per-run artifacts (the biggest movers) and alerts (milestones, drops, stale acco
 each account's count in this run next to its previous count, its count at the end of the
 previous UTC day, and when it was last counted. The marts lag one refresh behind a snapshot,
 so this reads the lake itself, limited to the partitions of the last days (cost does not
-grow with history) and to the files that hold rows now (`WarehouseState.current`, so a
+grow with history) and to the files that hold rows now (`BuildManifest.current`, so a
 compaction in progress never counts a row twice).
 """
 
@@ -15,11 +15,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Final
 
-from followerledger.duck import connect, parquet_relation, sql_text
 from followerledger.lake import OBSERVATIONS, Lake
+from followerledger.manifest import ManifestStore
 from followerledger.models import LAKE_DATASETS
-from followerledger.session import watchlist_tables
-from followerledger.state import StateStore
+from followerledger.models.duckdb_sql import connect, parquet_relation, sql_text
+from followerledger.models.session import watchlist_tables
 from followerledger.watchlist import Watchlist, normalize_handle
 
 #: The shortest stretch read: this run, the previous one and the whole previous UTC day.
@@ -28,7 +28,7 @@ MIN_WINDOW: Final = timedelta(hours=48)
 _CHUNK_ROWS: Final = 10_000
 
 #: The query (a report over the lake, not a stored model).
-ACCOUNT_CHANGES_SQL: Final = "reports/account_changes.sql"
+ACCOUNT_CHANGES_SQL: Final = "run_report/account_changes.sql"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -84,7 +84,7 @@ def account_changes(
 ) -> list[AccountChange]:
     """Every watched account, with this run's row and what came before it in the window."""
     since = now - window
-    state = StateStore(warehouse).load()
+    state = ManifestStore(warehouse).load()
     # A row lands in the partition of its run's UTC start day, at most a day before it.
     first_day = since.date() - timedelta(days=1)
     paths = [

@@ -32,7 +32,7 @@ _logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
-class WarehouseState:
+class BuildManifest:
     """The lake files reflected in the marts, and the files each mart consists of."""
 
     lake_files: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
@@ -49,10 +49,10 @@ class WarehouseState:
     #: Digests of what the marts were computed from besides the lake (refresh.inputs_digest).
     inputs: dict[str, str] = dataclasses.field(default_factory=dict)
 
-    def lake_view(self) -> WarehouseState:
+    def lake_view(self) -> BuildManifest:
         """An empty state that still knows which lake files compaction replaced (what a
         full refresh starts from)."""
-        return WarehouseState(superseded=dict(self.superseded), compacted=dict(self.compacted))
+        return BuildManifest(superseded=dict(self.superseded), compacted=dict(self.compacted))
 
     def record_compaction(self, key: str, written_at: str, supersedes: Iterable[str]) -> None:
         """Remember that the compacted file `key` holds the rows of `supersedes`.
@@ -95,7 +95,7 @@ class WarehouseState:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> WarehouseState:
+    def from_json(cls, data: dict[str, Any]) -> BuildManifest:
         """Read a mapping written by `to_json`; an unknown version yields an empty state."""
         if data.get("version") != STATE_VERSION:
             return cls()
@@ -119,21 +119,21 @@ def replace_json(path: Path, data: Any) -> None:
     os.replace(temporary, path)
 
 
-class StateStore:
+class ManifestStore:
     """Reads and writes the state file and hands out the warehouse's locks."""
 
     def __init__(self, warehouse: Path) -> None:
         self.directory = warehouse / "_state"
         self.path = self.directory / "state.json"
 
-    def load(self) -> WarehouseState:
+    def load(self) -> BuildManifest:
         """The saved state, or an empty one when there is none (or it is unreadable)."""
         try:
-            return WarehouseState.from_json(json.loads(self.path.read_text(encoding="utf-8")))
+            return BuildManifest.from_json(json.loads(self.path.read_text(encoding="utf-8")))
         except (FileNotFoundError, ValueError, KeyError, TypeError, IndexError):
-            return WarehouseState()
+            return BuildManifest()
 
-    def save(self, state: WarehouseState) -> None:
+    def save(self, state: BuildManifest) -> None:
         """Replace the state file atomically."""
         replace_json(self.path, state.to_json())
 

@@ -13,9 +13,9 @@ from prefect.client.schemas.objects import FlowRun, State
 from prefect.logging.loggers import flow_run_logger
 from prefect.settings import get_current_settings
 
-from followerledger import alerts, artifacts, recent, report
+from followerledger import alerts, artifacts, report, run_changes
 from followerledger.lake import Lake
-from followerledger.recent import AccountChange
+from followerledger.run_changes import AccountChange
 from followerledger.settings import Settings
 from followerledger.sources.http import Logger
 from followerledger.urls import shown_url
@@ -27,8 +27,8 @@ def read_account_changes(
     settings: Settings, lake: Lake, watchlist: Watchlist, run_id: str
 ) -> list[AccountChange]:
     """Each watched account's count in this run next to its earlier counts (from the lake)."""
-    window, now = recent.read_window(watchlist.alerts.stale_hours), datetime.now(UTC)
-    return recent.account_changes(settings.warehouse, lake, watchlist, run_id, now, window)
+    window, now = run_changes.read_window(watchlist.alerts.stale_hours), datetime.now(UTC)
+    return run_changes.account_changes(settings.warehouse, lake, watchlist, run_id, now, window)
 
 
 @task(name="publish_run_artifacts", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)

@@ -24,7 +24,7 @@ import re
 from collections.abc import Mapping
 from typing import Final, Literal
 
-from followerledger.duck import (
+from followerledger.models.duckdb_sql import (
     OBSERVATION_COLUMNS,
     Columns,
     arrow_columns,
@@ -33,7 +33,7 @@ from followerledger.duck import (
 )
 from followerledger.run_log import RUN_LOG_SCHEMA
 
-Kind = Literal["staging", "state", "daily", "snapshot", "view"]
+Kind = Literal["staging", "incremental", "daily", "snapshot", "view"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -147,34 +147,34 @@ STAGING: Final = (
     Model("watched_accounts", "staging", "staging/watched_accounts.sql", published=False),
 )
 
-STATE: Final = (
+INCREMENTAL: Final = (
     Model(
         "handle_sightings",
-        "state",
-        "state/handle_sightings.sql",
+        "incremental",
+        "incremental/handle_sightings.sql",
         published=False,
         spec="platform varchar, account_id varchar, handle_key varchar, seen_as varchar, "
         "handle varchar, first_seen timestamptz, last_seen timestamptz",
     ),
     Model(
         "unresolved_sightings",
-        "state",
-        "state/unresolved_sightings.sql",
+        "incremental",
+        "incremental/unresolved_sightings.sql",
         published=False,
         spec="platform varchar, handle_key varchar, handle varchar, first_seen timestamptz, "
         "last_seen timestamptz",
     ),
     Model(
         "unresolved_handles",
-        "state",
-        "state/unresolved_handles.sql",
+        "incremental",
+        "incremental/unresolved_handles.sql",
         published=False,
         spec="platform varchar, handle_key varchar, first_day date, last_day date",
     ),
     Model(
         "account_latest",
-        "state",
-        "state/account_latest.sql",
+        "incremental",
+        "incremental/account_latest.sql",
         published=False,
         spec="platform varchar, raw_key varchar, first_seen timestamptz, "
         "last_seen timestamptz, last_run_id varchar, last_status varchar, "
@@ -256,4 +256,4 @@ SEEDS: Final[tuple[Seed, ...]] = (
     ),
 )
 
-ALL_MODELS: Final = STAGING + STATE + DAILY + SNAPSHOT + VIEWS
+ALL_MODELS: Final = STAGING + INCREMENTAL + DAILY + SNAPSHOT + VIEWS

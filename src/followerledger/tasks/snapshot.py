@@ -9,7 +9,7 @@ from decimal import Decimal
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from followerledger import run_log, snapshot, stopping
+from followerledger import landing, run_log, run_plan, stopping
 from followerledger.catalog import publish
 from followerledger.identity import Identities, known_identities
 from followerledger.lake import Lake, LakeError
@@ -36,11 +36,11 @@ def reserve_budgets(budgets: SharedBudgets | LocalBudgets, planned: dict[RatePol
 
 @task(name="fetch_batch", cache_policy=NO_CACHE)
 def fetch_batch(
-    source: PlatformSource, batch: list[Target], run_id: str, landing: snapshot.Landing
+    source: PlatformSource, batch: list[Target], run_id: str, landing: landing.Landing
 ) -> dict[str, int]:
     """One API request batch, its rows handed to the platform's landing; returns the batch's
     rows per status (the source retries and honours rate limits itself)."""
-    rows = snapshot.fetch_batch(source, batch, run_id)
+    rows = run_plan.fetch_batch(source, batch, run_id)
     try:
         return landing.add(rows)
     except LakeError:
@@ -49,7 +49,7 @@ def fetch_batch(
 
 
 @task(name="write_observations", cache_policy=NO_CACHE)
-def write_observations(landing: snapshot.Landing) -> str | None:
+def write_observations(landing: landing.Landing) -> str | None:
     """Make one platform's landed rows visible as the run's Parquet file."""
     written = landing.commit()
     return written.key if written else None
