@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from followerledger.catalog import publish
+from followerledger.clock import utc_now
 from followerledger.lake import Lake, LakeFile
 from followerledger.manifest import BuildManifest, ManifestStore
 from followerledger.models import (
@@ -43,7 +44,6 @@ from followerledger.models import (
 )
 from followerledger.models.duckdb_sql import sql_text
 from followerledger.models.session import ModelSession, model_columns, watchlist_tables
-from followerledger.sources.http import utc_now
 from followerledger.watchlist import Watchlist
 
 #: Days closer than this are recomputed in one query rather than several.
