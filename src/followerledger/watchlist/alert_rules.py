@@ -1,0 +1,88 @@
+"""The watchlist's optional `alerts:` section: which alert rules apply, and their values."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Final
+
+from followerledger.handles import shown
+from followerledger.observation import MAX_COUNT
+from followerledger.watchlist.lines import line_of
+from followerledger.watchlist.model import AlertRules, Problem
+
+#: The longest `alerts.stale_hours` taken: a year (null turns the rule off).
+MAX_STALE_HOURS: Final = 24 * 366
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+def _milestone(value: Any) -> bool:
+    """A follower count an account can reach: a whole number from 1 to MAX_COUNT."""
+    if isinstance(value, float):
+        return value.is_integer() and 0 < value <= MAX_COUNT
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_COUNT
+
+
+def parse_alerts(document: Any, path: Path, problems: list[Problem]) -> AlertRules:
+    """The `alerts:` section; every key is optional, and null turns a rule off."""
+    section = document.get("alerts")
+    if section is None:
+        return AlertRules()
+    if not isinstance(section, dict):
+        problems.append(
+            Problem(path, line_of(document, key="alerts"), "'alerts' must map rule names to values")
+        )
+        return AlertRules()
+    rules = AlertRules()
+    for key, value in section.items():
+        line = line_of(section, key=key)
+        if key == "milestones":
+            values = [] if value is None else value
+            if not isinstance(values, list) or not all(_milestone(item) for item in values):
+                problems.append(
+                    Problem(
+                        path,
+                        line,
+                        "alerts.milestones must be a list of whole numbers from 1 to "
+                        f"{MAX_COUNT:,}",
+                    )
+                )
+                continue
+            rules = dataclasses.replace(rules, milestones=tuple(sorted({int(v) for v in values})))
+        elif key == "drop_percent":
+            if value is not None and not (_number(value) and value <= 100):
+                problems.append(
+                    Problem(path, line, "alerts.drop_percent must be a number above 0 up to 100")
+                )
+                continue
+            rules = dataclasses.replace(rules, drop_percent=None if value is None else float(value))
+        elif key == "stale_hours":
+            if value is not None and not (_number(value) and value <= MAX_STALE_HOURS):
+                problems.append(
+                    Problem(
+                        path,
+                        line,
+                        f"alerts.stale_hours must be hours above 0, up to {MAX_STALE_HOURS} "
+                        "(a year)",
+                    )
+                )
+                continue
+            rules = dataclasses.replace(rules, stale_hours=None if value is None else float(value))
+        elif key == "failed_runs":
+            if not isinstance(value, bool):
+                problems.append(Problem(path, line, "alerts.failed_runs must be true or false"))
+                continue
+            rules = dataclasses.replace(rules, failed_runs=value)
+        else:
+            problems.append(
+                Problem(
+                    path,
+                    line,
+                    f"unknown alert rule {shown(key)}: use milestones, drop_percent, stale_hours "
+                    "or failed_runs",
+                )
+            )
+    return rules
