@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 
 #: Days closer than this are recomputed in one query rather than several.
-MERGE_GAP_DAYS = 7
+_MERGE_GAP_DAYS = 7
 
 
-def day_ranges(days: Iterable[date], gap: int = MERGE_GAP_DAYS) -> list[tuple[date, date]]:
+def day_ranges(days: Iterable[date], gap: int = _MERGE_GAP_DAYS) -> list[tuple[date, date]]:
     """Sorted days folded into inclusive ranges; days closer than `gap` share a range."""
     ranges: list[tuple[date, date]] = []
     for day in sorted(set(days)):
