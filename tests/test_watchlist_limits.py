@@ -11,7 +11,6 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from followerledger import watchlist as watchlist_module
 from followerledger.cli import main
 from followerledger.watchlist import (
     MAX_LINE,
@@ -20,6 +19,7 @@ from followerledger.watchlist import (
     load_watchlist,
     remove_account,
 )
+from followerledger.watchlist import reading as watchlist_reading
 from tests.test_watchlist import problems as every_problem
 from tests.test_watchlist import write
 
@@ -164,7 +164,7 @@ def test_long_values_in_problems_are_cut(tmp_path: Path) -> None:
 def test_a_file_beyond_the_size_limit_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(watchlist_module, "MAX_FILE_BYTES", 1000)
+    monkeypatch.setattr(watchlist_reading, "MAX_FILE_BYTES", 1000)
     path = write(tmp_path, "brands:\n  Dell:\n    x: [" + ", ".join(["Dell"] * 300) + "]\n")
     [line] = problems(path)
     assert line.startswith(f"{path}: the file is ")

@@ -39,6 +39,7 @@ from typing import Final
 import pyarrow as pa
 
 from followerledger.catalog import publish
+from followerledger.clock import utc_now
 from followerledger.lake import (
     COMPACTED_AT,
     COMPACTED_PREFIX,
@@ -50,7 +51,6 @@ from followerledger.lake import (
 )
 from followerledger.manifest import BuildManifest, ManifestStore
 from followerledger.models import LAKE_DATASETS
-from followerledger.sources.http import utc_now
 from followerledger.watchlist import Watchlist
 
 #: A day is closed this long after it ends: a run started just before midnight lands in the

@@ -29,6 +29,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Final
 
+from followerledger.clock import utc_now
 from followerledger.handles import HandleError, read_handle
 from followerledger.identity import Identities, known_identities
 from followerledger.lake import Lake, LakeFile, observation_key
@@ -39,7 +40,6 @@ from followerledger.observation import (
     Observation,
     to_table,
 )
-from followerledger.sources.http import utc_now
 from followerledger.watchlist import Watchlist, normalize_handle
 
 REQUIRED: Final = ("observed_at", "platform", "handle", "followers")

@@ -29,7 +29,6 @@ from followerledger.observation import (
     salvaged,
     to_table,
 )
-from followerledger.sources.base import Usage
 
 #: Rows kept in memory before they are written out as one Parquet row group: a run's memory
 #: stays flat however many accounts it watches, and a usual run is one row group.
@@ -97,7 +96,7 @@ class Landing:
                 self._flush()
         return dict(batch)
 
-    def record(self, usage: Usage, finished_at: datetime) -> run_log.RunRecord:
+    def record(self, usage: run_log.Usage, finished_at: datetime) -> run_log.RunRecord:
         """The run record of the rows added so far, with what the run spent."""
         return run_log.record_counts(
             self.run_id,

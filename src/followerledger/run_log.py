@@ -17,7 +17,6 @@ import pyarrow as pa
 
 from followerledger.lake import Lake, LakeFile, check_run_id
 from followerledger.observation import STATUSES, Observation
-from followerledger.sources.base import Usage
 
 DATASET: Final = "run_log"
 
@@ -34,6 +33,14 @@ RUN_LOG_SCHEMA: Final = pa.schema(
         pa.field("source", pa.string(), nullable=False),
     ]
 )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Usage:
+    """What a source spent in a run: HTTP requests, and quota units where the API counts them."""
+
+    requests: int
+    quota_units: int | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

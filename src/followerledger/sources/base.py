@@ -19,6 +19,7 @@ from followerledger.observation import (
     has_lone_surrogate,
     repaired,
 )
+from followerledger.run_log import Usage as Usage
 from followerledger.sources.http import ApiClient, RateLimited, RequestFailed
 
 #: The longest `detail` a row keeps; cut only after secrets are redacted, so a secret that
@@ -32,14 +33,6 @@ class Target:
 
     handle: str
     account_id: str | None = None
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Usage:
-    """What a source spent in a run: HTTP requests, and quota units where the API counts them."""
-
-    requests: int
-    quota_units: int | None = None
 
 
 class PlatformSource(Protocol):

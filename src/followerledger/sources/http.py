@@ -33,9 +33,10 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type
 from tenacity.wait import wait_exponential_jitter
 
 from followerledger import __version__, stopping
+from followerledger.clock import Clock as Clock
+from followerledger.clock import utc_now as utc_now
 from followerledger.urls import shown_url
 
-Clock = Callable[[], datetime]
 Sleep = Callable[[float], None]
 #: Query parameters: a mapping, or pairs for repeated keys such as Mastodon's `id[]`.
 Params = Mapping[str, Any] | Sequence[tuple[str, Any]] | None
@@ -47,11 +48,6 @@ USER_AGENT = f"followerledger/{__version__} (+https://github.com/followerledger)
 #: A spent budget's wait this long or longer is logged; shorter ones are routine pacing.
 LOUD_WAIT: Final = 5.0
 Logger = logging.Logger | logging.LoggerAdapter[logging.Logger]
-
-
-def utc_now() -> datetime:
-    """The current time, timezone-aware in UTC."""
-    return datetime.now(UTC)
 
 
 def say_waiting(

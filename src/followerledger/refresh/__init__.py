@@ -1,0 +1,137 @@
+"""Bring the marts up to date with the lake, touching only what new lake files change.
+
+`refresh` compares the lake with the files the marts already reflect (kept in the warehouse
+state). New files give the UTC days to recompute. State models merge the new observations
+into their previous rows. Each daily model recomputes the days that changed upstream (plus
+its reach), merges them into its month files and leaves every other month alone. Snapshot
+models are rebuilt whole from those. `full=True` starts from an empty state and so
+recomputes everything, through the very same code: both paths must give identical marts.
+
+Marts also depend on inputs other than the lake: the models' SQL, the seeds, the parameters
+and the watchlist (brands, landscapes, and the accounts its handles resolve to). A digest of
+them is kept in the state; when it changes, what it feeds is rebuilt rather than mixed with
+rows computed from the old inputs.
+
+One module per job: `changes` (what changed, which days to recompute), `incremental`,
+`daily` (the month files merge), `snapshots`, `retired` (deleting mart files no catalog
+names); `build` holds the session and writes the mart files, `days` the day arithmetic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from followerledger.catalog import publish
+from followerledger.clock import utc_now
+from followerledger.lake import Lake
+from followerledger.manifest import ManifestStore
+from followerledger.models import DAILY, INCREMENTAL, with_defaults
+from followerledger.refresh.build import MartBuild, mart_key, month_of
+from followerledger.refresh.changes import handle_taken_over, inputs_digest
+from followerledger.refresh.daily import refresh_daily
+from followerledger.refresh.days import day_ranges, days_between
+from followerledger.refresh.incremental import bind_incremental, refresh_incremental
+from followerledger.refresh.retired import delete_retired, listed_keys, retire
+from followerledger.refresh.snapshots import refresh_snapshots
+from followerledger.watchlist import Watchlist
+
+__all__ = [
+    "RefreshReport",
+    "day_ranges",
+    "days_between",
+    "inputs_digest",
+    "mart_key",
+    "month_of",
+    "refresh",
+]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RefreshReport:
+    """What one refresh did."""
+
+    full: bool
+    new_files: int
+    days_recomputed: int
+    files_written: int
+    seconds: float
+
+    def describe(self) -> str:
+        """One line saying what the refresh did."""
+        kind = "full rebuild" if self.full else "incremental"
+        return (
+            f"refresh ({kind}): {self.new_files} new lake files, {self.days_recomputed} "
+            f"days recomputed, {self.files_written} mart files written in {self.seconds:.2f} s"
+        )
+
+
+def refresh(
+    warehouse: Path,
+    lake: Lake,
+    watchlist: Watchlist | None,
+    *,
+    full: bool = False,
+    parameters: Mapping[str, object] | None = None,
+    threads: int | None = None,
+    clock: Callable[[], datetime] = utc_now,
+    grace: timedelta = timedelta(hours=24),
+) -> RefreshReport:
+    """Refresh the marts (incrementally unless `full`) and publish the catalog.
+
+    A refresh is full anyway when the models, seeds, parameters or watchlist changed since
+    the last one: the stored marts were computed from other inputs. Mart file versions the
+    new catalog no longer names are deleted once `grace` has passed, so connections opened
+    on an older catalog keep working that long.
+    """
+    started = time.perf_counter()
+    lake.sweep_leftovers(warehouse)
+    now = clock()
+    version = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    store = ManifestStore(warehouse)
+    with store.lock("refresh"):
+        previous = store.load()
+        inputs = inputs_digest(watchlist, with_defaults(parameters))
+        full = full or previous.inputs.get("models") != inputs
+        state = previous.lake_view() if full else previous
+        state.inputs = {**state.inputs, "models": inputs}
+        listed_before = listed_keys(previous)
+        build = MartBuild(warehouse, lake, state, watchlist, parameters, threads, version)
+        try:
+            touched = _update_marts(build, full)
+        finally:
+            build.session.close()
+        retire(previous, state, listed_before, now)
+        state.refreshed_at = now.isoformat()
+        store.save(state)
+        publish(warehouse, lake, watchlist)
+        if delete_retired(build.marts, state, now - grace):
+            store.save(state)
+    return RefreshReport(
+        full, build.changes.new_files, len(touched), build.written, time.perf_counter() - started
+    )
+
+
+def _update_marts(build: MartBuild, full: bool) -> set[date]:
+    """Bring the incremental, daily and snapshot models up to date; the days recomputed."""
+    changes, state = build.changes, build.state
+    changed = full or changes.new_files > 0 or bool(changes.vanished)
+    have_state = all(state.marts.get(m.name) for m in INCREMENTAL)
+    touched: set[date] = set()
+    if changed or not have_state:
+        touched = refresh_incremental(build, full or bool(changes.vanished) or not have_state)
+    else:
+        bind_incremental(build)
+    # Every day of every daily model is recomputed: a full refresh, new inputs, or a handle
+    # taken over.
+    rebuild_daily = handle_taken_over(build.session, state) or full
+    build.bind_stored(DAILY)
+    if touched or rebuild_daily:
+        refresh_daily(build, touched, rebuild_daily)
+    refresh_snapshots(build)
+    state.lake_files = changes.current
+    return touched

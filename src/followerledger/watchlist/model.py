@@ -1,0 +1,109 @@
+"""What a validated watchlist holds, and the problems reported about one."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Final
+
+from followerledger.observation import PLATFORMS, Platform
+
+#: The longest line a problem is shown as: a value quoted in it is cut to fit.
+MAX_LINE: Final = 300
+
+#: Follower counts worth an alert when an account reaches them.
+DEFAULT_MILESTONES: Final = (1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AlertRules:
+    """When to send an alert: the watchlist's optional `alerts:` section (README "Alerts")."""
+
+    milestones: tuple[int, ...] = DEFAULT_MILESTONES
+    drop_percent: float | None = 10.0
+    stale_hours: float | None = 6.0
+    failed_runs: bool = True
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WatchedAccount:
+    """One account on one platform, by its canonical handle (`read_handle`)."""
+
+    brand: str
+    platform: Platform
+    handle: str
+    #: Where it is written; None when the file was read by the fast (line-less) loader.
+    line: int | None
+
+    @property
+    def key(self) -> str:
+        """The handle normalised for comparison on its platform."""
+        return normalize_handle(self.platform, self.handle)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Watchlist:
+    """A validated watchlist."""
+
+    path: Path
+    accounts: tuple[WatchedAccount, ...]
+    landscapes: dict[str, tuple[str, ...]]
+    alerts: AlertRules = dataclasses.field(default_factory=AlertRules)
+    #: Handles written in another accepted form than the canonical one, one line each
+    #: (`x handle '@Apple' read as 'Apple'`): worth saying, not wrong.
+    notes: tuple[Problem, ...] = ()
+
+    @property
+    def brands(self) -> tuple[str, ...]:
+        """Brand names in file order."""
+        return tuple(dict.fromkeys(account.brand for account in self.accounts))
+
+    def for_platform(self, platform: str) -> list[WatchedAccount]:
+        """The accounts watched on one platform, in file order."""
+        return [account for account in self.accounts if account.platform == platform]
+
+    @property
+    def platforms(self) -> tuple[Platform, ...]:
+        """Platforms with at least one watched account, in canonical order."""
+        present = {account.platform for account in self.accounts}
+        return tuple(platform for platform in PLATFORMS if platform in present)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Problem:
+    """One line about a place in the watchlist: a reason it is invalid, or a note."""
+
+    path: Path
+    line: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line is not None else str(self.path)
+        text = " ".join(f"{where}: {self.reason}".splitlines())
+        return text if len(text) <= MAX_LINE else text[: MAX_LINE - 1] + "…"
+
+
+class WatchlistError(ValueError):
+    """The watchlist cannot be used; `problems` holds one line per reason."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(problem) for problem in problems))
+
+
+def normalize_handle(platform: str, handle: str) -> str:
+    """The handle as compared on its platform (case-insensitive, without a leading '@')."""
+    # Channel ids and DIDs are case-sensitive identifiers; handles are not. Keep in step with
+    # the `handle_key` macro in sql/macros.sql.
+    if (platform == "youtube" and handle.startswith("UC")) or (
+        platform == "bluesky" and handle.startswith("did:")
+    ):
+        return handle
+    return handle.lstrip("@").lower()
+
+
+def iter_rows(watchlist: Watchlist) -> Iterator[tuple[str, str, str]]:
+    """(brand, platform, handle) for every watched account, in file order."""
+    for account in watchlist.accounts:
+        yield account.brand, account.platform, account.handle
