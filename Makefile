@@ -31,7 +31,7 @@ demo: $(VENV)/.installed
 	$(BIN)/followerledger demo
 
 # Deploys every flow in prefect.yaml (a local Prefect server under warehouse/_prefect unless
-# PREFECT_API_URL is set) and says how to start a worker. See README, "Operations".
+# PREFECT_API_URL is set) and says how to start a worker. See docs/operations.md.
 deploy: $(VENV)/.installed
 	$(BIN)/followerledger deploy
 

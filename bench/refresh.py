@@ -33,7 +33,8 @@ X_SHARE: Final = 0.75
 BRAND_SIZE: Final = 10
 LANDSCAPE_SIZE: Final = 5
 
-#: Every account's latest growth, as the README's account_growth example and the demo read it.
+#: Every account's latest growth, as warehouse/README.md's account_growth example and the demo
+#: read it.
 LATEST_GROWTH_SQL: Final = """
 select account_growth.*
 from account_growth

@@ -90,7 +90,7 @@ def drop_x_days(bench: BenchLake) -> None:
 
 def sparkline_seconds(data: ReportData) -> tuple[float, float]:
     """Seconds to draw every account's sparkline as the report does (a polyline each), and
-    as a Vega-Lite line rendered by vl-convert (the alternative README weighs)."""
+    as a Vega-Lite line rendered by vl-convert (the alternative docs/report.md weighs)."""
     window = data.window
     started = time.perf_counter()
     for account in data.accounts:

@@ -1,5 +1,6 @@
-"""Every setting is documented twice and nowhere else invented: README's Configuration table
-and `.env.example` name the same variables, and every `Settings` field is among them."""
+"""Every setting is documented twice and nowhere else invented: the Settings table of
+docs/configuration.md and `.env.example` name the same variables, and every `Settings` field
+is among them."""
 
 from __future__ import annotations
 
@@ -25,10 +26,10 @@ def setting_names() -> set[str]:
     return names
 
 
-def readme_table() -> set[str]:
-    """The variables in README's Configuration table."""
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    section = text.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+def configuration_table() -> set[str]:
+    """The variables in docs/configuration.md's Settings table."""
+    text = (REPO / "docs/configuration.md").read_text(encoding="utf-8")
+    section = text.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
     return set(re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \|", section, flags=re.MULTILINE))
 
 
@@ -38,8 +39,8 @@ def env_example() -> dict[str, str]:
     return dict(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=(.*)$", text, flags=re.MULTILINE))
 
 
-def test_every_setting_is_in_the_readme_table_and_env_example() -> None:
-    documented = readme_table()
+def test_every_setting_is_in_the_configuration_table_and_env_example() -> None:
+    documented = configuration_table()
     assert setting_names() <= documented
     assert set(env_example()) == documented
 

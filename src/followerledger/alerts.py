@@ -226,7 +226,7 @@ def apprise_sender(urls: str) -> Sender:
     if len(notifier) == 0:
         raise AlertConfigError(
             "FOLLOWERLEDGER_ALERT_URLS holds no URL Apprise understands "
-            "(e.g. slack://…, mailto://…, json://host/path): see README, Alerts"
+            "(e.g. slack://…, mailto://…, json://host/path): see docs/operations.md, Alerts"
         )
 
     def send(alert: Alert) -> bool:

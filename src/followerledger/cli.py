@@ -71,7 +71,7 @@ class _Commands(click.Group):
 def main() -> None:
     """An honest, queryable history of brand follower counts.
 
-    Settings come from the environment or a .env file (see README, "Configuration").
+    Settings come from the environment or a .env file (see docs/configuration.md).
     """
     # No telemetry from Prefect unless the user asked for it explicitly.
     os.environ.setdefault("DO_NOT_TRACK", "1")

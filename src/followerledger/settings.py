@@ -28,7 +28,7 @@ def _env(name: str) -> AliasChoices:
 
 
 class Settings(BaseSettings):
-    """Everything followerledger can be configured with; see README "Configuration"."""
+    """Everything followerledger can be configured with; see docs/configuration.md."""
 
     model_config = SettingsConfigDict(env_file=ENV_FILE, extra="ignore", populate_by_name=True)
 
@@ -200,7 +200,7 @@ def parse_budgets(text: str) -> dict[str, tuple[int, float]]:
 
 
 def _variable_names() -> dict[str, str]:
-    """Field names and aliases, mapped to the environment variable as README spells it."""
+    """Field names and aliases, mapped to the environment variable as the docs spell it."""
     names: dict[str, str] = {}
     for field_name, field in Settings.model_fields.items():
         alias = field.validation_alias

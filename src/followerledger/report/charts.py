@@ -6,7 +6,7 @@ to an `<svg role="img">` with a title and a description, scaled to its container
 (`viewBox`). The page therefore runs no script and loads nothing, and prints as vectors.
 The data's gaps stay visible: a day without a count is a null, which breaks the line
 (`invalid: break-paths-show-domains`), never a 0. Sparklines are the exception: one
-polyline each, drawn here (README, "The report", says why).
+polyline each, drawn here (docs/report.md says why).
 """
 
 from __future__ import annotations
@@ -368,7 +368,7 @@ def sparkline(
     """A small line without axes: one polyline per run of consecutive days (a missing day
     breaks it), at most one point per pixel column (the day's last count), the last count
     dotted. Drawn directly, not by vl-convert: a sparkline is one path, and a render per
-    account would cost several seconds on a large watchlist (README, "The report")."""
+    account would cost several seconds on a large watchlist (docs/report.md)."""
     left, right, top, bottom = 2.0, 4.0, 3.0, 3.0
     span = max(1, (last - first).days)
     inner_width, inner_height = width - left - right, height - top - bottom

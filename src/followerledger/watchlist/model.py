@@ -18,7 +18,7 @@ DEFAULT_MILESTONES: Final = (1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class AlertRules:
-    """When to send an alert: the watchlist's optional `alerts:` section (README "Alerts")."""
+    """When to send an alert: the watchlist's optional `alerts:` section (docs/operations.md)."""
 
     milestones: tuple[int, ...] = DEFAULT_MILESTONES
     drop_percent: float | None = 10.0
