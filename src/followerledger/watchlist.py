@@ -21,7 +21,8 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from followerledger.handles import HandleError, read_handle, shown
-from followerledger.observation import MAX_COUNT, PLATFORMS, Platform, has_lone_surrogate
+from followerledger.observation import MAX_COUNT, Platform, has_lone_surrogate
+from followerledger.sources import registry
 
 _FAST_LOADER: Final = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -105,7 +106,7 @@ class Watchlist:
     def platforms(self) -> tuple[Platform, ...]:
         """Platforms with at least one watched account, in canonical order."""
         present = {account.platform for account in self.accounts}
-        return tuple(platform for platform in PLATFORMS if platform in present)
+        return tuple(platform for platform in registry.names() if platform in present)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -132,13 +133,9 @@ class WatchlistError(ValueError):
 
 def normalize_handle(platform: str, handle: str) -> str:
     """The handle as compared on its platform (case-insensitive, without a leading '@')."""
-    # Channel ids and DIDs are case-sensitive identifiers; handles are not. Keep in step with
-    # the `handle_key` macro in sql/macros.sql.
-    if (platform == "youtube" and handle.startswith("UC")) or (
-        platform == "bluesky" and handle.startswith("did:")
-    ):
-        return handle
-    return handle.lstrip("@").lower()
+    # Channel ids and DIDs are case-sensitive identifiers; handles are not (each spec's
+    # `exact_prefix`). Keep in step with the `handle_key` macro in sql/macros.sql.
+    return registry.platform(platform).normalize(handle)
 
 
 def _yaml() -> YAML:
@@ -343,19 +340,20 @@ def _validate(document: Any, path: Path) -> Watchlist:
                 Problem(
                     path,
                     brand_line,
-                    f"brand {shown(brand)} must map platforms ({', '.join(PLATFORMS)}) to handles",
+                    f"brand {shown(brand)} must map platforms "
+                    f"({', '.join(registry.names())}) to handles",
                 )
             )
             continue
         for platform, handles in platforms.items():
             platform_line = _line(platforms, key=platform)
-            if platform not in PLATFORMS:
+            if platform not in registry.names():
                 problems.append(
                     Problem(
                         path,
                         platform_line,
                         f"unknown platform {shown(platform)} under brand {shown(brand)}: "
-                        f"use one of {', '.join(PLATFORMS)}",
+                        f"use one of {', '.join(registry.names())}",
                     )
                 )
                 continue

@@ -113,8 +113,8 @@ def routes(state: EmulatorState) -> list[Route]:
         return JSONResponse([entity(a) for a in found if a is not None and a.state == "ok"])
 
     return [
-        Route("/api/v2/instance", guarded(state, "mastodon", instance)),
         Route("/api/v1/accounts/lookup", guarded(state, "mastodon", lookup)),
         Route("/api/v1/accounts/{id}", guarded(state, "mastodon", account)),
         Route("/api/v1/accounts", guarded(state, "mastodon", accounts)),
+        Route("/api/v2/instance", guarded(state, "mastodon", instance)),
     ]
