@@ -82,7 +82,7 @@ def test_the_scan_finds_each_way_of_writing_the_list(tmp_path: Path) -> None:
 def test_everything_reads_the_one_list() -> None:
     assert names() == tuple(spec.name for spec in SPECS)
     assert len(set(names())) == len(SPECS)
-    assert SUPPORTED_PLATFORMS == names()
+    assert names() == SUPPORTED_PLATFORMS
     assert tuple(PLATFORM_CHOICE.choices) == names()
     assert isinstance(PLATFORM_CHOICE, click.Choice)
     assert tuple(POLICIES) == names()
@@ -103,4 +103,5 @@ def test_the_observation_layer_does_not_import_the_sources() -> None:
         if isinstance(node, ast.Import)
         for alias in node.names
     ]
-    assert imported and not [name for name in imported if name.startswith("followerledger")]
+    assert imported
+    assert not [name for name in imported if name.startswith("followerledger")]
