@@ -20,6 +20,7 @@ from followerledger.observation import (
     repaired,
 )
 from followerledger.sources.http import ApiClient, RateLimited, RequestFailed
+from followerledger.sources.platform import Platform
 
 #: The longest `detail` a row keeps; cut only after secrets are redacted, so a secret that
 #: straddles the cut is masked whole rather than kept in part.
@@ -291,16 +292,25 @@ def fetch_guarded(
 
 
 class ApiSource:
-    """The header every source with one API client shares: its spec's name and batch size,
+    """The header every source with one API client shares: its `spec`'s name and batch size,
     usage counted on the client, batches of `batch_size` in order, and `fetch` guarded by
     `fetch_guarded`. A source module then holds only its request shape and its parser
     (`_fetch`)."""
 
-    platform: ClassVar[str]
-    batch_size: ClassVar[int]
+    spec: ClassVar[Platform]
 
     def __init__(self, client: ApiClient) -> None:
         self.client = client
+
+    @property
+    def platform(self) -> str:
+        """The spec's name."""
+        return self.spec.name
+
+    @property
+    def batch_size(self) -> int:
+        """The spec's batch size."""
+        return self.spec.batch_size
 
     def plan(self, targets: Sequence[Target]) -> list[list[Target]]:
         """The targets in order, `batch_size` per request."""

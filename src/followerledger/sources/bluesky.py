@@ -59,12 +59,32 @@ def actor(target: Target) -> str:
     return target.account_id or target.handle.lstrip("@")
 
 
+#: The Bluesky AppView (../shared/contracts/bluesky): ids are DIDs of the two methods the
+#: network uses. The AppView publishes no rate limit; the PDS figure (3,000 per 5 minutes)
+#: serves as a polite ceiling.
+PLATFORM: Final = Platform(
+    name="bluesky",
+    label="Bluesky",
+    handle_pattern=re.compile(rf"^(?:{DOMAIN}|did:[a-z]+:[A-Za-z0-9._:%-]*[A-Za-z0-9._-])$"),
+    handle_rule="Bluesky handles are domain names such as dell.com, or DIDs such as did:plc:…, "
+    "written bare, with '@' or as https://bsky.app/profile/…",
+    read_written=read_written,
+    account_id=re.compile(r"did:(?:plc:[a-z0-9]{1,64}|web:[A-Za-z0-9.:%-]{1,253})"),
+    id_field="did",
+    batch_size=BATCH_SIZE,
+    policy=RatePolicy("bluesky", 3000, 5 * 60),
+    read_budget=read_budget,
+    build=build,
+    emulator="followerledger.emulator.bluesky_api",
+    exact_prefix="did:",
+)
+
+
 class BlueskySource(ApiSource):
     """Follower counts from the Bluesky AppView: one getProfiles request per batch (handles
     and DIDs mix freely, 25 per request), plus one getProfile per omitted account."""
 
-    platform = "bluesky"
-    batch_size = BATCH_SIZE
+    spec = PLATFORM
 
     def _fetch(self, batch: Sequence[Target], make: Callable[[], RowFactory]) -> list[Observation]:
         response = self.client.get(
@@ -173,24 +193,3 @@ def profile_row(profile: dict[str, Any], target: Target, rows: RowFactory) -> Ob
         following_field="followsCount",
         posts_field="postsCount",
     )
-
-
-#: The Bluesky AppView (../shared/contracts/bluesky): ids are DIDs of the two methods the
-#: network uses. The AppView publishes no rate limit; the PDS figure (3,000 per 5 minutes)
-#: serves as a polite ceiling.
-PLATFORM: Final = Platform(
-    name=BlueskySource.platform,
-    label="Bluesky",
-    handle_pattern=re.compile(rf"^(?:{DOMAIN}|did:[a-z]+:[A-Za-z0-9._:%-]*[A-Za-z0-9._-])$"),
-    handle_rule="Bluesky handles are domain names such as dell.com, or DIDs such as did:plc:…, "
-    "written bare, with '@' or as https://bsky.app/profile/…",
-    read_written=read_written,
-    account_id=re.compile(r"did:(?:plc:[a-z0-9]{1,64}|web:[A-Za-z0-9.:%-]{1,253})"),
-    id_field="did",
-    batch_size=BATCH_SIZE,
-    policy=RatePolicy(BlueskySource.platform, 3000, 5 * 60),
-    read_budget=read_budget,
-    build=build,
-    emulator="followerledger.emulator.bluesky_api",
-    exact_prefix="did:",
-)

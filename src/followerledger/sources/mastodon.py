@@ -116,11 +116,33 @@ def parse_version(text: str) -> tuple[int, int]:
     return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
 
 
+#: Mastodon (../shared/contracts/mastodon): ids are "cast from an integer, but not guaranteed
+#: to be a number" (Account.md), so the instance-local part may be letters and digits (as on
+#: Mastodon-compatible servers), stored as `<instance>:<id>`; 300 requests per 5 minutes per
+#: IP and instance.
+PLATFORM: Final = Platform(
+    name="mastodon",
+    label="Mastodon",
+    handle_pattern=re.compile(rf"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?@{DOMAIN}$"),
+    handle_rule="Mastodon handles are user@instance, such as Gargron@mastodon.social, "
+    "written with or without a leading '@' or as https://instance/@user",
+    read_written=read_written,
+    account_id=re.compile(r"[a-z0-9.-]{1,253}:[0-9A-Za-z]{1,64}"),
+    id_field="id",
+    batch_size=BATCH_SIZE,
+    policy=RatePolicy("mastodon", 300, 5 * 60),
+    read_budget=read_budget,
+    build=build,
+    emulator="followerledger.emulator.mastodon_api",
+    planned=planned,
+)
+
+
 class MastodonSource:
     """Follower counts from each account's home instance."""
 
-    platform: Final = "mastodon"
-    batch_size: Final = BATCH_SIZE
+    platform: Final = PLATFORM.name
+    batch_size: Final = PLATFORM.batch_size
 
     def __init__(self, client_for: Callable[[str], ApiClient]) -> None:
         self._client_for = client_for
@@ -327,26 +349,3 @@ def account_row(account: Any, target: Target, rows: RowFactory, instance: str) -
         following_field="following_count",
         posts_field="statuses_count",
     )
-
-
-#: Mastodon (../shared/contracts/mastodon): ids are "cast from an integer, but not guaranteed
-#: to be a number" (Account.md), so the instance-local part may be letters and digits (as on
-#: Mastodon-compatible servers), stored as `<instance>:<id>`; 300 requests per 5 minutes per
-#: IP and instance.
-PLATFORM: Final = Platform(
-    name=MastodonSource.platform,
-    label="Mastodon",
-    handle_pattern=re.compile(rf"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?@{DOMAIN}$"),
-    handle_rule="Mastodon handles are user@instance, such as Gargron@mastodon.social, "
-    "written with or without a leading '@' or as https://instance/@user",
-    read_written=read_written,
-    account_id=re.compile(r"[a-z0-9.-]{1,253}:[0-9A-Za-z]{1,64}"),
-    id_field="id",
-    batch_size=BATCH_SIZE,
-    policy=RatePolicy(MastodonSource.platform, 300, 5 * 60),
-    read_budget=read_budget,
-    build=build,
-    emulator="followerledger.emulator.mastodon_api",
-    per_instance=True,
-    planned=planned,
-)

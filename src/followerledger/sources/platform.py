@@ -96,8 +96,6 @@ class Platform:
     emulator: str
     credentials: tuple[Credential, ...] = ()
     exact_prefix: str | None = None
-    #: Mastodon counts its budget per server: each instance gets a policy of its own.
-    per_instance: bool = False
     planned: Planner = one_request_per_batch
 
     def rate_policy(

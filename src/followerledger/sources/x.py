@@ -61,11 +61,30 @@ def build(settings: Settings, connect: Connect) -> XSource:
     return XSource(connect.client(settings.x_api_url, session, policy, [token]))
 
 
+#: X API v2 (../shared/contracts/x): usernames, user ids as the OpenAPI pattern writes them,
+#: and 300 user lookups per 15 minutes per app.
+PLATFORM: Final = Platform(
+    name="x",
+    label="X",
+    handle_pattern=re.compile(r"^[A-Za-z0-9_]{1,15}$"),
+    handle_rule="X usernames are 1-15 letters, digits or underscores, written as Apple, @Apple "
+    "or https://x.com/Apple",
+    read_written=read_written,
+    account_id=re.compile(r"[0-9]{1,19}"),
+    id_field="id",
+    batch_size=BATCH_SIZE,
+    policy=RatePolicy("x", 300, 15 * 60),
+    read_budget=read_budget,
+    build=build,
+    emulator="followerledger.emulator.x_api",
+    credentials=(TOKEN,),
+)
+
+
 class XSource(ApiSource):
     """Follower counts from the X API v2 user-lookup endpoints."""
 
-    platform = "x"
-    batch_size = BATCH_SIZE
+    spec = PLATFORM
 
     def plan(self, targets: Sequence[Target]) -> list[list[Target]]:
         """Resolved accounts are read by id, the others by username; 100 per request."""
@@ -206,23 +225,3 @@ def _user_row(user: dict[str, Any], target: Target, rows: RowFactory) -> Observa
         following_field="public_metrics.following_count",
         posts_field=f"public_metrics.{posts_key}",
     )
-
-
-#: X API v2 (../shared/contracts/x): usernames, user ids as the OpenAPI pattern writes them,
-#: and 300 user lookups per 15 minutes per app.
-PLATFORM: Final = Platform(
-    name=XSource.platform,
-    label="X",
-    handle_pattern=re.compile(r"^[A-Za-z0-9_]{1,15}$"),
-    handle_rule="X usernames are 1-15 letters, digits or underscores, written as Apple, @Apple "
-    "or https://x.com/Apple",
-    read_written=read_written,
-    account_id=re.compile(r"[0-9]{1,19}"),
-    id_field="id",
-    batch_size=BATCH_SIZE,
-    policy=RatePolicy(XSource.platform, 300, 15 * 60),
-    read_budget=read_budget,
-    build=build,
-    emulator="followerledger.emulator.x_api",
-    credentials=(TOKEN,),
-)

@@ -88,12 +88,33 @@ def next_quota_reset(now: datetime) -> datetime:
     return midnight.astimezone(now.tzinfo)
 
 
+#: The YouTube Data API v3 (../shared/contracts/youtube): channel ids as the discovery
+#: document writes them; 10,000 quota units a day, one unit per `channels.list`.
+PLATFORM: Final = Platform(
+    name="youtube",
+    label="YouTube",
+    handle_pattern=re.compile(r"^(?:@[A-Za-z0-9._-]{1,30}|UC[A-Za-z0-9_-]{22})$"),
+    handle_rule="YouTube handles are up to 30 letters, digits, '.', '_' or '-', with or without "
+    "'@' or as https://www.youtube.com/@…, or UC… channel ids (or "
+    "https://www.youtube.com/channel/UC…)",
+    read_written=read_written,
+    account_id=re.compile(r"UC[A-Za-z0-9_-]{22}"),
+    id_field="id",
+    batch_size=BATCH_SIZE,
+    policy=RatePolicy("youtube", 10_000, 24 * 3600),
+    read_budget=no_budget_headers,
+    build=build,
+    emulator="followerledger.emulator.youtube_api",
+    credentials=(API_KEY,),
+    exact_prefix="UC",
+)
+
+
 class YouTubeSource(ApiSource):
     """Subscriber counts from the YouTube Data API v3: one request per batch, unless the
     quota already ran out in this run."""
 
-    platform = "youtube"
-    batch_size = BATCH_SIZE
+    spec = PLATFORM
 
     def __init__(self, client: ApiClient, api_key: str) -> None:
         super().__init__(client)
@@ -246,25 +267,3 @@ def channel_row(channel: dict[str, Any], target: Target, rows: RowFactory) -> Ob
         followers_field="statistics.subscriberCount",
         posts_field="statistics.videoCount",
     )
-
-
-#: The YouTube Data API v3 (../shared/contracts/youtube): channel ids as the discovery
-#: document writes them; 10,000 quota units a day, one unit per `channels.list`.
-PLATFORM: Final = Platform(
-    name=YouTubeSource.platform,
-    label="YouTube",
-    handle_pattern=re.compile(r"^(?:@[A-Za-z0-9._-]{1,30}|UC[A-Za-z0-9_-]{22})$"),
-    handle_rule="YouTube handles are up to 30 letters, digits, '.', '_' or '-', with or without "
-    "'@' or as https://www.youtube.com/@…, or UC… channel ids (or "
-    "https://www.youtube.com/channel/UC…)",
-    read_written=read_written,
-    account_id=re.compile(r"UC[A-Za-z0-9_-]{22}"),
-    id_field="id",
-    batch_size=BATCH_SIZE,
-    policy=RatePolicy(YouTubeSource.platform, 10_000, 24 * 3600),
-    read_budget=no_budget_headers,
-    build=build,
-    emulator="followerledger.emulator.youtube_api",
-    credentials=(API_KEY,),
-    exact_prefix="UC",
-)
