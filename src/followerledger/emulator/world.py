@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import hashlib
 import importlib
 import math
@@ -73,7 +74,7 @@ def trajectory(platform: str, handle: str) -> Trajectory:
     start = float(DELL_2008.get(key, 40 + int(unit(seed, "start") * 4000)))
     capacity = start * 10 ** (1.5 + 1.5 * unit(seed, "capacity"))
     return Trajectory(
-        anchor=platform_api(platform).GROWTH_START if platform in registry.names() else ANCHOR,
+        anchor=_growth_start(platform),
         start=start,
         capacity=capacity,
         rate=0.4 + unit(seed, "rate"),
@@ -128,6 +129,15 @@ def account_id(platform: str, original: str) -> str:
     """The id the emulated platform gives an account (derived from its original handle)."""
     found: str = platform_api(platform).account_id(original)
     return found
+
+
+@functools.cache
+def _growth_start(platform: str) -> datetime:
+    """When the platform's accounts start growing (ANCHOR for a platform not registered)."""
+    if platform not in registry.names():
+        return ANCHOR
+    start: datetime = platform_api(platform).GROWTH_START
+    return start
 
 
 def platform_api(platform: str) -> ModuleType:
