@@ -21,15 +21,20 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "pause",
             "stopping",
             "leftovers",
-            "handles",
             "layout",
             "run_outcome",
         ),
         (),
     ),
     "storage": (("lake", "manifest", "run_log"), ("core",)),
-    "inputs": (("settings", "watchlist", "prefect_server", "secret_blocks"), ("core",)),
-    "sources": (("sources",), ("core", "storage", "inputs")),
+    "sources": (("sources",), ("core", "storage", "platforms")),
+    #: What is known of each platform, read by everything that handles handles or settings:
+    #: the registry lists the sources, and a source reads its own spec back through it.
+    "platforms": (("sources.registry", "handles"), ("core", "storage", "sources")),
+    "inputs": (
+        ("settings", "watchlist", "prefect_server", "secret_blocks"),
+        ("core", "platforms"),
+    ),
     "warehouse": (
         (
             "models",
@@ -44,15 +49,15 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "query",
             "report",
         ),
-        ("core", "storage", "inputs"),
+        ("core", "storage", "inputs", "platforms"),
     ),
     "run": (
         ("run_plan", "landing", "emulator", "alerts", "artifacts"),
-        ("core", "storage", "inputs", "sources", "warehouse"),
+        ("core", "storage", "inputs", "platforms", "sources", "warehouse"),
     ),
     "orchestration": (
         ("tasks", "flows", "deployments", "crash_detection", "demo", "cli"),
-        ("core", "storage", "inputs", "sources", "warehouse", "run"),
+        ("core", "storage", "inputs", "platforms", "sources", "warehouse", "run"),
     ),
 }
 
@@ -78,12 +83,22 @@ def module_name(path: Path) -> str:
 
 
 def imported(path: Path) -> set[str]:
-    """Every `followerledger` module a source file imports, anywhere in it."""
+    """Every `followerledger` module a source file imports, anywhere in it but under
+    `if TYPE_CHECKING:` (a name for the type checker is not a dependency at run time)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     module = module_name(path)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()
+    typing_only = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If)
+        and ast.unparse(node.test) in {"TYPE_CHECKING", "typing.TYPE_CHECKING"}
+        for inner in ast.walk(node)
+    }
     for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):

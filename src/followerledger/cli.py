@@ -24,7 +24,27 @@ if TYPE_CHECKING:
     from followerledger.prefect_server import PrefectServer
 
 P = ParamSpec("P")
-PLATFORM_CHOICE = click.Choice(["x", "bluesky", "mastodon", "youtube"])
+
+
+class _PlatformChoice(click.Choice[str]):
+    """One of the registry's platform names, read when click first looks: importing the
+    registry costs the sources' imports, which `query` must not pay."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        from followerledger.sources.registry import names
+
+        return names()
+
+    @choices.setter
+    def choices(self, _: object) -> None:
+        """The names are the registry's; click's own assignment is ignored."""
+
+
+PLATFORM_CHOICE = _PlatformChoice()
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -36,10 +36,10 @@ from followerledger.lake import Lake, LakeFile, observation_key
 from followerledger.observation import (
     MAX_COUNT,
     PARQUET_OPTIONS,
-    PLATFORMS,
     Observation,
     to_table,
 )
+from followerledger.sources import registry
 from followerledger.watchlist import Watchlist, normalize_handle
 
 REQUIRED: Final = ("observed_at", "platform", "handle", "followers")
@@ -283,9 +283,9 @@ def _observation(
             "older than any platform"
         )
     platform = field.get("platform", "").strip().lower()
-    if platform not in PLATFORMS:
+    if platform not in registry.names():
         raise ValueError(
-            f"unknown platform {field.get('platform')!r}: use one of {', '.join(PLATFORMS)}"
+            f"unknown platform {field.get('platform')!r}: use one of {', '.join(registry.names())}"
         )
     try:
         handle = read_handle(platform, field.get("handle", ""))

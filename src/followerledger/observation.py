@@ -11,8 +11,9 @@ from typing import Final, Literal
 
 import pyarrow as pa
 
-Platform = Literal["x", "bluesky", "mastodon", "youtube"]
-PLATFORMS: Final[tuple[Platform, ...]] = ("x", "bluesky", "mastodon", "youtube")
+#: A platform's name in the lake; the names are the registry's (`sources/registry.py`), which
+#: this lower layer does not import: readers of input check names there.
+Platform = str
 
 Status = Literal["ok", "not_found", "suspended", "deactivated", "protected", "hidden", "error"]
 STATUSES: Final[tuple[Status, ...]] = (

@@ -6,8 +6,8 @@ API is configured (`PREFECT_API_URL`, environment or Prefect profile), so that n
 starts a server just to look; a block that does not exist is simply not set. Values stay
 `SecretStr` in `Settings`, so `Settings.redact` masks them like any other secret.
 
-Prefect is imported inside the lookup only: `sources` imports this module for the block
-names, and that must not cost a Prefect import.
+Prefect is imported inside the lookup only: commands that never read a block must not
+cost a Prefect import.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Final
 from pydantic import SecretStr
 
 from followerledger.settings import Settings
+from followerledger.sources import registry
 from followerledger.urls import shown_url, without_url_secrets
 
 
@@ -30,9 +31,13 @@ class SecretBlock:
     block: str
 
 
+#: The platforms' credentials (each spec's `credentials`), then the alert URLs.
 SECRET_BLOCKS: Final = (
-    SecretBlock("x_bearer_token", "X_BEARER_TOKEN", "followerledger-x-bearer-token"),
-    SecretBlock("youtube_api_key", "YOUTUBE_API_KEY", "followerledger-youtube-api-key"),
+    *(
+        SecretBlock(credential.field, credential.variable, credential.block)
+        for spec in registry.SPECS
+        for credential in spec.credentials
+    ),
     SecretBlock("alert_urls", "FOLLOWERLEDGER_ALERT_URLS", "followerledger-alert-urls"),
 )
 

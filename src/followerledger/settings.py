@@ -19,6 +19,7 @@ from followerledger.layout import (
     SettingsError,
     check_warehouse,
 )
+from followerledger.sources import registry
 
 __all__ = ["Settings", "SettingsError", "load_settings", "parse_budgets"]
 
@@ -170,11 +171,10 @@ class Settings(BaseSettings):
 
     def redact(self, text: str) -> str:
         """The text with every configured secret replaced by '***'."""
-        secrets = [
-            secret.get_secret_value()
-            for secret in (self.x_bearer_token, self.youtube_api_key, self.alert_urls)
-            if secret is not None
-        ]
+        # Every SecretStr field: the platforms' credentials (their specs' `credentials`)
+        # and the alert URLs.
+        values = (getattr(self, name) for name in type(self).model_fields)
+        secrets = [value.get_secret_value() for value in values if isinstance(value, SecretStr)]
         if self.alert_urls is not None:
             secrets += re.split(r"[\s,]+", self.alert_urls.get_secret_value())
         # Longest first, so a URL list is masked whole before its parts.
@@ -183,7 +183,7 @@ class Settings(BaseSettings):
         return text
 
 
-_BUDGET = re.compile(r"^\s*(x|bluesky|mastodon|youtube)\s*=\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*$")
+_BUDGET = re.compile(r"^\s*([a-z]+)\s*=\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*$")
 
 
 def parse_budgets(text: str) -> dict[str, tuple[int, float]]:
@@ -192,7 +192,12 @@ def parse_budgets(text: str) -> dict[str, tuple[int, float]]:
     budgets: dict[str, tuple[int, float]] = {}
     for number, entry in enumerate(filter(str.strip, text.split(",")), start=1):
         match = _BUDGET.match(entry)
-        if match is None or float(match.group(3)) <= 0 or int(match.group(2)) <= 0:
+        if (
+            match is None
+            or match.group(1) not in registry.names()
+            or float(match.group(3)) <= 0
+            or int(match.group(2)) <= 0
+        ):
             # Named by position, not quoted: settings errors never echo a value.
             raise ValueError(f"entry {number} must read platform=requests/seconds, e.g. x=300/900")
         budgets[match.group(1)] = (int(match.group(2)), float(match.group(3)))

@@ -12,16 +12,16 @@ from followerledger.sources.http import (
     ApiClient,
     RateLimited,
     RequestFailed,
-    epoch_seconds_reset,
-    iso8601_reset,
+    iso8601,
     make_session,
     no_budget_headers,
+    rate_limit_headers,
 )
 from tests.conftest import FakeClock
 
 
 def test_epoch_and_iso_budget_readers() -> None:
-    x = epoch_seconds_reset("x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-reset")
+    x = rate_limit_headers("x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-reset")
     budget = x(
         {
             "x-rate-limit-limit": "300",
@@ -32,7 +32,9 @@ def test_epoch_and_iso_budget_readers() -> None:
     assert budget is not None
     assert (budget.limit, budget.remaining) == (300, 0)
     assert budget.reset_at == datetime.fromtimestamp(1593538196, UTC)
-    mastodon = iso8601_reset("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+    mastodon = rate_limit_headers(
+        "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", iso8601
+    )
     budget = mastodon(
         {"X-RateLimit-Remaining": "3", "X-RateLimit-Reset": "2026-11-26T12:05:00.123456Z"}
     )
@@ -55,7 +57,7 @@ def test_spent_budget_beyond_max_wait_raises_before_sending(
         httpserver.url_for(""),
         make_session(),
         max_wait=900,
-        read_budget=epoch_seconds_reset("l", "x-rate-limit-remaining", "x-rate-limit-reset"),
+        read_budget=rate_limit_headers("l", "x-rate-limit-remaining", "x-rate-limit-reset"),
         clock=fake_clock,
         sleep=fake_clock.sleep,
     )

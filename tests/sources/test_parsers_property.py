@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 from followerledger.lake import Lake
 from followerledger.landing import Landing
 from followerledger.observation import MAX_COUNT, STATUSES, Observation, to_table
-from followerledger.sources.base import ACCOUNT_IDS, MalformedAnswer, RowFactory, Target
+from followerledger.sources.base import MalformedAnswer, RowFactory, Target
 from followerledger.sources.bluesky import parse_profiles
 from followerledger.sources.mastodon import account_row
+from followerledger.sources.registry import platform
 from followerledger.sources.x import parse_users
 from followerledger.sources.youtube import parse_channels
 
@@ -75,7 +76,7 @@ def check(parse: Callable[[], list[Observation]], expect: int = len(BATCH)) -> N
             assert count is None or (type(count) is int and 0 <= count <= MAX_COUNT)
         assert row.followers is None or row.status == "ok"
         # An id comes from the target (the watchlist's earlier resolution) or matches the form.
-        pattern, _ = ACCOUNT_IDS[row.platform]
+        pattern = platform(row.platform).account_id
         known = {target.account_id for target in BATCH}
         assert row.account_id in known or pattern.fullmatch(str(row.account_id))
     to_table(result)  # every row lands as it is

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from starlette.applications import Starlette
@@ -9,31 +10,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from followerledger.emulator import bluesky_api, mastodon_api, x_api, youtube_api
 from followerledger.emulator.faults import Fault
 from followerledger.emulator.memory import EmulatorState
-
-ENDPOINTS = {
-    "x": ["/2/users/by", "/2/users"],
-    "bluesky": ["/xrpc/app.bsky.actor.getProfiles", "/xrpc/app.bsky.actor.getProfile"],
-    "mastodon": [
-        "/api/v1/accounts/lookup",
-        "/api/v1/accounts/{id}",
-        "/api/v1/accounts",
-        "/api/v2/instance",
-    ],
-    "youtube": ["/youtube/v3/channels"],
-}
+from followerledger.sources.registry import SPECS
 
 
 def create_app(state: EmulatorState) -> Starlette:
-    """The emulator as an ASGI application bound to one state."""
+    """The emulator as an ASGI application bound to one state: each platform's routes come
+    from the emulator module its spec names (`Platform.emulator`)."""
+    apis = {spec.name: importlib.import_module(spec.emulator).routes(state) for spec in SPECS}
+    endpoints = {name: [route.path for route in routes] for name, routes in apis.items()}
 
     async def index(request: Request) -> Response:
         return JSONResponse(
             {
                 "emulator": "followerledger",
-                "endpoints": ENDPOINTS,
+                "endpoints": endpoints,
                 "control": [
                     "/_emulator/faults",
                     "/_emulator/requests",
@@ -77,10 +69,7 @@ def create_app(state: EmulatorState) -> Starlette:
     return Starlette(
         routes=[
             Route("/", index),
-            *x_api.routes(state),
-            *bluesky_api.routes(state),
-            *mastodon_api.routes(state),
-            *youtube_api.routes(state),
+            *(route for routes in apis.values() for route in routes),
             Route("/_emulator/faults", faults, methods=["POST", "DELETE"]),
             Route("/_emulator/requests", requests),
             Route("/_emulator/limits", limits, methods=["POST"]),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Final
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -17,6 +18,18 @@ _ERRORS = {
     "suspended": ("AccountTakedown", "Account has been suspended"),
     "deactivated": ("AccountDeactivated", "Account is deactivated"),
 }
+
+
+#: When the emulated accounts start growing.
+GROWTH_START: Final = datetime(2023, 4, 20, tzinfo=UTC)
+#: The rate-limit window (requests, seconds) the emulator enforces, as Bluesky documents it;
+#: None where the platform counts quota instead.
+LIMIT: Final[tuple[int, int] | None] = (3000, 5 * 60)
+
+
+def account_id(original: str) -> str:
+    """The id Bluesky gives the account first watched as `original`."""
+    return w.bluesky_did(original)
 
 
 def routes(state: EmulatorState) -> list[Route]:

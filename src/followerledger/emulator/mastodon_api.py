@@ -6,7 +6,8 @@ instance; lookups name the instance in `acct=user@instance`, and ids are unique 
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Final
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -18,6 +19,18 @@ from followerledger.emulator.plumbing import guarded
 from followerledger.sources.mastodon import MULTI_ACCOUNT_VERSION, parse_version
 
 _NOT_FOUND = {"error": "Record not found"}
+
+
+#: When the emulated accounts start growing.
+GROWTH_START: Final = datetime(2017, 4, 1, tzinfo=UTC)
+#: The rate-limit window (requests, seconds) the emulator enforces, as Mastodon documents it;
+#: None where the platform counts quota instead.
+LIMIT: Final[tuple[int, int] | None] = (300, 5 * 60)
+
+
+def account_id(original: str) -> str:
+    """The id Mastodon gives the account first watched as `original`."""
+    return w.mastodon_id(original)
 
 
 def routes(state: EmulatorState) -> list[Route]:
@@ -113,8 +126,8 @@ def routes(state: EmulatorState) -> list[Route]:
         return JSONResponse([entity(a) for a in found if a is not None and a.state == "ok"])
 
     return [
-        Route("/api/v2/instance", guarded(state, "mastodon", instance)),
         Route("/api/v1/accounts/lookup", guarded(state, "mastodon", lookup)),
         Route("/api/v1/accounts/{id}", guarded(state, "mastodon", account)),
         Route("/api/v1/accounts", guarded(state, "mastodon", accounts)),
+        Route("/api/v2/instance", guarded(state, "mastodon", instance)),
     ]

@@ -9,16 +9,17 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from followerledger.emulator.faults import Faults
-from followerledger.emulator.world import World, account_id, key_of
+from followerledger.emulator.world import World, account_id, key_of, platform_api
+from followerledger.sources import registry
 from followerledger.sources.youtube import QUOTA_ZONE
 from followerledger.watchlist import Watchlist
 
-#: Default (limit, window seconds) per platform, as each platform documents them.
-DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
-    "x": (300, 15 * 60),
-    "bluesky": (3000, 5 * 60),
-    "mastodon": (300, 5 * 60),
-}
+
+def default_limits() -> dict[str, tuple[int, int]]:
+    """(limit, window seconds) per platform, as each platform documents them (each emulator
+    module's `LIMIT`; platforms that count quota instead have none)."""
+    limits = {name: platform_api(name).LIMIT for name in registry.names()}
+    return {name: limit for name, limit in limits.items() if limit is not None}
 
 
 @dataclasses.dataclass
@@ -70,7 +71,7 @@ class EmulatorState:
         self._lock = threading.Lock()
         self.windows = {
             platform: Window(limit, seconds)
-            for platform, (limit, seconds) in {**DEFAULT_LIMITS, **(limits or {})}.items()
+            for platform, (limit, seconds) in {**default_limits(), **(limits or {})}.items()
         }
         self.requests: Counter[str] = Counter()
         self._ids: dict[tuple[str, str], str] = {}

@@ -8,21 +8,19 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import hashlib
+import importlib
 import math
 from datetime import UTC, datetime, timedelta
+from types import ModuleType
 from typing import Final
+
+from followerledger.sources import registry
 
 #: The 2008 blog post is undated; we place its figures at mid-2008.
 ANCHOR: Final = datetime(2008, 7, 1, tzinfo=UTC)
 
-#: When each platform's emulated accounts start growing.
-PLATFORM_ANCHORS: Final = {
-    "x": ANCHOR,
-    "youtube": ANCHOR,
-    "mastodon": datetime(2017, 4, 1, tzinfo=UTC),
-    "bluesky": datetime(2023, 4, 20, tzinfo=UTC),
-}
 
 #: Follower counts the 2008 post gives (DellOutlet 1,516, DellSmBizOffers 151, DellChannel 71).
 DELL_2008: Final = {"delloutlet": 1516, "dellsmbizoffers": 151, "dellchannel": 71}
@@ -76,7 +74,7 @@ def trajectory(platform: str, handle: str) -> Trajectory:
     start = float(DELL_2008.get(key, 40 + int(unit(seed, "start") * 4000)))
     capacity = start * 10 ** (1.5 + 1.5 * unit(seed, "capacity"))
     return Trajectory(
-        anchor=PLATFORM_ANCHORS.get(platform, ANCHOR),
+        anchor=_growth_start(platform),
         start=start,
         capacity=capacity,
         rate=0.4 + unit(seed, "rate"),
@@ -129,13 +127,23 @@ def mastodon_id(address: str) -> str:
 
 def account_id(platform: str, original: str) -> str:
     """The id the emulated platform gives an account (derived from its original handle)."""
-    if platform == "x":
-        return x_user_id(original)
-    if platform == "bluesky":
-        return bluesky_did(original)
-    if platform == "youtube":
-        return original if original.startswith("UC") else youtube_channel_id(original)
-    return mastodon_id(original)
+    found: str = platform_api(platform).account_id(original)
+    return found
+
+
+@functools.cache
+def _growth_start(platform: str) -> datetime:
+    """When the platform's accounts start growing (ANCHOR for a platform not registered)."""
+    if platform not in registry.names():
+        return ANCHOR
+    start: datetime = platform_api(platform).GROWTH_START
+    return start
+
+
+def platform_api(platform: str) -> ModuleType:
+    """The emulator module of a platform (its spec's `emulator`): routes and world facts
+    (`GROWTH_START`, `LIMIT`, `account_id`). Imported on first use: each imports this one."""
+    return importlib.import_module(registry.platform(platform).emulator)
 
 
 def round_subscribers(count: int) -> int:

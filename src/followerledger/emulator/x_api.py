@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Final
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -16,6 +16,18 @@ from followerledger.emulator.plumbing import guarded
 _USERNAME = re.compile(r"^[A-Za-z0-9_]{1,15}$")
 _USER_ID = re.compile(r"^[0-9]{1,19}$")
 _PROBLEMS = "https://api.twitter.com/2/problems"
+
+
+#: When the emulated accounts start growing.
+GROWTH_START: Final = w.ANCHOR
+#: The rate-limit window (requests, seconds) the emulator enforces, as X documents it;
+#: None where the platform counts quota instead.
+LIMIT: Final[tuple[int, int] | None] = (300, 15 * 60)
+
+
+def account_id(original: str) -> str:
+    """The id X gives the account first watched as `original`."""
+    return w.x_user_id(original)
 
 
 def _invalid(parameter: str, raw: str, message: str) -> JSONResponse:

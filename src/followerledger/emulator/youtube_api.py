@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -13,6 +13,18 @@ from followerledger.emulator.memory import EmulatorState
 from followerledger.emulator.plumbing import guarded, quota_exceeded
 
 _KIND = "youtube#channelListResponse"
+
+
+#: When the emulated accounts start growing.
+GROWTH_START: Final = w.ANCHOR
+#: The rate-limit window (requests, seconds) the emulator enforces, as YouTube documents it;
+#: None where the platform counts quota instead.
+LIMIT: Final[tuple[int, int] | None] = None
+
+
+def account_id(original: str) -> str:
+    """The id YouTube gives the account first watched as `original`."""
+    return original if original.startswith("UC") else w.youtube_channel_id(original)
 
 
 def routes(state: EmulatorState) -> list[Route]:

@@ -1,41 +1,30 @@
 """Platform sources: each turns one request batch of watched accounts into observation rows.
 
 `build_source` wires a source to its HTTP client from settings; everything external (session,
-tokens, clock, sleep, the request throttle) can be passed in.
+tokens, clock, sleep, the request throttle) can be passed in. What each platform needs comes
+from its spec in `sources/registry.py`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Final
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Final
 
 import requests
-from pydantic import SecretStr
 
 from followerledger import stopping
-from followerledger.secret_blocks import block_name
-from followerledger.settings import Settings
+from followerledger.sources import registry
 from followerledger.sources.base import PlatformSource, Target, Usage
-from followerledger.sources.bluesky import BlueskySource
-from followerledger.sources.bluesky import read_budget as bluesky_budget
-from followerledger.sources.http import (
-    ApiClient,
-    BudgetReader,
-    Clock,
-    Logger,
-    Sleep,
-    make_session,
-    no_budget_headers,
-    utc_now,
-)
-from followerledger.sources.mastodon import MastodonSource, split_handle
-from followerledger.sources.mastodon import read_budget as mastodon_budget
-from followerledger.sources.throttle import RatePolicy, Throttle, policy_for, process_throttle
-from followerledger.sources.x import XSource
-from followerledger.sources.x import read_budget as x_budget
-from followerledger.sources.youtube import YouTubeSource
+from followerledger.sources.http import ApiClient, Clock, Logger, Sleep, make_session, utc_now
+from followerledger.sources.platform import Connect
+from followerledger.sources.throttle import RatePolicy, Throttle, process_throttle
 
-SUPPORTED_PLATFORMS: Final = ("x", "bluesky", "mastodon", "youtube")
+if TYPE_CHECKING:
+    from pydantic import SecretStr
+
+    from followerledger.settings import Settings
+
+SUPPORTED_PLATFORMS: Final = registry.names()
 
 __all__ = [
     "SUPPORTED_PLATFORMS",
@@ -63,18 +52,15 @@ def missing_config(settings: Settings, platforms: Sequence[str]) -> list[str]:
     for platform in platforms:
         if platform not in SUPPORTED_PLATFORMS:
             problems.append(f"platform {platform!r} is not supported")
-        elif platform == "x" and (state := _unset(settings.x_bearer_token)):
-            problems.append(
-                f"X_BEARER_TOKEN is {state}: put the app's bearer token in the "
-                "environment or .env, or in the Prefect Secret block "
-                f"{block_name('X_BEARER_TOKEN')} (or skip X with --platform)"
-            )
-        elif platform == "youtube" and (state := _unset(settings.youtube_api_key)):
-            problems.append(
-                f"YOUTUBE_API_KEY is {state}: put a YouTube Data API v3 key in the "
-                "environment or .env, or in the Prefect Secret block "
-                f"{block_name('YOUTUBE_API_KEY')} (or skip YouTube with --platform)"
-            )
+            continue
+        spec = registry.platform(platform)
+        for credential in spec.credentials:
+            if state := _unset(getattr(settings, credential.field)):
+                problems.append(
+                    f"{credential.variable} is {state}: {credential.hint} in the "
+                    "environment or .env, or in the Prefect Secret block "
+                    f"{credential.block} (or skip {spec.label} with --platform)"
+                )
     return problems
 
 
@@ -108,24 +94,23 @@ def build_source(
     problems = missing_config(settings, [platform])
     if problems:
         raise ConfigError(problems[0])
+    spec = registry.platform(platform)
     pool = settings.fetch_concurrency
 
     def pace_here(policy: RatePolicy) -> Throttle:
         return process_throttle(policy, logger)
 
+    def session_for(headers: Mapping[str, str] | None) -> requests.Session:
+        return session or make_session(pool, headers)
+
     def client(
-        name: str,
-        url: str,
-        budget: BudgetReader,
-        session: requests.Session,
-        policy: RatePolicy,
-        secrets: Sequence[str] = (),
+        url: str, session: requests.Session, policy: RatePolicy, secrets: Sequence[str]
     ) -> ApiClient:
         return ApiClient(
-            name,
+            spec.name,
             url,
             session,
-            read_budget=budget,
+            read_budget=spec.read_budget,
             timeout=settings.http_timeout,
             attempts=settings.http_attempts,
             max_wait=settings.max_rate_limit_wait,
@@ -137,58 +122,7 @@ def build_source(
             logger=logger,
         )
 
-    if platform == "x":
-        assert settings.x_bearer_token is not None
-        token = settings.x_bearer_token.get_secret_value()
-        session = session or make_session(pool, {"Authorization": f"Bearer {token}"})
-        return XSource(
-            client(
-                "x",
-                settings.x_api_url,
-                x_budget,
-                session,
-                policy_for("x", budgets=settings.budgets),
-                [token],
-            )
-        )
-    if platform == "bluesky":
-        return BlueskySource(
-            client(
-                "bluesky",
-                settings.bluesky_api_url,
-                bluesky_budget,
-                session or make_session(pool),
-                policy_for("bluesky", budgets=settings.budgets),
-            )
-        )
-    if platform == "youtube":
-        assert settings.youtube_api_key is not None
-        key = settings.youtube_api_key.get_secret_value()
-        return YouTubeSource(
-            client(
-                "youtube",
-                settings.youtube_api_url,
-                no_budget_headers,
-                session or make_session(pool),
-                policy_for("youtube", budgets=settings.budgets),
-                [key],
-            ),
-            key,
-        )
-    shared = session or make_session(pool)
-    override = settings.mastodon_api_url
-
-    def instance_client(instance: str) -> ApiClient:
-        url = override or f"https://{instance}"
-        return client(
-            "mastodon",
-            url,
-            mastodon_budget,
-            shared,
-            policy_for("mastodon", instance, settings.budgets),
-        )
-
-    return MastodonSource(instance_client)
+    return spec.build(settings, Connect(session_for, client))
 
 
 def planned_requests(
@@ -196,15 +130,5 @@ def planned_requests(
 ) -> dict[RatePolicy, int]:
     """The requests a run's batches will send, per rate budget (Mastodon: per instance, plus
     the version check of each instance read by id)."""
-    if platform != "mastodon":
-        return {policy_for(platform, budgets=settings.budgets): len(batches)}
-    planned: dict[RatePolicy, int] = {}
-    checked: set[str] = set()
-    for batch in batches:
-        instance = split_handle(batch[0].handle)[1]
-        policy = policy_for("mastodon", instance, settings.budgets)
-        planned[policy] = planned.get(policy, 0) + 1
-        if batch[0].account_id and instance not in checked:
-            checked.add(instance)
-            planned[policy] += 1
-    return planned
+    spec = registry.platform(platform)
+    return spec.planned(spec, batches, settings.budgets)

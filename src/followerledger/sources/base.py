@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, Final, Protocol
+from typing import Any, ClassVar, Final, Protocol
 
 import requests
 
@@ -21,6 +21,7 @@ from followerledger.observation import (
 )
 from followerledger.run_log import Usage as Usage
 from followerledger.sources.http import ApiClient, RateLimited, RequestFailed
+from followerledger.sources.platform import Platform
 
 #: The longest `detail` a row keeps; cut only after secrets are redacted, so a secret that
 #: straddles the cut is masked whole rather than kept in part.
@@ -80,18 +81,6 @@ def read_json(response: requests.Response) -> Any:
         ) from None
 
 
-#: Each platform's account id as its contract writes it (../shared/contracts), and the
-#: answer's field that holds it. X and YouTube give the OpenAPI/discovery patterns. Bluesky
-#: ids are DIDs of the two methods the network uses. Mastodon ids are "cast from an integer,
-#: but not guaranteed to be a number" (Account.md), so the instance-local part may be letters
-#: and digits (as on Mastodon-compatible servers), stored as `<instance>:<id>`.
-ACCOUNT_IDS: Final[dict[str, tuple[re.Pattern[str], str]]] = {
-    "x": (re.compile(r"[0-9]{1,19}"), "id"),
-    "bluesky": (re.compile(r"did:(?:plc:[a-z0-9]{1,64}|web:[A-Za-z0-9.:%-]{1,253})"), "did"),
-    "mastodon": (re.compile(r"[a-z0-9.-]{1,253}:[0-9A-Za-z]{1,64}"), "id"),
-    "youtube": (re.compile(r"UC[A-Za-z0-9_-]{22}"), "id"),
-}
-
 #: A count as the lake takes it from a string: ASCII digits only (`int()` also reads Arabic-
 #: Indic or fullwidth digits), and no longer than MAX_COUNT is.
 _COUNT_DIGITS: Final = re.compile(rf"[0-9]{{1,{len(str(MAX_COUNT))}}}")
@@ -135,17 +124,22 @@ class RowFactory:
     """Builds one run's observations for one platform, sharing what all rows have in common.
 
     It is the one place an answer's values are checked before they become a row: counts
-    (`checked_count`), account ids (`ACCOUNT_IDS`) and handles that fail become an `error`
-    row naming the field (with neither the value nor an id from the answer); lone surrogates
+    (`checked_count`), account ids (the spec's `account_id`) and handles that fail become an
+    `error` row naming the field (with neither the value nor an id from the answer); lone surrogates
     (half an emoji, as platforms cut names by UTF-16 units) in a display name or detail are
     replaced by U+FFFD, since the rest of the row is good.
     """
 
     def __init__(self, run_id: str, platform: str, observed_at: datetime, source: Source) -> None:
+        # Imported here: the registry imports every source, and every source imports this.
+        from followerledger.sources.registry import platform as spec_of
+
         self.run_id = run_id
         self.platform = platform
         self.observed_at = observed_at
         self.source = source
+        spec = spec_of(platform)
+        self._id_form = (spec.account_id, spec.id_field)
 
     def ok(
         self,
@@ -186,20 +180,14 @@ class RowFactory:
                 handle=handle,
                 account_id=account_id,
             )
-        return Observation(
-            run_id=self.run_id,
-            observed_at=self.observed_at,
-            platform=self.platform,
-            handle=handle or target.handle,
-            status=status,
-            source=self.source,
-            account_id=account_id or target.account_id,
-            display_name=repaired(display_name) if display_name is not None else None,
-            followers=counts[0],
-            following=counts[1],
-            posts=counts[2],
-            detail=repaired(detail) if detail is not None else None,
-            requested_handle=target.handle,
+        return self._row(
+            target,
+            status,
+            detail,
+            handle=handle,
+            account_id=account_id,
+            display_name=display_name,
+            counts=counts,
         )
 
     def status(
@@ -222,9 +210,9 @@ class RowFactory:
         """BadValue unless the answer's handle and id could be this platform's."""
         if handle is not None and has_lone_surrogate(handle):
             raise BadValue("handle holds half a character (a lone surrogate)")
-        if account_id is None or self.platform not in ACCOUNT_IDS:
+        if account_id is None:
             return
-        pattern, field = ACCOUNT_IDS[self.platform]
+        pattern, field = self._id_form
         if not pattern.fullmatch(account_id):
             raise BadValue(f"{field} is not a {self.platform} account id: {_shown(account_id)}")
 
@@ -236,6 +224,8 @@ class RowFactory:
         *,
         handle: str | None = None,
         account_id: str | None = None,
+        display_name: str | None = None,
+        counts: tuple[int | None, int | None, int | None] = (None, None, None),
     ) -> Observation:
         return Observation(
             run_id=self.run_id,
@@ -245,6 +235,10 @@ class RowFactory:
             status=status,
             source=self.source,
             account_id=account_id or target.account_id,
+            display_name=repaired(display_name) if display_name is not None else None,
+            followers=counts[0],
+            following=counts[1],
+            posts=counts[2],
             detail=repaired(detail) if detail is not None else None,
             requested_handle=target.handle,
         )
@@ -288,6 +282,43 @@ def fetch_guarded(
         else row
         for row in one_row_per_target(batch, rows, factory)
     ]
+
+
+class ApiSource:
+    """The header every source with one API client shares: its `spec`'s name and batch size,
+    usage counted on the client, batches of `batch_size` in order, and `fetch` guarded by
+    `fetch_guarded`. A source module then holds only its request shape and its parser
+    (`_fetch`)."""
+
+    spec: ClassVar[Platform]
+
+    def __init__(self, client: ApiClient) -> None:
+        self.client = client
+
+    @property
+    def platform(self) -> str:
+        """The spec's name."""
+        return self.spec.name
+
+    @property
+    def batch_size(self) -> int:
+        """The spec's batch size."""
+        return self.spec.batch_size
+
+    def plan(self, targets: Sequence[Target]) -> list[list[Target]]:
+        """The targets in order, `batch_size` per request."""
+        return batches(targets, self.batch_size)
+
+    def usage(self) -> Usage:
+        """Requests made so far."""
+        return Usage(self.client.requests_made)
+
+    def fetch(self, batch: Sequence[Target], run_id: str) -> list[Observation]:
+        """The batch's rows as `_fetch` reads them; exactly one row per target."""
+        return fetch_guarded(self.client, batch, run_id, lambda make: self._fetch(batch, make))
+
+    def _fetch(self, batch: Sequence[Target], make: Callable[[], RowFactory]) -> list[Observation]:
+        raise NotImplementedError
 
 
 def one_row_per_target(

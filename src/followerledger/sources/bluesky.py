@@ -7,26 +7,44 @@ Accounts absent from a getProfiles answer are asked for once more with getProfil
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from followerledger.observation import Observation, Status
 from followerledger.sources.base import (
+    ApiSource,
     MalformedAnswer,
     RowFactory,
     Target,
-    Usage,
     as_text,
-    batches,
-    fetch_guarded,
     read_json,
 )
-from followerledger.sources.http import ApiClient, RateLimited, RequestFailed, epoch_seconds_reset
+from followerledger.sources.http import RateLimited, RequestFailed, rate_limit_headers
+from followerledger.sources.platform import Connect, Platform, RatePolicy
+from followerledger.sources.profile_links import DOMAIN, profile_handle
 
-PLATFORM: Final = "bluesky"
+if TYPE_CHECKING:
+    from followerledger.settings import Settings
+
 BATCH_SIZE: Final = 25
+HOSTS: Final = frozenset({"bsky.app", "www.bsky.app"})
 
-read_budget = epoch_seconds_reset("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
+read_budget = rate_limit_headers("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
+
+
+def read_written(written: str) -> str:
+    """A handle or DID from `@dell.com` or `https://bsky.app/profile/dell.com`."""
+    return profile_handle(written, HOSTS, "profile")
+
+
+def build(settings: Settings, connect: Connect) -> BlueskySource:
+    """The source; the public AppView takes no credentials."""
+    policy = PLATFORM.rate_policy(budgets=settings.budgets)
+    return BlueskySource(
+        connect.client(settings.bluesky_api_url, connect.session(None), policy, ())
+    )
+
 
 #: getProfile's 400 error names and what they mean for the account.
 _ERROR_STATUS: Final[dict[str, Status]] = {
@@ -41,26 +59,32 @@ def actor(target: Target) -> str:
     return target.account_id or target.handle.lstrip("@")
 
 
-class BlueskySource:
-    """Follower counts from the Bluesky AppView."""
+#: The Bluesky AppView (../shared/contracts/bluesky): ids are DIDs of the two methods the
+#: network uses. The AppView publishes no rate limit; the PDS figure (3,000 per 5 minutes)
+#: serves as a polite ceiling.
+PLATFORM: Final = Platform(
+    name="bluesky",
+    label="Bluesky",
+    handle_pattern=re.compile(rf"^(?:{DOMAIN}|did:[a-z]+:[A-Za-z0-9._:%-]*[A-Za-z0-9._-])$"),
+    handle_rule="Bluesky handles are domain names such as dell.com, or DIDs such as did:plc:…, "
+    "written bare, with '@' or as https://bsky.app/profile/…",
+    read_written=read_written,
+    account_id=re.compile(r"did:(?:plc:[a-z0-9]{1,64}|web:[A-Za-z0-9.:%-]{1,253})"),
+    id_field="did",
+    batch_size=BATCH_SIZE,
+    policy=RatePolicy("bluesky", 3000, 5 * 60),
+    read_budget=read_budget,
+    build=build,
+    emulator="followerledger.emulator.bluesky_api",
+    exact_prefix="did:",
+)
 
-    platform: Final = PLATFORM
-    batch_size: Final = BATCH_SIZE
 
-    def __init__(self, client: ApiClient) -> None:
-        self.client = client
+class BlueskySource(ApiSource):
+    """Follower counts from the Bluesky AppView: one getProfiles request per batch (handles
+    and DIDs mix freely, 25 per request), plus one getProfile per omitted account."""
 
-    def plan(self, targets: Sequence[Target]) -> list[list[Target]]:
-        """Handles and DIDs mix freely in one request: 25 per request."""
-        return batches(targets, BATCH_SIZE)
-
-    def usage(self) -> Usage:
-        """Requests made so far."""
-        return Usage(self.client.requests_made)
-
-    def fetch(self, batch: Sequence[Target], run_id: str) -> list[Observation]:
-        """One getProfiles request, plus one getProfile per omitted account."""
-        return fetch_guarded(self.client, batch, run_id, lambda make: self._fetch(batch, make))
+    spec = PLATFORM
 
     def _fetch(self, batch: Sequence[Target], make: Callable[[], RowFactory]) -> list[Observation]:
         response = self.client.get(

@@ -103,41 +103,37 @@ class _RetryAfter(Exception):
     rate_limited: bool = False
 
 
-def epoch_seconds_reset(limit: str, remaining: str, reset: str) -> BudgetReader:
-    """A reader for headers whose reset is a Unix time in seconds (X, Bluesky)."""
+def epoch_seconds(text: str) -> datetime:
+    """A reset given as a Unix time in seconds (X, Bluesky)."""
+    try:
+        return datetime.fromtimestamp(float(text), UTC)
+    except (OverflowError, OSError):
+        raise ValueError(text) from None
+
+
+def iso8601(text: str) -> datetime:
+    """A reset given as an ISO-8601 time, UTC when it names no zone (Mastodon)."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def rate_limit_headers(
+    limit: str, remaining: str, reset: str, reset_at: Callable[[str], datetime] = epoch_seconds
+) -> BudgetReader:
+    """A reader for a platform's limit, remaining and reset headers; `reset_at` reads the
+    reset's form (`epoch_seconds`, `iso8601`), and a reset it cannot read is unknown."""
 
     def read(headers: Mapping[str, str]) -> Budget | None:
         if remaining not in headers and reset not in headers:
             return None
-        reset_at = None
+        moment = None
         if reset in headers:
             try:
-                reset_at = datetime.fromtimestamp(float(headers[reset]), UTC)
-            except (ValueError, OverflowError, OSError):
-                reset_at = None
-        return Budget(
-            _int_or_none(headers.get(limit)), _int_or_none(headers.get(remaining)), reset_at
-        )
-
-    return read
-
-
-def iso8601_reset(limit: str, remaining: str, reset: str) -> BudgetReader:
-    """A reader for headers whose reset is an ISO-8601 time (Mastodon)."""
-
-    def read(headers: Mapping[str, str]) -> Budget | None:
-        if remaining not in headers and reset not in headers:
-            return None
-        reset_at = None
-        if reset in headers:
-            try:
-                reset_at = datetime.fromisoformat(headers[reset].replace("Z", "+00:00"))
-                if reset_at.tzinfo is None:
-                    reset_at = reset_at.replace(tzinfo=UTC)
+                moment = reset_at(headers[reset])
             except ValueError:
-                reset_at = None
+                moment = None
         return Budget(
-            _int_or_none(headers.get(limit)), _int_or_none(headers.get(remaining)), reset_at
+            _int_or_none(headers.get(limit)), _int_or_none(headers.get(remaining)), moment
         )
 
     return read

@@ -14,7 +14,7 @@ import re
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from followerledger.observation import Observation
 from followerledger.sources.base import (
@@ -27,15 +27,69 @@ from followerledger.sources.base import (
     fetch_guarded,
     read_json,
 )
-from followerledger.sources.http import ApiClient, RateLimited, RequestFailed, iso8601_reset
+from followerledger.sources.http import (
+    ApiClient,
+    RateLimited,
+    RequestFailed,
+    iso8601,
+    rate_limit_headers,
+)
+from followerledger.sources.platform import Budgets, Connect, Platform, RatePolicy
+from followerledger.sources.profile_links import DOMAIN, NotAProfile, link
 
-PLATFORM: Final = "mastodon"
+if TYPE_CHECKING:
+    from followerledger.settings import Settings
+
 #: Ids per `accounts?id[]=` request. The docs give no maximum; 40 is Mastodon's default page
 #: size for account lists, a size every 4.3+ server answers.
 BATCH_SIZE: Final = 40
 MULTI_ACCOUNT_VERSION: Final = (4, 3)
 
-read_budget = iso8601_reset("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+read_budget = rate_limit_headers(
+    "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", iso8601
+)
+
+
+def read_written(written: str) -> str:
+    """`user@instance` from `@user@instance` or `https://instance/@user`."""
+    if "/" in written:
+        instance, segments = link(written, None)
+        if len(segments) != 1 or not segments[0].startswith("@"):
+            raise NotAProfile
+        user = segments[0][1:]
+        # An instance shows a remote account as https://instance/@user@home.
+        return user if "@" in user else f"{user}@{instance}"
+    return written.removeprefix("@")
+
+
+def build(settings: Settings, connect: Connect) -> MastodonSource:
+    """The source; each instance gets a client (and a budget) of its own, all on one session
+    (`FOLLOWERLEDGER_MASTODON_API_URL` sends every instance's requests to one server)."""
+    shared = connect.session(None)
+    override = settings.mastodon_api_url
+
+    def instance_client(instance: str) -> ApiClient:
+        url = override or f"https://{instance}"
+        return connect.client(url, shared, PLATFORM.rate_policy(instance, settings.budgets), ())
+
+    return MastodonSource(instance_client)
+
+
+def planned(
+    spec: Platform, planned_batches: Sequence[Sequence[Target]], budgets: Budgets
+) -> dict[RatePolicy, int]:
+    """Per instance: one request per batch, plus the version check of each instance read
+    by id."""
+    counted: dict[RatePolicy, int] = {}
+    checked: set[str] = set()
+    for batch in planned_batches:
+        instance = split_handle(batch[0].handle)[1]
+        policy = spec.rate_policy(instance, budgets)
+        counted[policy] = counted.get(policy, 0) + 1
+        if batch[0].account_id and instance not in checked:
+            checked.add(instance)
+            counted[policy] += 1
+    return counted
 
 
 def split_handle(handle: str) -> tuple[str, str]:
@@ -62,11 +116,33 @@ def parse_version(text: str) -> tuple[int, int]:
     return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
 
 
+#: Mastodon (../shared/contracts/mastodon): ids are "cast from an integer, but not guaranteed
+#: to be a number" (Account.md), so the instance-local part may be letters and digits (as on
+#: Mastodon-compatible servers), stored as `<instance>:<id>`; 300 requests per 5 minutes per
+#: IP and instance.
+PLATFORM: Final = Platform(
+    name="mastodon",
+    label="Mastodon",
+    handle_pattern=re.compile(rf"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?@{DOMAIN}$"),
+    handle_rule="Mastodon handles are user@instance, such as Gargron@mastodon.social, "
+    "written with or without a leading '@' or as https://instance/@user",
+    read_written=read_written,
+    account_id=re.compile(r"[a-z0-9.-]{1,253}:[0-9A-Za-z]{1,64}"),
+    id_field="id",
+    batch_size=BATCH_SIZE,
+    policy=RatePolicy("mastodon", 300, 5 * 60),
+    read_budget=read_budget,
+    build=build,
+    emulator="followerledger.emulator.mastodon_api",
+    planned=planned,
+)
+
+
 class MastodonSource:
     """Follower counts from each account's home instance."""
 
-    platform: Final = PLATFORM
-    batch_size: Final = BATCH_SIZE
+    platform: Final = PLATFORM.name
+    batch_size: Final = PLATFORM.batch_size
 
     def __init__(self, client_for: Callable[[str], ApiClient]) -> None:
         self._client_for = client_for

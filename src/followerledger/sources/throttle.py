@@ -11,9 +11,7 @@ seconds or more is logged at WARNING on the caller's logger, worded as every rat
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -21,33 +19,17 @@ from datetime import datetime
 from typing import Final
 
 from followerledger import stopping
+from followerledger.sources import registry
 from followerledger.sources.http import LOUD_WAIT, Logger, say_waiting, utc_now
+from followerledger.sources.platform import RatePolicy
+
+__all__ = ["POLICIES", "RatePolicy", "Throttle", "TokenBucket", "policy_for", "process_throttle"]
 
 Throttle = Callable[[], None]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class RatePolicy:
-    """A documented request budget: `limit` requests per `per_seconds`."""
-
-    name: str
-    limit: int
-    per_seconds: float
-
-    @property
-    def per_second(self) -> float:
-        """The sustained rate the budget allows."""
-        return self.limit / self.per_seconds
-
-
-#: Documented limits (../shared/contracts). Bluesky's AppView publishes none; we use the PDS
-#: figure (3,000 per 5 minutes) as a polite ceiling.
-POLICIES: Final[dict[str, RatePolicy]] = {
-    "x": RatePolicy("x", 300, 15 * 60),
-    "bluesky": RatePolicy("bluesky", 3000, 5 * 60),
-    "mastodon": RatePolicy("mastodon", 300, 5 * 60),
-    "youtube": RatePolicy("youtube", 10_000, 24 * 3600),
-}
+#: Each platform's documented limit (its spec's `policy`, ../shared/contracts).
+POLICIES: Final[dict[str, RatePolicy]] = {spec.name: spec.policy for spec in registry.SPECS}
 
 
 def policy_for(
@@ -57,14 +39,7 @@ def policy_for(
 ) -> RatePolicy:
     """The budget of a platform (a configured one, else the documented one), per instance
     for Mastodon (limits are per server)."""
-    base = POLICIES[platform]
-    if budgets and platform in budgets:
-        limit, seconds = budgets[platform]
-        base = RatePolicy(platform, limit, seconds)
-    if instance is None:
-        return base
-    suffix = re.sub(r"[^a-z0-9]+", "-", instance.lower()).strip("-")
-    return dataclasses.replace(base, name=f"{base.name}-{suffix}")
+    return registry.platform(platform).rate_policy(instance, budgets)
 
 
 class TokenBucket:

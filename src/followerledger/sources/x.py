@@ -7,55 +7,90 @@ Contract: ../shared/contracts/x (OpenAPI 2.167 and 2.159, Postman captures).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from followerledger.observation import Observation
 from followerledger.sources.base import (
+    ApiSource,
     MalformedAnswer,
     RowFactory,
     Target,
-    Usage,
     as_text,
     batches,
-    fetch_guarded,
     read_json,
 )
-from followerledger.sources.http import ApiClient, epoch_seconds_reset
+from followerledger.sources.http import rate_limit_headers
+from followerledger.sources.platform import Connect, Credential, Platform, RatePolicy
+from followerledger.sources.profile_links import profile_handle
 
-PLATFORM: Final = "x"
+if TYPE_CHECKING:
+    from followerledger.settings import Settings
+
 BATCH_SIZE: Final = 100
 USER_FIELDS: Final = "public_metrics"
 #: Answers that refuse the bearer token itself (wrong, revoked, or its app not allowed).
 REJECTED: Final = frozenset({401, 403})
+HOSTS: Final = frozenset(
+    f"{prefix}{domain}" for prefix in ("", "www.", "mobile.") for domain in ("x.com", "twitter.com")
+)
+TOKEN: Final = Credential(
+    "x_bearer_token",
+    "X_BEARER_TOKEN",
+    "followerledger-x-bearer-token",
+    "put the app's bearer token",
+)
 
-read_budget = epoch_seconds_reset(
+read_budget = rate_limit_headers(
     "x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-reset"
 )
 
 
-class XSource:
+def read_written(written: str) -> str:
+    """A username from `@Apple` or `https://x.com/Apple`."""
+    return profile_handle(written, HOSTS)
+
+
+def build(settings: Settings, connect: Connect) -> XSource:
+    """The source, its session sending the bearer token."""
+    assert settings.x_bearer_token is not None
+    token = settings.x_bearer_token.get_secret_value()
+    session = connect.session({"Authorization": f"Bearer {token}"})
+    policy = PLATFORM.rate_policy(budgets=settings.budgets)
+    return XSource(connect.client(settings.x_api_url, session, policy, [token]))
+
+
+#: X API v2 (../shared/contracts/x): usernames, user ids as the OpenAPI pattern writes them,
+#: and 300 user lookups per 15 minutes per app.
+PLATFORM: Final = Platform(
+    name="x",
+    label="X",
+    handle_pattern=re.compile(r"^[A-Za-z0-9_]{1,15}$"),
+    handle_rule="X usernames are 1-15 letters, digits or underscores, written as Apple, @Apple "
+    "or https://x.com/Apple",
+    read_written=read_written,
+    account_id=re.compile(r"[0-9]{1,19}"),
+    id_field="id",
+    batch_size=BATCH_SIZE,
+    policy=RatePolicy("x", 300, 15 * 60),
+    read_budget=read_budget,
+    build=build,
+    emulator="followerledger.emulator.x_api",
+    credentials=(TOKEN,),
+)
+
+
+class XSource(ApiSource):
     """Follower counts from the X API v2 user-lookup endpoints."""
 
-    platform: Final = PLATFORM
-    batch_size: Final = BATCH_SIZE
-
-    def __init__(self, client: ApiClient) -> None:
-        self.client = client
+    spec = PLATFORM
 
     def plan(self, targets: Sequence[Target]) -> list[list[Target]]:
         """Resolved accounts are read by id, the others by username; 100 per request."""
         by_id = [target for target in targets if target.account_id]
         by_name = [target for target in targets if not target.account_id]
         return batches(by_id, BATCH_SIZE) + batches(by_name, BATCH_SIZE)
-
-    def usage(self) -> Usage:
-        """Requests made so far."""
-        return Usage(self.client.requests_made)
-
-    def fetch(self, batch: Sequence[Target], run_id: str) -> list[Observation]:
-        """One request for the batch; exactly one row per target."""
-        return fetch_guarded(self.client, batch, run_id, lambda make: self._fetch(batch, make))
 
     def _fetch(self, batch: Sequence[Target], make: Callable[[], RowFactory]) -> list[Observation]:
         if all(target.account_id for target in batch):

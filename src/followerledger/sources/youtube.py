@@ -9,32 +9,69 @@ the statistics); later runs read `part=statistics,snippet` for up to 50 ids per 
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, time, timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
 
 from followerledger.observation import Observation
 from followerledger.sources.base import (
+    ApiSource,
     MalformedAnswer,
     RowFactory,
     Target,
     Usage,
     as_text,
     batches,
-    fetch_guarded,
     read_json,
 )
-from followerledger.sources.http import ApiClient
+from followerledger.sources.http import ApiClient, no_budget_headers
+from followerledger.sources.platform import Connect, Credential, Platform, RatePolicy
+from followerledger.sources.profile_links import NotAProfile, link
 
-PLATFORM: Final = "youtube"
+if TYPE_CHECKING:
+    from followerledger.settings import Settings
+
 BATCH_SIZE: Final = 50
 PARTS: Final = "statistics,snippet"
 #: Google's error reasons for a key it will not take (any 403 but quotaExceeded is one too).
 KEY_REJECTED: Final = frozenset({"keyInvalid", "keyExpired"})
 #: YouTube's daily quota resets at midnight Pacific time.
 QUOTA_ZONE: Final = ZoneInfo("America/Los_Angeles")
+HOSTS: Final = frozenset({"youtube.com", "www.youtube.com", "m.youtube.com"})
+CHANNEL_ID: Final = re.compile(r"^UC[A-Za-z0-9_-]{22}$")
+API_KEY: Final = Credential(
+    "youtube_api_key",
+    "YOUTUBE_API_KEY",
+    "followerledger-youtube-api-key",
+    "put a YouTube Data API v3 key",
+)
+
+
+def read_written(written: str) -> str:
+    """`@handle` from `handle`, `@handle` or `https://www.youtube.com/@handle`; a `UC…`
+    channel id from itself or `https://www.youtube.com/channel/UC…`."""
+    if "/" in written:
+        _, segments = link(written, HOSTS)
+        if len(segments) == 1 and segments[0].startswith("@"):
+            return segments[0]
+        if len(segments) == 2 and segments[0] == "channel":
+            return segments[1]
+        raise NotAProfile
+    if written.startswith("@") or CHANNEL_ID.match(written):
+        return written
+    return f"@{written}"
+
+
+def build(settings: Settings, connect: Connect) -> YouTubeSource:
+    """The source, sending the API key as the `key` parameter."""
+    assert settings.youtube_api_key is not None
+    key = settings.youtube_api_key.get_secret_value()
+    policy = PLATFORM.rate_policy(budgets=settings.budgets)
+    client = connect.client(settings.youtube_api_url, connect.session(None), policy, [key])
+    return YouTubeSource(client, key)
 
 
 def channel_id(target: Target) -> str | None:
@@ -51,14 +88,36 @@ def next_quota_reset(now: datetime) -> datetime:
     return midnight.astimezone(now.tzinfo)
 
 
-class YouTubeSource:
-    """Subscriber counts from the YouTube Data API v3."""
+#: The YouTube Data API v3 (../shared/contracts/youtube): channel ids as the discovery
+#: document writes them; 10,000 quota units a day, one unit per `channels.list`.
+PLATFORM: Final = Platform(
+    name="youtube",
+    label="YouTube",
+    handle_pattern=re.compile(r"^(?:@[A-Za-z0-9._-]{1,30}|UC[A-Za-z0-9_-]{22})$"),
+    handle_rule="YouTube handles are up to 30 letters, digits, '.', '_' or '-', with or without "
+    "'@' or as https://www.youtube.com/@…, or UC… channel ids (or "
+    "https://www.youtube.com/channel/UC…)",
+    read_written=read_written,
+    account_id=re.compile(r"UC[A-Za-z0-9_-]{22}"),
+    id_field="id",
+    batch_size=BATCH_SIZE,
+    policy=RatePolicy("youtube", 10_000, 24 * 3600),
+    read_budget=no_budget_headers,
+    build=build,
+    emulator="followerledger.emulator.youtube_api",
+    credentials=(API_KEY,),
+    exact_prefix="UC",
+)
 
-    platform: Final = PLATFORM
-    batch_size: Final = BATCH_SIZE
+
+class YouTubeSource(ApiSource):
+    """Subscriber counts from the YouTube Data API v3: one request per batch, unless the
+    quota already ran out in this run."""
+
+    spec = PLATFORM
 
     def __init__(self, client: ApiClient, api_key: str) -> None:
-        self.client = client
+        super().__init__(client)
         self._key = api_key
         self._lock = threading.Lock()
         self._stopped: str | None = None
@@ -72,10 +131,6 @@ class YouTubeSource:
         by_id = [target for target in targets if channel_id(target)]
         by_handle = [[target] for target in targets if not channel_id(target)]
         return batches(by_id, BATCH_SIZE) + by_handle
-
-    def fetch(self, batch: Sequence[Target], run_id: str) -> list[Observation]:
-        """One request for the batch, unless the quota already ran out in this run."""
-        return fetch_guarded(self.client, batch, run_id, lambda make: self._fetch(batch, make))
 
     def _fetch(self, batch: Sequence[Target], make: Callable[[], RowFactory]) -> list[Observation]:
         with self._lock:

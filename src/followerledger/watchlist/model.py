@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
-from followerledger.observation import PLATFORMS, Platform
+from followerledger.observation import Platform
+from followerledger.sources import registry
 
 #: The longest line a problem is shown as: a value quoted in it is cut to fit.
 MAX_LINE: Final = 300
@@ -67,7 +68,7 @@ class Watchlist:
     def platforms(self) -> tuple[Platform, ...]:
         """Platforms with at least one watched account, in canonical order."""
         present = {account.platform for account in self.accounts}
-        return tuple(platform for platform in PLATFORMS if platform in present)
+        return tuple(platform for platform in registry.names() if platform in present)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -94,13 +95,9 @@ class WatchlistError(ValueError):
 
 def normalize_handle(platform: str, handle: str) -> str:
     """The handle as compared on its platform (case-insensitive, without a leading '@')."""
-    # Channel ids and DIDs are case-sensitive identifiers; handles are not. Keep in step with
-    # the `handle_key` macro in sql/macros.sql.
-    if (platform == "youtube" and handle.startswith("UC")) or (
-        platform == "bluesky" and handle.startswith("did:")
-    ):
-        return handle
-    return handle.lstrip("@").lower()
+    # Channel ids and DIDs are case-sensitive identifiers; handles are not (each spec's
+    # `exact_prefix`). Keep in step with the `handle_key` macro in sql/macros.sql.
+    return registry.platform(platform).normalize(handle)
 
 
 def iter_rows(watchlist: Watchlist) -> Iterator[tuple[str, str, str]]:

@@ -10,7 +10,8 @@ from typing import Any, Final
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from followerledger.handles import HandleError, read_handle, shown
-from followerledger.observation import PLATFORMS, Platform, has_lone_surrogate
+from followerledger.observation import Platform, has_lone_surrogate
+from followerledger.sources import registry
 from followerledger.watchlist.alert_rules import parse_alerts
 from followerledger.watchlist.lines import line_of
 from followerledger.watchlist.model import Problem, WatchedAccount, Watchlist, WatchlistError
@@ -77,16 +78,16 @@ def _read_brand(brands: Any, brand: Any, platforms: Any, found: _Findings) -> No
     if not isinstance(platforms, dict):
         found.problem(
             brand_line,
-            f"brand {shown(brand)} must map platforms ({', '.join(PLATFORMS)}) to handles",
+            f"brand {shown(brand)} must map platforms ({', '.join(registry.names())}) to handles",
         )
         return
     for platform, handles in platforms.items():
         platform_line = line_of(platforms, key=platform)
-        if platform not in PLATFORMS:
+        if platform not in registry.names():
             found.problem(
                 platform_line,
                 f"unknown platform {shown(platform)} under brand {shown(brand)}: "
-                f"use one of {', '.join(PLATFORMS)}",
+                f"use one of {', '.join(registry.names())}",
             )
             continue
         if isinstance(handles, str):

@@ -1,0 +1,118 @@
+"""A platform's spec: every fact the package knows about one platform, declared once.
+
+Each source module declares its `PLATFORM = Platform(...)` beside the request shape and the
+parser; `sources/registry.py` lists the specs, and the CLI, settings, watchlist, throttles,
+secret blocks and the emulator read them from there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from followerledger.sources.http import ApiClient, BudgetReader
+
+if TYPE_CHECKING:
+    import requests
+
+    from followerledger.settings import Settings
+    from followerledger.sources.base import PlatformSource, Target
+
+Budgets = Mapping[str, tuple[int, float]]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RatePolicy:
+    """A documented request budget: `limit` requests per `per_seconds`."""
+
+    name: str
+    limit: int
+    per_seconds: float
+
+    @property
+    def per_second(self) -> float:
+        """The sustained rate the budget allows."""
+        return self.limit / self.per_seconds
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Credential:
+    """A secret a platform needs: its `Settings` field, its variable, its Prefect Secret
+    block, and what to put there (`hint`, the start of the missing-config line)."""
+
+    field: str
+    variable: str
+    block: str
+    hint: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Connect:
+    """What `Platform.build` wires a source with besides the settings.
+
+    `session(headers)` is the session passed in, else a new pooled one with those headers;
+    `client(url, session, policy, secrets)` an API client of this platform, paced by `policy`
+    and redacting `secrets`.
+    """
+
+    session: Callable[[Mapping[str, str] | None], requests.Session]
+    client: Callable[[str, requests.Session, RatePolicy, Sequence[str]], ApiClient]
+
+
+Builder = Callable[["Settings", Connect], "PlatformSource"]
+Planner = Callable[["Platform", Sequence[Sequence["Target"]], Budgets], dict[RatePolicy, int]]
+
+
+def one_request_per_batch(
+    spec: Platform, batches: Sequence[Sequence[Target]], budgets: Budgets
+) -> dict[RatePolicy, int]:
+    """The planned requests of a platform that sends one request per batch to one budget."""
+    return {spec.rate_policy(budgets=budgets): len(batches)}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Platform:
+    """One platform, as the package knows it (see ../shared/contracts for each figure).
+
+    `read_written` turns a written form of a handle (`@Apple`, a profile link) into the
+    canonical handle, still to be matched against `handle_pattern`; it raises
+    `profile_links.NotAProfile` for a link that names no account. Handles starting with
+    `exact_prefix` (channel ids, DIDs) are identifiers compared case-sensitively.
+    """
+
+    name: str
+    label: str
+    handle_pattern: re.Pattern[str]
+    handle_rule: str
+    read_written: Callable[[str], str]
+    account_id: re.Pattern[str]
+    id_field: str
+    batch_size: int
+    policy: RatePolicy
+    read_budget: BudgetReader
+    build: Builder
+    emulator: str
+    credentials: tuple[Credential, ...] = ()
+    exact_prefix: str | None = None
+    planned: Planner = one_request_per_batch
+
+    def rate_policy(
+        self, instance: str | None = None, budgets: Budgets | None = None
+    ) -> RatePolicy:
+        """The budget (a configured one, else the documented one), per instance if given."""
+        base = self.policy
+        if budgets and self.name in budgets:
+            limit, seconds = budgets[self.name]
+            base = RatePolicy(self.name, limit, seconds)
+        if instance is None:
+            return base
+        suffix = re.sub(r"[^a-z0-9]+", "-", instance.lower()).strip("-")
+        return dataclasses.replace(base, name=f"{base.name}-{suffix}")
+
+    def normalize(self, handle: str) -> str:
+        """The handle as compared on this platform (case-insensitive, without a leading '@')."""
+        if self.exact_prefix is not None and handle.startswith(self.exact_prefix):
+            return handle
+        return handle.lstrip("@").lower()
