@@ -18,7 +18,7 @@ from followerledger.models import DAILY, SNAPSHOT, VIEWS, Model
 from followerledger.observation import Observation
 from followerledger.refresh import refresh
 from followerledger.watchlist import load_watchlist
-from tests.tiny import days_from, land_rows, moment, obs, query
+from tests.tiny import audit_warehouse, days_from, land_rows, moment, obs, query
 
 
 class World:
@@ -51,6 +51,8 @@ class World:
             full=full,
             parameters={"staleness_days": staleness_days},
         )
+        # Every relation keeps its grain after every refresh of every tiny world.
+        assert audit_warehouse(self.warehouse) == {}
         return report.full
 
     def ask(self, sql: str) -> list[tuple[object, ...]]:
