@@ -22,6 +22,7 @@ from followerledger.models.audits import (
     ALL_AUDITS,
     GRAINS,
     RULES,
+    Audit,
     audit_failures,
     key_audits,
     not_null_keys,
@@ -134,7 +135,7 @@ def test_every_rule_has_a_broken_relation() -> None:
 
 @pytest.mark.parametrize("audit", RULES, ids=lambda audit: audit.name)
 def test_each_rule_returns_exactly_the_rows_that_break_it(
-    connection: duckdb.DuckDBPyConnection, audit: Any
+    connection: duckdb.DuckDBPyConnection, audit: Audit
 ) -> None:
     columns, good, bad = BROKEN[audit.name]
     create(connection, audit.relation, columns, good)
@@ -214,6 +215,8 @@ def handles(draw: st.DrawFn) -> tuple[str, str]:
     form = draw(st.sampled_from(WRITTEN_FORMS[platform]))
     if platform == "youtube" and form != "{}" and not canonical.startswith("@"):
         form = "https://www.youtube.com/channel/{}"
+    if "%" in canonical:  # a DID's '%' would be read as an escape in a link
+        form = "{}"
     return platform, form.format(canonical)
 
 
