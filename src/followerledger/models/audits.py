@@ -24,7 +24,6 @@ __all__ = [
     "RULES",
     "Audit",
     "audit_failures",
-    "audits_of",
     "key_audits",
     "not_null_keys",
     "unique_keys",
@@ -101,9 +100,3 @@ def audit_failures(
         if rows:
             failures[audit.name] = rows
     return failures
-
-
-def audits_of(relations: Iterable[str], audits: Iterable[Audit] = ALL_AUDITS) -> tuple[Audit, ...]:
-    """The audits over these relations."""
-    wanted = set(relations)
-    return tuple(audit for audit in audits if audit.relation in wanted)
