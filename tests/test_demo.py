@@ -32,7 +32,7 @@ from followerledger.refresh import refresh
 from followerledger.settings import load_settings
 from followerledger.watchlist import load_watchlist
 from tests.analyst import AnalystSession
-from tests.tiny import land_rows, moment, obs, query
+from tests.tiny import audit_warehouse, land_rows, moment, obs, query
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -190,6 +190,8 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         "select handle, statuses, ongoing from gaps where handle = 'IdeaStormAction'",
     )
     assert gaps == [("IdeaStormAction", ["suspended"], True)]
+    # Every relation of the demo warehouse keeps its declared grain.
+    assert audit_warehouse(tmp_path / DEMO_WAREHOUSE) == {}
     _, first_counts = run_query(tmp_path / catalog, COUNTS_BY_SOURCE)
 
     # Running it again resets its own data rather than piling up.

@@ -18,7 +18,7 @@ from followerledger.models import DAILY, SNAPSHOT, VIEWS, Model
 from followerledger.observation import Observation
 from followerledger.refresh import refresh
 from followerledger.watchlist import load_watchlist
-from tests.tiny import days_from, land_rows, moment, obs, query
+from tests.tiny import audit_warehouse, days_from, land_rows, moment, obs, query
 
 
 class World:
@@ -119,6 +119,8 @@ def test_account_growth(tmp_path: Path) -> None:
         ("x:1",),
         ("x:2",),
     ]
+    # Every relation keeps its declared grain (tests/test_audits.py: the audits themselves).
+    assert audit_warehouse(world.warehouse) == {}
 
 
 # --- accounts and account_handles: history imported without ids, before and without a live run
@@ -148,6 +150,7 @@ def test_imports_without_ids_keep_their_handle_history(tmp_path: Path) -> None:
     # The import lands after the live runs were refreshed: its handles join account 1.
     land_rows(world.lake, [row for row in handle_rows() if row.source == "import"])
     assert world.refresh() is False
+    assert audit_warehouse(world.warehouse) == {}
     expected_handles = [
         ("x:1", "x", "1", "alpha", moment(june(1)), moment(june(4))),
         ("x:1", "x", "1", "alpha_new", moment(june(5)), moment(june(5))),
@@ -402,6 +405,7 @@ def test_a_handle_taken_over_moves_brand_history(tmp_path: Path) -> None:
     assert world.refresh() is False
     incremental = world.ask("select * from brand_daily order by all")
     assert [(row[0], row[3]) for row in incremental] == [(june(3), 5), (june(3), 5)]
+    assert audit_warehouse(world.warehouse) == {}
     world.refresh(full=True)
     assert world.ask("select * from brand_daily order by all") == incremental
 
@@ -607,8 +611,10 @@ def test_incremental_refresh_equals_full_for_every_relation(tmp_path: Path) -> N
     assert world.refresh() is False
     incremental = published(world)
     assert all(incremental.values()), [name for name, rows in incremental.items() if not rows]
+    assert audit_warehouse(world.warehouse) == {}
     world.refresh(full=True)
     assert published(world) == incremental
+    assert audit_warehouse(world.warehouse) == {}
 
 
 def test_reach_can_follow_a_parameter() -> None:

@@ -12,6 +12,11 @@ import duckdb
 from followerledger import landing, run_log
 from followerledger.catalog import catalog_path
 from followerledger.lake import Lake
+from followerledger.manifest import ManifestStore
+from followerledger.models import DAILY, INCREMENTAL, LAKE_DATASETS, SEEDS, SNAPSHOT, VIEWS
+from followerledger.models.audits import audit_failures
+from followerledger.models.duckdb_sql import literal, quote_name
+from followerledger.models.session import ModelSession
 from followerledger.observation import Observation, Status
 from followerledger.sources.base import Usage
 
@@ -80,3 +85,31 @@ def query(warehouse: Path, sql: str) -> list[tuple[Any, ...]]:
     with duckdb.connect(str(catalog_path(warehouse)), read_only=True) as connection:
         connection.execute("set TimeZone = 'UTC'")
         return connection.sql(sql).fetchall()
+
+
+def audit_warehouse(warehouse: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """The rows every failing audit returns over a refreshed warehouse: its published
+    catalog, the incremental models refresh keeps, and the staging views over them."""
+    session = ModelSession(threads=1)
+    try:
+        session.connection.execute(
+            f"attach {literal(str(catalog_path(warehouse)))} as published (read_only)"
+        )
+        published = [
+            *LAKE_DATASETS,
+            *(seed.name for seed in SEEDS),
+            *(model.name for model in DAILY + SNAPSHOT + VIEWS),
+            "watchlist",
+            "landscapes",
+        ]
+        for name in published:
+            session.bind_sql(name, f"select * from published.{quote_name(name)}")
+        marts = Lake(warehouse / "marts")
+        stored = ManifestStore(warehouse).load().marts
+        for model in INCREMENTAL:
+            paths = [marts.path(key) for key in stored.get(model.name, [])]
+            session.bind_parquet(model.name, paths, model.columns)
+        session.create_staging()
+        return audit_failures(session.connection)
+    finally:
+        session.close()

@@ -42,10 +42,13 @@ class Dataset:
 
     columns: Columns
     comment: str
+    #: The grain, as for `Model.keys`.
+    keys: tuple[str, ...] = ()
 
 
 #: Lake datasets: each is bound under its name for the models, and published as a view.
 LAKE_DATASETS: Final[dict[str, Dataset]] = {
+    # No keys: an imported file listing a handle twice at the same moment lands both rows.
     "observations": Dataset(
         OBSERVATION_COLUMNS,
         "observations: every row of the lake, one per watched account per run. "
@@ -55,6 +58,7 @@ LAKE_DATASETS: Final[dict[str, Dataset]] = {
         arrow_columns(RUN_LOG_SCHEMA),
         "run_log: one record per snapshot run and platform, as the run wrote it. "
         "Grain: (run_id, platform). The runs relation adds X's estimated cost.",
+        keys=("run_id", "platform"),
     ),
 }
 
@@ -90,6 +94,9 @@ class Model:
     published: bool = True
     #: A parameter whose value (in days) adds to `reach_days`, e.g. a staleness window.
     reach_parameter: str | None = None
+    #: The grain: the columns that identify a row, unique together and never null (the
+    #: audits in `models.audits` check it). Empty when no columns identify a row.
+    keys: tuple[str, ...] = ()
 
     @property
     def columns(self) -> Columns:
@@ -134,6 +141,8 @@ class Seed:
     name: str
     path: str
     spec: str
+    #: The grain, as for `Model.keys`.
+    keys: tuple[str, ...] = ()
 
     @property
     def columns(self) -> Columns:
@@ -142,9 +151,21 @@ class Seed:
 
 
 STAGING: Final = (
-    Model("identity_map", "staging", "staging/identity_map.sql", published=False),
+    Model(
+        "identity_map",
+        "staging",
+        "staging/identity_map.sql",
+        keys=("platform", "handle_key"),
+        published=False,
+    ),
     Model("keyed_observations", "staging", "staging/keyed_observations.sql", published=False),
-    Model("watched_accounts", "staging", "staging/watched_accounts.sql", published=False),
+    Model(
+        "watched_accounts",
+        "staging",
+        "staging/watched_accounts.sql",
+        keys=("brand", "platform", "handle_key"),
+        published=False,
+    ),
 )
 
 INCREMENTAL: Final = (
@@ -152,6 +173,7 @@ INCREMENTAL: Final = (
         "handle_sightings",
         "incremental",
         "incremental/handle_sightings.sql",
+        keys=("platform", "account_id", "handle_key", "seen_as"),
         published=False,
         spec="platform varchar, account_id varchar, handle_key varchar, seen_as varchar, "
         "handle varchar, first_seen timestamptz, last_seen timestamptz",
@@ -160,6 +182,7 @@ INCREMENTAL: Final = (
         "unresolved_sightings",
         "incremental",
         "incremental/unresolved_sightings.sql",
+        keys=("platform", "handle_key"),
         published=False,
         spec="platform varchar, handle_key varchar, handle varchar, first_seen timestamptz, "
         "last_seen timestamptz",
@@ -168,6 +191,7 @@ INCREMENTAL: Final = (
         "unresolved_handles",
         "incremental",
         "incremental/unresolved_handles.sql",
+        keys=("platform", "handle_key"),
         published=False,
         spec="platform varchar, handle_key varchar, first_day date, last_day date",
     ),
@@ -175,6 +199,7 @@ INCREMENTAL: Final = (
         "account_latest",
         "incremental",
         "incremental/account_latest.sql",
+        keys=("platform", "raw_key"),
         published=False,
         spec="platform varchar, raw_key varchar, first_seen timestamptz, "
         "last_seen timestamptz, last_run_id varchar, last_status varchar, "
@@ -186,38 +211,58 @@ INCREMENTAL: Final = (
 
 #: In dependency order: a model may read the models before it.
 DAILY: Final = (
-    Model("daily_followers", "daily", "marts/daily_followers.sql"),
+    Model("daily_followers", "daily", "marts/daily_followers.sql", keys=("account_key", "day")),
     # The 90-day window looks for its baseline up to 90 days before its boundary.
     Model(
         "account_growth",
         "daily",
         "marts/account_growth.sql",
+        keys=("account_key", "day"),
         depends_on=("daily_followers",),
         reach_days=180,
     ),
     # A day's change joins the baselines of the 28 days after it.
     Model(
-        "anomalies", "daily", "marts/anomalies.sql", depends_on=("account_growth",), reach_days=28
+        "anomalies",
+        "daily",
+        "marts/anomalies.sql",
+        keys=("account_key", "day"),
+        depends_on=("account_growth",),
+        reach_days=28,
     ),
     Model(
         "brand_daily",
         "daily",
         "marts/brand_daily.sql",
+        keys=("brand", "platform", "day"),
         depends_on=("daily_followers",),
         reach_parameter="staleness_days",
     ),
-    Model("share_of_audience", "daily", "marts/share_of_audience.sql", depends_on=("brand_daily",)),
+    Model(
+        "share_of_audience",
+        "daily",
+        "marts/share_of_audience.sql",
+        keys=("landscape", "platform", "day", "brand"),
+        depends_on=("brand_daily",),
+    ),
     # Ranks stand on counts up to the staleness window old; rank changes on the day before.
     Model(
         "leaderboard",
         "daily",
         "marts/leaderboard.sql",
+        keys=("scope", "day", "account_key"),
         depends_on=("account_growth",),
         reach_days=1,
         reach_parameter="staleness_days",
     ),
-    Model("coverage", "daily", "marts/coverage.sql"),
-    Model("runs", "daily", "marts/runs.sql", depends_on=("run_log", "observations")),
+    Model("coverage", "daily", "marts/coverage.sql", keys=("account_key", "day")),
+    Model(
+        "runs",
+        "daily",
+        "marts/runs.sql",
+        keys=("run_id", "platform"),
+        depends_on=("run_log", "observations"),
+    ),
 )
 
 #: A snapshot model sees the lake only when its `depends_on` names a lake dataset (binding
@@ -227,24 +272,33 @@ SNAPSHOT: Final = (
         "account_handles",
         "snapshot",
         "marts/account_handles.sql",
+        keys=("account_key", "handle"),
         depends_on=("handle_sightings", "unresolved_sightings"),
     ),
     Model(
         "accounts",
         "snapshot",
         "marts/accounts.sql",
+        keys=("account_key",),
         depends_on=("account_latest", "account_handles"),
     ),
     Model(
         "projections",
         "snapshot",
         "marts/projections.sql",
+        keys=("account_key",),
         depends_on=("accounts", "account_growth", "anomalies"),
     ),
 )
 
 VIEWS: Final = (
-    Model("gaps", "view", "marts/gaps.sql", depends_on=("daily_followers", "coverage")),
+    Model(
+        "gaps",
+        "view",
+        "marts/gaps.sql",
+        keys=("account_key", "first_day"),
+        depends_on=("daily_followers", "coverage"),
+    ),
 )
 
 SEEDS: Final[tuple[Seed, ...]] = (
@@ -253,6 +307,7 @@ SEEDS: Final[tuple[Seed, ...]] = (
         "seeds/platform_events.csv",
         "platform varchar, first_day date, last_day date, kind varchar, name varchar, "
         "description varchar, source varchar",
+        keys=("platform", "first_day"),
     ),
 )
 

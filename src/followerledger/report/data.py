@@ -2,7 +2,8 @@
 
 One connection for every query: all sections come from the same published catalog, even if
 a refresh swaps in a new one meanwhile. Each query is a file in `sql/html_report/` with bound
-parameters; this module only groups their rows for the page.
+parameters; they read the watched accounts from one temporary view, `watched`, created first.
+This module only groups their rows for the page.
 """
 
 from __future__ import annotations
@@ -109,8 +110,16 @@ def report_window(last_day: date | None, days: int, today: date) -> Window:
     return Window(end - timedelta(days=days - 1), end)
 
 
+def create_watched_view(connection: duckdb.DuckDBPyConnection) -> None:
+    """`watched` (sql/html_report/watched.sql): the watched accounts, one definition that
+    every report query reads. A temporary view, so the read-only catalog is unchanged."""
+    sql = sql_text("html_report/watched.sql")
+    connection.execute(f"create or replace temp view watched as {sql}")
+
+
 def read_report_data(connection: duckdb.DuckDBPyConnection, days: int, today: date) -> ReportData:
     """Every section's rows for the last `days` days of data."""
+    create_watched_view(connection)
     overview = run_report_query(connection, "overview", {})[0]
     window = report_window(overview["last_day"], days, today)
     parameters: dict[str, object] = {

@@ -4,7 +4,7 @@
 -- Grain: one row per watched account_key. Keys: account_key. No parameters.
 -- An account the latest run did not count keeps its status (not_found, suspended, hidden, …)
 -- and its last count, if it ever had one; nothing is filled in.
-with watched as (
+with watched_counts as (
     select
         account_key,
         brand,
@@ -16,8 +16,7 @@ with watched as (
         followers,
         counted_at,
         cast(timezone('UTC', counted_at) as date) as count_day
-    from accounts
-    where in_watchlist
+    from watched
 ),
 
 latest_growth as (
@@ -28,9 +27,9 @@ latest_growth as (
         growth.change_30d,
         growth.pct_change_30d
     from account_growth as growth
-    join watched
-        on watched.account_key = growth.account_key
-        and growth.day = watched.count_day
+    join watched_counts
+        on watched_counts.account_key = growth.account_key
+        and growth.day = watched_counts.count_day
 ),
 
 latest_board as (
@@ -52,7 +51,7 @@ ranks as (
 
 final as (
     select
-        watched.* exclude (count_day),
+        watched_counts.* exclude (count_day),
         latest_growth.change_7d,
         latest_growth.pct_change_7d,
         latest_growth.change_30d,
@@ -60,9 +59,9 @@ final as (
         ranks.rank_day,
         ranks.rank_followers,
         ranks.rank_followers_change
-    from watched
-    left join latest_growth on latest_growth.account_key = watched.account_key
-    left join ranks on ranks.account_key = watched.account_key
+    from watched_counts
+    left join latest_growth on latest_growth.account_key = watched_counts.account_key
+    left join ranks on ranks.account_key = watched_counts.account_key
 )
 
 select * from final

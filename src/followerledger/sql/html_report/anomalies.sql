@@ -20,11 +20,9 @@ with flagged as (
 ),
 
 final as (
-    select flagged.*, accounts.brand
+    select flagged.*, watched.brand
     from flagged
-    join accounts
-        on accounts.account_key = flagged.account_key
-        and accounts.in_watchlist
+    join watched on watched.account_key = flagged.account_key
 )
 
 select * from final

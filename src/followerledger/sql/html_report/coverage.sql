@@ -6,13 +6,7 @@
 -- count: they saw a status, see gaps), 'no_run' (no run reached it, between its first and
 -- last observed day). Days before an account's first or after its last observation have no
 -- row. From coverage and daily_followers. Parameters: $first_day and $last_day (inclusive).
-with watched as (
-    select account_key
-    from accounts
-    where in_watchlist
-),
-
-observed_spans as (
+with observed_spans as (
     select
         coverage.account_key,
         greatest(min(coverage.day), $first_day) as first_day,

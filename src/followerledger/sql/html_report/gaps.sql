@@ -2,13 +2,7 @@
 -- accounts, ongoing ones first, then the longest (from the gaps view).
 -- Grain: one row per (account_key, first_day). Keys: account_key, first_day.
 -- Parameters: $first_day and $last_day (inclusive).
-with watched as (
-    select account_key
-    from accounts
-    where in_watchlist
-),
-
-final as (
+with final as (
     select
         gaps.account_key,
         gaps.brand,

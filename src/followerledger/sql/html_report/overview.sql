@@ -6,14 +6,13 @@ with counted as (
     from daily_followers
 ),
 
-watched as (
+watched_totals as (
     select
         count(*) as accounts,
         count(*) filter (where status = 'ok') as accounts_counted,
         count(distinct brand) as brands,
         max(counted_at) as latest_count_at
-    from accounts
-    where in_watchlist
+    from watched
 ),
 
 competitive_sets as (
@@ -28,7 +27,7 @@ last_run as (
 
 final as (
     select *
-    from counted, watched, competitive_sets, last_run
+    from counted, watched_totals, competitive_sets, last_run
 )
 
 select * from final

@@ -1,13 +1,7 @@
 -- projections: each watched, counted account's next milestone and its estimated date, or why
 -- there is none (from projections: its guards, in no_projection_reason).
 -- Grain: one row per account_key. Keys: account_key. No parameters.
-with watched as (
-    select account_key
-    from accounts
-    where in_watchlist
-),
-
-final as (
+with final as (
     select
         projections.account_key,
         projections.brand,

@@ -2,13 +2,7 @@
 -- (from daily_followers; a day without a count has no row, and the sparkline a gap).
 -- Grain: one row per (account_key, day). Keys: account_key, day.
 -- Parameters: $first_day and $last_day (inclusive).
-with watched as (
-    select account_key
-    from accounts
-    where in_watchlist
-),
-
-final as (
+with final as (
     select daily.account_key, daily.day, daily.followers
     from daily_followers as daily
     semi join watched on watched.account_key = daily.account_key
