@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from followerledger.handles import HANDLE_PATTERNS, read_handle
+from followerledger.handles import read_handle
 from followerledger.models import ALL_MODELS, DAILY, SEEDS, SNAPSHOT, VIEWS
 from followerledger.models.audits import (
     ALL_AUDITS,
@@ -30,6 +30,7 @@ from followerledger.models.audits import (
 )
 from followerledger.models.duckdb_sql import connect, quote_name
 from followerledger.models.session import ModelSession
+from followerledger.sources import registry
 from followerledger.watchlist import normalize_handle
 
 REPO = Path(__file__).resolve().parents[1]
@@ -199,6 +200,9 @@ def test_the_readme_states_the_declared_grain_of_every_published_relation() -> N
 # --- handle_key: the SQL macro agrees with the Python normaliser over every platform's handles
 
 #: Every written form the readers accept, from a canonical handle.
+#: Each platform's handle syntax, from its spec.
+HANDLE_PATTERNS = {spec.name: spec.handle_pattern for spec in registry.SPECS}
+#: How a person might write a handle of each platform (a new platform needs its forms here).
 WRITTEN_FORMS = {
     "x": ["{}", "@{}", "https://x.com/{}", "twitter.com/{}/"],
     "bluesky": ["{}", "@{}", "https://bsky.app/profile/{}"],
