@@ -85,6 +85,8 @@ class Running:
             self.process.wait()
             pytest.fail(f"still running {STOP_WITHIN:g} s after {signum}:\n{self.output}")
         self._reader.join(timeout=5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
         return code
 
 
