@@ -57,6 +57,7 @@ lint: $(VENV)/.installed-bench
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/uv lock --check
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python -m bench
