@@ -52,10 +52,12 @@ test: $(VENV)/.installed-bench browser
 kills: $(VENV)/.installed
 	$(BIN)/python -m tests.kills --long
 
-lint: $(VENV)/.installed
+# mypy checks bench/ against the bench group's dlt and pyinstrument, so lint installs it.
+lint: $(VENV)/.installed-bench
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/uv lock --check
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python -m bench

@@ -8,6 +8,7 @@ lake, measured in the same run). Also times the snapshot flow's report step
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import time
 from collections import Counter
@@ -71,10 +72,14 @@ def _best(repeat: int, action: Callable[[], object]) -> float:
     return min(times)
 
 
+def _fetch_all(connection: duckdb.DuckDBPyConnection, sql: str) -> object:
+    return connection.sql(sql).fetchall()
+
+
 def _query_times(catalog: Path) -> dict[str, float]:
     with duckdb.connect(str(catalog), read_only=True) as connection:
         return {
-            name: _best(3, lambda sql=sql: connection.sql(sql).fetchall())
+            name: _best(3, functools.partial(_fetch_all, connection, sql))
             for name, sql in QUERIES.items()
         }
 

@@ -6,13 +6,15 @@ maxima); Mastodon reads by id in batches of 40 per instance once resolved.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from followerledger.emulator import EmulatorServer, EmulatorState, emulator_environment
 from followerledger.settings import load_settings
 from followerledger.sources import build_source
 from followerledger.sources.base import Target
 from followerledger.sources.throttle import RatePolicy, Throttle
 
-HANDLES = {
+HANDLES: dict[str, Callable[[int], str]] = {
     "x": lambda i: f"brand{i:05d}",
     "bluesky": lambda i: f"brand{i}.example.com",
     "mastodon": lambda i: f"brand{i}@mastodon.example",

@@ -29,6 +29,7 @@ class AnalystSession(ClosedOnExit):
         """One single-value query; its value as text (raises on an error or a hang)."""
         assert self.process.stdin is not None
         assert self.process.stdout is not None
+        assert self.process.stderr is not None
         self.process.stdin.write(sql.rstrip(";") + ";\n")
         self.process.stdin.flush()
         ready, _, _ = select.select([self.process.stdout, self.process.stderr], [], [], timeout)
@@ -42,3 +43,6 @@ class AnalystSession(ClosedOnExit):
         if self.process.stdin is not None:
             self.process.stdin.close()
         self.process.wait(timeout=10)
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()

@@ -72,11 +72,13 @@ class Page:
                 return message
         deadline = time.monotonic() + timeout
         while True:
-            message = json.loads(self.socket.recv(timeout=max(0.1, deadline - time.monotonic())))
-            if "method" in message:
-                self.events.append(message)
-                if message["method"] == event:
-                    return message
+            received: dict[str, Any] = json.loads(
+                self.socket.recv(timeout=max(0.1, deadline - time.monotonic()))
+            )
+            if "method" in received:
+                self.events.append(received)
+                if received["method"] == event:
+                    return received
 
     def open(self, url: str) -> None:
         """Navigate to the URL and wait until it has loaded."""

@@ -17,16 +17,17 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import httpx
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowFilter, FlowFilterName
-from prefect.client.schemas.objects import Deployment, FlowRun
+from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.responses import DeploymentResponse
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from pytest_httpserver import HTTPServer
 
@@ -39,6 +40,8 @@ pytestmark = pytest.mark.prefect
 
 REPO = Path(__file__).parent.parent
 BIN = Path(sys.executable).parent
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -70,8 +73,8 @@ class Deployed:
             check=False,
         )
 
-    def deployments(self) -> dict[str, Deployment]:
-        async def read() -> dict[str, Deployment]:
+    def deployments(self) -> dict[str, DeploymentResponse]:
+        async def read() -> dict[str, DeploymentResponse]:
             async with get_client() as client:
                 return {d.name: d for d in await client.read_deployments()}
 
@@ -109,7 +112,7 @@ class Deployed:
             line.split("'")[1] for line in started.stdout.splitlines() if "Created flow run" in line
         )
 
-    def _ask(self, question: Any) -> Any:
+    def _ask(self, question: Callable[[], Coroutine[Any, Any, T]]) -> T:
         with temporary_settings({PREFECT_API_URL: self.api_url}):
             return asyncio.run(question())
 

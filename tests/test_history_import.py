@@ -7,6 +7,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -30,7 +31,7 @@ def csv_file(tmp_path: Path, text: str, name: str = "history.csv") -> Path:
     return path
 
 
-def all_rows(lake: Lake) -> list[dict[str, object]]:
+def all_rows(lake: Lake) -> list[dict[str, Any]]:
     result = []
     for item in lake.list():
         result.extend(pq.read_table(lake.path(item.key)).to_pylist())

@@ -64,13 +64,13 @@ def test_a_write_failing_midway_leaves_no_visible_file(
     lake = Lake(tmp_path / "lake")
     write_observations(lake, "x", "run-1", AT, rows(3))
 
-    write_row_group = lake_module.pq.ParquetWriter.write_table
+    write_row_group = pq.ParquetWriter.write_table
 
     def half_written(self: Any, table: Any, *args: Any, **kwargs: Any) -> None:
         write_row_group(self, table.slice(0, 1))
         raise OSError("disk full")
 
-    monkeypatch.setattr(lake_module.pq.ParquetWriter, "write_table", half_written)
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", half_written)
     with pytest.raises(OSError, match="disk full"):
         write_observations(lake, "x", "run-2", AT, rows(3, "run-2"))
     with pytest.raises(OSError, match="disk full"):
@@ -151,7 +151,7 @@ def test_a_landing_whose_row_group_failed_takes_no_more_rows(
     landing = Landing(lake, "x", "run-2", AT, row_group_rows=2)
     landing.add(rows(2))  # the first row group is written
     monkeypatch.setattr(
-        lake_module.pq.ParquetWriter,
+        pq.ParquetWriter,
         "write_table",
         lambda *args, **kwargs: (_ for _ in ()).throw(OSError("disk full")),
     )
@@ -196,7 +196,7 @@ def test_files_written_together_fail_together(
             raise OSError("disk gone")
         real_replace(source, target)
 
-    monkeypatch.setattr(lake_module.os, "replace", disk_gone_on_the_second_file)
+    monkeypatch.setattr(os, "replace", disk_gone_on_the_second_file)
     with pytest.raises(OSError, match="disk gone"):
         lake.write_together([(key_on(d), to_table(rows(2))) for d in (2, 3, 4)])
     monkeypatch.undo()
@@ -221,7 +221,7 @@ def test_a_listing_during_a_commit_waits_and_sees_all_of_it(
             first_renamed.set()
             go_on.wait(30)
 
-    monkeypatch.setattr(lake_module.os, "replace", pause_after_the_first_file)
+    monkeypatch.setattr(os, "replace", pause_after_the_first_file)
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         commit = pool.submit(lake.write_together, [(key_on(d), to_table(rows(2))) for d in (2, 3)])
         assert first_renamed.wait(30)

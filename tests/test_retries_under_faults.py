@@ -15,6 +15,7 @@ import duckdb
 import pytest
 
 from followerledger.emulator import EmulatorServer, EmulatorState, Fault
+from followerledger.emulator.faults import FaultKind
 from followerledger.emulator.world import followers_at, round_subscribers
 from followerledger.identity import known_identities
 from followerledger.lake import Lake
@@ -29,7 +30,7 @@ from tests.conftest import FakeClock
 RUNS = 10
 BRANDS = 60
 #: Shares of all requests: each rate applies to the requests no earlier fault took.
-FAULT_SHARES = {"status": 0.30, "rate_limit": 0.10, "truncated": 0.05}
+FAULT_SHARES: dict[FaultKind, float] = {"status": 0.30, "rate_limit": 0.10, "truncated": 0.05}
 
 
 def fault_rates() -> list[Fault]:
@@ -92,12 +93,12 @@ def test_ten_runs_under_faults_keep_every_account_and_99_percent_ok(tmp_path: Pa
                     platform, settings, clock=clock, sleep=sleeps.append, throttle_for=unthrottled
                 )
                 targets = plan_targets(watchlist, platform, identities)
-                rows = [
+                landed = [
                     row
                     for batch in plan_batches(source, targets)
                     for row in fetch_batch(source, batch, run_id)
                 ]
-                write_observations(lake, platform, run_id, started, rows)
+                write_observations(lake, platform, run_id, started, landed)
             clock.now += timedelta(hours=1)
         requests = sum(emulator.state.requests.values())
         hits = emulator.state.faults.hits

@@ -70,6 +70,7 @@ def test_a_real_flow_run_lands_one_row_per_account(workspace: Workspace) -> None
     assert sorted(f.platform for f in files) == ["bluesky", "x"]
     # One task per request batch (1 for X, 1 for Bluesky), never one per account; then the
     # run's report (artifacts, alerts).
+    assert state.state_details.flow_run_id is not None
     assert task_run_names(state.state_details.flow_run_id) == [
         "fetch_batch",
         "fetch_batch",
@@ -223,6 +224,7 @@ def test_secrets_never_reach_lake_catalog_logs_or_prefect(
     async def everything_prefect_stored() -> str:
         async with get_client() as client:
             flow_run_id = state.state_details.flow_run_id
+            assert flow_run_id is not None
             flow_run = await client.read_flow_run(flow_run_id)
             task_runs = await client.read_task_runs(
                 flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))

@@ -4,6 +4,8 @@ import os
 
 __version__ = "0.1.0"
 
+__all__ = ["__version__"]
+
 # Arrow buffers from the system allocator, unless the user chose another: pyarrow's default,
 # mimalloc, keeps a heap per thread, and a snapshot builds its row groups from many worker
 # threads, so mimalloc held on to memory it no longer used (peak RSS of a 100,000-account

@@ -37,6 +37,20 @@ from pyarrow import fs as pafs
 from followerledger import pause
 from followerledger.leftovers import sweep_warehouse, temporary_name
 
+__all__ = [
+    "COMPACTED_AT",
+    "COMPACTED_PREFIX",
+    "OBSERVATIONS",
+    "SUPERSEDES",
+    "Lake",
+    "LakeError",
+    "LakeFile",
+    "LakeWriter",
+    "check_run_id",
+    "is_compacted",
+    "observation_key",
+]
+
 OBSERVATIONS: Final = "observations"
 #: Where the markers of commits in progress live (no dataset is named like this).
 PENDING: Final = "_pending"

@@ -20,6 +20,17 @@ from typing import Any, Final, Literal
 
 import duckdb
 
+__all__ = [
+    "FORMATS",
+    "Format",
+    "QueryRefused",
+    "WarehouseMissing",
+    "check_read_only",
+    "open_warehouse",
+    "render",
+    "run_query",
+]
+
 Format = Literal["table", "csv", "json"]
 FORMATS: Final = ("table", "csv", "json")
 _READ_ONLY: Final = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}

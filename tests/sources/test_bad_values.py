@@ -216,7 +216,8 @@ def test_a_lone_surrogate_in_a_handle_or_detail() -> None:
 
 
 def lake_rows(lake: Lake, key: str) -> list[dict[str, Any]]:
-    return pq.read_table(lake.path(key)).to_pylist()
+    landed: list[dict[str, Any]] = pq.read_table(lake.path(key)).to_pylist()
+    return landed
 
 
 @pytest.mark.parametrize(

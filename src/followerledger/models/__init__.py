@@ -33,6 +33,24 @@ from followerledger.models.duckdb_sql import (
 )
 from followerledger.run_log import RUN_LOG_SCHEMA
 
+__all__ = [
+    "ALL_MODELS",
+    "DAILY",
+    "DEFAULT_PARAMETERS",
+    "INCREMENTAL",
+    "LAKE_DATASETS",
+    "SEEDS",
+    "SNAPSHOT",
+    "STAGING",
+    "VIEWS",
+    "Dataset",
+    "Kind",
+    "Model",
+    "Seed",
+    "sql_parameters",
+    "with_defaults",
+]
+
 Kind = Literal["staging", "incremental", "daily", "snapshot", "view"]
 
 

@@ -240,7 +240,7 @@ class ApiClient:
         self.sleep = sleep
         self.logger = logger or logging.getLogger(__name__)
         self._secrets = tuple(secret for secret in secrets if secret)
-        self._backoff = wait_exponential_jitter(initial=backoff_initial, max=backoff_max)
+        self._backoff = wait_exponential_jitter(multiplier=backoff_initial, max=backoff_max)
         self._lock = threading.Lock()
         self._in_flight = threading.BoundedSemaphore(concurrency)
         self.throttle = throttle
