@@ -33,8 +33,10 @@ PUBLIC_MODULES = (
     "followerledger.lake",
     "followerledger.models",
     "followerledger.query",
+    "followerledger.refresh",
     "followerledger.settings",
     "followerledger.sources",
+    "followerledger.watchlist",
 )
 
 
