@@ -8,9 +8,7 @@ new data, not with history.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from followerledger.lake import Lake
+from followerledger.layout import WarehouseLayout
 from followerledger.manifest import ManifestStore
 from followerledger.models import INCREMENTAL
 from followerledger.models.session import ModelSession
@@ -44,10 +42,10 @@ select * from final
 """
 
 
-def known_identities(warehouse: Path, lake: Lake) -> Identities:
+def known_identities(layout: WarehouseLayout) -> Identities:
     """(platform, handle key) -> the account id the handle last resolved to."""
-    state = ManifestStore(warehouse).load()
-    marts = Lake(warehouse / "marts")
+    state = ManifestStore(layout).load()
+    lake, marts = layout.open_lake(), layout.open_marts()
     unrefreshed = [
         f
         for f in state.current(lake, "observations")

@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
 from followerledger import pause
+from followerledger.layout import WarehouseLayout
 from followerledger.leftovers import sweep_warehouse, temporary_name
 
 OBSERVATIONS: Final = "observations"
@@ -156,11 +157,11 @@ class Lake:
                 writer.abort()
             raise
 
-    def sweep_leftovers(self, warehouse: Path) -> None:
+    def sweep_leftovers(self, layout: WarehouseLayout) -> None:
         """Clear what killed runs left: their temporary files under the warehouse and a local
         lake (`leftovers.sweep_warehouse`), and the files of commits whose writer died
         (`write_together`). Called at the start of every snapshot, refresh and compaction."""
-        sweep_warehouse(warehouse, self.root if self.is_local else None)
+        sweep_warehouse(layout)
         if not self.is_local or not os.path.isdir(self.path(PENDING)):
             return
         # A marker exists only while its writer holds this lock: any found under it is dead.

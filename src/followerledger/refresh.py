@@ -23,13 +23,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from followerledger import locks
 from followerledger.catalog import publish
 from followerledger.lake import Lake, LakeFile
+from followerledger.layout import WarehouseLayout
 from followerledger.manifest import BuildManifest, ManifestStore
 from followerledger.models import (
     ALL_MODELS,
@@ -124,8 +125,7 @@ def inputs_digest(watchlist: Watchlist | None, parameters: Mapping[str, object])
 
 
 def refresh(
-    warehouse: Path,
-    lake: Lake,
+    layout: WarehouseLayout,
     watchlist: Watchlist | None,
     *,
     full: bool = False,
@@ -142,18 +142,19 @@ def refresh(
     on an older catalog keep working that long.
     """
     started = time.perf_counter()
-    lake.sweep_leftovers(warehouse)
+    lake = layout.open_lake()
+    lake.sweep_leftovers(layout)
     now = clock()
     version = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-    store = ManifestStore(warehouse)
-    with store.lock("refresh"):
+    store = ManifestStore(layout)
+    with locks.hold(layout, "refresh"):
         previous = store.load()
         inputs = inputs_digest(watchlist, with_defaults(parameters))
         full = full or previous.inputs.get("models") != inputs
         state = previous.lake_view() if full else previous
         state.inputs = {**state.inputs, "models": inputs}
         listed_before = {key for keys in previous.marts.values() for key in keys}
-        run = _Refresh(warehouse, lake, state, watchlist, full, parameters, threads, version)
+        run = _Refresh(layout, lake, state, watchlist, full, parameters, threads, version)
         try:
             run.execute()
         finally:
@@ -164,7 +165,7 @@ def refresh(
             state.retired.setdefault(key, now.isoformat())
         state.refreshed_at = now.isoformat()
         store.save(state)
-        publish(warehouse, lake, watchlist)
+        publish(layout, watchlist)
         if run.delete_retired(now - grace):
             store.save(state)
     return RefreshReport(
@@ -177,7 +178,7 @@ class _Refresh:
 
     def __init__(
         self,
-        warehouse: Path,
+        layout: WarehouseLayout,
         lake: Lake,
         state: BuildManifest,
         watchlist: Watchlist | None,
@@ -188,7 +189,7 @@ class _Refresh:
     ) -> None:
         self.lake = lake
         self.version = version
-        self.marts = Lake(warehouse / "marts")
+        self.marts = layout.open_marts()
         self.state = state
         self.full = full
         self.session = ModelSession(threads, parameters)
