@@ -342,7 +342,8 @@ def import_history(
 
     With a watchlist and the `layout` of the warehouse the lake belongs to, the report counts
     the rows for handles the watchlist does not list, leaving out those whose account id a
-    watched handle last resolved to (read after landing, so the file's own rows count as evidence)."""
+    watched handle last resolved to (read after landing, so the file's own rows count as
+    evidence)."""
     if watchlist is not None and layout is None:
         raise TypeError("import_history: a watchlist needs the warehouse its identities live in")
     run_id, rows = read_history(path, clock=clock)
