@@ -92,11 +92,11 @@ class Workspace:
 
     @property
     def lake(self) -> Lake:
-        return Lake(self.settings.lake)
+        return self.settings.layout.open_lake()
 
     @property
     def catalog(self) -> Path:
-        return self.settings.catalog_path
+        return self.settings.layout.catalog
 
 
 @pytest.fixture

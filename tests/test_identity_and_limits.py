@@ -12,6 +12,7 @@ from prefect.client.orchestration import get_client
 from followerledger.emulator import Fault
 from followerledger.emulator.world import Rename
 from followerledger.flows.snapshot import snapshot_flow
+from followerledger.layout import WarehouseLayout
 from followerledger.refresh import refresh
 from followerledger.run_outcome import CountedNothing
 from followerledger.watchlist import load_watchlist
@@ -43,7 +44,10 @@ def test_a_renamed_account_keeps_one_history(workspace: Workspace) -> None:
     x_second = next(p for p in second["platforms"] if p["platform"] == "x")
     assert x_second["ok"] == 3
     assert first["run_id"] != second["run_id"]
-    refresh(workspace.warehouse, workspace.lake, load_watchlist(workspace.watchlist))
+    refresh(
+        WarehouseLayout.at(workspace.warehouse, workspace.lake.root),
+        load_watchlist(workspace.watchlist),
+    )
     accounts = query(
         workspace,
         "select account_key, handle, brand, "
@@ -107,7 +111,10 @@ def test_platform_budgets_are_prefect_rate_limits(workspace: Workspace) -> None:
 
 def test_runs_relation_counts_what_the_emulator_saw(workspace: Workspace) -> None:
     result = snapshot_flow()
-    refresh(workspace.warehouse, workspace.lake, load_watchlist(workspace.watchlist))
+    refresh(
+        WarehouseLayout.at(workspace.warehouse, workspace.lake.root),
+        load_watchlist(workspace.watchlist),
+    )
     runs = query(
         workspace,
         "select platform, requests, accounts, ok, not_found, suspended, "

@@ -30,6 +30,7 @@ from followerledger.artifacts import summary_markdown
 from followerledger.cli import main
 from followerledger.emulator import EmulatorServer, EmulatorState, Fault
 from followerledger.flows.snapshot import snapshot_flow
+from followerledger.layout import WarehouseLayout
 from followerledger.run_outcome import CountedNothing, counted_nothing, partly_counted
 from followerledger.settings import load_settings
 from followerledger.sources import build_source, missing_config
@@ -351,7 +352,6 @@ def test_the_hourly_flow_refreshes_a_run_that_counted_nothing_then_fails_once(
     workspace: Workspace, hook: HTTPServer
 ) -> None:
     from followerledger.flows.hourly import snapshot_and_refresh_flow
-    from followerledger.report import report_path
 
     workspace.emulator.state.x_bearer_token = "the-right-token"
     state = snapshot_and_refresh_flow(return_state=True)
@@ -363,7 +363,7 @@ def test_the_hourly_flow_refreshes_a_run_that_counted_nothing_then_fails_once(
             "select platform, status, count(*) from accounts group by all order by all"
         ).fetchall()
     assert statuses == [("bluesky", "ok", 2), ("x", "error", 5)]
-    assert report_path(workspace.warehouse).is_file()
+    assert WarehouseLayout.at(workspace.warehouse).report.is_file()
     # One alert: the hourly run's (the snapshot subflow's failure is part of it).
     [alert] = [json.loads(request.get_data()) for request, _ in hook.log]
     assert alert["title"].startswith("followerledger snapshot-and-refresh run ")

@@ -25,8 +25,9 @@ from prefect.client.schemas.filters import (
 from followerledger.cli import main
 from followerledger.emulator import Fault
 from followerledger.flows.snapshot import snapshot_flow
+from followerledger.layout import WarehouseLayout
 from followerledger.refresh import refresh
-from followerledger.report import report_path, write_report
+from followerledger.report import write_report
 from followerledger.run_outcome import CountedNothing
 from followerledger.watchlist import add_account, load_watchlist
 from tests.analyst import AnalystSession
@@ -149,7 +150,10 @@ def test_cli_snapshot_refuses_bad_config_in_one_line(
 
 def test_marts_after_a_flow_run(workspace: Workspace) -> None:
     snapshot_flow()
-    refresh(workspace.warehouse, workspace.lake, load_watchlist(workspace.watchlist))
+    refresh(
+        WarehouseLayout.at(workspace.warehouse, workspace.lake.root),
+        load_watchlist(workspace.watchlist),
+    )
     with duckdb.connect(str(workspace.catalog), read_only=True) as connection:
         accounts = connection.sql(
             "select handle, brand, status from accounts order by brand, handle"
@@ -196,9 +200,12 @@ def test_secrets_never_reach_lake_catalog_logs_or_prefect(
     monkeypatch.setenv("FOLLOWERLEDGER_X_API_URL", httpserver.url_for(""))
     monkeypatch.setenv("FOLLOWERLEDGER_YOUTUBE_API_URL", httpserver.url_for("/youtube/v3"))
     state = snapshot_flow(return_state=True)
-    refresh(workspace.warehouse, workspace.lake, load_watchlist(workspace.watchlist))
+    refresh(
+        WarehouseLayout.at(workspace.warehouse, workspace.lake.root),
+        load_watchlist(workspace.watchlist),
+    )
     report = write_report(
-        workspace.catalog, report_path(workspace.warehouse), now=datetime.now(UTC)
+        workspace.catalog, WarehouseLayout.at(workspace.warehouse).report, now=datetime.now(UTC)
     ).path
     assert "Unauthorized: Bearer ***" in report.read_text(encoding="utf-8")
     rows = lake_rows(workspace)

@@ -10,8 +10,8 @@ from typing import Any
 import duckdb
 
 from followerledger import landing, run_log
-from followerledger.catalog import catalog_path
 from followerledger.lake import Lake
+from followerledger.layout import WarehouseLayout
 from followerledger.observation import Observation, Status
 from followerledger.sources.base import Usage
 
@@ -77,6 +77,6 @@ def days_from(first: date, count: int) -> list[date]:
 
 def query(warehouse: Path, sql: str) -> list[tuple[Any, ...]]:
     """Rows of a query on the published catalog, read-only, as an analyst runs it."""
-    with duckdb.connect(str(catalog_path(warehouse)), read_only=True) as connection:
+    with duckdb.connect(str(WarehouseLayout.at(warehouse).catalog), read_only=True) as connection:
         connection.execute("set TimeZone = 'UTC'")
         return connection.sql(sql).fetchall()
