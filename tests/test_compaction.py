@@ -260,6 +260,7 @@ WRITER = textwrap.dedent("""
     from pathlib import Path
     from followerledger.catalog import publish
     from followerledger.lake import Lake
+    from followerledger.layout import WarehouseLayout
     from followerledger.watchlist import load_watchlist
     from tests.test_compaction import land_run
     root, stop, start = Path(sys.argv[1]), sys.argv[2], datetime.fromisoformat(sys.argv[3])
