@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, NoReturn, ParamSpec
 import click
 
 from followerledger import __version__
-from followerledger.layout import DEMO_WAREHOUSE, SettingsError
+from followerledger.errors import ConfigError
+from followerledger.layout import DEMO_WAREHOUSE
 
 if TYPE_CHECKING:
     from followerledger.prefect_server import PrefectServer
@@ -62,7 +63,7 @@ class _Commands(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except SettingsError as error:
+        except ConfigError as error:
             fail(str(error))
 
 

@@ -15,6 +15,8 @@ from urllib.parse import unquote, urlsplit
 
 from dotenv import dotenv_values
 
+from followerledger.errors import ConfigError
+
 if TYPE_CHECKING:
     from followerledger.lake import Lake
 
@@ -37,9 +39,8 @@ ENV_FILE: Final = ".env"
 WHERE_SET: Final = "(set in the environment or .env)"
 
 
-class SettingsError(ValueError):
-    """A setting has a value it cannot take; the message names the variable and the rule,
-    never the value (it could be a secret)."""
+#: What a bad setting raises: the one configuration-error type, under the name settings use.
+SettingsError = ConfigError
 
 
 def settings_error(variable: str, rule: str) -> SettingsError:

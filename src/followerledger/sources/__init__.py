@@ -13,6 +13,7 @@ import requests
 from pydantic import SecretStr
 
 from followerledger import stopping
+from followerledger.errors import ConfigError
 from followerledger.secret_blocks import block_name
 from followerledger.settings import Settings
 from followerledger.sources.base import PlatformSource, Target, Usage
@@ -52,8 +53,6 @@ __all__ = [
 ThrottleFactory = Callable[[RatePolicy], Throttle]
 
 
-class ConfigError(ValueError):
-    """A platform cannot be fetched with the current settings; the message says what to set."""
 
 
 def missing_config(settings: Settings, platforms: Sequence[str]) -> list[str]:
@@ -104,10 +103,8 @@ def build_source(
 ) -> PlatformSource:
     """A ready source for one platform, with one HTTP session shared by all its batches;
     its rate-limit waits are logged on `logger` (default: the `followerledger.sources.http`
-    logger). Without `throttle_for`, requests are paced by this process's token buckets."""
-    problems = missing_config(settings, [platform])
-    if problems:
-        raise ConfigError(problems[0])
+    logger). Without `throttle_for`, requests are paced by this process's token buckets.
+    The settings the platform needs are checked once, before, by `require_config`."""
     pool = settings.fetch_concurrency
 
     def pace_here(policy: RatePolicy) -> Throttle:
