@@ -153,17 +153,17 @@ def snapshot(platforms: tuple[str, ...], run_id: str | None) -> None:
     if not isinstance(outcome, CountedNothing):
         outcome = state.result()  # any other failure is raised as before
     result = outcome.result if isinstance(outcome, CountedNothing) else outcome
-    for summary in result["platforms"]:
-        statuses = ", ".join(f"{name} {count}" for name, count in summary["statuses"].items())
+    for summary in result.platforms:
+        statuses = ", ".join(f"{name} {count}" for name, count in summary.statuses.items())
         click.echo(
-            f"{summary['platform']}: {summary['accounts']} accounts ({statuses}) "
-            f"in {summary['requests']} requests"
+            f"{summary.platform}: {summary.accounts} accounts ({statuses}) "
+            f"in {summary.requests} requests"
         )
-    for line in partly_counted(result["platforms"]):
+    for line in partly_counted(result.platforms):
         click.echo(f"followerledger: warning: {line}", err=True)
     if isinstance(outcome, CountedNothing):
         fail(str(outcome), code=1)
-    click.echo(f"run {result['run_id']} landed")
+    click.echo(f"run {result.run_id} landed")
 
 
 @main.command()

@@ -326,10 +326,10 @@ def run_demo(
             from followerledger.flows.snapshot import snapshot_flow  # the flows load only here
 
             result = snapshot_flow(run_id=run_id)
-        for platform in result["platforms"]:
+        for platform in result.platforms:
             say(
-                f"snapshot: {platform['platform']}: {platform['statuses']} "
-                f"in {platform['requests']} requests"
+                f"snapshot: {platform.platform}: {platform.statuses} "
+                f"in {platform.requests} requests"
             )
 
         report_refresh = refresh_configured(settings, watchlist, full=True)

@@ -53,8 +53,6 @@ __all__ = [
 ThrottleFactory = Callable[[RatePolicy], Throttle]
 
 
-
-
 def missing_config(settings: Settings, platforms: Sequence[str]) -> list[str]:
     """One line per setting that the given platforms need and that is not set, or is set
     to nothing but blanks."""

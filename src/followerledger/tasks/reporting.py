@@ -16,6 +16,7 @@ from prefect.settings import get_current_settings
 from followerledger import alerts, artifacts, report, run_changes
 from followerledger.layout import WarehouseLayout
 from followerledger.run_changes import AccountChange
+from followerledger.run_summary import RunSummary
 from followerledger.settings import Settings
 from followerledger.sources.http import Logger
 from followerledger.urls import shown_url
@@ -33,18 +34,18 @@ def read_account_changes(
 
 @task(name="publish_run_artifacts", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def publish_run_artifacts(
-    result: dict[str, Any], changes: list[AccountChange], report_url: str | None = None
+    result: RunSummary, changes: list[AccountChange], report_url: str | None = None
 ) -> None:
     """The run's summary (linking to the latest report) and platform table, as artifacts."""
     create_markdown_artifact(
         artifacts.summary_markdown(result, changes, report_url),
         key=artifacts.SUMMARY_KEY,
-        description=f"Snapshot run {result['run_id']}: accounts, requests, biggest movers",
+        description=f"Snapshot run {result.run_id}: accounts, requests, biggest movers",
     )
     create_table_artifact(
-        artifacts.platform_rows(result["platforms"]),
+        artifacts.platform_rows(result.platforms),
         key=artifacts.TABLE_KEY,
-        description=f"Snapshot run {result['run_id']}: accounts by status per platform",
+        description=f"Snapshot run {result.run_id}: accounts by status per platform",
     )
 
 
