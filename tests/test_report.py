@@ -37,6 +37,7 @@ from followerledger.report import (
     write_report,
 )
 from followerledger.report.charts import COVERAGE_KINDS, Series, line_chart
+from followerledger.run_summary import RunSummary
 from followerledger.watchlist import load_watchlist
 from tests.browser import BrowserMissing, Chromium
 from tests.conftest import Workspace
@@ -446,7 +447,7 @@ def test_cli_writes_the_report_and_names_a_bad_zone(
 
 
 def test_the_run_summary_links_to_the_latest_report() -> None:
-    result = {"run_id": "r1", "started_at": NOW.isoformat(), "platforms": []}
+    result = RunSummary("r1", NOW, ())
     uri = WarehouseLayout.at(Path("/srv/ledger/warehouse")).report.as_uri()
     text = summary_markdown(result, [], uri)
     assert f"Latest report: [{uri}]({uri})" in text

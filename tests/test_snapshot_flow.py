@@ -57,11 +57,11 @@ def task_run_names(flow_run_id: UUID) -> list[str]:
 def test_a_real_flow_run_lands_one_row_per_account(workspace: Workspace) -> None:
     state = snapshot_flow(return_state=True)
     result = state.result()
-    assert {p["platform"]: p["accounts"] for p in result["platforms"]} == {"x": 5, "bluesky": 2}
+    assert {p.platform: p.accounts for p in result.platforms} == {"x": 5, "bluesky": 2}
     rows = lake_rows(workspace)
     watched = {(a.platform, a.handle) for a in load_watchlist(workspace.watchlist).accounts}
     assert sorted((r["platform"], r["requested_handle"]) for r in rows) == sorted(watched)
-    assert {r["run_id"] for r in rows} == {result["run_id"]}
+    assert {r["run_id"] for r in rows} == {result.run_id}
     statuses = {r["requested_handle"]: r["status"] for r in rows}
     assert statuses["IdeaStormAction"] == "suspended"
     assert statuses["DellYourBlog"] == "not_found"
@@ -94,7 +94,7 @@ def test_a_real_flow_run_lands_one_row_per_account(workspace: Workspace) -> None
 def test_rerunning_a_run_id_does_not_duplicate(workspace: Workspace) -> None:
     first = snapshot_flow(run_id="2026-11-26T10")
     second = snapshot_flow(run_id="2026-11-26T10")
-    assert first["run_id"] == second["run_id"] == "2026-11-26T10"
+    assert first.run_id == second.run_id == "2026-11-26T10"
     rows = lake_rows(workspace)
     assert len(rows) == 7
     assert len(workspace.lake.list()) == 2
@@ -111,7 +111,7 @@ def test_one_platform_down_while_the_other_lands(
     error = state.result(raise_on_failure=False)
     assert isinstance(error, CountedNothing)
     result = error.result
-    by_platform = {p["platform"]: p["statuses"] for p in result["platforms"]}
+    by_platform = {p.platform: p.statuses for p in result.platforms}
     assert by_platform["bluesky"] == {"error": 2}
     assert by_platform["x"]["ok"] == 3
     rows = [r for r in lake_rows(workspace) if r["platform"] == "bluesky"]
