@@ -168,19 +168,6 @@ class WarehouseLayout:
         return Lake(self.marts)
 
 
-def catalog_location() -> Path:
-    """The published DuckDB file analysts open."""
-    return WarehouseLayout.from_environment().catalog
-
-
-def local_lake_location() -> Path:
-    """The lake root as a local folder (a path or a `file://` URI; default <warehouse>/lake).
-
-    SettingsError for any other URI: `query` confines DuckDB to local folders.
-    """
-    return WarehouseLayout.from_environment().local_lake
-
-
 def _local_path(uri: str) -> Path | None:
     """The local folder a lake setting names, or None for a remote one."""
     if "://" not in uri:
