@@ -22,6 +22,7 @@ import pyarrow as pa
 from followerledger.catalog import publish
 from followerledger.compaction import compact
 from followerledger.lake import Lake, observation_key
+from followerledger.layout import WarehouseLayout
 from followerledger.manifest import ManifestStore
 from followerledger.observation import OBSERVATION_SCHEMA
 from followerledger.run_changes import account_changes
@@ -106,22 +107,31 @@ def run(quick: bool = False) -> dict[str, float]:
             )
             runs += 1
             when += timedelta(hours=1)
-        publish(warehouse, lake, watchlist)
+        publish(WarehouseLayout.at(warehouse, lake.root), watchlist)
         last_run = f"{NOW:%Y%m%dT%H%M%SZ}-bench"
 
         def report_step() -> object:
-            return account_changes(warehouse, lake, watchlist, last_run, NOW)
+            return account_changes(
+                WarehouseLayout.at(warehouse, lake.root), watchlist, last_run, NOW
+            )
 
         before = _query_times(warehouse / "followerledger.duckdb")
         report_before = _best(3, report_step)
         started = time.perf_counter()
-        result = compact(warehouse, lake, watchlist, grace=timedelta(hours=24), clock=lambda: NOW)
+        result = compact(
+            WarehouseLayout.at(warehouse, lake.root),
+            watchlist,
+            grace=timedelta(hours=24),
+            clock=lambda: NOW,
+        )
         seconds = time.perf_counter() - started
         after = _query_times(warehouse / "followerledger.duckdb")
         report_after = _best(3, report_step)
         per_day = Counter(
             (item.platform, item.day)
-            for item in ManifestStore(warehouse).load().current(lake, "observations")
+            for item in ManifestStore(WarehouseLayout.at(warehouse))
+            .load()
+            .current(lake, "observations")
             if item.day < NOW.date()
         )
 

@@ -41,8 +41,8 @@ def main() -> None:
             {
                 "seconds": seconds,
                 "peak_rss_mb": peak,
-                "accounts": sum(p["accounts"] for p in result["platforms"]),
-                "requests": {p["platform"]: p["requests"] for p in result["platforms"]},
+                "accounts": sum(p.accounts for p in result.platforms),
+                "requests": {p.platform: p.requests for p in result.platforms},
             }
         )
     )

@@ -18,6 +18,7 @@ from pathlib import Path
 from followerledger.demo import write_generated_history
 from followerledger.history_import import import_history
 from followerledger.lake import Lake
+from followerledger.layout import WarehouseLayout
 from followerledger.refresh import refresh
 from followerledger.watchlist import load_watchlist
 
@@ -47,7 +48,7 @@ def run(quick: bool = False) -> dict[str, float]:
         history = root / "history.csv"
         write_generated_history(watchlist, history, datetime.now(UTC))
         import_history(history, lake)
-        refresh(warehouse, lake, watchlist)
+        refresh(WarehouseLayout.at(warehouse, lake.root), watchlist)
         catalog = str(warehouse / "followerledger.duckdb")
         environment = {**os.environ, "FOLLOWERLEDGER_WAREHOUSE": str(warehouse)}
         product_command = [str(BIN / "followerledger"), "query", SQL, "--format", "csv"]

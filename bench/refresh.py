@@ -20,8 +20,8 @@ from typing import Final
 
 import duckdb
 
-from followerledger.catalog import catalog_path
 from followerledger.lake import Lake, observation_key
+from followerledger.layout import WarehouseLayout
 from followerledger.models.duckdb_sql import OBSERVATION_COLUMNS, literal
 from followerledger.observation import OBSERVATION_SCHEMA
 from followerledger.refresh import refresh
@@ -217,17 +217,25 @@ class BenchLake:
 
     def refresh_full(self) -> Timing:
         """`refresh --full`: every mart rebuilt from the whole lake."""
-        return _timed(lambda: refresh(self.warehouse, self.lake, self.watchlist, full=True))
+        return _timed(
+            lambda: refresh(
+                WarehouseLayout.at(self.warehouse, self.lake.root), self.watchlist, full=True
+            )
+        )
 
     def refresh_after_new_run(self) -> Timing:
         """Land one more hourly run, then time `refresh` (incremental)."""
         land_run(self.lake, self.fleet, self.start, self.hours + self.runs)
         self.runs += 1
-        return _timed(lambda: refresh(self.warehouse, self.lake, self.watchlist))
+        return _timed(
+            lambda: refresh(WarehouseLayout.at(self.warehouse, self.lake.root), self.watchlist)
+        )
 
     def read_latest_growth(self, repeat: int = 7) -> float:
         """Best time, in ms, to read every account's latest growth through the catalog."""
-        with duckdb.connect(str(catalog_path(self.warehouse)), read_only=True) as connection:
+        with duckdb.connect(
+            str(WarehouseLayout.at(self.warehouse).catalog), read_only=True
+        ) as connection:
             rows = connection.sql(LATEST_GROWTH_SQL).fetchall()
             assert len(rows) == self.fleet.accounts, f"{len(rows)} rows of latest growth"
             reads = [
@@ -237,7 +245,9 @@ class BenchLake:
 
     def read_latest_growth_raw(self, repeat: int = 3) -> float:
         """Best time, in ms, to answer the same from the raw observations."""
-        with duckdb.connect(str(catalog_path(self.warehouse)), read_only=True) as connection:
+        with duckdb.connect(
+            str(WarehouseLayout.at(self.warehouse).catalog), read_only=True
+        ) as connection:
             reads = [
                 _timed(lambda: connection.sql(RAW_LATEST_GROWTH_SQL).fetchall())
                 for _ in range(repeat)

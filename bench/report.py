@@ -19,7 +19,7 @@ from typing import Final
 import duckdb
 
 from bench.refresh import HISTORY_END, BenchLake
-from followerledger.catalog import catalog_path
+from followerledger.layout import WarehouseLayout
 from followerledger.models.duckdb_sql import arrow_columns, literal
 from followerledger.query import open_warehouse
 from followerledger.refresh import refresh
@@ -124,8 +124,8 @@ def run(quick: bool = False, repeat: int = 3) -> dict[str, float]:
         name_as_runs(bench)
         write_run_log(bench)
         drop_x_days(bench)
-        refresh(bench.warehouse, bench.lake, bench.watchlist, full=True)
-        catalog = catalog_path(bench.warehouse)
+        refresh(WarehouseLayout.at(bench.warehouse, bench.lake.root), bench.watchlist, full=True)
+        catalog = WarehouseLayout.at(bench.warehouse).catalog
         out = bench.warehouse / "report.html"
 
         reads = []

@@ -30,6 +30,7 @@ from followerledger.emulator import emulator_environment
 from followerledger.emulator.world import World
 from followerledger.history_import import import_history
 from followerledger.lake import Lake
+from followerledger.layout import WarehouseLayout
 from followerledger.prefect_server import client_environment, ensure_server
 from followerledger.sources.bluesky import BATCH_SIZE as BLUESKY_BATCH
 from followerledger.sources.mastodon import BATCH_SIZE as MASTODON_BATCH
@@ -159,7 +160,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        server = ensure_server(root / "prefect", port=free_port())
+        server = ensure_server(WarehouseLayout.at(root / "prefect"), port=free_port())
         emulator = Emulator()
         try:
 

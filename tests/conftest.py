@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from followerledger.emulator import EmulatorServer, EmulatorState, emulator_environment
-from followerledger.lake import Lake
+from followerledger.lake import Lake, lake_of
 from followerledger.settings import Settings, load_settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -92,11 +92,11 @@ class Workspace:
 
     @property
     def lake(self) -> Lake:
-        return Lake(self.settings.lake)
+        return lake_of(self.settings.layout)
 
     @property
     def catalog(self) -> Path:
-        return self.settings.catalog_path
+        return self.settings.layout.catalog
 
 
 @pytest.fixture

@@ -40,13 +40,14 @@ import duckdb
 import pyarrow.parquet as pq
 
 from followerledger import pause
-from followerledger.catalog import catalog_path, publish
+from followerledger.catalog import publish
 from followerledger.compaction import compact
 from followerledger.emulator import EmulatorServer, emulator_environment
 from followerledger.emulator.world import account_id
 from followerledger.history_import import import_history
 from followerledger.lake import Lake
 from followerledger.landing import Landing
+from followerledger.layout import WarehouseLayout
 from followerledger.leftovers import TEMPORARY_AGE, is_temporary, sweep_warehouse
 from followerledger.models import DAILY, INCREMENTAL, LAKE_DATASETS, SNAPSHOT
 from followerledger.observation import Observation
@@ -88,7 +89,7 @@ def land_snapshot(
 ) -> None:
     """What the snapshot flow does to the store: sweep, land each platform's rows and its run
     record, publish the catalog (its rows are made up; the CLI point fetches real ones)."""
-    sweep_warehouse(warehouse, lake.root)
+    sweep_warehouse(WarehouseLayout.at(warehouse, lake.root))
     for platform in watchlist.platforms:
         landing = Landing(lake, platform, run_id, when)
         rows = [
@@ -112,7 +113,7 @@ def land_snapshot(
             run_id, platform, when, when, landing.statuses, landing.sources, Usage(1)
         )
         write_run_record(lake, record)
-    publish(warehouse, lake, watchlist)
+    publish(WarehouseLayout.at(warehouse, lake.root), watchlist)
 
 
 def history_csv(path: Path) -> int:
@@ -139,14 +140,17 @@ def run_command(command: str, warehouse: Path) -> None:
         when = datetime.fromisoformat((warehouse.parent / "snapshot-at").read_text())
         land_snapshot(warehouse, lake, watchlist, RUN_ID, when)
     elif command == "refresh":
-        refresh(warehouse, lake, watchlist)
+        refresh(WarehouseLayout.at(warehouse, lake.root), watchlist)
     elif command == "compact":
-        compact(warehouse, lake, watchlist, grace=timedelta(hours=24))
+        compact(WarehouseLayout.at(warehouse, lake.root), watchlist, grace=timedelta(hours=24))
     elif command == "import":
         import_history(
-            warehouse.parent / "history.csv", lake, watchlist=watchlist, warehouse=warehouse
+            warehouse.parent / "history.csv",
+            lake,
+            watchlist=watchlist,
+            layout=WarehouseLayout.at(warehouse, lake.root),
         )
-        publish(warehouse, lake, watchlist)
+        publish(WarehouseLayout.at(warehouse, lake.root), watchlist)
     else:
         raise ValueError(f"unknown command {command!r}")
 
@@ -177,7 +181,7 @@ def make_template(root: Path) -> Template:
     for days, hour in ((3, 6), (3, 18), (2, 6), (2, 18)):
         when = today() - timedelta(days=days) + timedelta(hours=hour)
         land_snapshot(warehouse, lake, watchlist, f"{when:%Y%m%dT%H%M%SZ}-seed", when)
-    refresh(warehouse, lake, watchlist)
+    refresh(WarehouseLayout.at(warehouse, lake.root), watchlist)
     when = today() - timedelta(days=1, hours=-6)
     land_snapshot(warehouse, lake, watchlist, f"{when:%Y%m%dT%H%M%SZ}-seed", when)
     return Template(root, observation_rows(warehouse), imported)
@@ -185,7 +189,7 @@ def make_template(root: Path) -> Template:
 
 def observation_rows(warehouse: Path) -> int:
     """How many observations the published catalog shows."""
-    with duckdb.connect(str(catalog_path(warehouse)), read_only=True) as connection:
+    with duckdb.connect(str(WarehouseLayout.at(warehouse).catalog), read_only=True) as connection:
         row = connection.execute("select count(*) from observations").fetchone()
     assert row is not None
     return int(row[0])
@@ -352,7 +356,9 @@ def check_store(warehouse: Path) -> tuple[int, tuple[str, ...], bool]:
 
 def _answers(warehouse: Path) -> bool:
     try:
-        with duckdb.connect(str(catalog_path(warehouse)), read_only=True) as connection:
+        with duckdb.connect(
+            str(WarehouseLayout.at(warehouse).catalog), read_only=True
+        ) as connection:
             for model in ("observations", *(m.name for m in DAILY + SNAPSHOT)):
                 connection.sql(f'select count(*) from "{model}"').fetchall()
     except duckdb.Error:
@@ -363,7 +369,7 @@ def _answers(warehouse: Path) -> bool:
 def duplicates(warehouse: Path) -> int:
     """Rows of observations or any mart that another row repeats exactly."""
     found = 0
-    with duckdb.connect(str(catalog_path(warehouse)), read_only=True) as connection:
+    with duckdb.connect(str(WarehouseLayout.at(warehouse).catalog), read_only=True) as connection:
         for model in ("observations", *(m.name for m in DAILY + SNAPSHOT)):
             row = connection.execute(
                 f'select count(*) - (select count(*) from (select distinct * from "{model}")) '
@@ -395,7 +401,7 @@ def after_kill(
     left = age_temporaries(warehouse)
     rerun()
     watchlist = load_watchlist(warehouse.parent / "watchlist.yaml")
-    refresh(warehouse, Lake(warehouse / "lake"), watchlist)
+    refresh(WarehouseLayout.at(warehouse, warehouse / "lake"), watchlist)
     added = {"snapshot": len(watchlist.accounts), "import": template.imported}
     return Outcome(
         point,

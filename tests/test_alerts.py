@@ -13,6 +13,7 @@ from pytest_httpserver import HTTPServer
 from followerledger import landing
 from followerledger.alerts import AlertConfigError, alert_on_changes, apprise_sender
 from followerledger.lake import Lake
+from followerledger.layout import WarehouseLayout
 from followerledger.observation import Observation
 from followerledger.run_changes import account_changes, read_window
 from followerledger.settings import load_settings
@@ -70,7 +71,11 @@ class Timeline:
         landing.write_observations(self.lake, "x", run_id, when, rows)
         window = read_window(self.watchlist.alerts.stale_hours)
         changes = account_changes(
-            self.settings.warehouse, self.lake, self.watchlist, run_id, when, window
+            WarehouseLayout.at(self.settings.warehouse, self.lake.root),
+            self.watchlist,
+            run_id,
+            when,
+            window,
         )
         report = alert_on_changes(self.settings, self.watchlist.alerts, changes, when)
         assert report is not None

@@ -21,6 +21,7 @@ from followerledger.cli import main
 from followerledger.compaction import compact
 from followerledger.history_import import import_history
 from followerledger.lake import Lake, check_run_id, is_compacted
+from followerledger.layout import WarehouseLayout
 from followerledger.manifest import BuildManifest, ManifestStore
 from followerledger.observation import Observation
 from followerledger.refresh import refresh
@@ -108,17 +109,17 @@ def test_queries_are_identical_and_refresh_recomputes_nothing(
     land_days(lake, NOW - 3 * DAY - timedelta(hours=12), days=3, runs_per_day=4)
     land_run(lake, NOW - timedelta(hours=2), "today-1")  # today's partition stays open
     import_history(write_csv(tmp_path / "h.csv", "2026-11-08", 500), lake, clock=lambda: NOW)
-    refresh(root, lake, watchlist)
+    refresh(WarehouseLayout.at(root, lake.root), watchlist)
     before = answers(root / "followerledger.duckdb")
     files_before = lake.list()
 
-    report = compact(root, lake, watchlist, grace=GRACE, clock=lambda: NOW)
+    report = compact(WarehouseLayout.at(root, lake.root), watchlist, grace=GRACE, clock=lambda: NOW)
 
     # 3 closed days x 2 platforms, one of them with the imported file as well.
     assert (report.partitions, report.files_merged, report.files_deleted) == (6, 25, 0)
     assert report.rows == 3 * 4 * 3 + 2
     assert answers(root / "followerledger.duckdb") == before
-    current = ManifestStore(root).load().current(lake, "observations")
+    current = ManifestStore(WarehouseLayout.at(root)).load().current(lake, "observations")
     assert sorted((f.platform, f.day.isoformat(), is_compacted(f.key)) for f in current) == [
         ("bluesky", "2026-11-07", True),
         ("bluesky", "2026-11-08", True),
@@ -132,15 +133,15 @@ def test_queries_are_identical_and_refresh_recomputes_nothing(
     # Within the grace period every original is still on disk for older catalogs.
     assert {f.key for f in files_before} <= {f.key for f in lake.list()}
 
-    incremental = refresh(root, lake, watchlist)
+    incremental = refresh(WarehouseLayout.at(root, lake.root), watchlist)
     assert (incremental.new_files, incremental.days_recomputed) == (0, 0)
     assert answers(root / "followerledger.duckdb") == before
-    refresh(root, lake, watchlist, full=True)
+    refresh(WarehouseLayout.at(root, lake.root), watchlist, full=True)
     assert answers(root / "followerledger.duckdb") == before
 
-    again = compact(root, lake, watchlist, grace=GRACE, clock=lambda: NOW)
+    again = compact(WarehouseLayout.at(root, lake.root), watchlist, grace=GRACE, clock=lambda: NOW)
     assert (again.partitions, again.files_merged) == (0, 0)
-    assert ManifestStore(root).load().current(lake, "observations") == current
+    assert ManifestStore(WarehouseLayout.at(root)).load().current(lake, "observations") == current
 
 
 def test_originals_go_only_after_the_grace_period_and_stay_superseded(
@@ -150,23 +151,30 @@ def test_originals_go_only_after_the_grace_period_and_stay_superseded(
     land_days(lake, NOW - 2 * DAY - timedelta(hours=12), days=1, runs_per_day=3)
     history = write_csv(tmp_path / "h.csv", "2026-11-08", 700)
     import_history(history, lake, clock=lambda: NOW)
-    publish(root, lake, watchlist)
+    publish(WarehouseLayout.at(root, lake.root), watchlist)
     catalog = root / "followerledger.duckdb"
     with AnalystSession(catalog) as analyst:
         assert analyst.ask("select count(*) from observations") == "11"
-        compact(root, lake, watchlist, grace=GRACE, clock=lambda: NOW)
-        later = compact(root, lake, watchlist, grace=GRACE, clock=lambda: NOW + GRACE / 2)
+        compact(WarehouseLayout.at(root, lake.root), watchlist, grace=GRACE, clock=lambda: NOW)
+        later = compact(
+            WarehouseLayout.at(root, lake.root),
+            watchlist,
+            grace=GRACE,
+            clock=lambda: NOW + GRACE / 2,
+        )
         assert later.files_deleted == 0
         # The session still reads the catalog it opened, whose files are all still there.
         assert analyst.ask("select count(*) from observations") == "11"
     before = answers(catalog)
-    last = compact(root, lake, watchlist, grace=GRACE, clock=lambda: NOW + GRACE + DAY)
+    last = compact(
+        WarehouseLayout.at(root, lake.root), watchlist, grace=GRACE, clock=lambda: NOW + GRACE + DAY
+    )
     assert last.files_deleted == 7  # x: 3 runs and the import; bluesky: 3 runs
     assert all(is_compacted(f.key) for f in lake.list())
     assert answers(catalog) == before
     # Importing the same file again re-creates a superseded original: it never counts twice.
     import_history(history, lake, clock=lambda: NOW)
-    publish(root, lake, watchlist)
+    publish(WarehouseLayout.at(root, lake.root), watchlist)
     assert answers(catalog) == before
 
 
@@ -177,26 +185,31 @@ def test_a_file_landing_in_a_compacted_day_is_merged_next_time(
     land_days(lake, NOW - 2 * DAY - timedelta(hours=12), days=1, runs_per_day=2)
     early = write_csv(tmp_path / "early.csv", "2026-11-08", 500)
     import_history(early, lake, clock=lambda: NOW)
-    compact(root, lake, watchlist, grace=GRACE, clock=lambda: NOW)
+    compact(WarehouseLayout.at(root, lake.root), watchlist, grace=GRACE, clock=lambda: NOW)
     import_history(write_csv(tmp_path / "late.csv", "2026-11-08", 900), lake, clock=lambda: NOW)
-    publish(root, lake, watchlist)
+    publish(WarehouseLayout.at(root, lake.root), watchlist)
     before = answers(root / "followerledger.duckdb")
     assert len(before[0]) == 2 * 3 + 2 + 2
 
-    report = compact(root, lake, watchlist, grace=GRACE, clock=lambda: NOW)
+    report = compact(WarehouseLayout.at(root, lake.root), watchlist, grace=GRACE, clock=lambda: NOW)
 
     assert (report.partitions, report.files_merged) == (1, 2)  # x: merged file + late import
     assert answers(root / "followerledger.duckdb") == before
-    current = ManifestStore(root).load().current(lake, "observations")
+    current = ManifestStore(WarehouseLayout.at(root)).load().current(lake, "observations")
     assert len(current) == 2
     assert all(is_compacted(f.key) for f in current)
     # With the state lost (so both merged files are learnt from their footers) and every
     # superseded file deleted, the early file imported again is known to be inside the
     # newest merged file: it does not count twice.
     shutil.rmtree(root / "_state")
-    assert compact(root, lake, watchlist, grace=GRACE, clock=lambda: NOW + DAY).files_deleted == 7
+    assert (
+        compact(
+            WarehouseLayout.at(root, lake.root), watchlist, grace=GRACE, clock=lambda: NOW + DAY
+        ).files_deleted
+        == 7
+    )
     import_history(early, lake, clock=lambda: NOW)
-    publish(root, lake, watchlist)
+    publish(WarehouseLayout.at(root, lake.root), watchlist)
     assert answers(root / "followerledger.duckdb") == before
 
 
@@ -205,7 +218,7 @@ def test_an_interrupted_compaction_is_complete_or_invisible_and_state_is_only_a_
 ) -> None:
     root, lake, watchlist = warehouse
     land_days(lake, NOW - 2 * DAY - timedelta(hours=12), days=1, runs_per_day=3)
-    refresh(root, lake, watchlist)
+    refresh(WarehouseLayout.at(root, lake.root), watchlist)
     before = answers(root / "followerledger.duckdb")
 
     def crash(self: ManifestStore, state: object) -> None:
@@ -214,23 +227,30 @@ def test_an_interrupted_compaction_is_complete_or_invisible_and_state_is_only_a_
     with monkeypatch.context() as patch:
         patch.setattr(ManifestStore, "save", crash)
         with pytest.raises(OSError, match="disk full"):
-            compact(root, lake, watchlist, grace=GRACE, clock=lambda: NOW)
+            compact(WarehouseLayout.at(root, lake.root), watchlist, grace=GRACE, clock=lambda: NOW)
     # The merged files landed whole (each by one rename) but nothing was recorded: the lake
     # alone says they replace the originals, so every reader sees one or the other.
-    publish(root, lake, watchlist)
+    publish(WarehouseLayout.at(root, lake.root), watchlist)
     assert answers(root / "followerledger.duckdb") == before
-    current = ManifestStore(root).load().current(lake, "observations")
+    current = ManifestStore(WarehouseLayout.at(root)).load().current(lake, "observations")
     assert len(current) == 2
     assert all(is_compacted(f.key) for f in current)
-    assert compact(root, lake, watchlist, grace=GRACE, clock=lambda: NOW).partitions == 0
-    refresh(root, lake, watchlist)
+    assert (
+        compact(
+            WarehouseLayout.at(root, lake.root), watchlist, grace=GRACE, clock=lambda: NOW
+        ).partitions
+        == 0
+    )
+    refresh(WarehouseLayout.at(root, lake.root), watchlist)
     assert answers(root / "followerledger.duckdb") == before
 
     # Originals deleted and the state lost: the footers still say what is what.
-    compact(root, lake, watchlist, grace=GRACE, clock=lambda: NOW + 2 * GRACE)
+    compact(
+        WarehouseLayout.at(root, lake.root), watchlist, grace=GRACE, clock=lambda: NOW + 2 * GRACE
+    )
     assert all(is_compacted(f.key) for f in lake.list())
     shutil.rmtree(root / "_state")
-    refresh(root, lake, watchlist, full=True)
+    refresh(WarehouseLayout.at(root, lake.root), watchlist, full=True)
     assert answers(root / "followerledger.duckdb") == before
 
 
@@ -240,6 +260,7 @@ WRITER = textwrap.dedent("""
     from pathlib import Path
     from followerledger.catalog import publish
     from followerledger.lake import Lake
+    from followerledger.layout import WarehouseLayout
     from followerledger.watchlist import load_watchlist
     from tests.test_compaction import land_run
     root, stop, start = Path(sys.argv[1]), sys.argv[2], datetime.fromisoformat(sys.argv[3])
@@ -247,7 +268,7 @@ WRITER = textwrap.dedent("""
     rows = runs = 0
     while not os.path.exists(stop) or runs < 3:
         rows += land_run(lake, start + timedelta(seconds=runs), f"live-{runs:04d}")
-        publish(root, lake, watchlist)
+        publish(WarehouseLayout.at(root, lake.root), watchlist)
         runs += 1
     print(rows)
 """)
@@ -280,7 +301,7 @@ def test_compaction_beside_a_landing_snapshot_and_a_reader(
 ) -> None:
     root, lake, watchlist = warehouse
     landed = land_days(lake, (NOW - 8 * DAY).replace(hour=0), days=2, runs_per_day=6)
-    publish(root, lake, watchlist)
+    publish(WarehouseLayout.at(root, lake.root), watchlist)
     stop = tmp_path / "stop"
     environment = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
     writer = subprocess.Popen(
@@ -298,7 +319,9 @@ def test_compaction_beside_a_landing_snapshot_and_a_reader(
             # Another closed day's worth of files lands (an import), then compaction runs.
             first = (NOW - (6 - round_) * DAY).replace(hour=0)
             landed += land_days(lake, first, days=1, runs_per_day=6)
-            merged += compact(root, lake, watchlist, grace=GRACE, clock=lambda: NOW).rows
+            merged += compact(
+                WarehouseLayout.at(root, lake.root), watchlist, grace=GRACE, clock=lambda: NOW
+            ).rows
     finally:
         stop.touch()
         written, writer_errors = writer.communicate(timeout=120)

@@ -24,7 +24,7 @@ from followerledger.demo import (
     run_demo,
 )
 from followerledger.lake import Lake
-from followerledger.layout import DEMO_WAREHOUSE
+from followerledger.layout import DEMO_WAREHOUSE, WarehouseLayout
 from followerledger.observation import Observation
 from followerledger.prefect_server import healthy
 from followerledger.query import run_query
@@ -77,7 +77,9 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     Path(".env").write_text(REAL_ENV, encoding="utf-8")
     real = Path("warehouse")
     land_rows(Lake(real / "lake"), [REAL_ROW])
-    refresh(real, Lake(real / "lake"), load_watchlist(Path("watchlist.yaml")), full=True)
+    refresh(
+        WarehouseLayout.at(real, real / "lake"), load_watchlist(Path("watchlist.yaml")), full=True
+    )
     before = files_under(real)
     # A real Prefect server (the session's), named by the environment and the active profile.
     server = get_current_settings().api.url
@@ -106,7 +108,9 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert text.rstrip().endswith("report: warehouse/demo/report.html")
     # The real warehouse is untouched, and its lake, catalog and marts hold no demo row.
     assert files_under(real, but=real / "demo") == before
-    refresh(real, Lake(real / "lake"), load_watchlist(Path("watchlist.yaml")), full=True)
+    refresh(
+        WarehouseLayout.at(real, real / "lake"), load_watchlist(Path("watchlist.yaml")), full=True
+    )
     assert query(real, "select run_id, source from observations") == [(REAL_ROW.run_id, "api")]
     assert query(real, "select sum(followers) from daily_followers") == [(1000,)]
     catalog = Path("warehouse/demo/followerledger.duckdb")
@@ -315,7 +319,7 @@ def test_demo_settings_come_from_nothing_of_the_users(
     with environment(values):
         settings = load_settings()
     assert settings.warehouse == Path("warehouse/demo")
-    assert settings.lake == "warehouse/demo/lake"
+    assert settings.layout.lake_uri == "warehouse/demo/lake"
     assert settings.watchlist == Path("watchlist.yaml")
     assert settings.x_bearer_token is not None
     assert settings.x_bearer_token.get_secret_value() == "emulator-bearer-token"

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from followerledger.cli import main
 from followerledger.history_import import ImportFileError, import_history, parse_moment
 from followerledger.lake import Lake, observation_key
+from followerledger.layout import WarehouseLayout
 from followerledger.observation import Observation, to_table
 from followerledger.refresh import refresh
 from followerledger.watchlist import load_watchlist
@@ -286,7 +287,7 @@ def test_rows_for_unwatched_handles_are_imported_and_counted(
         lake,
         clock=fake_clock,
         watchlist=load_watchlist(watchlist_path),
-        warehouse=tmp_path / "warehouse",
+        layout=WarehouseLayout.at(tmp_path / "warehouse"),
     )
     assert report.rows == 4
     assert len(all_rows(lake)) == 4
@@ -353,7 +354,11 @@ def test_rows_under_an_old_handle_with_a_watched_id_are_not_unwatched(
         "2008-07-01,bluesky,old.dell.com,4,42\n",
     )
     report = import_history(
-        path, lake, clock=fake_clock, watchlist=load_watchlist(watchlist_path), warehouse=warehouse
+        path,
+        lake,
+        clock=fake_clock,
+        watchlist=load_watchlist(watchlist_path),
+        layout=WarehouseLayout.at(warehouse),
     )
     assert report.rows == 4
     # The id is watched on x only: the same id on another platform is another account.
@@ -381,7 +386,7 @@ def test_the_file_itself_can_tell_which_id_a_watched_handle_has(
         Lake(warehouse / "lake"),
         clock=fake_clock,
         watchlist=load_watchlist(watchlist_path),
-        warehouse=warehouse,
+        layout=WarehouseLayout.at(warehouse),
     )
     assert report.unwatched == ()
 
@@ -565,13 +570,13 @@ def test_a_refresh_after_a_killed_import_shows_none_of_it(tmp_path: Path) -> Non
     import_killed_after(path, warehouse / "lake", 3)
     placed = sorted(p.name for p in (warehouse / "lake").rglob("*.parquet"))
     assert placed  # the dead import had put some files in place, behind its marker
-    refresh(warehouse, lake, None)
+    refresh(WarehouseLayout.at(warehouse, lake.root), None)
     assert query(warehouse, "select count(*) from observations") == [(0,)]
     # The refresh cleared what the dead commit left: its placed files and its marker.
     assert sorted(p.name for p in (warehouse / "lake").rglob("*.parquet")) == []
     assert list((warehouse / "lake" / "_pending").glob("*.json")) == []
     import_history(path, lake)
-    refresh(warehouse, lake, None)
+    refresh(WarehouseLayout.at(warehouse, lake.root), None)
     assert query(warehouse, "select sum(followers) from observations") == [(26,)]
 
 

@@ -12,6 +12,7 @@ from prefect.client.orchestration import get_client
 from followerledger.emulator import Fault
 from followerledger.emulator.world import Rename
 from followerledger.flows.snapshot import snapshot_flow
+from followerledger.layout import WarehouseLayout
 from followerledger.refresh import refresh
 from followerledger.run_outcome import CountedNothing
 from followerledger.watchlist import load_watchlist
@@ -40,10 +41,13 @@ def test_a_renamed_account_keeps_one_history(workspace: Workspace) -> None:
     requests = workspace.emulator.state.requests
     assert requests["x:/2/users"] == 1
     assert requests["x:/2/users/by"] == 2  # the never-resolved ones are asked by name again
-    x_second = next(p for p in second["platforms"] if p["platform"] == "x")
-    assert x_second["ok"] == 3
-    assert first["run_id"] != second["run_id"]
-    refresh(workspace.warehouse, workspace.lake, load_watchlist(workspace.watchlist))
+    x_second = next(p for p in second.platforms if p.platform == "x")
+    assert x_second.statuses.get("ok", 0) == 3
+    assert first.run_id != second.run_id
+    refresh(
+        WarehouseLayout.at(workspace.warehouse, workspace.lake.root),
+        load_watchlist(workspace.watchlist),
+    )
     accounts = query(
         workspace,
         "select account_key, handle, brand, "
@@ -82,9 +86,9 @@ def test_a_rate_limited_platform_gets_error_rows_and_the_others_land(
     assert isinstance(error, CountedNothing)
     assert "x counted nothing: x is rate-limited until " in str(error)
     result = error.result
-    by_platform = {p["platform"]: p for p in result["platforms"]}
-    assert by_platform["x"]["error"] == 5
-    assert by_platform["bluesky"]["ok"] == 2
+    by_platform = {p.platform: p for p in result.platforms}
+    assert by_platform["x"].statuses.get("error", 0) == 5
+    assert by_platform["bluesky"].statuses.get("ok", 0) == 2
     details = query(workspace, "select distinct detail from observations where platform = 'x'")
     [(detail,)] = details
     assert str(detail).startswith("x is rate-limited until ")
@@ -107,7 +111,10 @@ def test_platform_budgets_are_prefect_rate_limits(workspace: Workspace) -> None:
 
 def test_runs_relation_counts_what_the_emulator_saw(workspace: Workspace) -> None:
     result = snapshot_flow()
-    refresh(workspace.warehouse, workspace.lake, load_watchlist(workspace.watchlist))
+    refresh(
+        WarehouseLayout.at(workspace.warehouse, workspace.lake.root),
+        load_watchlist(workspace.watchlist),
+    )
     runs = query(
         workspace,
         "select platform, requests, accounts, ok, not_found, suspended, "
@@ -118,4 +125,4 @@ def test_runs_relation_counts_what_the_emulator_saw(workspace: Workspace) -> Non
         ("bluesky", 1, 2, 2, 0, 0, 0, None, None, "emulator"),
         ("x", 1, 5, 3, 1, 1, 0, 3, Decimal("0.030"), "emulator"),
     ]
-    assert query(workspace, "select distinct run_id from runs") == [(result["run_id"],)]
+    assert query(workspace, "select distinct run_id from runs") == [(result.run_id,)]

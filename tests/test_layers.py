@@ -22,11 +22,14 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "stopping",
             "leftovers",
             "layout",
-            "run_outcome",
+            "errors",
         ),
         (),
     ),
-    "storage": (("lake", "manifest", "run_log"), ("core",)),
+    "storage": (
+        ("lake", "manifest", "locks", "run_log", "run_summary", "run_outcome"),
+        ("core",),
+    ),
     "sources": (("sources",), ("core", "storage", "platforms")),
     #: What is known of each platform, read by everything that handles handles or settings:
     #: the registry lists the sources, and a source reads its own spec back through it.
@@ -40,6 +43,7 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "models",
             "sql",
             "refresh",
+            "configured_refresh",
             "catalog",
             "compaction",
             "identity",

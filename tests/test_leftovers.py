@@ -9,6 +9,7 @@ from pathlib import Path
 
 from followerledger.compaction import compact
 from followerledger.lake import Lake
+from followerledger.layout import WarehouseLayout
 from followerledger.leftovers import TEMPORARY_AGE, is_temporary, sweep, temporary_name
 from followerledger.refresh import refresh
 from followerledger.watchlist import Watchlist
@@ -63,9 +64,14 @@ def test_refresh_and_compaction_sweep_what_killed_runs_left(
         ]
         live = plant(partition, "20261107T120000Z-live.parquet", old=False)
         if run is refresh:
-            refresh(root, lake, watchlist, clock=lambda: NOW)
+            refresh(WarehouseLayout.at(root, lake.root), watchlist, clock=lambda: NOW)
         else:
-            compact(root, lake, watchlist, grace=timedelta(hours=24), clock=lambda: NOW)
+            compact(
+                WarehouseLayout.at(root, lake.root),
+                watchlist,
+                grace=timedelta(hours=24),
+                clock=lambda: NOW,
+            )
         assert [path for path in planted if path.exists()] == [], run.__name__
         assert live.exists(), run.__name__
         live.unlink()

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from followerledger.cli import main
 from followerledger.lake import Lake
+from followerledger.layout import WarehouseLayout
 from followerledger.models import DAILY, SNAPSHOT, VIEWS, Model
 from followerledger.observation import Observation
 from followerledger.refresh import refresh
@@ -45,8 +46,7 @@ class World:
     def refresh(self, *, full: bool = False, staleness_days: int = 2) -> bool:
         """Refresh; whether it turned out to be a full rebuild."""
         report = refresh(
-            self.warehouse,
-            self.lake,
+            WarehouseLayout.at(self.warehouse, self.lake.root),
             self.watchlist,
             full=full,
             parameters={"staleness_days": staleness_days},

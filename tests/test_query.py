@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from followerledger.cli import main
 from followerledger.history_import import import_history
 from followerledger.lake import Lake
+from followerledger.layout import WarehouseLayout
 from followerledger.query import QueryRefused, check_read_only, open_warehouse, render
 from followerledger.refresh import refresh
 from followerledger.watchlist import load_watchlist
@@ -29,7 +30,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     lake = Lake(root / "warehouse/lake")
     import_history(root / "h.csv", lake)
-    refresh(root / "warehouse", lake, load_watchlist(root / "watchlist.yaml"))
+    refresh(
+        WarehouseLayout.at(root / "warehouse", lake.root), load_watchlist(root / "watchlist.yaml")
+    )
     return root / "warehouse"
 
 
@@ -191,7 +194,10 @@ def test_a_lake_outside_the_warehouse_is_readable(
     (tmp_path / "h.csv").write_text("observed_at,platform,handle,followers\n2026-01-01,x,HP,5\n")
     lake = Lake(tmp_path / "elsewhere")
     import_history(tmp_path / "h.csv", lake)
-    refresh(tmp_path / "warehouse", lake, load_watchlist(tmp_path / "watchlist.yaml"))
+    refresh(
+        WarehouseLayout.at(tmp_path / "warehouse", lake.root),
+        load_watchlist(tmp_path / "watchlist.yaml"),
+    )
     monkeypatch.setenv("FOLLOWERLEDGER_WAREHOUSE", str(tmp_path / "warehouse"))
     where = tmp_path / "elsewhere"
     monkeypatch.setenv("FOLLOWERLEDGER_LAKE", where.as_uri() if as_uri else str(where))
@@ -256,7 +262,7 @@ def test_the_query_path_never_imports_prefect(warehouse: Path) -> None:
 def test_the_warehouse_is_found_as_settings_find_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from followerledger.layout import catalog_location, warehouse_location
+    from followerledger.layout import WarehouseLayout, warehouse_location
     from followerledger.settings import load_settings
 
     monkeypatch.chdir(tmp_path)
@@ -266,4 +272,5 @@ def test_the_warehouse_is_found_as_settings_find_it(
     assert warehouse_location() == load_settings().warehouse == Path("/data/from-dotenv")
     monkeypatch.setenv("FOLLOWERLEDGER_WAREHOUSE", "/data/from-env")
     assert warehouse_location() == load_settings().warehouse == Path("/data/from-env")
-    assert catalog_location() == load_settings().catalog_path
+    assert WarehouseLayout.from_environment().catalog == load_settings().layout.catalog
+    assert WarehouseLayout.from_environment() == load_settings().layout

@@ -11,6 +11,7 @@ from pathlib import Path
 from followerledger import landing
 from followerledger.catalog import publish
 from followerledger.lake import Lake
+from followerledger.layout import WarehouseLayout
 from followerledger.observation import Observation
 from followerledger.refresh import refresh
 from followerledger.watchlist import load_watchlist
@@ -40,7 +41,10 @@ def test_the_catalog_opens_in_the_pinned_duckdb_cli(tmp_path: Path) -> None:
     (tmp_path / "watchlist.yaml").write_text(WATCHLIST)
     lake = Lake(tmp_path / "warehouse/lake")
     land_run(lake, 0)
-    refresh(tmp_path / "warehouse", lake, load_watchlist(tmp_path / "watchlist.yaml"))
+    refresh(
+        WarehouseLayout.at(tmp_path / "warehouse", lake.root),
+        load_watchlist(tmp_path / "watchlist.yaml"),
+    )
     with AnalystSession(tmp_path / "warehouse/followerledger.duckdb") as analyst:
         assert analyst.ask("select followers from daily_followers limit 1") == "1000"
         assert analyst.ask("select version()").startswith("v1.5")
@@ -52,13 +56,15 @@ def test_an_open_analyst_session_does_not_block_snapshot_or_refresh(tmp_path: Pa
     warehouse = tmp_path / "warehouse"
     lake = Lake(warehouse / "lake")
     land_run(lake, 0)
-    refresh(warehouse, lake, watchlist)
+    refresh(WarehouseLayout.at(warehouse, lake.root), watchlist)
     with AnalystSession(warehouse / "followerledger.duckdb") as analyst:
         assert analyst.ask("select count(*) from observations") == "1"
         land_run(lake, 1)
-        publish(warehouse, lake, watchlist)  # what a snapshot does after landing
-        refresh(warehouse, lake, watchlist)
-        refresh(warehouse, lake, watchlist, full=True)
+        publish(
+            WarehouseLayout.at(warehouse, lake.root), watchlist
+        )  # what a snapshot does after landing
+        refresh(WarehouseLayout.at(warehouse, lake.root), watchlist)
+        refresh(WarehouseLayout.at(warehouse, lake.root), watchlist, full=True)
         # The open session keeps the snapshot it opened; nothing failed on either side.
         assert analyst.ask("select count(*) from observations") == "1"
     with AnalystSession(warehouse / "followerledger.duckdb") as fresh:
@@ -94,7 +100,7 @@ def test_readers_opening_during_refreshes_never_fail(tmp_path: Path) -> None:
     warehouse = tmp_path / "warehouse"
     lake = Lake(warehouse / "lake")
     land_run(lake, 0)
-    refresh(warehouse, lake, watchlist)
+    refresh(WarehouseLayout.at(warehouse, lake.root), watchlist)
     stop = tmp_path / "stop"
     reader = subprocess.Popen(
         [sys.executable, "-c", READER, str(warehouse / "followerledger.duckdb"), str(stop)],
@@ -105,8 +111,8 @@ def test_readers_opening_during_refreshes_never_fail(tmp_path: Path) -> None:
     try:
         for index in range(1, 25):
             land_run(lake, index)
-            publish(warehouse, lake, watchlist)
-            refresh(warehouse, lake, watchlist)
+            publish(WarehouseLayout.at(warehouse, lake.root), watchlist)
+            refresh(WarehouseLayout.at(warehouse, lake.root), watchlist)
     finally:
         stop.touch()
         out, err = reader.communicate(timeout=60)
@@ -124,12 +130,16 @@ def test_mart_files_are_never_overwritten_and_retire_after_the_grace(tmp_path: P
     warehouse = tmp_path / "warehouse"
     lake = Lake(warehouse / "lake")
     land_run(lake, 0)
-    refresh(warehouse, lake, watchlist)
-    first = {key for keys in ManifestStore(warehouse).load().marts.values() for key in keys}
+    refresh(WarehouseLayout.at(warehouse, lake.root), watchlist)
+    first = {
+        key
+        for keys in ManifestStore(WarehouseLayout.at(warehouse)).load().marts.values()
+        for key in keys
+    }
     stamps = {key: (warehouse / "marts" / key).stat().st_mtime_ns for key in first}
     land_run(lake, 1)
-    refresh(warehouse, lake, watchlist)
-    state = ManifestStore(warehouse).load()
+    refresh(WarehouseLayout.at(warehouse, lake.root), watchlist)
+    state = ManifestStore(WarehouseLayout.at(warehouse)).load()
     second = {key for keys in state.marts.values() for key in keys}
     # New versions beside the old ones: what the first catalog names is still there, unchanged.
     assert first - second
@@ -139,8 +149,8 @@ def test_mart_files_are_never_overwritten_and_retire_after_the_grace(tmp_path: P
     # Past the grace period the retired versions go, and only they (this refresh retires the
     # snapshot models' versions it replaces, which wait for their own grace period).
     later = datetime.now(UTC) + timedelta(hours=25)
-    refresh(warehouse, lake, watchlist, clock=lambda: later)
-    state = ManifestStore(warehouse).load()
+    refresh(WarehouseLayout.at(warehouse, lake.root), watchlist, clock=lambda: later)
+    state = ManifestStore(WarehouseLayout.at(warehouse)).load()
     assert not set(state.retired) & (first - second)
     assert all(value == later.isoformat() for value in state.retired.values())
     on_disk = {

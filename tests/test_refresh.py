@@ -9,6 +9,7 @@ import pytest
 
 from followerledger.history_import import import_history
 from followerledger.lake import Lake
+from followerledger.layout import WarehouseLayout
 from followerledger.observation import Observation
 from followerledger.refresh import day_ranges, refresh
 from followerledger.watchlist import Watchlist, load_watchlist
@@ -88,7 +89,7 @@ def test_daily_followers_on_a_tiny_lake(tiny: tuple[Path, Lake, Watchlist, Path]
     import_history(history, lake)
     for stage in STAGES:
         land(lake, stage)
-    report = refresh(warehouse, lake, watchlist, full=True)
+    report = refresh(WarehouseLayout.at(warehouse, lake.root), watchlist, full=True)
     assert report.new_files == 15  # 7 observation files, 7 run records, 1 import
     assert query(warehouse, DAILY_SQL) == EXPECTED_DAILY
 
@@ -97,17 +98,17 @@ def test_incremental_refresh_equals_full(tiny: tuple[Path, Lake, Watchlist, Path
     warehouse, lake, watchlist, history = tiny
     for stage in STAGES:
         land(lake, stage)
-        refresh(warehouse, lake, watchlist)
+        refresh(WarehouseLayout.at(warehouse, lake.root), watchlist)
     # The import arrives last, unresolved: it must join account x:1 by its handle.
     import_history(history, lake)
-    report = refresh(warehouse, lake, watchlist)
+    report = refresh(WarehouseLayout.at(warehouse, lake.root), watchlist)
     assert report.new_files == 1
     incremental = {
         name: query(warehouse, f"select * from {name} order by all")
         for name in ("daily_followers", "accounts", "account_handles")
     }
     assert query(warehouse, DAILY_SQL) == EXPECTED_DAILY
-    refresh(warehouse, lake, watchlist, full=True)
+    refresh(WarehouseLayout.at(warehouse, lake.root), watchlist, full=True)
     full = {name: query(warehouse, f"select * from {name} order by all") for name in incremental}
     assert incremental == full
 
@@ -117,9 +118,9 @@ def test_a_refresh_without_new_files_changes_nothing(
 ) -> None:
     warehouse, lake, watchlist, _ = tiny
     land(lake, STAGES[0])
-    refresh(warehouse, lake, watchlist)
+    refresh(WarehouseLayout.at(warehouse, lake.root), watchlist)
     before = query(warehouse, DAILY_SQL)
-    report = refresh(warehouse, lake, watchlist)
+    report = refresh(WarehouseLayout.at(warehouse, lake.root), watchlist)
     assert (report.new_files, report.days_recomputed) == (0, 0)
     assert query(warehouse, DAILY_SQL) == before
 
@@ -129,7 +130,7 @@ def test_accounts_relation(tiny: tuple[Path, Lake, Watchlist, Path]) -> None:
     import_history(history, lake)
     for stage in STAGES:
         land(lake, stage)
-    refresh(warehouse, lake, watchlist)
+    refresh(WarehouseLayout.at(warehouse, lake.root), watchlist)
     rows = query(
         warehouse,
         "select account_key, platform, account_id, handle, brand, "
@@ -172,7 +173,7 @@ def test_a_rename_keeps_one_account_with_both_handles(
     land(
         lake, ("r2", at(2, 8), [obs("r2", at(2, 8), "x", "alpha_new", 105, "1", requested="alpha")])
     )
-    refresh(warehouse, lake, watchlist)
+    refresh(WarehouseLayout.at(warehouse, lake.root), watchlist)
     assert query(
         warehouse, "select account_key, handle, brand from accounts where platform = 'x'"
     ) == [("x:1", "alpha_new", "Alpha")]
@@ -188,7 +189,7 @@ def test_watched_account_never_observed_still_listed(
     tiny: tuple[Path, Lake, Watchlist, Path],
 ) -> None:
     warehouse, lake, watchlist, _ = tiny
-    refresh(warehouse, lake, watchlist)
+    refresh(WarehouseLayout.at(warehouse, lake.root), watchlist)
     assert query(
         warehouse,
         "select account_key, brand, status, first_seen from accounts order by account_key",

@@ -28,16 +28,16 @@ from followerledger.catalog import publish
 from followerledger.cli import main
 from followerledger.flows.hourly import snapshot_and_refresh_flow
 from followerledger.lake import Lake
+from followerledger.layout import WarehouseLayout
 from followerledger.observation import Observation
 from followerledger.refresh import refresh
 from followerledger.report import (
     build_report,
     parse_zone,
-    report_path,
-    report_uri,
     write_report,
 )
 from followerledger.report.charts import COVERAGE_KINDS, Series, line_chart
+from followerledger.run_summary import RunSummary
 from followerledger.watchlist import load_watchlist
 from tests.browser import BrowserMissing, Chromium
 from tests.conftest import Workspace
@@ -101,7 +101,11 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "watchlist.yaml").write_text(WATCHLIST, encoding="utf-8")
     lake = Lake(root / "warehouse" / "lake")
     land_rows(lake, world_rows())
-    refresh(root / "warehouse", lake, load_watchlist(root / "watchlist.yaml"), full=True)
+    refresh(
+        WarehouseLayout.at(root / "warehouse", lake.root),
+        load_watchlist(root / "watchlist.yaml"),
+        full=True,
+    )
     return root / "warehouse"
 
 
@@ -415,9 +419,9 @@ def test_times_follow_the_zone_and_days_the_window(warehouse: Path) -> None:
 def test_an_empty_warehouse_reports_that_nothing_is_there_yet(tmp_path: Path) -> None:
     (tmp_path / "watchlist.yaml").write_text(WATCHLIST, encoding="utf-8")
     catalog = publish(
-        tmp_path, Lake(tmp_path / "lake"), load_watchlist(tmp_path / "watchlist.yaml")
+        WarehouseLayout.at(tmp_path, tmp_path / "lake"), load_watchlist(tmp_path / "watchlist.yaml")
     )
-    written = write_report(catalog, report_path(tmp_path), now=NOW)
+    written = write_report(catalog, WarehouseLayout.at(tmp_path).report, now=NOW)
     html = written.path.read_text(encoding="utf-8")
     assert "No snapshot run in this window" in html
     assert "No counted account yet" in html
@@ -443,8 +447,8 @@ def test_cli_writes_the_report_and_names_a_bad_zone(
 
 
 def test_the_run_summary_links_to_the_latest_report() -> None:
-    result = {"run_id": "r1", "started_at": NOW.isoformat(), "platforms": []}
-    uri = report_path(Path("/srv/ledger/warehouse")).as_uri()
+    result = RunSummary("r1", NOW, ())
+    uri = WarehouseLayout.at(Path("/srv/ledger/warehouse")).report.as_uri()
     text = summary_markdown(result, [], uri)
     assert f"Latest report: [{uri}]({uri})" in text
     assert "Latest report" not in summary_markdown(result, [])
@@ -532,7 +536,7 @@ def summaries_linking(uri: str) -> list[str]:
 def test_the_hourly_flow_writes_the_report_last_and_a_failed_report_fails_nothing(
     workspace: Workspace,
 ) -> None:
-    target = report_path(workspace.warehouse)
+    target = WarehouseLayout.at(workspace.warehouse).report
     target.mkdir(parents=True)  # a folder where the report goes: writing it fails
     state = snapshot_and_refresh_flow(return_state=True)
     assert state.is_completed(), state.message
@@ -543,7 +547,7 @@ def test_the_hourly_flow_writes_the_report_last_and_a_failed_report_fails_nothin
         workspace.warehouse, "select count(*) from daily_followers where source = 'emulator'"
     )
     assert landed == [(5,)]  # the small watchlist's accounts that have a count
-    uri = report_uri(workspace.warehouse)
+    uri = WarehouseLayout.at(workspace.warehouse).report_uri
     assert len(summaries_linking(f"Latest report: [{uri}]({uri})")) == 1
 
     target.rmdir()

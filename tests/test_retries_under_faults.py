@@ -20,6 +20,7 @@ from followerledger.emulator.world import followers_at, round_subscribers
 from followerledger.identity import known_identities
 from followerledger.lake import Lake
 from followerledger.landing import write_observations
+from followerledger.layout import WarehouseLayout
 from followerledger.run_plan import fetch_batch, new_run_id, plan_batches, plan_targets
 from followerledger.settings import load_settings
 from followerledger.sources import SUPPORTED_PLATFORMS, build_source
@@ -83,11 +84,11 @@ def test_ten_runs_under_faults_keep_every_account_and_99_percent_ok(tmp_path: Pa
             youtube_api_key="emulator-api-key",
             http_timeout=5,
         )
-        lake = Lake(settings.lake)
+        lake = Lake(settings.layout.lake_uri)
         for _ in range(RUNS):
             started = clock.now
             run_id = new_run_id(started)
-            identities = known_identities(settings.warehouse, lake)
+            identities = known_identities(WarehouseLayout.at(settings.warehouse, lake.root))
             for platform in SUPPORTED_PLATFORMS:
                 source = build_source(
                     platform, settings, clock=clock, sleep=sleeps.append, throttle_for=unthrottled
@@ -106,7 +107,7 @@ def test_ten_runs_under_faults_keep_every_account_and_99_percent_ok(tmp_path: Pa
     rows = duckdb.execute(
         "select run_id, platform, requested_handle, status, followers, observed_at, detail "
         "from read_parquet(?)",
-        [f"{settings.lake}/**/*.parquet"],
+        [f"{settings.layout.lake_uri}/**/*.parquet"],
     ).fetchall()
     watched = sorted((account.platform, account.handle) for account in watchlist.accounts)
     runs = {row[0] for row in rows}

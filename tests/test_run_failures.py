@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import socket
@@ -30,7 +31,9 @@ from followerledger.artifacts import summary_markdown
 from followerledger.cli import main
 from followerledger.emulator import EmulatorServer, EmulatorState, Fault
 from followerledger.flows.snapshot import snapshot_flow
+from followerledger.layout import WarehouseLayout
 from followerledger.run_outcome import CountedNothing, counted_nothing, partly_counted
+from followerledger.run_summary import PlatformSummary, RunSummary
 from followerledger.settings import load_settings
 from followerledger.sources import build_source, missing_config
 from followerledger.sources.base import Target
@@ -129,14 +132,8 @@ def test_an_unreachable_platform_says_where_and_why(fake_clock: FakeClock) -> No
 # --- the rule ------------------------------------------------------------------------------
 
 
-def platform(name: str, statuses: dict[str, int], error: str | None = None) -> dict[str, Any]:
-    return {
-        "platform": name,
-        "accounts": sum(statuses.values()),
-        "requests": 1,
-        "statuses": statuses,
-        "error_detail": error,
-    }
+def platform(name: str, statuses: dict[str, int], error: str | None = None) -> PlatformSummary:
+    return PlatformSummary(name, statuses, requests=1, error_detail=error)
 
 
 def test_a_platform_whose_every_account_got_error_counted_nothing() -> None:
@@ -152,7 +149,8 @@ def test_a_platform_whose_every_account_got_error_counted_nothing() -> None:
     assert partly_counted(platforms) == [
         "bluesky: 1 of 2 accounts got error (bluesky answered HTTP 503)"
     ]
-    error = CountedNothing({"run_id": "r1", "platforms": platforms})
+    started = datetime(2026, 11, 10, 9, tzinfo=UTC)
+    error = CountedNothing(RunSummary("r1", started, tuple(platforms)))
     assert str(error) == (
         "run r1 landed 9 rows but x counted nothing: X rejected the token "
         "(HTTP 401: Unauthorized): check X"
@@ -160,14 +158,14 @@ def test_a_platform_whose_every_account_got_error_counted_nothing() -> None:
 
 
 def test_the_summary_says_the_run_failed_and_what_partly_failed() -> None:
-    result = {
-        "run_id": "r1",
-        "started_at": datetime(2026, 11, 10, 9, tzinfo=UTC).isoformat(),
-        "platforms": [
+    result = RunSummary(
+        "r1",
+        datetime(2026, 11, 10, 9, tzinfo=UTC),
+        (
             platform("x", {"error": 2}, "cannot reach x at 127.0.0.1:9: connection refused"),
             platform("bluesky", {"ok": 1, "error": 1}, "bluesky answered HTTP 503"),
-        ],
-    }
+        ),
+    )
     markdown = summary_markdown(result, [])
     assert (
         "**This run failed:** x counted nothing: cannot reach x at 127.0.0.1:9: "
@@ -175,7 +173,7 @@ def test_the_summary_says_the_run_failed_and_what_partly_failed() -> None:
     ) in markdown
     partly = "**Partly counted:** bluesky: 1 of 2 accounts got error (bluesky answered HTTP 503)."
     assert f"{partly}\n" in markdown
-    clean = summary_markdown({**result, "platforms": [platform("x", {"ok": 2})]}, [])
+    clean = summary_markdown(dataclasses.replace(result, platforms=(platform("x", {"ok": 2}),)), [])
     assert "failed" not in clean
     assert "Partly" not in clean
 
@@ -333,7 +331,7 @@ def test_an_unreachable_platform_fails_the_run_and_the_others_land(
     assert state.is_failed()
     error = state.result(raise_on_failure=False)
     assert isinstance(error, CountedNothing)
-    by_platform = {p["platform"]: p["statuses"] for p in error.result["platforms"]}
+    by_platform = {p.platform: p.statuses for p in error.result.platforms}
     assert by_platform == {"x": {"ok": 3, "not_found": 1, "suspended": 1}, "bluesky": {"error": 2}}
     assert str(error).endswith(
         f" landed 7 rows but bluesky counted nothing: cannot reach bluesky at "
@@ -351,7 +349,6 @@ def test_the_hourly_flow_refreshes_a_run_that_counted_nothing_then_fails_once(
     workspace: Workspace, hook: HTTPServer
 ) -> None:
     from followerledger.flows.hourly import snapshot_and_refresh_flow
-    from followerledger.report import report_path
 
     workspace.emulator.state.x_bearer_token = "the-right-token"
     state = snapshot_and_refresh_flow(return_state=True)
@@ -363,7 +360,7 @@ def test_the_hourly_flow_refreshes_a_run_that_counted_nothing_then_fails_once(
             "select platform, status, count(*) from accounts group by all order by all"
         ).fetchall()
     assert statuses == [("bluesky", "ok", 2), ("x", "error", 5)]
-    assert report_path(workspace.warehouse).is_file()
+    assert WarehouseLayout.at(workspace.warehouse).report.is_file()
     # One alert: the hourly run's (the snapshot subflow's failure is part of it).
     [alert] = [json.loads(request.get_data()) for request, _ in hook.log]
     assert alert["title"].startswith("followerledger snapshot-and-refresh run ")

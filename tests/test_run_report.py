@@ -20,6 +20,7 @@ from followerledger.artifacts import summary_markdown
 from followerledger.flows.snapshot import snapshot_flow
 from followerledger.history_import import import_history
 from followerledger.run_changes import AccountChange
+from followerledger.run_summary import PlatformSummary, RunSummary
 from tests.conftest import Workspace
 
 WATCHLIST = """\
@@ -41,20 +42,15 @@ def change(handle: str, **values: Any) -> AccountChange:
 
 
 def test_the_summary_shows_statuses_requests_cost_and_movers() -> None:
-    result = {
-        "run_id": "20261110T090000Z-abc",
-        "started_at": T.isoformat(),
-        "platforms": [
-            {
-                "platform": "x",
-                "accounts": 4,
-                "requests": 1,
-                "cost": 0.04,
-                "statuses": {"ok": 2, "not_found": 1, "protected": 1},
-            },
-            {"platform": "bluesky", "accounts": 1, "requests": 1, "statuses": {"ok": 1}},
-        ],
-    }
+    result = RunSummary(
+        "20261110T090000Z-abc",
+        T,
+        (
+            PlatformSummary("x", {"ok": 2, "not_found": 1, "protected": 1}, requests=1, cost=0.04),
+            PlatformSummary("bluesky", {"ok": 1}, requests=1),
+        ),
+    )
+    assert [p.accounts for p in result.platforms] == [4, 1]
     changes = [
         change("Small", status="ok", followers=110, previous_followers=100, previous_at=T),
         change("Big", status="ok", followers=1500, previous_followers=2000, previous_at=T),
@@ -137,7 +133,7 @@ def test_a_snapshot_run_publishes_its_artifacts_and_alerts_once_per_event(
 ) -> None:
     workspace = alerting
     state = snapshot_flow(return_state=True)
-    run_id = state.result()["run_id"]
+    run_id = state.result().run_id
     live = {
         row["requested_handle"]: row["followers"]
         for item in workspace.lake.list()
@@ -193,7 +189,7 @@ def test_overlapping_snapshot_runs_both_land_and_alert_once(
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(lambda _: snapshot_flow(), range(2)))
 
-    assert len({result["run_id"] for result in results}) == 2
+    assert len({result.run_id for result in results}) == 2
     with duckdb.connect(str(workspace.catalog), read_only=True) as connection:
         assert connection.sql(
             "select count(*) from observations where source = 'emulator'"

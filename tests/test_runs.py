@@ -10,6 +10,7 @@ import duckdb
 
 from followerledger import landing, run_log
 from followerledger.lake import Lake
+from followerledger.layout import WarehouseLayout
 from followerledger.observation import Observation
 from followerledger.refresh import refresh
 from followerledger.sources.base import Usage
@@ -68,7 +69,7 @@ def test_x_reads_are_billed_once_per_utc_day(tmp_path: Path) -> None:
         [("@a", "ok"), ("@b", "hidden")],
         Usage(3, 3),
     )
-    refresh(warehouse, lake, None)
+    refresh(WarehouseLayout.at(warehouse, lake.root), None)
     with duckdb.connect(str(warehouse / "followerledger.duckdb"), read_only=True) as connection:
         rows = connection.sql(
             "select day, run_id, platform, seconds, requests, quota_units, accounts, ok, "
@@ -87,9 +88,9 @@ def test_a_late_run_recomputes_only_its_day(tmp_path: Path) -> None:
     warehouse = tmp_path / "warehouse"
     lake = Lake(warehouse / "lake")
     land(lake, "r1", "x", DAY + timedelta(hours=1), [("a", "ok")], Usage(1))
-    refresh(warehouse, lake, None)
+    refresh(WarehouseLayout.at(warehouse, lake.root), None)
     land(lake, "r0", "x", DAY, [("a", "ok")], Usage(1))  # an earlier run of the day, landed late
-    report = refresh(warehouse, lake, None)
+    report = refresh(WarehouseLayout.at(warehouse, lake.root), None)
     assert report.days_recomputed == 1
     with duckdb.connect(str(warehouse / "followerledger.duckdb"), read_only=True) as connection:
         billed = connection.sql(

@@ -25,8 +25,9 @@ from prefect.client.schemas.filters import (
 from followerledger.cli import main
 from followerledger.emulator import Fault
 from followerledger.flows.snapshot import snapshot_flow
+from followerledger.layout import WarehouseLayout
 from followerledger.refresh import refresh
-from followerledger.report import report_path, write_report
+from followerledger.report import write_report
 from followerledger.run_outcome import CountedNothing
 from followerledger.watchlist import add_account, load_watchlist
 from tests.analyst import AnalystSession
@@ -56,11 +57,11 @@ def task_run_names(flow_run_id: UUID) -> list[str]:
 def test_a_real_flow_run_lands_one_row_per_account(workspace: Workspace) -> None:
     state = snapshot_flow(return_state=True)
     result = state.result()
-    assert {p["platform"]: p["accounts"] for p in result["platforms"]} == {"x": 5, "bluesky": 2}
+    assert {p.platform: p.accounts for p in result.platforms} == {"x": 5, "bluesky": 2}
     rows = lake_rows(workspace)
     watched = {(a.platform, a.handle) for a in load_watchlist(workspace.watchlist).accounts}
     assert sorted((r["platform"], r["requested_handle"]) for r in rows) == sorted(watched)
-    assert {r["run_id"] for r in rows} == {result["run_id"]}
+    assert {r["run_id"] for r in rows} == {result.run_id}
     statuses = {r["requested_handle"]: r["status"] for r in rows}
     assert statuses["IdeaStormAction"] == "suspended"
     assert statuses["DellYourBlog"] == "not_found"
@@ -94,7 +95,7 @@ def test_a_real_flow_run_lands_one_row_per_account(workspace: Workspace) -> None
 def test_rerunning_a_run_id_does_not_duplicate(workspace: Workspace) -> None:
     first = snapshot_flow(run_id="2026-11-26T10")
     second = snapshot_flow(run_id="2026-11-26T10")
-    assert first["run_id"] == second["run_id"] == "2026-11-26T10"
+    assert first.run_id == second.run_id == "2026-11-26T10"
     rows = lake_rows(workspace)
     assert len(rows) == 7
     assert len(workspace.lake.list()) == 2
@@ -111,7 +112,7 @@ def test_one_platform_down_while_the_other_lands(
     error = state.result(raise_on_failure=False)
     assert isinstance(error, CountedNothing)
     result = error.result
-    by_platform = {p["platform"]: p["statuses"] for p in result["platforms"]}
+    by_platform = {p.platform: p.statuses for p in result.platforms}
     assert by_platform["bluesky"] == {"error": 2}
     assert by_platform["x"]["ok"] == 3
     rows = [r for r in lake_rows(workspace) if r["platform"] == "bluesky"]
@@ -150,7 +151,10 @@ def test_cli_snapshot_refuses_bad_config_in_one_line(
 
 def test_marts_after_a_flow_run(workspace: Workspace) -> None:
     snapshot_flow()
-    refresh(workspace.warehouse, workspace.lake, load_watchlist(workspace.watchlist))
+    refresh(
+        WarehouseLayout.at(workspace.warehouse, workspace.lake.root),
+        load_watchlist(workspace.watchlist),
+    )
     with duckdb.connect(str(workspace.catalog), read_only=True) as connection:
         accounts = connection.sql(
             "select handle, brand, status from accounts order by brand, handle"
@@ -197,9 +201,12 @@ def test_secrets_never_reach_lake_catalog_logs_or_prefect(
     monkeypatch.setenv("FOLLOWERLEDGER_X_API_URL", httpserver.url_for(""))
     monkeypatch.setenv("FOLLOWERLEDGER_YOUTUBE_API_URL", httpserver.url_for("/youtube/v3"))
     state = snapshot_flow(return_state=True)
-    refresh(workspace.warehouse, workspace.lake, load_watchlist(workspace.watchlist))
+    refresh(
+        WarehouseLayout.at(workspace.warehouse, workspace.lake.root),
+        load_watchlist(workspace.watchlist),
+    )
     report = write_report(
-        workspace.catalog, report_path(workspace.warehouse), now=datetime.now(UTC)
+        workspace.catalog, WarehouseLayout.at(workspace.warehouse).report, now=datetime.now(UTC)
     ).path
     assert "Unauthorized: Bearer ***" in report.read_text(encoding="utf-8")
     rows = lake_rows(workspace)

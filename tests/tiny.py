@@ -10,8 +10,8 @@ from typing import Any
 import duckdb
 
 from followerledger import landing, run_log
-from followerledger.catalog import catalog_path
-from followerledger.lake import Lake
+from followerledger.lake import Lake, marts_of
+from followerledger.layout import WarehouseLayout
 from followerledger.manifest import ManifestStore
 from followerledger.models import DAILY, INCREMENTAL, LAKE_DATASETS, SEEDS, SNAPSHOT, VIEWS
 from followerledger.models.audits import audit_failures
@@ -82,7 +82,7 @@ def days_from(first: date, count: int) -> list[date]:
 
 def query(warehouse: Path, sql: str) -> list[tuple[Any, ...]]:
     """Rows of a query on the published catalog, read-only, as an analyst runs it."""
-    with duckdb.connect(str(catalog_path(warehouse)), read_only=True) as connection:
+    with duckdb.connect(str(WarehouseLayout.at(warehouse).catalog), read_only=True) as connection:
         connection.execute("set TimeZone = 'UTC'")
         return connection.sql(sql).fetchall()
 
@@ -90,10 +90,11 @@ def query(warehouse: Path, sql: str) -> list[tuple[Any, ...]]:
 def audit_warehouse(warehouse: Path) -> dict[str, list[tuple[Any, ...]]]:
     """The rows every failing audit returns over a refreshed warehouse: its published
     catalog, the incremental models refresh keeps, and the staging views over them."""
+    layout = WarehouseLayout.at(warehouse)
     session = ModelSession(threads=1)
     try:
         session.connection.execute(
-            f"attach {literal(str(catalog_path(warehouse)))} as published (read_only)"
+            f"attach {literal(str(layout.catalog))} as published (read_only)"
         )
         published = [
             *LAKE_DATASETS,
@@ -104,8 +105,8 @@ def audit_warehouse(warehouse: Path) -> dict[str, list[tuple[Any, ...]]]:
         ]
         for name in published:
             session.bind_sql(name, f"select * from published.{quote_name(name)}")
-        marts = Lake(warehouse / "marts")
-        stored = ManifestStore(warehouse).load().marts
+        marts = marts_of(layout)
+        stored = ManifestStore(layout).load().marts
         for model in INCREMENTAL:
             paths = [marts.path(key) for key in stored.get(model.name, [])]
             session.bind_parquet(model.name, paths, model.columns)

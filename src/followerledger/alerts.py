@@ -28,12 +28,13 @@ import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Final, Literal
 
 import apprise
 
-from followerledger.manifest import ManifestStore, replace_json
+from followerledger import locks
+from followerledger.layout import WarehouseLayout
+from followerledger.manifest import replace_json
 from followerledger.run_changes import AccountChange
 from followerledger.secret_blocks import SecretBlockError, with_secret_blocks
 from followerledger.settings import Settings, load_settings
@@ -177,9 +178,8 @@ class Ledger:
 class AlertLedger:
     """`<warehouse>/_state/alerts.json`: what was sent, and what is still to send."""
 
-    def __init__(self, warehouse: Path) -> None:
-        self.store = ManifestStore(warehouse)
-        self.path = self.store.directory / "alerts.json"
+    def __init__(self, layout: WarehouseLayout) -> None:
+        self.path = layout.alerts_ledger
 
     def load(self) -> Ledger:
         """The ledger (empty when there is none yet, or it is unreadable)."""
@@ -249,15 +249,15 @@ def _quiet(name: str) -> Iterator[None]:
 
 
 def dispatch(
-    warehouse: Path, evaluation: Evaluation, send: Sender, now: datetime
+    layout: WarehouseLayout, evaluation: Evaluation, send: Sender, now: datetime
 ) -> DispatchReport:
     """Send each alert not sent before, and those whose delivery failed earlier; remember
     what was delivered, and keep what failed for the next dispatch."""
-    ledger_file = AlertLedger(warehouse)
+    ledger_file = AlertLedger(layout)
     sent: list[Alert] = []
     failed: list[Alert] = []
     already = 0
-    with ledger_file.store.lock("alerts"):
+    with locks.hold(layout, "alerts"):
         ledger = ledger_file.load()
         for key in evaluation.recovered:
             ledger.sent.pop(key, None)
@@ -294,7 +294,7 @@ def alert_on_changes(
     if settings.alert_urls is None:
         return None
     send = apprise_sender(settings.alert_urls.get_secret_value())
-    return dispatch(settings.warehouse, evaluate(changes, rules, now), send, now)
+    return dispatch(settings.layout, evaluate(changes, rules, now), send, now)
 
 
 def alert_on_failed_run(
@@ -304,7 +304,7 @@ def alert_on_failed_run(
     if settings.alert_urls is None or not rules.failed_runs:
         return None
     send = apprise_sender(settings.alert_urls.get_secret_value())
-    return dispatch(settings.warehouse, Evaluation((alert,)), send, now)
+    return dispatch(settings.layout, Evaluation((alert,)), send, now)
 
 
 def send_change_alerts(

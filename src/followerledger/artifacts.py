@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from followerledger.run_changes import AccountChange
 from followerledger.run_outcome import counted_nothing, partly_counted
+from followerledger.run_summary import PlatformSummary, RunSummary
 
 #: Artifact keys: Prefect keeps every run's version under one key.
 SUMMARY_KEY: Final = "snapshot-summary"
@@ -24,21 +25,21 @@ MOVERS: Final = 10
 UNCOUNTED: Final = 20
 
 
-def platform_rows(platforms: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def platform_rows(platforms: Sequence[PlatformSummary]) -> list[dict[str, Any]]:
     """One row per platform: accounts by status, requests, and cost when the run reports it."""
-    with_cost = any(summary.get("cost") is not None for summary in platforms)
-    with_quota = any(summary.get("quota_units") is not None for summary in platforms)
+    with_cost = any(summary.cost is not None for summary in platforms)
+    with_quota = any(summary.quota_units is not None for summary in platforms)
     rows = []
     for summary in platforms:
-        statuses: Mapping[str, int] = summary["statuses"]
-        row: dict[str, Any] = {"platform": summary["platform"], "accounts": summary["accounts"]}
+        statuses: Mapping[str, int] = summary.statuses
+        row: dict[str, Any] = {"platform": summary.platform, "accounts": summary.accounts}
         row.update({status: statuses.get(status, 0) for status in STATUS_COLUMNS})
-        row["other"] = summary["accounts"] - sum(statuses.get(s, 0) for s in STATUS_COLUMNS)
-        row["requests"] = summary["requests"]
+        row["other"] = summary.accounts - sum(statuses.get(s, 0) for s in STATUS_COLUMNS)
+        row["requests"] = summary.requests
         if with_quota:
-            row["quota_units"] = summary.get("quota_units")
+            row["quota_units"] = summary.quota_units
         if with_cost:
-            row["cost"] = summary.get("cost")
+            row["cost"] = summary.cost
         rows.append(row)
     return rows
 
@@ -51,17 +52,17 @@ def biggest_movers(changes: Sequence[AccountChange], limit: int = MOVERS) -> lis
 
 
 def summary_markdown(
-    result: Mapping[str, Any], changes: Sequence[AccountChange], report_url: str | None = None
+    result: RunSummary, changes: Sequence[AccountChange], report_url: str | None = None
 ) -> str:
     """The run summary: whether the run failed (a platform counted nothing) or partly
     counted, accounts by status per platform, requests, cost, movers, gaps, and a link to
     the latest HTML report when there is one (`report_url`)."""
-    platforms = result["platforms"]
+    platforms = result.platforms
     rows = platform_rows(platforms)
     lines = [
-        f"# Snapshot run `{result['run_id']}`",
+        f"# Snapshot run `{result.run_id}`",
         "",
-        f"Started {_moment(datetime.fromisoformat(result['started_at']))}: "
+        f"Started {_moment(result.started_at)}: "
         f"{sum(row['accounts'] for row in rows)} accounts on {len(rows)} platform(s), "
         f"{sum(row['requests'] for row in rows)} request(s).",
         "",

@@ -15,9 +15,9 @@ from typing import Final
 
 import duckdb
 
-from followerledger import pause
-from followerledger.lake import Lake
-from followerledger.layout import CATALOG_NAME
+from followerledger import locks, pause
+from followerledger.lake import lake_of, marts_of
+from followerledger.layout import WarehouseLayout
 from followerledger.leftovers import temporary_name
 from followerledger.manifest import ManifestStore
 from followerledger.models import DAILY, LAKE_DATASETS, SEEDS, SNAPSHOT, VIEWS, Model
@@ -27,11 +27,6 @@ from followerledger.watchlist import Watchlist
 
 #: Written in an older storage format so that the DuckDB CLI from PyPI (1.5.x) can open it.
 STORAGE_VERSION: Final = "v1.4.0"
-
-
-def catalog_path(warehouse: Path) -> Path:
-    """Where the published DuckDB file lives."""
-    return warehouse / CATALOG_NAME
 
 
 def _summary(model: Model) -> str:
@@ -44,19 +39,19 @@ def _summary(model: Model) -> str:
     return " ".join(lines)
 
 
-def publish(warehouse: Path, lake: Lake, watchlist: Watchlist | None) -> Path:
+def publish(layout: WarehouseLayout, watchlist: Watchlist | None) -> Path:
     """Write a new catalog naming the current lake and mart files, and swap it in.
 
     The warehouse state is read under the catalog lock, so concurrent publishers (a snapshot
     and a refresh) always leave the newest state published.
     """
-    warehouse.mkdir(parents=True, exist_ok=True)
-    store = ManifestStore(warehouse)
-    marts = Lake(warehouse / "marts")
-    target = catalog_path(warehouse)
-    with store.lock("catalog"):
+    layout.warehouse.mkdir(parents=True, exist_ok=True)
+    store = ManifestStore(layout)
+    lake, marts = lake_of(layout), marts_of(layout)
+    target = layout.catalog
+    with locks.hold(layout, "catalog"):
         state = store.load()
-        temporary = warehouse / temporary_name(CATALOG_NAME)
+        temporary = target.with_name(temporary_name(target.name))
         connection = duckdb.connect()
         try:
             connection.execute(

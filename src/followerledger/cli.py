@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, NoReturn, ParamSpec
 import click
 
 from followerledger import __version__
-from followerledger.layout import DEMO_WAREHOUSE, SettingsError
+from followerledger.errors import ConfigError
+from followerledger.lake import lake_of
+from followerledger.layout import DEMO_WAREHOUSE
 
 if TYPE_CHECKING:
     from followerledger.prefect_server import PrefectServer
@@ -82,7 +84,7 @@ class _Commands(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except SettingsError as error:
+        except ConfigError as error:
             fail(str(error))
 
 
@@ -172,17 +174,17 @@ def snapshot(platforms: tuple[str, ...], run_id: str | None) -> None:
     if not isinstance(outcome, CountedNothing):
         outcome = state.result()  # any other failure is raised as before
     result = outcome.result if isinstance(outcome, CountedNothing) else outcome
-    for summary in result["platforms"]:
-        statuses = ", ".join(f"{name} {count}" for name, count in summary["statuses"].items())
+    for summary in result.platforms:
+        statuses = ", ".join(f"{name} {count}" for name, count in summary.statuses.items())
         click.echo(
-            f"{summary['platform']}: {summary['accounts']} accounts ({statuses}) "
-            f"in {summary['requests']} requests"
+            f"{summary.platform}: {summary.accounts} accounts ({statuses}) "
+            f"in {summary.requests} requests"
         )
-    for line in partly_counted(result["platforms"]):
+    for line in partly_counted(result.platforms):
         click.echo(f"followerledger: warning: {line}", err=True)
     if isinstance(outcome, CountedNothing):
         fail(str(outcome), code=1)
-    click.echo(f"run {result['run_id']} landed")
+    click.echo(f"run {result.run_id} landed")
 
 
 @main.command()
@@ -190,8 +192,7 @@ def snapshot(platforms: tuple[str, ...], run_id: str | None) -> None:
 @_stoppable
 def refresh(full: bool) -> None:
     """Bring the marts up to date (incrementally unless --full)."""
-    from followerledger.lake import Lake
-    from followerledger.refresh import refresh as run_refresh
+    from followerledger.configured_refresh import refresh_configured
     from followerledger.settings import load_settings
     from followerledger.watchlist import WatchlistError, load_watchlist
 
@@ -200,14 +201,7 @@ def refresh(full: bool) -> None:
         watchlist = load_watchlist(settings.watchlist)
     except WatchlistError as error:
         fail(str(error))
-    report = run_refresh(
-        settings.warehouse,
-        Lake(settings.lake),
-        watchlist,
-        full=full,
-        parameters=settings.refresh_parameters,
-        grace=settings.reader_grace,
-    )
+    report = refresh_configured(settings, watchlist, full=full)
     click.echo(report.describe())
 
 
@@ -224,7 +218,6 @@ def compact(grace_hours: float | None) -> None:
     from datetime import timedelta
 
     from followerledger.compaction import compact as run_compaction
-    from followerledger.lake import Lake
     from followerledger.settings import load_settings
     from followerledger.watchlist import WatchlistError, load_watchlist
 
@@ -234,9 +227,7 @@ def compact(grace_hours: float | None) -> None:
     except WatchlistError as error:
         fail(str(error))
     hours = settings.reader_grace_hours if grace_hours is None else grace_hours
-    report = run_compaction(
-        settings.warehouse, Lake(settings.lake), watchlist, grace=timedelta(hours=hours)
-    )
+    report = run_compaction(settings.layout, watchlist, grace=timedelta(hours=hours))
     click.echo(report.describe())
 
 
@@ -257,7 +248,7 @@ def _prefect_server(port: int) -> PrefectServer:
         watchlist = load_watchlist(settings.watchlist)
         if settings.alert_urls is not None:
             apprise_sender(settings.alert_urls.get_secret_value())
-        server = ensure_server(settings.warehouse, port)
+        server = ensure_server(settings.layout, port)
         # The flows will read the server's Secret blocks for what the environment lacks.
         settings = with_secret_blocks(settings, server.api_url)
         if settings.alert_urls is not None:
@@ -347,12 +338,11 @@ def import_(file: Path) -> None:
     """Backfill historical observations from a CSV file (all rows or none)."""
     from followerledger.catalog import publish
     from followerledger.history_import import ImportFileError, import_history
-    from followerledger.lake import Lake
     from followerledger.settings import load_settings
     from followerledger.watchlist import WatchlistError, load_watchlist
 
     settings = load_settings()
-    lake = Lake(settings.lake)
+    lake = lake_of(settings.layout)
     # History is data whatever the watchlist says, so a broken one does not stop an import;
     # without one, rows for unwatched handles go uncounted.
     try:
@@ -360,10 +350,10 @@ def import_(file: Path) -> None:
     except WatchlistError:
         watchlist = None
     try:
-        report = import_history(file, lake, watchlist=watchlist, warehouse=settings.warehouse)
+        report = import_history(file, lake, watchlist=watchlist, layout=settings.layout)
     except ImportFileError as error:
         fail(str(error))
-    publish(settings.warehouse, lake, watchlist)
+    publish(settings.layout, watchlist)
     click.echo(
         f"imported {report.rows} rows from {file} as {report.run_id} "
         f"({len(report.files)} files); run `followerledger refresh` to update the marts"
@@ -386,11 +376,12 @@ def query(sql: str, fmt: str) -> None:
     """One read-only SQL statement against the warehouse; reads only its marts and lake."""
     import duckdb
 
-    from followerledger.layout import catalog_location, local_lake_location
+    from followerledger.layout import WarehouseLayout
     from followerledger.query import QueryRefused, WarehouseMissing, render, run_query
 
-    catalog = catalog_location()
-    readable = [catalog.parent / "marts", local_lake_location()]
+    layout = WarehouseLayout.from_environment()
+    catalog = layout.catalog
+    readable = [layout.marts, layout.local_lake]
     try:
         columns, rows = run_query(catalog, sql, readable)
     except (QueryRefused, WarehouseMissing) as error:
@@ -428,7 +419,7 @@ def report(out: Path | None, zone_name: str, days: int) -> None:
     from datetime import UTC, datetime
 
     from followerledger.query import WarehouseMissing
-    from followerledger.report import parse_zone, report_path, write_report
+    from followerledger.report import parse_zone, write_report
     from followerledger.settings import load_settings
 
     try:
@@ -436,10 +427,10 @@ def report(out: Path | None, zone_name: str, days: int) -> None:
     except ValueError as error:
         fail(f"--tz: {error}")
     settings = load_settings()
-    target = out or report_path(settings.warehouse)
+    target = out or settings.layout.report
     try:
         written = write_report(
-            settings.catalog_path, target, now=datetime.now(UTC), zone=zone, days=days
+            settings.layout.catalog, target, now=datetime.now(UTC), zone=zone, days=days
         )
     except WarehouseMissing as error:
         fail(str(error))

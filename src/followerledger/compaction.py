@@ -33,11 +33,11 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Final
 
 import pyarrow as pa
 
+from followerledger import locks
 from followerledger.catalog import publish
 from followerledger.clock import utc_now
 from followerledger.lake import (
@@ -48,7 +48,9 @@ from followerledger.lake import (
     LakeError,
     LakeFile,
     is_compacted,
+    lake_of,
 )
+from followerledger.layout import WarehouseLayout
 from followerledger.manifest import BuildManifest, ManifestStore
 from followerledger.models import LAKE_DATASETS
 from followerledger.watchlist import Watchlist
@@ -138,8 +140,7 @@ def expired(files: Sequence[LakeFile], state: BuildManifest, before: datetime) -
 
 
 def compact(
-    warehouse: Path,
-    lake: Lake,
+    layout: WarehouseLayout,
     watchlist: Watchlist | None,
     *,
     grace: timedelta,
@@ -147,10 +148,11 @@ def compact(
 ) -> CompactionReport:
     """Merge every closed partition with two or more files; delete originals past `grace`."""
     started = time.perf_counter()
-    lake.sweep_leftovers(warehouse)
-    store = ManifestStore(warehouse)
+    lake = lake_of(layout)
+    lake.sweep_leftovers(layout)
+    store = ManifestStore(layout)
     partitions = files_merged = rows = deleted = 0
-    with store.lock("refresh"):
+    with locks.hold(layout, "refresh"):
         state = store.load()
         now = clock()
         for dataset in LAKE_DATASETS:
@@ -162,7 +164,7 @@ def compact(
                 rows += count
         store.save(state)
         if partitions:
-            publish(warehouse, lake, watchlist)
+            publish(layout, watchlist)
         listed = [item for dataset in LAKE_DATASETS for item in lake.list(dataset)]
         for item in expired(listed, state, now - grace):
             lake.remove(item.key)

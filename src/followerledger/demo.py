@@ -25,7 +25,7 @@ from typing import Final
 
 import pyarrow.parquet as pq
 
-from followerledger.catalog import catalog_path
+from followerledger.configured_refresh import refresh_configured
 from followerledger.emulator import EmulatorServer, EmulatorState, emulator_environment
 from followerledger.emulator.world import (
     EmulatedAccount,
@@ -35,12 +35,11 @@ from followerledger.emulator.world import (
     posts_at,
 )
 from followerledger.history_import import import_history, run_id_for
-from followerledger.lake import Lake
-from followerledger.layout import CATALOG_NAME, DEMO_WAREHOUSE
+from followerledger.lake import lake_of
+from followerledger.layout import DEMO_WAREHOUSE, DERIVED_NAMES, PREFECT_HOME_NAME, WarehouseLayout
 from followerledger.prefect_server import own_server
 from followerledger.query import render, run_query
-from followerledger.refresh import refresh
-from followerledger.report import REPORT_NAME, report_path, write_report
+from followerledger.report import write_report
 from followerledger.run_plan import new_run_id
 from followerledger.settings import Settings, load_settings
 from followerledger.sources.http import utc_now
@@ -51,17 +50,15 @@ from followerledger.watchlist import Watchlist, load_watchlist
 MARKER: Final = ".demo-warehouse"
 #: The home of the demo's own Prefect server (its SQLite database `prefect.db`): kept, so
 #: the next demo starts it without migrating a new database, and apart from `_prefect`.
-PREFECT_HOME_NAME: Final = "_prefect_demo"
+DEMO_PREFECT_HOME_NAME: Final = "_prefect_demo"
 #: Never deleted by the demo: the tracked README, a local Prefect server's home (its
 #: database may be in use), and the demo's own Prefect server's home.
-KEPT: Final = frozenset({"README.md", "_prefect", PREFECT_HOME_NAME})
+KEPT: Final = frozenset({"README.md", PREFECT_HOME_NAME, DEMO_PREFECT_HOME_NAME})
 HISTORY_NAME: Final = "history-90d.csv"
 #: The demo follows the project's example watchlist, whatever FOLLOWERLEDGER_WATCHLIST says.
 DEMO_WATCHLIST: Final = Path("watchlist.yaml")
 #: What the demo writes at the top of its folder; anything else there stops a reset.
-DEMO_ENTRIES: Final = frozenset(
-    {MARKER, HISTORY_NAME, "lake", "marts", "_state", CATALOG_NAME, REPORT_NAME}
-)
+DEMO_ENTRIES: Final = frozenset({MARKER, HISTORY_NAME}) | DERIVED_NAMES
 HISTORY_DAYS: Final = 90
 HISTORY_STEP: Final = timedelta(hours=6)
 
@@ -194,7 +191,7 @@ def _check_only_demo_data(warehouse: Path) -> None:
                 f"{warehouse} holds {item.name}, which the demo does not write; nothing was "
                 "deleted: move it away, or run the demo with --warehouse naming another folder"
             )
-    for path in sorted((warehouse / "lake").rglob("*.parquet")):
+    for path in sorted(WarehouseLayout.at(warehouse).local_lake.rglob("*.parquet")):
         for run_id, source in _runs_in(path):
             if run_id is None or runs.get(run_id) != source:
                 raise DemoRefused(
@@ -256,7 +253,7 @@ def demo_environment(warehouse: Path, emulator_url: str) -> dict[str, str]:
         # profile would not be found there (and be warned about).
         "PREFECT_PROFILE": "ephemeral",
         "FOLLOWERLEDGER_WAREHOUSE": str(warehouse),
-        "FOLLOWERLEDGER_LAKE": str(warehouse / "lake"),
+        "FOLLOWERLEDGER_LAKE": WarehouseLayout.at(warehouse).lake_uri,
         "FOLLOWERLEDGER_WATCHLIST": str(DEMO_WATCHLIST),
         "FOLLOWERLEDGER_ALERT_URLS": "",
         **emulator_environment(emulator_url),
@@ -273,7 +270,7 @@ def demo_environment(warehouse: Path, emulator_url: str) -> dict[str, str]:
 
 def prefect_home(warehouse: Path) -> Path:
     """The home (and SQLite database) of the demo's own Prefect server."""
-    return warehouse.resolve() / PREFECT_HOME_NAME
+    return warehouse.resolve() / DEMO_PREFECT_HOME_NAME
 
 
 def run_demo(
@@ -305,7 +302,7 @@ def run_demo(
         environment(demo_environment(warehouse, emulator.url)),
     ):
         settings = load_settings()
-        lake = Lake(settings.lake)
+        lake = lake_of(settings.layout)
         say(f"emulator: {emulator.url} (X, Bluesky, Mastodon, YouTube; no network needed)")
 
         history = warehouse / HISTORY_NAME
@@ -330,27 +327,21 @@ def run_demo(
             from followerledger.flows.snapshot import snapshot_flow  # the flows load only here
 
             result = snapshot_flow(run_id=run_id)
-        for platform in result["platforms"]:
+        for platform in result.platforms:
             say(
-                f"snapshot: {platform['platform']}: {platform['statuses']} "
-                f"in {platform['requests']} requests"
+                f"snapshot: {platform.platform}: {platform.statuses} "
+                f"in {platform.requests} requests"
             )
 
-        report_refresh = refresh(
-            settings.warehouse,
-            lake,
-            watchlist,
-            full=True,
-            parameters=settings.refresh_parameters,
-            grace=settings.reader_grace,
-        )
+        report_refresh = refresh_configured(settings, watchlist, full=True)
     say(f"refresh: marts rebuilt in {report_refresh.seconds:.2f} s")
-    catalog = catalog_path(warehouse)
+    layout = WarehouseLayout.at(warehouse)
+    catalog = layout.catalog
     columns, rows_ = run_query(catalog, SUMMARY_SQL)
     say("")
     say(render(columns, rows_, "table"))
     say("")
-    written = write_report(catalog, report_path(warehouse), now=clock())
+    written = write_report(catalog, layout.report, now=clock())
     say(f"report: {written.path} (open it in a browser; `followerledger report` rewrites it)")
     say("")
     say(_next_steps(warehouse))
@@ -380,16 +371,18 @@ def environment(values: dict[str, str]) -> Iterator[None]:
 def _next_steps(warehouse: Path) -> str:
     # Both settings: `query` reads only the lake FOLLOWERLEDGER_LAKE names, and a `.env` may
     # name another.
+    layout = WarehouseLayout.at(warehouse)
     command = (
         f"FOLLOWERLEDGER_WAREHOUSE={shlex.quote(str(warehouse))} "
-        f"FOLLOWERLEDGER_LAKE={shlex.quote(str(warehouse / 'lake'))} .venv/bin/followerledger"
+        f"FOLLOWERLEDGER_LAKE={shlex.quote(layout.lake_uri)} .venv/bin/followerledger"
     )
+    catalog = layout.catalog
     return "\n".join(
         [
             "Explore further (commands use the warehouse and lake their settings name):",
             f'  {command} query "select * from accounts"',
             f'  {command} query "select * from daily_followers limit 5" --format csv',
-            f"  .venv/bin/duckdb -readonly {shlex.quote(str(catalog_path(warehouse)))}",
+            f"  .venv/bin/duckdb -readonly {shlex.quote(str(catalog))}",
             "  .venv/bin/followerledger watchlist list",
         ]
     )

@@ -33,6 +33,7 @@ from followerledger.clock import utc_now
 from followerledger.handles import HandleError, read_handle
 from followerledger.identity import Identities, known_identities
 from followerledger.lake import Lake, LakeFile, observation_key
+from followerledger.layout import WarehouseLayout
 from followerledger.observation import (
     MAX_COUNT,
     PARQUET_OPTIONS,
@@ -334,15 +335,16 @@ def import_history(
     *,
     clock: Callable[[], datetime] = utc_now,
     watchlist: Watchlist | None = None,
-    warehouse: Path | None = None,
+    layout: WarehouseLayout | None = None,
 ) -> ImportReport:
     """Validate the whole file, then land it as one file per platform and UTC day, all in
     one commit.
 
-    With a watchlist and the `warehouse` the lake belongs to, the report counts the rows for
-    handles the watchlist does not list, leaving out those whose account id a watched handle
-    last resolved to (read after landing, so the file's own rows count as evidence)."""
-    if watchlist is not None and warehouse is None:
+    With a watchlist and the `layout` of the warehouse the lake belongs to, the report counts
+    the rows for handles the watchlist does not list, leaving out those whose account id a
+    watched handle last resolved to (read after landing, so the file's own rows count as
+    evidence)."""
+    if watchlist is not None and layout is None:
         raise TypeError("import_history: a watchlist needs the warehouse its identities live in")
     run_id, rows = read_history(path, clock=clock)
     partitions: dict[tuple[str, date], list[Observation]] = defaultdict(list)
@@ -356,8 +358,8 @@ def import_history(
         PARQUET_OPTIONS,
     )
     unwatched = (
-        _unwatched(rows, watchlist, lambda: known_identities(warehouse, lake))
-        if watchlist is not None and warehouse is not None
+        _unwatched(rows, watchlist, lambda: known_identities(layout))
+        if watchlist is not None and layout is not None
         else ()
     )
     return ImportReport(run_id, len(rows), files, unwatched)

@@ -8,9 +8,8 @@ new data, not with history.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from followerledger.lake import Lake
+from followerledger.lake import lake_of, marts_of
+from followerledger.layout import WarehouseLayout
 from followerledger.manifest import ManifestStore
 from followerledger.models import INCREMENTAL
 from followerledger.models.session import ModelSession
@@ -44,10 +43,10 @@ select * from final
 """
 
 
-def known_identities(warehouse: Path, lake: Lake) -> Identities:
+def known_identities(layout: WarehouseLayout) -> Identities:
     """(platform, handle key) -> the account id the handle last resolved to."""
-    state = ManifestStore(warehouse).load()
-    marts = Lake(warehouse / "marts")
+    state = ManifestStore(layout).load()
+    lake, marts = lake_of(layout), marts_of(layout)
     unrefreshed = [
         f
         for f in state.current(lake, "observations")

@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
 from followerledger import pause
+from followerledger.layout import WarehouseLayout
 from followerledger.leftovers import sweep_warehouse, temporary_name
 
 __all__ = [
@@ -48,6 +49,8 @@ __all__ = [
     "LakeWriter",
     "check_run_id",
     "is_compacted",
+    "lake_of",
+    "marts_of",
     "observation_key",
 ]
 
@@ -170,11 +173,11 @@ class Lake:
                 writer.abort()
             raise
 
-    def sweep_leftovers(self, warehouse: Path) -> None:
+    def sweep_leftovers(self, layout: WarehouseLayout) -> None:
         """Clear what killed runs left: their temporary files under the warehouse and a local
         lake (`leftovers.sweep_warehouse`), and the files of commits whose writer died
         (`write_together`). Called at the start of every snapshot, refresh and compaction."""
-        sweep_warehouse(warehouse, self.root if self.is_local else None)
+        sweep_warehouse(layout)
         if not self.is_local or not os.path.isdir(self.path(PENDING)):
             return
         # A marker exists only while its writer holds this lock: any found under it is dead.
@@ -471,3 +474,13 @@ def _fsync_directory(directory: str) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def lake_of(layout: WarehouseLayout) -> Lake:
+    """The warehouse's lake (its URI from the layout)."""
+    return Lake(layout.lake_uri)
+
+
+def marts_of(layout: WarehouseLayout) -> Lake:
+    """The warehouse's marts folder, as a `Lake` of mart files."""
+    return Lake(layout.marts)

@@ -1,8 +1,13 @@
-"""Where the warehouse and lake are: read exactly as `Settings` reads them, but without loading
-pydantic, so that `followerledger query` starts about as fast as DuckDB itself."""
+"""Where everything under the warehouse lives (`WarehouseLayout`), and the fast second reader
+of the warehouse and lake settings: read exactly as `Settings` reads them, but without
+loading pydantic, so that `followerledger query` starts about as fast as DuckDB itself.
+
+This is the one module that joins names under the warehouse; everything else asks a layout.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Final
@@ -10,19 +15,29 @@ from urllib.parse import unquote, urlsplit
 
 from dotenv import dotenv_values
 
+from followerledger.errors import ConfigError
+
 WAREHOUSE_ENV: Final = "FOLLOWERLEDGER_WAREHOUSE"
 LAKE_ENV: Final = "FOLLOWERLEDGER_LAKE"
 DEFAULT_WAREHOUSE: Final = Path("warehouse")
 #: The demo's own warehouse: beside the real one's lake and marts, never inside them.
 DEMO_WAREHOUSE: Final = DEFAULT_WAREHOUSE / "demo"
 CATALOG_NAME: Final = "followerledger.duckdb"
+REPORT_NAME: Final = "report.html"
+LAKE_NAME: Final = "lake"
+MARTS_NAME: Final = "marts"
+STATE_NAME: Final = "_state"
+MANIFEST_NAME: Final = "state.json"
+ALERTS_LEDGER_NAME: Final = "alerts.json"
+PREFECT_HOME_NAME: Final = "_prefect"
+#: What the pipeline writes at the top of a warehouse (the demo clears exactly these).
+DERIVED_NAMES: Final = frozenset({LAKE_NAME, MARTS_NAME, STATE_NAME, CATALOG_NAME, REPORT_NAME})
 ENV_FILE: Final = ".env"
 WHERE_SET: Final = "(set in the environment or .env)"
 
 
-class SettingsError(ValueError):
-    """A setting has a value it cannot take; the message names the variable and the rule,
-    never the value (it could be a secret)."""
+#: What a bad setting raises: the one configuration-error type, under the name settings use.
+SettingsError = ConfigError
 
 
 def settings_error(variable: str, rule: str) -> SettingsError:
@@ -54,30 +69,98 @@ def warehouse_location() -> Path:
         raise settings_error(WAREHOUSE_ENV, str(error)) from None
 
 
-def catalog_location() -> Path:
-    """The published DuckDB file analysts open."""
-    return warehouse_location() / CATALOG_NAME
+@dataclasses.dataclass(frozen=True)
+class WarehouseLayout:
+    """Every location under one warehouse, and its lake (a local path or a filesystem URI,
+    by default `<warehouse>/lake`). Picklable, so flows pass it to tasks as it is."""
+
+    warehouse: Path
+    lake_uri: str
+
+    @classmethod
+    def at(cls, warehouse: Path, lake: str | Path | None = None) -> WarehouseLayout:
+        """The layout of `warehouse`, with its lake at `lake` (default `<warehouse>/lake`)."""
+        return cls(Path(warehouse), str(warehouse / LAKE_NAME) if lake is None else str(lake))
+
+    @classmethod
+    def from_environment(cls) -> WarehouseLayout:
+        """The layout the environment (and `.env`) configures, read without pydantic;
+        SettingsError for a bad warehouse setting."""
+        return cls.at(warehouse_location(), _setting(LAKE_ENV) or None)
+
+    @property
+    def lake_is_local(self) -> bool:
+        """Whether the lake is a local folder (a path or a `file://` URI)."""
+        return _local_path(self.lake_uri) is not None
+
+    @property
+    def local_lake(self) -> Path:
+        """The lake root as a local folder; SettingsError naming the lake setting for a
+        remote lake: `query` confines DuckDB to local folders."""
+        path = _local_path(self.lake_uri)
+        if path is None:
+            # Only the scheme is named: the rest of a URI can hold credentials.
+            raise settings_error(
+                LAKE_ENV,
+                f"`followerledger query` reads only a local lake (a path or file:// URI), not "
+                f"a {urlsplit(self.lake_uri).scheme}:// one; query that lake with DuckDB "
+                f"directly",
+            )
+        return path
+
+    @property
+    def marts(self) -> Path:
+        """The mart files' root (always local: the catalog names them)."""
+        return self.warehouse / MARTS_NAME
+
+    @property
+    def state_directory(self) -> Path:
+        """The folder of the build manifest, the alert ledger and the locks."""
+        return self.warehouse / STATE_NAME
+
+    @property
+    def manifest(self) -> Path:
+        """The build manifest (`manifest.BuildManifest` as JSON)."""
+        return self.state_directory / MANIFEST_NAME
+
+    @property
+    def alerts_ledger(self) -> Path:
+        """The alerts delivered and still to deliver."""
+        return self.state_directory / ALERTS_LEDGER_NAME
+
+    def lock(self, name: str) -> Path:
+        """The file of the inter-process lock `name` (`locks.hold`)."""
+        return self.state_directory / f"{name}.lock"
+
+    @property
+    def catalog(self) -> Path:
+        """The published DuckDB file analysts open."""
+        return self.warehouse / CATALOG_NAME
+
+    @property
+    def report(self) -> Path:
+        """The latest HTML report."""
+        return self.warehouse / REPORT_NAME
+
+    @property
+    def report_uri(self) -> str:
+        """The latest report's file:// URI (what a run's artifact links to)."""
+        return self.report.resolve().as_uri()
+
+    @property
+    def prefect_home(self) -> Path:
+        """PREFECT_HOME (absolute) of the local Prefect server `deploy` and `serve` start."""
+        return self.warehouse.resolve() / PREFECT_HOME_NAME
 
 
-def local_lake_location() -> Path:
-    """The lake root as a local folder (a path or a `file://` URI; default <warehouse>/lake).
-
-    SettingsError for any other URI: `query` confines DuckDB to local folders.
-    """
-    value = _setting(LAKE_ENV)
-    if not value:
-        return warehouse_location() / "lake"
-    if "://" not in value:
-        return Path(value)
-    parts = urlsplit(value)
+def _local_path(uri: str) -> Path | None:
+    """The local folder a lake setting names, or None for a remote one."""
+    if "://" not in uri:
+        return Path(uri)
+    parts = urlsplit(uri)
     if parts.scheme == "file" and parts.netloc in ("", "localhost"):
         return Path(unquote(parts.path))
-    # Only the scheme is named: the rest of a URI can hold credentials.
-    raise settings_error(
-        LAKE_ENV,
-        f"`followerledger query` reads only a local lake (a path or file:// URI), not a "
-        f"{parts.scheme}:// one; query that lake with DuckDB directly",
-    )
+    return None
 
 
 def _setting(name: str) -> str | None:

@@ -17,6 +17,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Final
 
+from followerledger.layout import WarehouseLayout
+
 #: Older than any live writer leaves one untouched, so a file this old belongs to a dead run.
 #: Generous on purpose: a landing writes a row group only every 20,000 rows and may wait out
 #: rate-limit resets for hours between them, and an import's finished files wait, untouched,
@@ -59,11 +61,12 @@ def sweep(
     return removed
 
 
-def sweep_warehouse(warehouse: Path, lake_root: str | None) -> list[Path]:
+def sweep_warehouse(layout: WarehouseLayout) -> list[Path]:
     """`sweep` the warehouse (catalog, state, marts) and the lake when it is a local folder
-    elsewhere (`lake_root`: its path; None for a lake on an object store, whose uploads
-    leave no temporary files)."""
+    elsewhere (a lake on an object store leaves no temporary files: its uploads are whole)."""
+    warehouse = layout.warehouse
     roots = [warehouse]
-    if lake_root is not None and not Path(lake_root).resolve().is_relative_to(warehouse.resolve()):
-        roots.append(Path(lake_root))
+    lake = layout.local_lake if layout.lake_is_local else None
+    if lake is not None and not lake.resolve().is_relative_to(warehouse.resolve()):
+        roots.append(lake)
     return sweep(roots)

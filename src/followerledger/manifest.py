@@ -1,34 +1,24 @@
 """What the warehouse has built so far: the lake files its marts reflect and its mart files.
 
-Kept as one small JSON file under `<warehouse>/_state/`, replaced atomically. It is derived
+Kept as one small JSON file (`WarehouseLayout.manifest`), replaced atomically. It is derived
 data: deleting it (or `refresh --full`) rebuilds everything from the lake.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final
 
-from filelock import FileLock, Timeout
-
-from followerledger import pause, stopping
+from followerledger import pause
 from followerledger.lake import COMPACTED_AT, SUPERSEDES, Lake, LakeFile, is_compacted
+from followerledger.layout import WarehouseLayout
 from followerledger.leftovers import temporary_name
 
 STATE_VERSION: Final = 1
-#: Who holds each lock, as the wait for it is worded.
-_HOLDERS: Final = {
-    "refresh": "refresh or compaction",
-    "catalog": "catalog publication",
-    "alerts": "alert delivery",
-}
-_logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -120,11 +110,10 @@ def replace_json(path: Path, data: Any) -> None:
 
 
 class ManifestStore:
-    """Reads and writes the state file and hands out the warehouse's locks."""
+    """Reads and writes the build manifest of a warehouse (its locks are `locks.hold`)."""
 
-    def __init__(self, warehouse: Path) -> None:
-        self.directory = warehouse / "_state"
-        self.path = self.directory / "state.json"
+    def __init__(self, layout: WarehouseLayout) -> None:
+        self.path = layout.manifest
 
     def load(self) -> BuildManifest:
         """The saved state, or an empty one when there is none (or it is unreadable)."""
@@ -136,16 +125,3 @@ class ManifestStore:
     def save(self, state: BuildManifest) -> None:
         """Replace the state file atomically."""
         replace_json(self.path, state.to_json())
-
-    def lock(self, name: str) -> contextlib.AbstractContextManager[None]:
-        """An inter-process lock: `refresh` serialises refresh and compaction, `catalog`
-        serialises catalog publication, `alerts` serialises alert delivery. Waiting for it
-        is said once at WARNING and ends with `stopping.Stopped` on SIGTERM or SIGINT."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / f"{name}.lock"
-
-        def waiting() -> None:
-            holder = _HOLDERS.get(name, "process")
-            _logger.warning("waiting for %s: another %s holds it", path, holder)
-
-        return stopping.hold(FileLock(str(path)), Timeout, waiting)

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Final
 import httpx
 import requests
 
+from followerledger.layout import WarehouseLayout
 from followerledger.urls import shown_url
 
 if TYPE_CHECKING:
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
 
 HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 4200
-HOME_NAME: Final = "_prefect"
 
 #: Set for every Prefect process we start: no telemetry leaves the machine.
 QUIET: Final = {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
@@ -115,7 +115,7 @@ def client_environment(api_url: str, base: Mapping[str, str] | None = None) -> d
 
 
 def ensure_server(
-    warehouse: Path, port: int = DEFAULT_PORT, *, startup_timeout: float = 180.0
+    layout: WarehouseLayout, port: int = DEFAULT_PORT, *, startup_timeout: float = 180.0
 ) -> PrefectServer:
     """The configured Prefect server, or the local one (started now if it is not running)."""
     configured = configured_api_url()
@@ -126,7 +126,7 @@ def ensure_server(
                 "or unset PREFECT_API_URL to use a local one"
             )
         return PrefectServer(configured)
-    home = warehouse.resolve() / HOME_NAME
+    home = layout.prefect_home
     api_url = f"http://{HOST}:{port}/api"
     pid = _running_pid(home)
     if pid is not None and healthy(api_url):

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Final
 
-from followerledger.lake import OBSERVATIONS, Lake
+from followerledger.lake import OBSERVATIONS, lake_of
+from followerledger.layout import WarehouseLayout
 from followerledger.manifest import ManifestStore
 from followerledger.models import LAKE_DATASETS
 from followerledger.models.duckdb_sql import connect, parquet_relation, sql_text
@@ -75,8 +75,7 @@ def read_window(stale_hours: float | None) -> timedelta:
 
 
 def account_changes(
-    warehouse: Path,
-    lake: Lake,
+    layout: WarehouseLayout,
     watchlist: Watchlist,
     run_id: str,
     now: datetime,
@@ -84,7 +83,8 @@ def account_changes(
 ) -> list[AccountChange]:
     """Every watched account, with this run's row and what came before it in the window."""
     since = now - window
-    state = ManifestStore(warehouse).load()
+    lake = lake_of(layout)
+    state = ManifestStore(layout).load()
     # A row lands in the partition of its run's UTC start day, at most a day before it.
     first_day = since.date() - timedelta(days=1)
     paths = [

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
-from pathlib import Path
 
-from followerledger.lake import Lake
+from followerledger.lake import lake_of
+from followerledger.layout import WarehouseLayout
 from followerledger.manifest import ManifestStore
 from followerledger.models import DAILY, LAKE_DATASETS
 from followerledger.models.session import ModelSession
@@ -18,9 +18,10 @@ from followerledger.models.session import ModelSession
 _RUNS = next(model for model in DAILY if model.name == "runs")
 
 
-def run_costs(warehouse: Path, lake: Lake, run_id: str, day: date) -> dict[str, Decimal | None]:
+def run_costs(layout: WarehouseLayout, run_id: str, day: date) -> dict[str, Decimal | None]:
     """platform -> X's estimated cost of this run (None where the platform bills nothing)."""
-    state = ManifestStore(warehouse).load()
+    lake = lake_of(layout)
+    state = ManifestStore(layout).load()
     session = ModelSession(threads=2)
     try:
         for dataset in LAKE_DATASETS:

@@ -10,8 +10,7 @@ import dataclasses
 from collections import Counter
 from collections.abc import Mapping, Sequence, Set
 from datetime import datetime
-from decimal import Decimal
-from typing import Any, Final
+from typing import Final
 
 import pyarrow as pa
 
@@ -126,39 +125,3 @@ def write_run_record(lake: Lake, record: RunRecord) -> LakeFile:
         f"{check_run_id(record.run_id)}.parquet"
     )
     return lake.write(key, record.to_table())
-
-
-def usage_row(record: RunRecord) -> dict[str, Any]:
-    """One platform's usage as a plain row (artifact table, flow result)."""
-    row = dataclasses.asdict(record)
-    statuses = row.pop("statuses")
-    row.update(
-        accounts=record.accounts,
-        started_at=record.started_at.isoformat(),
-        finished_at=record.finished_at.isoformat(),
-    )
-    row.update({status: statuses.get(status, 0) for status in STATUSES})
-    return row
-
-
-def run_summary(
-    run_id: str,
-    started_at: datetime,
-    records: Sequence[RunRecord],
-    costs: Mapping[str, Decimal | None],
-    error_details: Mapping[str, str | None],
-) -> dict[str, Any]:
-    """What a snapshot run returns and reports: per platform its usage, counts per status,
-    X's estimated cost in dollars, and its most frequent error detail."""
-    platforms = []
-    for record in records:
-        cost = costs.get(record.platform)
-        platforms.append(
-            usage_row(record)
-            | {
-                "statuses": record.statuses,
-                "cost": None if cost is None else float(cost),
-                "error_detail": error_details.get(record.platform),
-            }
-        )
-    return {"run_id": run_id, "started_at": started_at.isoformat(), "platforms": platforms}

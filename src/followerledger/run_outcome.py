@@ -7,36 +7,37 @@ frequent error detail of its rows (which names the setting to fix when the platf
 a credential). Accounts that are not found or suspended are data, not errors; a platform
 where only some accounts got `error` leaves the run completed, and is reported as such.
 
-Pure functions of the run's summary (what the snapshot flow returns): a platform row has
-`platform`, `accounts`, `statuses` and `error_detail`.
+Pure functions of the run's summary (`run_summary.RunSummary`, what the snapshot flow
+returns).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-
-def _cause(summary: Mapping[str, Any]) -> str:
-    return str(summary.get("error_detail") or "no detail recorded")
+from followerledger.run_summary import PlatformSummary, RunSummary
 
 
-def counted_nothing(platforms: Sequence[Mapping[str, Any]]) -> list[str]:
+def _cause(summary: PlatformSummary) -> str:
+    return summary.error_detail or "no detail recorded"
+
+
+def counted_nothing(platforms: Sequence[PlatformSummary]) -> list[str]:
     """One line per platform whose every account got `error`: 'x counted nothing: <cause>'."""
     return [
-        f"{summary['platform']} counted nothing: {_cause(summary)}"
+        f"{summary.platform} counted nothing: {_cause(summary)}"
         for summary in platforms
-        if summary["accounts"] and summary["statuses"].get("error", 0) == summary["accounts"]
+        if summary.accounts and summary.statuses.get("error", 0) == summary.accounts
     ]
 
 
-def partly_counted(platforms: Sequence[Mapping[str, Any]]) -> list[str]:
+def partly_counted(platforms: Sequence[PlatformSummary]) -> list[str]:
     """One line per platform where some, not all, accounts got `error`."""
     return [
-        f"{summary['platform']}: {errors} of {summary['accounts']} accounts got error "
-        f"({_cause(summary)})"
+        f"{summary.platform}: {errors} of {summary.accounts} accounts got error ({_cause(summary)})"
         for summary in platforms
-        if 0 < (errors := summary["statuses"].get("error", 0)) < summary["accounts"]
+        if 0 < (errors := summary.statuses.get("error", 0)) < summary.accounts
     ]
 
 
@@ -47,11 +48,11 @@ class CountedNothing(Exception):
     with this message); `result` is what the run would have returned.
     """
 
-    def __init__(self, result: dict[str, Any]) -> None:
+    def __init__(self, result: RunSummary) -> None:
         self.result = result
-        rows = sum(summary["accounts"] for summary in result["platforms"])
-        reasons = "; ".join(counted_nothing(result["platforms"]))
-        super().__init__(f"run {result['run_id']} landed {rows} rows but {reasons}")
+        rows = sum(summary.accounts for summary in result.platforms)
+        reasons = "; ".join(counted_nothing(result.platforms))
+        super().__init__(f"run {result.run_id} landed {rows} rows but {reasons}")
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Prefect may pickle the exception with the run's state.

@@ -10,13 +10,13 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from followerledger.layout import (
-    CATALOG_NAME,
     DEFAULT_WAREHOUSE,
     ENV_FILE,
     LAKE_ENV,
     WAREHOUSE_ENV,
     WHERE_SET,
     SettingsError,
+    WarehouseLayout,
     check_warehouse,
 )
 from followerledger.sources import registry
@@ -160,14 +160,9 @@ class Settings(BaseSettings):
         return {"staleness_days": self.staleness_days}
 
     @property
-    def lake(self) -> str:
-        """The lake root as a filesystem URI or local path."""
-        return self.lake_uri or str(self.warehouse / "lake")
-
-    @property
-    def catalog_path(self) -> Path:
-        """The DuckDB file analysts open."""
-        return self.warehouse / CATALOG_NAME
+    def layout(self) -> WarehouseLayout:
+        """Every location under the warehouse, and the lake (default <warehouse>/lake)."""
+        return WarehouseLayout.at(self.warehouse, self.lake_uri or None)
 
     def redact(self, text: str) -> str:
         """The text with every configured secret replaced by '***'."""

@@ -18,8 +18,9 @@ def as_is(value: T) -> T:
     return cast(T, cast(Any, quote(value)))
 
 
-def failed(error: Exception) -> dict[str, Any]:
+def failed(error: Exception, returns: type[T]) -> T:
     """A flow's Failed end carrying `error`: returned, not raised, so that a user's mistake
     (a wrong token) is not logged with a traceback; Prefect makes a returned state the run's
-    final state (a caller gets `error` raised, never the state), hence the cast."""
-    return cast(dict[str, Any], Failed(message=str(error), data=error))
+    final state (a caller gets `error` raised, never the state), hence typed as what the flow
+    `returns` otherwise."""
+    return cast(T, Failed(message=str(error), data=error))

@@ -42,7 +42,7 @@ def snapshot_and_refresh_flow(platforms: list[str] | None = None) -> dict[str, A
         )
     if isinstance(snapshot, CountedNothing):
         # Its rows landed and the marts and report now show them; the run still failed.
-        return failed(snapshot)
+        return failed(snapshot, dict)
     return {"snapshot": snapshot, "refresh": refreshed, "report": report}
 
 

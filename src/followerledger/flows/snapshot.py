@@ -9,14 +9,14 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from followerledger import landing, run_log, run_plan, stopping
+from followerledger import landing, run_plan, stopping
 from followerledger.flows import as_is, failed
-from followerledger.lake import Lake
-from followerledger.report import report_uri
+from followerledger.lake import lake_of
 from followerledger.run_outcome import CountedNothing, counted_nothing, partly_counted
+from followerledger.run_summary import RunSummary, summarize_run
 from followerledger.secret_blocks import with_secret_blocks
 from followerledger.settings import load_settings
-from followerledger.sources import PlatformSource, build_source, require_config
+from followerledger.sources import build_source, require_config
 from followerledger.sources.prefect_budgets import budgets_for_run
 from followerledger.tasks import reporting
 from followerledger.tasks import snapshot as tasks
@@ -28,7 +28,7 @@ _ALERT: list[Any] = [reporting.alert_failed_run]
 
 
 @flow(name="snapshot", task_runner=_RUNNER, on_failure=_ALERT, on_crashed=_ALERT)
-def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None) -> dict[str, Any]:
+def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None) -> RunSummary:
     """Snapshot every watched account (of the given platforms) once, and land the rows.
     Ends Failed (`CountedNothing`), after its rows landed and it reported, when a platform's
     every account got `error` (`run_outcome`)."""
@@ -36,17 +36,15 @@ def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None)
     stopping.begin()
     settings = with_secret_blocks(load_settings())
     watchlist = load_watchlist(settings.watchlist)
-    chosen = [p for p in watchlist.platforms if not platforms or p in platforms]
+    chosen: list[str] = [p for p in watchlist.platforms if not platforms or p in platforms]
     require_config(settings, chosen)
     started_at = datetime.now(UTC)
     run_id = run_id or run_plan.new_run_id(started_at)
-    lake = Lake(settings.lake)
-    lake.sweep_leftovers(settings.warehouse)
+    layout, lake = settings.layout, lake_of(settings.layout)
+    lake.sweep_leftovers(layout)
     budgets = budgets_for_run(logger)
-    sources: dict[str, PlatformSource] = {
-        p: build_source(p, settings, throttle_for=budgets, logger=logger) for p in chosen
-    }
-    plan = run_plan.plan_run(watchlist, sources, tasks.load_identities(settings, lake), settings)
+    sources = {p: build_source(p, settings, throttle_for=budgets, logger=logger) for p in chosen}
+    plan = run_plan.plan_run(watchlist, sources, tasks.load_identities(layout), settings)
     for line in plan.lines:
         logger.info("%s", line)
     tasks.reserve_budgets(budgets, plan.requests)
@@ -64,17 +62,19 @@ def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None)
             tasks.write_observations(as_is(landed))
             tasks.write_run_record(lake, records[-1])
             logger.info("%s: %s in %d requests", name, records[-1].statuses, records[-1].requests)
-    tasks.publish_catalog(settings, lake, as_is(watchlist))
-    costs = tasks.price_run(settings, lake, run_id, started_at)
+    tasks.publish_catalog(layout, as_is(watchlist))
+    costs = tasks.price_run(layout, run_id, started_at)
     details = {name: landed.error_detail for name, landed in landings.items()}
-    result = run_log.run_summary(run_id, started_at, records, costs, details)
+    result = summarize_run(run_id, started_at, records, costs, details)
     # The run's artifacts and alerts, then its verdict (README, "Exit codes"): keep them last.
-    changes = reporting.read_account_changes(settings, lake, as_is(watchlist), run_id)
-    reporting.publish_run_artifacts(result, as_is(changes), report_uri(settings.warehouse))
+    changes = reporting.read_account_changes(layout, as_is(watchlist), run_id)
+    reporting.publish_run_artifacts(result, as_is(changes), layout.report_uri)
     reporting.send_alerts(settings, as_is(watchlist), as_is(changes))
-    for line in partly_counted(result["platforms"]):
+    for line in partly_counted(result.platforms):
         logger.warning("%s", line)
-    return failed(CountedNothing(result)) if counted_nothing(result["platforms"]) else result
+    if counted_nothing(result.platforms):
+        return failed(CountedNothing(result), RunSummary)
+    return result
 
 
 if __name__ == "__main__":

@@ -24,11 +24,12 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
+from followerledger import locks
 from followerledger.catalog import publish
 from followerledger.clock import utc_now
-from followerledger.lake import Lake
+from followerledger.lake import lake_of
+from followerledger.layout import WarehouseLayout
 from followerledger.manifest import ManifestStore
 from followerledger.models import DAILY, INCREMENTAL, with_defaults
 from followerledger.refresh.build import MartBuild, mart_key, month_of
@@ -71,8 +72,7 @@ class RefreshReport:
 
 
 def refresh(
-    warehouse: Path,
-    lake: Lake,
+    layout: WarehouseLayout,
     watchlist: Watchlist | None,
     *,
     full: bool = False,
@@ -89,18 +89,19 @@ def refresh(
     on an older catalog keep working that long.
     """
     started = time.perf_counter()
-    lake.sweep_leftovers(warehouse)
+    lake = lake_of(layout)
+    lake.sweep_leftovers(layout)
     now = clock()
     version = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-    store = ManifestStore(warehouse)
-    with store.lock("refresh"):
+    store = ManifestStore(layout)
+    with locks.hold(layout, "refresh"):
         previous = store.load()
         inputs = inputs_digest(watchlist, with_defaults(parameters))
         full = full or previous.inputs.get("models") != inputs
         state = previous.lake_view() if full else previous
         state.inputs = {**state.inputs, "models": inputs}
         listed_before = listed_keys(previous)
-        build = MartBuild(warehouse, lake, state, watchlist, parameters, threads, version)
+        build = MartBuild(layout, lake, state, watchlist, parameters, threads, version)
         try:
             touched = _update_marts(build, full)
         finally:
@@ -108,7 +109,7 @@ def refresh(
         retire(previous, state, listed_before, now)
         state.refreshed_at = now.isoformat()
         store.save(state)
-        publish(warehouse, lake, watchlist)
+        publish(layout, watchlist)
         if delete_retired(build.marts, state, now - grace):
             store.save(state)
     return RefreshReport(

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date
-from pathlib import Path
 
 import pyarrow as pa
 
-from followerledger.lake import Lake, LakeFile
+from followerledger.lake import Lake, LakeFile, marts_of
+from followerledger.layout import WarehouseLayout
 from followerledger.manifest import BuildManifest
 from followerledger.models import Model
 from followerledger.models.session import ModelSession, model_columns
@@ -41,7 +41,7 @@ class MartBuild:
 
     def __init__(
         self,
-        warehouse: Path,
+        layout: WarehouseLayout,
         lake: Lake,
         state: BuildManifest,
         watchlist: Watchlist | None,
@@ -51,7 +51,7 @@ class MartBuild:
     ) -> None:
         self.lake = lake
         self.version = version
-        self.marts = Lake(warehouse / "marts")
+        self.marts = marts_of(layout)
         self.state = state
         self.session = ModelSession(threads, parameters)
         self.session.bind_watchlist(watchlist)

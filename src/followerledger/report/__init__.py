@@ -21,18 +21,7 @@ from followerledger.query import open_warehouse
 from followerledger.report.data import read_report_data
 from followerledger.report.page import render_page
 
-REPORT_NAME: Final = "report.html"
 DEFAULT_DAYS: Final = 90
-
-
-def report_path(warehouse: Path) -> Path:
-    """Where the latest report lives: `<warehouse>/report.html`."""
-    return warehouse / REPORT_NAME
-
-
-def report_uri(warehouse: Path) -> str:
-    """The latest report's file:// URI (what a run's artifact links to)."""
-    return report_path(warehouse).resolve().as_uri()
 
 
 def parse_zone(name: str) -> zoneinfo.ZoneInfo:

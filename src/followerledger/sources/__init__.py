@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Final
 import requests
 
 from followerledger import stopping
+from followerledger.errors import ConfigError
 from followerledger.sources import registry
 from followerledger.sources.base import PlatformSource, Target, Usage
 from followerledger.sources.http import ApiClient, Clock, Logger, Sleep, make_session, utc_now
@@ -39,10 +40,6 @@ __all__ = [
 ]
 
 ThrottleFactory = Callable[[RatePolicy], Throttle]
-
-
-class ConfigError(ValueError):
-    """A platform cannot be fetched with the current settings; the message says what to set."""
 
 
 def missing_config(settings: Settings, platforms: Sequence[str]) -> list[str]:
@@ -90,10 +87,8 @@ def build_source(
 ) -> PlatformSource:
     """A ready source for one platform, with one HTTP session shared by all its batches;
     its rate-limit waits are logged on `logger` (default: the `followerledger.sources.http`
-    logger). Without `throttle_for`, requests are paced by this process's token buckets."""
-    problems = missing_config(settings, [platform])
-    if problems:
-        raise ConfigError(problems[0])
+    logger). Without `throttle_for`, requests are paced by this process's token buckets.
+    The settings the platform needs are checked once, before, by `require_config`."""
     spec = registry.platform(platform)
     pool = settings.fetch_concurrency
 

@@ -14,8 +14,9 @@ from prefect.logging.loggers import flow_run_logger
 from prefect.settings import get_current_settings
 
 from followerledger import alerts, artifacts, report, run_changes
-from followerledger.lake import Lake
+from followerledger.layout import WarehouseLayout
 from followerledger.run_changes import AccountChange
+from followerledger.run_summary import RunSummary
 from followerledger.settings import Settings
 from followerledger.sources.http import Logger
 from followerledger.urls import shown_url
@@ -24,35 +25,36 @@ from followerledger.watchlist import Watchlist
 
 @task(name="read_account_changes", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def read_account_changes(
-    settings: Settings, lake: Lake, watchlist: Watchlist, run_id: str
+    layout: WarehouseLayout, watchlist: Watchlist, run_id: str
 ) -> list[AccountChange]:
     """Each watched account's count in this run next to its earlier counts (from the lake)."""
     window, now = run_changes.read_window(watchlist.alerts.stale_hours), datetime.now(UTC)
-    return run_changes.account_changes(settings.warehouse, lake, watchlist, run_id, now, window)
+    return run_changes.account_changes(layout, watchlist, run_id, now, window)
 
 
 @task(name="publish_run_artifacts", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def publish_run_artifacts(
-    result: dict[str, Any], changes: list[AccountChange], report_url: str | None = None
+    result: RunSummary, changes: list[AccountChange], report_url: str | None = None
 ) -> None:
     """The run's summary (linking to the latest report) and platform table, as artifacts."""
     create_markdown_artifact(
         artifacts.summary_markdown(result, changes, report_url),
         key=artifacts.SUMMARY_KEY,
-        description=f"Snapshot run {result['run_id']}: accounts, requests, biggest movers",
+        description=f"Snapshot run {result.run_id}: accounts, requests, biggest movers",
     )
     create_table_artifact(
-        artifacts.platform_rows(result["platforms"]),
+        artifacts.platform_rows(result.platforms),
         key=artifacts.TABLE_KEY,
-        description=f"Snapshot run {result['run_id']}: accounts by status per platform",
+        description=f"Snapshot run {result.run_id}: accounts by status per platform",
     )
 
 
 @task(name="write_report", cache_policy=NO_CACHE)
 def write_report(settings: Settings) -> str:
-    """Rewrite `<warehouse>/report.html` from the published warehouse; its path."""
-    target = report.report_path(settings.warehouse)
-    return str(report.write_report(settings.catalog_path, target, now=datetime.now(UTC)).path)
+    """Rewrite the warehouse's report (`WarehouseLayout.report`) from the published
+    warehouse; its path."""
+    layout = settings.layout
+    return str(report.write_report(layout.catalog, layout.report, now=datetime.now(UTC)).path)
 
 
 @task(name="send_alerts", cache_policy=NO_CACHE)

@@ -13,8 +13,8 @@ from followerledger import landing, run_log, run_plan, stopping
 from followerledger.catalog import publish
 from followerledger.identity import Identities, known_identities
 from followerledger.lake import Lake, LakeError
+from followerledger.layout import WarehouseLayout
 from followerledger.run_costs import run_costs
-from followerledger.settings import Settings
 from followerledger.sources import PlatformSource
 from followerledger.sources.base import Target
 from followerledger.sources.prefect_budgets import LocalBudgets, SharedBudgets
@@ -23,9 +23,9 @@ from followerledger.watchlist import Watchlist
 
 
 @task(name="load_identities", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def load_identities(settings: Settings, lake: Lake) -> Identities:
+def load_identities(layout: WarehouseLayout) -> Identities:
     """The platform ids the watched handles resolved to in earlier runs."""
-    return known_identities(settings.warehouse, lake)
+    return known_identities(layout)
 
 
 @task(name="reserve_budgets", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
@@ -63,13 +63,13 @@ def write_run_record(lake: Lake, record: run_log.RunRecord) -> str:
 
 @task(name="price_run", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def price_run(
-    settings: Settings, lake: Lake, run_id: str, started_at: datetime
+    layout: WarehouseLayout, run_id: str, started_at: datetime
 ) -> dict[str, Decimal | None]:
     """X's estimated cost of this run, per platform (the `runs` model over today's files)."""
-    return run_costs(settings.warehouse, lake, run_id, started_at.date())
+    return run_costs(layout, run_id, started_at.date())
 
 
 @task(name="publish_catalog", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def publish_catalog(settings: Settings, lake: Lake, watchlist: Watchlist) -> str:
+def publish_catalog(layout: WarehouseLayout, watchlist: Watchlist) -> str:
     """Make the new rows visible in the warehouse's `observations` view."""
-    return str(publish(settings.warehouse, lake, watchlist))
+    return str(publish(layout, watchlist))
