@@ -11,15 +11,19 @@ import dataclasses
 import itertools
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TypeVar
 
+from followerledger.lake import Lake, lake_of
+from followerledger.layout import WarehouseLayout
 from followerledger.observation import Observation
-from followerledger.settings import Settings
-from followerledger.sources import planned_requests
+from followerledger.secret_blocks import with_secret_blocks
+from followerledger.settings import Settings, load_settings
+from followerledger.sources import ThrottleFactory, build_source, planned_requests, require_config
 from followerledger.sources.base import PlatformSource, Target
+from followerledger.sources.http import Logger
 from followerledger.sources.throttle import RatePolicy
-from followerledger.watchlist import Watchlist, normalize_handle
+from followerledger.watchlist import Watchlist, load_watchlist, normalize_handle
 
 T = TypeVar("T")
 
@@ -27,6 +31,45 @@ T = TypeVar("T")
 def new_run_id(started_at: datetime) -> str:
     """A run id that sorts by start time and never collides: `20261126T100000Z-1a2b3c`."""
     return f"{started_at:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclasses.dataclass(frozen=True)
+class StartedRun:
+    """What a snapshot run works with once it has started: its settings and watchlist, where
+    it lands, its id and start, and one source per chosen platform."""
+
+    settings: Settings
+    watchlist: Watchlist
+    layout: WarehouseLayout
+    lake: Lake
+    run_id: str
+    started_at: datetime
+    sources: dict[str, PlatformSource]
+
+
+def start_run(
+    platforms: Sequence[str] | None,
+    run_id: str | None,
+    *,
+    throttle_for: ThrottleFactory,
+    logger: Logger,
+) -> StartedRun:
+    """Start a snapshot run: settings (with the Prefect Secret blocks) and the watchlist read,
+    the chosen platforms' settings checked (the one check: `ConfigError` naming what to set),
+    the run id given or made, a killed run's leftover files swept, and the sources built."""
+    settings = with_secret_blocks(load_settings())
+    watchlist = load_watchlist(settings.watchlist)
+    chosen = [p for p in watchlist.platforms if not platforms or p in platforms]
+    require_config(settings, chosen)
+    started_at = datetime.now(UTC)
+    layout = settings.layout
+    lake = lake_of(layout)
+    lake.sweep_leftovers(layout)
+    sources = {
+        p: build_source(p, settings, throttle_for=throttle_for, logger=logger) for p in chosen
+    }
+    run_id = run_id or new_run_id(started_at)
+    return StartedRun(settings, watchlist, layout, lake, run_id, started_at, sources)
 
 
 def plan_targets(

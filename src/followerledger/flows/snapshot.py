@@ -11,16 +11,11 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from followerledger import landing, run_plan, stopping
 from followerledger.flows import as_is, failed
-from followerledger.lake import lake_of
 from followerledger.run_outcome import CountedNothing, counted_nothing, partly_counted
 from followerledger.run_summary import RunSummary, summarize_run
-from followerledger.secret_blocks import with_secret_blocks
-from followerledger.settings import load_settings
-from followerledger.sources import build_source, require_config
 from followerledger.sources.prefect_budgets import budgets_for_run
 from followerledger.tasks import reporting
 from followerledger.tasks import snapshot as tasks
-from followerledger.watchlist import load_watchlist
 
 # Every platform's batches at once: each client caps its own (FOLLOWERLEDGER_FETCH_CONCURRENCY).
 _RUNNER: Any = ThreadPoolTaskRunner(max_workers=16)
@@ -34,16 +29,10 @@ def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None)
     every account got `error` (`run_outcome`)."""
     logger = get_run_logger()
     stopping.begin()
-    settings = with_secret_blocks(load_settings())
-    watchlist = load_watchlist(settings.watchlist)
-    chosen: list[str] = [p for p in watchlist.platforms if not platforms or p in platforms]
-    require_config(settings, chosen)
-    started_at = datetime.now(UTC)
-    run_id = run_id or run_plan.new_run_id(started_at)
-    layout, lake = settings.layout, lake_of(settings.layout)
-    lake.sweep_leftovers(layout)
     budgets = budgets_for_run(logger)
-    sources = {p: build_source(p, settings, throttle_for=budgets, logger=logger) for p in chosen}
+    run = run_plan.start_run(platforms, run_id, throttle_for=budgets, logger=logger)
+    settings, watchlist, layout, lake = run.settings, run.watchlist, run.layout, run.lake
+    run_id, started_at, sources = run.run_id, run.started_at, run.sources
     plan = run_plan.plan_run(watchlist, sources, tasks.load_identities(layout), settings)
     for line in plan.lines:
         logger.info("%s", line)
@@ -66,7 +55,8 @@ def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None)
     costs = tasks.price_run(layout, run_id, started_at)
     details = {name: landed.error_detail for name, landed in landings.items()}
     result = summarize_run(run_id, started_at, records, costs, details)
-    # The run's artifacts and alerts, then its verdict (README, "Exit codes"): keep them last.
+    # The run's artifacts and alerts, then its verdict (docs/operations.md, "Exit codes"):
+    # keep them last.
     changes = reporting.read_account_changes(layout, as_is(watchlist), run_id)
     reporting.publish_run_artifacts(result, as_is(changes), layout.report_uri)
     reporting.send_alerts(settings, as_is(watchlist), as_is(changes))

@@ -32,6 +32,7 @@ __all__ = [
     "ConfigError",
     "PlatformSource",
     "Target",
+    "ThrottleFactory",
     "Usage",
     "build_source",
     "missing_config",
