@@ -29,9 +29,8 @@ _ALERT: list[Any] = [reporting.alert_failed_run]
 
 @flow(name="snapshot", task_runner=_RUNNER, on_failure=_ALERT, on_crashed=_ALERT)
 def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None) -> RunSummary:
-    """Snapshot every watched account (of the given platforms) once, and land the rows.
-    Ends Failed (`CountedNothing`), after its rows landed and it reported, when a platform's
-    every account got `error` (`run_outcome`)."""
+    """Snapshot every watched account (of the given platforms) once, and land the rows. Ends
+    Failed (`CountedNothing`) after landing and reporting if a platform got only `error`."""
     logger = get_run_logger()
     stopping.begin()
     settings = with_secret_blocks(load_settings())
@@ -66,7 +65,7 @@ def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None)
     costs = tasks.price_run(layout, run_id, started_at)
     details = {name: landed.error_detail for name, landed in landings.items()}
     result = summarize_run(run_id, started_at, records, costs, details)
-    # The run's artifacts and alerts, then its verdict (README, "Exit codes"): keep them last.
+    # Artifacts and alerts, then the verdict (docs/operations.md, "Exit codes"): keep them last.
     changes = reporting.read_account_changes(layout, as_is(watchlist), run_id)
     reporting.publish_run_artifacts(result, as_is(changes), layout.report_uri)
     reporting.send_alerts(settings, as_is(watchlist), as_is(changes))
