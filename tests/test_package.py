@@ -25,8 +25,7 @@ OWN = {"followerledger", "tests", "bench", "flows"}
 REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")
 
 # The modules meant to be imported by other code (flows, notebooks, other packages): each says
-# what it exports in `__all__`. (watchlist, layout, refresh, observation, catalog and report get
-# theirs once issue 13's moves of them land.)
+# what it exports in `__all__`. (layout, observation, catalog and report do not declare one yet.)
 PUBLIC_MODULES = (
     "followerledger",
     "followerledger.emulator",

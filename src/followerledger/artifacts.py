@@ -1,7 +1,7 @@
 """What a snapshot run reports about itself: a markdown summary and a per-platform table.
 
 Pure functions of the run's summary (what the snapshot flow returns) and the account
-changes read from the lake (`recent.account_changes`); the flow publishes them as Prefect
+changes read from the lake (`run_changes.account_changes`); the flow publishes them as Prefect
 artifacts, readable in the UI and with `prefect artifact ls`.
 """
 

@@ -2,7 +2,7 @@
 
 Kinds:
 - `staging`: temporary views over the current inputs (never stored).
-- `state`: small relations kept incrementally (previous rows merged with new observations).
+- `incremental`: small relations kept incrementally (previous rows merged with new observations).
 - `daily`: one row per key and UTC day, stored as one Parquet file per month. Refresh
   recomputes only the days that changed: for a model reading the lake, the days touched by
   new files; for a model reading other daily models, the days recomputed there. `reach_days`
@@ -118,7 +118,7 @@ class Model:
 
     @property
     def columns(self) -> Columns:
-        """The declared columns of a state model (others derive theirs from their SQL)."""
+        """The declared columns of an incremental model (others derive theirs from their SQL)."""
         return parse_columns(self.spec)
 
     @property

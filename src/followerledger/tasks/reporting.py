@@ -1,5 +1,5 @@
 """Reporting tasks (a snapshot run's artifacts and alerts, the HTML report) and the
-failed-run alert hook: each a thin call into `recent`, `artifacts`, `alerts` or `report`."""
+failed-run alert hook: each a thin call into `run_changes`, `artifacts`, `alerts` or `report`."""
 
 from __future__ import annotations
 
