@@ -140,3 +140,18 @@ def test_settings_and_the_environment_give_one_layout(
     monkeypatch.setenv("FOLLOWERLEDGER_LAKE", str(tmp_path / "elsewhere"))
     assert WarehouseLayout.from_environment() == load_settings().layout
     assert load_settings().layout.lake_uri == str(tmp_path / "elsewhere")
+
+
+def test_a_layout_and_settings_show_a_remote_lake_without_its_credentials(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    uri = "s3://AKIAEXAMPLEKEY:secret-access-key@bucket/lake?session_token=tok-123"
+    monkeypatch.setenv("FOLLOWERLEDGER_LAKE", uri)
+    monkeypatch.setenv("FOLLOWERLEDGER_WAREHOUSE", str(tmp_path))
+    layout = WarehouseLayout.at(tmp_path, uri)
+    settings = load_settings()
+    for shown in (repr(layout), str(layout), repr(settings), str(settings)):
+        for secret in ("AKIAEXAMPLEKEY", "secret-access-key", "tok-123"):
+            assert secret not in shown
+    assert "s3://bucket/lake" in repr(layout)
+    assert settings.layout.lake_uri == uri

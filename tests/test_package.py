@@ -25,14 +25,29 @@ OWN = {"followerledger", "tests", "bench", "flows"}
 REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")
 
 # The modules meant to be imported by other code (flows, notebooks, other packages): each says
-# what it exports in `__all__`. (layout, observation, catalog and report do not declare one yet.)
+# what it exports in `__all__`.
 PUBLIC_MODULES = (
     "followerledger",
+    "followerledger.catalog",
+    "followerledger.compaction",
     "followerledger.emulator",
+    "followerledger.errors",
+    "followerledger.handles",
+    "followerledger.history_import",
     "followerledger.lake",
+    "followerledger.landing",
+    "followerledger.layout",
+    "followerledger.locks",
+    "followerledger.manifest",
     "followerledger.models",
+    "followerledger.observation",
     "followerledger.query",
     "followerledger.refresh",
+    "followerledger.report",
+    "followerledger.run_log",
+    "followerledger.run_outcome",
+    "followerledger.run_plan",
+    "followerledger.run_summary",
     "followerledger.settings",
     "followerledger.sources",
     "followerledger.watchlist",

@@ -33,6 +33,7 @@ from typing import Final, Literal
 import apprise
 
 from followerledger import locks
+from followerledger.errors import ConfigError
 from followerledger.layout import WarehouseLayout
 from followerledger.manifest import replace_json
 from followerledger.run_changes import AccountChange
@@ -51,8 +52,9 @@ FORGET_AFTER: Final = timedelta(days=8)
 _ONE_OFF: Final = ("drop:", "failed_run:")
 
 
-class AlertConfigError(ValueError):
-    """Alert destinations cannot be used; the message says what to fix."""
+class AlertConfigError(ConfigError):
+    """Alert destinations (`FOLLOWERLEDGER_ALERT_URLS`) cannot be used; the message says what
+    to fix. A configuration error like any other; its own name lets delivery tell it apart."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

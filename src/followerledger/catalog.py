@@ -25,6 +25,11 @@ from followerledger.models.duckdb_sql import literal, parquet_relation, quote_na
 from followerledger.models.session import model_columns, seed_relation, watchlist_tables
 from followerledger.watchlist import Watchlist
 
+__all__ = [
+    "STORAGE_VERSION",
+    "publish",
+]
+
 #: Written in an older storage format so that the DuckDB CLI from PyPI (1.5.x) can open it.
 STORAGE_VERSION: Final = "v1.4.0"
 

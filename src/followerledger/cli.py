@@ -19,7 +19,6 @@ import click
 
 from followerledger import __version__
 from followerledger.errors import ConfigError
-from followerledger.lake import lake_of
 from followerledger.layout import DEMO_WAREHOUSE
 
 if TYPE_CHECKING:
@@ -338,6 +337,7 @@ def import_(file: Path) -> None:
     """Backfill historical observations from a CSV file (all rows or none)."""
     from followerledger.catalog import publish
     from followerledger.history_import import ImportFileError, import_history
+    from followerledger.lake import lake_of
     from followerledger.settings import load_settings
     from followerledger.watchlist import WatchlistError, load_watchlist
 

@@ -55,6 +55,17 @@ from followerledger.manifest import BuildManifest, ManifestStore
 from followerledger.models import LAKE_DATASETS
 from followerledger.watchlist import Watchlist
 
+__all__ = [
+    "SETTLE",
+    "CompactionReport",
+    "closed_partitions",
+    "compact",
+    "expired",
+    "merge_partition",
+    "merged_key",
+    "reflect_merge",
+]
+
 #: A day is closed this long after it ends: a run started just before midnight lands in the
 #: day it started. (A file landing later is still safe: the next compaction merges it.)
 SETTLE: Final = timedelta(hours=1)

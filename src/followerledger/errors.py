@@ -1,5 +1,6 @@
 """The one configuration-error type: a setting with a value it cannot take, or a setting a
-chosen platform needs and lacks. The CLI turns it into one line and exit code 2.
+chosen platform needs and lacks (`alerts.AlertConfigError`, for unusable alert destinations,
+is one of them). The CLI turns it into one line and exit code 2.
 
 Free of pydantic and of the rest of the package, so that the fast `query` path can raise it.
 """

@@ -15,6 +15,14 @@ from typing import Final
 from followerledger.sources import registry
 from followerledger.sources.profile_links import NotAProfile
 
+__all__ = [
+    "MAX_HANDLE_CHARS",
+    "SHOWN_CHARS",
+    "HandleError",
+    "read_handle",
+    "shown",
+]
+
 #: The longest written handle read: longer than any handle or profile link (a domain name is
 #: at most 253 characters), short enough to quote in an error.
 MAX_HANDLE_CHARS: Final = 300

@@ -43,6 +43,21 @@ from followerledger.observation import (
 from followerledger.sources import registry
 from followerledger.watchlist import Watchlist, normalize_handle
 
+__all__ = [
+    "EARLIEST",
+    "MAX_LISTED",
+    "MAX_TEXT",
+    "OPTIONAL",
+    "REQUIRED",
+    "ImportFileError",
+    "ImportReport",
+    "OutOfCalendar",
+    "import_history",
+    "parse_moment",
+    "read_history",
+    "run_id_for",
+]
+
 REQUIRED: Final = ("observed_at", "platform", "handle", "followers")
 OPTIONAL: Final = ("following", "posts", "account_id", "display_name")
 

@@ -30,6 +30,14 @@ from followerledger.observation import (
     to_table,
 )
 
+__all__ = [
+    "ERROR_DETAILS",
+    "ROW_GROUP_ROWS",
+    "Landing",
+    "landings",
+    "write_observations",
+]
+
 #: Rows kept in memory before they are written out as one Parquet row group: a run's memory
 #: stays flat however many accounts it watches, and a usual run is one row group.
 ROW_GROUP_ROWS: Final = 20_000

@@ -16,6 +16,30 @@ from urllib.parse import unquote, urlsplit
 from dotenv import dotenv_values
 
 from followerledger.errors import ConfigError
+from followerledger.urls import shown_url
+
+__all__ = [
+    "ALERTS_LEDGER_NAME",
+    "CATALOG_NAME",
+    "DEFAULT_WAREHOUSE",
+    "DEMO_WAREHOUSE",
+    "DERIVED_NAMES",
+    "ENV_FILE",
+    "LAKE_ENV",
+    "LAKE_NAME",
+    "MANIFEST_NAME",
+    "MARTS_NAME",
+    "PREFECT_HOME_NAME",
+    "REPORT_NAME",
+    "STATE_NAME",
+    "WAREHOUSE_ENV",
+    "WHERE_SET",
+    "SettingsError",
+    "WarehouseLayout",
+    "check_warehouse",
+    "settings_error",
+    "warehouse_location",
+]
 
 WAREHOUSE_ENV: Final = "FOLLOWERLEDGER_WAREHOUSE"
 LAKE_ENV: Final = "FOLLOWERLEDGER_LAKE"
@@ -76,6 +100,15 @@ class WarehouseLayout:
 
     warehouse: Path
     lake_uri: str
+
+    def __repr__(self) -> str:
+        # A remote lake's URI may carry credentials; a layout travels to Prefect as a task
+        # argument, so it is only ever shown without them.
+        return (
+            f"WarehouseLayout(warehouse={str(self.warehouse)!r}, lake={shown_url(self.lake_uri)!r})"
+        )
+
+    __str__ = __repr__
 
     @classmethod
     def at(cls, warehouse: Path, lake: str | Path | None = None) -> WarehouseLayout:

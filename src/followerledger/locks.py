@@ -11,6 +11,10 @@ from filelock import FileLock, Timeout
 from followerledger import stopping
 from followerledger.layout import WarehouseLayout
 
+__all__ = [
+    "hold",
+]
+
 #: Who holds each lock, as the wait for it is worded.
 _HOLDERS: Final = {
     "refresh": "refresh or compaction",

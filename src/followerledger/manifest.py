@@ -18,6 +18,13 @@ from followerledger.lake import COMPACTED_AT, SUPERSEDES, Lake, LakeFile, is_com
 from followerledger.layout import WarehouseLayout
 from followerledger.leftovers import temporary_name
 
+__all__ = [
+    "STATE_VERSION",
+    "BuildManifest",
+    "ManifestStore",
+    "replace_json",
+]
+
 STATE_VERSION: Final = 1
 
 

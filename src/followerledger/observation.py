@@ -11,6 +11,21 @@ from typing import Final, Literal
 
 import pyarrow as pa
 
+__all__ = [
+    "MAX_COUNT",
+    "OBSERVATION_SCHEMA",
+    "PARQUET_OPTIONS",
+    "STATUSES",
+    "Observation",
+    "Platform",
+    "Source",
+    "Status",
+    "has_lone_surrogate",
+    "repaired",
+    "salvaged",
+    "to_table",
+]
+
 #: A platform's name in the lake; the names are the registry's (`sources/registry.py`), which
 #: this lower layer does not import: readers of input check names there.
 Platform = str

@@ -17,6 +17,16 @@ import pyarrow as pa
 from followerledger.lake import Lake, LakeFile, check_run_id
 from followerledger.observation import STATUSES, Observation
 
+__all__ = [
+    "DATASET",
+    "RUN_LOG_SCHEMA",
+    "RunRecord",
+    "Usage",
+    "record_counts",
+    "summarize",
+    "write_run_record",
+]
+
 DATASET: Final = "run_log"
 
 RUN_LOG_SCHEMA: Final = pa.schema(

@@ -18,6 +18,12 @@ from typing import Any
 
 from followerledger.run_summary import PlatformSummary, RunSummary
 
+__all__ = [
+    "CountedNothing",
+    "counted_nothing",
+    "partly_counted",
+]
+
 
 def _cause(summary: PlatformSummary) -> str:
     return summary.error_detail or "no detail recorded"

@@ -1,5 +1,6 @@
-"""A snapshot run's plan: its id, the accounts each platform reads, their request batches
-and what those batches spend of each rate budget.
+"""A snapshot run's start and plan: what it works with (settings, watchlist, sources), its id,
+the accounts each platform reads, their request batches and what those batches spend of each
+rate budget.
 
 The Prefect flow in `flows/snapshot.py` only orchestrates these steps; each works, and is
 tested, without Prefect.
@@ -24,6 +25,18 @@ from followerledger.sources.base import PlatformSource, Target
 from followerledger.sources.http import Logger
 from followerledger.sources.throttle import RatePolicy
 from followerledger.watchlist import Watchlist, load_watchlist, normalize_handle
+
+__all__ = [
+    "RunPlan",
+    "StartedRun",
+    "fetch_batch",
+    "interleave",
+    "new_run_id",
+    "plan_batches",
+    "plan_run",
+    "plan_targets",
+    "start_run",
+]
 
 T = TypeVar("T")
 

@@ -11,6 +11,12 @@ from decimal import Decimal
 
 from followerledger.run_log import RunRecord
 
+__all__ = [
+    "PlatformSummary",
+    "RunSummary",
+    "summarize_run",
+]
+
 
 @dataclasses.dataclass(frozen=True)
 class PlatformSummary:

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
         None,
         validation_alias=_env(LAKE_ENV),
         description="Filesystem URI of the lake; default <warehouse>/lake.",
+        # A remote lake's URI may carry credentials: never in the settings' repr.
+        repr=False,
     )
 
     x_bearer_token: SecretStr | None = Field(None, validation_alias=_env("X_BEARER_TOKEN"))

@@ -6,22 +6,12 @@ import dataclasses
 from datetime import timedelta
 from typing import Any
 
-from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow, get_run_logger
 
-from followerledger import compaction
-from followerledger.layout import WarehouseLayout
 from followerledger.settings import load_settings
 from followerledger.tasks.reporting import alert_failed_run
-from followerledger.watchlist import Watchlist, load_watchlist
-
-
-@task(name="compact_lake", retries=1, retry_delay_seconds=10, cache_policy=NO_CACHE)
-def compact_lake(
-    layout: WarehouseLayout, watchlist: Watchlist, grace: timedelta
-) -> compaction.CompactionReport:
-    """Compact the lake (idempotent: a retry finishes what an interrupted run began)."""
-    return compaction.compact(layout, watchlist, grace=grace)
+from followerledger.tasks.warehouse import compact_lake
+from followerledger.watchlist import load_watchlist
 
 
 @flow(name="compact", on_failure=[alert_failed_run], on_crashed=[alert_failed_run])

@@ -5,25 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow, get_run_logger
 
 from followerledger.flows import as_is
-from followerledger.flows.refresh import refresh_marts
-from followerledger.history_import import ImportReport, import_history
-from followerledger.lake import lake_of
-from followerledger.layout import WarehouseLayout
 from followerledger.settings import load_settings
 from followerledger.tasks.reporting import alert_failed_run
-from followerledger.tasks.snapshot import publish_catalog
-from followerledger.watchlist import Watchlist, load_watchlist
-
-
-@task(name="import_history", cache_policy=NO_CACHE)
-def import_file(path: Path, layout: WarehouseLayout, watchlist: Watchlist) -> ImportReport:
-    """Validate the whole CSV, then land it (all rows or none; re-importing replaces).
-    Not retried: a bad file stays bad, and the run is started by hand anyway."""
-    return import_history(path, lake_of(layout), watchlist=watchlist, layout=layout)
+from followerledger.tasks.warehouse import import_file, publish_catalog, refresh_marts
+from followerledger.watchlist import load_watchlist
 
 
 @flow(name="import-history", on_failure=[alert_failed_run], on_crashed=[alert_failed_run])

@@ -5,21 +5,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow, get_run_logger
 
-from followerledger.configured_refresh import refresh_configured
 from followerledger.flows import as_is
-from followerledger.refresh import RefreshReport
-from followerledger.settings import Settings, load_settings
+from followerledger.settings import load_settings
 from followerledger.tasks.reporting import alert_failed_run
-from followerledger.watchlist import Watchlist, load_watchlist
-
-
-@task(name="refresh_marts", retries=1, retry_delay_seconds=10, cache_policy=NO_CACHE)
-def refresh_marts(settings: Settings, watchlist: Watchlist, full: bool) -> RefreshReport:
-    """Refresh the marts and publish the catalog (idempotent, so safe to retry)."""
-    return refresh_configured(settings, watchlist, full=full)
+from followerledger.tasks.warehouse import refresh_marts
+from followerledger.watchlist import load_watchlist
 
 
 @flow(name="refresh", on_failure=[alert_failed_run], on_crashed=[alert_failed_run])

@@ -16,6 +16,7 @@ from followerledger.run_summary import RunSummary, summarize_run
 from followerledger.sources.prefect_budgets import budgets_for_run
 from followerledger.tasks import reporting
 from followerledger.tasks import snapshot as tasks
+from followerledger.tasks.warehouse import publish_catalog
 
 # Every platform's batches at once: each client caps its own (FOLLOWERLEDGER_FETCH_CONCURRENCY).
 _RUNNER: Any = ThreadPoolTaskRunner(max_workers=16)
@@ -51,7 +52,7 @@ def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None)
             tasks.write_observations(as_is(landed))
             tasks.write_run_record(lake, records[-1])
             logger.info("%s: %s in %d requests", name, records[-1].statuses, records[-1].requests)
-    tasks.publish_catalog(layout, as_is(watchlist))
+    publish_catalog(layout, as_is(watchlist))
     costs = tasks.price_run(layout, run_id, started_at)
     details = {name: landed.error_detail for name, landed in landings.items()}
     result = summarize_run(run_id, started_at, records, costs, details)

@@ -21,6 +21,14 @@ from followerledger.query import open_warehouse
 from followerledger.report.data import read_report_data
 from followerledger.report.page import render_page
 
+__all__ = [
+    "DEFAULT_DAYS",
+    "ReportWritten",
+    "build_report",
+    "parse_zone",
+    "write_report",
+]
+
 DEFAULT_DAYS: Final = 90
 
 

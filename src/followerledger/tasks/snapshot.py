@@ -10,7 +10,6 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from followerledger import landing, run_log, run_plan, stopping
-from followerledger.catalog import publish
 from followerledger.identity import Identities, known_identities
 from followerledger.lake import Lake, LakeError
 from followerledger.layout import WarehouseLayout
@@ -19,7 +18,6 @@ from followerledger.sources import PlatformSource
 from followerledger.sources.base import Target
 from followerledger.sources.prefect_budgets import LocalBudgets, SharedBudgets
 from followerledger.sources.throttle import RatePolicy
-from followerledger.watchlist import Watchlist
 
 
 @task(name="load_identities", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
@@ -67,9 +65,3 @@ def price_run(
 ) -> dict[str, Decimal | None]:
     """X's estimated cost of this run, per platform (the `runs` model over today's files)."""
     return run_costs(layout, run_id, started_at.date())
-
-
-@task(name="publish_catalog", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def publish_catalog(layout: WarehouseLayout, watchlist: Watchlist) -> str:
-    """Make the new rows visible in the warehouse's `observations` view."""
-    return str(publish(layout, watchlist))
