@@ -32,6 +32,7 @@ from followerledger.history_import import import_history
 from followerledger.lake import Lake
 from followerledger.layout import WarehouseLayout
 from followerledger.prefect_server import client_environment, ensure_server
+from followerledger.sources import registry
 from followerledger.sources.bluesky import BATCH_SIZE as BLUESKY_BATCH
 from followerledger.sources.mastodon import BATCH_SIZE as MASTODON_BATCH
 from followerledger.sources.x import BATCH_SIZE as X_BATCH
@@ -95,7 +96,7 @@ class Emulator:
                 if time.monotonic() > deadline:
                     raise RuntimeError("the emulator did not start") from None
                 time.sleep(0.1)
-        for platform in ("x", "bluesky", "mastodon", "youtube"):
+        for platform in registry.names():
             requests.post(
                 f"{self.url}/_emulator/limits",
                 timeout=5,
@@ -193,7 +194,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             # 10,000 accounts, resolved by an imported export with ids (the product's import
             # path), read by id with 50 ms added to every answer.
             scale_env = environment("scale")
-            counts = dict.fromkeys(("x", "bluesky", "mastodon", "youtube"), per_platform)
+            counts = dict.fromkeys(registry.names(), per_platform)
             write_watchlist(root / "scale/watchlist.yaml", counts)
             watchlist = load_watchlist(root / "scale/watchlist.yaml")
             export = root / "scale/export.csv"

@@ -47,8 +47,8 @@ def _summary(model: Model) -> str:
 def publish(layout: WarehouseLayout, watchlist: Watchlist | None) -> Path:
     """Write a new catalog naming the current lake and mart files, and swap it in.
 
-    The warehouse state is read under the catalog lock, so concurrent publishers (a snapshot
-    and a refresh) always leave the newest state published.
+    The build manifest is read under the catalog lock, so concurrent publishers (a snapshot
+    and a refresh) always leave the newest manifest published.
     """
     layout.warehouse.mkdir(parents=True, exist_ok=True)
     store = ManifestStore(layout)

@@ -36,7 +36,15 @@ from followerledger.emulator.world import (
 )
 from followerledger.history_import import import_history, run_id_for
 from followerledger.lake import lake_of
-from followerledger.layout import DEMO_WAREHOUSE, DERIVED_NAMES, PREFECT_HOME_NAME, WarehouseLayout
+from followerledger.layout import (
+    DEMO_HISTORY_NAME,
+    DEMO_MARKER_NAME,
+    DEMO_PREFECT_HOME_NAME,
+    DEMO_WAREHOUSE,
+    DERIVED_NAMES,
+    PREFECT_HOME_NAME,
+    WarehouseLayout,
+)
 from followerledger.prefect_server import own_server
 from followerledger.query import render, run_query
 from followerledger.report import write_report
@@ -46,19 +54,13 @@ from followerledger.sources.http import utc_now
 from followerledger.sources.mastodon import split_handle, stored_id
 from followerledger.watchlist import Watchlist, load_watchlist
 
-#: JSON: the runs the demo wrote into this folder, run id -> the `source` of their rows.
-MARKER: Final = ".demo-warehouse"
-#: The home of the demo's own Prefect server (its SQLite database `prefect.db`): kept, so
-#: the next demo starts it without migrating a new database, and apart from `_prefect`.
-DEMO_PREFECT_HOME_NAME: Final = "_prefect_demo"
 #: Never deleted by the demo: the tracked README, a local Prefect server's home (its
 #: database may be in use), and the demo's own Prefect server's home.
 KEPT: Final = frozenset({"README.md", PREFECT_HOME_NAME, DEMO_PREFECT_HOME_NAME})
-HISTORY_NAME: Final = "history-90d.csv"
 #: The demo follows the project's example watchlist, whatever FOLLOWERLEDGER_WATCHLIST says.
 DEMO_WATCHLIST: Final = Path("watchlist.yaml")
 #: What the demo writes at the top of its folder; anything else there stops a reset.
-DEMO_ENTRIES: Final = frozenset({MARKER, HISTORY_NAME}) | DERIVED_NAMES
+DEMO_ENTRIES: Final = frozenset({DEMO_MARKER_NAME, DEMO_HISTORY_NAME}) | DERIVED_NAMES
 HISTORY_DAYS: Final = 90
 HISTORY_STEP: Final = timedelta(hours=6)
 
@@ -179,10 +181,11 @@ def record_runs(warehouse: Path, runs: dict[str, str]) -> None:
 def _check_only_demo_data(warehouse: Path) -> None:
     """Raise DemoRefused unless the folder has the demo's marker, only the entries the demo
     writes, and only rows of the runs the marker lists."""
-    if not (warehouse / MARKER).exists():
+    if not WarehouseLayout.at(warehouse).demo_marker.exists():
         raise DemoRefused(
-            f"{warehouse} holds data but no {MARKER} marker, so the demo did not create it; "
-            "nothing was deleted: run the demo with --warehouse naming a new or empty folder"
+            f"{warehouse} holds data but no {DEMO_MARKER_NAME} marker, so the demo did not "
+            "create it; nothing was deleted: run the demo with --warehouse naming a new or "
+            "empty folder"
         )
     runs = _read_marker(warehouse)
     for item in sorted(warehouse.iterdir()):
@@ -216,7 +219,7 @@ def _runs_in(path: Path) -> list[tuple[str | None, str | None]]:
 
 
 def _read_marker(warehouse: Path) -> dict[str, str]:
-    path = warehouse / MARKER
+    path = WarehouseLayout.at(warehouse).demo_marker
     try:
         content = json.loads(path.read_text(encoding="utf-8"))
         runs = content["runs"]
@@ -232,8 +235,8 @@ def _read_marker(warehouse: Path) -> dict[str, str]:
 
 
 def _write_marker(warehouse: Path, runs: dict[str, str]) -> None:
-    path = warehouse / MARKER
-    temporary = path.with_name(f"{MARKER}.tmp")
+    path = WarehouseLayout.at(warehouse).demo_marker
+    temporary = path.with_name(f"{DEMO_MARKER_NAME}.tmp")
     content = {"written_by": "followerledger demo; safe to delete with this folder", "runs": runs}
     temporary.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     temporary.replace(path)
@@ -270,7 +273,7 @@ def demo_environment(warehouse: Path, emulator_url: str) -> dict[str, str]:
 
 def prefect_home(warehouse: Path) -> Path:
     """The home (and SQLite database) of the demo's own Prefect server."""
-    return warehouse.resolve() / DEMO_PREFECT_HOME_NAME
+    return WarehouseLayout.at(warehouse).demo_prefect_home
 
 
 def run_demo(
@@ -305,7 +308,7 @@ def run_demo(
         lake = lake_of(settings.layout)
         say(f"emulator: {emulator.url} (X, Bluesky, Mastodon, YouTube; no network needed)")
 
-        history = warehouse / HISTORY_NAME
+        history = settings.layout.demo_history
         rows = write_generated_history(watchlist, history, clock(), emulator_state.world)
         record_runs(warehouse, {run_id_for(history.read_bytes()): "import"})
         report = import_history(history, lake, clock=clock)

@@ -22,6 +22,9 @@ __all__ = [
     "ALERTS_LEDGER_NAME",
     "CATALOG_NAME",
     "DEFAULT_WAREHOUSE",
+    "DEMO_HISTORY_NAME",
+    "DEMO_MARKER_NAME",
+    "DEMO_PREFECT_HOME_NAME",
     "DEMO_WAREHOUSE",
     "DERIVED_NAMES",
     "ENV_FILE",
@@ -54,6 +57,12 @@ STATE_NAME: Final = "_state"
 MANIFEST_NAME: Final = "state.json"
 ALERTS_LEDGER_NAME: Final = "alerts.json"
 PREFECT_HOME_NAME: Final = "_prefect"
+#: The demo's own files at the top of its warehouse: its marker (JSON: the runs it wrote,
+#: run id -> the `source` of their rows), the history it generates, and the home of its own
+#: Prefect server (kept, so the next demo starts it without migrating a new database).
+DEMO_MARKER_NAME: Final = ".demo-warehouse"
+DEMO_HISTORY_NAME: Final = "history-90d.csv"
+DEMO_PREFECT_HOME_NAME: Final = "_prefect_demo"
 #: What the pipeline writes at the top of a warehouse (the demo clears exactly these).
 DERIVED_NAMES: Final = frozenset({LAKE_NAME, MARTS_NAME, STATE_NAME, CATALOG_NAME, REPORT_NAME})
 ENV_FILE: Final = ".env"
@@ -179,6 +188,21 @@ class WarehouseLayout:
     def report_uri(self) -> str:
         """The latest report's file:// URI (what a run's artifact links to)."""
         return self.report.resolve().as_uri()
+
+    @property
+    def demo_marker(self) -> Path:
+        """The demo's marker, in a warehouse the demo writes."""
+        return self.warehouse / DEMO_MARKER_NAME
+
+    @property
+    def demo_history(self) -> Path:
+        """The history file the demo generates and imports."""
+        return self.warehouse / DEMO_HISTORY_NAME
+
+    @property
+    def demo_prefect_home(self) -> Path:
+        """The home (and SQLite database, absolute) of the demo's own Prefect server."""
+        return self.warehouse.resolve() / DEMO_PREFECT_HOME_NAME
 
     @property
     def prefect_home(self) -> Path:

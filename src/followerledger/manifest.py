@@ -47,7 +47,7 @@ class BuildManifest:
     inputs: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def lake_view(self) -> BuildManifest:
-        """An empty state that still knows which lake files compaction replaced (what a
+        """An empty manifest that still knows which lake files compaction replaced (what a
         full refresh starts from)."""
         return BuildManifest(superseded=dict(self.superseded), compacted=dict(self.compacted))
 
@@ -69,7 +69,7 @@ class BuildManifest:
         The lake alone decides (a compacted file lists what it supersedes in its footer,
         and appears by an atomic rename), so readers see either the originals or the
         merged file, never both; a re-created original (the same CSV imported again) stays
-        superseded; and this state is only a cache, learning unknown compacted files here.
+        superseded; and this manifest is only a cache, learning unknown compacted files here.
         """
         files = lake.list(dataset)
         present = {item.key for item in files if is_compacted(item.key)}
@@ -79,7 +79,7 @@ class BuildManifest:
         return [item for item in files if self.superseded.get(item.key) not in present]
 
     def to_json(self) -> dict[str, Any]:
-        """The state as a JSON-serialisable mapping."""
+        """The manifest as a JSON-serialisable mapping."""
         return {
             "version": STATE_VERSION,
             "lake_files": {key: list(value) for key, value in sorted(self.lake_files.items())},
@@ -123,12 +123,12 @@ class ManifestStore:
         self.path = layout.manifest
 
     def load(self) -> BuildManifest:
-        """The saved state, or an empty one when there is none (or it is unreadable)."""
+        """The saved manifest, or an empty one when there is none (or it is unreadable)."""
         try:
             return BuildManifest.from_json(json.loads(self.path.read_text(encoding="utf-8")))
         except (FileNotFoundError, ValueError, KeyError, TypeError, IndexError):
             return BuildManifest()
 
     def save(self, state: BuildManifest) -> None:
-        """Replace the state file atomically."""
+        """Replace the manifest file (`_state/state.json`) atomically."""
         replace_json(self.path, state.to_json())

@@ -1,15 +1,15 @@
 """Bring the marts up to date with the lake, touching only what new lake files change.
 
 `refresh` compares the lake with the files the marts already reflect (kept in the warehouse
-state). New files give the UTC days to recompute. State models merge the new observations
+manifest). New files give the UTC days to recompute. Incremental models merge the new observations
 into their previous rows. Each daily model recomputes the days that changed upstream (plus
 its reach), merges them into its month files and leaves every other month alone. Snapshot
-models are rebuilt whole from those. `full=True` starts from an empty state and so
+models are rebuilt whole from those. `full=True` starts from an empty manifest and so
 recomputes everything, through the very same code: both paths must give identical marts.
 
 Marts also depend on inputs other than the lake: the models' SQL, the seeds, the parameters
 and the watchlist (brands, landscapes, and the accounts its handles resolve to). A digest of
-them is kept in the state; when it changes, what it feeds is rebuilt rather than mixed with
+them is kept in the manifest; when it changes, what it feeds is rebuilt rather than mixed with
 rows computed from the old inputs.
 
 One module per job: `changes` (what changed, which days to recompute), `incremental`,
