@@ -49,11 +49,6 @@ class SecretBlockError(RuntimeError):
     """A secret's block cannot be read; the message names it, the server and what to do."""
 
 
-def block_name(variable: str) -> str:
-    """The Prefect Secret block that stands in for an unset secret variable."""
-    return next(secret.block for secret in SECRET_BLOCKS if secret.variable == variable)
-
-
 def with_secret_blocks(settings: Settings, api_url: str | None = None) -> Settings:
     """The settings, with each secret they leave unset read from its Prefect Secret block.
 
