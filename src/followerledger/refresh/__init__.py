@@ -32,11 +32,11 @@ from followerledger.lake import lake_of
 from followerledger.layout import WarehouseLayout
 from followerledger.manifest import ManifestStore
 from followerledger.models import DAILY, INCREMENTAL, with_defaults
-from followerledger.refresh.build import MartBuild, mart_key, month_of
 from followerledger.refresh.changes import handle_taken_over, inputs_digest
 from followerledger.refresh.daily import refresh_daily
 from followerledger.refresh.days import day_ranges, days_between
 from followerledger.refresh.incremental import bind_incremental, refresh_incremental
+from followerledger.refresh.mart_build import MartBuild, mart_key, month_of
 from followerledger.refresh.retired import delete_retired, listed_keys, retire
 from followerledger.refresh.snapshots import refresh_snapshots
 from followerledger.watchlist import Watchlist

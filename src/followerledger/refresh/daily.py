@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from followerledger.models import DAILY, LAKE_DATASETS, Model
-from followerledger.refresh.build import MartBuild, month_of
 from followerledger.refresh.days import day_ranges, days_between
+from followerledger.refresh.mart_build import MartBuild, month_of
 
 
 def refresh_daily(build: MartBuild, touched: set[date], rebuild: bool) -> None:

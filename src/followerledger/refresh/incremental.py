@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 from followerledger.models import INCREMENTAL
-from followerledger.refresh.build import MartBuild
 from followerledger.refresh.changes import resolved_identity, touched_days
+from followerledger.refresh.mart_build import MartBuild
 
 
 def refresh_incremental(build: MartBuild, rebuild: bool) -> set[date]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from followerledger.models import LAKE_DATASETS, SNAPSHOT
-from followerledger.refresh.build import MartBuild
+from followerledger.refresh.mart_build import MartBuild
 
 
 def refresh_snapshots(build: MartBuild) -> None:
