@@ -17,11 +17,12 @@ __all__ = ["SPECS", "Platform", "names", "platform"]
 SPECS: Final[tuple[Platform, ...]] = (X, BLUESKY, MASTODON, YOUTUBE)
 
 _BY_NAME: Final = {spec.name: spec for spec in SPECS}
+_NAMES: Final = tuple(_BY_NAME)
 
 
 def names() -> tuple[str, ...]:
-    """Every platform's name, in registry order."""
-    return tuple(_BY_NAME)
+    """Every platform's name, in registry order (built once: validation asks per entry)."""
+    return _NAMES
 
 
 def platform(name: str) -> Platform:
