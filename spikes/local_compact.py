@@ -63,6 +63,15 @@ with tempfile.TemporaryDirectory() as tmp:
     assert dt.to_pyarrow_table().num_rows == before_n
     assert dt.history(1)[0]["operation"] == "OPTIMIZE"
 
+    # the compaction commit's actions say dataChange=false: a refresh can tell "same rows"
+    import json
+    with open(os.path.join(root, "_delta_log", f"{dt.version():020d}.json")) as f:
+        actions = [json.loads(line) for line in f]
+    flags = {a[k]["dataChange"] for a in actions for k in ("add", "remove") if k in a}
+    print(f"compaction commit: {sum('add' in a for a in actions)} add, "
+          f"{sum('remove' in a for a in actions)} remove actions, dataChange {flags}")
+    assert flags == {False}
+
     # compaction again: nothing to do, no new version?
     again = dt.optimize.compact(partition_filters=[("date", "=", D1.isoformat())])
     print(f"compact again: files added {again.get('numFilesAdded')}, version "
