@@ -106,6 +106,15 @@ def main() -> None:
                   f"hive columns typed {types['platform']}, {types['date']}")
             con.close()
 
+            # a'. the same with pyarrow's own reading of the environment (AWS_ENDPOINT_URL with
+            # its http scheme, keys, region): FileSystem.from_uri, no explicit options.
+            con = duckdb.connect()
+            con.register_filesystem(S3ArrowFS(pafs.FileSystem.from_uri(uri)[0]))
+            _, n = count(con, files, hive=True)
+            assert n == expected
+            print(f"(a') fs from pafs.FileSystem.from_uri(uri) (environment only): {n} rows")
+            con.close()
+
             # c. confined like query.py
             con = duckdb.connect()
             con.register_filesystem(fs)
