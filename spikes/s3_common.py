@@ -112,7 +112,7 @@ def observations(run: str, rows: int, platform: str = "x", day: str = "2026-12-0
 
 
 class Timer:
-    def __enter__(self) -> "Timer":
+    def __enter__(self) -> Timer:
         self.start = time.perf_counter()
         return self
 

@@ -20,7 +20,6 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import deltalake
 from deltalake import DeltaTable, write_deltalake
-
 from s3_common import aws_environment, environment, moto_server, new_bucket, observations
 
 APPENDS, ROWS = 48, 2000
@@ -70,8 +69,10 @@ def main() -> None:
         with moto_server() as endpoint, environment(aws_environment(endpoint)):
             s3 = measure(f"s3://{new_bucket(endpoint)}/prefix/observations")
         print("moto S3:", s3)
-        print(f"ratio S3/local: commit median {s3['commit_ms_median'] / local['commit_ms_median']:.1f}x, "
-              f"total {s3['total_s'] / local['total_s']:.1f}x")
+        print(
+            f"ratio S3/local: commit median {s3['commit_ms_median'] / local['commit_ms_median']:.1f}x, "
+            f"total {s3['total_s'] / local['total_s']:.1f}x"
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("OK")

@@ -34,7 +34,6 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
 from fsspec.implementations.arrow import ArrowFSWrapper
-
 from s3_common import aws_environment, environment, moto_server, new_bucket, observations
 
 
@@ -60,25 +59,42 @@ def s3_filesystem_from_environment() -> S3ArrowFS:
 
 def count(connection: duckdb.DuckDBPyConnection, files: list[str], hive: bool) -> tuple:
     listed = ", ".join(f"'{f}'" for f in files)
-    options = "hive_partitioning = true, hive_types = {'date': 'DATE'}" if hive else \
-        "hive_partitioning = false"
+    options = (
+        "hive_partitioning = true, hive_types = {'date': 'DATE'}"
+        if hive
+        else "hive_partitioning = false"
+    )
     relation = connection.sql(f"select * from read_parquet([{listed}], {options})")
     return relation.columns, connection.execute(
-        f"select count(*) from read_parquet([{listed}], {options})").fetchall()[0][0]
+        f"select count(*) from read_parquet([{listed}], {options})"
+    ).fetchall()[0][0]
 
 
 def main() -> None:
-    print("deltalake", deltalake.__version__, "duckdb", duckdb.__version__,
-          "fsspec", fsspec.__version__, "pyarrow", pa.__version__)
+    print(
+        "deltalake",
+        deltalake.__version__,
+        "duckdb",
+        duckdb.__version__,
+        "fsspec",
+        fsspec.__version__,
+        "pyarrow",
+        pa.__version__,
+    )
     tmp = tempfile.mkdtemp(prefix="s3-duckdb-")
     try:
         with moto_server() as endpoint, environment(aws_environment(endpoint)):
             bucket = new_bucket(endpoint)
             uri = f"s3://{bucket}/prefix/observations"
-            for n, (platform, day) in enumerate([("x", "2026-11-30"), ("x", "2026-12-01"),
-                                                 ("bluesky", "2026-12-01")]):
-                write_deltalake(uri, observations(f"r{n}", 1000, platform, day), mode="append",
-                                partition_by=["platform", "date"])
+            for n, (platform, day) in enumerate(
+                [("x", "2026-11-30"), ("x", "2026-12-01"), ("bluesky", "2026-12-01")]
+            ):
+                write_deltalake(
+                    uri,
+                    observations(f"r{n}", 1000, platform, day),
+                    mode="append",
+                    partition_by=["platform", "date"],
+                )
             dt = DeltaTable(uri)
             files = dt.file_uris()
             expected = dt.to_pyarrow_table().num_rows
@@ -102,8 +118,10 @@ def main() -> None:
                 f"['{files[0]}'], hive_partitioning = true, hive_types = {{'date': 'DATE'}})"
             ).fetchall()
             types = {row[0]: row[1] for row in described}
-            print(f"(a) read_parquet over file_uris() through the registered fs: {n} rows; "
-                  f"hive columns typed {types['platform']}, {types['date']}")
+            print(
+                f"(a) read_parquet over file_uris() through the registered fs: {n} rows; "
+                f"hive columns typed {types['platform']}, {types['date']}"
+            )
             con.close()
 
             # a'. the same with pyarrow's own reading of the environment (AWS_ENDPOINT_URL with
@@ -138,10 +156,14 @@ def main() -> None:
                 confined_allowed = f"works ({n} rows)"
                 assert n == expected
             except duckdb.Error as exc:
-                confined_allowed = f"refused: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+                confined_allowed = (
+                    f"refused: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+                )
             print("(c) confined, s3://bucket/prefix/ in allowed_directories:", confined_allowed)
             try:
-                con.sql(f"select count(*) from read_parquet('s3://{bucket}-other/x.parquet')").fetchall()
+                con.sql(
+                    f"select count(*) from read_parquet('s3://{bucket}-other/x.parquet')"
+                ).fetchall()
                 outside = "read outside allowed (unexpected)"
             except duckdb.Error as exc:
                 outside = f"refused: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
@@ -161,8 +183,10 @@ def main() -> None:
             con.execute("use ledger")
             con.register_filesystem(fs)
             listed = ", ".join(f"'{f}'" for f in files)
-            con.execute(f"create view observations as select * from read_parquet([{listed}], "
-                        "hive_partitioning = true, hive_types = {'date': 'DATE'})")
+            con.execute(
+                f"create view observations as select * from read_parquet([{listed}], "
+                "hive_partitioning = true, hive_types = {'date': 'DATE'})"
+            )
             con.close()
             con = duckdb.connect(catalog, read_only=True)
             try:
@@ -185,9 +209,12 @@ def main() -> None:
             # e. the DuckDB CLI, offline
             cli = shutil.which("duckdb", path=os.path.dirname(sys.executable))
             if cli:
-                done = subprocess.run([cli, "-readonly", catalog, "-c",
-                                       "select count(*) from observations"],
-                                      capture_output=True, text=True, timeout=60)
+                done = subprocess.run(
+                    [cli, "-readonly", catalog, "-c", "select count(*) from observations"],
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                )
                 said = (done.stderr or done.stdout).strip().splitlines()
                 print(f"(e) duckdb CLI (rc {done.returncode}):", " | ".join(said[:3])[:300])
             else:

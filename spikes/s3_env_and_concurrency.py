@@ -25,7 +25,6 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import deltalake
 from deltalake import CommitProperties, DeltaTable, write_deltalake
-
 from s3_common import (
     Timer,
     aws_environment,
@@ -40,8 +39,9 @@ APPENDS = 6
 ROWS = 200
 
 
-def writer(uri: str, options: dict[str, str] | None, retries: int | None, index: int,
-           start_at: float, out) -> None:
+def writer(
+    uri: str, options: dict[str, str] | None, retries: int | None, index: int, start_at: float, out
+) -> None:
     """Runs in a child (spawn): the AWS_* variables come from the inherited environment."""
     while time.time() < start_at:
         time.sleep(0.001)
@@ -50,27 +50,36 @@ def writer(uri: str, options: dict[str, str] | None, retries: int | None, index:
         table = observations(f"w{index}-{n}", ROWS)
         t0 = time.perf_counter()
         try:
-            write_deltalake(uri, table, mode="append", partition_by=["platform", "date"],
-                            storage_options=options,
-                            commit_properties=CommitProperties(max_commit_retries=retries))
+            write_deltalake(
+                uri,
+                table,
+                mode="append",
+                partition_by=["platform", "date"],
+                storage_options=options,
+                commit_properties=CommitProperties(max_commit_retries=retries),
+            )
         except Exception as exc:  # recorded, checked by the parent
             errors.append((n, f"{type(exc).__name__}: {str(exc)[:300]}"))
         timings.append(time.perf_counter() - t0)
     out.put((index, timings, errors))
 
 
-def concurrent_appends(endpoint: str, label: str, options: dict[str, str] | None,
-                       retries: int | None = None) -> dict:
+def concurrent_appends(
+    endpoint: str, label: str, options: dict[str, str] | None, retries: int | None = None
+) -> dict:
     bucket = new_bucket(endpoint)
     uri = f"s3://{bucket}/prefix/observations"
     # Version 0 created first, so every writer appends to an existing table.
-    write_deltalake(uri, observations("seed", 1), partition_by=["platform", "date"],
-                    storage_options=options)
+    write_deltalake(
+        uri, observations("seed", 1), partition_by=["platform", "date"], storage_options=options
+    )
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     start_at = time.time() + 3.0  # time for the spawned interpreters to import deltalake
-    procs = [ctx.Process(target=writer, args=(uri, options, retries, i, start_at, out))
-             for i in range(WRITERS)]
+    procs = [
+        ctx.Process(target=writer, args=(uri, options, retries, i, start_at, out))
+        for i in range(WRITERS)
+    ]
     for p in procs:
         p.start()
     results = [out.get(timeout=300) for _ in procs]
@@ -112,10 +121,11 @@ def main() -> None:
         # a. environment only, no storage_options
         with environment(env):
             with Timer() as t:
-                write_deltalake(uri, observations("r1", 10), mode="append",
-                                partition_by=["platform", "date"])
+                write_deltalake(
+                    uri, observations("r1", 10), mode="append", partition_by=["platform", "date"]
+                )
             assert DeltaTable(uri).version() == 0
-            print(f"env-only write ok, create commit {t.seconds*1000:.0f} ms")
+            print(f"env-only write ok, create commit {t.seconds * 1000:.0f} ms")
         with environment({}):
             try:
                 DeltaTable(uri)
@@ -134,8 +144,11 @@ def main() -> None:
                 ("etag", {"aws_conditional_put": "etag"}, 100),
                 ("default", None, None),
                 ("unsafe_rename", {"AWS_S3_ALLOW_UNSAFE_RENAME": "true"}, None),
-                ("disabled+unsafe_rename",
-                 {"aws_conditional_put": "disabled", "AWS_S3_ALLOW_UNSAFE_RENAME": "true"}, None),
+                (
+                    "disabled+unsafe_rename",
+                    {"aws_conditional_put": "disabled", "AWS_S3_ALLOW_UNSAFE_RENAME": "true"},
+                    None,
+                ),
             ]
             results = []
             for label, opts, retries in modes:
@@ -152,8 +165,10 @@ def main() -> None:
             assert all(e.startswith("CommitFailedError") for e in r["errors"]), r
         assert etag_retried["version"] == etag_retried["expected_version"], etag_retried
         assert not etag_retried["errors"], etag_retried
-        print("OK: conditional put (etag, also the default): no commit silently lost; "
-              "with max_commit_retries=100 every one of the 48 appends landed once")
+        print(
+            "OK: conditional put (etag, also the default): no commit silently lost; "
+            "with max_commit_retries=100 every one of the 48 appends landed once"
+        )
 
 
 if __name__ == "__main__":

@@ -25,9 +25,7 @@ from collections import Counter
 sys.path.insert(0, os.path.dirname(__file__))
 
 import deltalake
-import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
-
 from s3_common import (
     aws_environment,
     environment,
@@ -76,7 +74,9 @@ def data_keys(endpoint: str, bucket: str, prefix: str) -> set[str]:
 
 
 def runs_of(uri: str) -> Counter:
-    return Counter(DeltaTable(uri).to_pyarrow_table(columns=["run_id"]).column("run_id").to_pylist())
+    return Counter(
+        DeltaTable(uri).to_pyarrow_table(columns=["run_id"]).column("run_id").to_pylist()
+    )
 
 
 def streaming_kill(endpoint: str) -> None:
@@ -85,8 +85,12 @@ def streaming_kill(endpoint: str) -> None:
     uri = f"s3://{bucket}/{prefix}"
     write_deltalake(uri, observations("before", 1000), partition_by=["platform", "date"])
     committed = data_keys(endpoint, bucket, prefix)
-    child = subprocess.Popen([sys.executable, "-c", STREAMING_WRITER.format(here=HERE, uri=uri)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", STREAMING_WRITER.format(here=HERE, uri=uri)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     t0 = time.time()
     while len(data_keys(endpoint, bucket, prefix) - committed) < 2:
         assert child.poll() is None, child.communicate()
@@ -97,34 +101,43 @@ def streaming_kill(endpoint: str) -> None:
     assert child.returncode == -signal.SIGKILL
     orphans = data_keys(endpoint, bucket, prefix) - committed
     uploads = s3_client(endpoint).list_multipart_uploads(Bucket=bucket).get("Uploads", [])
-    print(f"(a) killed after {time.time() - t0:.1f} s: {len(orphans)} orphan data files, "
-          f"{len(uploads)} incomplete multipart uploads")
+    print(
+        f"(a) killed after {time.time() - t0:.1f} s: {len(orphans)} orphan data files, "
+        f"{len(uploads)} incomplete multipart uploads"
+    )
 
     dt = DeltaTable(uri)
     assert dt.version() == 0, dt.version()
     assert runs_of(uri) == Counter({"before": 1000})
-    write_deltalake(uri, observations("after", 1000), mode="append",
-                    partition_by=["platform", "date"])
+    write_deltalake(
+        uri, observations("after", 1000), mode="append", partition_by=["platform", "date"]
+    )
     assert runs_of(uri) == Counter({"before": 1000, "after": 1000})
     print("(a) table readable at version 0, next writer committed version 1, no run doubled")
 
     dt = DeltaTable(uri)
     listed_default = dt.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=True)
-    listed_full = dt.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=True,
-                            full=True)
+    listed_full = dt.vacuum(
+        retention_hours=0, enforce_retention_duration=False, dry_run=True, full=True
+    )
     listed_week = dt.vacuum(dry_run=True, full=True)  # default retention: 1 week
-    print(f"(a) vacuum dry runs: default {len(listed_default)}, full {len(listed_full)}, "
-          f"full with default retention {len(listed_week)} files")
-    deleted = dt.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False,
-                        full=True)
+    print(
+        f"(a) vacuum dry runs: default {len(listed_default)}, full {len(listed_full)}, "
+        f"full with default retention {len(listed_week)} files"
+    )
+    deleted = dt.vacuum(
+        retention_hours=0, enforce_retention_duration=False, dry_run=False, full=True
+    )
     deleted_keys = {f"{prefix}/{name}" for name in deleted}
     assert deleted_keys == orphans, (sorted(deleted_keys)[:3], sorted(orphans)[:3])
     remaining = data_keys(endpoint, bucket, prefix)
     current = {uri_.removeprefix(f"s3://{bucket}/") for uri_ in DeltaTable(uri).file_uris()}
     assert remaining == current, (remaining, current)
     assert runs_of(uri) == Counter({"before": 1000, "after": 1000})
-    print(f"(a) vacuum(full=True, retention_hours=0) deleted exactly the {len(deleted)} orphans; "
-          f"bucket now holds only the {len(current)} current files; version {DeltaTable(uri).version()}")
+    print(
+        f"(a) vacuum(full=True, retention_hours=0) deleted exactly the {len(deleted)} orphans; "
+        f"bucket now holds only the {len(current)} current files; version {DeltaTable(uri).version()}"
+    )
 
 
 def random_kills(endpoint: str, trials: int = 6) -> None:
@@ -135,7 +148,9 @@ def random_kills(endpoint: str, trials: int = 6) -> None:
     for trial in range(trials):
         child = subprocess.Popen(
             [sys.executable, "-c", QUICK_WRITER.format(here=HERE, uri=uri, trial=f"t{trial}")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(1.5 + rng.uniform(0, 1.2))  # ~1.5 s is the interpreter and deltalake import
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
@@ -143,18 +158,22 @@ def random_kills(endpoint: str, trials: int = 6) -> None:
         assert all(count == 500 for count in runs.values()), runs
         version = DeltaTable(uri).version()
         assert version == len(runs) - 1, (version, len(runs))
-    write_deltalake(uri, observations("final", 500), mode="append",
-                    partition_by=["platform", "date"])
+    write_deltalake(
+        uri, observations("final", 500), mode="append", partition_by=["platform", "date"]
+    )
     runs = runs_of(uri)
     assert all(count == 500 for count in runs.values()) and runs["final"] == 500
-    print(f"(b) {trials} random SIGKILLs: {len(runs) - 2} runs committed whole, none partial "
-          f"or doubled; version {DeltaTable(uri).version()}; the next writer committed")
+    print(
+        f"(b) {trials} random SIGKILLs: {len(runs) - 2} runs committed whole, none partial "
+        f"or doubled; version {DeltaTable(uri).version()}; the next writer committed"
+    )
 
 
 def main() -> None:
     print("deltalake", deltalake.__version__)
-    with moto_server() as endpoint, environment(
-        aws_environment(endpoint) | {"AWS_CONDITIONAL_PUT": "etag"}
+    with (
+        moto_server() as endpoint,
+        environment(aws_environment(endpoint) | {"AWS_CONDITIONAL_PUT": "etag"}),
     ):
         streaming_kill(endpoint)
         random_kills(endpoint)

@@ -23,9 +23,17 @@ import duckdb
 import pyarrow.fs as pafs
 from deltalake import DeltaTable, write_deltalake
 from fsspec.implementations.arrow import ArrowFSWrapper
+from s3_common import (
+    KEY_ID,
+    SECRET,
+    aws_environment,
+    environment,
+    moto_server,
+    new_bucket,
+    observations,
+)
 
 from followerledger.urls import shown_url, without_url_secrets
-from s3_common import KEY_ID, SECRET, aws_environment, environment, moto_server, new_bucket, observations
 
 SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID")
 
@@ -68,30 +76,59 @@ def main() -> None:
         with environment(env):
             write_deltalake(uri, observations("r", 10))
             probe("DeltaTable, table missing (env)", lambda: DeltaTable(f"s3://{bucket}/nope"))
-        probe("DeltaTable, table missing (storage_options)",
-              lambda: DeltaTable(f"s3://{bucket}/nope", storage_options=env))
-        probe("DeltaTable, endpoint unreachable (storage_options)",
-              lambda: DeltaTable(uri, storage_options=env | {
-                  "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_MAX_RETRIES": "0",
-                  "AWS_RETRY_TIMEOUT": "1s"}))
-        probe("DeltaTable, bad option value",
-              lambda: DeltaTable(uri, storage_options=env | {"AWS_ALLOW_HTTP": "maybe"}))
-        probe("DeltaTable, secret as a bad option value",
-              lambda: DeltaTable(uri, storage_options=env | {"AWS_ALLOW_HTTP": SECRET}))
+        probe(
+            "DeltaTable, table missing (storage_options)",
+            lambda: DeltaTable(f"s3://{bucket}/nope", storage_options=env),
+        )
+        probe(
+            "DeltaTable, endpoint unreachable (storage_options)",
+            lambda: DeltaTable(
+                uri,
+                storage_options=env
+                | {
+                    "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+                    "AWS_MAX_RETRIES": "0",
+                    "AWS_RETRY_TIMEOUT": "1s",
+                },
+            ),
+        )
+        probe(
+            "DeltaTable, bad option value",
+            lambda: DeltaTable(uri, storage_options=env | {"AWS_ALLOW_HTTP": "maybe"}),
+        )
+        probe(
+            "DeltaTable, secret as a bad option value",
+            lambda: DeltaTable(uri, storage_options=env | {"AWS_ALLOW_HTTP": SECRET}),
+        )
         userinfo = endpoint.replace("http://", f"http://{KEY_ID}:{SECRET}@")
-        probe("DeltaTable, endpoint URL with userinfo, unreachable",
-              lambda: DeltaTable(uri, storage_options=env | {
-                  "AWS_ENDPOINT_URL": userinfo.rsplit(":", 1)[0] + ":9",
-                  "AWS_MAX_RETRIES": "0", "AWS_RETRY_TIMEOUT": "1s"}))
-        probe("write_deltalake, bucket missing",
-              lambda: write_deltalake(f"s3://{bucket}-missing/t", observations("r", 1),
-                                      storage_options=env))
+        probe(
+            "DeltaTable, endpoint URL with userinfo, unreachable",
+            lambda: DeltaTable(
+                uri,
+                storage_options=env
+                | {
+                    "AWS_ENDPOINT_URL": userinfo.rsplit(":", 1)[0] + ":9",
+                    "AWS_MAX_RETRIES": "0",
+                    "AWS_RETRY_TIMEOUT": "1s",
+                },
+            ),
+        )
+        probe(
+            "write_deltalake, bucket missing",
+            lambda: write_deltalake(
+                f"s3://{bucket}-missing/t", observations("r", 1), storage_options=env
+            ),
+        )
         table = DeltaTable(uri, storage_options=env)
         probe("repr(DeltaTable)", lambda: table)
         probe("DeltaTable._storage_options", lambda: getattr(table, "_storage_options", None))
-        arrow = pafs.S3FileSystem(access_key=KEY_ID, secret_key=SECRET, region="eu-west-1",
-                                  endpoint_override=endpoint.removeprefix("http://"),
-                                  scheme="http")
+        arrow = pafs.S3FileSystem(
+            access_key=KEY_ID,
+            secret_key=SECRET,
+            region="eu-west-1",
+            endpoint_override=endpoint.removeprefix("http://"),
+            scheme="http",
+        )
         probe("repr(pyarrow S3FileSystem)", lambda: arrow)
         probe("pickle of pyarrow S3FileSystem", lambda: pickle.dumps(arrow))
         wrapped = S3ArrowFS(arrow)
@@ -99,11 +136,16 @@ def main() -> None:
         probe("ArrowFSWrapper.storage_options", lambda: wrapped.storage_options)
         con = duckdb.connect()
         con.register_filesystem(wrapped)
-        probe("DuckDB error, missing s3 file",
-              lambda: con.sql(f"select * from read_parquet('s3://{bucket}/nope.parquet')").fetchall())
-        probe("DuckDB duckdb_settings()", lambda: con.sql(
-            "select name, value from duckdb_settings() where value like '%" + SECRET[:12] + "%'"
-        ).fetchall())
+        probe(
+            "DuckDB error, missing s3 file",
+            lambda: con.sql(f"select * from read_parquet('s3://{bucket}/nope.parquet')").fetchall(),
+        )
+        probe(
+            "DuckDB duckdb_settings()",
+            lambda: con.sql(
+                "select name, value from duckdb_settings() where value like '%" + SECRET[:12] + "%'"
+            ).fetchall(),
+        )
         con.close()
 
         with environment(env | {"AWS_ENDPOINT_URL": userinfo}):
@@ -111,8 +153,10 @@ def main() -> None:
                 found = leaks(text)
                 cleaned = redacted(text)
                 assert not leaks(cleaned), (label, cleaned)
-                print(f"- {label}: {'LEAKS ' + ', '.join(found) if found else 'no secret'}"
-                      f"  | {cleaned.splitlines()[0][:150] if cleaned else ''}")
+                print(
+                    f"- {label}: {'LEAKS ' + ', '.join(found) if found else 'no secret'}"
+                    f"  | {cleaned.splitlines()[0][:150] if cleaned else ''}"
+                )
             for label, text in findings:
                 if leaks(text) and not label.startswith("pickle"):
                     print(f"  {label}, redacted in full:")
