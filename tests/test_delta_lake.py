@@ -1,0 +1,322 @@
+"""The Delta lake core (issue 14): tables from the layout, the streaming landing, snapshots
+and the offline DuckDB relation over them. Real Delta tables on disk, real DuckDB."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import os
+import threading
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable
+
+from followerledger.delta_lake import (
+    OBSERVATIONS,
+    RUN_LOG,
+    DeltaLake,
+    DeltaLakeError,
+    delta_lake_of,
+    run_predicate,
+)
+from followerledger.delta_landing import DeltaLanding, delta_landings, write_run_record
+from followerledger.delta_writer import DeltaRunWriter
+from followerledger.lake import LakeError
+from followerledger.layout import WarehouseLayout
+from followerledger.models.duckdb_sql import connect, snapshot_relation
+from followerledger.observation import Observation, to_table
+from followerledger.run_log import RunRecord
+
+AT = datetime(2026, 11, 26, 23, 59, tzinfo=UTC)
+DAY = AT.date()
+
+
+def rows(
+    n: int, run_id: str = "run-1", platform: str = "x", prefix: str = "h"
+) -> list[Observation]:
+    return [
+        Observation(
+            run_id=run_id,
+            observed_at=AT,
+            platform=platform,
+            handle=f"{prefix}{i}",
+            status="ok" if i % 5 else "not_found",
+            source="api",
+            account_id=f"{platform}{i}",
+            followers=i * 10 if i % 5 else None,
+        )
+        for i in range(n)
+    ]
+
+
+def table_rows(lake: DeltaLake) -> list[tuple[str, str, str, int | None]]:
+    """(run_id, platform, handle, followers) of every committed row, as delta-rs reads them."""
+    table = DeltaTable(lake.table_uri(OBSERVATIONS)).to_pyarrow_table(
+        columns=["run_id", "platform", "handle", "followers"]
+    )
+    return sorted(zip(*(table[c].to_pylist() for c in table.column_names), strict=True))
+
+
+def expected(observations: list[Observation]) -> list[tuple[str, str, str, int | None]]:
+    return sorted((o.run_id, o.platform, o.handle, o.followers) for o in observations)
+
+
+def version(lake: DeltaLake) -> int:
+    return DeltaTable(lake.table_uri(OBSERVATIONS)).version()
+
+
+def files_on_disk(root: Path) -> set[str]:
+    """Every data file under a table root, relative, as the log names them."""
+    return {
+        str(path.relative_to(root))
+        for path in root.rglob("*.parquet")
+        if "_delta_log" not in path.parts
+    }
+
+
+def referenced(lake: DeltaLake) -> set[str]:
+    root = lake.table_uri(OBSERVATIONS)
+    return {os.path.relpath(f.path, root) for f in lake.snapshot(OBSERVATIONS).files}
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> DeltaLake:
+    opened = delta_lake_of(WarehouseLayout.at(tmp_path / "warehouse"))
+    opened.table(OBSERVATIONS)  # version 0: the empty table
+    return opened
+
+
+def test_tables_live_under_the_layouts_lake_partitioned_by_platform_and_date(
+    tmp_path: Path,
+) -> None:
+    lake = delta_lake_of(WarehouseLayout.at(tmp_path / "w", tmp_path / "elsewhere"))
+    table = lake.table(OBSERVATIONS)
+    assert lake.table_uri(OBSERVATIONS) == str(tmp_path / "elsewhere" / "observations")
+    assert (tmp_path / "elsewhere/observations/_delta_log").is_dir()
+    assert table.version() == 0
+    assert table.metadata().partition_columns == ["platform", "date"]
+    schema = pa.schema(table.schema())
+    assert schema.names == [*OBSERVATIONS.row_schema.names, "date"]
+    assert schema.field("date").type == pa.date32()
+    assert lake.table(OBSERVATIONS).version() == 0  # opening again creates nothing
+
+
+def test_a_landing_from_threads_is_one_version_invisible_until_commit(lake: DeltaLake) -> None:
+    landing = DeltaLanding(lake, "x", "run-1", AT, row_group_rows=25)
+    batches = []
+    for index in range(12):
+        batch = [dataclasses.replace(row, handle=f"b{index}-{row.handle}") for row in rows(10)]
+        batches.append(batch)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        counts = list(pool.map(landing.add, batches))
+    assert counts == [{"ok": 8, "not_found": 2}] * 12
+    # Row groups have streamed to the writer thread, yet no version names them.
+    assert landing._writer is not None
+    assert version(lake) == 0
+    assert table_rows(lake) == []
+    assert landing.commit() == 1
+    assert version(lake) == 1
+    assert table_rows(lake) == expected([row for batch in batches for row in batch])
+    assert landing.statuses == {"ok": 96, "not_found": 24}
+    assert landing.sources == {"api"}
+    with pytest.raises(LakeError, match="already committed"):
+        landing.add(rows(1))
+
+
+def test_nothing_is_visible_while_a_long_stream_writes_its_files(
+    lake: DeltaLake, tmp_path: Path
+) -> None:
+    root = Path(lake.table_uri(OBSERVATIONS))
+    writer = DeltaRunWriter(lake, OBSERVATIONS, "x", "big", DAY, target_file_size=1 << 16)
+    big = [dataclasses.replace(row, run_id="big") for row in rows(2_000)]
+    table = to_table(big)
+    for _ in range(30):
+        writer.write(table)
+    assert _eventually(lambda: len(files_on_disk(root)) > 0)
+    assert version(lake) == 0
+    assert DeltaTable(str(root)).to_pyarrow_table().num_rows == 0
+    assert writer.commit() == 1
+    snapshot = lake.snapshot(OBSERVATIONS)
+    assert snapshot.rows == 60_000
+    assert len(snapshot.files) > 1  # rolled over at the target size: memory stays flat
+
+
+def test_a_rerun_replaces_exactly_its_own_rows_in_one_version(lake: DeltaLake) -> None:
+    first_x, first_y, other_x = rows(5), rows(4, platform="y"), rows(3, run_id="run-2")
+    for platform, batch in (("x", first_x), ("y", first_y)):
+        landing = DeltaLanding(lake, platform, "run-1", AT)
+        landing.add(batch)
+        landing.commit()
+    landing = DeltaLanding(lake, "x", "run-2", AT)
+    landing.add(other_x)
+    assert landing.commit() == 3
+    again = rows(2, prefix="again")
+    landing = DeltaLanding(lake, "x", "run-1", AT)
+    landing.add(again)
+    assert landing.commit() == 4
+    assert table_rows(lake) == expected(again + first_y + other_x)
+    last = DeltaTable(lake.table_uri(OBSERVATIONS)).history(1)[0]
+    assert last["operation"] == "WRITE"
+    # delta-rs records the predicate with its date literal cast (`'2026-11-26'::date`).
+    assert last["operationParameters"]["predicate"].startswith(run_predicate("x", "run-1", DAY))
+    assert last["operationMetrics"]["num_removed_files"] == 1
+
+
+def test_a_landing_refuses_rows_of_another_run_or_platform(lake: DeltaLake) -> None:
+    landing = DeltaLanding(lake, "x", "run-1", AT)
+    with pytest.raises(LakeError, match="another platform"):
+        landing.add(rows(3) + rows(1, platform="y"))
+    with pytest.raises(LakeError, match="another run_id"):
+        landing.add(rows(2, run_id="run-9"))
+    assert landing.statuses == {}
+    assert landing.commit() is None
+    assert version(lake) == 0
+
+
+def test_an_aborted_landing_makes_no_version_and_vacuum_removes_its_files(
+    lake: DeltaLake,
+) -> None:
+    kept = DeltaLanding(lake, "x", "run-1", AT)
+    kept.add(rows(3))
+    kept.commit()
+    root = Path(lake.table_uri(OBSERVATIONS))
+    before = files_on_disk(root)
+    writer = DeltaRunWriter(lake, OBSERVATIONS, "x", "run-1", DAY, target_file_size=1 << 16)
+    table = to_table(rows(2_000))
+    for _ in range(20):
+        writer.write(table)
+    assert _eventually(lambda: len(files_on_disk(root) - before) > 0)
+    writer.abort()
+    orphans = files_on_disk(root) - before
+    assert orphans
+    assert orphans.isdisjoint(referenced(lake))
+    assert version(lake) == 1
+    assert table_rows(lake) == expected(rows(3))
+    with pytest.raises(DeltaLakeError, match="already ended"):
+        writer.commit()
+    # A landing given up mid-run (its writer started) leaves no version either.
+    landing = DeltaLanding(lake, "y", "run-1", AT, row_group_rows=2)
+    landing.add(rows(4, platform="y"))
+    landing.abort()
+    assert version(lake) == 1
+    # Zero retention only in a test: a live writer's files are not in the log yet.
+    removed = lake.vacuum(OBSERVATIONS, retention_hours=0)
+    assert orphans <= set(removed)
+    assert files_on_disk(root) == referenced(lake)
+    assert table_rows(lake) == expected(rows(3))
+
+
+def test_leaving_the_landings_block_gives_up_what_was_not_committed(lake: DeltaLake) -> None:
+    def run() -> None:
+        with delta_landings(lake, ["x", "y"], "run-1", AT) as opened:
+            opened["x"].add(rows(3))
+            opened["x"].commit()
+            opened["y"].add(rows(3, platform="y"))
+            raise RuntimeError("fetch failed")
+
+    with pytest.raises(RuntimeError, match="fetch failed"):
+        run()
+    assert version(lake) == 1
+    assert table_rows(lake) == expected(rows(3))
+
+
+def test_two_concurrent_landings_of_different_platforms_both_commit(lake: DeltaLake) -> None:
+    start = threading.Barrier(2)
+
+    def land(platform: str) -> int | None:
+        landing = DeltaLanding(lake, platform, "run-1", AT, row_group_rows=50)
+        start.wait()
+        for index in range(4):
+            landing.add(rows(100, platform=platform, prefix=f"b{index}-"))
+        start.wait()  # both streams open before either commits
+        return landing.commit()
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        versions = list(pool.map(land, ["x", "y"]))
+    assert sorted(v for v in versions if v is not None) == [1, 2]
+    assert version(lake) == 2
+    landed = [
+        row
+        for platform in ("x", "y")
+        for index in range(4)
+        for row in rows(100, platform=platform, prefix=f"b{index}-")
+    ]
+    assert table_rows(lake) == expected(landed)
+
+
+def test_the_duckdb_relation_reads_exactly_what_the_table_holds(lake: DeltaLake) -> None:
+    for day, platform, run_id, n in (
+        (26, "x", "run-1", 7),
+        (26, "y", "run-1", 5),
+        (27, "x", "run-2", 4),
+        (27, "x", "run-2", 2),  # a re-run: replaces the 4
+    ):
+        started = AT.replace(day=day)
+        landing = DeltaLanding(lake, platform, run_id, started)
+        landing.add(
+            [dataclasses.replace(r, observed_at=started) for r in rows(n, run_id, platform)]
+        )
+        landing.commit()
+    snapshot = lake.snapshot(OBSERVATIONS)
+    assert snapshot.version == 4
+    assert {(f.platform, f.day) for f in snapshot.files} == {
+        ("x", date(2026, 11, 26)),
+        ("y", date(2026, 11, 26)),
+        ("x", date(2026, 11, 27)),
+    }
+    held = DeltaTable(lake.table_uri(OBSERVATIONS)).to_pyarrow_table()
+    assert snapshot.rows == held.num_rows == 14
+    connection = connect()
+    relation = snapshot_relation(snapshot)
+    columns = OBSERVATIONS.table_schema.names
+    read = connection.sql(f"select {', '.join(columns)} from ({relation})").arrow().read_all()
+    assert read.schema.field("platform").type == pa.string()
+    assert read.schema.field("date").type == pa.date32()
+    assert _sorted_rows(read) == _sorted_rows(held.select(columns))
+    loaded = connection.sql(
+        "select extension_name from duckdb_extensions() where loaded and extension_name = 'delta'"
+    ).fetchall()
+    assert loaded == []
+    # As of an earlier version: the re-run's first landing, not its replacement.
+    before = lake.snapshot(OBSERVATIONS, version=3)
+    count = connection.sql(f"select count(*) from ({snapshot_relation(before)})").fetchall()
+    assert count == [(16,)]
+
+
+def test_an_empty_table_reads_as_a_typed_empty_relation(lake: DeltaLake) -> None:
+    relation = snapshot_relation(lake.snapshot(OBSERVATIONS))
+    read = connect().sql(relation).arrow().read_all()
+    assert read.num_rows == 0
+    assert read.schema.names == OBSERVATIONS.table_schema.names
+
+
+def test_a_run_record_lands_in_the_run_log_table_and_a_rerun_replaces_it(
+    lake: DeltaLake,
+) -> None:
+    record = RunRecord("run-1", "x", AT, AT, 3, None, {"ok": 2, "error": 1}, "api")
+    assert write_run_record(lake, record) == 1  # version 0 created the table
+    assert write_run_record(lake, dataclasses.replace(record, requests=5)) == 2
+    held = DeltaTable(lake.table_uri(RUN_LOG)).to_pyarrow_table()
+    assert held.column("requests").to_pylist() == [5]
+    assert held.column("date").to_pylist() == [DAY]
+    assert lake.snapshot(RUN_LOG).rows == 1
+
+
+def _sorted_rows(table: pa.Table) -> list[tuple[object, ...]]:
+    return sorted(
+        (tuple(row.values()) for row in table.to_pylist()), key=lambda values: repr(values)
+    )
+
+
+def _eventually(check: object, timeout: float = 10.0) -> bool:
+    assert callable(check)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.02)
+    return False
