@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import multiprocessing
 import os
 import threading
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import polars as pl
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
+from followerledger import delta_writer
 from followerledger.delta_lake import (
     OBSERVATIONS,
     RUN_LOG,
@@ -248,6 +251,71 @@ def test_two_concurrent_landings_of_different_platforms_both_commit(lake: DeltaL
     assert table_rows(lake) == expected(landed)
 
 
+def land_in_process(root: str, platform: str, start_at: float) -> int | None:
+    """One landing in a process of its own, started at a shared moment."""
+    lake = DeltaLake(root)
+    landing = DeltaLanding(lake, platform, "run-1", AT, row_group_rows=50)
+    time.sleep(max(0.0, start_at - time.time()))
+    landing.add(rows(200, platform=platform))
+    return landing.commit()
+
+
+def test_concurrent_landings_in_separate_processes_all_commit(lake: DeltaLake) -> None:
+    platforms = ["x", "y", "bluesky", "mastodon"]
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=4, mp_context=context) as pool:
+        start_at = time.time() + 3.0
+        futures = [pool.submit(land_in_process, lake.root, p, start_at) for p in platforms]
+        versions = [future.result() for future in futures]
+    assert sorted(v for v in versions if v is not None) == [1, 2, 3, 4]
+    assert table_rows(lake) == expected([r for p in platforms for r in rows(200, platform=p)])
+
+
+def test_writers_racing_to_create_a_table_share_version_0(tmp_path: Path) -> None:
+    lake = DeltaLake(tmp_path / "lake")
+    start = threading.Barrier(4)
+
+    def open_table(_: int) -> int:
+        start.wait()
+        return lake.table(OBSERVATIONS).version()
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        assert list(pool.map(open_table, range(4))) == [0, 0, 0, 0]
+    assert DeltaTable(lake.table_uri(OBSERVATIONS)).version() == 0
+
+
+def test_a_writer_that_fails_mid_stream_stops_the_landing_without_hanging(
+    lake: DeltaLake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing_write(table: object, reader: pa.RecordBatchReader, **options: object) -> None:
+        reader.read_next_batch()
+        raise OSError("disk full")
+
+    monkeypatch.setattr(delta_writer, "write_deltalake", failing_write)
+    landing = DeltaLanding(lake, "x", "run-1", AT, row_group_rows=1)
+
+    def add_more_than_the_queue_holds() -> None:
+        for _ in range(delta_writer.QUEUED_GROUPS + 3):
+            landing.add(rows(1))
+
+    with pytest.raises(DeltaLakeError, match="the writer stopped"):
+        add_more_than_the_queue_holds()
+    with pytest.raises(LakeError, match="an earlier write failed"):
+        landing.add(rows(1))
+    with pytest.raises(LakeError, match="an earlier write failed"):
+        landing.commit()
+    assert version(lake) == 0
+
+
+def test_a_failed_commit_names_no_rows_and_hides_the_cause(lake: DeltaLake) -> None:
+    writer = DeltaRunWriter(lake, OBSERVATIONS, "y", "run-1", DAY)
+    writer.write(to_table(rows(3)))  # rows of platform x: outside the predicate
+    with pytest.raises(DeltaLakeError, match=r"commit failed \(DeltaError\)") as raised:
+        writer.commit()
+    assert "h1" not in str(raised.value)  # the rows delta-rs quotes stay in the cause
+    assert version(lake) == 0
+
+
 def test_the_duckdb_relation_reads_exactly_what_the_table_holds(lake: DeltaLake) -> None:
     for day, platform, run_id, n in (
         (26, "x", "run-1", 7),
@@ -285,6 +353,8 @@ def test_the_duckdb_relation_reads_exactly_what_the_table_holds(lake: DeltaLake)
     before = lake.snapshot(OBSERVATIONS, version=3)
     count = connection.sql(f"select count(*) from ({snapshot_relation(before)})").fetchall()
     assert count == [(16,)]
+    # An outside reader through the log agrees.
+    assert pl.scan_delta(lake.table_uri(OBSERVATIONS)).select(pl.len()).collect().item() == 14
 
 
 def test_an_empty_table_reads_as_a_typed_empty_relation(lake: DeltaLake) -> None:

@@ -177,7 +177,9 @@ class DeltaLake:
                 partition_by=list(PARTITION_COLUMNS),
                 configuration={"delta.targetFileSize": str(TARGET_FILE_SIZE)},
                 storage_options=self.storage_options,
-                commit_properties=commit_properties(),
+                # Never retried: a creator that loses the race for version 0 must not commit
+                # the table's metadata again as version 1; it opens the winner's table.
+                commit_properties=CommitProperties(max_commit_retries=0),
             )
         except DeltaError:
             # Another writer created it first (both raced for version 0): open theirs.
