@@ -357,6 +357,19 @@ def test_the_duckdb_relation_reads_exactly_what_the_table_holds(lake: DeltaLake)
     assert pl.scan_delta(lake.table_uri(OBSERVATIONS)).select(pl.len()).collect().item() == 14
 
 
+def test_the_relation_has_exactly_the_tables_columns_under_a_key_value_folder(
+    tmp_path: Path,
+) -> None:
+    lake = DeltaLake(tmp_path / "env=prod" / "lake")
+    landing = DeltaLanding(lake, "x", "run-1", AT)
+    landing.add(rows(4))
+    landing.commit()
+    read = connect().sql(snapshot_relation(lake.snapshot(OBSERVATIONS))).arrow().read_all()
+    assert read.schema.names == OBSERVATIONS.table_schema.names
+    assert read.num_rows == 4
+    assert set(read.column("date").to_pylist()) == {DAY}
+
+
 def test_an_empty_table_reads_as_a_typed_empty_relation(lake: DeltaLake) -> None:
     relation = snapshot_relation(lake.snapshot(OBSERVATIONS))
     read = connect().sql(relation).arrow().read_all()

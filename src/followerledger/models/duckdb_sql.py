@@ -106,7 +106,9 @@ def partitioned_relation(paths: Sequence[str], columns: Columns, partitions: Seq
 
     Delta data files do not hold the partition columns: DuckDB reads them from the files'
     Hive-style paths (`platform=<p>/date=<d>/`, checked against the log when the snapshot is
-    taken), typed as `columns` declares them.
+    taken), typed as `columns` declares them. Only the listed columns come out, in their
+    order: a `key=value` folder above the lake (`/data/env=prod/lake`) would otherwise read
+    as one more column.
     """
     empty = empty_relation(columns)
     if not paths:
@@ -114,10 +116,11 @@ def partitioned_relation(paths: Sequence[str], columns: Columns, partitions: Seq
     kinds = dict(columns)
     types = ", ".join(f"{literal(name)}: {kinds[name]}" for name in partitions)
     files = ", ".join(literal(path) for path in paths)
+    names = ", ".join(quote_name(name) for name, _ in columns)
     return (
-        f"select * from read_parquet([{files}], union_by_name = true, "
+        f"select {names} from (select * from read_parquet([{files}], union_by_name = true, "
         f"hive_partitioning = true, hive_types = {{{types}}}) "
-        f"union all by name {empty}"
+        f"union all by name {empty})"
     )
 
 
