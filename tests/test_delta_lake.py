@@ -251,6 +251,31 @@ def test_two_concurrent_landings_of_different_platforms_both_commit(lake: DeltaL
     assert table_rows(lake) == expected(landed)
 
 
+def test_two_concurrent_relandings_of_one_run_and_platform_never_double_it(
+    lake: DeltaLake,
+) -> None:
+    landing = DeltaLanding(lake, "x", "run-1", AT)
+    landing.add(rows(5, prefix="old"))
+    landing.commit()
+    writers = [DeltaRunWriter(lake, OBSERVATIONS, "x", "run-1", DAY) for _ in range(2)]
+    for index, writer in enumerate(writers):  # both streams open on version 1
+        writer.write(to_table(rows(3 + index, prefix=f"new{index}-")))
+    start = threading.Barrier(2)
+
+    def commit(writer: DeltaRunWriter) -> int | str:
+        start.wait()
+        try:
+            return writer.commit()
+        except DeltaLakeError as error:
+            return type(error.__cause__).__name__
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = list(pool.map(commit, writers))
+    assert sorted(outcomes, key=str) == [2, "CommitFailedError"]
+    winner = outcomes.index(2)
+    assert table_rows(lake) == expected(rows(3 + winner, prefix=f"new{winner}-"))
+
+
 def land_in_process(root: str, platform: str, start_at: float) -> int | None:
     """One landing in a process of its own, started at a shared moment."""
     lake = DeltaLake(root)
