@@ -16,8 +16,9 @@ import polars as pl
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
+from deltalake.exceptions import DeltaError
 
-from followerledger import delta_writer
+from followerledger import delta_landing, delta_writer
 from followerledger.delta_lake import (
     OBSERVATIONS,
     RUN_LOG,
@@ -111,12 +112,12 @@ def test_tables_live_under_the_layouts_lake_partitioned_by_platform_and_date(
 def test_a_landing_from_threads_is_one_version_invisible_until_commit(lake: DeltaLake) -> None:
     landing = DeltaLanding(lake, "x", "run-1", AT, row_group_rows=25)
     batches = []
-    for index in range(12):
+    for index in range(13):  # the 13th stays buffered until commit
         batch = [dataclasses.replace(row, handle=f"b{index}-{row.handle}") for row in rows(10)]
         batches.append(batch)
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
         counts = list(pool.map(landing.add, batches))
-    assert counts == [{"ok": 8, "not_found": 2}] * 12
+    assert counts == [{"ok": 8, "not_found": 2}] * 13
     # Row groups have streamed to the writer thread, yet no version names them.
     assert landing._writer is not None
     assert version(lake) == 0
@@ -124,7 +125,7 @@ def test_a_landing_from_threads_is_one_version_invisible_until_commit(lake: Delt
     assert landing.commit() == 1
     assert version(lake) == 1
     assert table_rows(lake) == expected([row for batch in batches for row in batch])
-    assert landing.statuses == {"ok": 96, "not_found": 24}
+    assert landing.statuses == {"ok": 104, "not_found": 26}
     assert landing.sources == {"api"}
     with pytest.raises(LakeError, match="already committed"):
         landing.add(rows(1))
@@ -167,6 +168,36 @@ def test_a_rerun_replaces_exactly_its_own_rows_in_one_version(lake: DeltaLake) -
     # delta-rs records the predicate with its date literal cast (`'2026-11-26'::date`).
     assert last["operationParameters"]["predicate"].startswith(run_predicate("x", "run-1", DAY))
     assert last["operationMetrics"]["num_removed_files"] == 1
+
+
+def test_a_run_that_fits_one_buffer_commits_without_a_writer_thread(
+    lake: DeltaLake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_thread(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a writer thread was started")
+
+    monkeypatch.setattr(delta_landing, "DeltaRunWriter", no_thread)
+    landing = DeltaLanding(lake, "x", "run-1", AT, row_group_rows=100)
+    landing.add(rows(40))
+    landing.add(rows(40, prefix="more"))
+    assert version(lake) == 0
+    assert landing.commit() == 1
+    assert table_rows(lake) == expected(rows(40) + rows(40, prefix="more"))
+
+
+def test_a_failed_one_shot_commit_is_a_lake_error_naming_no_rows(
+    lake: DeltaLake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(*args: object, **kwargs: object) -> None:
+        raise DeltaError("row h1 is secret-ish")
+
+    monkeypatch.setattr(delta_writer, "write_deltalake", refused)
+    landing = DeltaLanding(lake, "x", "run-1", AT)
+    landing.add(rows(3))
+    with pytest.raises(DeltaLakeError, match=r"commit failed \(DeltaError\)") as raised:
+        landing.commit()
+    assert "h1" not in str(raised.value)
+    assert version(lake) == 0
 
 
 def test_a_landing_refuses_rows_of_another_run_or_platform(lake: DeltaLake) -> None:

@@ -114,11 +114,20 @@ class DeltaLanding:
         written, and an earlier landing of the run stays as it was)."""
         with self._lock:
             self._check()
-            if self._buffer:
-                self._flush()
             writer, self._writer = self._writer, None
+            if writer is not None and self._buffer:
+                self._writer = writer
+                self._flush()
+                self._writer = None
+            # A run that fits one buffer (the usual one) is written at once, with no thread.
+            held = pa.concat_tables(self._buffer) if writer is None and self._buffer else None
+            self._buffer, self._buffered_rows = [], 0
             self._closed = True
-        return writer.commit() if writer is not None else None
+        if writer is not None:
+            return writer.commit()
+        if held is None:
+            return None
+        return replace_run(self.lake, OBSERVATIONS, self.platform, self.run_id, self.day, held)
 
     def abort(self) -> None:
         """Give up: no version names any of this run's rows."""

@@ -24,6 +24,7 @@ from typing import Final
 
 import pyarrow as pa
 from deltalake import write_deltalake
+from deltalake.exceptions import DeltaError
 
 from followerledger.delta_lake import (
     TARGET_FILE_SIZE,
@@ -54,13 +55,19 @@ def replace_run(
     """Land rows already in memory (a run record, a small run) as one version replacing the
     run's earlier rows of that platform and day; returns the version."""
     table = lake.table(dataset)
-    write_deltalake(
-        table,
-        with_date(rows, dataset, day),
-        mode="overwrite",
-        predicate=run_predicate(platform, run_id, day),
-        commit_properties=commit_properties(),
-    )
+    try:
+        write_deltalake(
+            table,
+            with_date(rows, dataset, day),
+            mode="overwrite",
+            predicate=run_predicate(platform, run_id, day),
+            commit_properties=commit_properties(),
+        )
+    except DeltaError as error:
+        raise DeltaLakeError(
+            f"{dataset.name} {platform} run {run_id}: the commit failed "
+            f"({type(error).__name__}); no version names its rows"
+        ) from error
     return table.version()
 
 
