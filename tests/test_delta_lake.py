@@ -7,8 +7,10 @@ import concurrent.futures
 import dataclasses
 import multiprocessing
 import os
+import socket
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -17,11 +19,14 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
+from moto.server import ThreadedMotoServer
+from pyarrow import fs as pafs
 
 from followerledger import delta_landing, delta_writer
 from followerledger.delta_lake import (
     OBSERVATIONS,
     RUN_LOG,
+    S3_OPTIONS,
     DeltaLake,
     DeltaLakeError,
     delta_lake_of,
@@ -459,3 +464,54 @@ def _eventually(check: object, timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.02)
     return False
+
+
+@pytest.fixture
+def s3_lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DeltaLake]:
+    """A Delta lake in a new bucket of a moto S3 server on 127.0.0.1, configured by the
+    standard AWS variables only."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        for name, value in {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "AKIATESTKEY000000001",
+            "AWS_SECRET_ACCESS_KEY": "test-secret-never-shown",
+            "AWS_REGION": "eu-west-1",
+            "AWS_ALLOW_HTTP": "true",
+        }.items():
+            monkeypatch.setenv(name, value)
+        store = pafs.S3FileSystem(
+            endpoint_override=endpoint, region="eu-west-1", allow_bucket_creation=True
+        )
+        store.create_dir("lake-test")
+        yield delta_lake_of(WarehouseLayout.at(tmp_path / "w", "s3://lake-test/prefix"))
+    finally:
+        server.stop()
+
+
+def test_the_lake_on_s3_lands_replaces_and_lists_its_files(s3_lake: DeltaLake) -> None:
+    assert s3_lake.storage_options == S3_OPTIONS
+    for batch in (rows(5), rows(2, prefix="again")):
+        landing = DeltaLanding(s3_lake, "x", "run-1", AT)
+        landing.add(batch)
+        landing.commit()
+    other = DeltaLanding(s3_lake, "y", "run-1", AT, row_group_rows=2)  # streamed
+    other.add(rows(4, platform="y"))
+    assert other.commit() == 3
+    snapshot = s3_lake.snapshot(OBSERVATIONS)
+    assert snapshot.version == 3
+    assert snapshot.rows == 6
+    assert {f.platform for f in snapshot.files} == {"x", "y"}
+    assert all(
+        f.path.startswith(f"s3://lake-test/prefix/observations/platform={f.platform}/date=")
+        for f in snapshot.files
+    )
+    held = DeltaTable(s3_lake.table_uri(OBSERVATIONS), storage_options=S3_OPTIONS)
+    assert sorted(held.to_pyarrow_table().column("handle").to_pylist()) == sorted(
+        ["again0", "again1", "h0", "h1", "h2", "h3"]
+    )

@@ -39,6 +39,7 @@ __all__ = [
     "OBSERVATIONS",
     "PARTITION_COLUMNS",
     "RUN_LOG",
+    "S3_OPTIONS",
     "TARGET_FILE_SIZE",
     "DeltaDataset",
     "DeltaFile",
@@ -240,6 +241,15 @@ class DeltaLake:
         )
 
 
+#: What an S3 lake is opened with besides the standard AWS variables, which delta-rs reads
+#: itself (no key is ever held here): commits as put-if-absent on the log's next version,
+#: said explicitly so that a change of delta-rs' default cannot turn it off.
+S3_OPTIONS: Final = {"aws_conditional_put": "etag"}
+
+
 def delta_lake_of(layout: WarehouseLayout) -> DeltaLake:
-    """The warehouse's Delta lake (its URI from the layout)."""
+    """The warehouse's Delta lake (its URI from the layout); an `s3://` lake with
+    `S3_OPTIONS`, its endpoint, region and credentials from the AWS_* environment."""
+    if layout.lake_uri.startswith("s3://"):
+        return DeltaLake(layout.lake_uri, S3_OPTIONS)
     return DeltaLake(layout.lake_uri)
