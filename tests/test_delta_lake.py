@@ -7,7 +7,10 @@ import concurrent.futures
 import dataclasses
 import multiprocessing
 import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -245,6 +248,46 @@ def test_an_aborted_landing_makes_no_version_and_vacuum_removes_its_files(
     # Zero retention only in a test: a live writer's files are not in the log yet.
     removed = lake.vacuum(OBSERVATIONS, retention_hours=0)
     assert orphans <= set(removed)
+    assert files_on_disk(root) == referenced(lake)
+    assert table_rows(lake) == expected(rows(3))
+
+
+STREAM_UNTIL_KILLED = """
+import sys
+from followerledger.delta_lake import OBSERVATIONS, DeltaLake
+from followerledger.delta_writer import DeltaRunWriter
+from tests.test_delta_lake import DAY, rows
+from followerledger.observation import to_table
+writer = DeltaRunWriter(DeltaLake(sys.argv[1]), OBSERVATIONS, "x", "killed", DAY, 1 << 16)
+table = to_table(rows(2_000, run_id="killed"))
+while True:
+    writer.write(table)
+"""
+
+
+def test_a_writer_killed_mid_stream_leaves_only_files_vacuum_removes(
+    lake: DeltaLake,
+) -> None:
+    kept = DeltaLanding(lake, "x", "run-1", AT)
+    kept.add(rows(3))
+    kept.commit()
+    root = Path(lake.table_uri(OBSERVATIONS))
+    before = files_on_disk(root)
+    child = subprocess.Popen(
+        [sys.executable, "-c", STREAM_UNTIL_KILLED, lake.root],
+        cwd=Path(__file__).parent.parent,
+    )
+    try:
+        assert _eventually(lambda: len(files_on_disk(root) - before) >= 2, timeout=60)
+    finally:
+        child.kill()
+        child.wait()
+    assert child.returncode == -signal.SIGKILL
+    orphans = files_on_disk(root) - before
+    assert version(lake) == 1
+    assert table_rows(lake) == expected(rows(3))
+    assert orphans.isdisjoint(referenced(lake))
+    assert set(lake.vacuum(OBSERVATIONS, retention_hours=0)) >= orphans
     assert files_on_disk(root) == referenced(lake)
     assert table_rows(lake) == expected(rows(3))
 
