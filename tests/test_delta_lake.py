@@ -26,6 +26,7 @@ from moto.server import ThreadedMotoServer
 from pyarrow import fs as pafs
 
 from followerledger import delta_landing, delta_writer
+from followerledger.catalog import STORAGE_VERSION
 from followerledger.delta_lake import (
     OBSERVATIONS,
     RUN_LOG,
@@ -42,6 +43,7 @@ from followerledger.layout import WarehouseLayout
 from followerledger.models.duckdb_sql import connect, snapshot_relation
 from followerledger.observation import Observation, to_table
 from followerledger.run_log import RunRecord
+from tests.analyst import AnalystSession
 
 AT = datetime(2026, 11, 26, 23, 59, tzinfo=UTC)
 DAY = AT.date()
@@ -472,6 +474,32 @@ def test_the_relation_has_exactly_the_tables_columns_under_a_key_value_folder(
     assert read.schema.names == OBSERVATIONS.table_schema.names
     assert read.num_rows == 4
     assert set(read.column("date").to_pylist()) == {DAY}
+
+
+def test_a_catalog_file_of_delta_views_opens_in_the_pinned_duckdb_cli(
+    lake: DeltaLake, tmp_path: Path
+) -> None:
+    for platform, n in (("x", 6), ("y", 3)):
+        landing = DeltaLanding(lake, platform, "run-1", AT)
+        landing.add(rows(n, platform=platform))
+        landing.commit()
+        write_run_record(lake, RunRecord("run-1", platform, AT, AT, 1, None, {"ok": n}, "api"))
+    catalog = tmp_path / "catalog.duckdb"
+    connection = connect()
+    connection.execute(f"attach '{catalog}' as ledger (storage_version '{STORAGE_VERSION}')")
+    connection.execute("use ledger")
+    for dataset in (OBSERVATIONS, RUN_LOG):
+        relation = snapshot_relation(lake.snapshot(dataset))
+        connection.execute(f"create view {dataset.name} as {relation}")
+    connection.execute("use memory")
+    connection.execute("detach ledger")
+    connection.close()
+    with AnalystSession(catalog) as analyst:
+        assert analyst.ask("select count(*) from observations") == "9"
+        assert analyst.ask("select count(*) from observations where platform = 'y'") == "3"
+        assert analyst.ask("select typeof(date) from observations limit 1") == "DATE"
+        assert analyst.ask("select sum(accounts) from run_log") == "9"
+        assert analyst.ask("select version()").startswith("v1.5")
 
 
 def test_an_empty_table_reads_as_a_typed_empty_relation(lake: DeltaLake) -> None:
