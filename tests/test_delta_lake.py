@@ -40,7 +40,7 @@ from followerledger.delta_landing import DeltaLanding, delta_landings, write_run
 from followerledger.delta_writer import DeltaRunWriter
 from followerledger.lake import LakeError
 from followerledger.layout import WarehouseLayout
-from followerledger.models.duckdb_sql import connect, snapshot_relation
+from followerledger.models.duckdb_sql import connect, snapshot_comment, snapshot_relation
 from followerledger.observation import Observation, to_table
 from followerledger.run_log import RunRecord
 from tests.analyst import AnalystSession
@@ -489,8 +489,10 @@ def test_a_catalog_file_of_delta_views_opens_in_the_pinned_duckdb_cli(
     connection.execute(f"attach '{catalog}' as ledger (storage_version '{STORAGE_VERSION}')")
     connection.execute("use ledger")
     for dataset in (OBSERVATIONS, RUN_LOG):
-        relation = snapshot_relation(lake.snapshot(dataset))
-        connection.execute(f"create view {dataset.name} as {relation}")
+        snapshot = lake.snapshot(dataset)
+        connection.execute(f"create view {dataset.name} as {snapshot_relation(snapshot)}")
+        comment = snapshot_comment("Rows.", snapshot)
+        connection.execute(f"comment on view {dataset.name} is '{comment}'")
     connection.execute("use memory")
     connection.execute("detach ledger")
     connection.close()
@@ -500,6 +502,10 @@ def test_a_catalog_file_of_delta_views_opens_in_the_pinned_duckdb_cli(
         assert analyst.ask("select typeof(date) from observations limit 1") == "DATE"
         assert analyst.ask("select sum(accounts) from run_log") == "9"
         assert analyst.ask("select version()").startswith("v1.5")
+        assert (
+            analyst.ask("select comment from duckdb_views() where view_name = 'observations'")
+            == '"Rows. Delta table observations, version 2."'  # CSV quotes it
+        )
 
 
 def test_an_empty_table_reads_as_a_typed_empty_relation(lake: DeltaLake) -> None:

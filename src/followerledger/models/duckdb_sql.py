@@ -135,4 +135,10 @@ def snapshot_relation(snapshot: DeltaSnapshot) -> str:
     )
 
 
+def snapshot_comment(summary: str, snapshot: DeltaSnapshot) -> str:
+    """A lake view's comment naming the table version it reads, so an analyst can read the
+    same rows elsewhere (`pl.scan_delta(<lake>/<dataset>, version=N)`)."""
+    return f"{summary} Delta table {snapshot.dataset.name}, version {snapshot.version}."
+
+
 OBSERVATION_COLUMNS: Final = arrow_columns(OBSERVATION_SCHEMA)
