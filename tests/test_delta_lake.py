@@ -508,6 +508,18 @@ def test_a_catalog_file_of_delta_views_opens_in_the_pinned_duckdb_cli(
         )
 
 
+def test_a_snapshot_before_the_first_commit_creates_nothing(tmp_path: Path) -> None:
+    lake = DeltaLake(tmp_path / "lake")
+    snapshot = lake.snapshot(RUN_LOG)
+    assert (snapshot.version, snapshot.files) == (None, ())
+    assert not (tmp_path / "lake").exists()
+    assert snapshot_comment("Runs.", snapshot) == "Runs. Delta table run_log, not created yet."
+    read = connect().sql(snapshot_relation(snapshot)).arrow().read_all()
+    assert (read.num_rows, read.schema.names) == (0, RUN_LOG.table_schema.names)
+    with pytest.raises(DeltaLakeError, match="no table"):
+        lake.snapshot(RUN_LOG, version=0)
+
+
 def test_an_empty_table_reads_as_a_typed_empty_relation(lake: DeltaLake) -> None:
     relation = snapshot_relation(lake.snapshot(OBSERVATIONS))
     read = connect().sql(relation).arrow().read_all()

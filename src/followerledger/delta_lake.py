@@ -103,7 +103,8 @@ class DeltaSnapshot:
     """A dataset's table as of one version: exactly the files that version names."""
 
     dataset: DeltaDataset
-    version: int
+    #: None: the table has not been created yet.
+    version: int | None
     files: tuple[DeltaFile, ...]
 
     @property
@@ -186,18 +187,20 @@ class DeltaLake:
             # Another writer created it first (both raced for version 0): open theirs.
             return DeltaTable(uri, storage_options=self.storage_options)
 
-    def exists(self, dataset: DeltaDataset) -> bool:
-        """Whether the dataset's table has been created."""
-        return DeltaTable.is_deltatable(self.table_uri(dataset), self.storage_options)
-
     def snapshot(self, dataset: DeltaDataset, version: int | None = None) -> DeltaSnapshot:
         """The files of the latest version (or of `version`), with their partition values.
 
         The partition values come from the log; each file's path must carry the same values
         in its Hive-style folders, since DuckDB reads them from the path (DeltaLakeError
-        otherwise: the Delta protocol does not promise Hive paths).
+        otherwise: the Delta protocol does not promise Hive paths). A reader never creates
+        a table: before the first commit the snapshot has no version and no file.
         """
-        table = self.table(dataset)
+        try:
+            table = DeltaTable(self.table_uri(dataset), storage_options=self.storage_options)
+        except TableNotFoundError:
+            if version is not None:
+                raise DeltaLakeError(f"{dataset.name}: no table, so no version {version}") from None
+            return DeltaSnapshot(dataset, None, ())
         if version is not None:
             table.load_as_version(version)
         actions = pa.table(table.get_add_actions(flatten=True))

@@ -138,6 +138,8 @@ def snapshot_relation(snapshot: DeltaSnapshot) -> str:
 def snapshot_comment(summary: str, snapshot: DeltaSnapshot) -> str:
     """A lake view's comment naming the table version it reads, so an analyst can read the
     same rows elsewhere (`pl.scan_delta(<lake>/<dataset>, version=N)`)."""
+    if snapshot.version is None:
+        return f"{summary} Delta table {snapshot.dataset.name}, not created yet."
     return f"{summary} Delta table {snapshot.dataset.name}, version {snapshot.version}."
 
 
