@@ -150,8 +150,8 @@ def commit_properties() -> CommitProperties:
 class DeltaLake:
     """The lake's Delta tables under one root: a local folder or an object-store URI.
 
-    `storage_options` are handed to delta-rs as they are (an S3 lake's endpoint options,
-    later); never shown in errors. Tables are opened on the calling thread: delta-rs may not
+    `storage_options` are handed to delta-rs as they are (`S3_OPTIONS` for an S3 lake);
+    never shown in errors. Tables are opened on the calling thread: delta-rs may not
     be called from inside a stream it is consuming.
     """
 

@@ -114,11 +114,9 @@ class DeltaLanding:
         written, and an earlier landing of the run stays as it was)."""
         with self._lock:
             self._check()
-            writer, self._writer = self._writer, None
-            if writer is not None and self._buffer:
-                self._writer = writer
+            if self._writer is not None and self._buffer:
                 self._flush()
-                self._writer = None
+            writer, self._writer = self._writer, None
             # A run that fits one buffer (the usual one) is written at once, with no thread.
             held = pa.concat_tables(self._buffer) if writer is None and self._buffer else None
             self._buffer, self._buffered_rows = [], 0
