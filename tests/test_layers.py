@@ -27,7 +27,16 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         (),
     ),
     "storage": (
-        ("lake", "manifest", "locks", "run_log", "run_summary", "run_outcome"),
+        (
+            "lake",
+            "delta_lake",
+            "delta_writer",
+            "manifest",
+            "locks",
+            "run_log",
+            "run_summary",
+            "run_outcome",
+        ),
         ("core",),
     ),
     "sources": (("sources",), ("core", "storage", "platforms")),
@@ -56,7 +65,7 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("core", "storage", "inputs", "platforms"),
     ),
     "run": (
-        ("run_plan", "landing", "emulator", "alerts", "artifacts"),
+        ("run_plan", "landing", "delta_landing", "emulator", "alerts", "artifacts"),
         ("core", "storage", "inputs", "platforms", "sources", "warehouse"),
     ),
     "orchestration": (

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from importlib import resources
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import duckdb
 import pyarrow as pa
 
 from followerledger.observation import OBSERVATION_SCHEMA
+
+if TYPE_CHECKING:
+    from followerledger.delta_lake import DeltaSnapshot
 
 _ARROW_TO_DUCKDB: Final = {
     pa.string(): "varchar",
@@ -95,6 +98,49 @@ def parquet_relation(paths: Sequence[str], columns: Columns, *, one_schema: bool
         f"hive_partitioning = false) "
         f"union all by name {empty}"
     )
+
+
+def partitioned_relation(paths: Sequence[str], columns: Columns, partitions: Sequence[str]) -> str:
+    """SQL reading exactly these Parquet files of a Delta table (`delta_lake.DeltaSnapshot`),
+    with every listed column, offline (no delta extension).
+
+    Delta data files do not hold the partition columns: DuckDB reads them from the files'
+    Hive-style paths (`platform=<p>/date=<d>/`, checked against the log when the snapshot is
+    taken), typed as `columns` declares them. Only the listed columns come out, in their
+    order: a `key=value` folder above the lake (`/data/env=prod/lake`) would otherwise read
+    as one more column.
+    """
+    empty = empty_relation(columns)
+    if not paths:
+        return empty
+    kinds = dict(columns)
+    types = ", ".join(f"{literal(name)}: {kinds[name]}" for name in partitions)
+    files = ", ".join(literal(path) for path in paths)
+    names = ", ".join(quote_name(name) for name, _ in columns)
+    return (
+        f"select {names} from (select * from read_parquet([{files}], union_by_name = true, "
+        f"hive_partitioning = true, hive_types = {{{types}}}) "
+        f"union all by name {empty})"
+    )
+
+
+def snapshot_relation(snapshot: DeltaSnapshot) -> str:
+    """SQL reading exactly the files of one Delta table version, with its table schema's
+    columns (the dataset's rows plus `date`): what the catalog's views can name instead of
+    the exact-file list of today's lake."""
+    return partitioned_relation(
+        [file.path for file in snapshot.files],
+        arrow_columns(snapshot.dataset.table_schema),
+        snapshot.partition_columns,
+    )
+
+
+def snapshot_comment(summary: str, snapshot: DeltaSnapshot) -> str:
+    """A lake view's comment naming the table version it reads, so an analyst can read the
+    same rows elsewhere (`pl.scan_delta(<lake>/<dataset>, version=N)`)."""
+    if snapshot.version is None:
+        return f"{summary} Delta table {snapshot.dataset.name}, not created yet."
+    return f"{summary} Delta table {snapshot.dataset.name}, version {snapshot.version}."
 
 
 OBSERVATION_COLUMNS: Final = arrow_columns(OBSERVATION_SCHEMA)

@@ -1,0 +1,258 @@
+"""The lake as Delta tables (issue 14): one table per dataset at `<lake>/<dataset>/`,
+partitioned by `platform` and `date`, written and read through delta-rs (`deltalake`).
+
+A dataset's row schema stays the contract (`observation.OBSERVATION_SCHEMA`,
+`run_log.RUN_LOG_SCHEMA`); its table schema is that plus `date` (date32, the run's UTC start
+date), because a Delta partition value must be a column of the table. Partition columns are
+not stored in the data files: they live in the log and in the Hive-style path
+(`platform=<p>/date=<d>/part-….parquet`) delta-rs writes.
+
+The transaction log is the commit protocol: a version names exactly the current files
+(`DeltaLake.snapshot`), a writer killed mid-write leaves only files no version names, and
+`vacuum(full=True)` removes those once they are older than the retention. Streaming one run
+into a table is `delta_writer.DeltaRunWriter`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import Final
+from urllib.parse import unquote
+
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable
+from deltalake.exceptions import DeltaError, TableNotFoundError
+
+from followerledger.lake import LakeError
+from followerledger.layout import WarehouseLayout
+from followerledger.observation import OBSERVATION_SCHEMA
+from followerledger.run_log import DATASET as RUN_LOG_NAME
+from followerledger.run_log import RUN_LOG_SCHEMA
+
+__all__ = [
+    "DATASETS",
+    "DATE_COLUMN",
+    "MAX_COMMIT_RETRIES",
+    "OBSERVATIONS",
+    "PARTITION_COLUMNS",
+    "RUN_LOG",
+    "S3_OPTIONS",
+    "TARGET_FILE_SIZE",
+    "DeltaDataset",
+    "DeltaFile",
+    "DeltaLake",
+    "DeltaLakeError",
+    "DeltaSnapshot",
+    "commit_properties",
+    "delta_lake_of",
+    "run_predicate",
+    "with_date",
+]
+
+#: The partition date column every table adds to its dataset's row schema.
+DATE_COLUMN: Final = "date"
+PARTITION_COLUMNS: Final = ("platform", DATE_COLUMN)
+#: Data files roll over at this size, so a writer holds at most this much per open partition
+#: however many rows a stream carries (delta-rs' default is 100 MB).
+TARGET_FILE_SIZE: Final = 32 << 20
+#: Commit attempts before a writer gives up: appends and other platforms' replacements never
+#: conflict logically, so a retry only takes the next version number (8 concurrent writers on
+#: S3 needed up to ~20 in the spike; 100 leaves room).
+MAX_COMMIT_RETRIES: Final = 100
+
+
+class DeltaLakeError(LakeError):
+    """A Delta lake operation failed; no version names anything partial. A `LakeError`, so
+    the callers of today's lake (the snapshot tasks) handle both alike."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeltaDataset:
+    """One lake dataset as a Delta table: its name (the table's folder) and row schema."""
+
+    name: str
+    row_schema: pa.Schema
+
+    @property
+    def table_schema(self) -> pa.Schema:
+        """The row schema plus the `date` partition column (not null)."""
+        return self.row_schema.append(pa.field(DATE_COLUMN, pa.date32(), nullable=False))
+
+
+OBSERVATIONS: Final = DeltaDataset("observations", OBSERVATION_SCHEMA)
+RUN_LOG: Final = DeltaDataset(RUN_LOG_NAME, RUN_LOG_SCHEMA)
+DATASETS: Final = (OBSERVATIONS, RUN_LOG)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeltaFile:
+    """One data file a table version names, with its partition values from the log."""
+
+    path: str
+    size: int
+    rows: int
+    platform: str
+    day: date
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeltaSnapshot:
+    """A dataset's table as of one version: exactly the files that version names."""
+
+    dataset: DeltaDataset
+    #: None: the table has not been created yet.
+    version: int | None
+    files: tuple[DeltaFile, ...]
+
+    @property
+    def partition_columns(self) -> tuple[str, ...]:
+        """The table's partition columns, which readers take from the files' paths."""
+        return PARTITION_COLUMNS
+
+    @property
+    def rows(self) -> int:
+        """Rows in the version, from the log's per-file counts."""
+        return sum(file.rows for file in self.files)
+
+
+def run_predicate(platform: str, run_id: str, day: date) -> str:
+    """The rows one run landed for one platform on its partition date: what a re-run replaces.
+
+    Naming the platform matters (without it a re-landing of one platform deletes the run's
+    rows on every other platform). Values are quoted; callers pass checked run ids
+    (`lake.check_run_id`) and registry platform names.
+    """
+    return (
+        f"run_id = {_quoted(run_id)} AND platform = {_quoted(platform)} "
+        f"AND {DATE_COLUMN} = '{day.isoformat()}'"
+    )
+
+
+def _quoted(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def with_date(table: pa.Table, dataset: DeltaDataset, day: date) -> pa.Table:
+    """Rows of the dataset's row schema, as the table schema with `date` set to `day`."""
+    rows = table.select(dataset.row_schema.names).cast(dataset.row_schema)
+    column = pa.array([day] * rows.num_rows, pa.date32())
+    return pa.Table.from_arrays([*rows.columns, column], schema=dataset.table_schema)
+
+
+def commit_properties() -> CommitProperties:
+    """How every commit of ours is made: retried past concurrent writers' versions."""
+    return CommitProperties(max_commit_retries=MAX_COMMIT_RETRIES)
+
+
+class DeltaLake:
+    """The lake's Delta tables under one root: a local folder or an object-store URI.
+
+    `storage_options` are handed to delta-rs as they are (`S3_OPTIONS` for an S3 lake);
+    never shown in errors. Tables are opened on the calling thread: delta-rs may not
+    be called from inside a stream it is consuming.
+    """
+
+    def __init__(self, uri: str | Path, storage_options: Mapping[str, str] | None = None) -> None:
+        text = str(uri)
+        self.root = text.rstrip("/") if "://" in text else str(Path(text).absolute())
+        self.storage_options = dict(storage_options) if storage_options else None
+
+    def table_uri(self, dataset: DeltaDataset) -> str:
+        """Where the dataset's table lives: `<lake>/<dataset>`."""
+        return f"{self.root}/{dataset.name}"
+
+    def table(self, dataset: DeltaDataset) -> DeltaTable:
+        """The dataset's table at its latest version, created empty (version 0) if absent."""
+        uri = self.table_uri(dataset)
+        try:
+            return DeltaTable(uri, storage_options=self.storage_options)
+        except TableNotFoundError:
+            pass
+        try:
+            return DeltaTable.create(
+                uri,
+                dataset.table_schema,
+                mode="ignore",
+                partition_by=list(PARTITION_COLUMNS),
+                configuration={"delta.targetFileSize": str(TARGET_FILE_SIZE)},
+                storage_options=self.storage_options,
+                # Never retried: a creator that loses the race for version 0 must not commit
+                # the table's metadata again as version 1; it opens the winner's table.
+                commit_properties=CommitProperties(max_commit_retries=0),
+            )
+        except DeltaError:
+            # Another writer created it first (both raced for version 0): open theirs.
+            return DeltaTable(uri, storage_options=self.storage_options)
+
+    def snapshot(self, dataset: DeltaDataset, version: int | None = None) -> DeltaSnapshot:
+        """The files of the latest version (or of `version`), with their partition values.
+
+        The partition values come from the log; each file's path must carry the same values
+        in its Hive-style folders, since DuckDB reads them from the path (DeltaLakeError
+        otherwise: the Delta protocol does not promise Hive paths). A reader never creates
+        a table: before the first commit the snapshot has no version and no file.
+        """
+        try:
+            table = DeltaTable(self.table_uri(dataset), storage_options=self.storage_options)
+        except TableNotFoundError:
+            if version is not None:
+                raise DeltaLakeError(f"{dataset.name}: no table, so no version {version}") from None
+            return DeltaSnapshot(dataset, None, ())
+        if version is not None:
+            table.load_as_version(version)
+        actions = pa.table(table.get_add_actions(flatten=True))
+        root = table.table_uri.removeprefix("file://").rstrip("/")
+        if "://" not in self.root:
+            root = unquote(root)
+        files = []
+        for row in actions.select(
+            ["path", "size_bytes", "num_records", "partition.platform", "partition.date"]
+        ).to_pylist():
+            relative = unquote(str(row["path"]))
+            platform, day = str(row["partition.platform"]), row["partition.date"]
+            expected = f"platform={platform}/{DATE_COLUMN}={day.isoformat()}/"
+            if not relative.startswith(expected):
+                raise DeltaLakeError(
+                    f"{dataset.name}: data file {relative!r} is not under {expected!r}; "
+                    "its partition values cannot be read from its path"
+                )
+            files.append(
+                DeltaFile(
+                    path=f"{root}/{relative}",
+                    size=int(row["size_bytes"]),
+                    rows=int(row["num_records"]),
+                    platform=platform,
+                    day=day,
+                )
+            )
+        files.sort(key=lambda file: file.path)
+        return DeltaSnapshot(dataset, table.version(), tuple(files))
+
+    def vacuum(self, dataset: DeltaDataset, retention_hours: int) -> list[str]:
+        """Delete files no version within the retention names, orphans of killed writers
+        included (`full=True`); returns their paths. The retention must outlast the longest
+        run: a running writer's files are not in the log yet."""
+        return self.table(dataset).vacuum(
+            retention_hours=retention_hours,
+            dry_run=False,
+            enforce_retention_duration=False,
+            full=True,
+            commit_properties=commit_properties(),
+        )
+
+
+#: What an S3 lake is opened with besides the standard AWS variables, which delta-rs reads
+#: itself (no key is ever held here): commits as put-if-absent on the log's next version,
+#: said explicitly so that a change of delta-rs' default cannot turn it off.
+S3_OPTIONS: Final = {"aws_conditional_put": "etag"}
+
+
+def delta_lake_of(layout: WarehouseLayout) -> DeltaLake:
+    """The warehouse's Delta lake (its URI from the layout); an `s3://` lake with
+    `S3_OPTIONS`, its endpoint, region and credentials from the AWS_* environment."""
+    if layout.lake_uri.startswith("s3://"):
+        return DeltaLake(layout.lake_uri, S3_OPTIONS)
+    return DeltaLake(layout.lake_uri)

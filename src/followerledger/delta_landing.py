@@ -1,0 +1,199 @@
+"""Landing into the Delta lake: a snapshot run's rows streamed into the observations table as
+their batches arrive, one commit per platform per run, nothing visible before it.
+
+`DeltaLanding` has `landing.Landing`'s interface (`add`, `record`, `error_detail`, `commit`,
+`abort`) and counting, so the snapshot flow switches by building one instead; `commit`
+returns the table version it made rather than a file. It replaces `Landing` once the flow,
+the catalog and refresh read the Delta lake (issue 14); until then both exist.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from followerledger import run_log, stopping
+from followerledger.delta_lake import OBSERVATIONS, RUN_LOG, DeltaLake
+from followerledger.delta_writer import DeltaRunWriter, replace_run
+from followerledger.lake import LakeError, check_run_id
+from followerledger.landing import ERROR_DETAILS, ROW_GROUP_ROWS
+from followerledger.observation import Observation, salvaged, to_table
+
+__all__ = [
+    "DeltaLanding",
+    "delta_landings",
+    "write_run_record",
+]
+
+
+class DeltaLanding:
+    """One platform's rows of a run, streamed into the observations table as one version.
+
+    Batches are added from any thread; rows are buffered up to `row_group_rows`, then handed
+    to the run's `DeltaRunWriter` (started at the first full buffer), whose commit replaces
+    exactly this run's rows of this platform and day. Only counts stay in memory, as in
+    `landing.Landing`; a row Arrow cannot convert is landed `salvaged`. Every row must carry
+    the landing's run id and platform (LakeError otherwise, before anything is buffered).
+    """
+
+    def __init__(
+        self,
+        lake: DeltaLake,
+        platform: str,
+        run_id: str,
+        started_at: datetime,
+        row_group_rows: int = ROW_GROUP_ROWS,
+    ) -> None:
+        self.lake = lake
+        self.platform, self.run_id, self.started_at = platform, check_run_id(run_id), started_at
+        self.day = started_at.date()
+        self.name = f"{OBSERVATIONS.name} {platform} run {run_id}"
+        self.row_group_rows = row_group_rows
+        self.statuses: Counter[str] = Counter()
+        self.sources: set[str] = set()
+        self.errors: Counter[str] = Counter()
+        self._buffer: list[pa.Table] = []
+        self._buffered_rows = 0
+        self._writer: DeltaRunWriter | None = None
+        self._failure: BaseException | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def add(self, observations: Sequence[Observation]) -> dict[str, int]:
+        """Take a batch's rows; returns the batch's count of rows per status."""
+        try:
+            table = to_table(observations)
+        except (pa.ArrowException, ValueError, TypeError, OverflowError):
+            observations = salvaged(observations)
+            table = to_table(observations)
+        self._check_rows(table)
+        batch: Counter[str] = Counter(row.status for row in observations)
+        with self._lock:
+            self._check()
+            self._buffer.append(table)
+            self._buffered_rows += table.num_rows
+            self.statuses.update(batch)
+            self.sources.update(row.source for row in observations)
+            for row in observations:
+                if row.status != "error" or not row.detail:
+                    continue
+                if row.detail in self.errors or len(self.errors) < ERROR_DETAILS:
+                    self.errors[row.detail] += 1
+            if self._buffered_rows >= self.row_group_rows:
+                self._flush()
+        return dict(batch)
+
+    def record(self, usage: run_log.Usage, finished_at: datetime) -> run_log.RunRecord:
+        """The run record of the rows added so far, with what the run spent."""
+        return run_log.record_counts(
+            self.run_id,
+            self.platform,
+            self.started_at,
+            finished_at,
+            self.statuses,
+            self.sources,
+            usage,
+        )
+
+    @property
+    def error_detail(self) -> str | None:
+        """The most frequent detail of the `error` rows added (None: no error row)."""
+        with self._lock:
+            common = self.errors.most_common(1)
+        return common[0][0] if common else None
+
+    def commit(self) -> int | None:
+        """Make every added row visible in one version, replacing this run's earlier rows of
+        this platform and day; returns the version (None when no row was added: nothing is
+        written, and an earlier landing of the run stays as it was)."""
+        with self._lock:
+            self._check()
+            if self._writer is not None and self._buffer:
+                self._flush()
+            writer, self._writer = self._writer, None
+            # A run that fits one buffer (the usual one) is written at once, with no thread.
+            held = pa.concat_tables(self._buffer) if writer is None and self._buffer else None
+            self._buffer, self._buffered_rows = [], 0
+            self._closed = True
+        if writer is not None:
+            return writer.commit()
+        if held is None:
+            return None
+        return replace_run(self.lake, OBSERVATIONS, self.platform, self.run_id, self.day, held)
+
+    def abort(self) -> None:
+        """Give up: no version names any of this run's rows."""
+        with self._lock:
+            self._buffer.clear()
+            self._buffered_rows = 0
+            writer, self._writer = self._writer, None
+            self._closed = True
+        if writer is not None:
+            writer.abort()
+
+    def _check_rows(self, table: pa.Table) -> None:
+        for column, expected in (("run_id", self.run_id), ("platform", self.platform)):
+            if table.num_rows and not pc.all(pc.equal(table[column], expected)).as_py():
+                raise LakeError(f"{self.name}: a row of another {column} was added")
+
+    def _flush(self) -> None:
+        try:
+            if self._writer is None:
+                self._writer = DeltaRunWriter(
+                    self.lake, OBSERVATIONS, self.platform, self.run_id, self.day
+                )
+            self._writer.write(pa.concat_tables(self._buffer))
+        except BaseException as error:
+            # What was streamed goes with the write: nothing more may be added.
+            self._failure = error
+            if self._writer is not None:
+                self._writer.abort()
+                self._writer = None
+            raise
+        self._buffer = []
+        self._buffered_rows = 0
+
+    def _check(self) -> None:
+        if self._closed:
+            raise LakeError(f"{self.name}: this run's rows are already committed or given up")
+        if self._failure is not None:
+            raise LakeError(
+                f"{self.name}: an earlier write failed ({type(self._failure).__name__}); "
+                "nothing of this run's rows was kept"
+            ) from self._failure
+
+
+@contextlib.contextmanager
+def delta_landings(
+    lake: DeltaLake, platforms: Iterable[str], run_id: str, started_at: datetime
+) -> Iterator[dict[str, DeltaLanding]]:
+    """A `DeltaLanding` per platform (as `landing.landings`): on leaving, whatever was not
+    committed is given up; a signal's exception first sets the stop event."""
+    opened = {platform: DeltaLanding(lake, platform, run_id, started_at) for platform in platforms}
+    try:
+        yield opened
+    except BaseException as error:
+        stopping.stop_on(error)
+        raise
+    finally:
+        for landed in opened.values():
+            landed.abort()
+
+
+def write_run_record(lake: DeltaLake, record: run_log.RunRecord) -> int:
+    """Land the record in the run-log table, replacing the run's earlier record of that
+    platform; returns the version."""
+    return replace_run(
+        lake,
+        RUN_LOG,
+        record.platform,
+        check_run_id(record.run_id),
+        record.started_at.date(),
+        record.to_table(),
+    )
