@@ -1,0 +1,355 @@
+"""`followerledger migrate`: turn a lake of run files into one Delta table per dataset.
+
+Before: `<lake>/<dataset>/platform=<p>/date=<d>/<run_id>.parquet` (and `compacted-*.parquet`
+files whose footers name the originals they supersede; the originals stay on disk for the
+reader grace period). After: `<lake>/<dataset>/` is a Delta table partitioned by `platform`
+and `date`, whose schema is the dataset's Arrow schema plus `date` (date32): the partition
+date of the file each row came from (a snapshot's run start day, an import's UTC day of
+`observed_at`; the path is today's truth, so it is copied, not recomputed).
+
+How, per dataset, under the refresh lock (no refresh or compaction runs meanwhile):
+
+1. Read the files that hold the dataset's rows now, by today's rule
+   (`BuildManifest.current`: superseded originals left out), and write them into a new Delta
+   table at `WarehouseLayout.migration_staging(dataset)` in one `write_deltalake` commit.
+   `convert_to_deltalake` in place is refused for this layout (spike Q7) and would count
+   the superseded originals twice.
+2. Check that the new table's row count is exactly the rows read.
+3. Swap: one `renameat2(RENAME_EXCHANGE)` exchanges `<lake>/<dataset>` and the staging
+   folder atomically; then the old files (now in the staging folder) are renamed into the
+   backup folder `WarehouseLayout.migration_backup(stamp)/<dataset>`, laid out as the lake
+   was. They are never deleted, and no reader lists them: readers read `<lake>/<dataset>`,
+   and `vacuum(full=True)` on the table never reaches outside its root.
+4. Files that landed in the old layout between step 1 and the swap (a snapshot of the old
+   version running) are found in the backup and appended to the table in one more commit.
+
+A kill (SIGKILL) at any point leaves each dataset's path holding either its old files or its
+complete new table, never a mixture and never nothing (the exchange is one system call), and
+the next `migrate` finishes from what is on disk: a staging folder that is not yet swapped is
+only the dead attempt's own new files and is rebuilt; old files left in the staging folder
+after the exchange are moved to the backup named in the journal. Where the filesystem has
+no exchange (not Linux, or a filesystem without it), two renames are used instead, and a kill
+between them leaves the dataset's path empty until the next `migrate` renames the finished
+table into place (the old files are then already in the backup).
+
+Local lakes only: an object store has no rename (the S3 spike's design: write under a new
+prefix and point the lake setting at it).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import dataclasses
+import errno
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Final, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from deltalake import DeltaTable, write_deltalake
+
+from followerledger import locks
+from followerledger.clock import utc_now
+from followerledger.lake import Lake, LakeFile, lake_of
+from followerledger.layout import WarehouseLayout
+from followerledger.manifest import BuildManifest, replace_json
+from followerledger.observation import OBSERVATION_SCHEMA
+from followerledger.run_log import RUN_LOG_SCHEMA
+
+__all__ = [
+    "DATASET_SCHEMAS",
+    "PARTITIONS",
+    "DatasetMigration",
+    "MigrationError",
+    "MigrationReport",
+    "delta_schema",
+    "is_delta_table",
+    "migrate",
+]
+
+#: The lake's datasets and their Arrow schemas as run files hold them.
+DATASET_SCHEMAS: Final[dict[str, pa.Schema]] = {
+    "observations": OBSERVATION_SCHEMA,
+    "run_log": RUN_LOG_SCHEMA,
+}
+PARTITIONS: Final = ["platform", "date"]
+#: Data files of the new tables are cut at this size (delta-rs's default, 100 MB, would hold
+#: that much per open partition in memory; spike Q1).
+TARGET_FILE_SIZE: Final = 32 << 20
+_DELTA_LOG: Final = "_delta_log"
+_RENAME_EXCHANGE: Final = 2
+_AT_FDCWD: Final = -100
+
+
+class MigrationError(RuntimeError):
+    """The lake cannot be migrated as it is; the message says why (one line)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DatasetMigration:
+    """What `migrate` did to one dataset."""
+
+    dataset: str
+    #: Run files whose rows were copied, and superseded originals left out.
+    files_read: int
+    files_superseded: int
+    rows: int
+    #: Data files of the new table, and its version after the migration.
+    files_written: int
+    version: int
+    #: Of `rows`, those from files that landed during the migration (step 4).
+    late_rows: int = 0
+
+    def describe(self) -> str:
+        """One clause: rows and files."""
+        superseded = (
+            f", {self.files_superseded} superseded left out" if self.files_superseded else ""
+        )
+        late = f", {self.late_rows:,} landed meanwhile" if self.late_rows else ""
+        return (
+            f"{self.dataset} {self.rows:,} rows from {self.files_read} files{superseded}{late} "
+            f"into {self.files_written} (version {self.version})"
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MigrationReport:
+    """What `migrate` did: the datasets it migrated (or finished) and where the old files are."""
+
+    datasets: tuple[DatasetMigration, ...]
+    backup: Path | None
+    seconds: float
+
+    @property
+    def nothing_to_migrate(self) -> bool:
+        """Whether the lake already held Delta tables only."""
+        return not self.datasets
+
+    def describe(self) -> str:
+        """The one-line summary the CLI prints."""
+        if self.nothing_to_migrate:
+            return "nothing to migrate: every lake dataset is already a Delta table"
+        done = "; ".join(item.describe() for item in self.datasets)
+        return f"migrated to Delta in {self.seconds:.1f} s: {done}; old files kept in {self.backup}"
+
+
+def delta_schema(schema: pa.Schema) -> pa.Schema:
+    """A dataset's Delta table schema: its run files' schema plus the partition `date`."""
+    return schema.append(pa.field("date", pa.date32(), nullable=False))
+
+
+def is_delta_table(path: Path) -> bool:
+    """Whether a folder holds a committed Delta table (its first commit is in the log)."""
+    return (path / _DELTA_LOG / f"{0:020d}.json").is_file()
+
+
+def migrate(layout: WarehouseLayout, *, clock: Callable[[], datetime] = utc_now) -> MigrationReport:
+    """Migrate every dataset of the layout's (local) lake to a Delta table, or finish a
+    migration that was interrupted; see the module docstring for the steps and their safety.
+    MigrationError for a remote lake or a run file that does not fit its dataset."""
+    if not layout.lake_is_local:
+        raise MigrationError(
+            "migrate works on a local lake only (an object store has no rename); "
+            "migrate a local copy and upload it"
+        )
+    started = time.perf_counter()
+    lake = lake_of(layout)
+    lake.sweep_leftovers(layout)
+    with locks.hold(layout, "refresh"):
+        backup = _backup_folder(layout, clock)
+        done = [
+            item
+            for dataset in DATASET_SCHEMAS
+            if (item := _migrate_dataset(layout, lake, dataset, backup)) is not None
+        ]
+        layout.migration_journal.unlink(missing_ok=True)
+        for folder in (layout.migration / "staging", layout.migration):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+    return MigrationReport(tuple(done), backup if done else None, time.perf_counter() - started)
+
+
+def _backup_folder(layout: WarehouseLayout, clock: Callable[[], datetime]) -> Path:
+    """The backup folder: the interrupted migration's (from its journal), else a new one."""
+    try:
+        name = json.loads(layout.migration_journal.read_text(encoding="utf-8"))["backup"]
+        return layout.migration / str(name)
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return layout.migration_backup(f"{clock():%Y%m%dT%H%M%SZ}")
+
+
+def _migrate_dataset(
+    layout: WarehouseLayout, lake: Lake, dataset: str, backup: Path
+) -> DatasetMigration | None:
+    """Migrate (or finish migrating) one dataset; None when there is nothing to do."""
+    live, staging, moved = (
+        layout.lake_dataset(dataset),
+        layout.migration_staging(dataset),
+        backup / dataset,
+    )
+    if is_delta_table(live):
+        if not staging.exists():
+            return None
+        # Killed after the exchange: the staging folder holds the old files.
+        return _finish(live, staging, moved, backup, dataset, [], 0)
+    if not live.exists():
+        if is_delta_table(staging):
+            # Killed between the two renames of the fallback: the old files are in the backup.
+            os.rename(staging, live)
+            return _finish(live, None, moved, backup, dataset, [], 0)
+        return None
+    if staging.exists():
+        # A dead attempt's unfinished table: only its own new files, never an old one.
+        shutil.rmtree(staging)
+    state = BuildManifest()
+    files = state.current(lake, dataset)
+    superseded = len(lake.list(dataset)) - len(files)
+    rows = _write_table(staging, lake, files, DATASET_SCHEMAS[dataset], mode="error")
+    committed, _ = _table_files(DeltaTable(str(staging)))
+    if committed != rows:
+        raise MigrationError(
+            f"{dataset}: the new table holds {committed} rows, not the {rows} read; "
+            f"the lake is unchanged ({staging} can be deleted)"
+        )
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    backup.mkdir(parents=True, exist_ok=True)
+    replace_json(layout.migration_journal, {"backup": backup.name})
+    if _exchange(live, staging):
+        result = _finish(live, staging, moved, backup, dataset, files, superseded)
+    else:
+        os.rename(live, moved)
+        os.rename(staging, live)
+        result = _finish(live, None, moved, backup, dataset, files, superseded)
+    return result
+
+
+def _finish(
+    live: Path,
+    old_files: Path | None,
+    moved: Path,
+    backup: Path,
+    dataset: str,
+    migrated: Sequence[LakeFile],
+    superseded: int,
+) -> DatasetMigration:
+    """After the swap: move the old files (if still beside the staging area) to the backup,
+    append what landed in the old layout meanwhile, and report the table as it is now."""
+    if old_files is not None:
+        moved.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(old_files, moved)
+    old = Lake(backup)
+    current = BuildManifest().current(old, dataset)
+    copied = {item.key for item in migrated}
+    late = [item for item in current if item.key not in copied] if migrated else []
+    late_rows = (
+        _write_table(live, old, late, DATASET_SCHEMAS[dataset], mode="append") if late else 0
+    )
+    table = DeltaTable(str(live))
+    rows, written = _table_files(table)
+    return DatasetMigration(
+        dataset,
+        files_read=len(current),
+        files_superseded=superseded if migrated else len(old.list(dataset)) - len(current),
+        rows=rows,
+        files_written=written,
+        version=table.version(),
+        late_rows=late_rows,
+    )
+
+
+def _write_table(
+    target: Path,
+    lake: Lake,
+    files: Sequence[LakeFile],
+    schema: pa.Schema,
+    *,
+    mode: Literal["error", "append"],
+) -> int:
+    """Write the files' rows into the Delta table at `target` in one commit; the rows read."""
+    shape = delta_schema(schema)
+    for item in files:
+        # The footers first: a file that does not fit is refused before anything is written.
+        unknown = set(pq.read_schema(lake.path(item.key)).names) - set(schema.names)
+        if unknown:
+            raise MigrationError(f"{item.key}: columns {sorted(unknown)} are not in the dataset")
+    read = [0]
+    refused: list[MigrationError] = []
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        # Runs on a delta-rs worker thread: pyarrow only, never a `deltalake` call (spike Q1).
+        for item in files:
+            try:
+                table = _conformed(lake, item, schema, shape)
+            except MigrationError as error:
+                refused.append(error)
+                raise
+            read[0] += table.num_rows
+            yield from table.to_batches()
+
+    try:
+        write_deltalake(
+            str(target),
+            pa.RecordBatchReader.from_batches(shape, batches()),
+            partition_by=PARTITIONS,
+            mode=mode,
+            target_file_size=TARGET_FILE_SIZE,
+        )
+    except Exception:
+        # delta-rs wraps the generator's error in its own; the lake's is the one to say.
+        if refused:
+            raise refused[0] from None
+        raise
+    return read[0]
+
+
+def _conformed(lake: Lake, item: LakeFile, schema: pa.Schema, shape: pa.Schema) -> pa.Table:
+    """One run file's rows in the table's shape: columns it predates as nulls, its partition
+    date from its path; MigrationError for a column the dataset does not have or rows of
+    another platform than its path's."""
+    table = pq.read_table(lake.path(item.key), partitioning=None)
+    unknown = set(table.column_names) - set(schema.names)
+    if unknown:
+        raise MigrationError(f"{item.key}: columns {sorted(unknown)} are not in the dataset")
+    if table.num_rows and not pc.all(pc.equal(table["platform"], item.platform)).as_py():
+        raise MigrationError(f"{item.key}: holds rows of another platform than its folder's")
+    columns = [
+        table[field.name].cast(field.type)
+        if field.name in table.column_names
+        else pa.nulls(table.num_rows, field.type)
+        for field in schema
+    ]
+    day: date = item.day
+    columns.append(pa.array([day] * table.num_rows, pa.date32()))
+    return pa.Table.from_arrays(columns, schema=shape)
+
+
+def _table_files(table: DeltaTable) -> tuple[int, int]:
+    """The rows a Delta table's current files hold and how many files, from its log."""
+    actions = pa.table(table.get_add_actions(flatten=True))
+    if not actions.num_rows:
+        return 0, 0
+    return int(pc.sum(actions["num_records"]).as_py() or 0), actions.num_rows
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two paths in one system call (Linux `renameat2(RENAME_EXCHANGE)`); False where
+    the system or filesystem has no such call (the caller renames twice instead)."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    call = getattr(libc, "renameat2", None)
+    if call is None:
+        return False
+    result = call(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE)
+    if result == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), str(first))
