@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 from deltalake import DeltaTable
 
-from followerledger import migration
+from followerledger import migration, pause
 from followerledger.cli import main
 from followerledger.compaction import compact
 from followerledger.history_import import import_history
@@ -31,6 +36,7 @@ brands:
     x: [alpha, gamma]
     bluesky: [alpha.test]
 """
+ROOT = Path(__file__).resolve().parent.parent
 #: "Now" for the world: days before 2026-11-10 are closed, so compaction merges them.
 NOW = datetime(2026, 11, 10, 12, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -299,3 +305,69 @@ def test_rows_of_another_platform_are_refused_and_nothing_moves(layout: Warehous
         migrate(layout)
     assert not is_delta_table(layout.lake_dataset("observations"))
     assert (layout.local_lake / key).is_file()
+
+
+#: Runs `migrate` on the warehouse given as argv[1]; argv[2] == "renames" takes the two-rename
+#: path (a filesystem without an exchange).
+KILLED_MIGRATE = """
+import sys
+from pathlib import Path
+from followerledger import migration, pause
+from followerledger.layout import WarehouseLayout
+if sys.argv[2] == "renames":
+    migration._exchange = lambda first, second: False
+migration.migrate(WarehouseLayout.at(Path(sys.argv[1])))
+"""
+
+
+def readable_rows(layout: WarehouseLayout, dataset: str) -> list[tuple[object, ...]]:
+    """The dataset's rows as a reader finds them at its path: the Delta table's, or, while
+    the old run files are still there, the published catalog's (it names those files)."""
+    if is_delta_table(layout.lake_dataset(dataset)):
+        return delta_rows(layout, dataset)
+    assert layout.lake_dataset(dataset).is_dir(), f"{dataset}: nothing at its path"
+    return catalog_rows(layout, dataset)
+
+
+@pytest.mark.parametrize(
+    ("point", "path"),
+    [
+        ("migrate-write@2", "exchange"),
+        ("migrate-staged", "exchange"),
+        ("migrate-exchanged", "exchange"),
+        ("migrate-staged@2", "exchange"),
+        ("migrate-exchanged@2", "exchange"),
+        ("migrate-renamed", "renames"),
+    ],
+)
+def test_a_sigkill_at_any_step_leaves_every_dataset_readable_and_migrate_finishes(
+    layout: WarehouseLayout, tmp_path: Path, point: str, path: str
+) -> None:
+    before = {dataset: catalog_rows(layout, dataset) for dataset in DATASET_SCHEMAS}
+    signal_file = tmp_path / "paused"
+    environment = {
+        **os.environ,
+        pause.PAUSE_AT: point,
+        pause.PAUSE_SIGNAL: str(signal_file),
+    }
+    script = [sys.executable, "-c", KILLED_MIGRATE, str(layout.warehouse), path]
+    with subprocess.Popen(script, env=environment, cwd=ROOT) as child:
+        deadline = time.monotonic() + 60
+        while not signal_file.exists():
+            assert child.poll() is None, "migrate ended before its pause point"
+            assert time.monotonic() < deadline, "migrate never reached its pause point"
+            time.sleep(0.05)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    if point != "migrate-renamed":
+        # The fallback's window between its renames has nothing at the path (module doc).
+        for dataset, rows in before.items():
+            assert readable_rows(layout, dataset) == rows
+    report = migrate(layout)
+    assert report.backup is not None
+    for dataset, rows in before.items():
+        assert is_delta_table(layout.lake_dataset(dataset))
+        assert delta_rows(layout, dataset) == rows
+        assert (report.backup / dataset).is_dir()
+    assert not (layout.migration / "staging").exists()
+    assert migrate(layout).nothing_to_migrate

@@ -56,7 +56,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
 
-from followerledger import locks
+from followerledger import locks, pause
 from followerledger.clock import utc_now
 from followerledger.lake import Lake, LakeFile, lake_of
 from followerledger.layout import WarehouseLayout
@@ -222,13 +222,14 @@ def _migrate_dataset(
     staging.parent.mkdir(parents=True, exist_ok=True)
     backup.mkdir(parents=True, exist_ok=True)
     replace_json(layout.migration_journal, {"backup": backup.name})
+    pause.point("migrate-staged")
     if _exchange(live, staging):
-        result = _finish(live, staging, moved, backup, dataset, files, superseded)
-    else:
-        os.rename(live, moved)
-        os.rename(staging, live)
-        result = _finish(live, None, moved, backup, dataset, files, superseded)
-    return result
+        pause.point("migrate-exchanged")
+        return _finish(live, staging, moved, backup, dataset, files, superseded)
+    os.rename(live, moved)
+    pause.point("migrate-renamed")
+    os.rename(staging, live)
+    return _finish(live, None, moved, backup, dataset, files, superseded)
 
 
 def _finish(
@@ -293,6 +294,7 @@ def _write_table(
                 raise
             read[0] += table.num_rows
             yield from table.to_batches()
+            pause.point("migrate-write")
 
     try:
         write_deltalake(
