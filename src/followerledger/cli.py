@@ -234,12 +234,12 @@ def compact(grace_hours: float | None) -> None:
 @_stoppable
 def migrate() -> None:
     """Turn the lake's run files into Delta tables (old files kept in a dated backup)."""
-    from followerledger.layout import WarehouseLayout
     from followerledger.migration import MigrationError
     from followerledger.migration import migrate as run_migration
+    from followerledger.settings import load_settings
 
     try:
-        report = run_migration(WarehouseLayout.from_environment())
+        report = run_migration(load_settings().layout)
     except MigrationError as error:
         fail(str(error))
     click.echo(report.describe())
