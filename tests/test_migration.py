@@ -9,6 +9,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -313,6 +314,7 @@ def test_rows_of_another_platform_are_refused_and_nothing_moves(layout: Warehous
 KILLED_MIGRATE = """
 import sys
 from pathlib import Path
+from typing import Any
 from followerledger import migration, pause
 from followerledger.layout import WarehouseLayout
 if sys.argv[2] == "renames":
@@ -396,3 +398,35 @@ def test_the_demo_lake_migrates_row_for_row(tmp_path: Path) -> None:
         assert delta_rows(layout, dataset) == rows
         scanned = pl.scan_delta(str(layout.lake_dataset(dataset))).select(pl.len()).collect()
         assert scanned.item() == len(rows)
+
+
+def test_late_files_are_appended_once_when_the_append_is_interrupted(
+    layout: WarehouseLayout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake = lake_of(layout)
+    exchange, write_table = migration._exchange, migration._write_table
+
+    def exchange_after_a_landing(first: Path, second: Path) -> bool:
+        if first.name == "observations":
+            when = NOW + timedelta(minutes=5)
+            land(lake, ("meanwhile-run", when, run_rows("meanwhile-run", when)))
+        return exchange(first, second)
+
+    def killed_appending(*args: Any, **kwargs: Any) -> int:
+        if kwargs["mode"] == "append":
+            raise KeyboardInterrupt("killed while appending the late files")
+        return write_table(*args, **kwargs)
+
+    before = len(catalog_rows(layout, "observations"))
+    monkeypatch.setattr(migration, "_exchange", exchange_after_a_landing)
+    monkeypatch.setattr(migration, "_write_table", killed_appending)
+    with pytest.raises(KeyboardInterrupt):
+        migrate(layout)
+    monkeypatch.setattr(migration, "_exchange", exchange)
+    monkeypatch.setattr(migration, "_write_table", write_table)
+    report = migrate(layout)
+    observations = next(item for item in report.datasets if item.dataset == "observations")
+    assert observations.late_rows == 3
+    assert migrate(layout).nothing_to_migrate
+    scanned = pl.scan_delta(str(layout.lake_dataset("observations"))).select(pl.len()).collect()
+    assert scanned.item() == before + 3

@@ -20,17 +20,23 @@ How, per dataset, under the refresh lock (no refresh or compaction runs meanwhil
    backup folder `WarehouseLayout.migration_backup(stamp)/<dataset>`, laid out as the lake
    was. They are never deleted, and no reader lists them: readers read `<lake>/<dataset>`,
    and `vacuum(full=True)` on the table never reaches outside its root.
+   Before the swap the journal (`WarehouseLayout.migration_journal`) records the backup
+   folder and the keys of the files the table was built from.
 4. Files that landed in the old layout between step 1 and the swap (a snapshot of the old
-   version running) are found in the backup and appended to the table in one more commit.
+   version running) are found in the backup (current files not in the journal's keys) and
+   appended to the table in one more commit (version 1; made only while the table is still
+   at version 0, so an interrupted append is redone once, never twice).
 
 A kill (SIGKILL) at any point leaves each dataset's path holding either its old files or its
 complete new table, never a mixture and never nothing (the exchange is one system call), and
-the next `migrate` finishes from what is on disk: a staging folder that is not yet swapped is
-only the dead attempt's own new files and is rebuilt; old files left in the staging folder
-after the exchange are moved to the backup named in the journal. Where the filesystem has
-no exchange (not Linux, or a filesystem without it), two renames are used instead, and a kill
-between them leaves the dataset's path empty until the next `migrate` renames the finished
-table into place (the old files are then already in the backup).
+the next `migrate` finishes from what is on disk and the journal: a staging folder that is
+not yet swapped is only the dead attempt's own new files and is rebuilt; old files left in the
+staging folder after the exchange are moved to the backup the journal names; a dataset the
+journal lists gets its late files appended. The journal is removed when every dataset is
+done. Where the filesystem has no exchange (not Linux, or a filesystem without it), two
+renames are used instead, and a kill between them leaves the dataset's path empty until the
+next `migrate` renames the finished table into place (the old files are then already in the
+backup).
 
 Local lakes only: an object store has no rename (the S3 spike's design: write under a new
 prefix and point the lake setting at it).
@@ -164,11 +170,17 @@ def migrate(layout: WarehouseLayout, *, clock: Callable[[], datetime] = utc_now)
     lake = lake_of(layout)
     lake.sweep_leftovers(layout)
     with locks.hold(layout, "refresh"):
-        backup = _backup_folder(layout, clock)
+        journal = _read_journal(layout)
+        backup = (
+            layout.migration / journal.backup
+            if journal.backup
+            else layout.migration_backup(f"{clock():%Y%m%dT%H%M%SZ}")
+        )
+        journal = dataclasses.replace(journal, backup=backup.name)
         done = [
             item
             for dataset in DATASET_SCHEMAS
-            if (item := _migrate_dataset(layout, lake, dataset, backup)) is not None
+            if (item := _migrate_dataset(layout, lake, dataset, journal)) is not None
         ]
         layout.migration_journal.unlink(missing_ok=True)
         for folder in (layout.migration / "staging", layout.migration):
@@ -177,41 +189,53 @@ def migrate(layout: WarehouseLayout, *, clock: Callable[[], datetime] = utc_now)
     return MigrationReport(tuple(done), backup if done else None, time.perf_counter() - started)
 
 
-def _backup_folder(layout: WarehouseLayout, clock: Callable[[], datetime]) -> Path:
-    """The backup folder: the interrupted migration's (from its journal), else a new one."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Journal:
+    """A migration in progress: its backup folder's name, and per dataset swapped (or about
+    to be) the keys of the run files its table was built from."""
+
+    backup: str | None = None
+    copied: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+
+
+def _read_journal(layout: WarehouseLayout) -> _Journal:
+    """The interrupted migration's journal, or an empty one."""
     try:
-        name = json.loads(layout.migration_journal.read_text(encoding="utf-8"))["backup"]
-        return layout.migration / str(name)
-    except (FileNotFoundError, ValueError, KeyError, TypeError):
-        return layout.migration_backup(f"{clock():%Y%m%dT%H%M%SZ}")
+        data = json.loads(layout.migration_journal.read_text(encoding="utf-8"))
+        return _Journal(str(data["backup"]), {k: list(v) for k, v in data["copied"].items()})
+    except (FileNotFoundError, ValueError, KeyError, TypeError, AttributeError):
+        return _Journal()
 
 
 def _migrate_dataset(
-    layout: WarehouseLayout, lake: Lake, dataset: str, backup: Path
+    layout: WarehouseLayout, lake: Lake, dataset: str, journal: _Journal
 ) -> DatasetMigration | None:
     """Migrate (or finish migrating) one dataset; None when there is nothing to do."""
+    backup = layout.migration / str(journal.backup)
     live, staging, moved = (
         layout.lake_dataset(dataset),
         layout.migration_staging(dataset),
         backup / dataset,
     )
+    copied = journal.copied.get(dataset)
     if is_delta_table(live):
-        if not staging.exists():
-            return None
-        # Killed after the exchange: the staging folder holds the old files.
-        return _finish(live, staging, moved, backup, dataset, [], 0)
+        if staging.exists():
+            # Killed after the exchange: the staging folder holds the old files.
+            return _finish(live, staging, moved, backup, dataset, copied)
+        if copied is not None:
+            # Killed after the old files reached the backup, before the migration ended.
+            return _finish(live, None, moved, backup, dataset, copied)
+        return None
     if not live.exists():
         if is_delta_table(staging):
             # Killed between the two renames of the fallback: the old files are in the backup.
             os.rename(staging, live)
-            return _finish(live, None, moved, backup, dataset, [], 0)
+            return _finish(live, None, moved, backup, dataset, copied)
         return None
     if staging.exists():
         # A dead attempt's unfinished table: only its own new files, never an old one.
         shutil.rmtree(staging)
-    state = BuildManifest()
-    files = state.current(lake, dataset)
-    superseded = len(lake.list(dataset)) - len(files)
+    files = BuildManifest().current(lake, dataset)
     rows = _write_table(staging, lake, files, DATASET_SCHEMAS[dataset], mode="error")
     committed, _ = _table_files(DeltaTable(str(staging)))
     if committed != rows:
@@ -219,17 +243,18 @@ def _migrate_dataset(
             f"{dataset}: the new table holds {committed} rows, not the {rows} read; "
             f"the lake is unchanged ({staging} can be deleted)"
         )
-    staging.parent.mkdir(parents=True, exist_ok=True)
+    keys = sorted(item.key for item in files)
+    journal.copied[dataset] = keys
     backup.mkdir(parents=True, exist_ok=True)
-    replace_json(layout.migration_journal, {"backup": backup.name})
+    replace_json(layout.migration_journal, {"backup": journal.backup, "copied": journal.copied})
     pause.point("migrate-staged")
     if _exchange(live, staging):
         pause.point("migrate-exchanged")
-        return _finish(live, staging, moved, backup, dataset, files, superseded)
+        return _finish(live, staging, moved, backup, dataset, keys)
     os.rename(live, moved)
     pause.point("migrate-renamed")
     os.rename(staging, live)
-    return _finish(live, None, moved, backup, dataset, files, superseded)
+    return _finish(live, None, moved, backup, dataset, keys)
 
 
 def _finish(
@@ -238,18 +263,22 @@ def _finish(
     moved: Path,
     backup: Path,
     dataset: str,
-    migrated: Sequence[LakeFile],
-    superseded: int,
+    copied: Sequence[str] | None,
 ) -> DatasetMigration:
     """After the swap: move the old files (if still beside the staging area) to the backup,
-    append what landed in the old layout meanwhile, and report the table as it is now."""
+    append the current files the table was not built from (`copied`: landed in the old
+    layout meanwhile) unless that commit was made already, and report the table as it is."""
     if old_files is not None:
         moved.parent.mkdir(parents=True, exist_ok=True)
         os.rename(old_files, moved)
     old = Lake(backup)
     current = BuildManifest().current(old, dataset)
-    copied = {item.key for item in migrated}
-    late = [item for item in current if item.key not in copied] if migrated else []
+    table = DeltaTable(str(live))
+    late: list[LakeFile] = []
+    # Version 0 is the migration's one commit; the append of late files is version 1.
+    if copied is not None and table.version() == 0:
+        known = set(copied)
+        late = [item for item in current if item.key not in known]
     late_rows = (
         _write_table(live, old, late, DATASET_SCHEMAS[dataset], mode="append") if late else 0
     )
@@ -258,7 +287,7 @@ def _finish(
     return DatasetMigration(
         dataset,
         files_read=len(current),
-        files_superseded=superseded if migrated else len(old.list(dataset)) - len(current),
+        files_superseded=len(old.list(dataset)) - len(current),
         rows=rows,
         files_written=written,
         version=table.version(),
