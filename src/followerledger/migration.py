@@ -116,13 +116,14 @@ class DatasetMigration:
 
     def describe(self) -> str:
         """One clause: rows and files."""
-        superseded = (
-            f", {self.files_superseded} superseded left out" if self.files_superseded else ""
-        )
-        late = f", {self.late_rows:,} landed meanwhile" if self.late_rows else ""
+        notes = [f"version {self.version}"]
+        if self.files_superseded:
+            notes.insert(0, f"{self.files_superseded} superseded originals left out")
+        if self.late_rows:
+            notes.insert(0, f"{self.late_rows:,} rows landed meanwhile")
         return (
-            f"{self.dataset} {self.rows:,} rows from {self.files_read} files{superseded}{late} "
-            f"into {self.files_written} (version {self.version})"
+            f"{self.dataset}: {self.rows:,} rows from {self.files_read} run files into "
+            f"{self.files_written} Delta files ({', '.join(notes)})"
         )
 
 
