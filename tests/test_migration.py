@@ -430,3 +430,25 @@ def test_late_files_are_appended_once_when_the_append_is_interrupted(
     assert migrate(layout).nothing_to_migrate
     scanned = pl.scan_delta(str(layout.lake_dataset("observations"))).select(pl.len()).collect()
     assert scanned.item() == before + 3
+
+
+def test_a_table_created_over_the_old_files_is_refused_not_taken_as_migrated(
+    layout: WarehouseLayout,
+) -> None:
+    # What a new version's "create the table if absent" does to an unmigrated lake.
+    folder = layout.lake_dataset("observations")
+    DeltaTable.create(
+        str(folder),
+        migration.delta_schema(DATASET_SCHEMAS["observations"]),
+        partition_by=migration.PARTITIONS,
+    )
+    with pytest.raises(MigrationError, match="created over"):
+        migrate(layout)
+    assert parquet_files(folder)
+
+
+def test_the_tables_carry_the_target_file_size(layout: WarehouseLayout) -> None:
+    migrate(layout)
+    for dataset in DATASET_SCHEMAS:
+        configuration = DeltaTable(str(layout.lake_dataset(dataset))).metadata().configuration
+        assert configuration["delta.targetFileSize"] == str(migration.TARGET_FILE_SIZE)

@@ -71,8 +71,10 @@ from followerledger.observation import OBSERVATION_SCHEMA
 from followerledger.run_log import RUN_LOG_SCHEMA
 
 __all__ = [
+    "CONFIGURATION",
     "DATASET_SCHEMAS",
     "PARTITIONS",
+    "TARGET_FILE_SIZE",
     "DatasetMigration",
     "MigrationError",
     "MigrationReport",
@@ -90,6 +92,8 @@ PARTITIONS: Final = ["platform", "date"]
 #: Data files of the new tables are cut at this size (delta-rs's default, 100 MB, would hold
 #: that much per open partition in memory; spike Q1).
 TARGET_FILE_SIZE: Final = 32 << 20
+#: The table properties the new tables are created with.
+CONFIGURATION: Final = {"delta.targetFileSize": str(TARGET_FILE_SIZE)}
 _DELTA_LOG: Final = "_delta_log"
 _RENAME_EXCHANGE: Final = 2
 _AT_FDCWD: Final = -100
@@ -220,6 +224,15 @@ def _migrate_dataset(
     )
     copied = journal.copied.get(dataset)
     if is_delta_table(live):
+        stray = _run_files_inside(live)
+        if stray:
+            # A table created over the old folder (a new version ran before `migrate`): the
+            # run files are invisible to it, and its `vacuum(full=True)` would delete them.
+            raise MigrationError(
+                f"{dataset}: a Delta table was created over {len(stray)} run files it does not "
+                f"name (e.g. {stray[0]}); do not vacuum it; move its _delta_log aside and run "
+                "migrate again"
+            )
         if staging.exists():
             # Killed after the exchange: the staging folder holds the old files.
             return _finish(live, staging, moved, backup, dataset, copied)
@@ -333,6 +346,8 @@ def _write_table(
             partition_by=PARTITIONS,
             mode=mode,
             target_file_size=TARGET_FILE_SIZE,
+            # As `delta_lake.DeltaLake.table` creates tables (branch i14-delta-core).
+            configuration=CONFIGURATION if mode == "error" else None,
         )
     except Exception:
         # delta-rs wraps the generator's error in its own; the lake's is the one to say.
@@ -361,6 +376,21 @@ def _conformed(lake: Lake, item: LakeFile, schema: pa.Schema, shape: pa.Schema) 
     day: date = item.day
     columns.append(pa.array([day] * table.num_rows, pa.date32()))
     return pa.Table.from_arrays(columns, schema=shape)
+
+
+def _run_files_inside(table: Path) -> list[str]:
+    """Run files of the old layout inside a Delta table's folder (delta-rs names its data
+    files `part-…`; the log's own files are under `_delta_log/`)."""
+    found = []
+    for folder, children, names in os.walk(table):
+        if folder == str(table):
+            children[:] = [name for name in children if name != _DELTA_LOG]
+        found += [
+            os.path.relpath(os.path.join(folder, name), table)
+            for name in names
+            if name.endswith(".parquet") and not name.startswith(("part-", "."))
+        ]
+    return sorted(found)
 
 
 def _table_files(table: DeltaTable) -> tuple[int, int]:
