@@ -16,7 +16,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 from click.testing import CliRunner
-from deltalake import DeltaTable
+from deltalake import DeltaTable, write_deltalake
 
 from followerledger import migration, pause
 from followerledger.cli import main
@@ -432,19 +432,32 @@ def test_late_files_are_appended_once_when_the_append_is_interrupted(
     assert scanned.item() == before + 3
 
 
-def test_a_table_created_over_the_old_files_is_refused_not_taken_as_migrated(
+def test_an_empty_table_created_over_the_old_files_is_set_aside_and_the_files_migrate(
     layout: WarehouseLayout,
 ) -> None:
     # What a new version's "create the table if absent" does to an unmigrated lake.
+    before = catalog_rows(layout, "observations")
     folder = layout.lake_dataset("observations")
-    DeltaTable.create(
-        str(folder),
-        migration.delta_schema(DATASET_SCHEMAS["observations"]),
-        partition_by=migration.PARTITIONS,
-    )
+    shape = migration.delta_schema(DATASET_SCHEMAS["observations"])
+    DeltaTable.create(str(folder), shape, partition_by=migration.PARTITIONS)
+    report = migrate(layout, clock=lambda: NOW)
+    assert delta_rows(layout, "observations") == before
+    assert report.backup is not None
+    assert (report.backup / "observations-delta-log-created-over-run-files").is_dir()
+
+
+def test_a_table_with_rows_over_the_old_files_is_refused_not_taken_as_migrated(
+    layout: WarehouseLayout,
+) -> None:
+    lake = lake_of(layout)
+    folder = layout.lake_dataset("observations")
+    schema = DATASET_SCHEMAS["observations"]
+    first = BuildManifest().current(lake, "observations")[0]
+    rows = migration._conformed(lake, first, schema, migration.delta_schema(schema))
+    write_deltalake(str(folder), rows, partition_by=migration.PARTITIONS)
     with pytest.raises(MigrationError, match="created over"):
         migrate(layout)
-    assert parquet_files(folder)
+    assert (folder / first.key.removeprefix("observations/")).is_file()
 
 
 def test_the_tables_carry_the_target_file_size(layout: WarehouseLayout) -> None:

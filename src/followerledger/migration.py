@@ -225,14 +225,19 @@ def _migrate_dataset(
     copied = journal.copied.get(dataset)
     if is_delta_table(live):
         stray = _run_files_inside(live)
-        if stray:
-            # A table created over the old folder (a new version ran before `migrate`): the
-            # run files are invisible to it, and its `vacuum(full=True)` would delete them.
+        if stray and _table_files(DeltaTable(str(live))) == (0, 0):
+            # An empty table created over the old folder (a new version opened the lake
+            # before `migrate`): its log goes to the backup, and the folder migrates as usual.
+            backup.mkdir(parents=True, exist_ok=True)
+            os.rename(live / _DELTA_LOG, backup / f"{dataset}-delta-log-created-over-run-files")
+        elif stray:
+            # Rows were committed to a table created over the old folder: the run files are
+            # invisible to it, and its `vacuum(full=True)` would delete them.
             raise MigrationError(
-                f"{dataset}: a Delta table was created over {len(stray)} run files it does not "
-                f"name (e.g. {stray[0]}); do not vacuum it; move its _delta_log aside and run "
-                "migrate again"
+                f"{dataset}: a Delta table with rows was created over {len(stray)} run files "
+                f"it does not name (e.g. {stray[0]}); do not vacuum or compact it"
             )
+    if is_delta_table(live):
         if staging.exists():
             # Killed after the exchange: the staging folder holds the old files.
             return _finish(live, staging, moved, backup, dataset, copied)
