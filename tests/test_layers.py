@@ -55,6 +55,7 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "configured_refresh",
             "catalog",
             "compaction",
+            "migration",
             "identity",
             "history_import",
             "run_changes",

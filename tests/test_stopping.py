@@ -146,14 +146,14 @@ def test_a_snapshot_waiting_on_a_rate_limit_reset_stops_on_a_signal(
     assert "landed" in after.stdout
 
 
-@pytest.mark.parametrize("command", ["refresh", "compact"])
+@pytest.mark.parametrize("command", ["refresh", "compact", "migrate"])
 def test_a_command_waiting_for_the_warehouse_lock_stops_on_sigterm(
     workspace: Workspace, command: str
 ) -> None:
     (workspace.warehouse / "_state").mkdir(parents=True)
     with FileLock(str(workspace.warehouse / "_state" / "refresh.lock")):
         run = Running(command, env=dict(os.environ))
-        run.wait_for("another refresh or compaction holds it", timeout=30)
+        run.wait_for("another refresh, compaction or migration holds it", timeout=30)
         code = run.stop(signal.SIGTERM)
     assert code == 128 + signal.SIGTERM, run.output
     assert run.output.strip().splitlines()[-1].startswith("followerledger: stopped by SIGTERM")

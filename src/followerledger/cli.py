@@ -230,6 +230,21 @@ def compact(grace_hours: float | None) -> None:
     click.echo(report.describe())
 
 
+@main.command()
+@_stoppable
+def migrate() -> None:
+    """Turn the lake's run files into Delta tables (old files kept in a dated backup)."""
+    from followerledger.migration import MigrationError
+    from followerledger.migration import migrate as run_migration
+    from followerledger.settings import load_settings
+
+    try:
+        report = run_migration(load_settings().layout)
+    except MigrationError as error:
+        fail(str(error))
+    click.echo(report.describe())
+
+
 def _prefect_server(port: int) -> PrefectServer:
     """The configured Prefect server or the local one, with alert settings checked first."""
     import os

@@ -4,8 +4,12 @@ Set `FOLLOWERLEDGER_TEST_PAUSE_AT=<point>` (or `<point>@<n>`: its n-th time, cou
 and the process, on reaching that point, creates the file named by
 `FOLLOWERLEDGER_TEST_PAUSE_SIGNAL` (if set) and sleeps for an hour. Points: `lake-write`
 (a lake or mart file has rows written, not finished), `lake-rename` (finished and synced,
-not yet renamed into place), `state-rename`, `catalog-rename`. Unset (always, outside the
-kill tests) a point costs one dictionary look-up.
+not yet renamed into place), `state-rename`, `catalog-rename`, and `migrate`'s own:
+`migrate-write` (a file's rows streamed to the new table, not committed), `migrate-staged`
+(a dataset's Delta table committed in staging, not swapped), `migrate-exchanged` (swapped,
+old files not yet in the backup) and `migrate-renamed` (no exchange: old files in the
+backup, the table not yet in place). Unset (always, outside the kill tests) a point costs
+one dictionary look-up.
 """
 
 from __future__ import annotations
