@@ -33,12 +33,14 @@ from followerledger.delta_lake import (
     S3_OPTIONS,
     DeltaLake,
     DeltaLakeError,
+    MigrationNeeded,
     delta_lake_of,
     run_predicate,
 )
 from followerledger.delta_landing import DeltaLanding, delta_landings, write_run_record
 from followerledger.delta_writer import DeltaRunWriter
-from followerledger.lake import LakeError
+from followerledger.lake import LakeError, lake_of
+from followerledger.landing import write_observations
 from followerledger.layout import WarehouseLayout
 from followerledger.models.duckdb_sql import connect, snapshot_comment, snapshot_relation
 from followerledger.observation import Observation, to_table
@@ -518,6 +520,33 @@ def test_a_snapshot_before_the_first_commit_creates_nothing(tmp_path: Path) -> N
     assert (read.num_rows, read.schema.names) == (0, RUN_LOG.table_schema.names)
     with pytest.raises(DeltaLakeError, match="no table"):
         lake.snapshot(RUN_LOG, version=0)
+
+
+def test_no_table_is_created_or_read_over_the_old_layouts_run_files(tmp_path: Path) -> None:
+    layout = WarehouseLayout.at(tmp_path / "warehouse")
+    old = write_observations(lake_of(layout), "x", "run-1", AT, rows(3))
+    folder = layout.lake_dataset(OBSERVATIONS.name)
+    lake = delta_lake_of(layout)
+    landing = DeltaLanding(lake, "x", "run-2", AT)
+    landing.add(rows(2, run_id="run-2"))
+    for attempt in (
+        lambda: lake.table(OBSERVATIONS),
+        lambda: lake.snapshot(OBSERVATIONS),
+        landing.commit,
+    ):
+        with pytest.raises(MigrationNeeded) as refused:
+            attempt()
+        message = str(refused.value)
+        assert message == (
+            f"{folder} holds run files of the old lake layout and no Delta table; "
+            "run `followerledger migrate` first"
+        )
+        assert "\n" not in message
+    assert isinstance(refused.value, LakeError)  # the snapshot tasks' `except LakeError`
+    assert not (folder / "_delta_log").exists()
+    assert [p.relative_to(folder.parent).as_posix() for p in folder.rglob("*.parquet")] == [old.key]
+    # The other dataset's folder holds no run file, so its table is created as usual.
+    assert lake.table(RUN_LOG).version() == 0
 
 
 def test_an_empty_table_reads_as_a_typed_empty_relation(lake: DeltaLake) -> None:

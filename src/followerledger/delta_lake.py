@@ -37,6 +37,7 @@ __all__ = [
     "DATE_COLUMN",
     "MAX_COMMIT_RETRIES",
     "OBSERVATIONS",
+    "OLD_RUN_FILES",
     "PARTITION_COLUMNS",
     "RUN_LOG",
     "S3_OPTIONS",
@@ -46,6 +47,7 @@ __all__ = [
     "DeltaLake",
     "DeltaLakeError",
     "DeltaSnapshot",
+    "MigrationNeeded",
     "commit_properties",
     "delta_lake_of",
     "run_predicate",
@@ -67,6 +69,14 @@ MAX_COMMIT_RETRIES: Final = 100
 class DeltaLakeError(LakeError):
     """A Delta lake operation failed; no version names anything partial. A `LakeError`, so
     the callers of today's lake (the snapshot tasks) handle both alike."""
+
+
+class MigrationNeeded(DeltaLakeError):
+    """A dataset folder still holds the old layout's run files, with no Delta table."""
+
+
+#: The old layout's run files in a dataset folder (`lake.Lake`): what `migrate` converts.
+OLD_RUN_FILES: Final = "platform=*/date=*/*.parquet"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -165,12 +175,18 @@ class DeltaLake:
         return f"{self.root}/{dataset.name}"
 
     def table(self, dataset: DeltaDataset) -> DeltaTable:
-        """The dataset's table at its latest version, created empty (version 0) if absent."""
+        """The dataset's table at its latest version, created empty (version 0) if absent.
+
+        Never over the old layout's run files (`MigrationNeeded`): a table created there
+        would name none of them, so readers would see no row and a full vacuum would delete
+        them all as unreferenced.
+        """
         uri = self.table_uri(dataset)
         try:
             return DeltaTable(uri, storage_options=self.storage_options)
         except TableNotFoundError:
             pass
+        self._refuse_run_files(dataset)
         try:
             return DeltaTable.create(
                 uri,
@@ -198,6 +214,8 @@ class DeltaLake:
         try:
             table = DeltaTable(self.table_uri(dataset), storage_options=self.storage_options)
         except TableNotFoundError:
+            # An unmigrated folder is not an empty dataset: never read it as one.
+            self._refuse_run_files(dataset)
             if version is not None:
                 raise DeltaLakeError(f"{dataset.name}: no table, so no version {version}") from None
             return DeltaSnapshot(dataset, None, ())
@@ -230,6 +248,21 @@ class DeltaLake:
             )
         files.sort(key=lambda file: file.path)
         return DeltaSnapshot(dataset, table.version(), tuple(files))
+
+    def _refuse_run_files(self, dataset: DeltaDataset) -> None:
+        """MigrationNeeded if the dataset's folder (with no table) holds old-layout run files.
+
+        Checked on a local lake only: an object-store lake is never migrated in place
+        (`followerledger migrate` refuses one), so its new tables live under a new prefix.
+        """
+        if "://" in self.root:
+            return
+        folder = Path(self.table_uri(dataset))
+        if next(folder.glob(OLD_RUN_FILES), None) is not None:
+            raise MigrationNeeded(
+                f"{folder} holds run files of the old lake layout and no Delta table; "
+                "run `followerledger migrate` first"
+            )
 
     def vacuum(self, dataset: DeltaDataset, retention_hours: int) -> list[str]:
         """Delete files no version within the retention names, orphans of killed writers
