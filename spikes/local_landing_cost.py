@@ -184,7 +184,8 @@ VARIANTS: dict[str, Callable[[Path], Land]] = {
         "append", configuration={"delta.dataSkippingNumIndexedCols": "1"}
     ),
     "reuse+append+nohooks": reused(
-        "append", hooks=PostCommitHookProperties(create_checkpoint=False, cleanup_expired_logs=False)
+        "append",
+        hooks=PostCommitHookProperties(create_checkpoint=False, cleanup_expired_logs=False),
     ),
     "reuse+overwrite+stats1+nohooks": reused(
         "overwrite",

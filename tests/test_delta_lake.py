@@ -549,6 +549,26 @@ def test_no_table_is_created_or_read_over_the_old_layouts_run_files(tmp_path: Pa
     assert lake.table(RUN_LOG).version() == 0
 
 
+def test_a_lake_lends_each_open_table_to_one_write_at_a_time_at_the_latest_version(
+    lake: DeltaLake,
+) -> None:
+    first = lake.lend(OBSERVATIONS)
+    second = lake.lend(OBSERVATIONS)  # while the first is out: another table
+    assert first is not second
+    lake.give_back(OBSERVATIONS, first)
+    other = DeltaLake(lake.root)  # another process's writes, in effect
+    delta_writer.replace_run(other, OBSERVATIONS, "x", "run-1", DAY, to_table(rows(3)))
+    again = lake.lend(OBSERVATIONS)
+    assert again is first
+    assert again.version() == 1 == version(lake)  # caught up before the write
+    lake.give_back(OBSERVATIONS, again)
+    landing = DeltaLanding(lake, "x", "run-2", AT)
+    landing.add(rows(4, run_id="run-2"))
+    assert landing.commit() == 2
+    assert lake.lend(OBSERVATIONS) is first  # the landing used and gave back the same one
+    assert table_rows(lake) == expected(rows(3) + rows(4, run_id="run-2"))
+
+
 def test_an_empty_table_reads_as_a_typed_empty_relation(lake: DeltaLake) -> None:
     relation = snapshot_relation(lake.snapshot(OBSERVATIONS))
     read = connect().sql(relation).arrow().read_all()

@@ -54,21 +54,21 @@ def replace_run(
 ) -> int:
     """Land rows already in memory (a run record, a small run) as one version replacing the
     run's earlier rows of that platform and day; returns the version."""
-    table = lake.table(dataset)
-    try:
-        write_deltalake(
-            table,
-            with_date(rows, dataset, day),
-            mode="overwrite",
-            predicate=run_predicate(platform, run_id, day),
-            commit_properties=commit_properties(),
-        )
-    except DeltaError as error:
-        raise DeltaLakeError(
-            f"{dataset.name} {platform} run {run_id}: the commit failed "
-            f"({type(error).__name__}); no version names its rows"
-        ) from error
-    return table.version()
+    with lake.writing(dataset) as table:
+        try:
+            write_deltalake(
+                table,
+                with_date(rows, dataset, day),
+                mode="overwrite",
+                predicate=run_predicate(platform, run_id, day),
+                commit_properties=commit_properties(),
+            )
+        except DeltaError as error:
+            raise DeltaLakeError(
+                f"{dataset.name} {platform} run {run_id}: the commit failed "
+                f"({type(error).__name__}); no version names its rows"
+            ) from error
+        return table.version()
 
 
 class WriteGivenUp(Exception):
@@ -105,7 +105,9 @@ class DeltaRunWriter:
         self._error: BaseException | None = None
         self._version: int | None = None
         self._ended = False
-        table = lake.table(dataset)  # on this thread: never inside the stream
+        # Lent on this thread (never inside the stream), given back after a good commit.
+        self._lake, self._table = lake, lake.lend(dataset)
+        table = self._table
         reader = pa.RecordBatchReader.from_batches(dataset.table_schema, self._batches())
 
         def run() -> None:
@@ -154,6 +156,7 @@ class DeltaRunWriter:
             ) from self._error
         if self._version is None:
             raise DeltaLakeError(f"{self._name}: the writer ended without a version")
+        self._lake.give_back(self.dataset, self._table)
         return self._version
 
     def abort(self) -> None:
