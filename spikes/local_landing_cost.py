@@ -138,6 +138,7 @@ def reused(
     mode: str,
     *,
     txn: bool = False,
+    lookup: bool = False,
     writer: WriterProperties | None = None,
     configuration: dict[str, str | None] | None = None,
     hooks: PostCommitHookProperties | None = None,
@@ -147,6 +148,8 @@ def reused(
 
         def land(run_id: str, rows: list[Observation]) -> None:
             table.update_incremental()
+            if lookup:  # how `run_write` tells a first landing from a re-run
+                table.transaction_version(f"observations x {run_id}")
             properties = (
                 CommitProperties(
                     max_commit_retries=100,
@@ -179,6 +182,7 @@ VARIANTS: dict[str, Callable[[Path], Land]] = {
     "reuse+overwrite": reused("overwrite"),
     "reuse+append": reused("append"),
     "reuse+append+txn": reused("append", txn=True),
+    "reuse+append+txn+lookup": reused("append", txn=True, lookup=True),
     "reuse+append+nostats": reused("append", writer=NO_STATS),
     "reuse+append+stats1": reused(
         "append", configuration={"delta.dataSkippingNumIndexedCols": "1"}
