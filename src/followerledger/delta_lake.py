@@ -25,8 +25,7 @@ from typing import Final
 from urllib.parse import unquote
 
 import pyarrow as pa
-import pyarrow.compute as pc
-from deltalake import CommitProperties, DeltaTable, Transaction
+from deltalake import CommitProperties, DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from followerledger.lake import LakeError
@@ -51,12 +50,9 @@ __all__ = [
     "DeltaLakeError",
     "DeltaSnapshot",
     "MigrationNeeded",
-    "RunWrite",
     "commit_properties",
     "delta_lake_of",
     "run_predicate",
-    "run_rows",
-    "run_write",
     "with_date",
 ]
 
@@ -147,35 +143,6 @@ def run_predicate(platform: str, run_id: str, day: date) -> str:
     )
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class RunWrite:
-    """How one run's rows of one platform and day are committed into a table version.
-
-    Every such commit records a Delta app transaction (`app_id` names the dataset, platform,
-    day and run; its version counts the landings). The run's first landing is a plain append
-    (`predicate` None; no rows to replace, and no scan for them: ~2 ms less per run); a
-    later one replaces the run's rows by `predicate`. Two writers landing the same run and
-    platform at once both record the same app id, so delta-rs' conflict check fails the
-    second ("Concurrent transaction failed") whether they append or replace: never twice.
-    """
-
-    predicate: str | None
-    properties: CommitProperties
-
-
-def run_write(table: DeltaTable, platform: str, run_id: str, day: date) -> RunWrite:
-    """How to commit a run's rows into `table` at its current version (see `RunWrite`)."""
-    app_id = f"followerledger {platform} {day.isoformat()} {run_id}"
-    landed = table.transaction_version(app_id)
-    return RunWrite(
-        predicate=None if landed is None else run_predicate(platform, run_id, day),
-        properties=CommitProperties(
-            max_commit_retries=MAX_COMMIT_RETRIES,
-            app_transactions=[Transaction(app_id=app_id, version=(landed or 0) + 1)],
-        ),
-    )
-
-
 def _quoted(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -185,20 +152,6 @@ def with_date(table: pa.Table, dataset: DeltaDataset, day: date) -> pa.Table:
     rows = table.select(dataset.row_schema.names).cast(dataset.row_schema)
     column = pa.array([day] * rows.num_rows, pa.date32())
     return pa.Table.from_arrays([*rows.columns, column], schema=dataset.table_schema)
-
-
-def run_rows(
-    rows: pa.Table, dataset: DeltaDataset, platform: str, run_id: str, day: date
-) -> pa.Table:
-    """`with_date` of rows that must all be the run's and the platform's (DeltaLakeError,
-    naming no row, otherwise): a first landing appends, so no predicate would catch them."""
-    for column, value in (("run_id", run_id), ("platform", platform)):
-        if rows.num_rows and not pc.all(pc.equal(rows[column], value)).as_py():
-            raise DeltaLakeError(
-                f"{dataset.name} {platform} run {run_id}: a row of another {column}; "
-                "nothing of this run was written"
-            )
-    return with_date(rows, dataset, day)
 
 
 def commit_properties() -> CommitProperties:

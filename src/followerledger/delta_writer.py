@@ -4,10 +4,9 @@
 groups from a bounded queue: the caller's `write` puts a table, `commit` ends the stream and
 waits for the version, `abort` makes the generator raise, so the write fails and no version
 is made. Data files roll over at `delta_lake.TARGET_FILE_SIZE`, so memory stays flat however
-long the stream is. How it commits is `delta_lake.run_write`'s: a run's first landing is an
-append, a re-run replaces exactly its own rows by the run's predicate, in one version either
-way, and both record the run's app transaction (so two concurrent landings of one run never
-both commit).
+long the stream is. The write is `mode="overwrite"` with the run's predicate
+(`delta_lake.run_predicate`): a first landing is a pure add, a re-run replaces exactly its own
+rows, in one version either way.
 
 The generator runs on a delta-rs (tokio) worker thread: it only takes from the queue and
 never calls `deltalake` (doing so panics, "Cannot start a runtime from within a runtime").
@@ -24,7 +23,7 @@ from datetime import date
 from typing import Final
 
 import pyarrow as pa
-from deltalake import DeltaTable, write_deltalake
+from deltalake import write_deltalake
 from deltalake.exceptions import DeltaError
 
 from followerledger.delta_lake import (
@@ -32,16 +31,15 @@ from followerledger.delta_lake import (
     DeltaDataset,
     DeltaLake,
     DeltaLakeError,
-    RunWrite,
-    run_rows,
-    run_write,
+    commit_properties,
+    run_predicate,
+    with_date,
 )
 
 __all__ = [
     "QUEUED_GROUPS",
     "DeltaRunWriter",
     "WriteGivenUp",
-    "commit_run",
     "replace_run",
 ]
 
@@ -58,10 +56,12 @@ def replace_run(
     run's earlier rows of that platform and day; returns the version."""
     with lake.writing(dataset) as table:
         try:
-            commit_run(
+            write_deltalake(
                 table,
-                run_rows(rows, dataset, platform, run_id, day),
-                run_write(table, platform, run_id, day),
+                with_date(rows, dataset, day),
+                mode="overwrite",
+                predicate=run_predicate(platform, run_id, day),
+                commit_properties=commit_properties(),
             )
         except DeltaError as error:
             raise DeltaLakeError(
@@ -69,32 +69,6 @@ def replace_run(
                 f"({type(error).__name__}); no version names its rows"
             ) from error
         return table.version()
-
-
-def commit_run(
-    table: DeltaTable,
-    data: pa.Table | pa.RecordBatchReader,
-    plan: RunWrite,
-    target_file_size: int = TARGET_FILE_SIZE,
-) -> None:
-    """One `write_deltalake` of a run's rows as `plan` says: append, or replace by predicate."""
-    if plan.predicate is None:
-        write_deltalake(
-            table,
-            data,
-            mode="append",
-            target_file_size=target_file_size,
-            commit_properties=plan.properties,
-        )
-    else:
-        write_deltalake(
-            table,
-            data,
-            mode="overwrite",
-            predicate=plan.predicate,
-            target_file_size=target_file_size,
-            commit_properties=plan.properties,
-        )
 
 
 class WriteGivenUp(Exception):
@@ -124,6 +98,7 @@ class DeltaRunWriter:
         target_file_size: int = TARGET_FILE_SIZE,
     ) -> None:
         self.dataset, self.platform, self.run_id, self.day = dataset, platform, run_id, day
+        self.predicate = run_predicate(platform, run_id, day)
         self._queue: queue.Queue[pa.RecordBatch | _End | WriteGivenUp] = queue.Queue(
             maxsize=QUEUED_GROUPS
         )
@@ -133,12 +108,18 @@ class DeltaRunWriter:
         # Lent on this thread (never inside the stream), given back after a good commit.
         self._lake, self._table = lake, lake.lend(dataset)
         table = self._table
-        self.plan = run_write(table, platform, run_id, day)
         reader = pa.RecordBatchReader.from_batches(dataset.table_schema, self._batches())
 
         def run() -> None:
             try:
-                commit_run(table, reader, self.plan, target_file_size)
+                write_deltalake(
+                    table,
+                    reader,
+                    mode="overwrite",
+                    predicate=self.predicate,
+                    target_file_size=target_file_size,
+                    commit_properties=commit_properties(),
+                )
                 self._version = table.version()
             except BaseException as error:  # re-raised by commit
                 self._error = error
@@ -162,8 +143,7 @@ class DeltaRunWriter:
         """Stream a table of the dataset's row schema (its `date` is added here)."""
         if self._ended:
             raise DeltaLakeError(f"{self._name}: this run's write has already ended")
-        rows = run_rows(rows, self.dataset, self.platform, self.run_id, self.day)
-        for batch in rows.to_batches():
+        for batch in with_date(rows, self.dataset, self.day).to_batches():
             self._put(batch)
 
     def commit(self) -> int:
