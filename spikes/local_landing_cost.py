@@ -15,7 +15,8 @@ same rows (conversion included). Delta variants (all including `to_table` + `wit
 - `…+nostats` / `…+stats1`: statistics off, or the table keeping stats of 1 column only.
 - `…+nohooks`: no checkpoint / log cleanup post-commit hook.
 
-Run: `.venv/bin/python spikes/local_landing_cost.py [runs] [rounds]`.
+Run: `.venv/bin/python spikes/local_landing_cost.py [runs] [rounds] [name,parts]` (the last
+picks variants whose name contains a part; the three baselines always run).
 """
 
 from __future__ import annotations
@@ -191,6 +192,16 @@ VARIANTS: dict[str, Callable[[Path], Land]] = {
         "append",
         hooks=PostCommitHookProperties(create_checkpoint=False, cleanup_expired_logs=False),
     ),
+    "reuse+overwrite+stats1": reused(
+        "overwrite", configuration={"delta.dataSkippingNumIndexedCols": "1"}
+    ),
+    "reuse+overwrite+statscols": reused(
+        "overwrite", configuration={"delta.dataSkippingStatsColumns": "run_id,observed_at"}
+    ),
+    "reuse+overwrite+nohooks": reused(
+        "overwrite",
+        hooks=PostCommitHookProperties(create_checkpoint=False, cleanup_expired_logs=False),
+    ),
     "reuse+overwrite+stats1+nohooks": reused(
         "overwrite",
         configuration={"delta.dataSkippingNumIndexedCols": "1"},
@@ -199,13 +210,19 @@ VARIANTS: dict[str, Callable[[Path], Land]] = {
 }
 
 
+BASELINES = ("pq.write_table", "Landing (today)", "DeltaLanding")
+
+
 def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 40
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    chosen = sys.argv[3].split(",") if len(sys.argv) > 3 else None  # substrings of names
     batches = [observations(f"run-{i:04d}") for i in range(runs)]
     medians: dict[str, list[float]] = {name: [] for name in VARIANTS}
     for _ in range(rounds):
         for name, make in VARIANTS.items():
+            if chosen and name not in BASELINES and not any(part in name for part in chosen):
+                continue
             with tempfile.TemporaryDirectory() as folder:
                 land = make(Path(folder))
                 land("warm-up", observations("warm-up"))
@@ -218,6 +235,8 @@ def main() -> None:
     base = statistics.median(medians["Landing (today)"])
     print(f"{runs} runs x {ROWS} rows, {rounds} rounds; median ms per run (per-round medians)")
     for name, values in medians.items():
+        if not values:
+            continue
         figure = statistics.median(values)
         spread = ", ".join(f"{v:.1f}" for v in values)
         print(f"{name:32s} {figure:6.2f} ms  {figure / base:4.2f}x today   [{spread}]")

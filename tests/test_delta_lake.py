@@ -118,7 +118,17 @@ def test_tables_live_under_the_layouts_lake_partitioned_by_platform_and_date(
     schema = pa.schema(table.schema())
     assert schema.names == [*OBSERVATIONS.row_schema.names, "date"]
     assert schema.field("date").type == pa.date32()
+    assert table.metadata().configuration == {
+        "delta.targetFileSize": str(32 << 20),
+        "delta.dataSkippingStatsColumns": "run_id,observed_at",
+    }
     assert lake.table(OBSERVATIONS).version() == 0  # opening again creates nothing
+    delta_writer.replace_run(lake, OBSERVATIONS, "x", "run-1", DAY, to_table(rows(3)))
+    stats = pa.table(lake.table(OBSERVATIONS).get_add_actions(flatten=True)).column_names
+    assert sorted(name for name in stats if name.startswith("max.")) == [
+        "max.observed_at",
+        "max.run_id",
+    ]
 
 
 def test_a_landing_from_threads_is_one_version_invisible_until_commit(lake: DeltaLake) -> None:

@@ -21,6 +21,7 @@ from deltalake import DeltaTable, write_deltalake
 from followerledger import migration, pause
 from followerledger.cli import main
 from followerledger.compaction import compact
+from followerledger.delta_lake import DATASETS
 from followerledger.demo import DEMO_WATCHLIST, write_generated_history
 from followerledger.history_import import import_history
 from followerledger.lake import Lake, is_compacted, lake_of
@@ -460,8 +461,14 @@ def test_a_table_with_rows_over_the_old_files_is_refused_not_taken_as_migrated(
     assert (folder / first.key.removeprefix("observations/")).is_file()
 
 
-def test_the_tables_carry_the_target_file_size(layout: WarehouseLayout) -> None:
+def test_the_tables_carry_the_cores_configuration(layout: WarehouseLayout) -> None:
     migrate(layout)
-    for dataset in DATASET_SCHEMAS:
-        configuration = DeltaTable(str(layout.lake_dataset(dataset))).metadata().configuration
+    for dataset in DATASETS:
+        table = DeltaTable(str(layout.lake_dataset(dataset.name)))
+        configuration = table.metadata().configuration
+        assert configuration == dataset.configuration  # as `DeltaLake.table` creates them
         assert configuration["delta.targetFileSize"] == str(migration.TARGET_FILE_SIZE)
+        stats = pa.table(table.get_add_actions(flatten=True)).column_names
+        assert {name for name in stats if name.startswith("min.")} == {
+            f"min.{column}" for column in dataset.stats_columns
+        }

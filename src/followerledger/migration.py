@@ -64,6 +64,7 @@ from deltalake import DeltaTable, write_deltalake
 
 from followerledger import locks, pause
 from followerledger.clock import utc_now
+from followerledger.delta_lake import DATASETS
 from followerledger.lake import Lake, LakeFile, lake_of
 from followerledger.layout import WarehouseLayout
 from followerledger.manifest import BuildManifest, replace_json
@@ -71,7 +72,7 @@ from followerledger.observation import OBSERVATION_SCHEMA
 from followerledger.run_log import RUN_LOG_SCHEMA
 
 __all__ = [
-    "CONFIGURATION",
+    "CONFIGURATIONS",
     "DATASET_SCHEMAS",
     "PARTITIONS",
     "TARGET_FILE_SIZE",
@@ -92,8 +93,8 @@ PARTITIONS: Final = ["platform", "date"]
 #: Data files of the new tables are cut at this size (delta-rs's default, 100 MB, would hold
 #: that much per open partition in memory; spike Q1).
 TARGET_FILE_SIZE: Final = 32 << 20
-#: The table properties the new tables are created with.
-CONFIGURATION: Final = {"delta.targetFileSize": str(TARGET_FILE_SIZE)}
+#: The table properties each new table is created with: the core's (`DeltaLake.table`).
+CONFIGURATIONS: Final = {dataset.name: dataset.configuration for dataset in DATASETS}
 _DELTA_LOG: Final = "_delta_log"
 _RENAME_EXCHANGE: Final = 2
 _AT_FDCWD: Final = -100
@@ -255,7 +256,7 @@ def _migrate_dataset(
         # A dead attempt's unfinished table: only its own new files, never an old one.
         shutil.rmtree(staging)
     files = BuildManifest().current(lake, dataset)
-    rows = _write_table(staging, lake, files, DATASET_SCHEMAS[dataset], mode="error")
+    rows = _write_table(staging, lake, files, dataset, mode="error")
     committed, _ = _table_files(DeltaTable(str(staging)))
     if committed != rows:
         raise MigrationError(
@@ -298,9 +299,7 @@ def _finish(
     if copied is not None and table.version() == 0:
         known = set(copied)
         late = [item for item in current if item.key not in known]
-    late_rows = (
-        _write_table(live, old, late, DATASET_SCHEMAS[dataset], mode="append") if late else 0
-    )
+    late_rows = _write_table(live, old, late, dataset, mode="append") if late else 0
     table = DeltaTable(str(live))
     rows, written = _table_files(table)
     return DatasetMigration(
@@ -318,11 +317,12 @@ def _write_table(
     target: Path,
     lake: Lake,
     files: Sequence[LakeFile],
-    schema: pa.Schema,
+    dataset: str,
     *,
     mode: Literal["error", "append"],
 ) -> int:
     """Write the files' rows into the Delta table at `target` in one commit; the rows read."""
+    schema = DATASET_SCHEMAS[dataset]
     shape = delta_schema(schema)
     for item in files:
         # The footers first: a file that does not fit is refused before anything is written.
@@ -352,7 +352,7 @@ def _write_table(
             mode=mode,
             target_file_size=TARGET_FILE_SIZE,
             # As `delta_lake.DeltaLake.table` creates tables (branch i14-delta-core).
-            configuration=CONFIGURATION if mode == "error" else None,
+            configuration=CONFIGURATIONS[dataset] if mode == "error" else None,
         )
     except Exception:
         # delta-rs wraps the generator's error in its own; the lake's is the one to say.
