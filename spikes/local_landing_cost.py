@@ -16,11 +16,13 @@ same rows (conversion included). Delta variants (all including `to_table` + `wit
 - `…+nohooks`: no checkpoint / log cleanup post-commit hook.
 
 Run: `.venv/bin/python spikes/local_landing_cost.py [runs] [rounds] [name,parts]` (the last
-picks variants whose name contains a part; the three baselines always run).
+picks variants whose name contains a part; the three baselines always run). LANDING_ROWS sets
+the rows per run (2,000 by default).
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import tempfile
@@ -54,7 +56,7 @@ from followerledger.lake import Lake
 from followerledger.landing import Landing
 from followerledger.observation import Observation, to_table
 
-ROWS = 2_000
+ROWS = int(os.environ.get("LANDING_ROWS", "2000"))
 AT = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
 DAY = AT.date()
 
@@ -120,6 +122,12 @@ def delta_landing(root: Path) -> Land:
     return land
 
 
+def delta_landing_all_stats(root: Path) -> Land:
+    """`DeltaLanding` into a table created as before: statistics of every column."""
+    create(root)
+    return delta_landing(root)
+
+
 def reopen_overwrite(root: Path) -> Land:
     uri = str(create(root).table_uri)
 
@@ -179,6 +187,7 @@ VARIANTS: dict[str, Callable[[Path], Land]] = {
     "pq.write_table": bare_parquet,
     "Landing (today)": today,
     "DeltaLanding": delta_landing,
+    "DeltaLanding, all stats": delta_landing_all_stats,
     "reopen+overwrite": reopen_overwrite,
     "reuse+overwrite": reused("overwrite"),
     "reuse+append": reused("append"),
@@ -216,7 +225,7 @@ BASELINES = ("pq.write_table", "Landing (today)", "DeltaLanding")
 def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 40
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
-    chosen = sys.argv[3].split(",") if len(sys.argv) > 3 else None  # substrings of names
+    chosen = [part for part in sys.argv[3].split(",") if part] if len(sys.argv) > 3 else None
     batches = [observations(f"run-{i:04d}") for i in range(runs)]
     medians: dict[str, list[float]] = {name: [] for name in VARIANTS}
     for _ in range(rounds):
