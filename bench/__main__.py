@@ -18,6 +18,7 @@ from typing import Any
 
 from bench import (
     compaction,
+    delta_landing,
     landing,
     query_cli,
     refresh,
@@ -35,6 +36,11 @@ BENCHMARKS: list[tuple[str, str, Callable[..., dict[str, Any]]]] = [
         snapshot_scale.run,
     ),
     ("landing", "Landing: parsed rows to committed Parquet", landing.run),
+    (
+        "delta-landing",
+        "Delta landing: a run's rows to a committed Delta version (issue 14)",
+        delta_landing.run,
+    ),
     ("refresh", "Refresh: incremental vs full, 1 and 5 years; ad hoc latest growth", refresh.run),
     ("compaction", "Compaction", compaction.run),
     ("query", "`followerledger query` end to end", query_cli.run),
