@@ -29,6 +29,7 @@ from followerledger import delta_landing, delta_writer
 from followerledger.catalog import STORAGE_VERSION
 from followerledger.delta_lake import (
     OBSERVATIONS,
+    REOPEN_AFTER_VERSIONS,
     RUN_LOG,
     S3_OPTIONS,
     DeltaLake,
@@ -121,6 +122,7 @@ def test_tables_live_under_the_layouts_lake_partitioned_by_platform_and_date(
     assert table.metadata().configuration == {
         "delta.targetFileSize": str(32 << 20),
         "delta.dataSkippingStatsColumns": "run_id,observed_at",
+        "delta.checkpointInterval": "10",
     }
     assert lake.table(OBSERVATIONS).version() == 0  # opening again creates nothing
     delta_writer.replace_run(lake, OBSERVATIONS, "x", "run-1", DAY, to_table(rows(3)))
@@ -597,8 +599,16 @@ def test_a_lake_lends_each_open_table_to_one_write_at_a_time_at_the_latest_versi
     landing = DeltaLanding(lake, "x", "run-2", AT)
     landing.add(rows(4, run_id="run-2"))
     assert landing.commit() == 2
-    assert lake.lend(OBSERVATIONS) is first  # the landing used and gave back the same one
+    kept = lake.lend(OBSERVATIONS)
+    assert kept is first  # the landing used and gave back the same one
+    lake.give_back(OBSERVATIONS, kept)
     assert table_rows(lake) == expected(rows(3) + rows(4, run_id="run-2"))
+    for index in range(REOPEN_AFTER_VERSIONS):  # first was opened at version 0
+        rows_of = to_table(rows(1, run_id=f"r{index}", platform="y"))
+        delta_writer.replace_run(other, OBSERVATIONS, "y", f"r{index}", DAY, rows_of)
+    reopened = lake.lend(OBSERVATIONS)
+    assert reopened is not first  # caught up on too many versions: opened afresh
+    assert reopened.version() == 2 + REOPEN_AFTER_VERSIONS
 
 
 def test_an_empty_table_reads_as_a_typed_empty_relation(lake: DeltaLake) -> None:

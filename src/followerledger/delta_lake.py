@@ -35,12 +35,14 @@ from followerledger.run_log import DATASET as RUN_LOG_NAME
 from followerledger.run_log import RUN_LOG_SCHEMA
 
 __all__ = [
+    "CHECKPOINT_INTERVAL",
     "DATASETS",
     "DATE_COLUMN",
     "MAX_COMMIT_RETRIES",
     "OBSERVATIONS",
     "OLD_RUN_FILES",
     "PARTITION_COLUMNS",
+    "REOPEN_AFTER_VERSIONS",
     "RUN_LOG",
     "S3_OPTIONS",
     "TARGET_FILE_SIZE",
@@ -66,6 +68,15 @@ TARGET_FILE_SIZE: Final = 32 << 20
 #: conflict logically, so a retry only takes the next version number (8 concurrent writers on
 #: S3 needed up to ~20 in the spike; 100 leaves room).
 MAX_COMMIT_RETRIES: Final = 100
+
+
+#: A kept table is opened afresh once it has caught up on this many versions
+#: (`DeltaLake.lend`; spikes/local_landing_growth.py).
+REOPEN_AFTER_VERSIONS: Final = 10
+#: Commits between checkpoints. A write replays the log since the last checkpoint (~0.3 ms a
+#: version here), so delta-rs' default of 100 lets a landing grow from ~11 ms to ~30; every
+#: 10, with tables reopened as often, it stays at ~12 (spikes/local_landing_growth.py).
+CHECKPOINT_INTERVAL: Final = 10
 
 
 class DeltaLakeError(LakeError):
@@ -99,6 +110,7 @@ class DeltaDataset:
         return {
             "delta.targetFileSize": str(TARGET_FILE_SIZE),
             "delta.dataSkippingStatsColumns": ",".join(self.stats_columns),
+            "delta.checkpointInterval": str(CHECKPOINT_INTERVAL),
         }
 
     @property
@@ -184,7 +196,9 @@ class DeltaLake:
         text = str(uri)
         self.root = text.rstrip("/") if "://" in text else str(Path(text).absolute())
         self.storage_options = dict(storage_options) if storage_options else None
-        self._idle: dict[str, list[DeltaTable]] = {}
+        #: Per dataset: idle tables, each with the version it was opened at.
+        self._idle: dict[str, list[tuple[DeltaTable, int]]] = {}
+        self._opened: dict[int, int] = {}  # lent tables: the version each was opened at
         self._idle_lock = threading.Lock()
 
     def table_uri(self, dataset: DeltaDataset) -> str:
@@ -232,23 +246,34 @@ class DeltaLake:
         """The dataset's table at its latest version, for one write at a time.
 
         Opening a table reads its log (~5 ms locally); an open one catches up with
-        `update_incremental()` (~1 ms). So tables are kept between writes, each lent to one
-        write only: a write's conflict check runs against the version its table was at, and
-        another thread's `update_incremental()` must never move that under it. Hand it back
+        `update_incremental()` (~1 ms). But an open table's writes get dearer with every
+        version it has caught up on (~0.15 ms each: 44 ms per landing at 300 versions,
+        against 12 ms for a table opened then), so one is reopened after
+        `REOPEN_AFTER_VERSIONS`. Tables are kept between writes, each lent to one write
+        only: a write's conflict check runs against the version its table was at, and another
+        thread's `update_incremental()` must never move that under it. Hand it back
         with `give_back` after a successful write; one whose write failed is just dropped.
         """
         with self._idle_lock:
             idle = self._idle.get(dataset.name)
-            table = idle.pop() if idle else None
-        if table is None:
-            return self.table(dataset)
-        table.update_incremental()
+            lent = idle.pop() if idle else None
+        if lent is not None:
+            table, opened = lent
+            table.update_incremental()
+            if table.version() - opened < REOPEN_AFTER_VERSIONS:
+                with self._idle_lock:
+                    self._opened[id(table)] = opened
+                return table
+        table = self.table(dataset)
+        with self._idle_lock:
+            self._opened[id(table)] = table.version()
         return table
 
     def give_back(self, dataset: DeltaDataset, table: DeltaTable) -> None:
         """Keep a lent table for the dataset's next write."""
         with self._idle_lock:
-            self._idle.setdefault(dataset.name, []).append(table)
+            opened = self._opened.pop(id(table), table.version())
+            self._idle.setdefault(dataset.name, []).append((table, opened))
 
     def snapshot(self, dataset: DeltaDataset, version: int | None = None) -> DeltaSnapshot:
         """The files of the latest version (or of `version`), with their partition values.
