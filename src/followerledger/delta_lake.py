@@ -239,7 +239,11 @@ class DeltaLake:
         """The dataset's table at its latest version, for one write (`lend`, then
         `give_back` unless the write raised)."""
         table = self.lend(dataset)
-        yield table
+        try:
+            yield table
+        except BaseException:
+            self.drop(table)
+            raise
         self.give_back(dataset, table)
 
     def lend(self, dataset: DeltaDataset) -> DeltaTable:
@@ -252,7 +256,7 @@ class DeltaLake:
         `REOPEN_AFTER_VERSIONS`. Tables are kept between writes, each lent to one write
         only: a write's conflict check runs against the version its table was at, and another
         thread's `update_incremental()` must never move that under it. Hand it back
-        with `give_back` after a successful write; one whose write failed is just dropped.
+        with `give_back` after a successful write, or `drop` it if the write failed.
         """
         with self._idle_lock:
             idle = self._idle.get(dataset.name)
@@ -268,6 +272,11 @@ class DeltaLake:
         with self._idle_lock:
             self._opened[id(table)] = table.version()
         return table
+
+    def drop(self, table: DeltaTable) -> None:
+        """Forget a lent table whose write failed: it is never lent again."""
+        with self._idle_lock:
+            self._opened.pop(id(table), None)
 
     def give_back(self, dataset: DeltaDataset, table: DeltaTable) -> None:
         """Keep a lent table for the dataset's next write."""

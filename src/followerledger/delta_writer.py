@@ -149,6 +149,8 @@ class DeltaRunWriter:
     def commit(self) -> int:
         """End the stream and wait for its commit; returns the version it made."""
         self._end(_END)
+        if self._error is not None or self._version is None:
+            self._lake.drop(self._table)
         if self._error is not None:
             raise DeltaLakeError(
                 f"{self._name}: the commit failed ({type(self._error).__name__}); no version "
@@ -164,6 +166,7 @@ class DeltaRunWriter:
         written stay unreferenced until `DeltaLake.vacuum` removes them."""
         if not self._ended:
             self._end(WriteGivenUp(f"{self._name}: given up"))
+            self._lake.drop(self._table)
 
     @property
     def _name(self) -> str:
