@@ -611,6 +611,15 @@ def test_a_lake_lends_each_open_table_to_one_write_at_a_time_at_the_latest_versi
     assert reopened.version() == 2 + REOPEN_AFTER_VERSIONS
 
 
+def test_a_table_whose_write_failed_is_never_lent_again(lake: DeltaLake) -> None:
+    kept = lake.lend(OBSERVATIONS)
+    lake.give_back(OBSERVATIONS, kept)
+    with pytest.raises(DeltaLakeError, match="commit failed"):  # rows outside the predicate
+        delta_writer.replace_run(lake, OBSERVATIONS, "y", "run-1", DAY, to_table(rows(2)))
+    assert lake.lend(OBSERVATIONS) is not kept
+    assert version(lake) == 0
+
+
 def test_an_empty_table_reads_as_a_typed_empty_relation(lake: DeltaLake) -> None:
     relation = snapshot_relation(lake.snapshot(OBSERVATIONS))
     read = connect().sql(relation).arrow().read_all()
