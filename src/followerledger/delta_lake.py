@@ -133,6 +133,9 @@ class DeltaFile:
     rows: int
     platform: str
     day: date
+    #: The path relative to the lake root (`<dataset>/platform=<p>/date=<d>/part-….parquet`):
+    #: what the build manifest records, so a lake read through another URI matches.
+    key: str
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -325,6 +328,7 @@ class DeltaLake:
                     rows=int(row["num_records"]),
                     platform=platform,
                     day=day,
+                    key=f"{dataset.name}/{relative}",
                 )
             )
         files.sort(key=lambda file: file.path)
