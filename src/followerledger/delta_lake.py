@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from datetime import date
@@ -54,6 +55,7 @@ __all__ = [
     "MigrationNeeded",
     "commit_properties",
     "delta_lake_of",
+    "partition_day",
     "run_predicate",
     "with_date",
 ]
@@ -156,6 +158,17 @@ class DeltaSnapshot:
     def rows(self) -> int:
         """Rows in the version, from the log's per-file counts."""
         return sum(file.rows for file in self.files)
+
+
+_DAY_FOLDER: Final = re.compile(rf"/{DATE_COLUMN}=(\d{{4}}-\d{{2}}-\d{{2}})/")
+
+
+def partition_day(key: str) -> date:
+    """The `date` partition of a data file's key (`DeltaFile.key`), read from its path."""
+    match = _DAY_FOLDER.search(key)
+    if match is None:
+        raise DeltaLakeError(f"{key}: not under a {DATE_COLUMN}= partition folder")
+    return date.fromisoformat(match.group(1))
 
 
 def run_predicate(platform: str, run_id: str, day: date) -> str:

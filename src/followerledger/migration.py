@@ -10,7 +10,7 @@ date of the file each row came from (a snapshot's run start day, an import's UTC
 How, per dataset, under the refresh lock (no refresh or compaction runs meanwhile):
 
 1. Read the files that hold the dataset's rows now, by today's rule
-   (`BuildManifest.current`: superseded originals left out), and write them into a new Delta
+   (`old_current_files`: superseded originals left out), and write them into a new Delta
    table at `WarehouseLayout.migration_staging(dataset)` in one `write_deltalake` commit.
    `convert_to_deltalake` in place is refused for this layout (spike Q7) and would count
    the superseded originals twice.
@@ -65,9 +65,9 @@ from deltalake import DeltaTable, write_deltalake
 from followerledger import locks, pause
 from followerledger.clock import utc_now
 from followerledger.delta_lake import DATASETS
-from followerledger.lake import Lake, LakeFile, lake_of
+from followerledger.lake import COMPACTED_PREFIX, SUPERSEDES, Lake, LakeFile, lake_of
 from followerledger.layout import WarehouseLayout
-from followerledger.manifest import BuildManifest, replace_json
+from followerledger.manifest import replace_json
 from followerledger.observation import OBSERVATION_SCHEMA
 from followerledger.run_log import RUN_LOG_SCHEMA
 
@@ -82,6 +82,7 @@ __all__ = [
     "delta_schema",
     "is_delta_table",
     "migrate",
+    "old_current_files",
 ]
 
 #: The lake's datasets and their Arrow schemas as run files hold them.
@@ -255,7 +256,7 @@ def _migrate_dataset(
     if staging.exists():
         # A dead attempt's unfinished table: only its own new files, never an old one.
         shutil.rmtree(staging)
-    files = BuildManifest().current(lake, dataset)
+    files = old_current_files(lake, dataset)
     rows = _write_table(staging, lake, files, dataset, mode="error")
     committed, _ = _table_files(DeltaTable(str(staging)))
     if committed != rows:
@@ -277,6 +278,18 @@ def _migrate_dataset(
     return _finish(live, None, moved, backup, dataset, keys)
 
 
+def old_current_files(lake: Lake, dataset: str) -> list[LakeFile]:
+    """The old layout's files that hold a dataset's rows: every run file, less those a
+    `compacted-*.parquet` file present in the folder names in its footer (the originals
+    stayed on disk for the reader grace period)."""
+    files = lake.list(dataset)
+    superseded: set[str] = set()
+    for item in files:
+        if item.key.rsplit("/", 1)[-1].startswith(COMPACTED_PREFIX):
+            superseded.update(json.loads(lake.footer(item.key)[SUPERSEDES]))
+    return [item for item in files if item.key not in superseded]
+
+
 def _finish(
     live: Path,
     old_files: Path | None,
@@ -292,7 +305,7 @@ def _finish(
         moved.parent.mkdir(parents=True, exist_ok=True)
         os.rename(old_files, moved)
     old = Lake(backup)
-    current = BuildManifest().current(old, dataset)
+    current = old_current_files(old, dataset)
     table = DeltaTable(str(live))
     late: list[LakeFile] = []
     # Version 0 is the migration's one commit; the append of late files is version 1.

@@ -11,6 +11,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from followerledger.delta_lake import PARTITION_COLUMNS
 from followerledger.models import (
     DAILY,
     INCREMENTAL,
@@ -28,6 +29,7 @@ from followerledger.models.duckdb_sql import (
     empty_relation,
     literal,
     parquet_relation,
+    partitioned_relation,
 )
 from followerledger.watchlist import Watchlist
 
@@ -97,11 +99,19 @@ class ModelSession:
 
     def bind_dataset(self, dataset: str, paths: Sequence[str]) -> None:
         """A view named after a lake dataset (observations, …) over these of its files."""
-        self.bind_parquet(dataset, paths, LAKE_DATASETS[dataset].columns)
+        self.bind_lake_files(dataset, dataset, paths)
 
     def bind_observations(self, name: str, paths: Sequence[str]) -> None:
         """A view `name` over these lake files, with the observation columns."""
-        self.bind_parquet(name, paths, LAKE_DATASETS["observations"].columns)
+        self.bind_lake_files(name, "observations", paths)
+
+    def bind_lake_files(self, name: str, dataset: str, paths: Sequence[str]) -> None:
+        """A view `name` over these data files of a lake dataset's Delta table, with its
+        columns (the partition columns read from the files' paths)."""
+        self.bind_sql(
+            name,
+            partitioned_relation(paths, LAKE_DATASETS[dataset].columns, PARTITION_COLUMNS),
+        )
 
     def bind_table(self, name: str, table: pa.Table) -> None:
         """An Arrow table under `name` (kept alive as long as the session)."""
@@ -159,8 +169,8 @@ class ModelSession:
         return each published model's columns."""
         self.bind_watchlist(None)
         self.bind_seeds()
-        for name, dataset in LAKE_DATASETS.items():
-            self.bind_parquet(name, [], dataset.columns)
+        for name in LAKE_DATASETS:
+            self.bind_dataset(name, [])
         for model in INCREMENTAL:
             self.bind_parquet(model.name, [], model.columns)
         self.create_staging()
