@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from followerledger.delta_lake import DeltaLake, delta_lake_of
 from followerledger.emulator import EmulatorServer, EmulatorState, emulator_environment
-from followerledger.lake import Lake, lake_of
 from followerledger.settings import Settings, load_settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -91,8 +91,8 @@ class Workspace:
         return load_settings()
 
     @property
-    def lake(self) -> Lake:
-        return lake_of(self.settings.layout)
+    def lake(self) -> DeltaLake:
+        return delta_lake_of(self.settings.layout)
 
     @property
     def catalog(self) -> Path:

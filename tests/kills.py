@@ -42,19 +42,21 @@ import pyarrow.parquet as pq
 from followerledger import pause
 from followerledger.catalog import publish
 from followerledger.compaction import compact
+from followerledger.delta_lake import DeltaLake
 from followerledger.emulator import EmulatorServer, emulator_environment
 from followerledger.emulator.world import account_id
 from followerledger.history_import import import_history
 from followerledger.lake import Lake
-from followerledger.landing import Landing
+from followerledger.landing import Landing, write_run_record
 from followerledger.layout import WarehouseLayout
 from followerledger.leftovers import TEMPORARY_AGE, is_temporary, sweep_warehouse
 from followerledger.models import DAILY, INCREMENTAL, LAKE_DATASETS, SNAPSHOT
 from followerledger.observation import Observation
 from followerledger.refresh import refresh
-from followerledger.run_log import record_counts, write_run_record
+from followerledger.run_log import record_counts
 from followerledger.sources.base import Usage
 from followerledger.watchlist import Watchlist, load_watchlist
+from tests import tiny
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 COMMANDS: Final = ("snapshot", "refresh", "compact", "import")
@@ -85,7 +87,7 @@ def accounts(watchlist: Watchlist) -> list[tuple[str, str]]:
 
 
 def land_snapshot(
-    warehouse: Path, lake: Lake, watchlist: Watchlist, run_id: str, when: datetime
+    warehouse: Path, lake: DeltaLake, watchlist: Watchlist, run_id: str, when: datetime
 ) -> None:
     """What the snapshot flow does to the store: sweep, land each platform's rows and its run
     record, publish the catalog (its rows are made up; the CLI point fetches real ones)."""
@@ -132,7 +134,7 @@ def history_csv(path: Path) -> int:
 
 def run_command(command: str, warehouse: Path) -> None:
     """One command as its CLI runs it, against the warehouse under `warehouse`."""
-    lake = Lake(warehouse / "lake")
+    lake = DeltaLake(warehouse / "lake")
     watchlist = load_watchlist(warehouse.parent / "watchlist.yaml")
     if command == "snapshot":
         # The moment the template chose: a kill and its re-run land the same run, even on
@@ -176,7 +178,7 @@ def make_template(root: Path) -> Template:
     imported = history_csv(root / "history.csv")
     (root / "snapshot-at").write_text((today() + timedelta(hours=1)).isoformat())
     warehouse = root / "warehouse"
-    lake = Lake(warehouse / "lake")
+    lake = DeltaLake(warehouse / "lake")
     watchlist = load_watchlist(root / "watchlist.yaml")
     for days, hour in ((3, 6), (3, 18), (2, 6), (2, 18)):
         when = today() - timedelta(days=days) + timedelta(hours=hour)
@@ -338,9 +340,9 @@ def _waiter(at: str, warehouse: Path, signal_file: Path) -> Callable[[], bool]:
 
 def check_store(warehouse: Path) -> tuple[int, tuple[str, ...], bool]:
     """(visible Parquet files, the ones that do not read fully, whether the warehouse answers)."""
-    lake = Lake(warehouse / "lake")
+    lake = DeltaLake(warehouse / "lake")
     marts = Lake(warehouse / "marts")
-    visible = [lake.path(f.key) for dataset in LAKE_DATASETS for f in lake.list(dataset)]
+    visible = [f.path for dataset in LAKE_DATASETS for f in tiny.lake_files(lake, dataset)]
     for model in INCREMENTAL + DAILY + SNAPSHOT:
         visible += [marts.path(f.key) for f in marts.list(model.name)]
     unreadable = []

@@ -19,13 +19,14 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 from moto.server import ThreadedMotoServer
 from pyarrow import fs as pafs
 
-from followerledger import delta_landing, delta_writer
+from followerledger import delta_writer, landing
 from followerledger.catalog import STORAGE_VERSION
 from followerledger.delta_lake import (
     OBSERVATIONS,
@@ -38,10 +39,11 @@ from followerledger.delta_lake import (
     delta_lake_of,
     run_predicate,
 )
-from followerledger.delta_landing import DeltaLanding, delta_landings, write_run_record
 from followerledger.delta_writer import DeltaRunWriter
-from followerledger.lake import LakeError, lake_of
-from followerledger.landing import write_observations
+from followerledger.lake import LakeError
+from followerledger.landing import Landing as DeltaLanding
+from followerledger.landing import landings as delta_landings
+from followerledger.landing import write_run_record
 from followerledger.layout import WarehouseLayout
 from followerledger.models.duckdb_sql import connect, snapshot_comment, snapshot_relation
 from followerledger.observation import Observation, to_table
@@ -200,12 +202,12 @@ def test_a_run_that_fits_one_buffer_commits_without_a_writer_thread(
     def no_thread(*args: object, **kwargs: object) -> None:
         raise AssertionError("a writer thread was started")
 
-    monkeypatch.setattr(delta_landing, "DeltaRunWriter", no_thread)
-    landing = DeltaLanding(lake, "x", "run-1", AT, row_group_rows=100)
-    landing.add(rows(40))
-    landing.add(rows(40, prefix="more"))
+    monkeypatch.setattr(landing, "DeltaRunWriter", no_thread)
+    landed = DeltaLanding(lake, "x", "run-1", AT, row_group_rows=100)
+    landed.add(rows(40))
+    landed.add(rows(40, prefix="more"))
     assert version(lake) == 0
-    assert landing.commit() == 1
+    assert landed.commit() == 1
     assert table_rows(lake) == expected(rows(40) + rows(40, prefix="more"))
 
 
@@ -558,8 +560,10 @@ def test_a_snapshot_before_the_first_commit_creates_nothing(tmp_path: Path) -> N
 
 def test_no_table_is_created_or_read_over_the_old_layouts_run_files(tmp_path: Path) -> None:
     layout = WarehouseLayout.at(tmp_path / "warehouse")
-    old = write_observations(lake_of(layout), "x", "run-1", AT, rows(3))
     folder = layout.lake_dataset(OBSERVATIONS.name)
+    old = f"{OBSERVATIONS.name}/platform=x/date={AT.date().isoformat()}/run-1.parquet"
+    (folder.parent / old).parent.mkdir(parents=True)
+    pq.write_table(to_table(rows(3)), folder.parent / old)  # a run file as the old lake wrote it
     lake = delta_lake_of(layout)
     landing = DeltaLanding(lake, "x", "run-2", AT)
     landing.add(rows(2, run_id="run-2"))
@@ -578,7 +582,7 @@ def test_no_table_is_created_or_read_over_the_old_layouts_run_files(tmp_path: Pa
         assert "\n" not in message
     assert isinstance(refused.value, LakeError)  # the snapshot tasks' `except LakeError`
     assert not (folder / "_delta_log").exists()
-    assert [p.relative_to(folder.parent).as_posix() for p in folder.rglob("*.parquet")] == [old.key]
+    assert [p.relative_to(folder.parent).as_posix() for p in folder.rglob("*.parquet")] == [old]
     # The other dataset's folder holds no run file, so its table is created as usual.
     assert lake.table(RUN_LOG).version() == 0
 

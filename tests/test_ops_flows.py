@@ -6,6 +6,7 @@ import duckdb
 import pytest
 
 from followerledger.flows.history_import import import_history_flow
+from tests import tiny
 from tests.conftest import Workspace
 
 pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_server")]
@@ -43,4 +44,4 @@ def test_a_bad_file_fails_the_run_with_its_line_and_lands_nothing(workspace: Wor
     state = import_history_flow(file=str(history), return_state=True)
     assert state.is_failed()
     assert f"{history}:3: followers 'many' is not a whole number of 0 or more" in str(state.message)
-    assert workspace.lake.list() == []
+    assert tiny.lake_files(workspace.lake) == ()

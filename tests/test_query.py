@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from followerledger.cli import main
+from followerledger.delta_lake import DeltaLake
 from followerledger.history_import import import_history
-from followerledger.lake import Lake
 from followerledger.layout import WarehouseLayout
 from followerledger.query import QueryRefused, check_read_only, open_warehouse, render
 from followerledger.refresh import refresh
@@ -28,7 +28,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "h.csv").write_text(
         "observed_at,platform,handle,followers\n2026-01-01,x,HP,5\n2026-01-02,x,HP,7\n"
     )
-    lake = Lake(root / "warehouse/lake")
+    lake = DeltaLake(root / "warehouse/lake")
     import_history(root / "h.csv", lake)
     refresh(
         WarehouseLayout.at(root / "warehouse", lake.root), load_watchlist(root / "watchlist.yaml")
@@ -192,7 +192,7 @@ def test_a_lake_outside_the_warehouse_is_readable(
 ) -> None:
     (tmp_path / "watchlist.yaml").write_text("brands:\n  HP:\n    x: [HP]\n")
     (tmp_path / "h.csv").write_text("observed_at,platform,handle,followers\n2026-01-01,x,HP,5\n")
-    lake = Lake(tmp_path / "elsewhere")
+    lake = DeltaLake(tmp_path / "elsewhere")
     import_history(tmp_path / "h.csv", lake)
     refresh(
         WarehouseLayout.at(tmp_path / "warehouse", lake.root),

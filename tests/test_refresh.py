@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from followerledger.delta_lake import DeltaLake
 from followerledger.history_import import import_history
-from followerledger.lake import Lake
 from followerledger.layout import WarehouseLayout
 from followerledger.observation import Observation
 from followerledger.refresh import day_ranges, refresh
@@ -66,13 +66,13 @@ EXPECTED_DAILY = [
 
 
 @pytest.fixture
-def tiny(tmp_path: Path) -> tuple[Path, Lake, Watchlist, Path]:
+def tiny(tmp_path: Path) -> tuple[Path, DeltaLake, Watchlist, Path]:
     (tmp_path / "watchlist.yaml").write_text(WATCHLIST)
     history = tmp_path / "history.csv"
     history.write_text("observed_at,platform,handle,followers\n2026-10-31T06:00:00Z,x,alpha,90\n")
     return (
         tmp_path / "warehouse",
-        Lake(tmp_path / "warehouse/lake"),
+        DeltaLake(tmp_path / "warehouse/lake"),
         load_watchlist(tmp_path / "watchlist.yaml"),
         history,
     )
@@ -84,7 +84,7 @@ DAILY_SQL = (
 )
 
 
-def test_daily_followers_on_a_tiny_lake(tiny: tuple[Path, Lake, Watchlist, Path]) -> None:
+def test_daily_followers_on_a_tiny_lake(tiny: tuple[Path, DeltaLake, Watchlist, Path]) -> None:
     warehouse, lake, watchlist, history = tiny
     import_history(history, lake)
     for stage in STAGES:
@@ -94,7 +94,7 @@ def test_daily_followers_on_a_tiny_lake(tiny: tuple[Path, Lake, Watchlist, Path]
     assert query(warehouse, DAILY_SQL) == EXPECTED_DAILY
 
 
-def test_incremental_refresh_equals_full(tiny: tuple[Path, Lake, Watchlist, Path]) -> None:
+def test_incremental_refresh_equals_full(tiny: tuple[Path, DeltaLake, Watchlist, Path]) -> None:
     warehouse, lake, watchlist, history = tiny
     for stage in STAGES:
         land(lake, stage)
@@ -114,7 +114,7 @@ def test_incremental_refresh_equals_full(tiny: tuple[Path, Lake, Watchlist, Path
 
 
 def test_a_refresh_without_new_files_changes_nothing(
-    tiny: tuple[Path, Lake, Watchlist, Path],
+    tiny: tuple[Path, DeltaLake, Watchlist, Path],
 ) -> None:
     warehouse, lake, watchlist, _ = tiny
     land(lake, STAGES[0])
@@ -125,7 +125,7 @@ def test_a_refresh_without_new_files_changes_nothing(
     assert query(warehouse, DAILY_SQL) == before
 
 
-def test_accounts_relation(tiny: tuple[Path, Lake, Watchlist, Path]) -> None:
+def test_accounts_relation(tiny: tuple[Path, DeltaLake, Watchlist, Path]) -> None:
     warehouse, lake, watchlist, history = tiny
     import_history(history, lake)
     for stage in STAGES:
@@ -166,7 +166,7 @@ def test_accounts_relation(tiny: tuple[Path, Lake, Watchlist, Path]) -> None:
 
 
 def test_a_rename_keeps_one_account_with_both_handles(
-    tiny: tuple[Path, Lake, Watchlist, Path],
+    tiny: tuple[Path, DeltaLake, Watchlist, Path],
 ) -> None:
     warehouse, lake, watchlist, _ = tiny
     land(lake, ("r1", at(1, 8), [obs("r1", at(1, 8), "x", "alpha", 100, "1")]))
@@ -186,7 +186,7 @@ def test_a_rename_keeps_one_account_with_both_handles(
 
 
 def test_watched_account_never_observed_still_listed(
-    tiny: tuple[Path, Lake, Watchlist, Path],
+    tiny: tuple[Path, DeltaLake, Watchlist, Path],
 ) -> None:
     warehouse, lake, watchlist, _ = tiny
     refresh(WarehouseLayout.at(warehouse, lake.root), watchlist)

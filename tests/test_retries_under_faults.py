@@ -14,11 +14,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from followerledger.delta_lake import DeltaLake
 from followerledger.emulator import EmulatorServer, EmulatorState, Fault
 from followerledger.emulator.faults import FaultKind
 from followerledger.emulator.world import followers_at, round_subscribers
 from followerledger.identity import known_identities
-from followerledger.lake import Lake
 from followerledger.landing import write_observations
 from followerledger.layout import WarehouseLayout
 from followerledger.run_plan import fetch_batch, new_run_id, plan_batches, plan_targets
@@ -84,7 +84,7 @@ def test_ten_runs_under_faults_keep_every_account_and_99_percent_ok(tmp_path: Pa
             youtube_api_key="emulator-api-key",
             http_timeout=5,
         )
-        lake = Lake(settings.layout.lake_uri)
+        lake = DeltaLake(settings.layout.lake_uri)
         for _ in range(RUNS):
             started = clock.now
             run_id = new_run_id(started)

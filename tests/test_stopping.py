@@ -25,6 +25,7 @@ from prefect.utilities.asyncutils import run_coro_as_sync
 
 from followerledger import stopping
 from followerledger.emulator import Fault
+from tests import tiny
 from tests.conftest import Workspace
 
 EXECUTABLE = str(Path(sys.executable).parent / "followerledger")
@@ -188,7 +189,7 @@ def test_an_import_waiting_for_the_lake_commit_lock_stops_on_sigterm(
     assert code == 128 + signal.SIGTERM, run.output
     assert run.output.strip().splitlines()[-1].startswith("followerledger: stopped by SIGTERM")
     assert "Traceback" not in run.output, run.output
-    assert workspace.lake.list() == []
+    assert tiny.lake_files(workspace.lake) == ()
     again = subprocess.run(
         [EXECUTABLE, "import", str(history)],
         env=dict(os.environ),
@@ -197,7 +198,7 @@ def test_an_import_waiting_for_the_lake_commit_lock_stops_on_sigterm(
         timeout=120,
     )
     assert again.returncode == 0, again.stdout + again.stderr
-    assert sum(workspace.lake.row_count(f.key) for f in workspace.lake.list()) == 1
+    assert sum(f.rows for f in tiny.lake_files(workspace.lake)) == 1
 
 
 def test_sleep_raises_stopped_once_the_stop_event_is_set() -> None:

@@ -10,11 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from followerledger.lake import Lake
+from followerledger.delta_lake import DeltaLake
 from followerledger.landing import Landing
 from followerledger.observation import MAX_COUNT, STATUSES, Observation, to_table
 from followerledger.sources.base import MalformedAnswer, RowFactory, Target
@@ -23,6 +22,7 @@ from followerledger.sources.mastodon import account_row
 from followerledger.sources.registry import platform
 from followerledger.sources.x import parse_users
 from followerledger.sources.youtube import parse_channels
+from tests.tiny import lake_rows
 
 AT = datetime(2026, 11, 26, tzinfo=UTC)
 
@@ -192,7 +192,7 @@ observations = st.builds(
 def test_the_landing_keeps_one_row_for_every_row_given(
     tmp_path: Path, batches: list[list[Observation]]
 ) -> None:
-    landing = Landing(Lake(tmp_path / "lake"), "x", "run-1", AT, row_group_rows=3)
+    landing = Landing(DeltaLake(tmp_path / "lake"), "x", "run-1", AT, row_group_rows=3)
     for batch in batches:
         landing.add(batch)
     written = landing.commit()
@@ -200,7 +200,7 @@ def test_the_landing_keeps_one_row_for_every_row_given(
     if written is None:
         assert given_rows == []
         return
-    stored = pq.read_table(landing.lake.path(written.key)).to_pylist()
+    stored = lake_rows(landing.lake)
     assert len(stored) == len(given_rows)
     assert sum(landing.statuses.values()) == len(given_rows)
     for kept, row in zip(stored, given_rows, strict=True):
