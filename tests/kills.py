@@ -3,7 +3,8 @@ chosen point, and check what it left.
 
 A point is a command and a way to pick the moment:
 - `pause:<point>[@n]`: the library's test-only pause point (`followerledger.pause`), e.g.
-  `lake-rename@2`, the second file finished and synced but not yet renamed into place;
+  `delta-commit@2`, the second lake commit about to be made (`lake-rename@2` for the
+  second mart file, finished and synced but not yet renamed into place);
 - `temporary`: the moment a temporary file appears (the warehouse is polled);
 - `random:<seconds>`: after that long (`--long` draws three per command within its
   unkilled run time).
@@ -42,7 +43,7 @@ import pyarrow.parquet as pq
 from followerledger import pause
 from followerledger.catalog import publish
 from followerledger.compaction import compact
-from followerledger.delta_lake import DeltaLake
+from followerledger.delta_lake import DATASETS, DeltaLake
 from followerledger.emulator import EmulatorServer, emulator_environment
 from followerledger.emulator.world import account_id
 from followerledger.history_import import import_history
@@ -222,6 +223,9 @@ class Outcome:
     duplicate_rows: int
     rows_expected: int
     rows_after: int
+    #: Lake data files no table version names, once the next runs and a vacuum with no
+    #: retention (what compaction does past the grace period) are done.
+    orphans_after: int
 
     @property
     def consistent(self) -> bool:
@@ -232,6 +236,7 @@ class Outcome:
             and self.temporary_after == 0
             and self.duplicate_rows == 0
             and self.rows_after == self.rows_expected
+            and self.orphans_after == 0
         )
 
     def row(self) -> str:
@@ -241,13 +246,13 @@ class Outcome:
             f"{self.point!s:<34} {left:<15} {self.visible_files:>7} "
             f"{len(self.unreadable):>10} {'yes' if self.warehouse_answers else 'NO':>8} "
             f"{self.temporary_left:>9} {self.temporary_after:>6} {self.duplicate_rows:>5} "
-            f"{'ok' if self.consistent else 'BROKEN':>7}"
+            f"{self.orphans_after:>7} {'ok' if self.consistent else 'BROKEN':>7}"
         )
 
 
 HEADER: Final = (
     f"{'point':<34} {'kill':<15} {'visible':>7} {'unreadable':>10} {'answers':>8} "
-    f"{'temp left':>9} {'after':>6} {'dupes':>5} {'result':>7}"
+    f"{'temp left':>9} {'after':>6} {'dupes':>5} {'orphans':>7} {'result':>7}"
 )
 
 
@@ -405,6 +410,9 @@ def after_kill(
     watchlist = load_watchlist(warehouse.parent / "watchlist.yaml")
     refresh(WarehouseLayout.at(warehouse, warehouse / "lake"), watchlist)
     added = {"snapshot": len(watchlist.accounts), "import": template.imported}
+    lake = DeltaLake(warehouse / "lake")
+    for dataset in DATASETS:
+        lake.vacuum(dataset, retention_hours=0)
     return Outcome(
         point,
         killed,
@@ -416,7 +424,18 @@ def after_kill(
         duplicates(warehouse),
         template.rows + added.get(point.command, 0),
         observation_rows(warehouse),
+        orphans(lake),
     )
+
+
+def orphans(lake: DeltaLake) -> int:
+    """Data files under the lake's tables that their latest versions do not name."""
+    count = 0
+    for dataset in DATASETS:
+        named = {Path(f.path) for f in lake.snapshot(dataset).files}
+        on_disk = set(Path(lake.table_uri(dataset)).glob("platform=*/date=*/*.parquet"))
+        count += len(on_disk - named)
+    return count
 
 
 def try_point(point: Point, template: Template, work: Path) -> Outcome:
@@ -453,7 +472,7 @@ def cli_snapshot_point(
     work: Path,
     emulator: EmulatorServer,
     rerun: Callable[[Path], None],
-    at: str = "pause:lake-rename@1",
+    at: str = "pause:catalog-rename",
 ) -> tuple[Outcome, list[int]]:
     """Kill the real `followerledger snapshot` at `at`; `rerun(root)` runs it again with
     `CLI_RUN_ID`. Also returns the pids of its child processes (its temporary Prefect
@@ -477,7 +496,7 @@ def cli_snapshot_point(
 
 #: The short version, in `make test` (tests/test_kills.py): one targeted point per command.
 SHORT_POINTS: Final = (
-    Point("snapshot", "pause:lake-rename@3"),
+    Point("snapshot", "pause:delta-commit@3"),
     Point("refresh", "pause:state-rename"),
     Point("compact", "pause:lake-rename@1"),
     Point("import", "pause:lake-rename@3"),
@@ -489,10 +508,10 @@ def long_points(durations: Mapping[str, float], seed: int = 12) -> list[Point]:
     file, and three random moments within each command's unkilled run time (`durations`)."""
     pauses = {
         "snapshot": (
-            "lake-write",
-            "lake-rename@1",
-            "lake-rename@2",
-            "lake-rename@3",
+            "delta-commit@1",
+            "delta-commit@2",
+            "delta-commit@3",
+            "delta-commit@4",
             "catalog-rename",
         ),
         "refresh": (

@@ -233,16 +233,28 @@ def compact(grace_hours: float | None) -> None:
 @main.command()
 @_stoppable
 def migrate() -> None:
-    """Turn the lake's run files into Delta tables (old files kept in a dated backup)."""
+    """Turn the lake's run files into Delta tables (old files kept in a dated backup), then
+    rebuild the marts and publish a catalog over the tables."""
+    from followerledger.configured_refresh import refresh_configured
     from followerledger.migration import MigrationError
     from followerledger.migration import migrate as run_migration
     from followerledger.settings import load_settings
+    from followerledger.watchlist import WatchlistError, load_watchlist
 
+    settings = load_settings()
     try:
-        report = run_migration(load_settings().layout)
+        watchlist = load_watchlist(settings.watchlist)
+    except WatchlistError as error:
+        fail(str(error))
+    try:
+        report = run_migration(settings.layout)
     except MigrationError as error:
         fail(str(error))
     click.echo(report.describe())
+    if not report.nothing_to_migrate:
+        # The catalog published before named the old run files, and the build manifest
+        # reflected them: rebuild both from the tables.
+        click.echo(refresh_configured(settings, watchlist, full=True).describe())
 
 
 def _prefect_server(port: int) -> PrefectServer:

@@ -26,6 +26,7 @@ import pyarrow as pa
 from deltalake import write_deltalake
 from deltalake.exceptions import DeltaError
 
+from followerledger import pause
 from followerledger.delta_lake import (
     TARGET_FILE_SIZE,
     DeltaDataset,
@@ -55,6 +56,7 @@ def replace_run(
     """Land rows already in memory (a run record, a small run) as one version replacing the
     run's earlier rows of that platform and day; returns the version."""
     with lake.writing(dataset) as table:
+        pause.point("delta-commit")
         try:
             write_deltalake(
                 table,
@@ -134,10 +136,13 @@ class DeltaRunWriter:
         while True:
             item = self._queue.get()
             if isinstance(item, _End):
+                # delta-rs holds every row now; its data files and then its commit follow.
+                pause.point("delta-commit")
                 return
             if isinstance(item, WriteGivenUp):
                 raise item
             yield item
+            pause.point("delta-write")
 
     def write(self, rows: pa.Table) -> None:
         """Stream a table of the dataset's row schema (its `date` is added here)."""

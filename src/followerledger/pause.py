@@ -2,9 +2,12 @@
 
 Set `FOLLOWERLEDGER_TEST_PAUSE_AT=<point>` (or `<point>@<n>`: its n-th time, counting from 1)
 and the process, on reaching that point, creates the file named by
-`FOLLOWERLEDGER_TEST_PAUSE_SIGNAL` (if set) and sleeps for an hour. Points: `lake-write`
-(a lake or mart file has rows written, not finished), `lake-rename` (finished and synced,
-not yet renamed into place), `state-rename`, `catalog-rename`, and `migrate`'s own:
+`FOLLOWERLEDGER_TEST_PAUSE_SIGNAL` (if set) and sleeps for an hour. Points: `delta-write`
+(a batch of a streamed lake write handed to delta-rs, nothing committed), `delta-commit` (a
+lake write about to be committed: a streamed one has handed delta-rs every row, its data
+files and commit to follow), `lake-write` (a mart file has rows written, not finished),
+`lake-rename` (a mart file finished and synced, not yet renamed into place),
+`state-rename`, `catalog-rename`, and `migrate`'s own:
 `migrate-write` (a file's rows streamed to the new table, not committed), `migrate-staged`
 (a dataset's Delta table committed in staging, not swapped), `migrate-exchanged` (swapped,
 old files not yet in the backup) and `migrate-renamed` (no exchange: old files in the
