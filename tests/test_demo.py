@@ -14,7 +14,6 @@ import requests
 from click.testing import CliRunner
 from prefect.settings import get_current_settings
 
-from tests import tiny
 from followerledger.cli import main
 from followerledger.delta_lake import DeltaLake
 from followerledger.demo import (
@@ -32,6 +31,7 @@ from followerledger.query import run_query
 from followerledger.refresh import refresh
 from followerledger.settings import load_settings
 from followerledger.watchlist import load_watchlist
+from tests import tiny
 from tests.analyst import AnalystSession
 from tests.tiny import audit_warehouse, land_rows, moment, obs, query
 

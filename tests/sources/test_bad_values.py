@@ -266,6 +266,6 @@ def test_write_observations_lands_a_batch_with_a_bad_row(tmp_path: Path) -> None
         Observation("run-1", AT, "x", "a", "ok", "api", followers=2**64, requested_handle="a"),
         Observation("run-1", AT, "x", "b", "ok", "api", followers=3, requested_handle="b"),
     ]
-    written = write_observations(lake, "x", "run-1", AT, rows)
+    write_observations(lake, "x", "run-1", AT, rows)
     stored = sorted(lake_rows(lake), key=lambda r: str(r["requested_handle"]))
     assert [r["status"] for r in stored] == ["error", "ok"]

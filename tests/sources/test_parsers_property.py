@@ -6,7 +6,6 @@ The landing takes any row at all and loses none."""
 from __future__ import annotations
 
 from collections import Counter
-
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
