@@ -66,7 +66,7 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("core", "storage", "inputs", "platforms"),
     ),
     "run": (
-        ("run_plan", "landing", "delta_landing", "emulator", "alerts", "artifacts"),
+        ("run_plan", "landing", "emulator", "alerts", "artifacts"),
         ("core", "storage", "inputs", "platforms", "sources", "warehouse"),
     ),
     "orchestration": (

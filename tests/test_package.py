@@ -31,7 +31,6 @@ PUBLIC_MODULES = (
     "followerledger.catalog",
     "followerledger.compaction",
     "followerledger.delta_lake",
-    "followerledger.delta_landing",
     "followerledger.delta_writer",
     "followerledger.emulator",
     "followerledger.errors",
