@@ -1,9 +1,9 @@
-"""The lake: atomic appends, one file per run and platform, safe run ids."""
+"""`lake.Lake`: atomic Parquet writes (the mart files, and the old lake layout `migrate`
+reads), safe run ids. The Delta lake's landing is tested in tests/test_delta_lake.py."""
 
 from __future__ import annotations
 
 import concurrent.futures
-import dataclasses
 import os
 import subprocess
 import sys
@@ -17,7 +17,6 @@ import pytest
 
 from followerledger import lake as lake_module
 from followerledger.lake import Lake, check_run_id, observation_key
-from followerledger.landing import Landing, write_observations
 from followerledger.observation import OBSERVATION_SCHEMA, Observation, to_table
 
 AT = datetime(2026, 11, 26, 23, 59, tzinfo=UTC)
@@ -36,6 +35,13 @@ def rows(n: int, run_id: str = "run-1") -> list[Observation]:
         )
         for i in range(n)
     ]
+
+
+def write_observations(
+    lake: Lake, platform: str, run_id: str, when: datetime, observations: list[Observation]
+) -> lake_module.LakeFile:
+    """One run's rows as one file at its key (how the old layout landed a run)."""
+    return lake.write(observation_key(platform, when.date(), run_id), to_table(observations))
 
 
 def test_write_lands_one_file_per_run_and_platform(tmp_path: Path) -> None:
@@ -103,67 +109,6 @@ def test_lake_root_accepts_a_file_uri(tmp_path: Path) -> None:
     written = write_observations(lake, "bluesky", "run-1", AT, rows(1))
     assert Path(lake.path(written.key)).exists()
     assert [f.key for f in Lake(tmp_path / "lake").list()] == [written.key]
-
-
-def test_a_landing_writes_batches_from_threads_as_row_groups_of_one_file(tmp_path: Path) -> None:
-    lake = Lake(tmp_path / "lake")
-    landing = Landing(lake, "x", "run-1", AT, row_group_rows=25)
-    batches = [rows(10)[:] for _ in range(12)]
-    for index, batch in enumerate(batches):
-        for position, row in enumerate(batch):
-            batch[position] = dataclasses.replace(row, handle=f"b{index}-{position}")
-    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
-        counts = list(pool.map(landing.add, batches))
-    assert counts == [{"ok": 10}] * 12
-    directory = tmp_path / "lake/observations/platform=x/date=2026-11-26"
-    assert [name for name in os.listdir(directory) if not name.startswith(".")] == []
-    written = landing.commit()
-    assert written is not None
-    assert written.key.endswith("/run-1.parquet")
-    assert os.listdir(directory) == ["run-1.parquet"]
-    stored = pq.ParquetFile(directory / "run-1.parquet")
-    # Written whenever 25 rows or more wait: here every third batch of 10.
-    sizes = [stored.metadata.row_group(i).num_rows for i in range(stored.metadata.num_row_groups)]
-    assert sizes == [30, 30, 30, 30]
-    handles = stored.read().column("handle").to_pylist()
-    assert sorted(handles) == sorted(row.handle for batch in batches for row in batch)
-    assert landing.statuses == {"ok": 120}
-    assert landing.sources == {"api"}
-    with pytest.raises(lake_module.LakeError, match="already committed"):
-        landing.add(rows(1))
-
-
-def test_an_aborted_landing_leaves_nothing_and_keeps_the_earlier_file(tmp_path: Path) -> None:
-    lake = Lake(tmp_path / "lake")
-    write_observations(lake, "x", "run-1", AT, rows(3))
-    landing = Landing(lake, "x", "run-1", AT, row_group_rows=2)
-    landing.add(rows(5))
-    landing.abort()
-    directory = tmp_path / "lake/observations/platform=x/date=2026-11-26"
-    assert os.listdir(directory) == ["run-1.parquet"]
-    assert pq.read_table(directory / "run-1.parquet").num_rows == 3
-
-
-def test_a_landing_whose_row_group_failed_takes_no_more_rows(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    lake = Lake(tmp_path / "lake")
-    landing = Landing(lake, "x", "run-2", AT, row_group_rows=2)
-    landing.add(rows(2))  # the first row group is written
-    monkeypatch.setattr(
-        pq.ParquetWriter,
-        "write_table",
-        lambda *args, **kwargs: (_ for _ in ()).throw(OSError("disk full")),
-    )
-    with pytest.raises(OSError, match="disk full"):
-        landing.add(rows(2))
-    monkeypatch.undo()
-    with pytest.raises(lake_module.LakeError, match="an earlier write failed"):
-        landing.add(rows(1))
-    with pytest.raises(lake_module.LakeError, match="an earlier write failed"):
-        landing.commit()
-    assert lake.list() == []
-    assert os.listdir(tmp_path / "lake/observations/platform=x/date=2026-11-26") == []
 
 
 @pytest.mark.parametrize(("chosen", "expected"), [(None, "system"), ("jemalloc", "jemalloc")])

@@ -11,7 +11,6 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from followerledger.delta_lake import DeltaLake
@@ -26,6 +25,7 @@ from followerledger.settings import load_settings
 from followerledger.sources import SUPPORTED_PLATFORMS, build_source
 from followerledger.sources.throttle import RatePolicy, Throttle
 from followerledger.watchlist import load_watchlist
+from tests import tiny
 from tests.conftest import FakeClock
 
 RUNS = 10
@@ -104,11 +104,11 @@ def test_ten_runs_under_faults_keep_every_account_and_99_percent_ok(tmp_path: Pa
         requests = sum(emulator.state.requests.values())
         hits = emulator.state.faults.hits
 
-    rows = duckdb.execute(
-        "select run_id, platform, requested_handle, status, followers, observed_at, detail "
-        "from read_parquet(?)",
-        [f"{settings.layout.lake_uri}/**/*.parquet"],
-    ).fetchall()
+    columns = ("run_id", "platform", "requested_handle", "status", "followers", "observed_at")
+    rows = [
+        tuple(row[name] for name in (*columns, "detail"))
+        for row in tiny.lake_rows(DeltaLake(settings.layout.lake_uri))
+    ]
     watched = sorted((account.platform, account.handle) for account in watchlist.accounts)
     runs = {row[0] for row in rows}
     assert len(runs) == RUNS
