@@ -1,4 +1,7 @@
-"""`followerledger migrate`: a lake of run files becomes Delta tables, every row exactly once."""
+"""`followerledger migrate`: a lake of run files becomes Delta tables, every row exactly once.
+
+The old layout's lakes are written by `tests.old_lake` (nothing in the package writes run
+files any more); "before" is what their current files hold, read by DuckDB."""
 
 from __future__ import annotations
 
@@ -20,17 +23,24 @@ from deltalake import DeltaTable, write_deltalake
 
 from followerledger import migration, pause
 from followerledger.cli import main
-from followerledger.compaction import compact
-from followerledger.delta_lake import DATASETS
+from followerledger.delta_lake import DATASETS, delta_lake_of
 from followerledger.demo import DEMO_WATCHLIST, write_generated_history
-from followerledger.history_import import import_history
-from followerledger.lake import Lake, is_compacted, lake_of
+from followerledger.history_import import read_history
+from followerledger.lake import LakeFile, is_compacted
 from followerledger.layout import WarehouseLayout
-from followerledger.manifest import BuildManifest
-from followerledger.migration import DATASET_SCHEMAS, MigrationError, is_delta_table, migrate
+from followerledger.migration import (
+    DATASET_SCHEMAS,
+    MigrationError,
+    is_delta_table,
+    migrate,
+    old_current_files,
+)
+from followerledger.models import DAILY, LAKE_DATASETS, SNAPSHOT, VIEWS
+from followerledger.models.duckdb_sql import quote_name
 from followerledger.observation import Observation
 from followerledger.refresh import refresh
-from followerledger.watchlist import load_watchlist
+from followerledger.watchlist import Watchlist, load_watchlist
+from tests import old_lake
 from tests.tiny import land, obs, query
 
 WATCHLIST = """\
@@ -43,6 +53,9 @@ ROOT = Path(__file__).resolve().parent.parent
 #: "Now" for the world: days before 2026-11-10 are closed, so compaction merges them.
 NOW = datetime(2026, 11, 10, 12, tzinfo=UTC)
 DAY = timedelta(days=1)
+#: A run landed by a version that predates the `requested_handle` column, alone in its day
+#: (so compaction left its file as it was).
+PREDATING_RUN = "20261105T0900-run"
 
 
 def run_rows(run_id: str, when: datetime) -> list[Observation]:
@@ -56,20 +69,30 @@ def run_rows(run_id: str, when: datetime) -> list[Observation]:
 
 
 def build_lake(root: Path) -> WarehouseLayout:
-    """Three closed days of four runs each, a run today, an import, then a compaction whose
-    superseded originals stay on disk (within the reader grace period), refreshed."""
+    """An old-layout lake: three closed days of four runs each, an older run from before
+    `requested_handle`, a run today, an import, then the old compaction, whose superseded
+    originals stay on disk (within the reader grace period)."""
     (root / "watchlist.yaml").write_text(WATCHLIST, encoding="utf-8")
-    watchlist = load_watchlist(root / "watchlist.yaml")
     layout = WarehouseLayout.at(root / "warehouse")
-    lake = lake_of(layout)
+    lake = old_lake.old_lake(layout)
+    predating = datetime(2026, 11, 5, 9, tzinfo=UTC)
+    old_lake.write_run(
+        lake,
+        PREDATING_RUN,
+        predating,
+        run_rows(PREDATING_RUN, predating),
+        drop=["requested_handle"],
+    )
     for day in range(3):
         for run in range(4):
             # Runs start late in the day and observe after midnight: the partition date is
             # the run's start day, not the rows' observed day.
             started = NOW - (3 - day) * DAY + timedelta(hours=6 * run - 1)
-            rows = run_rows(f"{started:%Y%m%dT%H%M}-run", started + timedelta(minutes=70))
-            land(lake, (f"{started:%Y%m%dT%H%M}-run", started, rows))
-    land(lake, ("today-run", NOW - timedelta(hours=1), run_rows("today-run", NOW)))
+            run_id = f"{started:%Y%m%dT%H%M}-run"
+            old_lake.write_run(
+                lake, run_id, started, run_rows(run_id, started + timedelta(minutes=70))
+            )
+    old_lake.write_run(lake, "today-run", NOW - timedelta(hours=1), run_rows("today-run", NOW))
     history = root / "history.csv"
     history.write_text(
         "observed_at,platform,handle,followers\n"
@@ -78,10 +101,14 @@ def build_lake(root: Path) -> WarehouseLayout:
         "2026-11-02T07:30:00Z,bluesky,alpha.test,400\n",
         encoding="utf-8",
     )
-    import_history(history, lake, clock=lambda: NOW)
-    compact(layout, watchlist, grace=timedelta(hours=24), clock=lambda: NOW)
-    refresh(layout, watchlist, clock=lambda: NOW)
+    old_lake.write_import(lake, *read_history(history, clock=lambda: NOW))
+    assert old_lake.compact(lake, NOW) > 0
     return layout
+
+
+def watchlist_of(layout: WarehouseLayout) -> Watchlist:
+    """The watchlist `build_lake` wrote beside the warehouse."""
+    return load_watchlist(layout.warehouse.parent / "watchlist.yaml")
 
 
 def parquet_files(folder: Path) -> list[Path]:
@@ -89,14 +116,13 @@ def parquet_files(folder: Path) -> list[Path]:
     return sorted(path for path in folder.rglob("*.parquet") if "_delta_log" not in path.parts)
 
 
-def catalog_rows(layout: WarehouseLayout, dataset: str) -> list[tuple[object, ...]]:
-    """The dataset's rows as the published catalog shows them, in the schema's columns."""
-    columns = ", ".join(DATASET_SCHEMAS[dataset].names)
-    return query(layout.warehouse, f"select {columns} from {dataset} order by all")
+def old_rows(layout: WarehouseLayout, dataset: str) -> list[tuple[object, ...]]:
+    """The dataset's rows as the old layout's current files hold them, ordered."""
+    return old_lake.current_rows(old_lake.old_lake(layout), dataset)
 
 
 def delta_rows(layout: WarehouseLayout, dataset: str) -> list[tuple[object, ...]]:
-    """The Delta table's rows, read by deltalake and ordered by DuckDB like the catalog's."""
+    """The Delta table's rows, read by deltalake and ordered by DuckDB like `old_rows`."""
     table = DeltaTable(str(layout.lake_dataset(dataset))).to_pyarrow_table()
     columns = ", ".join(DATASET_SCHEMAS[dataset].names)
     with duckdb.connect() as connection:
@@ -105,20 +131,28 @@ def delta_rows(layout: WarehouseLayout, dataset: str) -> list[tuple[object, ...]
         return connection.sql(f"select {columns} from delta_rows order by all").fetchall()
 
 
+def catalog_rows(layout: WarehouseLayout, dataset: str) -> list[tuple[object, ...]]:
+    """The dataset's rows as the published catalog shows them, in the schema's columns."""
+    columns = ", ".join(DATASET_SCHEMAS[dataset].names)
+    return query(layout.warehouse, f"select {columns} from {dataset} order by all")
+
+
 @pytest.fixture
 def layout(tmp_path: Path) -> WarehouseLayout:
     return build_lake(tmp_path)
 
 
 def test_every_current_row_lands_once_and_the_old_files_are_kept(layout: WarehouseLayout) -> None:
-    lake = lake_of(layout)
-    before = {dataset: catalog_rows(layout, dataset) for dataset in DATASET_SCHEMAS}
+    lake = old_lake.old_lake(layout)
+    before = {dataset: old_rows(layout, dataset) for dataset in DATASET_SCHEMAS}
     on_disk = parquet_files(layout.local_lake)
     listed = lake.list("observations")
-    current = BuildManifest().current(lake, "observations")
-    # The world holds what makes a naive copy wrong: compacted files beside their originals.
+    current = old_current_files(lake, "observations")
+    # The world holds what makes a naive copy wrong: compacted files beside their originals,
+    # and a file that predates a column.
     assert any(is_compacted(item.key) for item in current)
     assert len(listed) > len(current)
+    assert any(row[-1] is None and row[0] == PREDATING_RUN for row in before["observations"])
 
     report = migrate(layout, clock=lambda: NOW)
 
@@ -142,11 +176,11 @@ def test_every_current_row_lands_once_and_the_old_files_are_kept(layout: Warehou
 
 
 def test_the_date_column_is_the_partition_date_of_each_row(layout: WarehouseLayout) -> None:
-    lake = lake_of(layout)
+    lake = old_lake.old_lake(layout)
     expected = sorted(
         {
             (row["run_id"], item.platform, item.day)
-            for item in BuildManifest().current(lake, "observations")
+            for item in old_current_files(lake, "observations")
             for row in lake.read(item.key).select(["run_id"]).to_pylist()
         }
     )
@@ -165,14 +199,13 @@ def test_the_date_column_is_the_partition_date_of_each_row(layout: WarehouseLayo
 
 
 def test_polars_counts_exactly_the_warehouse_rows(layout: WarehouseLayout) -> None:
-    counts = {
-        dataset: query(layout.warehouse, f"select count(*) from {dataset}")[0][0]
-        for dataset in DATASET_SCHEMAS
-    }
+    counts = {dataset: len(old_rows(layout, dataset)) for dataset in DATASET_SCHEMAS}
     migrate(layout)
+    refresh(layout, watchlist_of(layout), full=True, clock=lambda: NOW)
     for dataset, count in counts.items():
         scanned = pl.scan_delta(str(layout.lake_dataset(dataset))).select(pl.len()).collect()
         assert scanned.item() == count
+        assert query(layout.warehouse, f"select count(*) from {dataset}") == [(count,)]
 
 
 def test_a_second_migrate_is_a_no_op(layout: WarehouseLayout) -> None:
@@ -189,7 +222,7 @@ def test_a_second_migrate_is_a_no_op(layout: WarehouseLayout) -> None:
 def test_an_interrupted_attempt_is_finished_by_the_next(
     layout: WarehouseLayout, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    before = catalog_rows(layout, "observations")
+    before = old_rows(layout, "observations")
     finish = migration._finish
 
     def killed(*args: object, **kwargs: object) -> None:
@@ -222,7 +255,7 @@ def test_an_interrupted_attempt_is_finished_by_the_next(
 def test_without_an_exchange_two_renames_do(
     layout: WarehouseLayout, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    before = catalog_rows(layout, "run_log")
+    before = old_rows(layout, "run_log")
     monkeypatch.setattr(migration, "_exchange", lambda first, second: False)
     report = migrate(layout)
     assert {item.dataset for item in report.datasets} == set(DATASET_SCHEMAS)
@@ -232,16 +265,17 @@ def test_without_an_exchange_two_renames_do(
 def test_files_landing_during_the_migration_are_appended(
     layout: WarehouseLayout, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lake = lake_of(layout)
+    lake = old_lake.old_lake(layout)
     exchange = migration._exchange
 
     def exchange_after_a_landing(first: Path, second: Path) -> bool:
         if first.name == "observations":
+            # The old version's snapshot, still running, lands a run in the old layout.
             when = NOW + timedelta(minutes=5)
-            land(lake, ("meanwhile-run", when, run_rows("meanwhile-run", when)[2:]))
+            old_lake.write_run(lake, "meanwhile-run", when, run_rows("meanwhile-run", when)[2:])
         return exchange(first, second)
 
-    before = len(catalog_rows(layout, "observations"))
+    before = len(old_rows(layout, "observations"))
     monkeypatch.setattr(migration, "_exchange", exchange_after_a_landing)
     report = migrate(layout)
     observations = next(item for item in report.datasets if item.dataset == "observations")
@@ -257,28 +291,44 @@ def test_a_remote_lake_is_refused() -> None:
         migrate(layout)
 
 
-def test_the_command_says_what_it_did(
+def test_the_command_migrates_then_refreshes_and_says_both(
     layout: WarehouseLayout, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    counts = {dataset: len(old_rows(layout, dataset)) for dataset in DATASET_SCHEMAS}
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("FOLLOWERLEDGER_WAREHOUSE", str(layout.warehouse))
     monkeypatch.delenv("FOLLOWERLEDGER_LAKE", raising=False)
+    monkeypatch.delenv("FOLLOWERLEDGER_WATCHLIST", raising=False)
     first = CliRunner().invoke(main, ["migrate"])
     assert first.exit_code == 0, first.output
     lines = first.output.strip().splitlines()
-    assert len(lines) == 1
+    assert len(lines) == 2, first.output
+    assert lines[0].startswith("migrated to Delta")
     assert "observations" in lines[0]
     assert "run_log" in lines[0]
     assert "backup-" in lines[0]
+    assert lines[1].startswith("refresh (full rebuild)")
+    # The catalog the refresh published reads the tables.
+    for dataset, count in counts.items():
+        assert query(layout.warehouse, f"select count(*) from {dataset}") == [(count,)]
+    published = layout.catalog.stat().st_mtime_ns, layout.manifest.read_bytes()
+
     second = CliRunner().invoke(main, ["migrate"])
-    assert second.exit_code == 0
-    assert second.output.strip().startswith("nothing to migrate")
+    assert second.exit_code == 0, second.output
+    assert second.output.strip().splitlines() == [
+        "nothing to migrate: every lake dataset is already a Delta table"
+    ]
+    # No refresh: the catalog and the manifest are the first run's.
+    assert (layout.catalog.stat().st_mtime_ns, layout.manifest.read_bytes()) == published
 
 
 def test_the_command_refuses_a_remote_lake_in_one_line(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    # A valid watchlist (the command reads it first, for its refresh): only the lake is wrong.
+    (tmp_path / "watchlist.yaml").write_text(WATCHLIST, encoding="utf-8")
+    monkeypatch.delenv("FOLLOWERLEDGER_WATCHLIST", raising=False)
     monkeypatch.setenv("FOLLOWERLEDGER_WAREHOUSE", str(tmp_path / "warehouse"))
     monkeypatch.setenv("FOLLOWERLEDGER_LAKE", "s3://bucket/lake")
     result = CliRunner().invoke(main, ["migrate"])
@@ -290,7 +340,7 @@ def test_the_command_refuses_a_remote_lake_in_one_line(
 def test_a_file_that_does_not_fit_its_dataset_is_refused_before_anything_moves(
     layout: WarehouseLayout,
 ) -> None:
-    lake = Lake(layout.local_lake)
+    lake = old_lake.old_lake(layout)
     key = "observations/platform=x/date=2026-11-09/odd.parquet"
     lake.write(key, pa.table({"run_id": ["odd"], "surprise": [1]}))
     with pytest.raises(MigrationError, match="surprise"):
@@ -300,7 +350,7 @@ def test_a_file_that_does_not_fit_its_dataset_is_refused_before_anything_moves(
 
 
 def test_rows_of_another_platform_are_refused_and_nothing_moves(layout: WarehouseLayout) -> None:
-    lake = lake_of(layout)
+    lake = old_lake.old_lake(layout)
     source = next(item for item in lake.list("observations") if item.platform == "bluesky")
     key = "observations/platform=x/date=2026-11-09/moved.parquet"
     lake.write(key, lake.read(source.key))
@@ -315,8 +365,7 @@ def test_rows_of_another_platform_are_refused_and_nothing_moves(layout: Warehous
 KILLED_MIGRATE = """
 import sys
 from pathlib import Path
-from typing import Any
-from followerledger import migration, pause
+from followerledger import migration
 from followerledger.layout import WarehouseLayout
 if sys.argv[2] == "renames":
     migration._exchange = lambda first, second: False
@@ -324,13 +373,15 @@ migration.migrate(WarehouseLayout.at(Path(sys.argv[1])))
 """
 
 
-def readable_rows(layout: WarehouseLayout, dataset: str) -> list[tuple[object, ...]]:
-    """The dataset's rows as a reader finds them at its path: the Delta table's, or, while
-    the old run files are still there, the published catalog's (it names those files)."""
+def readable(
+    layout: WarehouseLayout, dataset: str
+) -> tuple[list[tuple[object, ...]], list[LakeFile] | None]:
+    """What a reader finds at a dataset's path: the Delta table's rows (and no run files),
+    or, while the old run files are still there, their rows and their listing."""
     if is_delta_table(layout.lake_dataset(dataset)):
-        return delta_rows(layout, dataset)
+        return delta_rows(layout, dataset), None
     assert layout.lake_dataset(dataset).is_dir(), f"{dataset}: nothing at its path"
-    return catalog_rows(layout, dataset)
+    return old_rows(layout, dataset), old_lake.old_lake(layout).list(dataset)
 
 
 @pytest.mark.parametrize(
@@ -347,7 +398,8 @@ def readable_rows(layout: WarehouseLayout, dataset: str) -> list[tuple[object, .
 def test_a_sigkill_at_any_step_leaves_every_dataset_readable_and_migrate_finishes(
     layout: WarehouseLayout, tmp_path: Path, point: str, path: str
 ) -> None:
-    before = {dataset: catalog_rows(layout, dataset) for dataset in DATASET_SCHEMAS}
+    before = {dataset: old_rows(layout, dataset) for dataset in DATASET_SCHEMAS}
+    listed = {dataset: old_lake.old_lake(layout).list(dataset) for dataset in DATASET_SCHEMAS}
     signal_file = tmp_path / "paused"
     environment = {
         **os.environ,
@@ -365,8 +417,16 @@ def test_a_sigkill_at_any_step_leaves_every_dataset_readable_and_migrate_finishe
         child.wait()
     if point != "migrate-renamed":
         # The fallback's window between its renames has nothing at the path (module doc).
+        found = {dataset: readable(layout, dataset) for dataset in DATASET_SCHEMAS}
         for dataset, rows in before.items():
-            assert readable_rows(layout, dataset) == rows
+            rows_found, files = found[dataset]
+            assert rows_found == rows
+            # An unmigrated dataset's run files are intact: the same files, untouched.
+            assert files is None or files == listed[dataset]
+        # The second dataset is swapped only after the first: a kill before it leaves the
+        # first migrated and the second's run files in place.
+        migrated = [d for d in DATASET_SCHEMAS if is_delta_table(layout.lake_dataset(d))]
+        assert migrated == list(DATASET_SCHEMAS)[: len(migrated)]
     report = migrate(layout)
     assert report.backup is not None
     for dataset, rows in before.items():
@@ -377,22 +437,49 @@ def test_a_sigkill_at_any_step_leaves_every_dataset_readable_and_migrate_finishe
     assert migrate(layout).nothing_to_migrate
 
 
-def test_the_demo_lake_migrates_row_for_row(tmp_path: Path) -> None:
+#: The catalog's relations besides the lake's views and the marts: seeds and the watchlist.
+OTHER_RELATIONS = {"platform_events", "watchlist", "landscapes"}
+
+
+def relations(warehouse: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every relation of the published catalog, each with all its rows ordered by all."""
+    names = [
+        name
+        for (name,) in query(
+            warehouse,
+            "select table_name from information_schema.tables "
+            "where table_catalog = current_database() order by all",
+        )
+    ]
+    return {
+        name: query(warehouse, f"select * from {quote_name(name)} order by all") for name in names
+    }
+
+
+def test_the_demo_lake_migrates_to_the_warehouse_a_native_delta_lake_builds(tmp_path: Path) -> None:
     """The demo's lake without its Prefect snapshot (that costs a server start): its 90-day
-    generated history and the 2008 figures imported, one snapshot run landed, compacted."""
+    generated history and the 2008 figures imported, one snapshot run landed, compacted, in
+    the old layout; migrated and refreshed, every catalog relation equals that of a
+    warehouse whose Delta lake landed the same rows natively."""
     watchlist = load_watchlist(ROOT / DEMO_WATCHLIST)
-    layout = WarehouseLayout.at(tmp_path / "warehouse")
-    lake = lake_of(layout)
     write_generated_history(watchlist, tmp_path / "history.csv", NOW)
-    import_history(tmp_path / "history.csv", lake, clock=lambda: NOW)
-    import_history(ROOT / "examples" / "dell-2008.csv", lake, clock=lambda: NOW)
-    land(lake, ("demo-run", NOW - DAY, run_rows("demo-run", NOW - DAY)))
-    compact(layout, watchlist, grace=timedelta(hours=24), clock=lambda: NOW)
-    refresh(layout, watchlist, full=True, clock=lambda: NOW)
-    before = {dataset: catalog_rows(layout, dataset) for dataset in DATASET_SCHEMAS}
+    imports = [
+        read_history(path, clock=lambda: NOW)
+        for path in (tmp_path / "history.csv", ROOT / "examples" / "dell-2008.csv")
+    ]
+    run = ("demo-run", NOW - DAY, run_rows("demo-run", NOW - DAY))
+
+    layout = WarehouseLayout.at(tmp_path / "migrated" / "warehouse")
+    lake = old_lake.old_lake(layout)
+    for run_id, imported in imports:
+        old_lake.write_import(lake, run_id, imported)
+    old_lake.write_run(lake, *run)
+    assert old_lake.compact(lake, NOW) > 0
+    before = {dataset: old_rows(layout, dataset) for dataset in DATASET_SCHEMAS}
     assert len(before["observations"]) > 8000
 
     report = migrate(layout, clock=lambda: NOW)
+    refresh(layout, watchlist, full=True, clock=lambda: NOW)
 
     assert {item.dataset for item in report.datasets} == set(DATASET_SCHEMAS)
     for dataset, rows in before.items():
@@ -400,17 +487,35 @@ def test_the_demo_lake_migrates_row_for_row(tmp_path: Path) -> None:
         scanned = pl.scan_delta(str(layout.lake_dataset(dataset))).select(pl.len()).collect()
         assert scanned.item() == len(rows)
 
+    native = WarehouseLayout.at(tmp_path / "native" / "warehouse")
+    delta = delta_lake_of(native)
+    for run_id, imported in imports:
+        # An import's rows partitioned by UTC day of observation, as the old import did.
+        for partition in old_lake.import_partitions(imported).values():
+            land(delta, (run_id, min(row.observed_at for row in partition), partition))
+    land(delta, run)
+    refresh(native, watchlist, full=True, clock=lambda: NOW)
+
+    migrated, expected = relations(layout.warehouse), relations(native.warehouse)
+    names = {*LAKE_DATASETS, *(model.name for model in DAILY + SNAPSHOT + VIEWS)}
+    assert set(expected) == names | OTHER_RELATIONS
+    assert set(migrated) == set(expected)
+    for name, relation in expected.items():
+        assert migrated[name] == relation, name
+    assert expected["observations"]
+    assert expected["daily_followers"]
+
 
 def test_late_files_are_appended_once_when_the_append_is_interrupted(
     layout: WarehouseLayout, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lake = lake_of(layout)
+    lake = old_lake.old_lake(layout)
     exchange, write_table = migration._exchange, migration._write_table
 
     def exchange_after_a_landing(first: Path, second: Path) -> bool:
         if first.name == "observations":
             when = NOW + timedelta(minutes=5)
-            land(lake, ("meanwhile-run", when, run_rows("meanwhile-run", when)))
+            old_lake.write_run(lake, "meanwhile-run", when, run_rows("meanwhile-run", when))
         return exchange(first, second)
 
     def killed_appending(*args: Any, **kwargs: Any) -> int:
@@ -418,7 +523,7 @@ def test_late_files_are_appended_once_when_the_append_is_interrupted(
             raise KeyboardInterrupt("killed while appending the late files")
         return write_table(*args, **kwargs)
 
-    before = len(catalog_rows(layout, "observations"))
+    before = len(old_rows(layout, "observations"))
     monkeypatch.setattr(migration, "_exchange", exchange_after_a_landing)
     monkeypatch.setattr(migration, "_write_table", killed_appending)
     with pytest.raises(KeyboardInterrupt):
@@ -436,8 +541,9 @@ def test_late_files_are_appended_once_when_the_append_is_interrupted(
 def test_an_empty_table_created_over_the_old_files_is_set_aside_and_the_files_migrate(
     layout: WarehouseLayout,
 ) -> None:
-    # What a new version's "create the table if absent" does to an unmigrated lake.
-    before = catalog_rows(layout, "observations")
+    # What a new version's "create the table if absent" did to an unmigrated lake before
+    # `DeltaLake.table` refused to (MigrationNeeded).
+    before = old_rows(layout, "observations")
     folder = layout.lake_dataset("observations")
     shape = migration.delta_schema(DATASET_SCHEMAS["observations"])
     DeltaTable.create(str(folder), shape, partition_by=migration.PARTITIONS)
@@ -450,10 +556,10 @@ def test_an_empty_table_created_over_the_old_files_is_set_aside_and_the_files_mi
 def test_a_table_with_rows_over_the_old_files_is_refused_not_taken_as_migrated(
     layout: WarehouseLayout,
 ) -> None:
-    lake = lake_of(layout)
+    lake = old_lake.old_lake(layout)
     folder = layout.lake_dataset("observations")
     schema = DATASET_SCHEMAS["observations"]
-    first = BuildManifest().current(lake, "observations")[0]
+    first = old_current_files(lake, "observations")[0]
     rows = migration._conformed(lake, first, schema, migration.delta_schema(schema))
     write_deltalake(str(folder), rows, partition_by=migration.PARTITIONS)
     with pytest.raises(MigrationError, match="created over"):
