@@ -20,7 +20,6 @@ from deltalake import DeltaTable, write_deltalake
 
 from followerledger import migration, pause
 from followerledger.cli import main
-from followerledger.compaction import compact
 from followerledger.delta_lake import DATASETS
 from followerledger.demo import DEMO_WATCHLIST, write_generated_history
 from followerledger.history_import import import_history
@@ -31,6 +30,7 @@ from followerledger.migration import DATASET_SCHEMAS, MigrationError, is_delta_t
 from followerledger.observation import Observation
 from followerledger.refresh import refresh
 from followerledger.watchlist import load_watchlist
+from tests.old_compaction import compact_run_files
 from tests.tiny import land, obs, query
 
 WATCHLIST = """\
@@ -79,7 +79,7 @@ def build_lake(root: Path) -> WarehouseLayout:
         encoding="utf-8",
     )
     import_history(history, lake, clock=lambda: NOW)
-    compact(layout, watchlist, grace=timedelta(hours=24), clock=lambda: NOW)
+    assert compact_run_files(layout, NOW) > 0
     refresh(layout, watchlist, clock=lambda: NOW)
     return layout
 
@@ -387,7 +387,7 @@ def test_the_demo_lake_migrates_row_for_row(tmp_path: Path) -> None:
     import_history(tmp_path / "history.csv", lake, clock=lambda: NOW)
     import_history(ROOT / "examples" / "dell-2008.csv", lake, clock=lambda: NOW)
     land(lake, ("demo-run", NOW - DAY, run_rows("demo-run", NOW - DAY)))
-    compact(layout, watchlist, grace=timedelta(hours=24), clock=lambda: NOW)
+    assert compact_run_files(layout, NOW) > 0
     refresh(layout, watchlist, full=True, clock=lambda: NOW)
     before = {dataset: catalog_rows(layout, dataset) for dataset in DATASET_SCHEMAS}
     assert len(before["observations"]) > 8000
