@@ -246,7 +246,7 @@ def compact(
             if result.after.version is not None and reflected == {
                 file.key for file in result.after.files
             }:
-                state.lake_versions[name] = result.after.version  # type: ignore[attr-defined]
+                state.lake_versions[name] = result.after.version  # type: ignore[attr-defined]  # manifest v2
         store.save(state)
         if any(result.partitions for result in done):
             publish(layout, watchlist)
