@@ -16,10 +16,13 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from click.testing import CliRunner
 from deltalake import DeltaTable
 
 from followerledger import compaction
+from followerledger.cli import main
 from followerledger.compaction import (
     CompactionReport,
     closed_days,
@@ -43,7 +46,7 @@ from followerledger.layout import WarehouseLayout
 from followerledger.models.duckdb_sql import connect, snapshot_relation
 from followerledger.observation import Observation
 from followerledger.run_log import Usage
-from tests.test_delta_lake import STREAM_UNTIL_KILLED, files_on_disk
+from tests.test_delta_lake import STREAM_UNTIL_KILLED, files_on_disk, s3_lake  # noqa: F401 (fixture)
 
 #: "Now" for every test: days before 2026-11-10 are closed.
 NOW = datetime(2026, 11, 10, 12, tzinfo=UTC)
@@ -185,6 +188,13 @@ def test_a_relation_of_the_version_before_reads_through_the_grace_and_vacuum_0_r
         held.sql("select count(*) from observations").fetchall()
     current = connect().sql(f"select * from ({snapshot_relation(after)}) order by all").fetchall()
     assert current == rows
+    # delta-rs lists the deleted files again while their tombstones stay in the log: they
+    # are not counted, and no version is committed for them.
+    versions = {d.name: DeltaTable(lake.table_uri(d)).version() for d in DATASETS}
+    assert lake.vacuum(OBSERVATIONS, 0) == []
+    assert vacuum_tables(lake, timedelta(0)) == len(ACCOUNTS) * len(CLOSED) * RUNS_PER_DAY
+    assert vacuum_tables(lake, timedelta(0)) == 0
+    assert DeltaTable(lake.table_uri(OBSERVATIONS)).version() == versions[OBSERVATIONS.name]
 
 
 def test_orphans_of_a_killed_writer_go_with_grace_0_and_stay_within_the_grace(
@@ -308,3 +318,51 @@ def test_the_run_log_is_compacted_too(lake: DeltaLake) -> None:
     assert pa.table(DeltaTable(lake.table_uri(RUN_LOG)).get_add_actions()).num_rows == (
         len(ACCOUNTS) * (len(CLOSED) + 1)
     )
+
+
+def test_compaction_and_vacuum_on_an_s3_lake(
+    s3_lake: DeltaLake,  # noqa: F811
+) -> None:
+    for run in range(3):
+        land_run(s3_lake, datetime(2026, 11, 8, 6 * run, tzinfo=UTC), f"s3-run-{run}")
+    rows = {d.name: s3_lake.snapshot(d).rows for d in DATASETS}
+    before = {d.name: {f.key for f in s3_lake.snapshot(d).files} for d in DATASETS}
+
+    done = compact_all(s3_lake)
+
+    assert [r.partitions for r in done] == [len(ACCOUNTS)] * len(DATASETS)
+    assert vacuum_tables(s3_lake, GRACE) == 0
+    replaced = sum(
+        len(keys - {f.key for f in s3_lake.snapshot(d).files})
+        for d, keys in zip(DATASETS, before.values(), strict=True)
+    )
+    assert vacuum_tables(s3_lake, timedelta(0)) == replaced == 3 * len(ACCOUNTS) * len(DATASETS)
+    # delta-rs lists the deleted files again while their tombstones stay in the log.
+    versions = {d.name: s3_lake.snapshot(d).version for d in DATASETS}
+    assert vacuum_tables(s3_lake, timedelta(0)) == 0
+    assert {d.name: s3_lake.snapshot(d).version for d in DATASETS} == versions
+    for dataset in DATASETS:
+        assert s3_lake.snapshot(dataset).rows == rows[dataset.name]
+        assert {(f.platform, f.day) for f in s3_lake.snapshot(dataset).files} == {
+            (platform, date(2026, 11, 8)) for platform in ACCOUNTS
+        }
+
+
+def test_compact_on_a_lake_of_the_old_layout_says_migrate_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warehouse = tmp_path / "warehouse"
+    partition = WarehouseLayout.at(warehouse).lake_dataset("observations") / "platform=x"
+    (partition / "date=2026-11-07").mkdir(parents=True)
+    pq.write_table(pa.table({"run_id": ["old"]}), partition / "date=2026-11-07" / "old.parquet")
+    (tmp_path / "watchlist.yaml").write_text("brands:\n  A:\n    x: [alpha]\n", encoding="utf-8")
+    monkeypatch.setenv("FOLLOWERLEDGER_WAREHOUSE", str(warehouse))
+    monkeypatch.setenv("FOLLOWERLEDGER_WATCHLIST", str(tmp_path / "watchlist.yaml"))
+
+    result = CliRunner().invoke(main, ["compact"])
+
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1
+    assert "holds run files of the old lake layout" in result.output
+    assert "run `followerledger migrate` first" in result.output
+    assert not (partition.parent / "_delta_log").exists()
