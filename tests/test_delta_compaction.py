@@ -5,6 +5,7 @@ DuckDB and Polars, a real SIGKILLed writer process."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 from deltalake import DeltaTable
 
-from followerledger import compaction
+from followerledger import compaction, pause
 from followerledger.cli import main
 from followerledger.compaction import (
     CompactionReport,
@@ -366,3 +367,60 @@ def test_compact_on_a_lake_of_the_old_layout_says_migrate_in_one_line(
     assert "holds run files of the old lake layout" in result.output
     assert "run `followerledger migrate` first" in result.output
     assert not (partition.parent / "_delta_log").exists()
+
+
+KILLED_COMPACT = """
+import sys
+from pathlib import Path
+from followerledger.compaction import compact
+from followerledger.layout import WarehouseLayout
+from tests.test_delta_compaction import GRACE, NOW
+compact(WarehouseLayout.at(Path(sys.argv[1])), None, grace=GRACE, clock=lambda: NOW)
+"""
+
+
+def test_a_compaction_killed_between_two_days_leaves_a_valid_table_and_the_next_finishes(
+    lake: DeltaLake, tmp_path: Path
+) -> None:
+    rows = {d.name: table_rows(lake, d) for d in DATASETS}
+    counts = {d.name: files_by_partition(lake, d) for d in DATASETS}
+    signal_file = tmp_path / "paused"
+    environment = {
+        **os.environ,
+        pause.PAUSE_AT: "compact-optimize@2",
+        pause.PAUSE_SIGNAL: str(signal_file),
+    }
+    layout = WarehouseLayout.at(tmp_path / "warehouse")  # the fixture's
+    assert layout.lake_uri == lake.root
+    script = [sys.executable, "-c", KILLED_COMPACT, str(layout.warehouse)]
+    with subprocess.Popen(script, env=environment, cwd=Path(__file__).parent.parent) as child:
+        deadline = time.monotonic() + 60
+        while not signal_file.exists():
+            assert child.poll() is None, "compact ended before its pause point"
+            assert time.monotonic() < deadline, "compact never reached its pause point"
+            time.sleep(0.05)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+
+    # The first closed day of observations committed; nothing else changed.
+    first = files_by_partition(lake, OBSERVATIONS)
+    assert {key: n for key, n in first.items() if key[1] == CLOSED[0]} == {
+        (platform, CLOSED[0]): 1 for platform in ACCOUNTS
+    }
+    assert {key: n for key, n in first.items() if key[1] != CLOSED[0]} == {
+        key: n for key, n in counts[OBSERVATIONS.name].items() if key[1] != CLOSED[0]
+    }
+    assert files_by_partition(lake, RUN_LOG) == counts[RUN_LOG.name]
+    assert {d.name: table_rows(lake, d) for d in DATASETS} == rows
+
+    done = compact_all(lake)
+
+    assert [r.partitions for r in done] == [
+        len(ACCOUNTS) * (len(CLOSED) - 1),
+        len(ACCOUNTS) * len(CLOSED),
+    ]
+    for dataset in DATASETS:
+        assert {n for key, n in files_by_partition(lake, dataset).items() if key[1] in CLOSED} == {
+            1
+        }
+    assert {d.name: table_rows(lake, d) for d in DATASETS} == rows

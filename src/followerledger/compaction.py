@@ -35,7 +35,7 @@ from typing import Final
 
 from deltalake import CommitProperties
 
-from followerledger import locks
+from followerledger import locks, pause
 from followerledger.catalog import publish
 from followerledger.clock import utc_now
 from followerledger.delta_lake import (
@@ -138,6 +138,7 @@ def compact_dataset(lake: DeltaLake, dataset: DeltaDataset, now: datetime) -> Da
     before = lake.snapshot(dataset, version=table.version())
     days = closed_days(before.files, now)
     for day in days:
+        pause.point("compact-optimize")
         table.optimize.compact(
             partition_filters=[(DATE_COLUMN, "=", day.isoformat())],
             target_size=TARGET_FILE_SIZE,
