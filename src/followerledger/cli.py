@@ -209,14 +209,16 @@ def refresh(full: bool) -> None:
     "--grace-hours",
     type=click.FloatRange(min=0),
     default=None,
-    help="Keep merged files' originals this long (default FOLLOWERLEDGER_READER_GRACE_HOURS).",
+    help="Vacuum retention: files the lake's log stopped naming (compacted originals, killed "
+    "writers' files) stay this long (default FOLLOWERLEDGER_READER_GRACE_HOURS).",
 )
 @_stoppable
 def compact(grace_hours: float | None) -> None:
-    """Merge each closed day's small lake files; never changes query results."""
+    """Compact each closed day's lake files and vacuum; never changes query results."""
     from datetime import timedelta
 
     from followerledger.compaction import compact as run_compaction
+    from followerledger.delta_lake import DeltaLakeError
     from followerledger.settings import load_settings
     from followerledger.watchlist import WatchlistError, load_watchlist
 
@@ -226,7 +228,10 @@ def compact(grace_hours: float | None) -> None:
     except WatchlistError as error:
         fail(str(error))
     hours = settings.reader_grace_hours if grace_hours is None else grace_hours
-    report = run_compaction(settings.layout, watchlist, grace=timedelta(hours=hours))
+    try:
+        report = run_compaction(settings.layout, watchlist, grace=timedelta(hours=hours))
+    except DeltaLakeError as error:
+        fail(str(error))
     click.echo(report.describe())
 
 

@@ -28,6 +28,7 @@ from urllib.parse import unquote
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
+from pyarrow import fs as pafs
 
 from followerledger.lake import LakeError
 from followerledger.layout import WarehouseLayout
@@ -364,15 +365,51 @@ class DeltaLake:
 
     def vacuum(self, dataset: DeltaDataset, retention_hours: int) -> list[str]:
         """Delete files no version within the retention names, orphans of killed writers
-        included (`full=True`); returns their paths. The retention must outlast the longest
-        run: a running writer's files are not in the log yet."""
-        return self.table(dataset).vacuum(
+        included (`full=True`); returns their paths relative to the table. The retention
+        must outlast the longest run: a running writer's files are not in the log yet.
+
+        delta-rs measures the retention against the real clock. It also lists a removed
+        file again at every vacuum while its tombstone stays in the log (a week), already
+        deleted or not, and commits two versions for it; so a dry run comes first, and only
+        files still present are vacuumed and returned (none: no commit).
+        """
+        table = self.table(dataset)
+        planned = table.vacuum(
+            retention_hours=retention_hours,
+            dry_run=True,
+            enforce_retention_duration=False,
+            full=True,
+        )
+        present = self._present(dataset, planned)
+        if not present:
+            return []
+        removed = table.vacuum(
             retention_hours=retention_hours,
             dry_run=False,
             enforce_retention_duration=False,
             full=True,
             commit_properties=commit_properties(),
         )
+        return sorted(present & {self._relative(dataset, path) for path in removed})
+
+    def _relative(self, dataset: DeltaDataset, path: str) -> str:
+        """A path vacuum gave (relative, or absolute on a second listing) relative to the table."""
+        root = self.table_uri(dataset) + "/"
+        text = unquote(path.removeprefix("file://"))
+        return text[len(root) :] if text.startswith(root) else text
+
+    def _present(self, dataset: DeltaDataset, paths: list[str]) -> set[str]:
+        """Those of the table's paths that are on the store now."""
+        if not paths:
+            return set()
+        relative = sorted({self._relative(dataset, path) for path in paths})
+        filesystem, base = pafs.FileSystem.from_uri(self.table_uri(dataset))
+        infos = filesystem.get_file_info([f"{base}/{path}" for path in relative])
+        return {
+            path
+            for path, info in zip(relative, infos, strict=True)
+            if info.type != pafs.FileType.NotFound
+        }
 
 
 #: What an S3 lake is opened with besides the standard AWS variables, which delta-rs reads

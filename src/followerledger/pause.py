@@ -11,8 +11,9 @@ files and commit to follow), `lake-write` (a mart file has rows written, not fin
 `migrate-write` (a file's rows streamed to the new table, not committed), `migrate-staged`
 (a dataset's Delta table committed in staging, not swapped), `migrate-exchanged` (swapped,
 old files not yet in the backup) and `migrate-renamed` (no exchange: old files in the
-backup, the table not yet in place). Unset (always, outside the kill tests) a point costs
-one dictionary look-up.
+backup, the table not yet in place), and `compact-optimize` (compaction about to
+commit a closed day's `OPTIMIZE` version; `@2`: the first day committed). Unset (always,
+outside the kill tests) a point costs one dictionary look-up.
 """
 
 from __future__ import annotations
