@@ -52,7 +52,7 @@ def known_identities(layout: WarehouseLayout) -> Identities:
         for f in state.current(lake, "observations")
         if state.lake_files.get(f.key) != (f.size, f.mtime_ns)
     ]
-    session = ModelSession(threads=2)
+    session = ModelSession(threads=2, lake=layout)
     try:
         sightings = next(model for model in INCREMENTAL if model.name == "handle_sightings")
         session.bind_parquet(

@@ -90,7 +90,7 @@ def account_changes(
     paths = [
         lake.path(item.key) for item in state.current(lake, OBSERVATIONS) if item.day >= first_day
     ]
-    connection = connect(threads=1)
+    connection = connect(threads=1, lake=layout)
     try:
         relation = parquet_relation(paths, LAKE_DATASETS[OBSERVATIONS].columns)
         connection.execute(f"create temp view observations as {relation}")

@@ -22,7 +22,7 @@ def run_costs(layout: WarehouseLayout, run_id: str, day: date) -> dict[str, Deci
     """platform -> X's estimated cost of this run (None where the platform bills nothing)."""
     lake = lake_of(layout)
     state = ManifestStore(layout).load()
-    session = ModelSession(threads=2)
+    session = ModelSession(threads=2, lake=layout)
     try:
         for dataset in LAKE_DATASETS:
             files = [

@@ -6,7 +6,7 @@ import functools
 from collections.abc import Mapping, Sequence
 from datetime import date
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
@@ -30,6 +30,9 @@ from followerledger.models.duckdb_sql import (
     parquet_relation,
 )
 from followerledger.watchlist import Watchlist
+
+if TYPE_CHECKING:
+    from followerledger.layout import WarehouseLayout
 
 WATCHLIST_SCHEMA = pa.schema(
     [
@@ -72,12 +75,18 @@ def seed_relation(seed: Seed) -> str:
 
 
 class ModelSession:
-    """Binds inputs under the names the SQL models read, and runs models."""
+    """Binds inputs under the names the SQL models read, and runs models.
+
+    Given the `lake` (a layout or lake URI), its files can be bound wherever the lake lives
+    (an `s3://` lake through the filesystem `lake_filesystem` registers)."""
 
     def __init__(
-        self, threads: int | None = None, parameters: Mapping[str, object] | None = None
+        self,
+        threads: int | None = None,
+        parameters: Mapping[str, object] | None = None,
+        lake: WarehouseLayout | str | None = None,
     ) -> None:
-        self.connection: duckdb.DuckDBPyConnection = connect(threads)
+        self.connection: duckdb.DuckDBPyConnection = connect(threads, lake)
         self.parameters: dict[str, object] = with_defaults(parameters)
         self._tables: dict[str, pa.Table] = {}
 
