@@ -222,17 +222,24 @@ def test_a_down_endpoint_is_one_line_naming_the_lake_and_the_endpoint_setting(
     s3.land_some()
     catalog = s3.write_catalog()
     relation = snapshot_relation(s3.lake.snapshot(OBSERVATIONS))
-    session = ModelSession(threads=1, lake=s3.layout)  # registered while the store is up
+    # Both registered while the store is up; it goes away under them.
+    session = ModelSession(threads=1, lake=s3.layout)
+    connection = connect(lake=s3.layout)
     s3.server.stop()
     try:
-        with pytest.raises(duckdb.Error) as during:
+        with pytest.raises(LakeUnreachable) as during:
             session.query(f"select count(*) from ({relation})")
+        assert "AWS_ENDPOINT_URL" in one_line_without_keys(during.value)
+        with pytest.raises(duckdb.Error) as raw:
+            connection.sql(f"select count(*) from ({relation})").fetchall()
     finally:
         session.close()
-    assert SECRET not in str(during.value)
-    failure = lake_read_failure(s3.layout, during.value)
+        connection.close()
+    assert SECRET not in str(raw.value)
+    assert KEY_ID not in str(raw.value)
+    failure = lake_read_failure(s3.layout, raw.value)
     assert failure is not None
-    assert "AWS_ENDPOINT_URL" in one_line_without_keys(failure)
+    assert str(failure) == str(during.value)
     for opening in (
         lambda: ModelSession(threads=1, lake=s3.layout),
         lambda: open_warehouse(catalog, [s3.layout.marts], s3.uri),
