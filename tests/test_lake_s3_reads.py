@@ -188,6 +188,13 @@ def test_a_confined_warehouse_connection_reads_the_lake_and_nothing_outside(
             connection.execute("set enable_external_access = true")
     finally:
         connection.close()
+    unconfined = open_warehouse(catalog, lake=s3.uri)  # as the report opens it
+    try:
+        assert unconfined.sql("select count(*) from observations").fetchall() == [
+            (s3.table().num_rows,)
+        ]
+    finally:
+        unconfined.close()
     assert readable_lake_prefix(s3.uri + "/") == f"s3://{s3.bucket}/prefix/"
     with pytest.raises(QueryRefused):
         run_query(catalog, f"select * from read_parquet({literal(str(outside))})", [], s3.uri)
