@@ -8,7 +8,6 @@ import dataclasses
 import multiprocessing
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,8 +22,6 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
-from moto.server import ThreadedMotoServer
-from pyarrow import fs as pafs
 
 from followerledger import delta_writer, landing
 from followerledger.catalog import STORAGE_VERSION
@@ -49,6 +46,7 @@ from followerledger.models.duckdb_sql import connect, snapshot_comment, snapshot
 from followerledger.observation import Observation, to_table
 from followerledger.run_log import RunRecord
 from tests.analyst import AnalystSession
+from tests.moto_server import create_bucket, endpoint, moto_s3, use_s3
 
 AT = datetime(2026, 11, 26, 23, 59, tzinfo=UTC)
 DAY = AT.date()
@@ -663,28 +661,10 @@ def _eventually(check: object, timeout: float = 10.0) -> bool:
 def s3_lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DeltaLake]:
     """A Delta lake in a new bucket of a moto S3 server on 127.0.0.1, configured by the
     standard AWS variables only."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        endpoint = f"http://127.0.0.1:{port}"
-        for name, value in {
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": "AKIATESTKEY000000001",
-            "AWS_SECRET_ACCESS_KEY": "test-secret-never-shown",
-            "AWS_REGION": "eu-west-1",
-            "AWS_ALLOW_HTTP": "true",
-        }.items():
-            monkeypatch.setenv(name, value)
-        store = pafs.S3FileSystem(
-            endpoint_override=endpoint, region="eu-west-1", allow_bucket_creation=True
-        )
-        store.create_dir("lake-test")
+    with moto_s3() as server:
+        use_s3(monkeypatch, endpoint(server))
+        create_bucket(endpoint(server), "lake-test")
         yield delta_lake_of(WarehouseLayout.at(tmp_path / "w", "s3://lake-test/prefix"))
-    finally:
-        server.stop()
 
 
 def test_the_lake_on_s3_lands_replaces_and_lists_its_files(s3_lake: DeltaLake) -> None:

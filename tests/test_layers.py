@@ -31,6 +31,7 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "lake",
             "delta_lake",
             "delta_writer",
+            "lake_filesystem",
             "manifest",
             "locks",
             "run_log",

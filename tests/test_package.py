@@ -37,6 +37,7 @@ PUBLIC_MODULES = (
     "followerledger.handles",
     "followerledger.history_import",
     "followerledger.lake",
+    "followerledger.lake_filesystem",
     "followerledger.landing",
     "followerledger.layout",
     "followerledger.locks",

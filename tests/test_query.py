@@ -212,17 +212,35 @@ def test_a_lake_outside_the_warehouse_is_readable(
     assert refused.exit_code == 2
 
 
-def test_a_remote_lake_is_refused_without_echoing_it(
-    warehouse: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("lake", "said"),
+    [
+        (
+            "s3://bucket/lake?secret_key=sekrit",
+            "an s3:// lake is s3://bucket/prefix; its endpoint, region and keys come from the "
+            "AWS_* variables, never from the URI",
+        ),
+        (
+            "s3://AKIA:sekrit@bucket/lake",
+            "an s3:// lake is s3://bucket/prefix; its endpoint, region and keys come from the "
+            "AWS_* variables, never from the URI",
+        ),
+        (
+            "gs://bucket/lake?token=sekrit",
+            "DuckDB reads a local lake (a path or file:// URI) or an s3:// one, not a gs:// one",
+        ),
+    ],
+)
+def test_a_lake_duckdb_cannot_read_is_refused_without_echoing_it(
+    warehouse: Path, monkeypatch: pytest.MonkeyPatch, lake: str, said: str
 ) -> None:
-    monkeypatch.setenv("FOLLOWERLEDGER_LAKE", "s3://bucket/lake?secret_key=sekrit")
+    monkeypatch.setenv("FOLLOWERLEDGER_LAKE", lake)
     result = CliRunner().invoke(main, ["query", "select 1"])
     assert result.exit_code == 2
     assert result.stderr == (
-        "followerledger: error: FOLLOWERLEDGER_LAKE: `followerledger query` reads only a local "
-        "lake (a path or file:// URI), not a s3:// one; query that lake with DuckDB directly "
-        "(set in the environment or .env)\n"
+        f"followerledger: error: FOLLOWERLEDGER_LAKE: {said} (set in the environment or .env)\n"
     )
+    assert "sekrit" not in result.output
 
 
 def test_missing_warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,6 +20,7 @@ import duckdb
 from followerledger import locks, pause
 from followerledger.delta_lake import DATASETS, delta_lake_of
 from followerledger.lake import marts_of
+from followerledger.lake_filesystem import register_lake_filesystem
 from followerledger.layout import WarehouseLayout
 from followerledger.leftovers import temporary_name
 from followerledger.manifest import ManifestStore
@@ -68,6 +69,8 @@ def publish(layout: WarehouseLayout, watchlist: Watchlist | None) -> Path:
         temporary = target.with_name(temporary_name(target.name))
         connection = duckdb.connect()
         try:
+            # Creating a view over lake files binds it: DuckDB reads their footers now.
+            register_lake_filesystem(connection, layout)
             connection.execute(
                 f"attach {literal(str(temporary))} as ledger "
                 f"(storage_version {literal(STORAGE_VERSION)})"

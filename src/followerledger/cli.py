@@ -413,9 +413,10 @@ def query(sql: str, fmt: str) -> None:
 
     layout = WarehouseLayout.from_environment()
     catalog = layout.catalog
-    readable = [layout.marts, layout.local_lake]
+    # A local lake is a readable folder; an s3:// one is allowed by `open_warehouse` itself.
+    readable = [layout.marts, layout.local_lake] if layout.lake_is_local else [layout.marts]
     try:
-        columns, rows = run_query(catalog, sql, readable)
+        columns, rows = run_query(catalog, sql, readable, layout.lake_uri)
     except (QueryRefused, WarehouseMissing) as error:
         fail(str(error))
     except duckdb.Error as error:
@@ -462,7 +463,12 @@ def report(out: Path | None, zone_name: str, days: int) -> None:
     target = out or settings.layout.report
     try:
         written = write_report(
-            settings.layout.catalog, target, now=datetime.now(UTC), zone=zone, days=days
+            settings.layout.catalog,
+            target,
+            now=datetime.now(UTC),
+            zone=zone,
+            days=days,
+            lake=settings.layout.lake_uri,
         )
     except WarehouseMissing as error:
         fail(str(error))

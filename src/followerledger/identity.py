@@ -53,7 +53,7 @@ def known_identities(layout: WarehouseLayout) -> Identities:
         for f in delta_lake_of(layout).snapshot(OBSERVATIONS).files
         if state.lake_files.get(f.key) != (f.size, f.rows)
     ]
-    session = ModelSession(threads=2)
+    session = ModelSession(threads=2, lake=layout)
     try:
         sightings = next(model for model in INCREMENTAL if model.name == "handle_sightings")
         session.bind_parquet(

@@ -143,15 +143,14 @@ class WarehouseLayout:
     @property
     def local_lake(self) -> Path:
         """The lake root as a local folder; SettingsError naming the lake setting for a
-        remote lake: `query` confines DuckDB to local folders."""
+        remote lake (what works on local folders only: the migration, the leftovers sweep)."""
         path = _local_path(self.lake_uri)
         if path is None:
             # Only the scheme is named: the rest of a URI can hold credentials.
             raise settings_error(
                 LAKE_ENV,
-                f"`followerledger query` reads only a local lake (a path or file:// URI), not "
-                f"a {urlsplit(self.lake_uri).scheme}:// one; query that lake with DuckDB "
-                f"directly",
+                f"this needs a local lake (a path or file:// URI), not "
+                f"a {urlsplit(self.lake_uri).scheme}:// one",
             )
         return path
 

@@ -86,7 +86,7 @@ def account_changes(
     first_day = since.date() - timedelta(days=1)
     snapshot = delta_lake_of(layout).snapshot(OBSERVATIONS)
     paths = [item.path for item in snapshot.files if item.day >= first_day]
-    connection = connect(threads=1)
+    connection = connect(threads=1, lake=layout)
     try:
         relation = partitioned_relation(
             paths, LAKE_DATASETS[OBSERVATIONS.name].columns, PARTITION_COLUMNS

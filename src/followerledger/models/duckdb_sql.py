@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING, Final
 import duckdb
 import pyarrow as pa
 
+from followerledger.lake_filesystem import register_lake_filesystem
 from followerledger.observation import OBSERVATION_SCHEMA
 
 if TYPE_CHECKING:
     from followerledger.delta_lake import DeltaSnapshot
+    from followerledger.layout import WarehouseLayout
 
 _ARROW_TO_DUCKDB: Final = {
     pa.string(): "varchar",
@@ -31,19 +33,29 @@ def sql_text(path: str) -> str:
     return resources.files("followerledger.sql").joinpath(path).read_text(encoding="utf-8")
 
 
-def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB session in UTC with the shared macros loaded.
+def connect(
+    threads: int | None = None, lake: WarehouseLayout | str | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB session in UTC with the shared macros loaded; given the `lake`
+    (a layout or lake URI), able to read its files wherever it lives
+    (`lake_filesystem.register_lake_filesystem`: `LakeUnreachable` if it cannot).
 
     The pipeline never opens the published .duckdb file read-write: all work happens in
     memory over Parquet, so analysts' connections are never blocked (DESIGN principle 5).
     """
     connection = duckdb.connect()
-    connection.execute("set TimeZone = 'UTC'")
-    # A long rebuild would draw DuckDB's progress bar into the CLI's output and flow logs.
-    connection.execute("set enable_progress_bar = false")
-    if threads is not None:
-        connection.execute(f"set threads = {int(threads)}")
-    connection.execute(sql_text("macros.sql"))
+    try:
+        connection.execute("set TimeZone = 'UTC'")
+        # A long rebuild would draw DuckDB's progress bar into the CLI's output and flow logs.
+        connection.execute("set enable_progress_bar = false")
+        if threads is not None:
+            connection.execute(f"set threads = {int(threads)}")
+        connection.execute(sql_text("macros.sql"))
+        if lake is not None:
+            register_lake_filesystem(connection, lake)
+    except BaseException:
+        connection.close()
+        raise
     return connection
 
 

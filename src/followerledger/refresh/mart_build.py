@@ -54,7 +54,7 @@ class MartBuild:
         self.version = version
         self.marts = marts_of(layout)
         self.state = state
-        self.session = ModelSession(threads, parameters)
+        self.session = ModelSession(threads, parameters, layout)
         self.session.bind_watchlist(watchlist)
         self.session.bind_seeds()
         self.changes = LakeChanges.of(lake, state)
