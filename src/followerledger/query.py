@@ -14,7 +14,7 @@ import io
 import json
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -109,13 +109,24 @@ def _spellings(folders: Iterable[Path]) -> list[str]:
 
 
 def run_query(
-    catalog: Path, sql: str, readable: Iterable[Path] | None = None
+    catalog: Path,
+    sql: str,
+    readable: Iterable[Path] | None = None,
+    views: Mapping[str, str] | None = None,
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Columns and rows of one read-only statement; given `readable`, reading only the catalog
-    and files under those folders (see `open_warehouse`), QueryRefused for a read outside."""
+    and files under those folders (see `open_warehouse`), QueryRefused for a read outside.
+
+    `views` (name -> SQL, e.g. `lake_as_of.lake_views_as_of`) become temporary views of the
+    connection. DuckDB resolves an unqualified name to a temporary view first, so each one
+    shadows the catalog's relation of that name, in the statement and inside the catalog's
+    views that read it; `followerledger.<name>` still names the catalog's.
+    """
     statement = check_read_only(sql)
     connection = open_warehouse(catalog, readable)
     try:
+        for name, definition in (views or {}).items():
+            connection.execute(f"create temporary view {_quoted_name(name)} as {definition}")
         relation = connection.sql(statement)
         if relation is None:
             return [], []
@@ -124,6 +135,11 @@ def run_query(
         raise QueryRefused(f"query reads only the warehouse's marts and lake: {error}") from None
     finally:
         connection.close()
+
+
+def _quoted_name(name: str) -> str:
+    # models.duckdb_sql.quote_name, not imported: it brings pyarrow with it.
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _plain(value: Any) -> Any:
