@@ -7,15 +7,20 @@ import subprocess
 import sys
 from collections import Counter
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
 from click.testing import CliRunner, Result
 from deltalake import DeltaTable
 
+from followerledger.catalog import publish
 from followerledger.cli import main
 from followerledger.delta_lake import OBSERVATIONS, RUN_LOG, DeltaLake, DeltaLakeError
+from followerledger.history_import import import_history
+from followerledger.lake import Lake
 from followerledger.lake_as_of import AsOfError, parse_as_of
+from followerledger.layout import WarehouseLayout
 from tests.delta_history import FIRST, History, build_history
 
 
@@ -217,3 +222,21 @@ def test_only_a_query_with_as_of_imports_deltalake(warehouse: History) -> None:
             env=env,
         )
         assert out.stdout.splitlines() == ["n", "1", expected]
+
+
+def test_a_lake_of_run_files_is_one_line_saying_to_migrate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "h.csv").write_text("observed_at,platform,handle,followers\n2026-01-01,x,HP,5\n")
+    layout = WarehouseLayout.at(tmp_path / "warehouse")
+    import_history(tmp_path / "h.csv", Lake(layout.lake_uri))
+    publish(layout, None)
+    monkeypatch.setenv("FOLLOWERLEDGER_WAREHOUSE", str(layout.warehouse))
+    monkeypatch.delenv("FOLLOWERLEDGER_LAKE", raising=False)
+    result = ask("select count(*) from observations", "0")
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("followerledger: error: --as-of '0': ")
+    assert result.stderr.endswith("run `followerledger migrate` first\n")
+    # Without --as-of, the catalog over the run files answers as before.
+    assert (ask("select count(*) from observations").stdout) == "count_star()\n1\n"
