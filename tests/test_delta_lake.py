@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -688,3 +688,23 @@ def test_the_lake_on_s3_lands_replaces_and_lists_its_files(s3_lake: DeltaLake) -
     assert sorted(held.to_pyarrow_table().column("handle").to_pylist()) == sorted(
         ["again0", "again1", "h0", "h1", "h2", "h3"]
     )
+
+
+def test_the_lake_on_s3_is_read_as_of_a_commits_time(s3_lake: DeltaLake) -> None:
+    for batch in (rows(3), rows(1, prefix="again")):
+        landing = DeltaLanding(s3_lake, "x", "run-1", AT)
+        landing.add(batch)
+        landing.commit()
+    latest = s3_lake.snapshot(OBSERVATIONS)
+    assert latest.version is not None
+    times = [s3_lake.commit_time(OBSERVATIONS, v) for v in range(latest.version + 1)]
+    assert times == sorted(times)
+    # An object's time is to the second here (moto, like S3's listings), so versions made in
+    # one second are not told apart by time: a second after the last commit is unambiguous.
+    at_last = s3_lake.snapshot(OBSERVATIONS, as_of=times[-1] + timedelta(seconds=1))
+    assert (at_last.version, at_last.rows) == (latest.version, 1)
+    before = s3_lake.snapshot(OBSERVATIONS, as_of=times[0] - timedelta(days=1))
+    assert (before.version, before.files) == (None, ())
+    with pytest.raises(DeltaLakeError, match="no longer holds version 99") as raised:
+        s3_lake.commit_time(OBSERVATIONS, 99)
+    assert "test-secret-never-shown" not in str(raised.value)

@@ -62,6 +62,7 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "run_changes",
             "run_costs",
             "query",
+            "lake_as_of",
             "report",
         ),
         ("core", "storage", "inputs", "platforms"),

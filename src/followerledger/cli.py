@@ -404,19 +404,45 @@ def import_(file: Path) -> None:
     default="table",
     show_default=True,
 )
-def query(sql: str, fmt: str) -> None:
+@click.option(
+    "--as-of",
+    "as_of",
+    metavar="VERSION|TIME",
+    default=None,
+    help="Read the lake's Delta tables (the observations and run_log views) as they were at "
+    "this version of the observations table, or at this ISO 8601 time (UTC unless it has an "
+    "offset); run_log as of that version's commit. The marts stay current.",
+)
+def query(sql: str, fmt: str, as_of: str | None) -> None:
     """One read-only SQL statement against the warehouse; reads only its marts and lake."""
     import duckdb
 
     from followerledger.layout import WarehouseLayout
-    from followerledger.query import QueryRefused, WarehouseMissing, render, run_query
+    from followerledger.query import (
+        QueryRefused,
+        WarehouseMissing,
+        check_read_only,
+        render,
+        run_query,
+    )
 
     layout = WarehouseLayout.from_environment()
     catalog = layout.catalog
     # A local lake is a readable folder; an s3:// one is allowed by `open_warehouse` itself.
     readable = [layout.marts, layout.local_lake] if layout.lake_is_local else [layout.marts]
+    views = None
     try:
-        columns, rows = run_query(catalog, sql, readable, layout.lake_uri)
+        if as_of is not None:
+            # Only now deltalake is imported: a query without --as-of never pays for it.
+            from followerledger.lake_as_of import AsOfError, lake_views_as_of, parse_as_of
+
+            try:
+                moment = parse_as_of(as_of)
+                check_read_only(sql)
+                views = lake_views_as_of(layout, moment)
+            except AsOfError as error:
+                fail(f"--as-of {as_of.strip()[:40]!r}: {error}")
+        columns, rows = run_query(catalog, sql, readable, layout.lake_uri, views)
     except (QueryRefused, WarehouseMissing) as error:
         fail(str(error))
     except duckdb.Error as error:

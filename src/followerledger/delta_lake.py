@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import re
 import threading
 from collections.abc import Iterator, Mapping
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Final
 from urllib.parse import unquote
@@ -185,6 +186,11 @@ def run_predicate(platform: str, run_id: str, day: date) -> str:
     )
 
 
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
 def _quoted(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -301,14 +307,33 @@ class DeltaLake:
             opened = self._opened.pop(id(table), table.version())
             self._idle.setdefault(dataset.name, []).append((table, opened))
 
-    def snapshot(self, dataset: DeltaDataset, version: int | None = None) -> DeltaSnapshot:
-        """The files of the latest version (or of `version`), with their partition values.
+    def snapshot(
+        self,
+        dataset: DeltaDataset,
+        version: int | None = None,
+        *,
+        as_of: datetime | None = None,
+    ) -> DeltaSnapshot:
+        """The files of the latest version (or of `version`, or of the version in effect at
+        the time `as_of`), with their partition values.
+
+        `as_of` (time-zone aware) resolves as delta-rs and every reader built on it
+        (`pl.scan_delta`) resolve a time: to the last version whose commit is not later, a
+        commit being dated by its log file's modification time (the Delta protocol's rule
+        without in-commit timestamps). delta-rs gives the first kept version for a time
+        before it; here that time has no version and no file, as before the first commit.
 
         The partition values come from the log; each file's path must carry the same values
         in its Hive-style folders, since DuckDB reads them from the path (DeltaLakeError
         otherwise: the Delta protocol does not promise Hive paths). A reader never creates
         a table: before the first commit the snapshot has no version and no file.
         """
+        if version is not None and as_of is not None:
+            raise ValueError("snapshot takes a version or a time (as_of), not both")
+        if as_of is not None and as_of.utcoffset() is None:
+            raise ValueError("as_of must carry a time zone (the lake's times are UTC)")
+        if version is not None and version < 0:
+            raise DeltaLakeError(f"{dataset.name}: no version {version}: versions count from 0")
         try:
             table = DeltaTable(self.table_uri(dataset), storage_options=self.storage_options)
         except TableNotFoundError:
@@ -317,8 +342,23 @@ class DeltaLake:
             if version is not None:
                 raise DeltaLakeError(f"{dataset.name}: no table, so no version {version}") from None
             return DeltaSnapshot(dataset, None, ())
-        if version is not None:
-            table.load_as_version(version)
+        if version is not None and version > table.version():
+            raise DeltaLakeError(
+                f"{dataset.name}: no version {version}: the latest is {table.version()}"
+            )
+        try:
+            if version is not None:
+                table.load_as_version(version)
+            if as_of is not None:
+                table.load_as_version(as_of)
+        except DeltaError as error:
+            # Kept versions end where expired log files were removed after a checkpoint.
+            wanted = version if version is not None else f"as of {as_of}"
+            raise DeltaLakeError(
+                f"{dataset.name}: cannot read version {wanted}: {_first_line(error)}"
+            ) from None
+        if as_of is not None and self.commit_time(dataset, table.version()) > as_of:
+            return DeltaSnapshot(dataset, None, ())
         actions = pa.table(table.get_add_actions(flatten=True))
         root = table.table_uri.removeprefix("file://").rstrip("/")
         if "://" not in self.root:
@@ -347,6 +387,28 @@ class DeltaLake:
             )
         files.sort(key=lambda file: file.path)
         return DeltaSnapshot(dataset, table.version(), tuple(files))
+
+    def commit_time(self, dataset: DeltaDataset, version: int) -> datetime:
+        """When a version was committed, as delta-rs dates it for time travel: its log
+        file's modification time, to the millisecond (UTC). DeltaLakeError when the log no
+        longer holds that version's commit file (expired after a checkpoint)."""
+        commit = f"{self.table_uri(dataset)}/_delta_log/{version:020d}.json"
+        nanoseconds: int | None
+        if "://" in self.root:
+            filesystem, path = pafs.FileSystem.from_uri(commit)
+            info = filesystem.get_file_info(path)
+            nanoseconds = info.mtime_ns if info.type == pafs.FileType.File else None
+        else:
+            try:
+                nanoseconds = os.stat(commit).st_mtime_ns
+            except FileNotFoundError:
+                nanoseconds = None
+        if nanoseconds is None:
+            raise DeltaLakeError(
+                f"{dataset.name}: the log no longer holds version {version}'s commit"
+            )
+        seconds, milliseconds = divmod(nanoseconds // 1_000_000, 1000)
+        return datetime.fromtimestamp(seconds, UTC) + timedelta(milliseconds=milliseconds)
 
     def _refuse_run_files(self, dataset: DeltaDataset) -> None:
         """MigrationNeeded if the dataset's folder (with no table) holds old-layout run files.

@@ -15,7 +15,7 @@ import io
 import json
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -124,15 +124,27 @@ def _spellings(folders: Iterable[Path]) -> list[str]:
 
 
 def run_query(
-    catalog: Path, sql: str, readable: Iterable[Path] | None = None, lake: str | None = None
+    catalog: Path,
+    sql: str,
+    readable: Iterable[Path] | None = None,
+    lake: str | None = None,
+    views: Mapping[str, str] | None = None,
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Columns and rows of one read-only statement; given `readable`, reading only the catalog
     and files under those folders and the `lake` (see `open_warehouse`), QueryRefused for a
     read outside; `lake_filesystem.LakeUnreachable` (one line) when an S3 lake's files
-    cannot be read."""
+    cannot be read.
+
+    `views` (name -> SQL, e.g. `lake_as_of.lake_views_as_of`) become temporary views of the
+    connection. DuckDB resolves an unqualified name to a temporary view first, so each one
+    shadows the catalog's relation of that name, in the statement and inside the catalog's
+    views that read it; `followerledger.<name>` still names the catalog's.
+    """
     statement = check_read_only(sql)
     connection = open_warehouse(catalog, readable, lake)
     try:
+        for name, definition in (views or {}).items():
+            connection.execute(f"create temporary view {_quoted_name(name)} as {definition}")
         relation = connection.sql(statement)
         if relation is None:
             return [], []
@@ -146,6 +158,11 @@ def run_query(
         raise failure from None
     finally:
         connection.close()
+
+
+def _quoted_name(name: str) -> str:
+    # models.duckdb_sql.quote_name, not imported: it brings pyarrow with it.
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _plain(value: Any) -> Any:
