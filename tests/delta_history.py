@@ -13,11 +13,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from deltalake import DeltaTable
-from followerledger.delta_landing import DeltaLanding, write_run_record
 
 from followerledger.delta_lake import OBSERVATIONS, RUN_LOG, DeltaDataset, delta_lake_of
 from followerledger.history_import import import_history
 from followerledger.lake import Lake
+from followerledger.landing import Landing as DeltaLanding
+from followerledger.landing import write_run_record
 from followerledger.layout import WarehouseLayout
 from followerledger.migration import migrate
 from followerledger.observation import Observation
