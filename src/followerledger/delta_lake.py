@@ -55,6 +55,7 @@ __all__ = [
     "commit_properties",
     "delta_lake_of",
     "run_predicate",
+    "whole_run_predicate",
     "with_date",
 ]
 
@@ -169,6 +170,12 @@ def run_predicate(platform: str, run_id: str, day: date) -> str:
         f"run_id = {_quoted(run_id)} AND platform = {_quoted(platform)} "
         f"AND {DATE_COLUMN} = '{day.isoformat()}'"
     )
+
+
+def whole_run_predicate(run_id: str) -> str:
+    """Every row of one run, on every platform and date: what a re-import replaces (an import's
+    run id is its content's, so no other writer lands rows under it)."""
+    return f"run_id = {_quoted(run_id)}"
 
 
 def _quoted(value: str) -> str:

@@ -9,13 +9,16 @@ moments lie between EARLIEST and a day from now once converted to UTC, `account_
 `display_name` hold at most MAX_TEXT characters — and every bad row is reported as
 `FILE:LINE: reason` (the first MAX_LISTED, then how many more); nothing from that file lands.
 
-Rows land with `source='import'`, one file per platform and UTC day, under a run id derived
-from the file's content (`import-<sha256 prefix>`), all in one commit (`Lake.write_together`:
-a kill at any point leaves none of them visible, or all): importing the same file again
-replaces its own files instead of duplicating them. Rows for handles the watchlist does not
-list land too (history is data) and are counted in the report, unless their `account_id` is
-the id a watched handle last resolved to (the identity map, this file's rows included): those
-are the watched account under an old handle.
+Rows land with `source='import'` in the lake's observations Delta table
+(`delta_lake.OBSERVATIONS`), partitioned by platform and UTC day of `observed_at`, under a run
+id derived from the file's content (`import-<sha256 prefix>`), all in one commit: one
+`write_deltalake` overwriting by the predicate `run_id = '<run id>'`. Nothing is visible before
+that commit, and a kill at any point leaves the table at the version it was (a killed writer's
+data files are named by no version; `DeltaLake.vacuum` removes them). Importing the same file
+again replaces exactly its own rows instead of duplicating them. Rows for handles the
+watchlist does not list land too (history is data) and are counted in the report, unless their
+`account_id` is the id a watched handle last resolved to (the identity map, this file's rows
+included): those are the watched account under an old handle.
 """
 
 from __future__ import annotations
@@ -24,22 +27,31 @@ import csv
 import dataclasses
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Final
 
+import pyarrow as pa
+from deltalake import write_deltalake
+from deltalake.exceptions import DeltaError
+
+from followerledger import pause
 from followerledger.clock import utc_now
+from followerledger.delta_lake import (
+    OBSERVATIONS,
+    PARTITION_COLUMNS,
+    TARGET_FILE_SIZE,
+    DeltaLakeError,
+    commit_properties,
+    delta_lake_of,
+    whole_run_predicate,
+    with_date,
+)
 from followerledger.handles import HandleError, read_handle
 from followerledger.identity import Identities, known_identities
-from followerledger.lake import Lake, LakeFile, observation_key
 from followerledger.layout import WarehouseLayout
-from followerledger.observation import (
-    MAX_COUNT,
-    PARQUET_OPTIONS,
-    Observation,
-    to_table,
-)
+from followerledger.observation import MAX_COUNT, Observation, to_table
 from followerledger.sources import registry
 from followerledger.watchlist import Watchlist, normalize_handle
 
@@ -99,11 +111,14 @@ def _plural(count: int, noun: str) -> str:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ImportReport:
-    """What an import landed."""
+    """What an import landed: its rows, in one version of the observations table."""
 
     run_id: str
     rows: int
-    files: tuple[LakeFile, ...]
+    #: The observations table's version the import's commit made.
+    version: int
+    #: (platform, UTC day) of every partition the import's rows are in, sorted.
+    partitions: tuple[tuple[str, date], ...]
     #: (platform, handle, rows) for handles the watchlist does not list whose rows carry no
     #: account id a watched handle resolved to, most rows first.
     unwatched: tuple[tuple[str, str, int], ...] = ()
@@ -346,35 +361,56 @@ def _unwatched(
 
 def import_history(
     path: Path,
-    lake: Lake,
+    layout: WarehouseLayout,
     *,
-    clock: Callable[[], datetime] = utc_now,
     watchlist: Watchlist | None = None,
-    layout: WarehouseLayout | None = None,
+    clock: Callable[[], datetime] = utc_now,
 ) -> ImportReport:
-    """Validate the whole file, then land it as one file per platform and UTC day, all in
-    one commit.
+    """Validate the whole file, then land it in the warehouse's observations table as one
+    commit replacing the rows of any earlier import of the same content (module doc).
 
-    With a watchlist and the `layout` of the warehouse the lake belongs to, the report counts
-    the rows for handles the watchlist does not list, leaving out those whose account id a
-    watched handle last resolved to (read after landing, so the file's own rows count as
-    evidence)."""
-    if watchlist is not None and layout is None:
-        raise TypeError("import_history: a watchlist needs the warehouse its identities live in")
+    With a watchlist, the report counts the rows for handles the watchlist does not list,
+    leaving out those whose account id a watched handle last resolved to (read after
+    landing, so the file's own rows count as evidence). ImportFileError for a bad file,
+    DeltaLakeError if the commit fails (the table then stays as it was)."""
     run_id, rows = read_history(path, clock=clock)
     partitions: dict[tuple[str, date], list[Observation]] = defaultdict(list)
     for row in rows:
         partitions[(row.platform, row.observed_at.date())].append(row)
-    files = lake.write_together(
-        [
-            (observation_key(platform, day, run_id), to_table(partition))
-            for (platform, day), partition in sorted(partitions.items())
-        ],
-        PARQUET_OPTIONS,
-    )
+    # Built here, not in the stream: the stream runs on a delta-rs worker thread.
+    tables = [
+        with_date(to_table(partition), OBSERVATIONS, day)
+        for (_, day), partition in sorted(partitions.items())
+    ]
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        # On a delta-rs worker thread: pyarrow only, never a `deltalake` call.
+        for table in tables:
+            yield from table.to_batches()
+            pause.point("import-write")
+
+    lake = delta_lake_of(layout)
+    with lake.writing(OBSERVATIONS) as table:
+        try:
+            write_deltalake(
+                table,
+                pa.RecordBatchReader.from_batches(OBSERVATIONS.table_schema, batches()),
+                mode="overwrite",
+                predicate=whole_run_predicate(run_id),
+                partition_by=list(PARTITION_COLUMNS),
+                target_file_size=TARGET_FILE_SIZE,
+                commit_properties=commit_properties(),
+            )
+        except DeltaError as error:
+            # delta-rs' message can quote rows: its type only; the rest stays in __cause__.
+            raise DeltaLakeError(
+                f"{path}: the import's commit failed ({type(error).__name__}); "
+                "nothing of it was imported, import the file again"
+            ) from error
+        version = table.version()
     unwatched = (
         _unwatched(rows, watchlist, lambda: known_identities(layout))
-        if watchlist is not None and layout is not None
+        if watchlist is not None
         else ()
     )
-    return ImportReport(run_id, len(rows), files, unwatched)
+    return ImportReport(run_id, len(rows), version, tuple(sorted(partitions)), unwatched)

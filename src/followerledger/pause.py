@@ -8,8 +8,9 @@ not yet renamed into place), `state-rename`, `catalog-rename`, and `migrate`'s o
 `migrate-write` (a file's rows streamed to the new table, not committed), `migrate-staged`
 (a dataset's Delta table committed in staging, not swapped), `migrate-exchanged` (swapped,
 old files not yet in the backup) and `migrate-renamed` (no exchange: old files in the
-backup, the table not yet in place). Unset (always, outside the kill tests) a point costs
-one dictionary look-up.
+backup, the table not yet in place), and `import`'s `import-write` (one partition's rows
+streamed to the observations table, not committed). Unset (always, outside the kill
+tests) a point costs one dictionary look-up.
 """
 
 from __future__ import annotations
