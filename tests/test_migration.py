@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +23,12 @@ from followerledger.cli import main
 from followerledger.compaction import compact
 from followerledger.delta_lake import DATASETS
 from followerledger.demo import DEMO_WATCHLIST, write_generated_history
-from followerledger.history_import import import_history
-from followerledger.lake import Lake, is_compacted, lake_of
+from followerledger.history_import import read_history
+from followerledger.lake import Lake, is_compacted, lake_of, observation_key
 from followerledger.layout import WarehouseLayout
 from followerledger.manifest import BuildManifest
 from followerledger.migration import DATASET_SCHEMAS, MigrationError, is_delta_table, migrate
-from followerledger.observation import Observation
+from followerledger.observation import PARQUET_OPTIONS, Observation, to_table
 from followerledger.refresh import refresh
 from followerledger.watchlist import load_watchlist
 from tests.tiny import land, obs, query
@@ -55,6 +55,22 @@ def run_rows(run_id: str, when: datetime) -> list[Observation]:
     ]
 
 
+def import_old_layout(path: Path, lake: Lake) -> None:
+    """A history file imported as the old lake's import landed it (what `migrate` finds in
+    an old warehouse): one run file per platform and UTC day of `observed_at`, one commit."""
+    run_id, rows = read_history(path, clock=lambda: NOW)
+    partitions: dict[tuple[str, date], list[Observation]] = {}
+    for row in rows:
+        partitions.setdefault((row.platform, row.observed_at.date()), []).append(row)
+    lake.write_together(
+        [
+            (observation_key(platform, day, run_id), to_table(partition))
+            for (platform, day), partition in sorted(partitions.items())
+        ],
+        PARQUET_OPTIONS,
+    )
+
+
 def build_lake(root: Path) -> WarehouseLayout:
     """Three closed days of four runs each, a run today, an import, then a compaction whose
     superseded originals stay on disk (within the reader grace period), refreshed."""
@@ -78,7 +94,7 @@ def build_lake(root: Path) -> WarehouseLayout:
         "2026-11-02T07:30:00Z,bluesky,alpha.test,400\n",
         encoding="utf-8",
     )
-    import_history(history, lake, clock=lambda: NOW)
+    import_old_layout(history, lake)
     compact(layout, watchlist, grace=timedelta(hours=24), clock=lambda: NOW)
     refresh(layout, watchlist, clock=lambda: NOW)
     return layout
@@ -384,8 +400,8 @@ def test_the_demo_lake_migrates_row_for_row(tmp_path: Path) -> None:
     layout = WarehouseLayout.at(tmp_path / "warehouse")
     lake = lake_of(layout)
     write_generated_history(watchlist, tmp_path / "history.csv", NOW)
-    import_history(tmp_path / "history.csv", lake, clock=lambda: NOW)
-    import_history(ROOT / "examples" / "dell-2008.csv", lake, clock=lambda: NOW)
+    import_old_layout(tmp_path / "history.csv", lake)
+    import_old_layout(ROOT / "examples" / "dell-2008.csv", lake)
     land(lake, ("demo-run", NOW - DAY, run_rows("demo-run", NOW - DAY)))
     compact(layout, watchlist, grace=timedelta(hours=24), clock=lambda: NOW)
     refresh(layout, watchlist, full=True, clock=lambda: NOW)
