@@ -108,7 +108,11 @@ def test_queries_are_identical_and_refresh_recomputes_nothing(
     root, lake, watchlist = warehouse
     land_days(lake, NOW - 3 * DAY - timedelta(hours=12), days=3, runs_per_day=4)
     land_run(lake, NOW - timedelta(hours=2), "today-1")  # today's partition stays open
-    import_history(write_csv(tmp_path / "h.csv", "2026-11-08", 500), lake, clock=lambda: NOW)
+    import_history(
+        write_csv(tmp_path / "h.csv", "2026-11-08", 500),
+        WarehouseLayout.at(root, lake.root),
+        clock=lambda: NOW,
+    )
     refresh(WarehouseLayout.at(root, lake.root), watchlist)
     before = answers(root / "followerledger.duckdb")
     files_before = lake.list()
@@ -150,7 +154,7 @@ def test_originals_go_only_after_the_grace_period_and_stay_superseded(
     root, lake, watchlist = warehouse
     land_days(lake, NOW - 2 * DAY - timedelta(hours=12), days=1, runs_per_day=3)
     history = write_csv(tmp_path / "h.csv", "2026-11-08", 700)
-    import_history(history, lake, clock=lambda: NOW)
+    import_history(history, WarehouseLayout.at(root, lake.root), clock=lambda: NOW)
     publish(WarehouseLayout.at(root, lake.root), watchlist)
     catalog = root / "followerledger.duckdb"
     with AnalystSession(catalog) as analyst:
@@ -173,7 +177,7 @@ def test_originals_go_only_after_the_grace_period_and_stay_superseded(
     assert all(is_compacted(f.key) for f in lake.list())
     assert answers(catalog) == before
     # Importing the same file again re-creates a superseded original: it never counts twice.
-    import_history(history, lake, clock=lambda: NOW)
+    import_history(history, WarehouseLayout.at(root, lake.root), clock=lambda: NOW)
     publish(WarehouseLayout.at(root, lake.root), watchlist)
     assert answers(catalog) == before
 
@@ -184,9 +188,13 @@ def test_a_file_landing_in_a_compacted_day_is_merged_next_time(
     root, lake, watchlist = warehouse
     land_days(lake, NOW - 2 * DAY - timedelta(hours=12), days=1, runs_per_day=2)
     early = write_csv(tmp_path / "early.csv", "2026-11-08", 500)
-    import_history(early, lake, clock=lambda: NOW)
+    import_history(early, WarehouseLayout.at(root, lake.root), clock=lambda: NOW)
     compact(WarehouseLayout.at(root, lake.root), watchlist, grace=GRACE, clock=lambda: NOW)
-    import_history(write_csv(tmp_path / "late.csv", "2026-11-08", 900), lake, clock=lambda: NOW)
+    import_history(
+        write_csv(tmp_path / "late.csv", "2026-11-08", 900),
+        WarehouseLayout.at(root, lake.root),
+        clock=lambda: NOW,
+    )
     publish(WarehouseLayout.at(root, lake.root), watchlist)
     before = answers(root / "followerledger.duckdb")
     assert len(before[0]) == 2 * 3 + 2 + 2
@@ -208,7 +216,7 @@ def test_a_file_landing_in_a_compacted_day_is_merged_next_time(
         ).files_deleted
         == 7
     )
-    import_history(early, lake, clock=lambda: NOW)
+    import_history(early, WarehouseLayout.at(root, lake.root), clock=lambda: NOW)
     publish(WarehouseLayout.at(root, lake.root), watchlist)
     assert answers(root / "followerledger.duckdb") == before
 
