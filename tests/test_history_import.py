@@ -5,21 +5,25 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow.fs as pafs
 import pytest
 from click.testing import CliRunner
 from deltalake import DeltaTable
+from moto.server import ThreadedMotoServer
 
 from followerledger import pause
 from followerledger.cli import main
-from followerledger.delta_lake import OBSERVATIONS, delta_lake_of
+from followerledger.delta_lake import OBSERVATIONS, S3_OPTIONS, delta_lake_of
 from followerledger.delta_writer import replace_run
 from followerledger.history_import import ImportFileError, import_history, parse_moment
 from followerledger.layout import WarehouseLayout
@@ -735,3 +739,75 @@ def test_cli_import_of_a_count_beyond_int64_is_one_line_and_lands_nothing(
         "account has (at most 10000000000)"
     )
     assert version(layout_at(tmp_path)) is None
+
+
+@pytest.fixture
+def s3_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WarehouseLayout]:
+    """A warehouse whose lake is a new bucket of a moto S3 server on 127.0.0.1, configured by
+    the standard AWS variables only."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        for name, value in {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "AKIATESTKEY000000001",
+            "AWS_SECRET_ACCESS_KEY": "test-secret-never-shown",
+            "AWS_REGION": "eu-west-1",
+            "AWS_ALLOW_HTTP": "true",
+        }.items():
+            monkeypatch.setenv(name, value)
+        store = pafs.S3FileSystem(
+            endpoint_override=endpoint, region="eu-west-1", allow_bucket_creation=True
+        )
+        store.create_dir("import-test")
+        yield WarehouseLayout.at(tmp_path / "warehouse", "s3://import-test/lake")
+    finally:
+        server.stop()
+
+
+def test_an_import_into_an_s3_lake_lands_and_replaces_in_one_commit(
+    s3_layout: WarehouseLayout, tmp_path: Path, fake_clock: FakeClock
+) -> None:
+    path = csv_file(tmp_path, SPREAD)
+    lake = delta_lake_of(s3_layout)
+    first = import_history(path, s3_layout, clock=fake_clock)
+    again = import_history(path, s3_layout, clock=fake_clock)
+    assert again.version == first.version + 1
+    snapshot = lake.snapshot(OBSERVATIONS)
+    assert (snapshot.version, snapshot.rows) == (again.version, 4)
+    assert sorted((f.platform, f.day) for f in snapshot.files) == list(again.partitions)
+    assert all(
+        f.path.startswith(f"s3://import-test/lake/observations/platform={f.platform}/date={f.day}/")
+        for f in snapshot.files
+    )
+    held = DeltaTable(lake.table_uri(OBSERVATIONS), storage_options=S3_OPTIONS)
+    assert sorted(held.to_pyarrow_table().column("followers").to_pylist()) == [5, 6, 7, 8]
+    bad = csv_file(tmp_path, HEADER + "2026-01-04,x,HP,many\n", "bad.csv")
+    with pytest.raises(ImportFileError) as caught:
+        import_history(bad, s3_layout, clock=fake_clock)
+    assert "test-secret-never-shown" not in str(caught.value)
+    assert lake.snapshot(OBSERVATIONS).version == again.version
+
+
+def test_cli_import_into_an_unreachable_lake_is_one_line_without_secrets(
+    s3_layout: WarehouseLayout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FOLLOWERLEDGER_WAREHOUSE", str(s3_layout.warehouse))
+    monkeypatch.setenv("FOLLOWERLEDGER_WATCHLIST", str(tmp_path / "missing.yaml"))
+    # A bucket the server does not have: every request fails.
+    monkeypatch.setenv("FOLLOWERLEDGER_LAKE", "s3://no-such-bucket/lake")
+    path = csv_file(tmp_path, SPREAD)
+    result = CliRunner().invoke(main, ["import", str(path)])
+    assert result.exit_code == 2
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.output.strip() == (
+        f"followerledger: error: {path}: writing the observations table at "
+        "s3://no-such-bucket/lake failed (OSError); nothing of the file was imported: check "
+        "that the lake is reachable, then import the file again"
+    )
+    for secret in ("test-secret-never-shown", "AKIATESTKEY000000001"):
+        assert secret not in result.output

@@ -53,6 +53,7 @@ from followerledger.identity import Identities, known_identities
 from followerledger.layout import WarehouseLayout
 from followerledger.observation import MAX_COUNT, Observation, to_table
 from followerledger.sources import registry
+from followerledger.urls import shown_url
 from followerledger.watchlist import Watchlist, normalize_handle
 
 __all__ = [
@@ -390,8 +391,8 @@ def import_history(
             pause.point("import-write")
 
     lake = delta_lake_of(layout)
-    with lake.writing(OBSERVATIONS) as table:
-        try:
+    try:
+        with lake.writing(OBSERVATIONS) as table:
             write_deltalake(
                 table,
                 pa.RecordBatchReader.from_batches(OBSERVATIONS.table_schema, batches()),
@@ -401,13 +402,15 @@ def import_history(
                 target_file_size=TARGET_FILE_SIZE,
                 commit_properties=commit_properties(),
             )
-        except DeltaError as error:
-            # delta-rs' message can quote rows: its type only; the rest stays in __cause__.
-            raise DeltaLakeError(
-                f"{path}: the import's commit failed ({type(error).__name__}); "
-                "nothing of it was imported, import the file again"
-            ) from error
-        version = table.version()
+            version = table.version()
+    except (DeltaError, OSError) as error:
+        # delta-rs' message can quote rows or the store's whole request: its type only here;
+        # the rest stays in __cause__.
+        raise DeltaLakeError(
+            f"{path}: writing the observations table at {shown_url(layout.lake_uri)} failed "
+            f"({type(error).__name__}); nothing of the file was imported: check that the lake "
+            "is reachable, then import the file again"
+        ) from error
     unwatched = (
         _unwatched(rows, watchlist, lambda: known_identities(layout))
         if watchlist is not None
