@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from click.testing import CliRunner
 from deltalake import DeltaTable
 from moto.server import ThreadedMotoServer
 
-from followerledger import pause
+from followerledger import pause, stopping
 from followerledger.cli import main
 from followerledger.delta_lake import OBSERVATIONS, S3_OPTIONS, delta_lake_of
 from followerledger.delta_writer import replace_run
@@ -811,3 +812,35 @@ def test_cli_import_into_an_unreachable_lake_is_one_line_without_secrets(
     )
     for secret in ("test-secret-never-shown", "AKIATESTKEY000000001"):
         assert secret not in result.output
+
+
+def test_a_stop_during_the_write_commits_nothing_and_raises_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layout = layout_at(tmp_path)
+    early = import_history(csv_file(tmp_path, HEADER + "2026-01-02,x,HP,1\n", "early.csv"), layout)
+    rows = table_rows(layout)
+    paused = tmp_path / "paused"
+    monkeypatch.setenv(pause.PAUSE_AT, "import-write@2")
+    monkeypatch.setenv(pause.PAUSE_SIGNAL, str(paused))
+
+    ended = threading.Event()
+
+    def stop_once_paused() -> None:
+        # What a flow's `stop_on` does when a signal reaches it: set the stop event.
+        while not paused.exists():
+            if ended.wait(0.02):
+                return
+        stopping.STOP.set()
+
+    stopper = threading.Thread(target=stop_once_paused, daemon=True)
+    stopper.start()
+    try:
+        with pytest.raises(stopping.Stopped):
+            import_history(csv_file(tmp_path, SPREAD), layout)
+    finally:
+        ended.set()
+        stopper.join()
+        stopping.STOP.clear()
+    assert version(layout) == early.version
+    assert table_rows(layout) == rows

@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -36,7 +37,7 @@ import pyarrow as pa
 from deltalake import write_deltalake
 from deltalake.exceptions import DeltaError
 
-from followerledger import pause
+from followerledger import pause, stopping
 from followerledger.clock import utc_now
 from followerledger.delta_lake import (
     OBSERVATIONS,
@@ -86,6 +87,9 @@ EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
 
 #: The most characters `account_id` and `display_name` may hold.
 MAX_TEXT: Final = 1024
+
+#: How often the thread waiting for the import's write lets a stop signal in (seconds).
+_JOIN_SECONDS: Final = 0.1
 
 
 class ImportFileError(ValueError):
@@ -360,6 +364,50 @@ def _unwatched(
     return tuple((platform, handle, count) for (platform, handle), count in counts.most_common())
 
 
+class _GivenUp(Exception):
+    """Raised inside the import's stream once a stop signal arrived: the write fails and
+    commits nothing."""
+
+
+def _write_stoppably(write: Callable[[], object]) -> None:
+    """Run `write` on a thread of its own and wait for it, taking stop signals meanwhile.
+
+    `write_deltalake` holds its calling thread inside delta-rs until the commit, where
+    Python's signal handlers cannot run; so the main thread waits here instead, a stop sets
+    `stopping.STOP`, the stream gives up (`_GivenUp`) and the write commits nothing. Once the
+    write has ended, `Stopped` is raised if a stop arrived (a commit that had already begun
+    is kept), else the write's own error.
+    """
+    failed: list[BaseException] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            write()
+        except BaseException as error:  # re-raised on the waiting thread
+            failed.append(error)
+        finally:
+            done.set()
+
+    writer = threading.Thread(target=run, name="import-write", daemon=True)
+    writer.start()
+    stopped: stopping.Stopped | None = None
+    # Waited for on an Event, not by `join`: a signal handler raising inside `join` can leave
+    # the thread looking ended while it still writes (the process then exits under delta-rs).
+    while not done.is_set():
+        try:
+            done.wait(_JOIN_SECONDS)
+        except stopping.Stopped as stop:
+            stopped = stop  # the stream sees STOP and gives up: wait for the write to end
+    writer.join()
+    if stopped is None and failed and stopping.STOP.is_set():
+        stopped = stopping.Stopped()  # stopped while waiting on another thread (a flow task)
+    if stopped is not None:
+        raise stopped from (failed[0] if failed else None)
+    if failed:
+        raise failed[0]
+
+
 def import_history(
     path: Path,
     layout: WarehouseLayout,
@@ -387,20 +435,27 @@ def import_history(
     def batches() -> Iterator[pa.RecordBatch]:
         # On a delta-rs worker thread: pyarrow only, never a `deltalake` call.
         for table in tables:
-            yield from table.to_batches()
+            for batch in table.to_batches():
+                if stopping.STOP.is_set():
+                    raise _GivenUp("a stop signal arrived")
+                yield batch
             pause.point("import-write")
+        if stopping.STOP.is_set():
+            raise _GivenUp("a stop signal arrived")
 
     lake = delta_lake_of(layout)
     try:
         with lake.writing(OBSERVATIONS) as table:
-            write_deltalake(
-                table,
-                pa.RecordBatchReader.from_batches(OBSERVATIONS.table_schema, batches()),
-                mode="overwrite",
-                predicate=whole_run_predicate(run_id),
-                partition_by=list(PARTITION_COLUMNS),
-                target_file_size=TARGET_FILE_SIZE,
-                commit_properties=commit_properties(),
+            _write_stoppably(
+                lambda: write_deltalake(
+                    table,
+                    pa.RecordBatchReader.from_batches(OBSERVATIONS.table_schema, batches()),
+                    mode="overwrite",
+                    predicate=whole_run_predicate(run_id),
+                    partition_by=list(PARTITION_COLUMNS),
+                    target_file_size=TARGET_FILE_SIZE,
+                    commit_properties=commit_properties(),
+                )
             )
             version = table.version()
     except (DeltaError, OSError) as error:
