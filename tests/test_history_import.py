@@ -844,3 +844,67 @@ def test_a_stop_during_the_write_commits_nothing_and_raises_stopped(
         stopping.STOP.clear()
     assert version(layout) == early.version
     assert table_rows(layout) == rows
+
+
+def test_two_different_imports_writing_at_once_both_land_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layout = layout_at(tmp_path)
+    import_history(csv_file(tmp_path, HEADER + "2025-12-31,x,HP,1\n", "first.csv"), layout)
+    # The same four partitions, two files: each import's stream holds after its first
+    # partition until the other's does too, so both write from the same version.
+    both = threading.Barrier(2, timeout=60)
+    monkeypatch.setattr(
+        pause, "point", lambda name: both.wait() if name == "import-write" else None
+    )
+    late = SPREAD.replace(",5\n", ",50\n").replace(",6\n", ",60\n")
+    paths = [csv_file(tmp_path, SPREAD, "a.csv"), csv_file(tmp_path, late, "b.csv")]
+    reports: list[Any] = []
+    errors: list[BaseException] = []
+
+    def run(path: Path) -> None:
+        try:
+            reports.append(import_history(path, layout))
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(path,)) for path in paths]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(report.version for report in reports) == [2, 3]
+    assert sorted(r["followers"] for r in table_rows(layout)) == [1, 5, 6, 7, 7, 8, 8, 50, 60]
+
+
+def test_the_same_file_imported_twice_at_once_lands_once_and_the_loser_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layout = layout_at(tmp_path)
+    both = threading.Barrier(2, timeout=60)
+    monkeypatch.setattr(
+        pause, "point", lambda name: both.wait() if name == "import-write" else None
+    )
+    path = csv_file(tmp_path, SPREAD)
+    reports: list[Any] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            reports.append(import_history(path, layout))
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [report.version for report in reports] == [version(layout)]
+    assert [str(error) for error in errors] == [
+        f"{path}: another writer changed this file's rows in the observations table at the "
+        "same time (CommitFailedError); nothing of this import was committed: import the file "
+        "again"
+    ]
+    assert sorted(r["followers"] for r in table_rows(layout)) == [5, 6, 7, 8]

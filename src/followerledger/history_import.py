@@ -35,7 +35,7 @@ from typing import Final
 
 import pyarrow as pa
 from deltalake import write_deltalake
-from deltalake.exceptions import DeltaError
+from deltalake.exceptions import CommitFailedError, DeltaError
 
 from followerledger import pause, stopping
 from followerledger.clock import utc_now
@@ -458,6 +458,12 @@ def import_history(
                 )
             )
             version = table.version()
+    except CommitFailedError as error:
+        raise DeltaLakeError(
+            f"{path}: another writer changed this file's rows in the observations table at the "
+            f"same time ({type(error).__name__}); nothing of this import was committed: import "
+            "the file again"
+        ) from error
     except (DeltaError, OSError) as error:
         # delta-rs' message can quote rows or the store's whole request: its type only here;
         # the rest stays in __cause__.
