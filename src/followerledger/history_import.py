@@ -421,7 +421,9 @@ def import_history(
     With a watchlist, the report counts the rows for handles the watchlist does not list,
     leaving out those whose account id a watched handle last resolved to (read after
     landing, so the file's own rows count as evidence). ImportFileError for a bad file,
-    DeltaLakeError if the commit fails (the table then stays as it was)."""
+    DeltaLakeError if the write fails or loses to a concurrent import of the same file, and
+    `stopping.Stopped` if a stop signal arrives while it writes; in all three the table stays
+    as it was."""
     run_id, rows = read_history(path, clock=clock)
     partitions: dict[tuple[str, date], list[Observation]] = defaultdict(list)
     for row in rows:
