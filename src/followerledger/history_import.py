@@ -89,7 +89,7 @@ EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_TEXT: Final = 1024
 
 #: How often the thread waiting for the import's write lets a stop signal in (seconds).
-_JOIN_SECONDS: Final = 0.1
+_WAIT_SECONDS: Final = 0.1
 
 
 class ImportFileError(ValueError):
@@ -396,7 +396,7 @@ def _write_stoppably(write: Callable[[], object]) -> None:
     # the thread looking ended while it still writes (the process then exits under delta-rs).
     while not done.is_set():
         try:
-            done.wait(_JOIN_SECONDS)
+            done.wait(_WAIT_SECONDS)
         except stopping.Stopped as stop:
             stopped = stop  # the stream sees STOP and gives up: wait for the write to end
     writer.join()
