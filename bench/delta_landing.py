@@ -22,9 +22,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
+from followerledger.delta_landing import DeltaLanding
 
 from followerledger.delta_lake import OBSERVATIONS, DeltaLake
-from followerledger.delta_landing import DeltaLanding
 from followerledger.lake import Lake
 from followerledger.landing import Landing
 from followerledger.observation import Observation, to_table

@@ -47,7 +47,7 @@ def run(quick: bool = False) -> dict[str, float]:
         watchlist = load_watchlist(REPO / "watchlist.yaml")
         history = root / "history.csv"
         write_generated_history(watchlist, history, datetime.now(UTC))
-        import_history(history, lake)
+        import_history(history, WarehouseLayout.at(warehouse, lake.root))
         refresh(WarehouseLayout.at(warehouse, lake.root), watchlist)
         catalog = str(warehouse / "followerledger.duckdb")
         environment = {**os.environ, "FOLLOWERLEDGER_WAREHOUSE": str(warehouse)}

@@ -29,7 +29,6 @@ from followerledger.demo import write_generated_history
 from followerledger.emulator import emulator_environment
 from followerledger.emulator.world import World
 from followerledger.history_import import import_history
-from followerledger.lake import Lake
 from followerledger.layout import WarehouseLayout
 from followerledger.prefect_server import client_environment, ensure_server
 from followerledger.sources import registry
@@ -201,7 +200,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             write_generated_history(
                 watchlist, export, datetime.now(UTC), World(), days=1, step=timedelta(days=1)
             )
-            import_history(export, Lake(root / "scale/warehouse/lake"))
+            import_history(export, WarehouseLayout.at(root / "scale/warehouse"))
             scale_emulator = Emulator(root / "scale/watchlist.yaml")
             scale_env.update(emulator_urls(scale_emulator.url))
             scale_emulator.latency(LATENCY)

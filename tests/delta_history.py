@@ -15,8 +15,7 @@ from pathlib import Path
 from deltalake import DeltaTable
 
 from followerledger.delta_lake import OBSERVATIONS, RUN_LOG, DeltaDataset, delta_lake_of
-from followerledger.history_import import import_history
-from followerledger.lake import Lake
+from followerledger.history_import import read_history
 from followerledger.landing import Landing as DeltaLanding
 from followerledger.landing import write_run_record
 from followerledger.layout import WarehouseLayout
@@ -25,6 +24,7 @@ from followerledger.observation import Observation
 from followerledger.refresh import refresh
 from followerledger.run_log import RunRecord
 from followerledger.watchlist import load_watchlist
+from tests.old_lake import old_lake, write_import
 
 #: The first commit's moment; commit i (both tables, in the order they were made) is i hours on.
 FIRST: datetime = datetime(2026, 11, 20, tzinfo=UTC)
@@ -107,7 +107,8 @@ def build_history(root: Path) -> History:
         "observed_at,platform,handle,followers\n2026-01-01,x,HP,5\n2026-01-02,x,HP,7\n"
     )
     layout = WarehouseLayout.at(root / "warehouse")
-    import_history(root / "h.csv", Lake(layout.lake_uri))
+    run_id, rows = read_history(root / "h.csv")
+    write_import(old_lake(layout), run_id, rows)  # the old layout, then migrated
     refresh(layout, load_watchlist(root / "watchlist.yaml"))
     migrate(layout)
     commits = _Commits(layout)

@@ -120,7 +120,7 @@ def land_snapshot(
 
 
 def history_csv(path: Path) -> int:
-    """An import file of seven platform-days (so seven lake files); returns its row count."""
+    """An import file of seven platform-days (seven partitions); returns its row count."""
     first = today() - timedelta(days=10)
     lines = ["observed_at,platform,handle,followers"]
     for day in range(4):
@@ -149,9 +149,8 @@ def run_command(command: str, warehouse: Path) -> None:
     elif command == "import":
         import_history(
             warehouse.parent / "history.csv",
-            lake,
+            WarehouseLayout.at(warehouse, lake.root),
             watchlist=watchlist,
-            layout=WarehouseLayout.at(warehouse, lake.root),
         )
         publish(WarehouseLayout.at(warehouse, lake.root), watchlist)
     else:
@@ -499,7 +498,7 @@ SHORT_POINTS: Final = (
     Point("snapshot", "pause:delta-commit@3"),
     Point("refresh", "pause:state-rename"),
     Point("compact", "pause:lake-rename@1"),
-    Point("import", "pause:lake-rename@3"),
+    Point("import", "pause:import-write@3"),
 )
 
 
@@ -529,10 +528,9 @@ def long_points(durations: Mapping[str, float], seed: int = 12) -> list[Point]:
             "catalog-rename",
         ),
         "import": (
-            "lake-write",
-            "lake-rename@1",
-            "lake-rename@4",
-            "lake-rename@7",
+            "import-write",
+            "import-write@4",
+            "import-write@7",
             "catalog-rename",
         ),
     }

@@ -17,11 +17,11 @@ from deltalake import DeltaTable
 from followerledger.catalog import publish
 from followerledger.cli import main
 from followerledger.delta_lake import OBSERVATIONS, RUN_LOG, DeltaLake, DeltaLakeError
-from followerledger.history_import import import_history
-from followerledger.lake import Lake
+from followerledger.history_import import read_history
 from followerledger.lake_as_of import AsOfError, parse_as_of
 from followerledger.layout import WarehouseLayout
 from tests.delta_history import FIRST, History, build_history
+from tests.old_lake import old_lake, write_import
 
 
 @pytest.fixture(scope="module")
@@ -229,7 +229,8 @@ def test_a_lake_of_run_files_is_one_line_saying_to_migrate(
 ) -> None:
     (tmp_path / "h.csv").write_text("observed_at,platform,handle,followers\n2026-01-01,x,HP,5\n")
     layout = WarehouseLayout.at(tmp_path / "warehouse")
-    import_history(tmp_path / "h.csv", Lake(layout.lake_uri))
+    run_id, rows = read_history(tmp_path / "h.csv")
+    write_import(old_lake(layout), run_id, rows)  # the old layout
     publish(layout, None)
     monkeypatch.setenv("FOLLOWERLEDGER_WAREHOUSE", str(layout.warehouse))
     monkeypatch.delenv("FOLLOWERLEDGER_LAKE", raising=False)

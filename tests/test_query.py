@@ -29,7 +29,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "observed_at,platform,handle,followers\n2026-01-01,x,HP,5\n2026-01-02,x,HP,7\n"
     )
     lake = DeltaLake(root / "warehouse/lake")
-    import_history(root / "h.csv", lake)
+    import_history(root / "h.csv", WarehouseLayout.at(root / "warehouse", lake.root))
     refresh(
         WarehouseLayout.at(root / "warehouse", lake.root), load_watchlist(root / "watchlist.yaml")
     )
@@ -193,7 +193,7 @@ def test_a_lake_outside_the_warehouse_is_readable(
     (tmp_path / "watchlist.yaml").write_text("brands:\n  HP:\n    x: [HP]\n")
     (tmp_path / "h.csv").write_text("observed_at,platform,handle,followers\n2026-01-01,x,HP,5\n")
     lake = DeltaLake(tmp_path / "elsewhere")
-    import_history(tmp_path / "h.csv", lake)
+    import_history(tmp_path / "h.csv", WarehouseLayout.at(tmp_path / "warehouse", lake.root))
     refresh(
         WarehouseLayout.at(tmp_path / "warehouse", lake.root),
         load_watchlist(tmp_path / "watchlist.yaml"),

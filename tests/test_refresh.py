@@ -86,7 +86,7 @@ DAILY_SQL = (
 
 def test_daily_followers_on_a_tiny_lake(tiny: tuple[Path, DeltaLake, Watchlist, Path]) -> None:
     warehouse, lake, watchlist, history = tiny
-    import_history(history, lake)
+    import_history(history, WarehouseLayout.at(warehouse, lake.root))
     for stage in STAGES:
         land(lake, stage)
     report = refresh(WarehouseLayout.at(warehouse, lake.root), watchlist, full=True)
@@ -100,7 +100,7 @@ def test_incremental_refresh_equals_full(tiny: tuple[Path, DeltaLake, Watchlist,
         land(lake, stage)
         refresh(WarehouseLayout.at(warehouse, lake.root), watchlist)
     # The import arrives last, unresolved: it must join account x:1 by its handle.
-    import_history(history, lake)
+    import_history(history, WarehouseLayout.at(warehouse, lake.root))
     report = refresh(WarehouseLayout.at(warehouse, lake.root), watchlist)
     assert report.new_files == 1
     incremental = {
@@ -127,7 +127,7 @@ def test_a_refresh_without_new_files_changes_nothing(
 
 def test_accounts_relation(tiny: tuple[Path, DeltaLake, Watchlist, Path]) -> None:
     warehouse, lake, watchlist, history = tiny
-    import_history(history, lake)
+    import_history(history, WarehouseLayout.at(warehouse, lake.root))
     for stage in STAGES:
         land(lake, stage)
     refresh(WarehouseLayout.at(warehouse, lake.root), watchlist)

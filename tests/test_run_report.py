@@ -111,7 +111,7 @@ def land_history(workspace: Workspace, now: datetime) -> None:
         + "".join(f"{when.isoformat()},x,{handle},{count}\n" for when, handle, count in rows),
         encoding="utf-8",
     )
-    import_history(history, workspace.lake)
+    import_history(history, workspace.settings.layout)
 
 
 @pytest.fixture

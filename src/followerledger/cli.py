@@ -368,13 +368,12 @@ def serve(port: int, project: Path) -> None:
 def import_(file: Path) -> None:
     """Backfill historical observations from a CSV file (all rows or none)."""
     from followerledger.catalog import publish
+    from followerledger.delta_lake import DeltaLakeError
     from followerledger.history_import import ImportFileError, import_history
-    from followerledger.lake import lake_of
     from followerledger.settings import load_settings
     from followerledger.watchlist import WatchlistError, load_watchlist
 
     settings = load_settings()
-    lake = lake_of(settings.layout)
     # History is data whatever the watchlist says, so a broken one does not stop an import;
     # without one, rows for unwatched handles go uncounted.
     try:
@@ -382,13 +381,14 @@ def import_(file: Path) -> None:
     except WatchlistError:
         watchlist = None
     try:
-        report = import_history(file, lake, watchlist=watchlist, layout=settings.layout)
-    except ImportFileError as error:
+        report = import_history(file, settings.layout, watchlist=watchlist)
+    except (ImportFileError, DeltaLakeError) as error:
         fail(str(error))
     publish(settings.layout, watchlist)
     click.echo(
         f"imported {report.rows} rows from {file} as {report.run_id} "
-        f"({len(report.files)} files); run `followerledger refresh` to update the marts"
+        f"({len(report.partitions)} partitions, observations table version {report.version}); "
+        "run `followerledger refresh` to update the marts"
     )
     warning = report.unwatched_warning()
     if warning is not None:

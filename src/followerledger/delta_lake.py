@@ -59,6 +59,7 @@ __all__ = [
     "delta_lake_of",
     "partition_day",
     "run_predicate",
+    "whole_run_predicate",
     "with_date",
 ]
 
@@ -189,6 +190,12 @@ def run_predicate(platform: str, run_id: str, day: date) -> str:
 def _first_line(error: BaseException) -> str:
     lines = str(error).strip().splitlines()
     return lines[0] if lines else type(error).__name__
+
+
+def whole_run_predicate(run_id: str) -> str:
+    """Every row of one run, on every platform and date: what a re-import replaces (an import's
+    run id is its content's, so no other writer lands rows under it)."""
+    return f"run_id = {_quoted(run_id)}"
 
 
 def _quoted(value: str) -> str:
