@@ -36,12 +36,6 @@ from tests.tiny import query
 
 REPO = Path(__file__).resolve().parents[1]
 
-#: Tests that read the import through the identity map, the catalog or refresh: they pass once
-#: those read the Delta lake (the lead's switch of issue 14); strict, so the switch shows.
-NEEDS_THE_SWITCH = pytest.mark.xfail(
-    strict=True, reason="needs identity/catalog/refresh switched to the Delta lake (issue 14)"
-)
-
 
 def csv_file(tmp_path: Path, text: str, name: str = "history.csv") -> Path:
     path = tmp_path / name
@@ -480,7 +474,6 @@ def test_cli_import_warns_about_unwatched_rows_and_tolerates_a_broken_watchlist(
     assert len(table_rows(layout_at(tmp_path))) == 3
 
 
-@NEEDS_THE_SWITCH
 def test_rows_under_an_old_handle_with_a_watched_id_are_not_unwatched(
     tmp_path: Path, fake_clock: FakeClock
 ) -> None:
@@ -508,7 +501,6 @@ def test_rows_under_an_old_handle_with_a_watched_id_are_not_unwatched(
     )
 
 
-@NEEDS_THE_SWITCH
 def test_the_file_itself_can_tell_which_id_a_watched_handle_has(
     tmp_path: Path, fake_clock: FakeClock
 ) -> None:
@@ -526,7 +518,6 @@ def test_the_file_itself_can_tell_which_id_a_watched_handle_has(
     assert report.unwatched == ()
 
 
-@NEEDS_THE_SWITCH
 def test_cli_import_does_not_warn_about_a_renamed_watched_account(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -712,7 +703,6 @@ def test_a_killed_re_import_keeps_the_rows_the_first_import_landed(tmp_path: Pat
     assert [r["followers"] for r in rows] == [5, 7, 6, 8]
 
 
-@NEEDS_THE_SWITCH
 def test_a_refresh_after_a_killed_import_shows_none_of_it(tmp_path: Path) -> None:
     layout = layout_at(tmp_path)
     path = csv_file(tmp_path, SPREAD)
