@@ -109,8 +109,8 @@ def build_history(root: Path) -> History:
     layout = WarehouseLayout.at(root / "warehouse")
     run_id, rows = read_history(root / "h.csv")
     write_import(old_lake(layout), run_id, rows)  # the old layout, then migrated
-    refresh(layout, load_watchlist(root / "watchlist.yaml"))
     migrate(layout)
+    refresh(layout, load_watchlist(root / "watchlist.yaml"))
     commits = _Commits(layout)
     commits.note(OBSERVATIONS)
     for run_id, count, platform in (("run-1", 3, "x"), ("run-2", 5, "x"), ("run-2", 2, "y")):

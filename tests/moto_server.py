@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+import requests
 from moto.server import ThreadedMotoServer
 from pyarrow import fs as pafs
 
@@ -37,6 +38,8 @@ def moto_s3() -> Iterator[ThreadedMotoServer]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
     server.start()
+    # moto keeps its buckets per process, across servers: each server starts empty.
+    requests.post(f"{endpoint(server)}/moto-api/reset", timeout=10).raise_for_status()
     try:
         yield server
     finally:

@@ -152,5 +152,5 @@ def test_no_layer_imports_one_it_may_not() -> None:
 def test_every_module_has_a_layer_and_the_check_reads_its_imports() -> None:
     modules = {module_name(path) for path in PACKAGE.rglob("*.py")}
     assert {layer_of(module) for module in modules} == set(LAYERS)
-    assert "followerledger.lake" in imported(PACKAGE / "run_log.py")
+    assert "followerledger.lake" in imported(PACKAGE / "landing.py")
     assert "followerledger.pause" in imported(PACKAGE / "lake.py")
