@@ -497,7 +497,7 @@ def cli_snapshot_point(
 SHORT_POINTS: Final = (
     Point("snapshot", "pause:delta-commit@3"),
     Point("refresh", "pause:state-rename"),
-    Point("compact", "pause:lake-rename@1"),
+    Point("compact", "pause:compact-optimize@2"),
     Point("import", "pause:import-write@3"),
 )
 
@@ -521,9 +521,9 @@ def long_points(durations: Mapping[str, float], seed: int = 12) -> list[Point]:
             "catalog-rename",
         ),
         "compact": (
-            "lake-write",
-            "lake-rename@1",
-            "lake-rename@3",
+            "compact-optimize@1",
+            "compact-optimize@2",
+            "compact-optimize@4",
             "state-rename",
             "catalog-rename",
         ),
