@@ -606,7 +606,7 @@ def main(argv: Sequence[str]) -> int:
                 capture_output=True,
             )
 
-        for at in ("pause:lake-rename@1", "pause:catalog-rename"):
+        for at in ("pause:delta-commit@2", "pause:catalog-rename"):
             outcome, survivors = cli_snapshot_point(template, work, emulator, rerun, at)
             outcomes.append(outcome)
             print(f"{outcome.row()}  server left running: {len(survivors)}", flush=True)
