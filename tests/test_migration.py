@@ -578,3 +578,30 @@ def test_the_tables_carry_the_cores_configuration(layout: WarehouseLayout) -> No
         assert {name for name in stats if name.startswith("min.")} == {
             f"min.{column}" for column in dataset.stats_columns
         }
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["refresh"], ["compact"], ["import", "h.csv"], ["snapshot", "--platform", "bluesky"]],
+    ids=" ".join,
+)
+def test_an_unmigrated_lake_is_one_line_saying_to_migrate_and_nothing_changes(
+    layout: WarehouseLayout, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    (layout.warehouse.parent / "h.csv").write_text(
+        "observed_at,platform,handle,followers\n2026-11-01T06:30:00Z,x,alpha,1\n", encoding="utf-8"
+    )
+    monkeypatch.chdir(layout.warehouse.parent)
+    monkeypatch.setenv("FOLLOWERLEDGER_WAREHOUSE", str(layout.warehouse))
+    monkeypatch.setenv("FOLLOWERLEDGER_WATCHLIST", str(layout.warehouse.parent / "watchlist.yaml"))
+    before = sorted(str(path) for path in layout.local_lake.rglob("*"))
+
+    result = CliRunner().invoke(main, command)
+
+    assert result.exit_code == 2, result.output
+    folder = layout.lake_dataset("observations")
+    assert result.output == (
+        f"followerledger: error: {folder} holds run files of the old lake layout and no Delta "
+        "table; run `followerledger migrate` first\n"
+    )
+    assert sorted(str(path) for path in layout.local_lake.rglob("*")) == before

@@ -159,6 +159,9 @@ def snapshot(platforms: tuple[str, ...], run_id: str | None) -> None:
     problems = missing_config(settings, chosen)
     if problems:
         fail("\n".join(problems))
+    from followerledger.delta_lake import check_lake
+
+    check_lake(settings.layout)  # an unmigrated lake: one line (a ConfigError), before Prefect
 
     from followerledger.flows.snapshot import snapshot_flow
     from followerledger.prefect_server import ServerError, ephemeral_server
@@ -248,18 +251,19 @@ def migrate() -> None:
 
     settings = load_settings()
     try:
-        watchlist = load_watchlist(settings.watchlist)
-    except WatchlistError as error:
-        fail(str(error))
-    try:
         report = run_migration(settings.layout)
     except MigrationError as error:
         fail(str(error))
     click.echo(report.describe())
-    if not report.nothing_to_migrate:
-        # The catalog published before named the old run files, and the build manifest
-        # reflected them: rebuild both from the tables.
-        click.echo(refresh_configured(settings, watchlist, full=True).describe())
+    if report.nothing_to_migrate:
+        return
+    # The catalog published before named the old run files, and the build manifest reflected
+    # them: rebuild both from the tables.
+    try:
+        watchlist = load_watchlist(settings.watchlist)
+    except WatchlistError as error:
+        fail(f"{error}; the lake is migrated: run `followerledger refresh --full` once it reads")
+    click.echo(refresh_configured(settings, watchlist, full=True).describe())
 
 
 def _prefect_server(port: int) -> PrefectServer:

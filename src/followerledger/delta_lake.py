@@ -32,6 +32,7 @@ from deltalake.exceptions import DeltaError, TableNotFoundError
 from pyarrow import fs as pafs
 
 from followerledger.lake import LakeError
+from followerledger.errors import ConfigError
 from followerledger.layout import WarehouseLayout
 from followerledger.observation import OBSERVATION_SCHEMA
 from followerledger.run_log import DATASET as RUN_LOG_NAME
@@ -56,6 +57,7 @@ __all__ = [
     "DeltaSnapshot",
     "MigrationNeeded",
     "commit_properties",
+    "check_lake",
     "delta_lake_of",
     "partition_day",
     "run_predicate",
@@ -89,8 +91,9 @@ class DeltaLakeError(LakeError):
     the callers of today's lake (the snapshot tasks) handle both alike."""
 
 
-class MigrationNeeded(DeltaLakeError):
-    """A dataset folder still holds the old layout's run files, with no Delta table."""
+class MigrationNeeded(DeltaLakeError, ConfigError):
+    """A dataset folder still holds the old layout's run files, with no Delta table. Also a
+    `ConfigError`: every command says so in one line (exit 2) and points to `migrate`."""
 
 
 #: The old layout's run files in a dataset folder (`lake.Lake`): what `migrate` converts.
@@ -485,6 +488,16 @@ class DeltaLake:
 #: itself (no key is ever held here): commits as put-if-absent on the log's next version,
 #: said explicitly so that a change of delta-rs' default cannot turn it off.
 S3_OPTIONS: Final = {"aws_conditional_put": "etag"}
+
+
+def check_lake(layout: WarehouseLayout) -> None:
+    """Raise `MigrationNeeded` (one line, naming `followerledger migrate`) when the layout's
+    lake still holds the old layout's run files: what every command meets first after an
+    upgrade. Costs a listing of the tables' folders, not a read of their logs."""
+    lake = delta_lake_of(layout)
+    for dataset in DATASETS:
+        if not Path(lake.table_uri(dataset), "_delta_log").is_dir():
+            lake._refuse_run_files(dataset)
 
 
 def delta_lake_of(layout: WarehouseLayout) -> DeltaLake:
