@@ -31,8 +31,8 @@ from deltalake import CommitProperties, DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
 from pyarrow import fs as pafs
 
-from followerledger.lake import LakeError
 from followerledger.errors import ConfigError
+from followerledger.lake import LakeError
 from followerledger.layout import WarehouseLayout
 from followerledger.observation import OBSERVATION_SCHEMA
 from followerledger.run_log import DATASET as RUN_LOG_NAME
@@ -56,8 +56,8 @@ __all__ = [
     "DeltaLakeError",
     "DeltaSnapshot",
     "MigrationNeeded",
-    "commit_properties",
     "check_lake",
+    "commit_properties",
     "delta_lake_of",
     "partition_day",
     "run_predicate",
