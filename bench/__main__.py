@@ -18,7 +18,6 @@ from typing import Any
 
 from bench import (
     compaction,
-    delta_landing,
     landing,
     query_cli,
     refresh,
@@ -35,12 +34,7 @@ BENCHMARKS: list[tuple[str, str, Callable[..., dict[str, Any]]]] = [
         "Snapshot at scale: wall time and memory (emulator, Prefect server)",
         snapshot_scale.run,
     ),
-    ("landing", "Landing: parsed rows to committed Parquet", landing.run),
-    (
-        "delta-landing",
-        "Delta landing: a run's rows to a committed Delta version (issue 14)",
-        delta_landing.run,
-    ),
+    ("landing", "Landing: a run's rows to a committed Delta version", landing.run),
     ("refresh", "Refresh: incremental vs full, 1 and 5 years; ad hoc latest growth", refresh.run),
     ("compaction", "Compaction", compaction.run),
     ("query", "`followerledger query` end to end", query_cli.run),
