@@ -5,6 +5,9 @@
    slowest platform; platforms run side by side). Prefect's fixed per-run cost — the same
    flow over one account without latency — is measured and reported separately.
 2. Peak RSS of a snapshot of 10,000 and of 100,000 accounts (X and Bluesky, first run).
+
+Every run lands in the warehouse's Delta lake (`landing.Landing`, one version per platform),
+the accounts' ids imported into it by `import_history`, as a deployment's would be.
 """
 
 from __future__ import annotations
