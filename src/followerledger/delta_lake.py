@@ -78,11 +78,11 @@ MAX_COMMIT_RETRIES: Final = 100
 
 
 #: A kept table is opened afresh once it has caught up on this many versions
-#: (`DeltaLake.lend`; spikes/local_landing_growth.py).
+#: (`DeltaLake.lend`; docs/design/issue14-status.md).
 REOPEN_AFTER_VERSIONS: Final = 10
 #: Commits between checkpoints. A write replays the log since the last checkpoint (~0.3 ms a
 #: version here), so delta-rs' default of 100 lets a landing grow from ~11 ms to ~30; every
-#: 10, with tables reopened as often, it stays at ~12 (spikes/local_landing_growth.py).
+#: 10, with tables reopened as often, it stays at ~12 (docs/design/issue14-status.md).
 CHECKPOINT_INTERVAL: Final = 10
 
 
@@ -109,7 +109,7 @@ class DeltaDataset:
     row_schema: pa.Schema
     #: Min/max/null counts in each add action: `run_id` (a re-run's predicate skips every
     #: other file by it) and the time column (outside readers' range filters). Statistics of
-    #: every column cost ~1 ms of a 2,000-row landing's ~13 (spikes/local_landing_cost.py).
+    #: every column cost ~1 ms of a 2,000-row landing's ~13 (docs/design/issue14-status.md).
     stats_columns: tuple[str, ...]
 
     @property
