@@ -23,7 +23,7 @@ import pytest
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
-from followerledger import delta_writer, landing
+from followerledger import delta_writer, landing, run_log
 from followerledger.catalog import STORAGE_VERSION
 from followerledger.delta_lake import (
     OBSERVATIONS,
@@ -40,11 +40,11 @@ from followerledger.delta_writer import DeltaRunWriter
 from followerledger.lake import LakeError
 from followerledger.landing import Landing as DeltaLanding
 from followerledger.landing import landings as delta_landings
-from followerledger.landing import write_run_record
+from followerledger.landing import write_observations, write_run_record
 from followerledger.layout import WarehouseLayout
 from followerledger.models.duckdb_sql import connect, snapshot_comment, snapshot_relation
 from followerledger.observation import Observation, to_table
-from followerledger.run_log import RunRecord
+from followerledger.run_log import RunRecord, Usage
 from tests.analyst import AnalystSession
 from tests.moto_server import create_bucket, endpoint, moto_s3, use_s3
 
@@ -190,7 +190,7 @@ def test_a_rerun_replaces_exactly_its_own_rows_in_one_version(lake: DeltaLake) -
     last = DeltaTable(lake.table_uri(OBSERVATIONS)).history(1)[0]
     assert last["operation"] == "WRITE"
     # delta-rs records the predicate with its date literal cast (`'2026-11-26'::date`).
-    assert last["operationParameters"]["predicate"].startswith(run_predicate("x", "run-1", DAY))
+    assert last["operationParameters"]["predicate"].startswith(run_predicate("x", "run-1"))
     assert last["operationMetrics"]["num_removed_files"] == 1
 
 
@@ -708,3 +708,26 @@ def test_the_lake_on_s3_is_read_as_of_a_commits_time(s3_lake: DeltaLake) -> None
     with pytest.raises(DeltaLakeError, match="no longer holds version 99") as raised:
         s3_lake.commit_time(OBSERVATIONS, 99)
     assert "test-secret-never-shown" not in str(raised.value)
+
+
+def test_a_run_id_landed_again_after_midnight_replaces_its_rows_of_the_day_before(
+    lake: DeltaLake,
+) -> None:
+    # `snapshot --run-id` again the next day: the run starts on a new UTC day, so its rows
+    # land under a new date; the rows it landed under its first day must go.
+    write_observations(lake, "x", "run-1", AT, rows(3))
+    write_observations(lake, "y", "run-1", AT, rows(2, platform="y"))
+    write_run_record(lake, run_log.summarize("run-1", "x", AT, AT, rows(3), Usage(1)))
+    later = AT + timedelta(minutes=2)  # 00:01 the next day
+    write_observations(lake, "x", "run-1", later, rows(4, prefix="again"))
+    write_run_record(
+        lake, run_log.summarize("run-1", "x", later, later, rows(4, prefix="again"), Usage(1))
+    )
+
+    assert sorted(table_rows(lake)) == sorted(
+        expected(rows(4, prefix="again") + rows(2, platform="y"))
+    )
+    days = {(f.platform, f.day) for f in lake.snapshot(OBSERVATIONS).files}
+    assert days == {("x", later.date()), ("y", DAY)}
+    records = lake.snapshot(RUN_LOG)
+    assert (records.rows, {f.day for f in records.files}) == (1, {later.date()})

@@ -177,17 +177,16 @@ def partition_day(key: str) -> date:
     return date.fromisoformat(match.group(1))
 
 
-def run_predicate(platform: str, run_id: str, day: date) -> str:
-    """The rows one run landed for one platform on its partition date: what a re-run replaces.
+def run_predicate(platform: str, run_id: str) -> str:
+    """The rows one run landed for one platform, on any date: what a re-run replaces.
 
     Naming the platform matters (without it a re-landing of one platform deletes the run's
-    rows on every other platform). Values are quoted; callers pass checked run ids
-    (`lake.check_run_id`) and registry platform names.
+    rows on every other platform). No date: a run id given again on a later UTC day lands
+    under its new start day, and the rows it landed under the first must go with it (the
+    `run_id` statistics skip every other file either way). Values are quoted; callers pass
+    checked run ids (`lake.check_run_id`) and registry platform names.
     """
-    return (
-        f"run_id = {_quoted(run_id)} AND platform = {_quoted(platform)} "
-        f"AND {DATE_COLUMN} = '{day.isoformat()}'"
-    )
+    return f"run_id = {_quoted(run_id)} AND platform = {_quoted(platform)}"
 
 
 def _first_line(error: BaseException) -> str:

@@ -54,7 +54,7 @@ def replace_run(
     lake: DeltaLake, dataset: DeltaDataset, platform: str, run_id: str, day: date, rows: pa.Table
 ) -> int:
     """Land rows already in memory (a run record, a small run) as one version replacing the
-    run's earlier rows of that platform and day; returns the version."""
+    run's earlier rows of that platform (on any date); returns the version."""
     with lake.writing(dataset) as table:
         pause.point("delta-commit")
         try:
@@ -62,7 +62,7 @@ def replace_run(
                 table,
                 with_date(rows, dataset, day),
                 mode="overwrite",
-                predicate=run_predicate(platform, run_id, day),
+                predicate=run_predicate(platform, run_id),
                 commit_properties=commit_properties(),
             )
         except DeltaError as error:
@@ -100,7 +100,7 @@ class DeltaRunWriter:
         target_file_size: int = TARGET_FILE_SIZE,
     ) -> None:
         self.dataset, self.platform, self.run_id, self.day = dataset, platform, run_id, day
-        self.predicate = run_predicate(platform, run_id, day)
+        self.predicate = run_predicate(platform, run_id)
         self._queue: queue.Queue[pa.RecordBatch | _End | WriteGivenUp] = queue.Queue(
             maxsize=QUEUED_GROUPS
         )

@@ -2,8 +2,9 @@
 batches arrive, one commit per platform per run, nothing visible before it.
 
 A run's rows go to the Delta table's partition of the run's UTC start date; a commit replaces
-exactly this run's earlier rows of that platform and day (a re-run of a run id never doubles
-it), and a killed run leaves only data files no version names, which `vacuum` removes.
+exactly this run's earlier rows of that platform, whatever their date (a re-run of a run id
+never doubles it), and a killed run leaves only data files no version names, which `vacuum`
+removes.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class Landing:
 
     Batches are added from any thread; rows are buffered up to `row_group_rows`, then handed
     to the run's `DeltaRunWriter` (started at the first full buffer), whose commit replaces
-    exactly this run's rows of this platform and day. Only counts stay in memory: rows per
+    exactly this run's rows of this platform. Only counts stay in memory: rows per
     status, where they came from, and how often the first `ERROR_DETAILS` distinct error
     details occurred. A row Arrow cannot convert is landed as an `error` row naming the field
     (`salvaged`), so one bad value never loses the run. Every row must carry
@@ -121,7 +122,7 @@ class Landing:
 
     def commit(self) -> int | None:
         """Make every added row visible in one version, replacing this run's earlier rows of
-        this platform and day; returns the version (None when no row was added: nothing is
+        this platform; returns the version (None when no row was added: nothing is
         written, and an earlier landing of the run stays as it was)."""
         with self._lock:
             self._check()
