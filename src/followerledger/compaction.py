@@ -51,7 +51,7 @@ from followerledger.delta_lake import (
     delta_lake_of,
 )
 from followerledger.layout import WarehouseLayout
-from followerledger.leftovers import sweep_warehouse
+from followerledger.leftovers import TEMPORARY_AGE, sweep_warehouse
 from followerledger.manifest import ManifestStore
 from followerledger.watchlist import Watchlist
 
@@ -177,13 +177,22 @@ def compact_dataset(lake: DeltaLake, dataset: DeltaDataset, now: datetime) -> Da
     )
 
 
+#: Files no version names (a killed writer's, or a running one's) go once they are this old,
+#: whatever the grace: like the temporary files `leftovers.sweep` removes. A grace of 0 must
+#: never delete the files of a snapshot that is still landing (its commit would then name
+#: files that are gone, and every reader of that version would fail).
+ORPHAN_AGE: Final = TEMPORARY_AGE
+
+
 def vacuum_tables(lake: DeltaLake, grace: timedelta) -> int:
-    """Vacuum every dataset's table (one not created yet is left alone) with the grace as
-    retention, orphans included; returns the files removed."""
+    """Vacuum every dataset's table (one not created yet is left alone): the files compaction
+    or a re-run replaced more than the grace ago, and orphans older than `ORPHAN_AGE` (or the
+    grace, if longer); returns the files removed."""
     removed = 0
     for dataset in DATASETS:
         if lake.snapshot(dataset).version is not None:
-            removed += len(lake.vacuum(dataset, retention_hours(grace)))
+            hours = retention_hours(grace)
+            removed += len(lake.vacuum(dataset, hours, retention_hours(ORPHAN_AGE)))
     return removed
 
 

@@ -434,34 +434,42 @@ class DeltaLake:
                 "run `followerledger migrate` first"
             )
 
-    def vacuum(self, dataset: DeltaDataset, retention_hours: int) -> list[str]:
-        """Delete files no version within the retention names, orphans of killed writers
-        included (`full=True`); returns their paths relative to the table. The retention
-        must outlast the longest run: a running writer's files are not in the log yet.
+    def vacuum(
+        self, dataset: DeltaDataset, retention_hours: int, orphan_hours: int | None = None
+    ) -> list[str]:
+        """Delete the files the log stopped naming more than `retention_hours` ago, then the
+        files no version ever named (orphans: a killed writer's) older than `orphan_hours`
+        (default: the same); returns their paths relative to the table.
 
-        delta-rs measures the retention against the real clock. It also lists a removed
-        file again at every vacuum while its tombstone stays in the log (a week), already
-        deleted or not, and commits two versions for it; so a dry run comes first, and only
-        files still present are vacuumed and returned (none: no commit).
+        Orphans get their own age because a running writer's files are not in the log yet:
+        `orphan_hours` must outlast the longest run, whatever retention readers want.
+        delta-rs measures both against the real clock. It also lists a removed file again at
+        every vacuum while its tombstone stays in the log (a week), already deleted or not,
+        and commits two versions for it; so each pass dry-runs first, and only files still
+        present are vacuumed and returned (none: no commit).
         """
         table = self.table(dataset)
+        removed = self._vacuum(dataset, table, retention_hours, full=False)
+        orphans = retention_hours if orphan_hours is None else max(orphan_hours, retention_hours)
+        return sorted(removed | self._vacuum(dataset, table, orphans, full=True))
+
+    def _vacuum(
+        self, dataset: DeltaDataset, table: DeltaTable, hours: int, *, full: bool
+    ) -> set[str]:
         planned = table.vacuum(
-            retention_hours=retention_hours,
-            dry_run=True,
-            enforce_retention_duration=False,
-            full=True,
+            retention_hours=hours, dry_run=True, enforce_retention_duration=False, full=full
         )
         present = self._present(dataset, planned)
         if not present:
-            return []
+            return set()
         removed = table.vacuum(
-            retention_hours=retention_hours,
+            retention_hours=hours,
             dry_run=False,
             enforce_retention_duration=False,
-            full=True,
+            full=full,
             commit_properties=commit_properties(),
         )
-        return sorted(present & {self._relative(dataset, path) for path in removed})
+        return present & {self._relative(dataset, path) for path in removed}
 
     def _relative(self, dataset: DeltaDataset, path: str) -> str:
         """A path vacuum gave (relative, or absolute on a second listing) relative to the table."""
