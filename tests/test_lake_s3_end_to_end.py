@@ -21,7 +21,14 @@ from moto.server import ThreadedMotoServer
 from prefect.client.orchestration import get_client
 
 from followerledger.cli import main
-from followerledger.delta_lake import OBSERVATIONS, RUN_LOG, DeltaDataset, DeltaLake, delta_lake_of
+from followerledger.delta_lake import (
+    OBSERVATIONS,
+    RUN_LOG,
+    DeltaDataset,
+    DeltaLake,
+    DeltaLakeError,
+    delta_lake_of,
+)
 from followerledger.landing import write_observations
 from followerledger.layout import WarehouseLayout
 from followerledger.observation import Observation
@@ -40,6 +47,7 @@ class S3Warehouse:
     """A local warehouse (the workspace's) whose lake is a prefix of a new moto bucket."""
 
     def __init__(self, server: ThreadedMotoServer) -> None:
+        self.server = server
         self.url = endpoint(server)
         self.bucket = create_bucket(self.url)
         self.uri = f"s3://{self.bucket}/{PREFIX}"
@@ -264,3 +272,35 @@ def test_a_kill_during_a_commit_leaves_the_table_as_it_was(
     current = {file.path for file in s3.lake.snapshot(OBSERVATIONS).files}
     assert s3.data_files(OBSERVATIONS) == current
     assert sum(file.rows for file in s3.lake.snapshot(OBSERVATIONS).files) == rows + 300
+
+
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_server")
+def test_a_store_gone_away_is_one_line_for_every_writing_command(
+    s3: S3Warehouse, workspace: Workspace
+) -> None:
+    assert s3_landing.land("x", "before", 10) is not None
+    csv = workspace.root / "history.csv"
+    history_csv(csv)
+    server_url = s3.url
+    s3.server.stop()
+    with pytest.raises(DeltaLakeError) as raised:
+        s3_landing.land("x", "after", 10)
+    text = str(raised.value)
+    assert "\n" not in text
+    assert s3.uri in text
+    assert "AWS_ENDPOINT_URL" in text
+    assert server_url not in text
+    for command in (["snapshot"], ["compact"], ["import", str(csv)]):
+        result = CliRunner().invoke(main, command)
+        assert result.exit_code == 2, result.output
+        assert SECRET not in result.output
+        assert KEY_ID not in result.output
+        # Before it, a snapshot's output holds Prefect's own log of the failed task run.
+        [line] = [line for line in result.stderr.splitlines() if "followerledger: error" in line]
+        assert line.startswith("followerledger: error: observations: cannot read the lake ")
+        assert s3.uri in line
+        assert "AWS_ENDPOINT_URL" in line
+        assert server_url not in line  # delta-rs' text quotes the request URL
+        if command != ["snapshot"]:
+            assert result.output == line + "\n"
