@@ -322,3 +322,16 @@ def test_a_store_gone_away_is_one_line_for_every_writing_command(
         assert server_url not in line  # delta-rs' text quotes the request URL
         if command != ["snapshot"]:
             assert result.output == line + "\n"
+
+
+def test_migrate_refuses_an_s3_lake_before_reading_the_watchlist(
+    s3: S3Warehouse, workspace: Workspace
+) -> None:
+    workspace.watchlist.write_text("brands: [not a mapping\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["migrate"])
+    assert result.exit_code == 2
+    assert result.output == (
+        "followerledger: error: migrate works on a local lake only (an object store has no "
+        "rename); migrate a local copy and upload it\n"
+    )
+    assert s3.objects() == {}  # nothing written to the bucket

@@ -245,15 +245,17 @@ def migrate() -> None:
     """Turn the lake's run files into Delta tables (old files kept in a dated backup), then
     rebuild the marts and publish a catalog over the tables."""
     from followerledger.configured_refresh import refresh_configured
-    from followerledger.migration import MigrationError
+    from followerledger.migration import MigrationError, check_local
     from followerledger.migration import migrate as run_migration
     from followerledger.settings import load_settings
     from followerledger.watchlist import WatchlistError, load_watchlist
 
     settings = load_settings()
     try:
+        # First: with a remote lake there is nothing to do, whatever the watchlist holds.
+        check_local(settings.layout)
         watchlist = load_watchlist(settings.watchlist)
-    except WatchlistError as error:
+    except (MigrationError, WatchlistError) as error:
         fail(str(error))
     try:
         report = run_migration(settings.layout)
