@@ -171,8 +171,12 @@ def snapshot(platforms: tuple[str, ...], run_id: str | None) -> None:
         ephemeral_server()  # when one is needed: so that even a kill -9 of this command takes it
     except ServerError as error:
         fail(str(error))
+    from followerledger.delta_lake import DeltaLakeError
+
     state = snapshot_flow(platforms=list(platforms) or None, run_id=run_id, return_state=True)
     outcome = state.result(raise_on_failure=False)
+    if isinstance(outcome, DeltaLakeError):
+        fail(str(outcome))  # a lake it cannot read or write: one line naming the setting
     if not isinstance(outcome, CountedNothing):
         outcome = state.result()  # any other failure is raised as before
     result = outcome.result if isinstance(outcome, CountedNothing) else outcome

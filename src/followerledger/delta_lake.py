@@ -33,7 +33,8 @@ from pyarrow import fs as pafs
 
 from followerledger.errors import ConfigError
 from followerledger.lake import LakeError
-from followerledger.layout import WarehouseLayout
+from followerledger.lake_filesystem import ENDPOINT_ENV, KEY_SETTINGS
+from followerledger.layout import LAKE_ENV, WarehouseLayout
 from followerledger.observation import OBSERVATION_SCHEMA
 from followerledger.run_log import DATASET as RUN_LOG_NAME
 from followerledger.run_log import RUN_LOG_SCHEMA
@@ -200,6 +201,18 @@ def whole_run_predicate(run_id: str) -> str:
     return f"run_id = {_quoted(run_id)}"
 
 
+def _store_advice(error: OSError) -> str:
+    """What a failed read of the store says, as the setting to check (never its text)."""
+    text = str(error)
+    if any(sign in text for sign in ("403", "AccessDenied", "InvalidAccessKeyId", "Signature")):
+        return f"the store refused the key; check {KEY_SETTINGS}"
+    if "NoSuchBucket" in text:
+        return f"no such bucket; check the bucket in {LAKE_ENV}"
+    if any(sign in text for sign in ("connect", "dns", "timed out", "HTTP error")):
+        return f"the store cannot be reached; check {ENDPOINT_ENV}"
+    return f"the store failed ({type(error).__name__}); check {ENDPOINT_ENV} and {KEY_SETTINGS}"
+
+
 def _quoted(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -246,7 +259,7 @@ class DeltaLake:
         """
         uri = self.table_uri(dataset)
         try:
-            return DeltaTable(uri, storage_options=self.storage_options)
+            return self._open(dataset)
         except TableNotFoundError:
             pass
         self._refuse_run_files(dataset)
@@ -264,7 +277,20 @@ class DeltaLake:
             )
         except DeltaError:
             # Another writer created it first (both raced for version 0): open theirs.
-            return DeltaTable(uri, storage_options=self.storage_options)
+            return self._open(dataset)
+
+    def _open(self, dataset: DeltaDataset) -> DeltaTable:
+        """The dataset's table (TableNotFoundError when absent); a store that cannot be read
+        is DeltaLakeError naming the lake and the setting to check, since delta-rs' OSError
+        quotes the request URL and spans lines."""
+        try:
+            return DeltaTable(self.table_uri(dataset), storage_options=self.storage_options)
+        except TableNotFoundError:
+            raise
+        except OSError as error:
+            raise DeltaLakeError(
+                f"{dataset.name}: cannot read the lake {self.root}: {_store_advice(error)}"
+            ) from error
 
     @contextlib.contextmanager
     def writing(self, dataset: DeltaDataset) -> Iterator[DeltaTable]:
@@ -295,7 +321,12 @@ class DeltaLake:
             lent = idle.pop() if idle else None
         if lent is not None:
             table, opened = lent
-            table.update_incremental()
+            try:
+                table.update_incremental()
+            except OSError as error:
+                raise DeltaLakeError(
+                    f"{dataset.name}: cannot read the lake {self.root}: {_store_advice(error)}"
+                ) from error
             if table.version() - opened < REOPEN_AFTER_VERSIONS:
                 with self._idle_lock:
                     self._opened[id(table)] = opened
@@ -344,7 +375,7 @@ class DeltaLake:
         if version is not None and version < 0:
             raise DeltaLakeError(f"{dataset.name}: no version {version}: versions count from 0")
         try:
-            table = DeltaTable(self.table_uri(dataset), storage_options=self.storage_options)
+            table = self._open(dataset)
         except TableNotFoundError:
             # An unmigrated folder is not an empty dataset: never read it as one.
             self._refuse_run_files(dataset)

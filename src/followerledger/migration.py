@@ -79,6 +79,7 @@ __all__ = [
     "DatasetMigration",
     "MigrationError",
     "MigrationReport",
+    "check_local",
     "delta_schema",
     "is_delta_table",
     "migrate",
@@ -164,15 +165,20 @@ def is_delta_table(path: Path) -> bool:
     return (path / _DELTA_LOG / f"{0:020d}.json").is_file()
 
 
-def migrate(layout: WarehouseLayout, *, clock: Callable[[], datetime] = utc_now) -> MigrationReport:
-    """Migrate every dataset of the layout's (local) lake to a Delta table, or finish a
-    migration that was interrupted; see the module docstring for the steps and their safety.
-    MigrationError for a remote lake or a run file that does not fit its dataset."""
+def check_local(layout: WarehouseLayout) -> None:
+    """MigrationError unless the layout's lake is a local folder (the swap is a rename)."""
     if not layout.lake_is_local:
         raise MigrationError(
             "migrate works on a local lake only (an object store has no rename); "
             "migrate a local copy and upload it"
         )
+
+
+def migrate(layout: WarehouseLayout, *, clock: Callable[[], datetime] = utc_now) -> MigrationReport:
+    """Migrate every dataset of the layout's (local) lake to a Delta table, or finish a
+    migration that was interrupted; see the module docstring for the steps and their safety.
+    MigrationError for a remote lake or a run file that does not fit its dataset."""
+    check_local(layout)
     started = time.perf_counter()
     lake = lake_of(layout)
     lake.sweep_leftovers(layout)
