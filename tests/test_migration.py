@@ -25,7 +25,7 @@ from followerledger import migration, pause
 from followerledger.cli import main
 from followerledger.delta_lake import DATASETS, delta_lake_of
 from followerledger.demo import DEMO_WATCHLIST, write_generated_history
-from followerledger.history_import import read_history
+from followerledger.history_import import import_history, read_history
 from followerledger.lake import LakeFile, is_compacted
 from followerledger.layout import WarehouseLayout
 from followerledger.migration import (
@@ -489,10 +489,8 @@ def test_the_demo_lake_migrates_to_the_warehouse_a_native_delta_lake_builds(tmp_
 
     native = WarehouseLayout.at(tmp_path / "native" / "warehouse")
     delta = delta_lake_of(native)
-    for run_id, imported in imports:
-        # An import's rows partitioned by UTC day of observation, as the old import did.
-        for partition in old_lake.import_partitions(imported).values():
-            land(delta, (run_id, min(row.observed_at for row in partition), partition))
+    for path in (tmp_path / "history.csv", ROOT / "examples" / "dell-2008.csv"):
+        import_history(path, native, clock=lambda: NOW)  # one commit, partitioned by UTC day
     land(delta, run)
     refresh(native, watchlist, full=True, clock=lambda: NOW)
 
