@@ -237,10 +237,17 @@ class DeltaLake:
     be called from inside a stream it is consuming.
     """
 
-    def __init__(self, uri: str | Path, storage_options: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        uri: str | Path,
+        storage_options: Mapping[str, str] | None = None,
+        migration_journal: Path | None = None,
+    ) -> None:
         text = str(uri)
         self.root = text.rstrip("/") if "://" in text else str(Path(text).absolute())
         self.storage_options = dict(storage_options) if storage_options else None
+        #: While this file exists a `migrate` is unfinished: no table is opened (`MigrationNeeded`).
+        self.migration_journal = migration_journal
         #: Per dataset: idle tables, each with the version it was opened at.
         self._idle: dict[str, list[tuple[DeltaTable, int]]] = {}
         self._opened: dict[int, int] = {}  # lent tables: the version each was opened at
@@ -283,6 +290,13 @@ class DeltaLake:
         """The dataset's table (TableNotFoundError when absent); a store that cannot be read
         is DeltaLakeError naming the lake and the setting to check, since delta-rs' OSError
         quotes the request URL and spans lines."""
+        if self.migration_journal is not None and self.migration_journal.exists():
+            # Files that landed during the migration wait in its backup for the table's next
+            # version: a landing now would take it, and they would never be appended.
+            raise MigrationNeeded(
+                f"a migration of {self.root} is unfinished ({self.migration_journal}); "
+                "run `followerledger migrate` to finish it"
+            )
         try:
             return DeltaTable(self.table_uri(dataset), storage_options=self.storage_options)
         except TableNotFoundError:
@@ -533,6 +547,8 @@ def check_lake(layout: WarehouseLayout) -> None:
     lake still holds the old layout's run files: what every command meets first after an
     upgrade. Costs a listing of the tables' folders, not a read of their logs."""
     lake = delta_lake_of(layout)
+    if layout.lake_is_local and layout.migration_journal.exists():
+        lake.snapshot(OBSERVATIONS)  # refuses: the migration is unfinished
     for dataset in DATASETS:
         if not Path(lake.table_uri(dataset), "_delta_log").is_dir():
             lake._refuse_run_files(dataset)
@@ -543,4 +559,4 @@ def delta_lake_of(layout: WarehouseLayout) -> DeltaLake:
     `S3_OPTIONS`, its endpoint, region and credentials from the AWS_* environment."""
     if layout.lake_uri.startswith("s3://"):
         return DeltaLake(layout.lake_uri, S3_OPTIONS)
-    return DeltaLake(layout.lake_uri)
+    return DeltaLake(layout.lake_uri, migration_journal=layout.migration_journal)
