@@ -431,3 +431,39 @@ def test_a_compaction_killed_between_two_days_leaves_a_valid_table_and_the_next_
             1
         }
     assert {d.name: table_rows(lake, d) for d in DATASETS} == rows
+
+
+def test_a_day_re_landed_while_it_is_compacted_is_one_line_and_loses_nothing(
+    lake: DeltaLake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    when = datetime(2026, 11, 7, 6, tzinfo=UTC)
+    rerun = f"{when:%Y%m%dT%H%M%SZ}-run"
+    relanded = False
+
+    class ConcurrentWriter:
+        """At the first day's commit, another process's re-run replaces rows of that day."""
+
+        @staticmethod
+        def point(name: str) -> None:
+            nonlocal relanded
+            if not relanded:
+                relanded = True
+                land_run(delta_lake_of_same(lake), when, rerun)
+
+    monkeypatch.setattr(compaction, "pause", ConcurrentWriter)
+    with pytest.raises(DeltaLakeError) as failed:
+        compact_dataset(lake, OBSERVATIONS, NOW)
+    assert str(failed.value) == (
+        "observations 2026-11-07: changed while it was being compacted (CommitFailedError); "
+        "run `followerledger compact` again"
+    )
+    monkeypatch.undo()
+    # Nothing doubled or lost: every run's rows once, the re-run's as it landed.
+    runs = Counter(row[0] for row in table_rows(lake, OBSERVATIONS))
+    assert set(runs.values()) == {len(ACCOUNTS["x"]) + len(ACCOUNTS["bluesky"])}
+    assert compact_dataset(lake, OBSERVATIONS, NOW).partitions == 2 * len(CLOSED)
+
+
+def delta_lake_of_same(lake: DeltaLake) -> DeltaLake:
+    """Another writer of the same lake (its own open tables, as another process has)."""
+    return DeltaLake(lake.root)
