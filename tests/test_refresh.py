@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from followerledger.delta_lake import DeltaLake
+from followerledger.delta_lake import DATASETS, OBSERVATIONS, DeltaLake
 from followerledger.history_import import import_history
 from followerledger.layout import WarehouseLayout
+from followerledger.manifest import ManifestStore
 from followerledger.observation import Observation
 from followerledger.refresh import day_ranges, refresh
+from followerledger.refresh.changes import LakeChanges
 from followerledger.watchlist import Watchlist, load_watchlist
 from tests.tiny import land, obs, query
 
@@ -207,4 +210,27 @@ def test_day_ranges() -> None:
         (date(2008, 7, 1), date(2008, 7, 1)),
         (date(2026, 1, 1), date(2026, 1, 3)),
         (date(2026, 1, 20), date(2026, 1, 21)),
+    ]
+
+
+def test_what_changed_is_read_from_the_tables_versions_the_marts_reflect(
+    tiny: tuple[Path, DeltaLake, Watchlist, Path],
+) -> None:
+    warehouse, lake, watchlist, _ = tiny
+    layout = WarehouseLayout.at(warehouse, lake.root)
+    land(lake, STAGES[0])
+    refresh(layout, watchlist)
+    state = ManifestStore(layout).load()
+    versions = {d.name: lake.snapshot(d).version for d in DATASETS}
+    assert state.lake_versions == versions  # what the marts reflect, per table
+    # At those versions nothing is new, whatever the file list says (it is not even read).
+    unchanged = LakeChanges.of(lake, dataclasses.replace(state, lake_files={}))
+    assert (unchanged.new_files, unchanged.vanished) == (0, [])
+    # A table at a later version: its files not reflected are the new ones.
+    land(lake, STAGES[1])
+    changes = LakeChanges.of(lake, state)
+    assert changes.versions["observations"] > (versions["observations"] or 0)
+    assert changes.new_files > 0
+    assert changes.added["observations"] == [
+        f for f in lake.snapshot(OBSERVATIONS).files if f.key not in state.lake_files
     ]

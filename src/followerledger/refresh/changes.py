@@ -38,20 +38,33 @@ class LakeChanges:
 
     @classmethod
     def of(cls, lake: DeltaLake, state: BuildManifest) -> LakeChanges:
-        """The changes of `lake` since `state`: its tables' logs at their latest versions
-        (a table whose version is the one the marts reflect has nothing new)."""
+        """The changes of `lake` since `state`, from its tables' logs: a table still at the
+        version the marts reflect (`state.lake_versions`) has nothing new; another names, at
+        its latest version, the files added since (not in `state.lake_files`) and no longer
+        the ones that vanished (replaced by a re-run or a compaction)."""
         snapshots = {dataset.name: lake.snapshot(dataset) for dataset in DATASETS}
         files = {name: list(snapshot.files) for name, snapshot in snapshots.items()}
         current = {f.key: (f.size, f.rows) for found in files.values() for f in found}
+        unchanged = {
+            name
+            for name, snapshot in snapshots.items()
+            if snapshot.version is not None and state.lake_versions.get(name) == snapshot.version
+        }
         return cls(
             files,
             current,
             {f.key: f.day for found in files.values() for f in found},
             {
-                dataset: [f for f in found if state.lake_files.get(f.key) != current[f.key]]
+                dataset: []
+                if dataset in unchanged
+                else [f for f in found if state.lake_files.get(f.key) != current[f.key]]
                 for dataset, found in files.items()
             },
-            [key for key, seen in state.lake_files.items() if current.get(key) != seen],
+            [
+                key
+                for key, seen in state.lake_files.items()
+                if key.split("/", 1)[0] not in unchanged and current.get(key) != seen
+            ],
             {
                 name: snapshot.version
                 for name, snapshot in snapshots.items()
