@@ -16,8 +16,7 @@ from deltalake import DeltaTable
 
 from followerledger.delta_lake import OBSERVATIONS, RUN_LOG, DeltaDataset, delta_lake_of
 from followerledger.history_import import read_history
-from followerledger.landing import Landing as DeltaLanding
-from followerledger.landing import write_run_record
+from followerledger.landing import Landing, write_run_record
 from followerledger.layout import WarehouseLayout
 from followerledger.migration import migrate
 from followerledger.observation import Observation
@@ -74,7 +73,7 @@ def _rows(run_id: str, count: int, platform: str = "x") -> list[Observation]:
 
 def _land(layout: WarehouseLayout, run_id: str, count: int, platform: str = "x") -> None:
     lake = delta_lake_of(layout)
-    landing = DeltaLanding(lake, platform, run_id, RUN_AT)
+    landing = Landing(lake, platform, run_id, RUN_AT)
     landing.add(_rows(run_id, count, platform))
     landing.commit()
     record = RunRecord(run_id, platform, RUN_AT, RUN_AT, 1, None, {"ok": count}, "api")

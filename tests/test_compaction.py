@@ -23,8 +23,7 @@ from followerledger.catalog import publish
 from followerledger.cli import main
 from followerledger.compaction import compact
 from followerledger.delta_lake import DATASETS, OBSERVATIONS, DeltaLake, delta_lake_of
-from followerledger.landing import Landing as DeltaLanding
-from followerledger.landing import write_run_record
+from followerledger.landing import Landing, write_run_record
 from followerledger.layout import WarehouseLayout
 from followerledger.manifest import ManifestStore
 from followerledger.observation import Observation
@@ -60,7 +59,7 @@ def land_run(lake: DeltaLake, when: datetime, run_id: str, platforms: tuple[str,
     for platform, handles in ACCOUNTS.items():
         if platforms and platform not in platforms:
             continue
-        landing = DeltaLanding(lake, platform, run_id, when)
+        landing = Landing(lake, platform, run_id, when)
         landing.add(
             [
                 Observation(

@@ -1,5 +1,5 @@
 """Compaction on the Delta lake (issue 14 item 3), at the lake level: delta-rs' optimize per
-closed day and vacuum with the reader grace. Real Delta tables landed by `DeltaLanding`, real
+closed day and vacuum with the reader grace. Real Delta tables landed by `Landing`, real
 DuckDB and Polars, a real SIGKILLed writer process."""
 
 from __future__ import annotations
@@ -42,8 +42,7 @@ from followerledger.delta_lake import (
     DeltaLakeError,
     delta_lake_of,
 )
-from followerledger.landing import Landing as DeltaLanding
-from followerledger.landing import write_run_record
+from followerledger.landing import Landing, write_run_record
 from followerledger.layout import WarehouseLayout
 from followerledger.models.duckdb_sql import connect, snapshot_relation
 from followerledger.observation import Observation
@@ -62,7 +61,7 @@ RUNS_PER_DAY = 4
 def land_run(lake: DeltaLake, when: datetime, run_id: str) -> None:
     """One snapshot run of every account: its rows and its run records, one commit each."""
     for platform, handles in ACCOUNTS.items():
-        landing = DeltaLanding(lake, platform, run_id, when)
+        landing = Landing(lake, platform, run_id, when)
         landing.add(
             [
                 Observation(

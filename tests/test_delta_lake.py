@@ -38,9 +38,7 @@ from followerledger.delta_lake import (
 )
 from followerledger.delta_writer import DeltaRunWriter
 from followerledger.lake import LakeError
-from followerledger.landing import Landing as DeltaLanding
-from followerledger.landing import landings as delta_landings
-from followerledger.landing import write_observations, write_run_record
+from followerledger.landing import Landing, landings, write_observations, write_run_record
 from followerledger.layout import WarehouseLayout
 from followerledger.models.duckdb_sql import connect, snapshot_comment, snapshot_relation
 from followerledger.observation import Observation, to_table
@@ -134,7 +132,7 @@ def test_tables_live_under_the_layouts_lake_partitioned_by_platform_and_date(
 
 
 def test_a_landing_from_threads_is_one_version_invisible_until_commit(lake: DeltaLake) -> None:
-    landing = DeltaLanding(lake, "x", "run-1", AT, row_group_rows=25)
+    landing = Landing(lake, "x", "run-1", AT, row_group_rows=25)
     batches = []
     for index in range(13):  # the 13th stays buffered until commit
         batch = [dataclasses.replace(row, handle=f"b{index}-{row.handle}") for row in rows(10)]
@@ -176,14 +174,14 @@ def test_nothing_is_visible_while_a_long_stream_writes_its_files(
 def test_a_rerun_replaces_exactly_its_own_rows_in_one_version(lake: DeltaLake) -> None:
     first_x, first_y, other_x = rows(5), rows(4, platform="y"), rows(3, run_id="run-2")
     for platform, batch in (("x", first_x), ("y", first_y)):
-        landing = DeltaLanding(lake, platform, "run-1", AT)
+        landing = Landing(lake, platform, "run-1", AT)
         landing.add(batch)
         landing.commit()
-    landing = DeltaLanding(lake, "x", "run-2", AT)
+    landing = Landing(lake, "x", "run-2", AT)
     landing.add(other_x)
     assert landing.commit() == 3
     again = rows(2, prefix="again")
-    landing = DeltaLanding(lake, "x", "run-1", AT)
+    landing = Landing(lake, "x", "run-1", AT)
     landing.add(again)
     assert landing.commit() == 4
     assert table_rows(lake) == expected(again + first_y + other_x)
@@ -201,7 +199,7 @@ def test_a_run_that_fits_one_buffer_commits_without_a_writer_thread(
         raise AssertionError("a writer thread was started")
 
     monkeypatch.setattr(landing, "DeltaRunWriter", no_thread)
-    landed = DeltaLanding(lake, "x", "run-1", AT, row_group_rows=100)
+    landed = Landing(lake, "x", "run-1", AT, row_group_rows=100)
     landed.add(rows(40))
     landed.add(rows(40, prefix="more"))
     assert version(lake) == 0
@@ -216,7 +214,7 @@ def test_a_failed_one_shot_commit_is_a_lake_error_naming_no_rows(
         raise DeltaError("row h1 is secret-ish")
 
     monkeypatch.setattr(delta_writer, "write_deltalake", refused)
-    landing = DeltaLanding(lake, "x", "run-1", AT)
+    landing = Landing(lake, "x", "run-1", AT)
     landing.add(rows(3))
     with pytest.raises(DeltaLakeError, match=r"commit failed \(DeltaError\)") as raised:
         landing.commit()
@@ -225,7 +223,7 @@ def test_a_failed_one_shot_commit_is_a_lake_error_naming_no_rows(
 
 
 def test_a_landing_refuses_rows_of_another_run_or_platform(lake: DeltaLake) -> None:
-    landing = DeltaLanding(lake, "x", "run-1", AT)
+    landing = Landing(lake, "x", "run-1", AT)
     with pytest.raises(LakeError, match="another platform"):
         landing.add(rows(3) + rows(1, platform="y"))
     with pytest.raises(LakeError, match="another run_id"):
@@ -238,7 +236,7 @@ def test_a_landing_refuses_rows_of_another_run_or_platform(lake: DeltaLake) -> N
 def test_an_aborted_landing_makes_no_version_and_vacuum_removes_its_files(
     lake: DeltaLake,
 ) -> None:
-    kept = DeltaLanding(lake, "x", "run-1", AT)
+    kept = Landing(lake, "x", "run-1", AT)
     kept.add(rows(3))
     kept.commit()
     root = Path(lake.table_uri(OBSERVATIONS))
@@ -257,7 +255,7 @@ def test_an_aborted_landing_makes_no_version_and_vacuum_removes_its_files(
     with pytest.raises(DeltaLakeError, match="already ended"):
         writer.commit()
     # A landing given up mid-run (its writer started) leaves no version either.
-    landing = DeltaLanding(lake, "y", "run-1", AT, row_group_rows=2)
+    landing = Landing(lake, "y", "run-1", AT, row_group_rows=2)
     landing.add(rows(4, platform="y"))
     landing.abort()
     assert version(lake) == 1
@@ -284,7 +282,7 @@ while True:
 def test_a_writer_killed_mid_stream_leaves_only_files_vacuum_removes(
     lake: DeltaLake,
 ) -> None:
-    kept = DeltaLanding(lake, "x", "run-1", AT)
+    kept = Landing(lake, "x", "run-1", AT)
     kept.add(rows(3))
     kept.commit()
     root = Path(lake.table_uri(OBSERVATIONS))
@@ -310,7 +308,7 @@ def test_a_writer_killed_mid_stream_leaves_only_files_vacuum_removes(
 
 def test_leaving_the_landings_block_gives_up_what_was_not_committed(lake: DeltaLake) -> None:
     def run() -> None:
-        with delta_landings(lake, ["x", "y"], "run-1", AT) as opened:
+        with landings(lake, ["x", "y"], "run-1", AT) as opened:
             opened["x"].add(rows(3))
             opened["x"].commit()
             opened["y"].add(rows(3, platform="y"))
@@ -326,7 +324,7 @@ def test_two_concurrent_landings_of_different_platforms_both_commit(lake: DeltaL
     start = threading.Barrier(2)
 
     def land(platform: str) -> int | None:
-        landing = DeltaLanding(lake, platform, "run-1", AT, row_group_rows=50)
+        landing = Landing(lake, platform, "run-1", AT, row_group_rows=50)
         start.wait()
         for index in range(4):
             landing.add(rows(100, platform=platform, prefix=f"b{index}-"))
@@ -349,7 +347,7 @@ def test_two_concurrent_landings_of_different_platforms_both_commit(lake: DeltaL
 def test_two_concurrent_relandings_of_one_run_and_platform_never_double_it(
     lake: DeltaLake,
 ) -> None:
-    landing = DeltaLanding(lake, "x", "run-1", AT)
+    landing = Landing(lake, "x", "run-1", AT)
     landing.add(rows(5, prefix="old"))
     landing.commit()
     writers = [DeltaRunWriter(lake, OBSERVATIONS, "x", "run-1", DAY) for _ in range(2)]
@@ -396,7 +394,7 @@ def test_two_concurrent_first_landings_of_one_run_and_platform_never_double_it(
 def land_in_process(root: str, platform: str, start_at: float) -> int | None:
     """One landing in a process of its own, started at a shared moment."""
     lake = DeltaLake(root)
-    landing = DeltaLanding(lake, platform, "run-1", AT, row_group_rows=50)
+    landing = Landing(lake, platform, "run-1", AT, row_group_rows=50)
     time.sleep(max(0.0, start_at - time.time()))
     landing.add(rows(200, platform=platform))
     return landing.commit()
@@ -434,7 +432,7 @@ def test_a_writer_that_fails_mid_stream_stops_the_landing_without_hanging(
         raise OSError("disk full")
 
     monkeypatch.setattr(delta_writer, "write_deltalake", failing_write)
-    landing = DeltaLanding(lake, "x", "run-1", AT, row_group_rows=1)
+    landing = Landing(lake, "x", "run-1", AT, row_group_rows=1)
 
     def add_more_than_the_queue_holds() -> None:
         for _ in range(delta_writer.QUEUED_GROUPS + 3):
@@ -466,7 +464,7 @@ def test_the_duckdb_relation_reads_exactly_what_the_table_holds(lake: DeltaLake)
         (27, "x", "run-2", 2),  # a re-run: replaces the 4
     ):
         started = AT.replace(day=day)
-        landing = DeltaLanding(lake, platform, run_id, started)
+        landing = Landing(lake, platform, run_id, started)
         landing.add(
             [dataclasses.replace(r, observed_at=started) for r in rows(n, run_id, platform)]
         )
@@ -503,7 +501,7 @@ def test_the_relation_has_exactly_the_tables_columns_under_a_key_value_folder(
     tmp_path: Path,
 ) -> None:
     lake = DeltaLake(tmp_path / "env=prod" / "lake")
-    landing = DeltaLanding(lake, "x", "run-1", AT)
+    landing = Landing(lake, "x", "run-1", AT)
     landing.add(rows(4))
     landing.commit()
     read = connect().sql(snapshot_relation(lake.snapshot(OBSERVATIONS))).arrow().read_all()
@@ -516,7 +514,7 @@ def test_a_catalog_file_of_delta_views_opens_in_the_pinned_duckdb_cli(
     lake: DeltaLake, tmp_path: Path
 ) -> None:
     for platform, n in (("x", 6), ("y", 3)):
-        landing = DeltaLanding(lake, platform, "run-1", AT)
+        landing = Landing(lake, platform, "run-1", AT)
         landing.add(rows(n, platform=platform))
         landing.commit()
         write_run_record(lake, RunRecord("run-1", platform, AT, AT, 1, None, {"ok": n}, "api"))
@@ -563,7 +561,7 @@ def test_no_table_is_created_or_read_over_the_old_layouts_run_files(tmp_path: Pa
     (folder.parent / old).parent.mkdir(parents=True)
     pq.write_table(to_table(rows(3)), folder.parent / old)  # a run file as the old lake wrote it
     lake = delta_lake_of(layout)
-    landing = DeltaLanding(lake, "x", "run-2", AT)
+    landing = Landing(lake, "x", "run-2", AT)
     landing.add(rows(2, run_id="run-2"))
     for attempt in (
         lambda: lake.table(OBSERVATIONS),
@@ -598,7 +596,7 @@ def test_a_lake_lends_each_open_table_to_one_write_at_a_time_at_the_latest_versi
     assert again is first
     assert again.version() == 1 == version(lake)  # caught up before the write
     lake.give_back(OBSERVATIONS, again)
-    landing = DeltaLanding(lake, "x", "run-2", AT)
+    landing = Landing(lake, "x", "run-2", AT)
     landing.add(rows(4, run_id="run-2"))
     assert landing.commit() == 2
     kept = lake.lend(OBSERVATIONS)
@@ -670,10 +668,10 @@ def s3_lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DeltaLa
 def test_the_lake_on_s3_lands_replaces_and_lists_its_files(s3_lake: DeltaLake) -> None:
     assert s3_lake.storage_options == S3_OPTIONS
     for batch in (rows(5), rows(2, prefix="again")):
-        landing = DeltaLanding(s3_lake, "x", "run-1", AT)
+        landing = Landing(s3_lake, "x", "run-1", AT)
         landing.add(batch)
         landing.commit()
-    other = DeltaLanding(s3_lake, "y", "run-1", AT, row_group_rows=2)  # streamed
+    other = Landing(s3_lake, "y", "run-1", AT, row_group_rows=2)  # streamed
     other.add(rows(4, platform="y"))
     assert other.commit() == 3
     snapshot = s3_lake.snapshot(OBSERVATIONS)
@@ -692,7 +690,7 @@ def test_the_lake_on_s3_lands_replaces_and_lists_its_files(s3_lake: DeltaLake) -
 
 def test_the_lake_on_s3_is_read_as_of_a_commits_time(s3_lake: DeltaLake) -> None:
     for batch in (rows(3), rows(1, prefix="again")):
-        landing = DeltaLanding(s3_lake, "x", "run-1", AT)
+        landing = Landing(s3_lake, "x", "run-1", AT)
         landing.add(batch)
         landing.commit()
     latest = s3_lake.snapshot(OBSERVATIONS)

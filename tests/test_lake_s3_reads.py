@@ -1,6 +1,6 @@
 """DuckDB reads an `s3://` lake (issue 14, item 4): a moto S3 server on 127.0.0.1, started and
 stopped by each test and configured only by the AWS_* variables; real Delta tables landed by
-`DeltaLanding`, real DuckDB connections reading them through `lake_filesystem`."""
+`Landing`, real DuckDB connections reading them through `lake_filesystem`."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from followerledger.lake_filesystem import (
     register_lake_filesystem,
     s3_filesystem,
 )
-from followerledger.landing import Landing as DeltaLanding
+from followerledger.landing import Landing
 from followerledger.layout import WarehouseLayout
 from followerledger.models.duckdb_sql import connect, literal, snapshot_relation
 from followerledger.models.session import ModelSession
@@ -57,7 +57,7 @@ def rows(n: int, run_id: str, platform: str, at: datetime) -> list[Observation]:
 
 
 def land(lake: DeltaLake, platform: str, run_id: str, at: datetime, n: int) -> None:
-    landing = DeltaLanding(lake, platform, run_id, at)
+    landing = Landing(lake, platform, run_id, at)
     landing.add(rows(n, run_id, platform, at))
     landing.commit()
 

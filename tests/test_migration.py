@@ -430,9 +430,9 @@ def test_a_sigkill_at_any_step_leaves_every_dataset_readable_and_migrate_finishe
     if layout.migration_journal.exists():
         # Unfinished: nothing may land in (or read) a half-migrated lake, even a dataset
         # already swapped, since late files still wait in the backup for its version 1.
-        for dataset in DATASETS:
+        for table in DATASETS:
             with pytest.raises(MigrationNeeded, match="unfinished"):
-                delta_lake_of(layout).snapshot(dataset)
+                delta_lake_of(layout).snapshot(table)
     report = migrate(layout)
     assert report.backup is not None
     for dataset, rows in before.items():
