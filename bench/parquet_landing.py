@@ -1,5 +1,7 @@
-"""Landing: a snapshot run's rows written into the lake as their batches arrive, one file per
-platform, visible only once the run commits it.
+"""The landing before issue 14, kept only as the landing benchmark's baseline: a snapshot run's
+rows written into a lake of Parquet run files as their batches arrive, one file per platform,
+visible once renamed into place (`lake.LakeWriter`). The product lands Delta commits
+(`followerledger.landing`).
 """
 
 from __future__ import annotations
