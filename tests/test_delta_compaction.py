@@ -245,7 +245,8 @@ def test_polars_counts_the_tables_rows_after_compaction(lake: DeltaLake) -> None
 def test_a_partition_left_with_more_than_one_file_is_an_error_naming_it(
     lake: DeltaLake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A target far below one run's file: delta-rs cannot merge them into one.
+    # Compaction asking delta-rs for a target far below one run's file (a misconfiguration):
+    # it cannot merge them into one, and the check against the table's target says so.
     monkeypatch.setattr(compaction, "TARGET_FILE_SIZE", 1)
     with pytest.raises(DeltaLakeError, match=r"observations/platform=\w+/date=2026-11-07: after"):
         compact_dataset(lake, OBSERVATIONS, NOW)

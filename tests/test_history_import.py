@@ -796,9 +796,8 @@ def test_cli_import_into_an_unreachable_lake_is_one_line_without_secrets(
     assert result.exit_code == 2
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert result.output.strip() == (
-        f"followerledger: error: {path}: writing the observations table at "
-        "s3://no-such-bucket/lake failed (OSError); nothing of the file was imported: check "
-        "that the lake is reachable, then import the file again"
+        "followerledger: error: observations: cannot read the lake s3://no-such-bucket/lake: "
+        "no such bucket; check the bucket in FOLLOWERLEDGER_LAKE"
     )
     for secret in ("test-secret-never-shown", "AKIATESTKEY000000001"):
         assert secret not in result.output

@@ -36,7 +36,7 @@ from typing import Final
 from deltalake import CommitProperties
 from deltalake.exceptions import DeltaError
 
-from followerledger import locks, pause
+from followerledger import delta_lake, locks, pause
 from followerledger.catalog import publish
 from followerledger.clock import utc_now
 from followerledger.delta_lake import (
@@ -170,7 +170,7 @@ def compact_dataset(lake: DeltaLake, dataset: DeltaDataset, now: datetime) -> Da
         rows = sum(file.rows for file in originals)
         held = now_held[partition]
         # One file, unless its rows outgrow the target size (then as few as it takes).
-        most = max(1, math.ceil(sum(file.size for file in originals) / TARGET_FILE_SIZE))
+        most = max(1, math.ceil(sum(file.size for file in originals) / delta_lake.TARGET_FILE_SIZE))
         if not 1 <= len(held) <= most or sum(file.rows for file in held) != rows:
             raise DeltaLakeError(
                 f"{partition}: after compaction at version {after.version} it holds "

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from pyarrow.fs import S3FileSystem
 
 __all__ = [
+    "ENDPOINT_ENV",
+    "KEY_SETTINGS",
     "S3_SCHEME",
     "LakeUnreachable",
     "is_s3_lake",
