@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 
@@ -137,3 +137,23 @@ def secret_blocks(prefect_server: None) -> Iterator[Callable[[str, str], None]]:
     yield save
     for name in saved:
         Secret.delete(name)
+
+
+#: Test files whose tests each take tens of seconds (a Prefect server of their own, a quick
+#: benchmark, the demo): run first, so that no worker starts one near the end of the suite
+#: while the others sit idle (`make test` runs on 3 workers, `--dist worksteal`).
+LONG_FIRST: Final = (
+    "test_bench.py",
+    "test_deployment.py",
+    "test_demo.py",
+    "test_lake_s3_end_to_end.py",
+    "test_readers.py",
+    "test_kills.py",
+    "test_stopping.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order the long test files first (see `LONG_FIRST`); the rest keep their order."""
+    rank = {name: index for index, name in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
