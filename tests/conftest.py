@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
+import hypothesis
 import pytest
 
 from followerledger.delta_lake import DeltaLake, delta_lake_of
@@ -157,3 +158,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Order the long test files first (see `LONG_FIRST`); the rest keep their order."""
     rank = {name: index for index, name in enumerate(LONG_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
+# A shared 2-core machine can make drawing examples slow; how slow says nothing about the
+# code under test (tests never assert a wall-clock time).
+hypothesis.settings.register_profile(
+    "shared-machine",
+    deadline=None,
+    suppress_health_check=[hypothesis.HealthCheck.too_slow],
+)
+hypothesis.settings.load_profile("shared-machine")
