@@ -23,6 +23,7 @@ from bench import (
     refresh,
     report,
     requests_per_account,
+    s3_snapshot,
     snapshot_scale,
 )
 from bench.results import Section, write_results
@@ -34,7 +35,12 @@ BENCHMARKS: list[tuple[str, str, Callable[..., dict[str, Any]]]] = [
         "Snapshot at scale: wall time and memory (emulator, Prefect server)",
         snapshot_scale.run,
     ),
-    ("landing", "Landing: parsed rows to committed Parquet", landing.run),
+    (
+        "s3",
+        "The same snapshot on an S3 lake (moto) vs a local lake",
+        s3_snapshot.run,
+    ),
+    ("landing", "Landing: a run's rows to a committed Delta version", landing.run),
     ("refresh", "Refresh: incremental vs full, 1 and 5 years; ad hoc latest growth", refresh.run),
     ("compaction", "Compaction", compaction.run),
     ("query", "`followerledger query` end to end", query_cli.run),

@@ -1,8 +1,9 @@
 """Compaction: query times over hourly run files versus compacted daily files, and its cost.
 
-Builds a lake of hourly runs (one file per run), publishes the catalog, times analyst
-queries, compacts, and times the same queries again (the baseline is the uncompacted
-lake, measured in the same run). Also times the snapshot flow's report step
+Builds a Delta lake of hourly runs (one version and one file per run), publishes the
+catalog, times analyst queries, compacts (delta-rs' optimize per closed day, then vacuum),
+and times the same queries again (the baseline is the uncompacted lake, measured in the
+same run). Also times the snapshot flow's report step
 (`recent.account_changes`: the last two days of the lake) before and after.
 """
 
@@ -21,9 +22,9 @@ import pyarrow as pa
 
 from followerledger.catalog import publish
 from followerledger.compaction import compact
-from followerledger.lake import Lake, observation_key
+from followerledger.delta_lake import OBSERVATIONS, delta_lake_of
+from followerledger.delta_writer import replace_run
 from followerledger.layout import WarehouseLayout
-from followerledger.manifest import ManifestStore
 from followerledger.observation import OBSERVATION_SCHEMA
 from followerledger.run_changes import account_changes
 from followerledger.watchlist import load_watchlist
@@ -96,49 +97,42 @@ def run(quick: bool = False) -> dict[str, float]:
             + "]\n"
         )
         watchlist = load_watchlist(root / "watchlist.yaml")
-        warehouse, lake = root / "warehouse", Lake(root / "warehouse" / "lake")
+        warehouse = root / "warehouse"
+        layout = WarehouseLayout.at(warehouse)
+        lake = delta_lake_of(layout)
         start = (NOW - timedelta(days=days)).replace(hour=0)
         runs = 0
         when = start
         while when <= NOW:
             run_id = f"{when:%Y%m%dT%H%M%SZ}-bench"
-            lake.write(
-                observation_key("x", when.date(), run_id), _run_table(run_id, when, accounts)
+            replace_run(
+                lake, OBSERVATIONS, "x", run_id, when.date(), _run_table(run_id, when, accounts)
             )
             runs += 1
             when += timedelta(hours=1)
-        publish(WarehouseLayout.at(warehouse, lake.root), watchlist)
+        publish(layout, watchlist)
         last_run = f"{NOW:%Y%m%dT%H%M%SZ}-bench"
 
         def report_step() -> object:
-            return account_changes(
-                WarehouseLayout.at(warehouse, lake.root), watchlist, last_run, NOW
-            )
+            return account_changes(layout, watchlist, last_run, NOW)
 
         before = _query_times(warehouse / "followerledger.duckdb")
         report_before = _best(3, report_step)
         started = time.perf_counter()
-        result = compact(
-            WarehouseLayout.at(warehouse, lake.root),
-            watchlist,
-            grace=timedelta(hours=24),
-            clock=lambda: NOW,
-        )
+        result = compact(layout, watchlist, grace=timedelta(hours=24), clock=lambda: NOW)
         seconds = time.perf_counter() - started
         after = _query_times(warehouse / "followerledger.duckdb")
         report_after = _best(3, report_step)
         per_day = Counter(
             (item.platform, item.day)
-            for item in ManifestStore(WarehouseLayout.at(warehouse))
-            .load()
-            .current(lake, "observations")
+            for item in lake.snapshot(OBSERVATIONS).files
             if item.day < NOW.date()
         )
 
     rows = runs * accounts
     print(
         f"compaction: {rows:,} rows in {runs} hourly files ({accounts:,} accounts, {days} days): "
-        f"merged {result.files_merged} files into {result.partitions} in {seconds:.2f} s "
+        f"compacted {result.files_before} files into {result.files_after} in {seconds:.2f} s "
         f"({1000 * seconds / max(result.partitions, 1):.0f} ms per day, "
         f"{result.rows / seconds:,.0f} rows/s)"
     )

@@ -1,7 +1,8 @@
 """`followerledger query` end to end versus a bare DuckDB Python one-liner on the same file.
 
 Both are whole processes (interpreter start, imports, open, query, print), timed over several
-alternating runs on a small warehouse built through the product's own import and refresh.
+alternating runs on a small warehouse built through the product's own import (into the
+observations Delta table) and refresh.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from followerledger.delta_lake import OBSERVATIONS, delta_lake_of
 from followerledger.demo import write_generated_history
 from followerledger.history_import import import_history
-from followerledger.lake import Lake
 from followerledger.layout import WarehouseLayout
 from followerledger.refresh import refresh
 from followerledger.watchlist import load_watchlist
@@ -43,13 +44,14 @@ def run(quick: bool = False) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         warehouse = root / "warehouse"
-        lake = Lake(warehouse / "lake")
+        layout = WarehouseLayout.at(warehouse)
         watchlist = load_watchlist(REPO / "watchlist.yaml")
         history = root / "history.csv"
         write_generated_history(watchlist, history, datetime.now(UTC))
-        import_history(history, lake)
-        refresh(WarehouseLayout.at(warehouse, lake.root), watchlist)
-        catalog = str(warehouse / "followerledger.duckdb")
+        import_history(history, layout)
+        assert delta_lake_of(layout).snapshot(OBSERVATIONS).rows > 0, "nothing imported"
+        refresh(layout, watchlist)
+        catalog = str(layout.catalog)
         environment = {**os.environ, "FOLLOWERLEDGER_WAREHOUSE": str(warehouse)}
         product_command = [str(BIN / "followerledger"), "query", SQL, "--format", "csv"]
         bare_command = [sys.executable, "-c", BARE, catalog, SQL]

@@ -1,9 +1,9 @@
 """Report: writing the HTML report of a large watchlist (500 accounts, a year of hourly runs),
 against reading the same data it shows (the baseline, in the same run).
 
-The lake is generated straight as Parquet with the product's schema (`bench.refresh`'s
-generator: hourly counts, one file per platform and day), with each run's run-log record
-beside it and two days on which no X run happened (gaps for the heat map and its table), then
+The lake is generated straight into its Delta tables (`bench.refresh`'s generator: hourly
+counts, one file per platform and day), with each run's run-log record in the run-log table
+and two days on which no X run happened (gaps for the heat map and its table), then
 refreshed whole, outside the timed section. Targets (issue 6): under 5 s and under 10 MB.
 """
 
@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Final
 
 import duckdb
+from deltalake import write_deltalake
 
 from bench.refresh import HISTORY_END, BenchLake
-from followerledger.layout import WarehouseLayout
-from followerledger.models.duckdb_sql import arrow_columns, literal
+from followerledger.delta_lake import OBSERVATIONS, RUN_LOG, commit_properties
+from followerledger.models.duckdb_sql import arrow_columns
 from followerledger.query import open_warehouse
 from followerledger.refresh import refresh
 from followerledger.report import charts, write_report
@@ -33,17 +34,18 @@ MISSED_X_DAYS: Final = (40, 41)
 
 def write_run_log(bench: BenchLake) -> None:
     """One run-log record per hourly run and platform (every account counted, one request
-    per 100 X accounts and per 25 Bluesky accounts), one file per platform and day."""
+    per 100 X accounts and per 25 Bluesky accounts), appended to the run-log Delta table
+    (one write per platform: one file per platform and day)."""
+    schema = RUN_LOG.table_schema
     columns = ", ".join(
         f"cast({name} as {kind}) as {name}" for name, kind in arrow_columns(RUN_LOG_SCHEMA)
     )
+    bench.lake.table(RUN_LOG)
     with duckdb.connect() as connection:
         connection.execute("set TimeZone = 'UTC'")
         for platform, first, end in bench.fleet.platforms():
             accounts = end - first
             per_request = 100 if platform == "x" else 25
-            target = bench.lake.path(f"run_log/platform={platform}")
-            Path(target).mkdir(parents=True, exist_ok=True)
             rows = f"""
                 select
                     strftime(run_at, '%Y%m%dT%H%M%SZ') || '-bench' as run_id,
@@ -63,29 +65,35 @@ def write_run_log(bench: BenchLake) -> None:
                     from range(0, $hours) as hours(hour)
                 )
             """
-            connection.execute(
-                f"copy (select {columns}, date from ({rows}) order by started_at) "
-                f"to {literal(target)} (format parquet, partition_by (date), "
-                f"filename_pattern 'bench-run-log-{{i}}', overwrite_or_ignore true)",
-                {"start": bench.start, "hours": bench.hours},
+            table = connection.sql(
+                f"select {columns}, date from ({rows}) order by started_at",
+                params={"start": bench.start, "hours": bench.hours},
+            ).to_arrow_table()
+            write_deltalake(
+                bench.lake.table_uri(RUN_LOG),
+                table.cast(schema),
+                mode="append",
+                storage_options=bench.lake.storage_options,
+                commit_properties=commit_properties(),
             )
 
 
-def name_as_runs(bench: BenchLake) -> None:
-    """Rename the generated day files from `compacted-<i>` to `bench-<i>`: a compacted file
-    must carry the footer compaction writes (what it supersedes), which these do not."""
-    for file in Path(bench.lake.path("")).rglob("compacted-*.parquet"):
-        file.rename(file.with_name(file.name.replace("compacted-", "bench-", 1)))
-
-
 def drop_x_days(bench: BenchLake) -> None:
-    """Remove the X files of the missed days: no count, and no run, on those days."""
-    for back in MISSED_X_DAYS:
-        day = (HISTORY_END - timedelta(days=back)).date()
-        for dataset in ("observations", "run_log"):
-            folder = Path(bench.lake.path(f"{dataset}/platform=x/date={day.isoformat()}"))
-            for file in folder.glob("*.parquet"):
-                file.unlink()
+    """Delete the X rows of the missed days: no count, and no run, on those days (a delete
+    by partition values only: whole files leave the table, none is rewritten)."""
+    missed = {(HISTORY_END - timedelta(days=back)).date() for back in MISSED_X_DAYS}
+    days = ", ".join(f"'{day.isoformat()}'" for day in sorted(missed))
+    for dataset in (OBSERVATIONS, RUN_LOG):
+        with bench.lake.writing(dataset) as table:
+            table.delete(
+                f"platform = 'x' and date in ({days})", commit_properties=commit_properties()
+            )
+        left = [
+            file.key
+            for file in bench.lake.snapshot(dataset).files
+            if file.platform == "x" and file.day in missed
+        ]
+        assert not left, f"{dataset.name}: files left on the missed days: {left}"
 
 
 def sparkline_seconds(data: ReportData) -> tuple[float, float]:
@@ -121,11 +129,10 @@ def run(quick: bool = False, repeat: int = 3) -> dict[str, float]:
     now = HISTORY_END + timedelta(hours=1)
     with tempfile.TemporaryDirectory(prefix="bench-report-") as folder:
         bench = BenchLake(Path(folder) / "lake", accounts, days)
-        name_as_runs(bench)
         write_run_log(bench)
         drop_x_days(bench)
-        refresh(WarehouseLayout.at(bench.warehouse, bench.lake.root), bench.watchlist, full=True)
-        catalog = WarehouseLayout.at(bench.warehouse).catalog
+        refresh(bench.layout, bench.watchlist, full=True)
+        catalog = bench.layout.catalog
         out = bench.warehouse / "report.html"
 
         reads = []

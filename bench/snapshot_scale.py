@@ -5,6 +5,9 @@
    slowest platform; platforms run side by side). Prefect's fixed per-run cost — the same
    flow over one account without latency — is measured and reported separately.
 2. Peak RSS of a snapshot of 10,000 and of 100,000 accounts (X and Bluesky, first run).
+
+Every run lands in the warehouse's Delta lake (`landing.Landing`, one version per platform),
+the accounts' ids imported into it by `import_history`, as a deployment's would be.
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ from followerledger.demo import write_generated_history
 from followerledger.emulator import emulator_environment
 from followerledger.emulator.world import World
 from followerledger.history_import import import_history
-from followerledger.lake import Lake
 from followerledger.layout import WarehouseLayout
 from followerledger.prefect_server import client_environment, ensure_server
 from followerledger.sources import registry
@@ -201,7 +203,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             write_generated_history(
                 watchlist, export, datetime.now(UTC), World(), days=1, step=timedelta(days=1)
             )
-            import_history(export, Lake(root / "scale/warehouse/lake"))
+            import_history(export, WarehouseLayout.at(root / "scale/warehouse"))
             scale_emulator = Emulator(root / "scale/watchlist.yaml")
             scale_env.update(emulator_urls(scale_emulator.url))
             scale_emulator.latency(LATENCY)

@@ -8,12 +8,13 @@ import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
+import hypothesis
 import pytest
 
+from followerledger.delta_lake import DeltaLake, delta_lake_of
 from followerledger.emulator import EmulatorServer, EmulatorState, emulator_environment
-from followerledger.lake import Lake, lake_of
 from followerledger.settings import Settings, load_settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -91,8 +92,8 @@ class Workspace:
         return load_settings()
 
     @property
-    def lake(self) -> Lake:
-        return lake_of(self.settings.layout)
+    def lake(self) -> DeltaLake:
+        return delta_lake_of(self.settings.layout)
 
     @property
     def catalog(self) -> Path:
@@ -137,3 +138,33 @@ def secret_blocks(prefect_server: None) -> Iterator[Callable[[str, str], None]]:
     yield save
     for name in saved:
         Secret.delete(name)
+
+
+#: Test files whose tests each take tens of seconds (a Prefect server of their own, a quick
+#: benchmark, the demo): run first, so that no worker starts one near the end of the suite
+#: while the others sit idle (`make test` runs on 3 workers, `--dist worksteal`).
+LONG_FIRST: Final = (
+    "test_bench.py",
+    "test_deployment.py",
+    "test_demo.py",
+    "test_lake_s3_end_to_end.py",
+    "test_readers.py",
+    "test_kills.py",
+    "test_stopping.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order the long test files first (see `LONG_FIRST`); the rest keep their order."""
+    rank = {name: index for index, name in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
+# A shared 2-core machine can make drawing examples slow; how slow says nothing about the
+# code under test (tests never assert a wall-clock time).
+hypothesis.settings.register_profile(
+    "shared-machine",
+    deadline=None,
+    suppress_health_check=[hypothesis.HealthCheck.too_slow],
+)
+hypothesis.settings.load_profile("shared-machine")

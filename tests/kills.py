@@ -3,7 +3,8 @@ chosen point, and check what it left.
 
 A point is a command and a way to pick the moment:
 - `pause:<point>[@n]`: the library's test-only pause point (`followerledger.pause`), e.g.
-  `lake-rename@2`, the second file finished and synced but not yet renamed into place;
+  `delta-commit@2`, the second lake commit about to be made (`lake-rename@2` for the
+  second mart file, finished and synced but not yet renamed into place);
 - `temporary`: the moment a temporary file appears (the warehouse is polled);
 - `random:<seconds>`: after that long (`--long` draws three per command within its
   unkilled run time).
@@ -42,19 +43,21 @@ import pyarrow.parquet as pq
 from followerledger import pause
 from followerledger.catalog import publish
 from followerledger.compaction import compact
+from followerledger.delta_lake import DATASETS, DeltaLake
 from followerledger.emulator import EmulatorServer, emulator_environment
 from followerledger.emulator.world import account_id
 from followerledger.history_import import import_history
 from followerledger.lake import Lake
-from followerledger.landing import Landing
+from followerledger.landing import Landing, write_run_record
 from followerledger.layout import WarehouseLayout
 from followerledger.leftovers import TEMPORARY_AGE, is_temporary, sweep_warehouse
 from followerledger.models import DAILY, INCREMENTAL, LAKE_DATASETS, SNAPSHOT
 from followerledger.observation import Observation
 from followerledger.refresh import refresh
-from followerledger.run_log import record_counts, write_run_record
+from followerledger.run_log import record_counts
 from followerledger.sources.base import Usage
 from followerledger.watchlist import Watchlist, load_watchlist
+from tests import tiny
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 COMMANDS: Final = ("snapshot", "refresh", "compact", "import")
@@ -85,7 +88,7 @@ def accounts(watchlist: Watchlist) -> list[tuple[str, str]]:
 
 
 def land_snapshot(
-    warehouse: Path, lake: Lake, watchlist: Watchlist, run_id: str, when: datetime
+    warehouse: Path, lake: DeltaLake, watchlist: Watchlist, run_id: str, when: datetime
 ) -> None:
     """What the snapshot flow does to the store: sweep, land each platform's rows and its run
     record, publish the catalog (its rows are made up; the CLI point fetches real ones)."""
@@ -117,7 +120,7 @@ def land_snapshot(
 
 
 def history_csv(path: Path) -> int:
-    """An import file of seven platform-days (so seven lake files); returns its row count."""
+    """An import file of seven platform-days (seven partitions); returns its row count."""
     first = today() - timedelta(days=10)
     lines = ["observed_at,platform,handle,followers"]
     for day in range(4):
@@ -132,7 +135,7 @@ def history_csv(path: Path) -> int:
 
 def run_command(command: str, warehouse: Path) -> None:
     """One command as its CLI runs it, against the warehouse under `warehouse`."""
-    lake = Lake(warehouse / "lake")
+    lake = DeltaLake(warehouse / "lake")
     watchlist = load_watchlist(warehouse.parent / "watchlist.yaml")
     if command == "snapshot":
         # The moment the template chose: a kill and its re-run land the same run, even on
@@ -146,9 +149,8 @@ def run_command(command: str, warehouse: Path) -> None:
     elif command == "import":
         import_history(
             warehouse.parent / "history.csv",
-            lake,
+            WarehouseLayout.at(warehouse, lake.root),
             watchlist=watchlist,
-            layout=WarehouseLayout.at(warehouse, lake.root),
         )
         publish(WarehouseLayout.at(warehouse, lake.root), watchlist)
     else:
@@ -176,7 +178,7 @@ def make_template(root: Path) -> Template:
     imported = history_csv(root / "history.csv")
     (root / "snapshot-at").write_text((today() + timedelta(hours=1)).isoformat())
     warehouse = root / "warehouse"
-    lake = Lake(warehouse / "lake")
+    lake = DeltaLake(warehouse / "lake")
     watchlist = load_watchlist(root / "watchlist.yaml")
     for days, hour in ((3, 6), (3, 18), (2, 6), (2, 18)):
         when = today() - timedelta(days=days) + timedelta(hours=hour)
@@ -220,6 +222,9 @@ class Outcome:
     duplicate_rows: int
     rows_expected: int
     rows_after: int
+    #: Lake data files no table version names, once the next runs and a vacuum with no
+    #: retention (what compaction does past the grace period) are done.
+    orphans_after: int
 
     @property
     def consistent(self) -> bool:
@@ -230,6 +235,7 @@ class Outcome:
             and self.temporary_after == 0
             and self.duplicate_rows == 0
             and self.rows_after == self.rows_expected
+            and self.orphans_after == 0
         )
 
     def row(self) -> str:
@@ -239,13 +245,13 @@ class Outcome:
             f"{self.point!s:<34} {left:<15} {self.visible_files:>7} "
             f"{len(self.unreadable):>10} {'yes' if self.warehouse_answers else 'NO':>8} "
             f"{self.temporary_left:>9} {self.temporary_after:>6} {self.duplicate_rows:>5} "
-            f"{'ok' if self.consistent else 'BROKEN':>7}"
+            f"{self.orphans_after:>7} {'ok' if self.consistent else 'BROKEN':>7}"
         )
 
 
 HEADER: Final = (
     f"{'point':<34} {'kill':<15} {'visible':>7} {'unreadable':>10} {'answers':>8} "
-    f"{'temp left':>9} {'after':>6} {'dupes':>5} {'result':>7}"
+    f"{'temp left':>9} {'after':>6} {'dupes':>5} {'orphans':>7} {'result':>7}"
 )
 
 
@@ -338,9 +344,9 @@ def _waiter(at: str, warehouse: Path, signal_file: Path) -> Callable[[], bool]:
 
 def check_store(warehouse: Path) -> tuple[int, tuple[str, ...], bool]:
     """(visible Parquet files, the ones that do not read fully, whether the warehouse answers)."""
-    lake = Lake(warehouse / "lake")
+    lake = DeltaLake(warehouse / "lake")
     marts = Lake(warehouse / "marts")
-    visible = [lake.path(f.key) for dataset in LAKE_DATASETS for f in lake.list(dataset)]
+    visible = [f.path for dataset in LAKE_DATASETS for f in tiny.lake_files(lake, dataset)]
     for model in INCREMENTAL + DAILY + SNAPSHOT:
         visible += [marts.path(f.key) for f in marts.list(model.name)]
     unreadable = []
@@ -403,6 +409,9 @@ def after_kill(
     watchlist = load_watchlist(warehouse.parent / "watchlist.yaml")
     refresh(WarehouseLayout.at(warehouse, warehouse / "lake"), watchlist)
     added = {"snapshot": len(watchlist.accounts), "import": template.imported}
+    lake = DeltaLake(warehouse / "lake")
+    for dataset in DATASETS:
+        lake.vacuum(dataset, retention_hours=0)
     return Outcome(
         point,
         killed,
@@ -414,7 +423,18 @@ def after_kill(
         duplicates(warehouse),
         template.rows + added.get(point.command, 0),
         observation_rows(warehouse),
+        orphans(lake),
     )
+
+
+def orphans(lake: DeltaLake) -> int:
+    """Data files under the lake's tables that their latest versions do not name."""
+    count = 0
+    for dataset in DATASETS:
+        named = {Path(f.path) for f in lake.snapshot(dataset).files}
+        on_disk = set(Path(lake.table_uri(dataset)).glob("platform=*/date=*/*.parquet"))
+        count += len(on_disk - named)
+    return count
 
 
 def try_point(point: Point, template: Template, work: Path) -> Outcome:
@@ -451,7 +471,7 @@ def cli_snapshot_point(
     work: Path,
     emulator: EmulatorServer,
     rerun: Callable[[Path], None],
-    at: str = "pause:lake-rename@1",
+    at: str = "pause:catalog-rename",
 ) -> tuple[Outcome, list[int]]:
     """Kill the real `followerledger snapshot` at `at`; `rerun(root)` runs it again with
     `CLI_RUN_ID`. Also returns the pids of its child processes (its temporary Prefect
@@ -475,10 +495,10 @@ def cli_snapshot_point(
 
 #: The short version, in `make test` (tests/test_kills.py): one targeted point per command.
 SHORT_POINTS: Final = (
-    Point("snapshot", "pause:lake-rename@3"),
+    Point("snapshot", "pause:delta-commit@3"),
     Point("refresh", "pause:state-rename"),
-    Point("compact", "pause:lake-rename@1"),
-    Point("import", "pause:lake-rename@3"),
+    Point("compact", "pause:compact-optimize@2"),
+    Point("import", "pause:import-write@3"),
 )
 
 
@@ -487,10 +507,10 @@ def long_points(durations: Mapping[str, float], seed: int = 12) -> list[Point]:
     file, and three random moments within each command's unkilled run time (`durations`)."""
     pauses = {
         "snapshot": (
-            "lake-write",
-            "lake-rename@1",
-            "lake-rename@2",
-            "lake-rename@3",
+            "delta-commit@1",
+            "delta-commit@2",
+            "delta-commit@3",
+            "delta-commit@4",
             "catalog-rename",
         ),
         "refresh": (
@@ -501,17 +521,16 @@ def long_points(durations: Mapping[str, float], seed: int = 12) -> list[Point]:
             "catalog-rename",
         ),
         "compact": (
-            "lake-write",
-            "lake-rename@1",
-            "lake-rename@3",
+            "compact-optimize@1",
+            "compact-optimize@2",
+            "compact-optimize@4",
             "state-rename",
             "catalog-rename",
         ),
         "import": (
-            "lake-write",
-            "lake-rename@1",
-            "lake-rename@4",
-            "lake-rename@7",
+            "import-write",
+            "import-write@4",
+            "import-write@7",
             "catalog-rename",
         ),
     }
@@ -587,7 +606,7 @@ def main(argv: Sequence[str]) -> int:
                 capture_output=True,
             )
 
-        for at in ("pause:lake-rename@1", "pause:catalog-rename"):
+        for at in ("pause:delta-commit@2", "pause:catalog-rename"):
             outcome, survivors = cli_snapshot_point(template, work, emulator, rerun, at)
             outcomes.append(outcome)
             print(f"{outcome.row()}  server left running: {len(survivors)}", flush=True)

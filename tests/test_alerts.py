@@ -12,7 +12,7 @@ from pytest_httpserver import HTTPServer
 
 from followerledger import landing
 from followerledger.alerts import AlertConfigError, alert_on_changes, apprise_sender
-from followerledger.lake import Lake
+from followerledger.delta_lake import DeltaLake
 from followerledger.layout import WarehouseLayout
 from followerledger.observation import Observation
 from followerledger.run_changes import account_changes, read_window
@@ -47,7 +47,7 @@ class Timeline:
         (root / "watchlist.yaml").write_text(WATCHLIST, encoding="utf-8")
         self.watchlist = load_watchlist(root / "watchlist.yaml")
         self.settings = load_settings(warehouse=root / "warehouse", alert_urls=url)
-        self.lake = Lake(root / "warehouse" / "lake")
+        self.lake = DeltaLake(root / "warehouse" / "lake")
 
     def run(self, hours: float, **counts: int | None) -> tuple[int, int, int]:
         """Land a run at DAY + hours; return alerts (sent, sent before, failed)."""

@@ -36,7 +36,8 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
     for title in (
         "Requests per 1,000 accounts",
         "Snapshot at scale",
-        "Landing",
+        "The same snapshot on an S3 lake",
+        "Landing: a run's rows to a committed Delta version",
         "Refresh",
         "Compaction",
         "`followerledger query` end to end",
@@ -46,7 +47,10 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
         "requests per 1,000 x accounts",
         "peak RSS",
         "rows/s",
+        "the old landing",
+        "S3 lake (moto on 127.0.0.1)",
         "refresh --full",
+        "refresh vs today",
         "files per platform and closed day",
         "query end to end",
     ):

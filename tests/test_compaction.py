@@ -1,4 +1,7 @@
-"""Compaction: identical results before and after, crash-safe, safe beside snapshots and readers."""
+"""Compaction on the Delta lake, through the catalog: identical results before and after,
+refresh recomputes nothing, safe beside snapshots and readers, vacuum with the reader grace.
+
+These tests need the catalog and refresh reading the Delta lake (issue 14's switch)."""
 
 from __future__ import annotations
 
@@ -7,24 +10,27 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from datetime import UTC, datetime, timedelta
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import polars as pl
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from followerledger import landing
 from followerledger.catalog import publish
 from followerledger.cli import main
 from followerledger.compaction import compact
-from followerledger.history_import import import_history
-from followerledger.lake import Lake, check_run_id, is_compacted
+from followerledger.delta_lake import DATASETS, OBSERVATIONS, DeltaLake, delta_lake_of
+from followerledger.landing import Landing, write_run_record
 from followerledger.layout import WarehouseLayout
-from followerledger.manifest import BuildManifest, ManifestStore
+from followerledger.manifest import ManifestStore
 from followerledger.observation import Observation
 from followerledger.refresh import refresh
+from followerledger.run_log import Usage
 from followerledger.watchlist import Watchlist, load_watchlist
 from tests.analyst import AnalystSession
 
@@ -48,30 +54,37 @@ QUERIES = (
 )
 
 
-def land_run(lake: Lake, when: datetime, run_id: str) -> int:
-    """One hourly snapshot run of every account (what the snapshot flow lands)."""
+def land_run(lake: DeltaLake, when: datetime, run_id: str, platforms: tuple[str, ...] = ()) -> int:
+    """One hourly snapshot run of every account (or of `platforms`), as the snapshot flow
+    lands it: per platform its rows and its run record. Returns the rows landed (both)."""
     rows = 0
     for platform, handles in ACCOUNTS.items():
-        batch = [
-            Observation(
-                run_id=run_id,
-                observed_at=when,
-                platform=platform,
-                handle=handle,
-                status="ok",
-                source="api",
-                account_id=f"{platform}-{handle}",
-                followers=1000 * (index + 1) + int(when.timestamp() // 3600) % 97,
-                requested_handle=handle,
-            )
-            for index, handle in enumerate(handles)
-        ]
-        landing.write_observations(lake, platform, run_id, when, batch)
-        rows += len(batch)
+        if platforms and platform not in platforms:
+            continue
+        landing = Landing(lake, platform, run_id, when)
+        landing.add(
+            [
+                Observation(
+                    run_id=run_id,
+                    observed_at=when,
+                    platform=platform,
+                    handle=handle,
+                    status="ok",
+                    source="api",
+                    account_id=f"{platform}-{handle}",
+                    followers=1000 * (index + 1) + int(when.timestamp() // 3600) % 97,
+                    requested_handle=handle,
+                )
+                for index, handle in enumerate(handles)
+            ]
+        )
+        write_run_record(lake, landing.record(Usage(requests=1), when + timedelta(minutes=1)))
+        landing.commit()
+        rows += len(handles) + 1
     return rows
 
 
-def land_days(lake: Lake, first: datetime, days: int, runs_per_day: int) -> int:
+def land_days(lake: DeltaLake, first: datetime, days: int, runs_per_day: int) -> int:
     rows = 0
     for day in range(days):
         for run in range(runs_per_day):
@@ -80,145 +93,161 @@ def land_days(lake: Lake, first: datetime, days: int, runs_per_day: int) -> int:
     return rows
 
 
-def write_csv(path: Path, day: str, followers: int) -> Path:
-    path.write_text(
-        "observed_at,platform,handle,followers\n"
-        f"{day}T06:30:00Z,x,alpha,{followers}\n"
-        f"{day}T07:30:00Z,x,gamma,{followers + 5}\n",
-        encoding="utf-8",
-    )
-    return path
-
-
 def answers(catalog: Path) -> list[list[Any]]:
     with duckdb.connect(str(catalog), read_only=True) as connection:
         return [connection.sql(query).fetchall() for query in QUERIES]
 
 
+def partitions(lake: DeltaLake) -> Counter[tuple[str, str, date]]:
+    """Files per (dataset, platform, day) at the tables' latest versions."""
+    return Counter(
+        (dataset.name, file.platform, file.day)
+        for dataset in DATASETS
+        for file in lake.snapshot(dataset).files
+    )
+
+
+def on_disk(lake: DeltaLake) -> set[str]:
+    """Every data file under the lake's tables (their logs aside)."""
+    return {
+        str(path)
+        for dataset in DATASETS
+        for path in Path(lake.table_uri(dataset)).rglob("*.parquet")
+        if "_delta_log" not in path.parts
+    }
+
+
+def named(lake: DeltaLake) -> set[str]:
+    """The data files the tables' latest versions name."""
+    return {file.path for dataset in DATASETS for file in lake.snapshot(dataset).files}
+
+
 @pytest.fixture
-def warehouse(tmp_path: Path) -> tuple[Path, Lake, Watchlist]:
+def warehouse(tmp_path: Path) -> tuple[Path, DeltaLake, Watchlist]:
     (tmp_path / "watchlist.yaml").write_text(WATCHLIST, encoding="utf-8")
     warehouse = tmp_path / "warehouse"
-    return warehouse, Lake(warehouse / "lake"), load_watchlist(tmp_path / "watchlist.yaml")
+    lake = delta_lake_of(WarehouseLayout.at(warehouse))
+    return warehouse, lake, load_watchlist(tmp_path / "watchlist.yaml")
 
 
 def test_queries_are_identical_and_refresh_recomputes_nothing(
-    warehouse: tuple[Path, Lake, Watchlist], tmp_path: Path
+    warehouse: tuple[Path, DeltaLake, Watchlist],
 ) -> None:
     root, lake, watchlist = warehouse
+    layout = WarehouseLayout.at(root)
     land_days(lake, NOW - 3 * DAY - timedelta(hours=12), days=3, runs_per_day=4)
     land_run(lake, NOW - timedelta(hours=2), "today-1")  # today's partition stays open
-    import_history(write_csv(tmp_path / "h.csv", "2026-11-08", 500), lake, clock=lambda: NOW)
-    refresh(WarehouseLayout.at(root, lake.root), watchlist)
+    land_run(lake, datetime(2026, 11, 8, 23, tzinfo=UTC), "late-1", ("x",))  # one more on x
+    refresh(layout, watchlist)
     before = answers(root / "followerledger.duckdb")
-    files_before = lake.list()
+    files_before = on_disk(lake)
+    counts = partitions(lake)
+    closed = {key: n for key, n in counts.items() if key[2] < NOW.date()}
+    closed_rows = sum(
+        file.rows
+        for dataset in DATASETS
+        for file in lake.snapshot(dataset).files
+        if file.day < NOW.date()
+    )
 
-    report = compact(WarehouseLayout.at(root, lake.root), watchlist, grace=GRACE, clock=lambda: NOW)
+    report = compact(layout, watchlist, grace=GRACE, clock=lambda: NOW)
 
-    # 3 closed days x 2 platforms, one of them with the imported file as well.
-    assert (report.partitions, report.files_merged, report.files_deleted) == (6, 25, 0)
-    assert report.rows == 3 * 4 * 3 + 2
+    # 3 closed days x 2 platforms x 2 datasets, one with the late run's files as well.
+    assert (report.partitions, report.files_before, report.files_after) == (
+        len(closed),
+        sum(closed.values()),
+        len(closed),
+    )
+    assert report.rows == closed_rows
+    assert report.files_vacuumed == 0
     assert answers(root / "followerledger.duckdb") == before
-    current = ManifestStore(WarehouseLayout.at(root)).load().current(lake, "observations")
-    assert sorted((f.platform, f.day.isoformat(), is_compacted(f.key)) for f in current) == [
-        ("bluesky", "2026-11-07", True),
-        ("bluesky", "2026-11-08", True),
-        ("bluesky", "2026-11-09", True),
-        ("bluesky", "2026-11-10", False),
-        ("x", "2026-11-07", True),
-        ("x", "2026-11-08", True),
-        ("x", "2026-11-09", True),
-        ("x", "2026-11-10", False),
-    ]
+    assert partitions(lake) == {key: (1 if key[2] < NOW.date() else n) for key, n in counts.items()}
     # Within the grace period every original is still on disk for older catalogs.
-    assert {f.key for f in files_before} <= {f.key for f in lake.list()}
+    assert files_before <= on_disk(lake)
+    state = ManifestStore(layout).load()
+    versions = {d.name: lake.snapshot(d).version for d in DATASETS}
+    assert state.lake_versions == versions
 
-    incremental = refresh(WarehouseLayout.at(root, lake.root), watchlist)
+    incremental = refresh(layout, watchlist)
     assert (incremental.new_files, incremental.days_recomputed) == (0, 0)
     assert answers(root / "followerledger.duckdb") == before
-    refresh(WarehouseLayout.at(root, lake.root), watchlist, full=True)
+    refresh(layout, watchlist, full=True)
     assert answers(root / "followerledger.duckdb") == before
+    # An outside reader (Polars through the log) counts exactly the warehouse's rows, while
+    # a glob of the folders would also count the originals still on disk.
+    with duckdb.connect(str(root / "followerledger.duckdb"), read_only=True) as catalog:
+        for dataset in DATASETS:
+            [(counted,)] = catalog.sql(f"select count(*) from {dataset.name}").fetchall()
+            scanned = pl.scan_delta(lake.table_uri(dataset)).select(pl.len()).collect().item()
+            assert scanned == counted > 0
+    globbed = sum(pq.read_metadata(path).num_rows for path in on_disk(lake))
+    assert globbed > sum(lake.snapshot(dataset).rows for dataset in DATASETS)
 
-    again = compact(WarehouseLayout.at(root, lake.root), watchlist, grace=GRACE, clock=lambda: NOW)
-    assert (again.partitions, again.files_merged) == (0, 0)
-    assert ManifestStore(WarehouseLayout.at(root)).load().current(lake, "observations") == current
+    current = partitions(lake)
+    again = compact(layout, watchlist, grace=GRACE, clock=lambda: NOW)
+    assert (again.partitions, again.files_before, again.files_vacuumed) == (0, 0, 0)
+    assert partitions(lake) == current
 
 
-def test_originals_go_only_after_the_grace_period_and_stay_superseded(
-    warehouse: tuple[Path, Lake, Watchlist], tmp_path: Path
+def test_originals_stay_through_the_grace_and_go_with_a_grace_of_0(
+    warehouse: tuple[Path, DeltaLake, Watchlist],
 ) -> None:
     root, lake, watchlist = warehouse
+    layout = WarehouseLayout.at(root)
     land_days(lake, NOW - 2 * DAY - timedelta(hours=12), days=1, runs_per_day=3)
-    history = write_csv(tmp_path / "h.csv", "2026-11-08", 700)
-    import_history(history, lake, clock=lambda: NOW)
-    publish(WarehouseLayout.at(root, lake.root), watchlist)
+    publish(layout, watchlist)
     catalog = root / "followerledger.duckdb"
+    landed = lake.snapshot(OBSERVATIONS).rows
+    originals = named(lake)
     with AnalystSession(catalog) as analyst:
-        assert analyst.ask("select count(*) from observations") == "11"
-        compact(WarehouseLayout.at(root, lake.root), watchlist, grace=GRACE, clock=lambda: NOW)
-        later = compact(
-            WarehouseLayout.at(root, lake.root),
-            watchlist,
-            grace=GRACE,
-            clock=lambda: NOW + GRACE / 2,
-        )
-        assert later.files_deleted == 0
+        assert analyst.ask("select count(*) from observations") == str(landed)
+        first = compact(layout, watchlist, grace=GRACE, clock=lambda: NOW)
+        assert first.partitions > 0
+        # The retention is measured by delta-rs on the real clock: `clock` moving on a day
+        # past the grace deletes nothing, since compaction removed the originals just now.
+        later = compact(layout, watchlist, grace=GRACE, clock=lambda: NOW + GRACE + DAY)
+        assert later.files_vacuumed == 0
         # The session still reads the catalog it opened, whose files are all still there.
-        assert analyst.ask("select count(*) from observations") == "11"
+        assert analyst.ask("select count(*) from observations") == str(landed)
     before = answers(catalog)
-    last = compact(
-        WarehouseLayout.at(root, lake.root), watchlist, grace=GRACE, clock=lambda: NOW + GRACE + DAY
-    )
-    assert last.files_deleted == 7  # x: 3 runs and the import; bluesky: 3 runs
-    assert all(is_compacted(f.key) for f in lake.list())
+    assert originals <= on_disk(lake)
+
+    last = compact(layout, watchlist, grace=timedelta(0), clock=lambda: NOW)
+
+    assert last.files_vacuumed == len(originals - named(lake))
+    assert on_disk(lake) == named(lake)
     assert answers(catalog) == before
-    # Importing the same file again re-creates a superseded original: it never counts twice.
-    import_history(history, lake, clock=lambda: NOW)
-    publish(WarehouseLayout.at(root, lake.root), watchlist)
-    assert answers(catalog) == before
+    assert compact(layout, watchlist, grace=timedelta(0), clock=lambda: NOW).files_vacuumed == 0
 
 
-def test_a_file_landing_in_a_compacted_day_is_merged_next_time(
-    warehouse: tuple[Path, Lake, Watchlist], tmp_path: Path
+def test_a_file_landing_in_a_compacted_day_is_compacted_next_time(
+    warehouse: tuple[Path, DeltaLake, Watchlist],
 ) -> None:
     root, lake, watchlist = warehouse
+    layout = WarehouseLayout.at(root)
     land_days(lake, NOW - 2 * DAY - timedelta(hours=12), days=1, runs_per_day=2)
-    early = write_csv(tmp_path / "early.csv", "2026-11-08", 500)
-    import_history(early, lake, clock=lambda: NOW)
-    compact(WarehouseLayout.at(root, lake.root), watchlist, grace=GRACE, clock=lambda: NOW)
-    import_history(write_csv(tmp_path / "late.csv", "2026-11-08", 900), lake, clock=lambda: NOW)
-    publish(WarehouseLayout.at(root, lake.root), watchlist)
+    compact(layout, watchlist, grace=GRACE, clock=lambda: NOW)
+    land_run(lake, datetime(2026, 11, 8, 22, tzinfo=UTC), "late-1", ("x",))
+    refresh(layout, watchlist)
     before = answers(root / "followerledger.duckdb")
-    assert len(before[0]) == 2 * 3 + 2 + 2
+    assert len(before[0]) == 2 * 3 + 2
 
-    report = compact(WarehouseLayout.at(root, lake.root), watchlist, grace=GRACE, clock=lambda: NOW)
+    report = compact(layout, watchlist, grace=GRACE, clock=lambda: NOW)
 
-    assert (report.partitions, report.files_merged) == (1, 2)  # x: merged file + late import
+    # x on 2026-11-08 in both tables: the compacted file and the late run's.
+    assert (report.partitions, report.files_before, report.files_after) == (2, 4, 2)
     assert answers(root / "followerledger.duckdb") == before
-    current = ManifestStore(WarehouseLayout.at(root)).load().current(lake, "observations")
-    assert len(current) == 2
-    assert all(is_compacted(f.key) for f in current)
-    # With the state lost (so both merged files are learnt from their footers) and every
-    # superseded file deleted, the early file imported again is known to be inside the
-    # newest merged file: it does not count twice.
-    shutil.rmtree(root / "_state")
-    assert (
-        compact(
-            WarehouseLayout.at(root, lake.root), watchlist, grace=GRACE, clock=lambda: NOW + DAY
-        ).files_deleted
-        == 7
-    )
-    import_history(early, lake, clock=lambda: NOW)
-    publish(WarehouseLayout.at(root, lake.root), watchlist)
-    assert answers(root / "followerledger.duckdb") == before
+    assert set(partitions(lake).values()) == {1}
+    assert refresh(layout, watchlist).days_recomputed == 0
 
 
 def test_an_interrupted_compaction_is_complete_or_invisible_and_state_is_only_a_cache(
-    warehouse: tuple[Path, Lake, Watchlist], monkeypatch: pytest.MonkeyPatch
+    warehouse: tuple[Path, DeltaLake, Watchlist], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root, lake, watchlist = warehouse
+    layout = WarehouseLayout.at(root)
     land_days(lake, NOW - 2 * DAY - timedelta(hours=12), days=1, runs_per_day=3)
-    refresh(WarehouseLayout.at(root, lake.root), watchlist)
+    refresh(layout, watchlist)
     before = answers(root / "followerledger.duckdb")
 
     def crash(self: ManifestStore, state: object) -> None:
@@ -227,30 +256,22 @@ def test_an_interrupted_compaction_is_complete_or_invisible_and_state_is_only_a_
     with monkeypatch.context() as patch:
         patch.setattr(ManifestStore, "save", crash)
         with pytest.raises(OSError, match="disk full"):
-            compact(WarehouseLayout.at(root, lake.root), watchlist, grace=GRACE, clock=lambda: NOW)
-    # The merged files landed whole (each by one rename) but nothing was recorded: the lake
-    # alone says they replace the originals, so every reader sees one or the other.
-    publish(WarehouseLayout.at(root, lake.root), watchlist)
+            compact(layout, watchlist, grace=GRACE, clock=lambda: NOW)
+    # The OPTIMIZE versions committed but nothing was recorded: the log alone says which
+    # files are current, so every reader sees the originals or the merged files.
+    publish(layout, watchlist)
     assert answers(root / "followerledger.duckdb") == before
-    current = ManifestStore(WarehouseLayout.at(root)).load().current(lake, "observations")
-    assert len(current) == 2
-    assert all(is_compacted(f.key) for f in current)
-    assert (
-        compact(
-            WarehouseLayout.at(root, lake.root), watchlist, grace=GRACE, clock=lambda: NOW
-        ).partitions
-        == 0
-    )
-    refresh(WarehouseLayout.at(root, lake.root), watchlist)
+    assert set(partitions(lake).values()) == {1}
+    assert compact(layout, watchlist, grace=GRACE, clock=lambda: NOW).partitions == 0
+    # Refresh had not learnt the swap: it sees the merged files as new and recomputes.
+    assert refresh(layout, watchlist).new_files > 0
     assert answers(root / "followerledger.duckdb") == before
 
-    # Originals deleted and the state lost: the footers still say what is what.
-    compact(
-        WarehouseLayout.at(root, lake.root), watchlist, grace=GRACE, clock=lambda: NOW + 2 * GRACE
-    )
-    assert all(is_compacted(f.key) for f in lake.list())
+    # Originals vacuumed and the state lost: the log still says what is what.
+    compact(layout, watchlist, grace=timedelta(0), clock=lambda: NOW)
+    assert on_disk(lake) == named(lake)
     shutil.rmtree(root / "_state")
-    refresh(WarehouseLayout.at(root, lake.root), watchlist, full=True)
+    refresh(layout, watchlist, full=True)
     assert answers(root / "followerledger.duckdb") == before
 
 
@@ -259,16 +280,17 @@ WRITER = textwrap.dedent("""
     from datetime import datetime, timedelta, timezone
     from pathlib import Path
     from followerledger.catalog import publish
-    from followerledger.lake import Lake
+    from followerledger.delta_lake import delta_lake_of
     from followerledger.layout import WarehouseLayout
     from followerledger.watchlist import load_watchlist
     from tests.test_compaction import land_run
     root, stop, start = Path(sys.argv[1]), sys.argv[2], datetime.fromisoformat(sys.argv[3])
-    lake, watchlist = Lake(root / "lake"), load_watchlist(Path(sys.argv[4]))
+    layout = WarehouseLayout.at(root)
+    lake, watchlist = delta_lake_of(layout), load_watchlist(Path(sys.argv[4]))
     rows = runs = 0
     while not os.path.exists(stop) or runs < 3:
         rows += land_run(lake, start + timedelta(seconds=runs), f"live-{runs:04d}")
-        publish(WarehouseLayout.at(root, lake.root), watchlist)
+        publish(layout, watchlist)
         runs += 1
     print(rows)
 """)
@@ -297,11 +319,12 @@ READER = textwrap.dedent("""
 
 
 def test_compaction_beside_a_landing_snapshot_and_a_reader(
-    warehouse: tuple[Path, Lake, Watchlist], tmp_path: Path
+    warehouse: tuple[Path, DeltaLake, Watchlist], tmp_path: Path
 ) -> None:
     root, lake, watchlist = warehouse
+    layout = WarehouseLayout.at(root)
     landed = land_days(lake, (NOW - 8 * DAY).replace(hour=0), days=2, runs_per_day=6)
-    publish(WarehouseLayout.at(root, lake.root), watchlist)
+    publish(layout, watchlist)
     stop = tmp_path / "stop"
     environment = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
     writer = subprocess.Popen(
@@ -316,12 +339,10 @@ def test_compaction_beside_a_landing_snapshot_and_a_reader(
     try:
         merged = 0
         for round_ in range(4):
-            # Another closed day's worth of files lands (an import), then compaction runs.
+            # Another closed day's worth of runs lands (a backfill), then compaction runs.
             first = (NOW - (6 - round_) * DAY).replace(hour=0)
             landed += land_days(lake, first, days=1, runs_per_day=6)
-            merged += compact(
-                WarehouseLayout.at(root, lake.root), watchlist, grace=GRACE, clock=lambda: NOW
-            ).rows
+            merged += compact(layout, watchlist, grace=GRACE, clock=lambda: NOW).rows
     finally:
         stop.touch()
         written, writer_errors = writer.communicate(timeout=120)
@@ -331,43 +352,26 @@ def test_compaction_beside_a_landing_snapshot_and_a_reader(
     assert errors == 0, reader_errors
     assert reads >= 3
     print("reads", reads, "live rows", written)
-    assert merged == landed  # every closed-day row was merged exactly once
+    assert merged == landed  # every closed-day row (observations and run log) merged once
     with duckdb.connect(str(root / "followerledger.duckdb"), read_only=True) as connection:
         total = connection.sql("select count(*) from observations").fetchall()[0][0]
-    assert total == landed + int(written)
+        records = connection.sql("select count(*) from run_log").fetchall()[0][0]
+    assert total + records == landed + int(written)
 
 
-def test_the_compact_command_and_reserved_names(
-    warehouse: tuple[Path, Lake, Watchlist], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_compact_command(
+    warehouse: tuple[Path, DeltaLake, Watchlist], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root, lake, _ = warehouse
-    land_days(lake, (NOW - 3 * DAY).replace(hour=0), days=1, runs_per_day=2)
+    landed = land_days(lake, (NOW - 3 * DAY).replace(hour=0), days=1, runs_per_day=2)
     monkeypatch.setenv("FOLLOWERLEDGER_WAREHOUSE", str(root))
     monkeypatch.setenv("FOLLOWERLEDGER_WATCHLIST", str(tmp_path / "watchlist.yaml"))
     result = CliRunner().invoke(main, ["compact", "--grace-hours", "0"])
     assert result.exit_code == 0, result.output
+    # 2 platforms x 2 tables, each of 2 runs' files; the 8 originals vacuumed.
     assert result.output.startswith(
-        "compaction: 2 partitions merged from 4 files (6 rows); 4 originals older than 0 h deleted"
+        f"compaction: 4 partitions compacted from 8 files into 4 ({landed} rows); "
+        "8 unreferenced files older than 0 h vacuumed"
     )
-    assert all(is_compacted(f.key) for f in lake.list())
-    with pytest.raises(ValueError, match="reserved for compaction"):
-        check_run_id("compacted-0123")
-
-
-@pytest.mark.parametrize("newer_first", [False, True])
-def test_the_newest_merge_holds_what_it_superseded_in_any_reading_order(newer_first: bool) -> None:
-    older = ("o/compacted-1.parquet", "2026-11-09T00:00:00+00:00", ["o/a.parquet", "o/b.parquet"])
-    newer = (
-        "o/compacted-2.parquet",
-        "2026-11-09T00:00:00+00:00",  # the same clock reading: order cannot come from it
-        ["o/a.parquet", "o/b.parquet", "o/c.parquet", "o/compacted-1.parquet"],
-    )
-    state = BuildManifest()
-    for record in (newer, older) if newer_first else (older, newer):
-        state.record_compaction(*record)
-    assert state.superseded == {
-        "o/a.parquet": "o/compacted-2.parquet",
-        "o/b.parquet": "o/compacted-2.parquet",
-        "o/c.parquet": "o/compacted-2.parquet",
-        "o/compacted-1.parquet": "o/compacted-2.parquet",
-    }
+    assert on_disk(lake) == named(lake)
+    assert set(partitions(lake).values()) == {1}

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from prefect.settings import get_current_settings
 
 from followerledger.cli import main
+from followerledger.delta_lake import DeltaLake
 from followerledger.demo import (
     DemoRefused,
     demo_environment,
@@ -23,7 +24,6 @@ from followerledger.demo import (
     record_runs,
     run_demo,
 )
-from followerledger.lake import Lake
 from followerledger.layout import DEMO_WAREHOUSE, WarehouseLayout
 from followerledger.observation import Observation
 from followerledger.prefect_server import healthy
@@ -31,6 +31,7 @@ from followerledger.query import run_query
 from followerledger.refresh import refresh
 from followerledger.settings import load_settings
 from followerledger.watchlist import load_watchlist
+from tests import tiny
 from tests.analyst import AnalystSession
 from tests.tiny import audit_warehouse, land_rows, moment, obs, query
 
@@ -76,7 +77,7 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     # A real warehouse at ./warehouse, named in .env next to real credentials.
     Path(".env").write_text(REAL_ENV, encoding="utf-8")
     real = Path("warehouse")
-    land_rows(Lake(real / "lake"), [REAL_ROW])
+    land_rows(DeltaLake(real / "lake"), [REAL_ROW])
     refresh(
         WarehouseLayout.at(real, real / "lake"), load_watchlist(Path("watchlist.yaml")), full=True
     )
@@ -213,7 +214,7 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert ("followerledger-x",) in limits
 
     # Once a real row lands in the demo's folder, the demo refuses to reset it.
-    land_rows(Lake(DEMO_WAREHOUSE / "lake"), [REAL_ROW])
+    land_rows(DeltaLake(DEMO_WAREHOUSE / "lake"), [REAL_ROW])
     demo_files = files_under(DEMO_WAREHOUSE)
     refused = CliRunner().invoke(main, ["demo", "--warehouse", "warehouse/demo"])
     assert refused.exit_code == 2
@@ -247,7 +248,7 @@ def land_demo_run(warehouse: Path, run_id: str, source: str) -> None:
     """A run the demo recorded in its marker, landed in its lake."""
     record_runs(warehouse, {run_id: source})
     row = obs(run_id, moment(date(2026, 11, 2)), "x", "DellOutlet", 7, "1", source=source)
-    land_rows(Lake(warehouse / "lake"), [row])
+    land_rows(DeltaLake(warehouse / "lake"), [row])
 
 
 @pytest.mark.parametrize(
@@ -282,7 +283,7 @@ def test_demo_resets_only_the_runs_it_wrote(tmp_path: Path) -> None:
     land_demo_run(demo, DEMO_RUN, "emulator")
     prepare_warehouse(demo)
     assert files_under(demo) == {".demo-warehouse": (demo / ".demo-warehouse").read_bytes()}
-    assert Lake(demo / "lake").list() == []
+    assert tiny.lake_files(DeltaLake(demo / "lake")) == ()
 
 
 @pytest.mark.parametrize(
@@ -294,7 +295,7 @@ def test_demo_refuses_a_row_it_did_not_write(tmp_path: Path, row: Observation) -
     demo = tmp_path / "demo"
     prepare_warehouse(demo)
     land_demo_run(demo, DEMO_RUN, "emulator")
-    land_rows(Lake(demo / "lake"), [row])
+    land_rows(DeltaLake(demo / "lake"), [row])
     kept = files_under(demo)
     with pytest.raises(DemoRefused, match=rf"holds rows .*run {row.run_id}, source {row.source}"):
         prepare_warehouse(demo)

@@ -1,13 +1,12 @@
-"""The lake: atomic appends, one file per run and platform, safe run ids."""
+"""`lake.Lake`: atomic Parquet writes (the mart files, and the old lake layout `migrate`
+reads), safe run ids. The Delta lake's landing is tested in tests/test_delta_lake.py."""
 
 from __future__ import annotations
 
-import concurrent.futures
-import dataclasses
+import json
 import os
 import subprocess
 import sys
-import threading
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import pytest
 
 from followerledger import lake as lake_module
 from followerledger.lake import Lake, check_run_id, observation_key
-from followerledger.landing import Landing, write_observations
+from followerledger.layout import WarehouseLayout
 from followerledger.observation import OBSERVATION_SCHEMA, Observation, to_table
 
 AT = datetime(2026, 11, 26, 23, 59, tzinfo=UTC)
@@ -36,6 +35,13 @@ def rows(n: int, run_id: str = "run-1") -> list[Observation]:
         )
         for i in range(n)
     ]
+
+
+def write_observations(
+    lake: Lake, platform: str, run_id: str, when: datetime, observations: list[Observation]
+) -> lake_module.LakeFile:
+    """One run's rows as one file at its key (how the old layout landed a run)."""
+    return lake.write(observation_key(platform, when.date(), run_id), to_table(observations))
 
 
 def test_write_lands_one_file_per_run_and_platform(tmp_path: Path) -> None:
@@ -105,67 +111,6 @@ def test_lake_root_accepts_a_file_uri(tmp_path: Path) -> None:
     assert [f.key for f in Lake(tmp_path / "lake").list()] == [written.key]
 
 
-def test_a_landing_writes_batches_from_threads_as_row_groups_of_one_file(tmp_path: Path) -> None:
-    lake = Lake(tmp_path / "lake")
-    landing = Landing(lake, "x", "run-1", AT, row_group_rows=25)
-    batches = [rows(10)[:] for _ in range(12)]
-    for index, batch in enumerate(batches):
-        for position, row in enumerate(batch):
-            batch[position] = dataclasses.replace(row, handle=f"b{index}-{position}")
-    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
-        counts = list(pool.map(landing.add, batches))
-    assert counts == [{"ok": 10}] * 12
-    directory = tmp_path / "lake/observations/platform=x/date=2026-11-26"
-    assert [name for name in os.listdir(directory) if not name.startswith(".")] == []
-    written = landing.commit()
-    assert written is not None
-    assert written.key.endswith("/run-1.parquet")
-    assert os.listdir(directory) == ["run-1.parquet"]
-    stored = pq.ParquetFile(directory / "run-1.parquet")
-    # Written whenever 25 rows or more wait: here every third batch of 10.
-    sizes = [stored.metadata.row_group(i).num_rows for i in range(stored.metadata.num_row_groups)]
-    assert sizes == [30, 30, 30, 30]
-    handles = stored.read().column("handle").to_pylist()
-    assert sorted(handles) == sorted(row.handle for batch in batches for row in batch)
-    assert landing.statuses == {"ok": 120}
-    assert landing.sources == {"api"}
-    with pytest.raises(lake_module.LakeError, match="already committed"):
-        landing.add(rows(1))
-
-
-def test_an_aborted_landing_leaves_nothing_and_keeps_the_earlier_file(tmp_path: Path) -> None:
-    lake = Lake(tmp_path / "lake")
-    write_observations(lake, "x", "run-1", AT, rows(3))
-    landing = Landing(lake, "x", "run-1", AT, row_group_rows=2)
-    landing.add(rows(5))
-    landing.abort()
-    directory = tmp_path / "lake/observations/platform=x/date=2026-11-26"
-    assert os.listdir(directory) == ["run-1.parquet"]
-    assert pq.read_table(directory / "run-1.parquet").num_rows == 3
-
-
-def test_a_landing_whose_row_group_failed_takes_no_more_rows(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    lake = Lake(tmp_path / "lake")
-    landing = Landing(lake, "x", "run-2", AT, row_group_rows=2)
-    landing.add(rows(2))  # the first row group is written
-    monkeypatch.setattr(
-        pq.ParquetWriter,
-        "write_table",
-        lambda *args, **kwargs: (_ for _ in ()).throw(OSError("disk full")),
-    )
-    with pytest.raises(OSError, match="disk full"):
-        landing.add(rows(2))
-    monkeypatch.undo()
-    with pytest.raises(lake_module.LakeError, match="an earlier write failed"):
-        landing.add(rows(1))
-    with pytest.raises(lake_module.LakeError, match="an earlier write failed"):
-        landing.commit()
-    assert lake.list() == []
-    assert os.listdir(tmp_path / "lake/observations/platform=x/date=2026-11-26") == []
-
-
 @pytest.mark.parametrize(("chosen", "expected"), [(None, "system"), ("jemalloc", "jemalloc")])
 def test_arrow_buffers_come_from_the_system_allocator_unless_chosen(
     chosen: str | None, expected: str
@@ -184,51 +129,21 @@ def key_on(day: int, name: str = "run-1") -> str:
     return observation_key("x", date(2026, 11, day), name)
 
 
-def test_files_written_together_fail_together(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_old_versions_dead_import_is_hidden_and_rolled_back(tmp_path: Path) -> None:
+    # What an old version's import killed mid-commit left: a file renamed into place and the
+    # pending marker naming it (its writer held the lock while the marker existed).
     lake = Lake(tmp_path / "lake")
     kept = lake.write(key_on(1, "run-0"), to_table(rows(1, "run-0")))
-    real_replace = os.replace
+    lake.write(key_on(2, "import-1"), to_table(rows(2, "import-1")))
+    pending = tmp_path / "lake" / "_pending"
+    pending.mkdir()
+    (pending / ".lock").touch()
+    marker = pending / "0a1b.json"
+    marker.write_text(json.dumps({"keys": [key_on(2, "import-1")], "temporaries": []}))
 
-    def disk_gone_on_the_second_file(source: Any, target: Any) -> None:
-        if str(target).endswith(key_on(3)):
-            raise OSError("disk gone")
-        real_replace(source, target)
-
-    monkeypatch.setattr(os, "replace", disk_gone_on_the_second_file)
-    with pytest.raises(OSError, match="disk gone"):
-        lake.write_together([(key_on(d), to_table(rows(2))) for d in (2, 3, 4)])
-    monkeypatch.undo()
     assert lake.list() == [kept]
-    assert sorted(p.name for p in (tmp_path / "lake").rglob("*") if p.is_file()) == [
-        ".lock",
-        "run-0.parquet",
-    ]
+    lake.sweep_leftovers(WarehouseLayout.at(tmp_path / "warehouse", tmp_path / "lake"))
 
-
-def test_a_listing_during_a_commit_waits_and_sees_all_of_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    lake = Lake(tmp_path / "lake")
-    lake.write_together([(key_on(1, "run-0"), to_table(rows(1, "run-0")))])
-    first_renamed, go_on = threading.Event(), threading.Event()
-    real_replace = os.replace
-
-    def pause_after_the_first_file(source: Any, target: Any) -> None:
-        real_replace(source, target)
-        if str(target).endswith(key_on(2)):
-            first_renamed.set()
-            go_on.wait(30)
-
-    monkeypatch.setattr(os, "replace", pause_after_the_first_file)
-    with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        commit = pool.submit(lake.write_together, [(key_on(d), to_table(rows(2))) for d in (2, 3)])
-        assert first_renamed.wait(30)
-        listing = pool.submit(lake.list)
-        # Half the commit is renamed into place; the listing must not return meanwhile.
-        with pytest.raises(concurrent.futures.TimeoutError):
-            listing.result(timeout=0.5)
-        go_on.set()
-        commit.result()
-        assert [item.key for item in listing.result()] == [key_on(1, "run-0"), key_on(2), key_on(3)]
+    assert lake.list() == [kept]
+    assert not marker.exists()
+    assert sorted(p.name for p in (tmp_path / "lake").rglob("*.parquet")) == ["run-0.parquet"]

@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from followerledger.compaction import compact
-from followerledger.lake import Lake
+from followerledger.delta_lake import DeltaLake
 from followerledger.layout import WarehouseLayout
 from followerledger.leftovers import TEMPORARY_AGE, is_temporary, sweep, temporary_name
 from followerledger.refresh import refresh
@@ -50,7 +50,7 @@ def test_sweep_removes_only_temporary_files_older_than_the_safe_age(tmp_path: Pa
 
 
 def test_refresh_and_compaction_sweep_what_killed_runs_left(
-    warehouse: tuple[Path, Lake, Watchlist],  # noqa: F811
+    warehouse: tuple[Path, DeltaLake, Watchlist],  # noqa: F811
 ) -> None:
     root, lake, watchlist = warehouse
     land_days(lake, NOW - timedelta(days=3), 2, 2)

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from followerledger.cli import main
-from followerledger.lake import Lake
+from followerledger.delta_lake import DeltaLake
 from followerledger.layout import WarehouseLayout
 from followerledger.models import DAILY, SNAPSHOT, VIEWS, Model
 from followerledger.observation import Observation
@@ -28,7 +28,7 @@ class World:
     def __init__(self, root: Path, watchlist: str) -> None:
         self.root = root
         self.warehouse = root / "warehouse"
-        self.lake = Lake(self.warehouse / "lake")
+        self.lake = DeltaLake(self.warehouse / "lake")
         self.set_watchlist(watchlist)
 
     @classmethod

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from followerledger.cli import main
+from followerledger.delta_lake import DeltaLake
 from followerledger.history_import import import_history
-from followerledger.lake import Lake
 from followerledger.layout import WarehouseLayout
 from followerledger.query import QueryRefused, check_read_only, open_warehouse, render
 from followerledger.refresh import refresh
@@ -28,8 +28,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "h.csv").write_text(
         "observed_at,platform,handle,followers\n2026-01-01,x,HP,5\n2026-01-02,x,HP,7\n"
     )
-    lake = Lake(root / "warehouse/lake")
-    import_history(root / "h.csv", lake)
+    lake = DeltaLake(root / "warehouse/lake")
+    import_history(root / "h.csv", WarehouseLayout.at(root / "warehouse", lake.root))
     refresh(
         WarehouseLayout.at(root / "warehouse", lake.root), load_watchlist(root / "watchlist.yaml")
     )
@@ -192,8 +192,8 @@ def test_a_lake_outside_the_warehouse_is_readable(
 ) -> None:
     (tmp_path / "watchlist.yaml").write_text("brands:\n  HP:\n    x: [HP]\n")
     (tmp_path / "h.csv").write_text("observed_at,platform,handle,followers\n2026-01-01,x,HP,5\n")
-    lake = Lake(tmp_path / "elsewhere")
-    import_history(tmp_path / "h.csv", lake)
+    lake = DeltaLake(tmp_path / "elsewhere")
+    import_history(tmp_path / "h.csv", WarehouseLayout.at(tmp_path / "warehouse", lake.root))
     refresh(
         WarehouseLayout.at(tmp_path / "warehouse", lake.root),
         load_watchlist(tmp_path / "watchlist.yaml"),
@@ -212,17 +212,35 @@ def test_a_lake_outside_the_warehouse_is_readable(
     assert refused.exit_code == 2
 
 
-def test_a_remote_lake_is_refused_without_echoing_it(
-    warehouse: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("lake", "said"),
+    [
+        (
+            "s3://bucket/lake?secret_key=sekrit",
+            "an s3:// lake is s3://bucket/prefix; its endpoint, region and keys come from the "
+            "AWS_* variables, never from the URI",
+        ),
+        (
+            "s3://AKIA:sekrit@bucket/lake",
+            "an s3:// lake is s3://bucket/prefix; its endpoint, region and keys come from the "
+            "AWS_* variables, never from the URI",
+        ),
+        (
+            "gs://bucket/lake?token=sekrit",
+            "DuckDB reads a local lake (a path or file:// URI) or an s3:// one, not a gs:// one",
+        ),
+    ],
+)
+def test_a_lake_duckdb_cannot_read_is_refused_without_echoing_it(
+    warehouse: Path, monkeypatch: pytest.MonkeyPatch, lake: str, said: str
 ) -> None:
-    monkeypatch.setenv("FOLLOWERLEDGER_LAKE", "s3://bucket/lake?secret_key=sekrit")
+    monkeypatch.setenv("FOLLOWERLEDGER_LAKE", lake)
     result = CliRunner().invoke(main, ["query", "select 1"])
     assert result.exit_code == 2
     assert result.stderr == (
-        "followerledger: error: FOLLOWERLEDGER_LAKE: `followerledger query` reads only a local "
-        "lake (a path or file:// URI), not a s3:// one; query that lake with DuckDB directly "
-        "(set in the environment or .env)\n"
+        f"followerledger: error: FOLLOWERLEDGER_LAKE: {said} (set in the environment or .env)\n"
     )
+    assert "sekrit" not in result.output
 
 
 def test_missing_warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

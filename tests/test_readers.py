@@ -10,7 +10,7 @@ from pathlib import Path
 
 from followerledger import landing
 from followerledger.catalog import publish
-from followerledger.lake import Lake
+from followerledger.delta_lake import DeltaLake
 from followerledger.layout import WarehouseLayout
 from followerledger.observation import Observation
 from followerledger.refresh import refresh
@@ -21,7 +21,7 @@ WATCHLIST = "brands:\n  Alpha:\n    x: [alpha]\n"
 START = datetime(2026, 11, 1, tzinfo=UTC)
 
 
-def land_run(lake: Lake, index: int) -> None:
+def land_run(lake: DeltaLake, index: int) -> None:
     when = START + timedelta(hours=index)
     row = Observation(
         run_id=f"run-{index:03d}",
@@ -39,7 +39,7 @@ def land_run(lake: Lake, index: int) -> None:
 
 def test_the_catalog_opens_in_the_pinned_duckdb_cli(tmp_path: Path) -> None:
     (tmp_path / "watchlist.yaml").write_text(WATCHLIST)
-    lake = Lake(tmp_path / "warehouse/lake")
+    lake = DeltaLake(tmp_path / "warehouse/lake")
     land_run(lake, 0)
     refresh(
         WarehouseLayout.at(tmp_path / "warehouse", lake.root),
@@ -54,7 +54,7 @@ def test_an_open_analyst_session_does_not_block_snapshot_or_refresh(tmp_path: Pa
     (tmp_path / "watchlist.yaml").write_text(WATCHLIST)
     watchlist = load_watchlist(tmp_path / "watchlist.yaml")
     warehouse = tmp_path / "warehouse"
-    lake = Lake(warehouse / "lake")
+    lake = DeltaLake(warehouse / "lake")
     land_run(lake, 0)
     refresh(WarehouseLayout.at(warehouse, lake.root), watchlist)
     with AnalystSession(warehouse / "followerledger.duckdb") as analyst:
@@ -98,7 +98,7 @@ def test_readers_opening_during_refreshes_never_fail(tmp_path: Path) -> None:
     (tmp_path / "watchlist.yaml").write_text(WATCHLIST)
     watchlist = load_watchlist(tmp_path / "watchlist.yaml")
     warehouse = tmp_path / "warehouse"
-    lake = Lake(warehouse / "lake")
+    lake = DeltaLake(warehouse / "lake")
     land_run(lake, 0)
     refresh(WarehouseLayout.at(warehouse, lake.root), watchlist)
     stop = tmp_path / "stop"
@@ -128,7 +128,7 @@ def test_mart_files_are_never_overwritten_and_retire_after_the_grace(tmp_path: P
     (tmp_path / "watchlist.yaml").write_text(WATCHLIST)
     watchlist = load_watchlist(tmp_path / "watchlist.yaml")
     warehouse = tmp_path / "warehouse"
-    lake = Lake(warehouse / "lake")
+    lake = DeltaLake(warehouse / "lake")
     land_run(lake, 0)
     refresh(WarehouseLayout.at(warehouse, lake.root), watchlist)
     first = {

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from followerledger.delta_lake import DATASETS, OBSERVATIONS, DeltaLake
 from followerledger.history_import import import_history
-from followerledger.lake import Lake
 from followerledger.layout import WarehouseLayout
+from followerledger.manifest import ManifestStore
 from followerledger.observation import Observation
 from followerledger.refresh import day_ranges, refresh
+from followerledger.refresh.changes import LakeChanges
 from followerledger.watchlist import Watchlist, load_watchlist
 from tests.tiny import land, obs, query
 
@@ -66,13 +69,13 @@ EXPECTED_DAILY = [
 
 
 @pytest.fixture
-def tiny(tmp_path: Path) -> tuple[Path, Lake, Watchlist, Path]:
+def tiny(tmp_path: Path) -> tuple[Path, DeltaLake, Watchlist, Path]:
     (tmp_path / "watchlist.yaml").write_text(WATCHLIST)
     history = tmp_path / "history.csv"
     history.write_text("observed_at,platform,handle,followers\n2026-10-31T06:00:00Z,x,alpha,90\n")
     return (
         tmp_path / "warehouse",
-        Lake(tmp_path / "warehouse/lake"),
+        DeltaLake(tmp_path / "warehouse/lake"),
         load_watchlist(tmp_path / "watchlist.yaml"),
         history,
     )
@@ -84,9 +87,9 @@ DAILY_SQL = (
 )
 
 
-def test_daily_followers_on_a_tiny_lake(tiny: tuple[Path, Lake, Watchlist, Path]) -> None:
+def test_daily_followers_on_a_tiny_lake(tiny: tuple[Path, DeltaLake, Watchlist, Path]) -> None:
     warehouse, lake, watchlist, history = tiny
-    import_history(history, lake)
+    import_history(history, WarehouseLayout.at(warehouse, lake.root))
     for stage in STAGES:
         land(lake, stage)
     report = refresh(WarehouseLayout.at(warehouse, lake.root), watchlist, full=True)
@@ -94,13 +97,13 @@ def test_daily_followers_on_a_tiny_lake(tiny: tuple[Path, Lake, Watchlist, Path]
     assert query(warehouse, DAILY_SQL) == EXPECTED_DAILY
 
 
-def test_incremental_refresh_equals_full(tiny: tuple[Path, Lake, Watchlist, Path]) -> None:
+def test_incremental_refresh_equals_full(tiny: tuple[Path, DeltaLake, Watchlist, Path]) -> None:
     warehouse, lake, watchlist, history = tiny
     for stage in STAGES:
         land(lake, stage)
         refresh(WarehouseLayout.at(warehouse, lake.root), watchlist)
     # The import arrives last, unresolved: it must join account x:1 by its handle.
-    import_history(history, lake)
+    import_history(history, WarehouseLayout.at(warehouse, lake.root))
     report = refresh(WarehouseLayout.at(warehouse, lake.root), watchlist)
     assert report.new_files == 1
     incremental = {
@@ -114,7 +117,7 @@ def test_incremental_refresh_equals_full(tiny: tuple[Path, Lake, Watchlist, Path
 
 
 def test_a_refresh_without_new_files_changes_nothing(
-    tiny: tuple[Path, Lake, Watchlist, Path],
+    tiny: tuple[Path, DeltaLake, Watchlist, Path],
 ) -> None:
     warehouse, lake, watchlist, _ = tiny
     land(lake, STAGES[0])
@@ -125,9 +128,9 @@ def test_a_refresh_without_new_files_changes_nothing(
     assert query(warehouse, DAILY_SQL) == before
 
 
-def test_accounts_relation(tiny: tuple[Path, Lake, Watchlist, Path]) -> None:
+def test_accounts_relation(tiny: tuple[Path, DeltaLake, Watchlist, Path]) -> None:
     warehouse, lake, watchlist, history = tiny
-    import_history(history, lake)
+    import_history(history, WarehouseLayout.at(warehouse, lake.root))
     for stage in STAGES:
         land(lake, stage)
     refresh(WarehouseLayout.at(warehouse, lake.root), watchlist)
@@ -166,7 +169,7 @@ def test_accounts_relation(tiny: tuple[Path, Lake, Watchlist, Path]) -> None:
 
 
 def test_a_rename_keeps_one_account_with_both_handles(
-    tiny: tuple[Path, Lake, Watchlist, Path],
+    tiny: tuple[Path, DeltaLake, Watchlist, Path],
 ) -> None:
     warehouse, lake, watchlist, _ = tiny
     land(lake, ("r1", at(1, 8), [obs("r1", at(1, 8), "x", "alpha", 100, "1")]))
@@ -186,7 +189,7 @@ def test_a_rename_keeps_one_account_with_both_handles(
 
 
 def test_watched_account_never_observed_still_listed(
-    tiny: tuple[Path, Lake, Watchlist, Path],
+    tiny: tuple[Path, DeltaLake, Watchlist, Path],
 ) -> None:
     warehouse, lake, watchlist, _ = tiny
     refresh(WarehouseLayout.at(warehouse, lake.root), watchlist)
@@ -207,4 +210,27 @@ def test_day_ranges() -> None:
         (date(2008, 7, 1), date(2008, 7, 1)),
         (date(2026, 1, 1), date(2026, 1, 3)),
         (date(2026, 1, 20), date(2026, 1, 21)),
+    ]
+
+
+def test_what_changed_is_read_from_the_tables_versions_the_marts_reflect(
+    tiny: tuple[Path, DeltaLake, Watchlist, Path],
+) -> None:
+    warehouse, lake, watchlist, _ = tiny
+    layout = WarehouseLayout.at(warehouse, lake.root)
+    land(lake, STAGES[0])
+    refresh(layout, watchlist)
+    state = ManifestStore(layout).load()
+    versions = {d.name: lake.snapshot(d).version for d in DATASETS}
+    assert state.lake_versions == versions  # what the marts reflect, per table
+    # At those versions nothing is new, whatever the file list says (it is not even read).
+    unchanged = LakeChanges.of(lake, dataclasses.replace(state, lake_files={}))
+    assert (unchanged.new_files, unchanged.vanished) == (0, [])
+    # A table at a later version: its files not reflected are the new ones.
+    land(lake, STAGES[1])
+    changes = LakeChanges.of(lake, state)
+    assert changes.versions["observations"] > (versions["observations"] or 0)
+    assert changes.new_files > 0
+    assert changes.added["observations"] == [
+        f for f in lake.snapshot(OBSERVATIONS).files if f.key not in state.lake_files
     ]

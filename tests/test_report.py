@@ -26,8 +26,8 @@ from prefect.client.schemas.sorting import ArtifactSort
 from followerledger.artifacts import SUMMARY_KEY, summary_markdown
 from followerledger.catalog import publish
 from followerledger.cli import main
+from followerledger.delta_lake import DeltaLake
 from followerledger.flows.hourly import snapshot_and_refresh_flow
-from followerledger.lake import Lake
 from followerledger.layout import WarehouseLayout
 from followerledger.observation import Observation
 from followerledger.refresh import refresh
@@ -99,7 +99,7 @@ def world_rows() -> list[Observation]:
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("report")
     (root / "watchlist.yaml").write_text(WATCHLIST, encoding="utf-8")
-    lake = Lake(root / "warehouse" / "lake")
+    lake = DeltaLake(root / "warehouse" / "lake")
     land_rows(lake, world_rows())
     refresh(
         WarehouseLayout.at(root / "warehouse", lake.root),

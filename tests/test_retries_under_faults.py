@@ -11,14 +11,13 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import pytest
 
+from followerledger.delta_lake import DeltaLake
 from followerledger.emulator import EmulatorServer, EmulatorState, Fault
 from followerledger.emulator.faults import FaultKind
 from followerledger.emulator.world import followers_at, round_subscribers
 from followerledger.identity import known_identities
-from followerledger.lake import Lake
 from followerledger.landing import write_observations
 from followerledger.layout import WarehouseLayout
 from followerledger.run_plan import fetch_batch, new_run_id, plan_batches, plan_targets
@@ -26,6 +25,7 @@ from followerledger.settings import load_settings
 from followerledger.sources import SUPPORTED_PLATFORMS, build_source
 from followerledger.sources.throttle import RatePolicy, Throttle
 from followerledger.watchlist import load_watchlist
+from tests import tiny
 from tests.conftest import FakeClock
 
 RUNS = 10
@@ -84,7 +84,7 @@ def test_ten_runs_under_faults_keep_every_account_and_99_percent_ok(tmp_path: Pa
             youtube_api_key="emulator-api-key",
             http_timeout=5,
         )
-        lake = Lake(settings.layout.lake_uri)
+        lake = DeltaLake(settings.layout.lake_uri)
         for _ in range(RUNS):
             started = clock.now
             run_id = new_run_id(started)
@@ -104,11 +104,11 @@ def test_ten_runs_under_faults_keep_every_account_and_99_percent_ok(tmp_path: Pa
         requests = sum(emulator.state.requests.values())
         hits = emulator.state.faults.hits
 
-    rows = duckdb.execute(
-        "select run_id, platform, requested_handle, status, followers, observed_at, detail "
-        "from read_parquet(?)",
-        [f"{settings.layout.lake_uri}/**/*.parquet"],
-    ).fetchall()
+    columns = ("run_id", "platform", "requested_handle", "status", "followers", "observed_at")
+    rows = [
+        tuple(row[name] for name in (*columns, "detail"))
+        for row in tiny.lake_rows(DeltaLake(settings.layout.lake_uri))
+    ]
     watched = sorted((account.platform, account.handle) for account in watchlist.accounts)
     runs = {row[0] for row in rows}
     assert len(runs) == RUNS

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
-import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from prefect.client.orchestration import get_client
@@ -37,6 +36,7 @@ from followerledger.run_summary import PlatformSummary, RunSummary
 from followerledger.settings import load_settings
 from followerledger.sources import build_source, missing_config
 from followerledger.sources.base import Target
+from tests import tiny
 from tests.conftest import FakeClock, Workspace
 
 
@@ -63,7 +63,7 @@ def test_an_empty_token_fails_preflight_naming_the_setting(
         "environment or .env, or in the Prefect Secret block followerledger-x-bearer-token "
         "(or skip X with --platform)\n"
     )
-    assert workspace.lake.list() == []
+    assert tiny.lake_files(workspace.lake) == ()
 
 
 def test_an_empty_youtube_key_fails_preflight() -> None:
@@ -284,12 +284,7 @@ def test_a_wrong_token_lands_error_rows_then_fails_the_run(
     )
     assert not any(line.endswith(" landed") for line in lines)
     # Nothing lost: both platforms' rows are in the lake, X's saying why.
-    rows = [
-        row
-        for item in workspace.lake.list()
-        if item.platform in ("x", "bluesky")
-        for row in pq.read_table(workspace.lake.path(item.key)).to_pylist()
-    ]
+    rows = [row for row in tiny.lake_rows(workspace.lake) if row["platform"] in ("x", "bluesky")]
     assert sorted((r["platform"], r["status"]) for r in rows) == [
         ("bluesky", "ok"),
         ("bluesky", "ok"),
@@ -337,7 +332,7 @@ def test_an_unreachable_platform_fails_the_run_and_the_others_land(
         f" landed 7 rows but bluesky counted nothing: cannot reach bluesky at "
         f"http://127.0.0.1:{port}: connection refused (gave up after 1 attempts)"
     )
-    assert sorted(item.platform for item in workspace.lake.list() if "runs" not in item.key) == [
+    assert sorted(item.platform for item in tiny.lake_files(workspace.lake)) == [
         "bluesky",
         "x",
     ]

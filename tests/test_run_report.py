@@ -10,7 +10,6 @@ from typing import Any
 from uuid import UUID
 
 import duckdb
-import pyarrow.parquet as pq
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
@@ -21,6 +20,7 @@ from followerledger.flows.snapshot import snapshot_flow
 from followerledger.history_import import import_history
 from followerledger.run_changes import AccountChange
 from followerledger.run_summary import PlatformSummary, RunSummary
+from tests import tiny
 from tests.conftest import Workspace
 
 WATCHLIST = """\
@@ -111,7 +111,7 @@ def land_history(workspace: Workspace, now: datetime) -> None:
         + "".join(f"{when.isoformat()},x,{handle},{count}\n" for when, handle, count in rows),
         encoding="utf-8",
     )
-    import_history(history, workspace.lake)
+    import_history(history, workspace.settings.layout)
 
 
 @pytest.fixture
@@ -136,9 +136,8 @@ def test_a_snapshot_run_publishes_its_artifacts_and_alerts_once_per_event(
     run_id = state.result().run_id
     live = {
         row["requested_handle"]: row["followers"]
-        for item in workspace.lake.list()
-        if run_id in item.key
-        for row in pq.read_table(workspace.lake.path(item.key)).to_pylist()
+        for row in tiny.lake_rows(workspace.lake)
+        if row["run_id"] == run_id
     }
     assert state.state_details.flow_run_id is not None
     found = artifacts_of(state.state_details.flow_run_id)

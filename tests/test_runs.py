@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 
 from followerledger import landing, run_log
-from followerledger.lake import Lake
+from followerledger.delta_lake import DeltaLake
 from followerledger.layout import WarehouseLayout
 from followerledger.observation import Observation
 from followerledger.refresh import refresh
@@ -19,7 +19,7 @@ DAY = datetime(2026, 11, 2, tzinfo=UTC)
 
 
 def land(
-    lake: Lake,
+    lake: DeltaLake,
     run_id: str,
     platform: str,
     started: datetime,
@@ -45,12 +45,12 @@ def land(
     record = run_log.summarize(
         run_id, platform, started, started + timedelta(seconds=2), rows, usage
     )
-    run_log.write_run_record(lake, record)
+    landing.write_run_record(lake, record)
 
 
 def test_x_reads_are_billed_once_per_utc_day(tmp_path: Path) -> None:
     warehouse = tmp_path / "warehouse"
-    lake = Lake(warehouse / "lake")
+    lake = DeltaLake(warehouse / "lake")
     land(
         lake,
         "r1",
@@ -86,7 +86,7 @@ def test_x_reads_are_billed_once_per_utc_day(tmp_path: Path) -> None:
 
 def test_a_late_run_recomputes_only_its_day(tmp_path: Path) -> None:
     warehouse = tmp_path / "warehouse"
-    lake = Lake(warehouse / "lake")
+    lake = DeltaLake(warehouse / "lake")
     land(lake, "r1", "x", DAY + timedelta(hours=1), [("a", "ok")], Usage(1))
     refresh(WarehouseLayout.at(warehouse, lake.root), None)
     land(lake, "r0", "x", DAY, [("a", "ok")], Usage(1))  # an earlier run of the day, landed late

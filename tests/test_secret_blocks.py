@@ -24,6 +24,7 @@ from followerledger.flows.snapshot import snapshot_flow
 from followerledger.secret_blocks import SECRET_BLOCKS, SecretBlockError, with_secret_blocks
 from followerledger.settings import load_settings
 from followerledger.urls import shown_url
+from tests import tiny
 from tests.conftest import Workspace
 
 pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_server")]
@@ -113,7 +114,7 @@ def test_an_unreachable_prefect_api_is_one_actionable_line(
     assert result.output.startswith("followerledger: error: X_BEARER_TOKEN is not set and ")
     assert "start that server" in result.output
     assert result.output.count("\n") == 1
-    assert workspace.lake.list() == []
+    assert tiny.lake_files(workspace.lake) == ()
 
 
 def test_a_prefect_api_that_fails_is_asked_once_not_retried(

@@ -11,7 +11,6 @@ from typing import Any
 from uuid import UUID
 
 import duckdb
-import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from prefect.client.orchestration import get_client
@@ -30,6 +29,7 @@ from followerledger.refresh import refresh
 from followerledger.report import write_report
 from followerledger.run_outcome import CountedNothing
 from followerledger.watchlist import add_account, load_watchlist
+from tests import tiny
 from tests.analyst import AnalystSession
 from tests.conftest import Workspace
 
@@ -37,10 +37,7 @@ pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_server")]
 
 
 def lake_rows(workspace: Workspace) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for item in workspace.lake.list():
-        rows.extend(pq.read_table(workspace.lake.path(item.key)).to_pylist())
-    return rows
+    return tiny.lake_rows(workspace.lake)
 
 
 def task_run_names(flow_run_id: UUID) -> list[str]:
@@ -67,7 +64,7 @@ def test_a_real_flow_run_lands_one_row_per_account(workspace: Workspace) -> None
     assert statuses["DellYourBlog"] == "not_found"
     assert statuses["DellOutlet"] == "ok"
     assert {r["source"] for r in rows} == {"emulator"}
-    files = workspace.lake.list()
+    files = tiny.lake_files(workspace.lake)
     assert sorted(f.platform for f in files) == ["bluesky", "x"]
     # One task per request batch (1 for X, 1 for Bluesky), never one per account; then the
     # run's report (artifacts, alerts).
@@ -98,7 +95,7 @@ def test_rerunning_a_run_id_does_not_duplicate(workspace: Workspace) -> None:
     assert first.run_id == second.run_id == "2026-11-26T10"
     rows = lake_rows(workspace)
     assert len(rows) == 7
-    assert len(workspace.lake.list()) == 2
+    assert len(tiny.lake_files(workspace.lake)) == 2
 
 
 def test_one_platform_down_while_the_other_lands(
@@ -146,7 +143,7 @@ def test_cli_snapshot_refuses_bad_config_in_one_line(
     assert result.output.count("\n") == 1
     only_bluesky = CliRunner().invoke(main, ["snapshot", "--platform", "bluesky"])
     assert only_bluesky.exit_code == 0, only_bluesky.output
-    assert workspace.lake.list()[0].platform == "bluesky"
+    assert tiny.lake_files(workspace.lake)[0].platform == "bluesky"
 
 
 def test_marts_after_a_flow_run(workspace: Workspace) -> None:

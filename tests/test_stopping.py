@@ -7,7 +7,6 @@ exit within 10 s, cleanly (one line, no traceback), leaving nothing of the run b
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import subprocess
@@ -23,7 +22,8 @@ from prefect.client.schemas.sorting import FlowRunSort
 from prefect.settings import PREFECT_API_URL
 from prefect.utilities.asyncutils import run_coro_as_sync
 
-from followerledger import stopping
+from followerledger import pause, stopping
+from followerledger.delta_lake import OBSERVATIONS, delta_lake_of
 from followerledger.emulator import Fault
 from tests.conftest import Workspace
 
@@ -146,14 +146,14 @@ def test_a_snapshot_waiting_on_a_rate_limit_reset_stops_on_a_signal(
     assert "landed" in after.stdout
 
 
-@pytest.mark.parametrize("command", ["refresh", "compact"])
+@pytest.mark.parametrize("command", ["refresh", "compact", "migrate"])
 def test_a_command_waiting_for_the_warehouse_lock_stops_on_sigterm(
     workspace: Workspace, command: str
 ) -> None:
     (workspace.warehouse / "_state").mkdir(parents=True)
     with FileLock(str(workspace.warehouse / "_state" / "refresh.lock")):
         run = Running(command, env=dict(os.environ))
-        run.wait_for("another refresh or compaction holds it", timeout=30)
+        run.wait_for("another refresh, compaction or migration holds it", timeout=30)
         code = run.stop(signal.SIGTERM)
     assert code == 128 + signal.SIGTERM, run.output
     assert run.output.strip().splitlines()[-1].startswith("followerledger: stopped by SIGTERM")
@@ -165,30 +165,33 @@ def test_a_command_waiting_for_the_warehouse_lock_stops_on_sigterm(
     assert again.returncode == 0, again.stdout + again.stderr
 
 
-def test_an_import_waiting_for_the_lake_commit_lock_stops_on_sigterm(
+def test_an_import_stopped_in_the_middle_of_its_write_lands_nothing(
     workspace: Workspace,
 ) -> None:
     history = workspace.root / "history.csv"
-    history.write_text("observed_at,platform,handle,followers\n2026-01-01,x,HP,5\n")
-    lake = workspace.warehouse / "lake"
-    (lake / "_pending").mkdir(parents=True)
-    descriptor = os.open(lake / "_pending" / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)  # another commit in progress
-        run = Running("import", str(history), env=dict(os.environ))
-        deadline = time.monotonic() + 60
-        # Its file is written (hidden) before it waits for the lock to commit.
-        while not [p for p in lake.rglob(".*.tmp-*") if p.is_file()]:
-            assert run.process.poll() is None, run.output
-            assert time.monotonic() < deadline, "the import never wrote its file"
-            time.sleep(0.05)
-        code = run.stop(signal.SIGTERM)
-    finally:
-        os.close(descriptor)
+    history.write_text(
+        "observed_at,platform,handle,followers\n2026-01-01,x,HP,5\n2026-01-02,x,HP,6\n"
+    )
+    paused = workspace.root / "paused"
+    # Held after its first partition is streamed, not committed: inside delta-rs' write.
+    environment = {
+        **os.environ,
+        pause.PAUSE_AT: "import-write",
+        pause.PAUSE_SIGNAL: str(paused),
+    }
+    run = Running("import", str(history), env=environment)
+    deadline = time.monotonic() + 60
+    while not paused.exists():
+        assert run.process.poll() is None, run.output
+        assert time.monotonic() < deadline, "the import never reached its write"
+        time.sleep(0.05)
+    code = run.stop(signal.SIGTERM)
     assert code == 128 + signal.SIGTERM, run.output
     assert run.output.strip().splitlines()[-1].startswith("followerledger: stopped by SIGTERM")
     assert "Traceback" not in run.output, run.output
-    assert workspace.lake.list() == []
+    lake = delta_lake_of(workspace.settings.layout)
+    # The table was created before the write began; the write committed nothing.
+    assert (lake.snapshot(OBSERVATIONS).version, lake.snapshot(OBSERVATIONS).rows) == (0, 0)
     again = subprocess.run(
         [EXECUTABLE, "import", str(history)],
         env=dict(os.environ),
@@ -197,7 +200,7 @@ def test_an_import_waiting_for_the_lake_commit_lock_stops_on_sigterm(
         timeout=120,
     )
     assert again.returncode == 0, again.stdout + again.stderr
-    assert sum(workspace.lake.row_count(f.key) for f in workspace.lake.list()) == 1
+    assert (lake.snapshot(OBSERVATIONS).version, lake.snapshot(OBSERVATIONS).rows) == (1, 2)
 
 
 def test_sleep_raises_stopped_once_the_stop_event_is_set() -> None:

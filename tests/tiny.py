@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from deltalake import DeltaTable
 
 from followerledger import landing, run_log
-from followerledger.lake import Lake, marts_of
+from followerledger.delta_lake import DeltaFile, DeltaLake
+from followerledger.lake import marts_of
 from followerledger.layout import WarehouseLayout
 from followerledger.manifest import ManifestStore
 from followerledger.models import DAILY, INCREMENTAL, LAKE_DATASETS, SEEDS, SNAPSHOT, VIEWS
@@ -46,7 +48,7 @@ def obs(
     )
 
 
-def land(lake: Lake, stage: tuple[str, datetime, Sequence[Observation]]) -> None:
+def land(lake: DeltaLake, stage: tuple[str, datetime, Sequence[Observation]]) -> None:
     """One run as the snapshot flow lands it: per platform, its rows and its run record,
     partitioned by the run's start date (imports land rows only, like the import command)."""
     run_id, started_at, rows = stage
@@ -58,10 +60,10 @@ def land(lake: Lake, stage: tuple[str, datetime, Sequence[Observation]]) -> None
             record = run_log.summarize(
                 run_id, platform, started_at, finished_at, platform_rows, Usage(1)
             )
-            run_log.write_run_record(lake, record)
+            landing.write_run_record(lake, record)
 
 
-def land_rows(lake: Lake, rows: Iterable[Observation]) -> None:
+def land_rows(lake: DeltaLake, rows: Iterable[Observation]) -> None:
     """Rows grouped into runs by run id; each run starts at its earliest observation."""
     runs: dict[str, list[Observation]] = {}
     for row in rows:
@@ -114,3 +116,24 @@ def audit_warehouse(warehouse: Path) -> dict[str, list[tuple[Any, ...]]]:
         return audit_failures(session.connection)
     finally:
         session.close()
+
+
+def lake_rows(lake: DeltaLake, dataset: str = "observations") -> list[dict[str, Any]]:
+    """Every row a lake table's latest version holds (without the `date` partition column),
+    in the order its files hold them (each run's rows as landed)."""
+    from followerledger.delta_lake import DATASETS
+
+    table = next(item for item in DATASETS if item.name == dataset)
+    snapshot = lake.snapshot(table)
+    if snapshot.version is None:
+        return []
+    read = DeltaTable(lake.table_uri(table), storage_options=lake.storage_options)
+    rows: list[dict[str, Any]] = read.to_pyarrow_table().drop_columns(["date"]).to_pylist()
+    return rows
+
+
+def lake_files(lake: DeltaLake, dataset: str = "observations") -> tuple[DeltaFile, ...]:
+    """The data files a lake table's latest version names (none before its first commit)."""
+    from followerledger.delta_lake import DATASETS
+
+    return lake.snapshot(next(item for item in DATASETS if item.name == dataset)).files

@@ -3,8 +3,10 @@
 The catalog is built under a temporary name and swapped in with `os.replace`, never opened
 read-write in place: a reader holding the old file keeps its snapshot, a new reader sees the
 new one, and nobody waits on DuckDB's exclusive file lock (DESIGN principle 5).
-Each view names the exact Parquet files that make up its relation at publication time, so a
-reader never sees a half-done compaction or a file that is still being written.
+Each view names the exact Parquet files that make up its relation at publication time: a lake
+view the files its Delta table's latest version names (read from the log, so the catalog opens
+offline, with no delta extension; its comment names the version), a mart view its current
+month files. A reader never sees a half-done compaction or a file that is still being written.
 """
 
 from __future__ import annotations
@@ -16,12 +18,20 @@ from typing import Final
 import duckdb
 
 from followerledger import locks, pause
-from followerledger.lake import lake_of, marts_of
+from followerledger.delta_lake import DATASETS, delta_lake_of
+from followerledger.lake import marts_of
+from followerledger.lake_filesystem import register_lake_filesystem
 from followerledger.layout import WarehouseLayout
 from followerledger.leftovers import temporary_name
 from followerledger.manifest import ManifestStore
 from followerledger.models import DAILY, LAKE_DATASETS, SEEDS, SNAPSHOT, VIEWS, Model
-from followerledger.models.duckdb_sql import literal, parquet_relation, quote_name
+from followerledger.models.duckdb_sql import (
+    literal,
+    parquet_relation,
+    quote_name,
+    snapshot_comment,
+    snapshot_relation,
+)
 from followerledger.models.session import model_columns, seed_relation, watchlist_tables
 from followerledger.watchlist import Watchlist
 
@@ -52,22 +62,27 @@ def publish(layout: WarehouseLayout, watchlist: Watchlist | None) -> Path:
     """
     layout.warehouse.mkdir(parents=True, exist_ok=True)
     store = ManifestStore(layout)
-    lake, marts = lake_of(layout), marts_of(layout)
+    lake, marts = delta_lake_of(layout), marts_of(layout)
     target = layout.catalog
     with locks.hold(layout, "catalog"):
         state = store.load()
         temporary = target.with_name(temporary_name(target.name))
         connection = duckdb.connect()
         try:
+            # Creating a view over lake files binds it: DuckDB reads their footers now.
+            register_lake_filesystem(connection, layout)
             connection.execute(
                 f"attach {literal(str(temporary))} as ledger "
                 f"(storage_version {literal(STORAGE_VERSION)})"
             )
             connection.execute("use ledger")
-            for name, dataset in LAKE_DATASETS.items():
-                files = [lake.path(f.key) for f in state.current(lake, name)]
+            for table in DATASETS:
+                snapshot = lake.snapshot(table)
                 _create_view(
-                    connection, name, parquet_relation(files, dataset.columns), dataset.comment
+                    connection,
+                    table.name,
+                    snapshot_relation(snapshot),
+                    snapshot_comment(LAKE_DATASETS[table.name].comment, snapshot),
                 )
             columns = model_columns()
             for model in DAILY + SNAPSHOT:

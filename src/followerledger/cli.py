@@ -159,6 +159,9 @@ def snapshot(platforms: tuple[str, ...], run_id: str | None) -> None:
     problems = missing_config(settings, chosen)
     if problems:
         fail("\n".join(problems))
+    from followerledger.delta_lake import check_lake
+
+    check_lake(settings.layout)  # an unmigrated lake: one line (a ConfigError), before Prefect
 
     from followerledger.flows.snapshot import snapshot_flow
     from followerledger.prefect_server import ServerError, ephemeral_server
@@ -168,8 +171,12 @@ def snapshot(platforms: tuple[str, ...], run_id: str | None) -> None:
         ephemeral_server()  # when one is needed: so that even a kill -9 of this command takes it
     except ServerError as error:
         fail(str(error))
+    from followerledger.delta_lake import DeltaLakeError
+
     state = snapshot_flow(platforms=list(platforms) or None, run_id=run_id, return_state=True)
     outcome = state.result(raise_on_failure=False)
+    if isinstance(outcome, DeltaLakeError):
+        fail(str(outcome))  # a lake it cannot read or write: one line naming the setting
     if not isinstance(outcome, CountedNothing):
         outcome = state.result()  # any other failure is raised as before
     result = outcome.result if isinstance(outcome, CountedNothing) else outcome
@@ -209,14 +216,16 @@ def refresh(full: bool) -> None:
     "--grace-hours",
     type=click.FloatRange(min=0),
     default=None,
-    help="Keep merged files' originals this long (default FOLLOWERLEDGER_READER_GRACE_HOURS).",
+    help="Vacuum retention: files the lake's log stopped naming (compacted originals, killed "
+    "writers' files) stay this long (default FOLLOWERLEDGER_READER_GRACE_HOURS).",
 )
 @_stoppable
 def compact(grace_hours: float | None) -> None:
-    """Merge each closed day's small lake files; never changes query results."""
+    """Compact each closed day's lake files and vacuum; never changes query results."""
     from datetime import timedelta
 
     from followerledger.compaction import compact as run_compaction
+    from followerledger.delta_lake import DeltaLakeError
     from followerledger.settings import load_settings
     from followerledger.watchlist import WatchlistError, load_watchlist
 
@@ -226,8 +235,39 @@ def compact(grace_hours: float | None) -> None:
     except WatchlistError as error:
         fail(str(error))
     hours = settings.reader_grace_hours if grace_hours is None else grace_hours
-    report = run_compaction(settings.layout, watchlist, grace=timedelta(hours=hours))
+    try:
+        report = run_compaction(settings.layout, watchlist, grace=timedelta(hours=hours))
+    except DeltaLakeError as error:
+        fail(str(error))
     click.echo(report.describe())
+
+
+@main.command()
+@_stoppable
+def migrate() -> None:
+    """Turn the lake's run files into Delta tables (old files kept in a dated backup), then
+    rebuild the marts and publish a catalog over the tables."""
+    from followerledger.configured_refresh import refresh_configured
+    from followerledger.migration import MigrationError
+    from followerledger.migration import migrate as run_migration
+    from followerledger.settings import load_settings
+    from followerledger.watchlist import WatchlistError, load_watchlist
+
+    settings = load_settings()
+    try:
+        report = run_migration(settings.layout)
+    except MigrationError as error:
+        fail(str(error))
+    click.echo(report.describe())
+    if report.nothing_to_migrate:
+        return
+    # The catalog published before named the old run files, and the build manifest reflected
+    # them: rebuild both from the tables.
+    try:
+        watchlist = load_watchlist(settings.watchlist)
+    except WatchlistError as error:
+        fail(f"{error}; the lake is migrated: run `followerledger refresh --full` once it reads")
+    click.echo(refresh_configured(settings, watchlist, full=True).describe())
 
 
 def _prefect_server(port: int) -> PrefectServer:
@@ -336,13 +376,12 @@ def serve(port: int, project: Path) -> None:
 def import_(file: Path) -> None:
     """Backfill historical observations from a CSV file (all rows or none)."""
     from followerledger.catalog import publish
+    from followerledger.delta_lake import DeltaLakeError
     from followerledger.history_import import ImportFileError, import_history
-    from followerledger.lake import lake_of
     from followerledger.settings import load_settings
     from followerledger.watchlist import WatchlistError, load_watchlist
 
     settings = load_settings()
-    lake = lake_of(settings.layout)
     # History is data whatever the watchlist says, so a broken one does not stop an import;
     # without one, rows for unwatched handles go uncounted.
     try:
@@ -350,13 +389,14 @@ def import_(file: Path) -> None:
     except WatchlistError:
         watchlist = None
     try:
-        report = import_history(file, lake, watchlist=watchlist, layout=settings.layout)
-    except ImportFileError as error:
+        report = import_history(file, settings.layout, watchlist=watchlist)
+    except (ImportFileError, DeltaLakeError) as error:
         fail(str(error))
     publish(settings.layout, watchlist)
     click.echo(
         f"imported {report.rows} rows from {file} as {report.run_id} "
-        f"({len(report.files)} files); run `followerledger refresh` to update the marts"
+        f"({len(report.partitions)} partitions, observations table version {report.version}); "
+        "run `followerledger refresh` to update the marts"
     )
     warning = report.unwatched_warning()
     if warning is not None:
@@ -372,18 +412,45 @@ def import_(file: Path) -> None:
     default="table",
     show_default=True,
 )
-def query(sql: str, fmt: str) -> None:
+@click.option(
+    "--as-of",
+    "as_of",
+    metavar="VERSION|TIME",
+    default=None,
+    help="Read the lake's Delta tables (the observations and run_log views) as they were at "
+    "this version of the observations table, or at this ISO 8601 time (UTC unless it has an "
+    "offset); run_log as of that version's commit. The marts stay current.",
+)
+def query(sql: str, fmt: str, as_of: str | None) -> None:
     """One read-only SQL statement against the warehouse; reads only its marts and lake."""
     import duckdb
 
     from followerledger.layout import WarehouseLayout
-    from followerledger.query import QueryRefused, WarehouseMissing, render, run_query
+    from followerledger.query import (
+        QueryRefused,
+        WarehouseMissing,
+        check_read_only,
+        render,
+        run_query,
+    )
 
     layout = WarehouseLayout.from_environment()
     catalog = layout.catalog
-    readable = [layout.marts, layout.local_lake]
+    # A local lake is a readable folder; an s3:// one is allowed by `open_warehouse` itself.
+    readable = [layout.marts, layout.local_lake] if layout.lake_is_local else [layout.marts]
+    views = None
     try:
-        columns, rows = run_query(catalog, sql, readable)
+        if as_of is not None:
+            # Only now deltalake is imported: a query without --as-of never pays for it.
+            from followerledger.lake_as_of import AsOfError, lake_views_as_of, parse_as_of
+
+            try:
+                moment = parse_as_of(as_of)
+                check_read_only(sql)
+                views = lake_views_as_of(layout, moment)
+            except AsOfError as error:
+                fail(f"--as-of {as_of.strip()[:40]!r}: {error}")
+        columns, rows = run_query(catalog, sql, readable, layout.lake_uri, views)
     except (QueryRefused, WarehouseMissing) as error:
         fail(str(error))
     except duckdb.Error as error:
@@ -430,7 +497,12 @@ def report(out: Path | None, zone_name: str, days: int) -> None:
     target = out or settings.layout.report
     try:
         written = write_report(
-            settings.layout.catalog, target, now=datetime.now(UTC), zone=zone, days=days
+            settings.layout.catalog,
+            target,
+            now=datetime.now(UTC),
+            zone=zone,
+            days=days,
+            lake=settings.layout.lake_uri,
         )
     except WarehouseMissing as error:
         fail(str(error))

@@ -1,69 +1,71 @@
-"""Compaction: merge each closed day's small lake files into one file per platform and day.
+"""Compaction on the Delta lake: delta-rs merges each closed day's small files, then vacuums.
 
 Hourly snapshots leave 24 files per platform and day; queries over one file per run are
-several times slower than over merged files (DESIGN "Facts measured", `make bench`).
-Compaction merges them without any reader ever seeing a half-done state:
+several times slower than over merged files (DESIGN "Facts measured", `make bench`). The
+engine does the work and its transaction log makes it invisible to readers:
 
-1. A partition's rows are written, unchanged, to `compacted-<digest>.parquet` (no run id
-   may start with `compacted-`; the digest names the files merged, so a re-run writes the
-   same file). Its footer lists every key whose rows it holds. The file appears by an
-   atomic rename, and from that instant every reader that lists the lake
-   (`BuildManifest.current`: catalog publication, refresh, the run report) sees it
-   instead of the originals: never both, never neither. The lake alone decides; the state
-   only caches the footers.
-2. Under the refresh lock (refresh and compaction never interleave) the state records the
-   merge, and `state.lake_files` swaps the originals for the merged file when refresh had
-   reflected all of them, so refresh recomputes nothing (the rows are identical).
-3. The catalog is published: new connections read the merged file.
-4. Originals are deleted only once the grace period has passed since the merge (at a
-   later compaction), so a connection opened on an older catalog, which names the
-   originals, keeps working. A re-created original (the same CSV imported again) stays
-   superseded: the merged file's footer still lists it.
+1. For each dataset, each closed day (`SETTLE` after it ends) with two or more files in some
+   platform partition is compacted by `DeltaTable.optimize.compact` with the day as its
+   partition filter: one `OPTIMIZE` version, whose actions say `dataChange: false`. A reader
+   sees the version before it (the originals) or after it (the merged files), never both.
+   Then the log is checked: every compacted (platform, day) holds exactly one file and the
+   rows it held before (`DeltaLakeError` naming the partition otherwise).
+2. Under the refresh lock (refresh and compaction never interleave) the build manifest
+   learns the swap (`reflect_compaction`), so the next refresh recomputes nothing: the rows
+   are identical.
+3. The catalog is published: new connections read the merged files.
+4. Every table is vacuumed (`full=True`, so killed writers' orphans go too) with the reader
+   grace as retention: a connection opened on an older catalog names the originals, which
+   stay on disk until the grace has passed since compaction removed them from the log.
+   Time travel (`pl.scan_delta(..., version=N)`) reaches back as far as that too.
 
-Raw readers that glob the lake directory are the one exception: until the originals are
-deleted they see both. Read through the catalog.
+delta-rs measures the retention against the real clock, never against `compact`'s `clock`
+argument, which decides only which days are closed.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Final
 
-import pyarrow as pa
+from deltalake import CommitProperties
+from deltalake.exceptions import DeltaError
 
-from followerledger import locks
+from followerledger import delta_lake, locks, pause
 from followerledger.catalog import publish
 from followerledger.clock import utc_now
-from followerledger.lake import (
-    COMPACTED_AT,
-    COMPACTED_PREFIX,
-    SUPERSEDES,
-    Lake,
-    LakeError,
-    LakeFile,
-    is_compacted,
-    lake_of,
+from followerledger.delta_lake import (
+    DATASETS,
+    DATE_COLUMN,
+    MAX_COMMIT_RETRIES,
+    TARGET_FILE_SIZE,
+    DeltaDataset,
+    DeltaFile,
+    DeltaLake,
+    DeltaLakeError,
+    DeltaSnapshot,
+    delta_lake_of,
 )
 from followerledger.layout import WarehouseLayout
-from followerledger.manifest import BuildManifest, ManifestStore
-from followerledger.models import LAKE_DATASETS
+from followerledger.leftovers import TEMPORARY_AGE, sweep_warehouse
+from followerledger.manifest import ManifestStore
 from followerledger.watchlist import Watchlist
 
 __all__ = [
     "SETTLE",
     "CompactionReport",
-    "closed_partitions",
+    "DatasetCompaction",
+    "closed_days",
     "compact",
-    "expired",
-    "merge_partition",
-    "merged_key",
-    "reflect_merge",
+    "compact_dataset",
+    "reflect_compaction",
+    "retention_hours",
+    "vacuum_tables",
 ]
 
 #: A day is closed this long after it ends: a run started just before midnight lands in the
@@ -76,78 +78,168 @@ class CompactionReport:
     """What one compaction did."""
 
     partitions: int
-    files_merged: int
+    files_before: int
+    files_after: int
     rows: int
-    files_deleted: int
+    files_vacuumed: int
     grace: timedelta
     seconds: float
 
     def describe(self) -> str:
         """One line saying what the compaction did."""
         return (
-            f"compaction: {self.partitions} partitions merged from {self.files_merged} files "
-            f"({self.rows} rows); {self.files_deleted} originals older than "
-            f"{self.grace.total_seconds() / 3600:g} h deleted in {self.seconds:.2f} s"
+            f"compaction: {self.partitions} partitions compacted from {self.files_before} "
+            f"files into {self.files_after} ({self.rows} rows); {self.files_vacuumed} "
+            f"unreferenced files older than {self.grace.total_seconds() / 3600:g} h "
+            f"vacuumed in {self.seconds:.2f} s"
         )
 
 
-def merged_key(files: Sequence[LakeFile]) -> str:
-    """The key of the file merging these (all in one partition): the same files, the same key."""
-    directory = files[0].key.rsplit("/", 1)[0]
-    names = "\n".join(f"{item.key}:{item.size}" for item in sorted(files, key=lambda f: f.key))
-    digest = hashlib.sha256(names.encode()).hexdigest()[:16]
-    return f"{directory}/{COMPACTED_PREFIX}{digest}.parquet"
+@dataclasses.dataclass(frozen=True, slots=True)
+class DatasetCompaction:
+    """One table's compaction: its snapshots before and after, and what changed between."""
+
+    dataset: DeltaDataset
+    before: DeltaSnapshot
+    after: DeltaSnapshot
+    partitions: int
+    files_before: int
+    files_after: int
+    rows: int
 
 
-def closed_partitions(files: Sequence[LakeFile], now: datetime) -> list[list[LakeFile]]:
-    """Current files of closed days, grouped by partition; only partitions with two or more."""
+def _partition(file: DeltaFile) -> str:
+    """The file's (dataset, platform, day) folder, relative to the lake root."""
+    return file.key.rsplit("/", 1)[0]
+
+
+def closed_days(files: Sequence[DeltaFile], now: datetime) -> list[date]:
+    """Closed days on which some platform partition holds two or more files, in order."""
     last_closed = (now - SETTLE).date() - timedelta(days=1)
-    partitions: dict[str, list[LakeFile]] = defaultdict(list)
-    for item in files:
-        if item.day <= last_closed:
-            partitions[item.key.rsplit("/", 1)[0]].append(item)
-    return [group for _, group in sorted(partitions.items()) if len(group) > 1]
+    counts: defaultdict[tuple[str, date], int] = defaultdict(int)
+    for file in files:
+        if file.day <= last_closed:
+            counts[(file.platform, file.day)] += 1
+    return sorted({day for (_, day), count in counts.items() if count > 1})
 
 
-def merge_partition(
-    lake: Lake, state: BuildManifest, files: Sequence[LakeFile], now: datetime
-) -> tuple[LakeFile, int]:
-    """Write every row of these files to their merged file; return it and its row count."""
-    tables = [lake.read(item.key) for item in files]
-    # Older files may lack a column added since; it is filled with nulls, exactly what a
-    # reader's `union_by_name` gives for them.
-    merged = pa.concat_tables(tables, promote_options="default")
-    expected = sum(table.num_rows for table in tables)
-    keys = {item.key for item in files}
-    # What a merged file being merged again had superseded stays superseded.
-    supersedes = sorted(keys | {old for old, holder in state.superseded.items() if holder in keys})
-    footer = {SUPERSEDES: json.dumps(supersedes), COMPACTED_AT: now.isoformat()}
-    written = lake.write(merged_key(files), merged.replace_schema_metadata(footer))
-    if lake.row_count(written.key) != expected:
-        raise LakeError(f"{written.key}: merged file does not hold the {expected} rows merged")
-    state.record_compaction(written.key, now.isoformat(), supersedes)
-    return written, expected
+def retention_hours(grace: timedelta) -> int:
+    """The reader grace as delta-rs' whole-hour retention, rounded up (never shorter)."""
+    return math.ceil(grace.total_seconds() / 3600)
 
 
-def reflect_merge(state: BuildManifest, files: Sequence[LakeFile], merged: LakeFile) -> None:
-    """Swap the originals for the merged file in what refresh has reflected (when it had
-    reflected all of them), so that refresh does not recompute identical rows."""
-    reflected = all(state.lake_files.get(f.key) == (f.size, f.mtime_ns) for f in files)
-    for item in files:
-        state.lake_files.pop(item.key, None)
-    if reflected:
-        state.lake_files[merged.key] = (merged.size, merged.mtime_ns)
+def compact_dataset(lake: DeltaLake, dataset: DeltaDataset, now: datetime) -> DatasetCompaction:
+    """Compact the dataset's closed days that have a partition of two or more files, one
+    `OPTIMIZE` version per day, and check the result against the log."""
+    before = lake.snapshot(dataset)
+    if not closed_days(before.files, now):
+        return DatasetCompaction(dataset, before, before, 0, 0, 0, 0)
+    table = lake.table(dataset)
+    # The version the compaction starts from, which a writer may have moved meanwhile.
+    before = lake.snapshot(dataset, version=table.version())
+    days = closed_days(before.files, now)
+    for day in days:
+        pause.point("compact-optimize")
+        try:
+            table.optimize.compact(
+                partition_filters=[(DATE_COLUMN, "=", day.isoformat())],
+                target_size=TARGET_FILE_SIZE,
+                commit_properties=CommitProperties(
+                    max_commit_retries=MAX_COMMIT_RETRIES,
+                    custom_metadata={"followerledger": f"compaction of {day.isoformat()}"},
+                ),
+            )
+        except DeltaError as error:
+            # A writer replaced rows of that day meanwhile (a re-run, a re-import): delta-rs
+            # refuses to commit over them, so nothing is lost; the days before stay compacted.
+            raise DeltaLakeError(
+                f"{dataset.name} {day.isoformat()}: changed while it was being compacted "
+                f"({type(error).__name__}); run `followerledger compact` again"
+            ) from None
+    after = lake.snapshot(dataset, version=table.version())
+    grouped: defaultdict[str, list[DeltaFile]] = defaultdict(list)
+    for file in before.files:
+        if file.day in days:
+            grouped[_partition(file)].append(file)
+    merged = {partition: files for partition, files in grouped.items() if len(files) > 1}
+    now_held: defaultdict[str, list[DeltaFile]] = defaultdict(list)
+    for file in after.files:
+        if _partition(file) in merged:
+            now_held[_partition(file)].append(file)
+    for partition, originals in sorted(merged.items()):
+        rows = sum(file.rows for file in originals)
+        held = now_held[partition]
+        # One file, unless its rows outgrow the target size (then as few as it takes).
+        most = max(1, math.ceil(sum(file.size for file in originals) / delta_lake.TARGET_FILE_SIZE))
+        if not 1 <= len(held) <= most or sum(file.rows for file in held) != rows:
+            raise DeltaLakeError(
+                f"{partition}: after compaction at version {after.version} it holds "
+                f"{len(held)} files of {sum(file.rows for file in held)} rows, expected "
+                f"{'1 file' if most == 1 else f'at most {most} files'} of the {rows} rows it "
+                f"held at version {before.version}"
+            )
+    return DatasetCompaction(
+        dataset,
+        before,
+        after,
+        partitions=len(merged),
+        files_before=sum(len(files) for files in merged.values()),
+        files_after=len(merged),
+        rows=sum(file.rows for files in merged.values() for file in files),
+    )
 
 
-def expired(files: Sequence[LakeFile], state: BuildManifest, before: datetime) -> list[LakeFile]:
-    """Superseded files whose rows a present compacted file has held since `before`."""
-    present = {item.key for item in files if is_compacted(item.key)}
-    found = []
-    for item in files:
-        holder = state.superseded.get(item.key)
-        if holder in present and datetime.fromisoformat(state.compacted[holder]) <= before:
-            found.append(item)
-    return found
+#: Files no version names (a killed writer's, or a running one's) go once they are this old,
+#: whatever the grace: like the temporary files `leftovers.sweep` removes. A grace of 0 must
+#: never delete the files of a snapshot that is still landing (its commit would then name
+#: files that are gone, and every reader of that version would fail).
+ORPHAN_AGE: Final = TEMPORARY_AGE
+
+
+def vacuum_tables(lake: DeltaLake, grace: timedelta) -> int:
+    """Vacuum every dataset's table (one not created yet is left alone): the files compaction
+    or a re-run replaced more than the grace ago, and orphans older than `ORPHAN_AGE` (or the
+    grace, if longer); returns the files removed."""
+    removed = 0
+    for dataset in DATASETS:
+        if lake.snapshot(dataset).version is not None:
+            hours = retention_hours(grace)
+            removed += len(lake.vacuum(dataset, hours, retention_hours(ORPHAN_AGE)))
+    return removed
+
+
+def reflect_compaction(
+    lake_files: dict[str, tuple[int, int]],
+    before: Sequence[DeltaFile],
+    after: Sequence[DeltaFile],
+) -> None:
+    """Swap a compaction's originals for its new files in what refresh has reflected.
+
+    Per partition: the originals (in `before`, not `after`) are dropped from `lake_files`;
+    when every one of them was there, and the new files (in `after`, not `before`) hold
+    exactly their rows, the new files' keys come in with `(size, rows)`, so refresh
+    recomputes nothing. Otherwise refresh sees the new files as added and recomputes.
+    """
+    before_keys = {file.key for file in before}
+    after_keys = {file.key for file in after}
+    originals: defaultdict[str, list[DeltaFile]] = defaultdict(list)
+    added: defaultdict[str, list[DeltaFile]] = defaultdict(list)
+    for file in before:
+        if file.key not in after_keys:
+            originals[_partition(file)].append(file)
+    for file in after:
+        if file.key not in before_keys:
+            added[_partition(file)].append(file)
+    for partition, gone in originals.items():
+        new = added.get(partition, [])
+        reflected = all(file.key in lake_files for file in gone) and sum(
+            file.rows for file in gone
+        ) == sum(file.rows for file in new)
+        for file in gone:
+            lake_files.pop(file.key, None)
+        if reflected:
+            for file in new:
+                lake_files[file.key] = (file.size, file.rows)
 
 
 def compact(
@@ -157,29 +249,36 @@ def compact(
     grace: timedelta,
     clock: Callable[[], datetime] = utc_now,
 ) -> CompactionReport:
-    """Merge every closed partition with two or more files; delete originals past `grace`."""
+    """Compact every closed day with a partition of two or more files, then vacuum every
+    table with `grace` as retention (measured by delta-rs on the real clock; `clock` only
+    decides which days are closed)."""
     started = time.perf_counter()
-    lake = lake_of(layout)
-    lake.sweep_leftovers(layout)
+    sweep_warehouse(layout)
+    lake = delta_lake_of(layout)
     store = ManifestStore(layout)
-    partitions = files_merged = rows = deleted = 0
     with locks.hold(layout, "refresh"):
         state = store.load()
         now = clock()
-        for dataset in LAKE_DATASETS:
-            for group in closed_partitions(state.current(lake, dataset), now):
-                merged, count = merge_partition(lake, state, group, now)
-                reflect_merge(state, group, merged)
-                partitions += 1
-                files_merged += len(group)
-                rows += count
+        done = [compact_dataset(lake, dataset, now) for dataset in DATASETS]
+        for result in done:
+            name = result.dataset.name
+            reflect_compaction(state.lake_files, result.before.files, result.after.files)
+            reflected = {key for key in state.lake_files if key.startswith(f"{name}/")}
+            # Only when the marts now reflect exactly this version's files.
+            if result.after.version is not None and reflected == {
+                file.key for file in result.after.files
+            }:
+                state.lake_versions[name] = result.after.version
         store.save(state)
-        if partitions:
+        if any(result.partitions for result in done):
             publish(layout, watchlist)
-        listed = [item for dataset in LAKE_DATASETS for item in lake.list(dataset)]
-        for item in expired(listed, state, now - grace):
-            lake.remove(item.key)
-            deleted += 1
+        vacuumed = vacuum_tables(lake, grace)
     return CompactionReport(
-        partitions, files_merged, rows, deleted, grace, time.perf_counter() - started
+        partitions=sum(result.partitions for result in done),
+        files_before=sum(result.files_before for result in done),
+        files_after=sum(result.files_after for result in done),
+        rows=sum(result.rows for result in done),
+        files_vacuumed=vacuumed,
+        grace=grace,
+        seconds=time.perf_counter() - started,
     )

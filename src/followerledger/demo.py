@@ -35,7 +35,6 @@ from followerledger.emulator.world import (
     posts_at,
 )
 from followerledger.history_import import import_history, run_id_for
-from followerledger.lake import lake_of
 from followerledger.layout import (
     DEMO_HISTORY_NAME,
     DEMO_MARKER_NAME,
@@ -305,18 +304,20 @@ def run_demo(
         environment(demo_environment(warehouse, emulator.url)),
     ):
         settings = load_settings()
-        lake = lake_of(settings.layout)
         say(f"emulator: {emulator.url} (X, Bluesky, Mastodon, YouTube; no network needed)")
 
         history = settings.layout.demo_history
         rows = write_generated_history(watchlist, history, clock(), emulator_state.world)
         record_runs(warehouse, {run_id_for(history.read_bytes()): "import"})
-        report = import_history(history, lake, clock=clock)
-        say(f"import: {rows} generated rows over {HISTORY_DAYS} days ({len(report.files)} files)")
+        report = import_history(history, settings.layout, clock=clock)
+        say(
+            f"import: {rows} generated rows over {HISTORY_DAYS} days "
+            f"({len(report.partitions)} partitions, table version {report.version})"
+        )
         dell_2008 = examples / "dell-2008.csv"
         if dell_2008.exists():
             record_runs(warehouse, {run_id_for(dell_2008.read_bytes()): "import"})
-            report = import_history(dell_2008, lake, clock=clock)
+            report = import_history(dell_2008, settings.layout, clock=clock)
             say(f"import: {dell_2008} ({report.rows} rows, the 2008 blog post's figures)")
 
         run_id = new_run_id(utc_now())

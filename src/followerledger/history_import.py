@@ -9,13 +9,16 @@ moments lie between EARLIEST and a day from now once converted to UTC, `account_
 `display_name` hold at most MAX_TEXT characters — and every bad row is reported as
 `FILE:LINE: reason` (the first MAX_LISTED, then how many more); nothing from that file lands.
 
-Rows land with `source='import'`, one file per platform and UTC day, under a run id derived
-from the file's content (`import-<sha256 prefix>`), all in one commit (`Lake.write_together`:
-a kill at any point leaves none of them visible, or all): importing the same file again
-replaces its own files instead of duplicating them. Rows for handles the watchlist does not
-list land too (history is data) and are counted in the report, unless their `account_id` is
-the id a watched handle last resolved to (the identity map, this file's rows included): those
-are the watched account under an old handle.
+Rows land with `source='import'` in the lake's observations Delta table
+(`delta_lake.OBSERVATIONS`), partitioned by platform and UTC day of `observed_at`, under a run
+id derived from the file's content (`import-<sha256 prefix>`), all in one commit: one
+`write_deltalake` overwriting by the predicate `run_id = '<run id>'`. Nothing is visible before
+that commit, and a kill at any point leaves the table at the version it was (a killed writer's
+data files are named by no version; `DeltaLake.vacuum` removes them). Importing the same file
+again replaces exactly its own rows instead of duplicating them. Rows for handles the
+watchlist does not list land too (history is data) and are counted in the report, unless their
+`account_id` is the id a watched handle last resolved to (the identity map, this file's rows
+included): those are the watched account under an old handle.
 """
 
 from __future__ import annotations
@@ -23,24 +26,35 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
+import threading
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Final
 
+import pyarrow as pa
+from deltalake import write_deltalake
+from deltalake.exceptions import CommitFailedError, DeltaError
+
+from followerledger import pause, stopping
 from followerledger.clock import utc_now
+from followerledger.delta_lake import (
+    OBSERVATIONS,
+    PARTITION_COLUMNS,
+    TARGET_FILE_SIZE,
+    DeltaLakeError,
+    commit_properties,
+    delta_lake_of,
+    whole_run_predicate,
+    with_date,
+)
 from followerledger.handles import HandleError, read_handle
 from followerledger.identity import Identities, known_identities
-from followerledger.lake import Lake, LakeFile, observation_key
 from followerledger.layout import WarehouseLayout
-from followerledger.observation import (
-    MAX_COUNT,
-    PARQUET_OPTIONS,
-    Observation,
-    to_table,
-)
+from followerledger.observation import MAX_COUNT, Observation, to_table
 from followerledger.sources import registry
+from followerledger.urls import shown_url
 from followerledger.watchlist import Watchlist, normalize_handle
 
 __all__ = [
@@ -74,6 +88,9 @@ EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
 #: The most characters `account_id` and `display_name` may hold.
 MAX_TEXT: Final = 1024
 
+#: How often the thread waiting for the import's write lets a stop signal in (seconds).
+_WAIT_SECONDS: Final = 0.1
+
 
 class ImportFileError(ValueError):
     """The CSV cannot be imported; the message is one `FILE:LINE: reason` line per problem
@@ -99,11 +116,14 @@ def _plural(count: int, noun: str) -> str:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ImportReport:
-    """What an import landed."""
+    """What an import landed: its rows, in one version of the observations table."""
 
     run_id: str
     rows: int
-    files: tuple[LakeFile, ...]
+    #: The observations table's version the import's commit made.
+    version: int
+    #: (platform, UTC day) of every partition the import's rows are in, sorted.
+    partitions: tuple[tuple[str, date], ...]
     #: (platform, handle, rows) for handles the watchlist does not list whose rows carry no
     #: account id a watched handle resolved to, most rows first.
     unwatched: tuple[tuple[str, str, int], ...] = ()
@@ -344,37 +364,119 @@ def _unwatched(
     return tuple((platform, handle, count) for (platform, handle), count in counts.most_common())
 
 
+class _GivenUp(Exception):
+    """Raised inside the import's stream once a stop signal arrived: the write fails and
+    commits nothing."""
+
+
+def _write_stoppably(write: Callable[[], object]) -> None:
+    """Run `write` on a thread of its own and wait for it, taking stop signals meanwhile.
+
+    `write_deltalake` holds its calling thread inside delta-rs until the commit, where
+    Python's signal handlers cannot run; so the main thread waits here instead, a stop sets
+    `stopping.STOP`, the stream gives up (`_GivenUp`) and the write commits nothing. Once the
+    write has ended, `Stopped` is raised if a stop arrived (a commit that had already begun
+    is kept), else the write's own error.
+    """
+    failed: list[BaseException] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            write()
+        except BaseException as error:  # re-raised on the waiting thread
+            failed.append(error)
+        finally:
+            done.set()
+
+    writer = threading.Thread(target=run, name="import-write", daemon=True)
+    writer.start()
+    stopped: stopping.Stopped | None = None
+    # Waited for on an Event, not by `join`: a signal handler raising inside `join` can leave
+    # the thread looking ended while it still writes (the process then exits under delta-rs).
+    while not done.is_set():
+        try:
+            done.wait(_WAIT_SECONDS)
+        except stopping.Stopped as stop:
+            stopped = stop  # the stream sees STOP and gives up: wait for the write to end
+    writer.join()
+    if stopped is None and failed and stopping.STOP.is_set():
+        stopped = stopping.Stopped()  # stopped while waiting on another thread (a flow task)
+    if stopped is not None:
+        raise stopped from (failed[0] if failed else None)
+    if failed:
+        raise failed[0]
+
+
 def import_history(
     path: Path,
-    lake: Lake,
+    layout: WarehouseLayout,
     *,
-    clock: Callable[[], datetime] = utc_now,
     watchlist: Watchlist | None = None,
-    layout: WarehouseLayout | None = None,
+    clock: Callable[[], datetime] = utc_now,
 ) -> ImportReport:
-    """Validate the whole file, then land it as one file per platform and UTC day, all in
-    one commit.
+    """Validate the whole file, then land it in the warehouse's observations table as one
+    commit replacing the rows of any earlier import of the same content (module doc).
 
-    With a watchlist and the `layout` of the warehouse the lake belongs to, the report counts
-    the rows for handles the watchlist does not list, leaving out those whose account id a
-    watched handle last resolved to (read after landing, so the file's own rows count as
-    evidence)."""
-    if watchlist is not None and layout is None:
-        raise TypeError("import_history: a watchlist needs the warehouse its identities live in")
+    With a watchlist, the report counts the rows for handles the watchlist does not list,
+    leaving out those whose account id a watched handle last resolved to (read after
+    landing, so the file's own rows count as evidence). ImportFileError for a bad file,
+    DeltaLakeError if the write fails or loses to a concurrent import of the same file, and
+    `stopping.Stopped` if a stop signal arrives while it writes; in all three the table stays
+    as it was."""
     run_id, rows = read_history(path, clock=clock)
     partitions: dict[tuple[str, date], list[Observation]] = defaultdict(list)
     for row in rows:
         partitions[(row.platform, row.observed_at.date())].append(row)
-    files = lake.write_together(
-        [
-            (observation_key(platform, day, run_id), to_table(partition))
-            for (platform, day), partition in sorted(partitions.items())
-        ],
-        PARQUET_OPTIONS,
-    )
+    # Built here, not in the stream: the stream runs on a delta-rs worker thread.
+    tables = [
+        with_date(to_table(partition), OBSERVATIONS, day)
+        for (_, day), partition in sorted(partitions.items())
+    ]
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        # On a delta-rs worker thread: pyarrow only, never a `deltalake` call.
+        for table in tables:
+            for batch in table.to_batches():
+                if stopping.STOP.is_set():
+                    raise _GivenUp("a stop signal arrived")
+                yield batch
+            pause.point("import-write")
+        if stopping.STOP.is_set():
+            raise _GivenUp("a stop signal arrived")
+
+    lake = delta_lake_of(layout)
+    try:
+        with lake.writing(OBSERVATIONS) as table:
+            _write_stoppably(
+                lambda: write_deltalake(
+                    table,
+                    pa.RecordBatchReader.from_batches(OBSERVATIONS.table_schema, batches()),
+                    mode="overwrite",
+                    predicate=whole_run_predicate(run_id),
+                    partition_by=list(PARTITION_COLUMNS),
+                    target_file_size=TARGET_FILE_SIZE,
+                    commit_properties=commit_properties(),
+                )
+            )
+            version = table.version()
+    except CommitFailedError as error:
+        raise DeltaLakeError(
+            f"{path}: another writer changed this file's rows in the observations table at the "
+            f"same time ({type(error).__name__}); nothing of this import was committed: import "
+            "the file again"
+        ) from error
+    except (DeltaError, OSError) as error:
+        # delta-rs' message can quote rows or the store's whole request: its type only here;
+        # the rest stays in __cause__.
+        raise DeltaLakeError(
+            f"{path}: writing the observations table at {shown_url(layout.lake_uri)} failed "
+            f"({type(error).__name__}); nothing of the file was imported: check that the lake "
+            "is reachable, then import the file again"
+        ) from error
     unwatched = (
         _unwatched(rows, watchlist, lambda: known_identities(layout))
-        if watchlist is not None and layout is not None
+        if watchlist is not None
         else ()
     )
-    return ImportReport(run_id, len(rows), files, unwatched)
+    return ImportReport(run_id, len(rows), version, tuple(sorted(partitions)), unwatched)

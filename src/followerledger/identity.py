@@ -8,7 +8,8 @@ new data, not with history.
 
 from __future__ import annotations
 
-from followerledger.lake import lake_of, marts_of
+from followerledger.delta_lake import OBSERVATIONS, delta_lake_of
+from followerledger.lake import marts_of
 from followerledger.layout import WarehouseLayout
 from followerledger.manifest import ManifestStore
 from followerledger.models import INCREMENTAL
@@ -46,13 +47,13 @@ select * from final
 def known_identities(layout: WarehouseLayout) -> Identities:
     """(platform, handle key) -> the account id the handle last resolved to."""
     state = ManifestStore(layout).load()
-    lake, marts = lake_of(layout), marts_of(layout)
+    marts = marts_of(layout)
     unrefreshed = [
         f
-        for f in state.current(lake, "observations")
-        if state.lake_files.get(f.key) != (f.size, f.mtime_ns)
+        for f in delta_lake_of(layout).snapshot(OBSERVATIONS).files
+        if state.lake_files.get(f.key) != (f.size, f.rows)
     ]
-    session = ModelSession(threads=2)
+    session = ModelSession(threads=2, lake=layout)
     try:
         sightings = next(model for model in INCREMENTAL if model.name == "handle_sightings")
         session.bind_parquet(
@@ -60,7 +61,7 @@ def known_identities(layout: WarehouseLayout) -> Identities:
             [marts.path(key) for key in state.marts.get(sightings.name, [])],
             sightings.columns,
         )
-        session.bind_observations("unrefreshed", [lake.path(f.key) for f in unrefreshed])
+        session.bind_observations("unrefreshed", [f.path for f in unrefreshed])
         rows = session.query(_RESOLVED_SQL).to_pylist()
     finally:
         session.close()

@@ -1,18 +1,16 @@
-"""The lake: append-only Parquet files, one per run and platform, under a filesystem URI.
+"""Parquet files written atomically under a folder: the warehouse's mart files, and the
+reader of the lake layout before Delta tables, which `followerledger migrate` converts.
 
-Layout: `<lake>/observations/platform=<p>/date=<YYYY-MM-DD>/<run_id>.parquet`.
 A file is written under a temporary name that no reader globs (it does not end in
 `.parquet`), flushed to disk, then renamed into place, so readers see all of it or none of
-it. Re-writing the same run id replaces only that run's file. Compaction later merges a
-closed day's files into `compacted-<digest>.parquet` (see `compaction`).
+it (`Lake.write`, `LakeWriter`). Mart files are never rewritten: each refresh writes new
+versions (`refresh.mart_key`).
 
-Several files can land in one commit (`write_together`, used by imports): each is written
-under its temporary name first; then, under an exclusive lock (`<lake>/_pending/.lock`), a
-pending marker (`<lake>/_pending/<uuid>.json`) naming the keys that are new is written, the
-files are renamed into place, and removing the marker is the commit. `list` takes the same
-lock shared and hides every key a marker names, so a reader sees none of the files or all of
-them, and a kill at any point leaves none of them visible. A marker found by a commit is a
-dead writer's (a live one holds the lock while its marker exists): its files are removed.
+The old lake layout (`<lake>/<dataset>/platform=<p>/date=<YYYY-MM-DD>/<run_id>.parquet`,
+`compacted-<digest>.parquet` files whose footer `SUPERSEDES` names the originals, and
+`<lake>/_pending/<uuid>.json` markers of imports in progress, hidden from `list`) is read here
+for the migration only: `list`, `read`, `footer`, and `sweep_leftovers`, which rolls back the
+files of an old version's import that died mid-commit.
 """
 
 from __future__ import annotations
@@ -24,8 +22,7 @@ import json
 import os
 import re
 import threading
-import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any, Final
@@ -152,97 +149,16 @@ class Lake:
             raise
         return writer.commit()
 
-    def write_together(
-        self, files: Sequence[tuple[str, pa.Table]], options: Mapping[str, Any] | None = None
-    ) -> tuple[LakeFile, ...]:
-        """Write several tables, each at its key, in one commit: all of them become visible
-        at once, or none (also when the process is killed at any point)."""
-        writers: list[LakeWriter] = []
-        try:
-            for key, table in files:
-                writers.append(self.writer(key, table.schema, options))
-                writers[-1].write(table)
-                writers[-1].finish()
-            if not self.is_local:
-                return self._commit_remote(writers)
-            with self._commit_lock(shared=False):
-                self._roll_back_dead_commits()
-                return self._commit_local(writers)
-        except BaseException:
-            for writer in writers:
-                writer.abort()
-            raise
-
     def sweep_leftovers(self, layout: WarehouseLayout) -> None:
-        """Clear what killed runs left: their temporary files under the warehouse and a local
-        lake (`leftovers.sweep_warehouse`), and the files of commits whose writer died
-        (`write_together`). Called at the start of every snapshot, refresh and compaction."""
+        """Clear what killed runs of an old-layout lake left: temporary files under the
+        warehouse and the lake (`leftovers.sweep_warehouse`), and the files of imports whose
+        writer died mid-commit (an old version's `_pending` markers). Called by `migrate`."""
         sweep_warehouse(layout)
         if not self.is_local or not os.path.isdir(self.path(PENDING)):
             return
         # A marker exists only while its writer holds this lock: any found under it is dead.
         with self._commit_lock(shared=False):
             self._roll_back_dead_commits()
-
-    def _commit_local(self, writers: Sequence[LakeWriter]) -> tuple[LakeFile, ...]:
-        """Rename finished files into place behind a pending marker; removing it commits."""
-        marker = self._write_marker(
-            [w.key for w in writers if not os.path.exists(w.final)],
-            [w.temporary for w in writers],
-        )
-        try:
-            for writer in writers:
-                writer.place()
-            for directory in sorted({writer.directory for writer in writers}):
-                _fsync_directory(directory)
-        except BaseException:
-            # Still ours to undo (the lock is held): what the marker hides goes, then it.
-            self._roll_back_dead_commits()
-            raise
-        os.remove(marker)
-        _fsync_directory(self.path(PENDING))
-        committed = []
-        for writer in writers:
-            stat = os.stat(writer.final)
-            committed.append(LakeFile(writer.key, stat.st_size, stat.st_mtime_ns))
-        return tuple(committed)
-
-    def _commit_remote(self, writers: Sequence[LakeWriter]) -> tuple[LakeFile, ...]:
-        """Object stores have no rename: the uploads complete behind the marker."""
-        keys = [w.key for w in writers]
-        exists = {
-            info.path
-            for info in self.fs.get_file_info([w.final for w in writers])
-            if info.type == pafs.FileType.File
-        }
-        marker = self._write_marker([w.key for w in writers if w.final not in exists], [])
-        committed = tuple(writer.commit() for writer in writers)
-        self.fs.delete_file(marker)
-        # A dead earlier attempt at the same files left a marker naming some of them: they
-        # are whole now.
-        for other, (hidden, _) in self._markers().items():
-            if set(hidden) <= set(keys):
-                self.fs.delete_file(other)
-        return committed
-
-    def _write_marker(self, keys: Sequence[str], temporaries: Sequence[str]) -> str:
-        """Write a pending marker naming `keys` (hidden until it is removed) and the
-        temporary files a dead writer would leave; return its path."""
-        directory = self.path(PENDING)
-        marker = f"{directory}/{uuid.uuid4().hex}.json"
-        content = json.dumps({"keys": list(keys), "temporaries": list(temporaries)}).encode()
-        if not self.is_local:
-            with self.fs.open_output_stream(marker) as stream:
-                stream.write(content)
-            return marker
-        temporary = f"{directory}/.{uuid.uuid4().hex}.json.tmp"
-        with open(temporary, "wb") as sink:
-            sink.write(content)
-            sink.flush()
-            os.fsync(sink.fileno())
-        os.replace(temporary, marker)
-        _fsync_directory(directory)
-        return marker
 
     def _markers(self) -> dict[str, tuple[list[str], list[str]]]:
         """Every pending marker: its path -> (the keys it hides, the temporaries it names)."""
@@ -300,10 +216,6 @@ class Lake:
     def read(self, key: str) -> pa.Table:
         """One file's rows (no partition columns are added from its path)."""
         return pq.read_table(self.path(key), filesystem=self.fs, partitioning=None)
-
-    def row_count(self, key: str) -> int:
-        """The number of rows a file holds, from its footer."""
-        return int(pq.read_metadata(self.path(key), filesystem=self.fs).num_rows)
 
     def footer(self, key: str) -> dict[str, str]:
         """A file's key-value metadata (from its footer only)."""

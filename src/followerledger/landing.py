@@ -1,5 +1,10 @@
-"""Landing: a snapshot run's rows written into the lake as their batches arrive, one file per
-platform, visible only once the run commits it.
+"""Landing: a snapshot run's rows streamed into the lake's observations table as their
+batches arrive, one commit per platform per run, nothing visible before it.
+
+A run's rows go to the Delta table's partition of the run's UTC start date; a commit replaces
+exactly this run's earlier rows of that platform, whatever their date (a re-run of a run id
+never doubles it), and a killed run leaves only data files no version names, which `vacuum`
+removes.
 """
 
 from __future__ import annotations
@@ -12,23 +17,13 @@ from datetime import datetime
 from typing import Final
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from followerledger import run_log, stopping
-from followerledger.lake import (
-    Lake,
-    LakeError,
-    LakeFile,
-    LakeWriter,
-    check_run_id,
-    observation_key,
-)
-from followerledger.observation import (
-    OBSERVATION_SCHEMA,
-    PARQUET_OPTIONS,
-    Observation,
-    salvaged,
-    to_table,
-)
+from followerledger.delta_lake import OBSERVATIONS, RUN_LOG, DeltaLake
+from followerledger.delta_writer import DeltaRunWriter, replace_run
+from followerledger.lake import LakeError, check_run_id
+from followerledger.observation import Observation, salvaged, to_table
 
 __all__ = [
     "ERROR_DETAILS",
@@ -36,10 +31,11 @@ __all__ = [
     "Landing",
     "landings",
     "write_observations",
+    "write_run_record",
 ]
 
-#: Rows kept in memory before they are written out as one Parquet row group: a run's memory
-#: stays flat however many accounts it watches, and a usual run is one row group.
+#: Rows kept in memory before they are handed to the table's writer as one batch: a run's
+#: memory stays flat however many accounts it watches, and a usual run is one batch.
 ROW_GROUP_ROWS: Final = 20_000
 #: Distinct `error` details a landing counts (the rest of a run's errors are counted by
 #: status only): enough to name the cause of a platform's failure, never a row per account.
@@ -47,36 +43,36 @@ ERROR_DETAILS: Final = 20
 
 
 class Landing:
-    """One platform's rows of a run, landed as their batches arrive, as one Parquet file.
+    """One platform's rows of a run, streamed into the observations table as one version.
 
-    Batches are added from any thread; rows are buffered up to `row_group_rows` and written
-    out as a row group of the run's file, which stays invisible until `commit()` (under a
-    temporary name). Only counts stay in memory: rows per status, where they came from, and
-    how often the first `ERROR_DETAILS` distinct error details occurred.
-    Each batch is converted to Arrow as it is added; a row Arrow cannot convert is landed as
-    an `error` row naming the field (`salvaged`), so one bad value never loses the file.
-    The file's partition date is the run's UTC start date; committing a run id again replaces
-    only its own file.
+    Batches are added from any thread; rows are buffered up to `row_group_rows`, then handed
+    to the run's `DeltaRunWriter` (started at the first full buffer), whose commit replaces
+    exactly this run's rows of this platform. Only counts stay in memory: rows per
+    status, where they came from, and how often the first `ERROR_DETAILS` distinct error
+    details occurred. A row Arrow cannot convert is landed as an `error` row naming the field
+    (`salvaged`), so one bad value never loses the run. Every row must carry
+    the landing's run id and platform (LakeError otherwise, before anything is buffered).
     """
 
     def __init__(
         self,
-        lake: Lake,
+        lake: DeltaLake,
         platform: str,
         run_id: str,
         started_at: datetime,
         row_group_rows: int = ROW_GROUP_ROWS,
     ) -> None:
         self.lake = lake
-        self.platform, self.run_id, self.started_at = platform, run_id, started_at
-        self.key = observation_key(platform, started_at.date(), check_run_id(run_id))
+        self.platform, self.run_id, self.started_at = platform, check_run_id(run_id), started_at
+        self.day = started_at.date()
+        self.name = f"{OBSERVATIONS.name} {platform} run {run_id}"
         self.row_group_rows = row_group_rows
         self.statuses: Counter[str] = Counter()
         self.sources: set[str] = set()
         self.errors: Counter[str] = Counter()
         self._buffer: list[pa.Table] = []
         self._buffered_rows = 0
-        self._writer: LakeWriter | None = None
+        self._writer: DeltaRunWriter | None = None
         self._failure: BaseException | None = None
         self._closed = False
         self._lock = threading.Lock()
@@ -88,6 +84,7 @@ class Landing:
         except (pa.ArrowException, ValueError, TypeError, OverflowError):
             observations = salvaged(observations)
             table = to_table(observations)
+        self._check_rows(table)
         batch: Counter[str] = Counter(row.status for row in observations)
         with self._lock:
             self._check()
@@ -123,18 +120,27 @@ class Landing:
             common = self.errors.most_common(1)
         return common[0][0] if common else None
 
-    def commit(self) -> LakeFile | None:
-        """Make every added row visible as the run's file (None when no row was added)."""
+    def commit(self) -> int | None:
+        """Make every added row visible in one version, replacing this run's earlier rows of
+        this platform; returns the version (None when no row was added: nothing is
+        written, and an earlier landing of the run stays as it was)."""
         with self._lock:
             self._check()
-            if self._buffer:
+            if self._writer is not None and self._buffer:
                 self._flush()
             writer, self._writer = self._writer, None
+            # A run that fits one buffer (the usual one) is written at once, with no thread.
+            held = pa.concat_tables(self._buffer) if writer is None and self._buffer else None
+            self._buffer, self._buffered_rows = [], 0
             self._closed = True
-        return writer.commit() if writer is not None else None
+        if writer is not None:
+            return writer.commit()
+        if held is None:
+            return None
+        return replace_run(self.lake, OBSERVATIONS, self.platform, self.run_id, self.day, held)
 
     def abort(self) -> None:
-        """Give up: nothing of this run's file becomes visible."""
+        """Give up: no version names any of this run's rows."""
         with self._lock:
             self._buffer.clear()
             self._buffered_rows = 0
@@ -143,37 +149,45 @@ class Landing:
         if writer is not None:
             writer.abort()
 
+    def _check_rows(self, table: pa.Table) -> None:
+        for column, expected in (("run_id", self.run_id), ("platform", self.platform)):
+            if table.num_rows and not pc.all(pc.equal(table[column], expected)).as_py():
+                raise LakeError(f"{self.name}: a row of another {column} was added")
+
     def _flush(self) -> None:
-        if self._writer is None:
-            self._writer = self.lake.writer(self.key, OBSERVATION_SCHEMA, PARQUET_OPTIONS)
         try:
+            if self._writer is None:
+                self._writer = DeltaRunWriter(
+                    self.lake, OBSERVATIONS, self.platform, self.run_id, self.day
+                )
             self._writer.write(pa.concat_tables(self._buffer))
         except BaseException as error:
-            # The row groups already written went with the file: nothing more may be added.
+            # What was streamed goes with the write: nothing more may be added.
             self._failure = error
-            self._writer.abort()
-            self._writer = None
+            if self._writer is not None:
+                self._writer.abort()
+                self._writer = None
             raise
         self._buffer = []
         self._buffered_rows = 0
 
     def _check(self) -> None:
         if self._closed:
-            raise LakeError(f"{self.key}: this run's file is already committed or given up")
+            raise LakeError(f"{self.name}: this run's rows are already committed or given up")
         if self._failure is not None:
             raise LakeError(
-                f"{self.key}: an earlier write failed ({self._failure}); nothing of this run's "
-                "file was kept"
+                f"{self.name}: an earlier write failed ({type(self._failure).__name__}); "
+                "nothing of this run's rows was kept"
             ) from self._failure
 
 
 @contextlib.contextmanager
 def landings(
-    lake: Lake, platforms: Iterable[str], run_id: str, started_at: datetime
+    lake: DeltaLake, platforms: Iterable[str], run_id: str, started_at: datetime
 ) -> Iterator[dict[str, Landing]]:
-    """A `Landing` per platform. On leaving, whatever was not committed is given up (nothing
-    partial stays); a signal's exception first sets the stop event (`stopping.stop_on`), so
-    that the waits of fetches still running in other threads end too."""
+    """A `Landing` per platform: on leaving, whatever was not committed is given up; a
+    signal's exception first sets the stop event (`stopping.stop_on`), so that the waits of
+    fetches still running in other threads end too."""
     opened = {platform: Landing(lake, platform, run_id, started_at) for platform in platforms}
     try:
         yield opened
@@ -181,19 +195,34 @@ def landings(
         stopping.stop_on(error)
         raise
     finally:
-        for landing in opened.values():
-            landing.abort()
+        for landed in opened.values():
+            landed.abort()
+
+
+def write_run_record(lake: DeltaLake, record: run_log.RunRecord) -> int:
+    """Land the record in the run-log table, replacing the run's earlier record of that
+    platform; returns the version."""
+    return replace_run(
+        lake,
+        RUN_LOG,
+        record.platform,
+        check_run_id(record.run_id),
+        record.started_at.date(),
+        record.to_table(),
+    )
 
 
 def write_observations(
-    lake: Lake,
+    lake: DeltaLake,
     platform: str,
     run_id: str,
     started_at: datetime,
     observations: Sequence[Observation],
-) -> LakeFile:
-    """Land one platform's rows of a run as one Parquet file, atomically (see `Landing`)."""
-    landing = Landing(lake, platform, run_id, started_at, row_group_rows=max(1, len(observations)))
+) -> int | None:
+    """Land one platform's rows of a run in one commit (see `Landing`); the version made
+    (None when there is no row: nothing is written)."""
+    landing = Landing(
+        lake, platform, run_id, started_at, row_group_rows=max(1, len(observations)) + 1
+    )
     landing.add(observations)
-    written = landing.commit()
-    return written or lake.write(landing.key, to_table([]), PARQUET_OPTIONS)
+    return landing.commit()

@@ -32,6 +32,7 @@ __all__ = [
     "LAKE_NAME",
     "MANIFEST_NAME",
     "MARTS_NAME",
+    "MIGRATION_NAME",
     "PREFECT_HOME_NAME",
     "REPORT_NAME",
     "STATE_NAME",
@@ -53,6 +54,10 @@ CATALOG_NAME: Final = "followerledger.duckdb"
 REPORT_NAME: Final = "report.html"
 LAKE_NAME: Final = "lake"
 MARTS_NAME: Final = "marts"
+#: The migration's own folder under a local lake (`followerledger migrate`): the Delta tables
+#: it is building (`staging/`), the lake's old run files (`backup-<UTC time>/`, kept, never
+#: deleted) and its journal. No dataset is named like this and no reader lists it.
+MIGRATION_NAME: Final = "_migration"
 STATE_NAME: Final = "_state"
 MANIFEST_NAME: Final = "state.json"
 ALERTS_LEDGER_NAME: Final = "alerts.json"
@@ -138,17 +143,40 @@ class WarehouseLayout:
     @property
     def local_lake(self) -> Path:
         """The lake root as a local folder; SettingsError naming the lake setting for a
-        remote lake: `query` confines DuckDB to local folders."""
+        remote lake (what works on local folders only: the migration, the leftovers sweep)."""
         path = _local_path(self.lake_uri)
         if path is None:
             # Only the scheme is named: the rest of a URI can hold credentials.
             raise settings_error(
                 LAKE_ENV,
-                f"`followerledger query` reads only a local lake (a path or file:// URI), not "
-                f"a {urlsplit(self.lake_uri).scheme}:// one; query that lake with DuckDB "
-                f"directly",
+                f"this needs a local lake (a path or file:// URI), not "
+                f"a {urlsplit(self.lake_uri).scheme}:// one",
             )
         return path
+
+    def lake_dataset(self, dataset: str) -> Path:
+        """A dataset's folder in a local lake (`<lake>/<dataset>`); SettingsError for a
+        remote lake."""
+        return self.local_lake / dataset
+
+    @property
+    def migration(self) -> Path:
+        """The migration's folder in a local lake (`<lake>/_migration`)."""
+        return self.local_lake / MIGRATION_NAME
+
+    def migration_staging(self, dataset: str) -> Path:
+        """Where `migrate` builds a dataset's Delta table before swapping it in."""
+        return self.migration / "staging" / dataset
+
+    def migration_backup(self, stamp: str) -> Path:
+        """The folder the lake's old run files are moved to (`backup-<stamp>`, one folder per
+        dataset inside, laid out as the lake was)."""
+        return self.migration / f"backup-{stamp}"
+
+    @property
+    def migration_journal(self) -> Path:
+        """The journal of a migration in progress (which backup folder it moves files to)."""
+        return self.migration / "journal.json"
 
     @property
     def marts(self) -> Path:

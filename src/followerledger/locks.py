@@ -17,7 +17,7 @@ __all__ = [
 
 #: Who holds each lock, as the wait for it is worded.
 _HOLDERS: Final = {
-    "refresh": "refresh or compaction",
+    "refresh": "refresh, compaction or migration",
     "catalog": "catalog publication",
     "alerts": "alert delivery",
 }
@@ -25,7 +25,7 @@ _logger = logging.getLogger(__name__)
 
 
 def hold(layout: WarehouseLayout, name: str) -> contextlib.AbstractContextManager[None]:
-    """An inter-process lock: `refresh` serialises refresh and compaction, `catalog`
+    """An inter-process lock: `refresh` serialises refresh, compaction and migration, `catalog`
     serialises catalog publication, `alerts` serialises alert delivery. Waiting for it
     is said once at WARNING and ends with `stopping.Stopped` on SIGTERM or SIGINT."""
     path = layout.lock(name)

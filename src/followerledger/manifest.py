@@ -2,6 +2,10 @@
 
 Kept as one small JSON file (`WarehouseLayout.manifest`), replaced atomically. It is derived
 data: deleting it (or `refresh --full`) rebuilds everything from the lake.
+
+The lake's files are the ones its Delta tables' log names (`DeltaLake.snapshot`), each by
+its key relative to the lake root (`DeltaFile.key`); data files are never rewritten in
+place, so a key stands for the same rows for as long as a version names it.
 """
 
 from __future__ import annotations
@@ -9,12 +13,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final
 
 from followerledger import pause
-from followerledger.lake import COMPACTED_AT, SUPERSEDES, Lake, LakeFile, is_compacted
 from followerledger.layout import WarehouseLayout
 from followerledger.leftovers import temporary_name
 
@@ -25,20 +27,20 @@ __all__ = [
     "replace_json",
 ]
 
-STATE_VERSION: Final = 1
+#: 2: the lake is Delta tables (issue 14); a manifest of version 1 named run files, so it
+#: reads as empty and the first refresh after the upgrade is full.
+STATE_VERSION: Final = 2
 
 
 @dataclasses.dataclass
 class BuildManifest:
     """The lake files reflected in the marts, and the files each mart consists of."""
 
+    #: Each lake data file the marts reflect (`DeltaFile.key`) -> (size in bytes, rows).
     lake_files: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
+    #: Each lake dataset -> the table version those files were read at.
+    lake_versions: dict[str, int] = dataclasses.field(default_factory=dict)
     marts: dict[str, list[str]] = dataclasses.field(default_factory=dict)
-    #: Compaction, as the lake's compacted files record it in their footers (a cache: a
-    #: file missing here is read from its footer): each superseded key -> the compacted
-    #: file holding its rows, and each compacted file -> when it was written (ISO time).
-    superseded: dict[str, str] = dataclasses.field(default_factory=dict)
-    compacted: dict[str, str] = dataclasses.field(default_factory=dict)
     #: Mart files no published catalog names any more -> when they stopped being named;
     #: deleted after the reader grace period.
     retired: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -46,46 +48,13 @@ class BuildManifest:
     #: Digests of what the marts were computed from besides the lake (refresh.inputs_digest).
     inputs: dict[str, str] = dataclasses.field(default_factory=dict)
 
-    def lake_view(self) -> BuildManifest:
-        """An empty manifest that still knows which lake files compaction replaced (what a
-        full refresh starts from)."""
-        return BuildManifest(superseded=dict(self.superseded), compacted=dict(self.compacted))
-
-    def record_compaction(self, key: str, written_at: str, supersedes: Iterable[str]) -> None:
-        """Remember that the compacted file `key` holds the rows of `supersedes`.
-
-        A file merged again is listed, with all it superseded, by the newer merge; so an
-        original keeps the newer holder even when the older one is recorded after it."""
-        self.compacted[key] = written_at
-        newer = self.superseded.get(key)
-        for original in supersedes:
-            if newer is None or self.superseded.get(original) != newer:
-                self.superseded[original] = key
-
-    def current(self, lake: Lake, dataset: str) -> list[LakeFile]:
-        """The dataset's files that hold its rows now: all of them, less the files that a
-        compacted file present in the lake supersedes.
-
-        The lake alone decides (a compacted file lists what it supersedes in its footer,
-        and appears by an atomic rename), so readers see either the originals or the
-        merged file, never both; a re-created original (the same CSV imported again) stays
-        superseded; and this manifest is only a cache, learning unknown compacted files here.
-        """
-        files = lake.list(dataset)
-        present = {item.key for item in files if is_compacted(item.key)}
-        for key in sorted(present - self.compacted.keys()):
-            footer = lake.footer(key)
-            self.record_compaction(key, footer[COMPACTED_AT], json.loads(footer[SUPERSEDES]))
-        return [item for item in files if self.superseded.get(item.key) not in present]
-
     def to_json(self) -> dict[str, Any]:
         """The manifest as a JSON-serialisable mapping."""
         return {
             "version": STATE_VERSION,
             "lake_files": {key: list(value) for key, value in sorted(self.lake_files.items())},
+            "lake_versions": dict(sorted(self.lake_versions.items())),
             "marts": {name: sorted(files) for name, files in sorted(self.marts.items())},
-            "superseded": dict(sorted(self.superseded.items())),
-            "compacted": dict(sorted(self.compacted.items())),
             "retired": dict(sorted(self.retired.items())),
             "refreshed_at": self.refreshed_at,
             "inputs": dict(sorted(self.inputs.items())),
@@ -98,9 +67,8 @@ class BuildManifest:
             return cls()
         return cls(
             lake_files={key: (int(v[0]), int(v[1])) for key, v in data["lake_files"].items()},
+            lake_versions={name: int(v) for name, v in data.get("lake_versions", {}).items()},
             marts={name: list(files) for name, files in data["marts"].items()},
-            superseded=dict(data.get("superseded", {})),
-            compacted=dict(data.get("compacted", {})),
             retired=dict(data.get("retired", {})),
             refreshed_at=data.get("refreshed_at"),
             inputs=dict(data.get("inputs", {})),

@@ -1,6 +1,7 @@
 """Read-only SQL against the published warehouse, printed as a table, CSV or JSON.
 
-Kept light on purpose: this path imports DuckDB and nothing heavier (never Prefect).
+Kept light on purpose: this path imports DuckDB and nothing heavier (never Prefect; pyarrow
+only for an `s3://` lake, whose files DuckDB reads through `lake_filesystem`).
 The connection is confined with DuckDB's own controls to the warehouse's marts and the lake,
 so `query` can be offered to analysts on a shared machine.
 """
@@ -14,11 +15,18 @@ import io
 import json
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final, Literal
 
 import duckdb
+
+from followerledger.lake_filesystem import (
+    is_s3_lake,
+    lake_read_failure,
+    readable_lake_prefix,
+    register_lake_filesystem,
+)
 
 __all__ = [
     "FORMATS",
@@ -69,13 +77,16 @@ def check_read_only(sql: str) -> str:
 
 
 def open_warehouse(
-    catalog: Path, readable: Iterable[Path] | None = None
+    catalog: Path, readable: Iterable[Path] | None = None, lake: str | None = None
 ) -> duckdb.DuckDBPyConnection:
     """A read-only connection to the published warehouse, in UTC.
 
-    With `readable` (what `followerledger query` passes: the marts and lake folders), DuckDB
-    can open no file but the catalog and those under these folders, and the connection cannot
-    be reconfigured. Without it, the pipeline's own readers (the report) read unconfined.
+    With `lake` (the lake's path or URI), the lake's files can be read wherever it lives: an
+    `s3://` lake's filesystem is registered (`lake_filesystem.register_lake_filesystem`).
+    With `readable` (what `followerledger query` passes: the marts folder, and the lake
+    folder if it is local), DuckDB can open no file but the catalog, those under these
+    folders and, for an `s3://` lake, those under its root; the connection cannot be
+    reconfigured. Without it, the pipeline's own readers (the report) read unconfined.
     """
     if not catalog.exists():
         raise WarehouseMissing(
@@ -85,10 +96,14 @@ def open_warehouse(
     connection = duckdb.connect(str(catalog), read_only=True)
     try:
         connection.execute("set TimeZone = 'UTC'")
+        if lake is not None:
+            # A Python call, not SQL: it works after the lock below too, but no user reaches it.
+            register_lake_filesystem(connection, lake)
         if readable is not None:
-            connection.execute(
-                "set allowed_directories = $folders", {"folders": _spellings(readable)}
-            )
+            folders = _spellings(readable)
+            if lake is not None and is_s3_lake(lake):
+                folders.append(readable_lake_prefix(lake))
+            connection.execute("set allowed_directories = $folders", {"folders": folders})
             # After the catalog is attached (it stays readable), and locked last.
             connection.execute("set enable_external_access = false")
             connection.execute("set lock_configuration = true")
@@ -109,21 +124,45 @@ def _spellings(folders: Iterable[Path]) -> list[str]:
 
 
 def run_query(
-    catalog: Path, sql: str, readable: Iterable[Path] | None = None
+    catalog: Path,
+    sql: str,
+    readable: Iterable[Path] | None = None,
+    lake: str | None = None,
+    views: Mapping[str, str] | None = None,
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Columns and rows of one read-only statement; given `readable`, reading only the catalog
-    and files under those folders (see `open_warehouse`), QueryRefused for a read outside."""
+    and files under those folders and the `lake` (see `open_warehouse`), QueryRefused for a
+    read outside; `lake_filesystem.LakeUnreachable` (one line) when an S3 lake's files
+    cannot be read.
+
+    `views` (name -> SQL, e.g. `lake_as_of.lake_views_as_of`) become temporary views of the
+    connection. DuckDB resolves an unqualified name to a temporary view first, so each one
+    shadows the catalog's relation of that name, in the statement and inside the catalog's
+    views that read it; `followerledger.<name>` still names the catalog's.
+    """
     statement = check_read_only(sql)
-    connection = open_warehouse(catalog, readable)
+    connection = open_warehouse(catalog, readable, lake)
     try:
+        for name, definition in (views or {}).items():
+            connection.execute(f"create temporary view {_quoted_name(name)} as {definition}")
         relation = connection.sql(statement)
         if relation is None:
             return [], []
         return list(relation.columns), relation.fetchall()
     except duckdb.PermissionException as error:
         raise QueryRefused(f"query reads only the warehouse's marts and lake: {error}") from None
+    except duckdb.Error as error:
+        failure = None if lake is None else lake_read_failure(lake, error)
+        if failure is None:
+            raise
+        raise failure from None
     finally:
         connection.close()
+
+
+def _quoted_name(name: str) -> str:
+    # models.duckdb_sql.quote_name, not imported: it brings pyarrow with it.
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _plain(value: Any) -> Any:

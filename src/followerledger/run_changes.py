@@ -4,7 +4,7 @@ Per-run artifacts (the biggest movers) and alerts (milestones, drops, stale acco
 each account's count in this run next to its previous count, its count at the end of the
 previous UTC day, and when it was last counted. The marts lag one refresh behind a snapshot,
 so this reads the lake itself, limited to the partitions of the last days (cost does not
-grow with history) and to the files that hold rows now (`BuildManifest.current`, so a
+grow with history) and to the files its Delta table's latest version names (so a
 compaction in progress never counts a row twice).
 """
 
@@ -14,11 +14,10 @@ import dataclasses
 from datetime import datetime, timedelta
 from typing import Final
 
-from followerledger.lake import OBSERVATIONS, lake_of
+from followerledger.delta_lake import OBSERVATIONS, PARTITION_COLUMNS, delta_lake_of
 from followerledger.layout import WarehouseLayout
-from followerledger.manifest import ManifestStore
 from followerledger.models import LAKE_DATASETS
-from followerledger.models.duckdb_sql import connect, parquet_relation, sql_text
+from followerledger.models.duckdb_sql import connect, partitioned_relation, sql_text
 from followerledger.models.session import watchlist_tables
 from followerledger.watchlist import Watchlist, normalize_handle
 
@@ -83,16 +82,15 @@ def account_changes(
 ) -> list[AccountChange]:
     """Every watched account, with this run's row and what came before it in the window."""
     since = now - window
-    lake = lake_of(layout)
-    state = ManifestStore(layout).load()
     # A row lands in the partition of its run's UTC start day, at most a day before it.
     first_day = since.date() - timedelta(days=1)
-    paths = [
-        lake.path(item.key) for item in state.current(lake, OBSERVATIONS) if item.day >= first_day
-    ]
-    connection = connect(threads=1)
+    snapshot = delta_lake_of(layout).snapshot(OBSERVATIONS)
+    paths = [item.path for item in snapshot.files if item.day >= first_day]
+    connection = connect(threads=1, lake=layout)
     try:
-        relation = parquet_relation(paths, LAKE_DATASETS[OBSERVATIONS].columns)
+        relation = partitioned_relation(
+            paths, LAKE_DATASETS[OBSERVATIONS.name].columns, PARTITION_COLUMNS
+        )
         connection.execute(f"create temp view observations as {relation}")
         accounts, _ = watchlist_tables(watchlist)
         connection.register("watchlist", accounts)

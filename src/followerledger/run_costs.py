@@ -9,10 +9,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from followerledger.lake import lake_of
+from followerledger.delta_lake import DATASETS, delta_lake_of
 from followerledger.layout import WarehouseLayout
-from followerledger.manifest import ManifestStore
-from followerledger.models import DAILY, LAKE_DATASETS
+from followerledger.models import DAILY
 from followerledger.models.session import ModelSession
 
 _RUNS = next(model for model in DAILY if model.name == "runs")
@@ -20,17 +19,16 @@ _RUNS = next(model for model in DAILY if model.name == "runs")
 
 def run_costs(layout: WarehouseLayout, run_id: str, day: date) -> dict[str, Decimal | None]:
     """platform -> X's estimated cost of this run (None where the platform bills nothing)."""
-    lake = lake_of(layout)
-    state = ManifestStore(layout).load()
-    session = ModelSession(threads=2)
+    lake = delta_lake_of(layout)
+    session = ModelSession(threads=2, lake=layout)
     try:
-        for dataset in LAKE_DATASETS:
+        for dataset in DATASETS:
             files = [
-                lake.path(f.key)
-                for f in state.current(lake, dataset)
+                f.path
+                for f in lake.snapshot(dataset).files
                 if day - timedelta(days=1) <= f.day <= day
             ]
-            session.bind_dataset(dataset, files)
+            session.bind_dataset(dataset.name, files)
         rows = session.run(_RUNS, (day, day)).to_pylist()
     finally:
         session.close()

@@ -1,4 +1,5 @@
-"""The run log: one record per snapshot run and platform, landed in the lake beside the rows.
+"""The run log: one record per snapshot run and platform, landed in the lake's `run_log`
+table beside the rows (`landing.write_run_record`).
 
 It says when the run ran, how many requests and quota units it spent and what it found; the
 `runs` mart adds X's estimated cost. Kept in the lake so the warehouse can be rebuilt.
@@ -14,7 +15,6 @@ from typing import Final
 
 import pyarrow as pa
 
-from followerledger.lake import Lake, LakeFile, check_run_id
 from followerledger.observation import STATUSES, Observation
 
 __all__ = [
@@ -24,7 +24,6 @@ __all__ = [
     "Usage",
     "record_counts",
     "summarize",
-    "write_run_record",
 ]
 
 DATASET: Final = "run_log"
@@ -126,12 +125,3 @@ def record_counts(
         dict(sorted(statuses.items())),
         "emulator" if sources == {"emulator"} else "api",
     )
-
-
-def write_run_record(lake: Lake, record: RunRecord) -> LakeFile:
-    """Land the record under `run_log/platform=<p>/date=<run start>/<run_id>.parquet`."""
-    key = (
-        f"{DATASET}/platform={record.platform}/date={record.started_at.date().isoformat()}/"
-        f"{check_run_id(record.run_id)}.parquet"
-    )
-    return lake.write(key, record.to_table())

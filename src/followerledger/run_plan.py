@@ -15,8 +15,9 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from followerledger.lake import Lake, lake_of
+from followerledger.delta_lake import DeltaLake, delta_lake_of
 from followerledger.layout import WarehouseLayout
+from followerledger.leftovers import sweep_warehouse
 from followerledger.observation import Observation
 from followerledger.secret_blocks import with_secret_blocks
 from followerledger.settings import Settings, load_settings
@@ -54,7 +55,7 @@ class StartedRun:
     settings: Settings
     watchlist: Watchlist
     layout: WarehouseLayout
-    lake: Lake
+    lake: DeltaLake
     run_id: str
     started_at: datetime
     sources: dict[str, PlatformSource]
@@ -76,8 +77,8 @@ def start_run(
     require_config(settings, chosen)
     started_at = datetime.now(UTC)
     layout = settings.layout
-    lake = lake_of(layout)
-    lake.sweep_leftovers(layout)
+    lake = delta_lake_of(layout)
+    sweep_warehouse(layout)
     sources = {
         p: build_source(p, settings, throttle_for=throttle_for, logger=logger) for p in chosen
     }

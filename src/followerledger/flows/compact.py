@@ -1,4 +1,4 @@
-"""Compaction flow: merge each closed day's lake files; delete originals past the grace period."""
+"""Compaction flow: Delta compaction of each closed day, then vacuum with the reader grace."""
 
 from __future__ import annotations
 

@@ -27,17 +27,19 @@ def import_history_flow(file: str, refresh: bool = True) -> dict[str, Any]:
     if warning is not None:
         logger.warning(warning)
     logger.info(
-        "imported %d rows from %s as %s (%d files)",
+        "imported %d rows from %s as %s (%d partitions, observations table version %d)",
         report.rows,
         file,
         report.run_id,
-        len(report.files),
+        len(report.partitions),
+        report.version,
     )
     if refresh:
         refresh_marts(settings, as_is(watchlist), False)
     return {
         "run_id": report.run_id,
         "rows": report.rows,
-        "files": len(report.files),
+        "version": report.version,
+        "partitions": len(report.partitions),
         "unwatched_rows": sum(count for _, _, count in report.unwatched),
     }

@@ -50,7 +50,7 @@ def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None)
         for name, landed in landings.items():
             records.append(landed.record(sources[name].usage(), datetime.now(UTC)))
             tasks.write_observations(as_is(landed))
-            tasks.write_run_record(lake, records[-1])
+            tasks.write_run_record(as_is(lake), records[-1])
             logger.info("%s: %s in %d requests", name, records[-1].statuses, records[-1].requests)
     publish_catalog(layout, as_is(watchlist))
     costs = tasks.price_run(layout, run_id, started_at)

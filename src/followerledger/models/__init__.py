@@ -24,14 +24,13 @@ import re
 from collections.abc import Mapping
 from typing import Final, Literal
 
+from followerledger import delta_lake
 from followerledger.models.duckdb_sql import (
-    OBSERVATION_COLUMNS,
     Columns,
     arrow_columns,
     parse_columns,
     sql_text,
 )
-from followerledger.run_log import RUN_LOG_SCHEMA
 
 __all__ = [
     "ALL_MODELS",
@@ -68,12 +67,12 @@ class Dataset:
 LAKE_DATASETS: Final[dict[str, Dataset]] = {
     # No keys: an imported file listing a handle twice at the same moment lands both rows.
     "observations": Dataset(
-        OBSERVATION_COLUMNS,
+        arrow_columns(delta_lake.OBSERVATIONS.table_schema),
         "observations: every row of the lake, one per watched account per run. "
         "Grain: (run_id, platform, requested_handle).",
     ),
     "run_log": Dataset(
-        arrow_columns(RUN_LOG_SCHEMA),
+        arrow_columns(delta_lake.RUN_LOG.table_schema),
         "run_log: one record per snapshot run and platform, as the run wrote it. "
         "Grain: (run_id, platform). The runs relation adds X's estimated cost.",
         keys=("run_id", "platform"),

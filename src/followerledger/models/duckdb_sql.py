@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from importlib import resources
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import duckdb
 import pyarrow as pa
 
+from followerledger.lake_filesystem import register_lake_filesystem
 from followerledger.observation import OBSERVATION_SCHEMA
+
+if TYPE_CHECKING:
+    from followerledger.delta_lake import DeltaSnapshot
+    from followerledger.layout import WarehouseLayout
 
 _ARROW_TO_DUCKDB: Final = {
     pa.string(): "varchar",
@@ -28,19 +33,29 @@ def sql_text(path: str) -> str:
     return resources.files("followerledger.sql").joinpath(path).read_text(encoding="utf-8")
 
 
-def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB session in UTC with the shared macros loaded.
+def connect(
+    threads: int | None = None, lake: WarehouseLayout | str | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB session in UTC with the shared macros loaded; given the `lake`
+    (a layout or lake URI), able to read its files wherever it lives
+    (`lake_filesystem.register_lake_filesystem`: `LakeUnreachable` if it cannot).
 
     The pipeline never opens the published .duckdb file read-write: all work happens in
     memory over Parquet, so analysts' connections are never blocked (DESIGN principle 5).
     """
     connection = duckdb.connect()
-    connection.execute("set TimeZone = 'UTC'")
-    # A long rebuild would draw DuckDB's progress bar into the CLI's output and flow logs.
-    connection.execute("set enable_progress_bar = false")
-    if threads is not None:
-        connection.execute(f"set threads = {int(threads)}")
-    connection.execute(sql_text("macros.sql"))
+    try:
+        connection.execute("set TimeZone = 'UTC'")
+        # A long rebuild would draw DuckDB's progress bar into the CLI's output and flow logs.
+        connection.execute("set enable_progress_bar = false")
+        if threads is not None:
+            connection.execute(f"set threads = {int(threads)}")
+        connection.execute(sql_text("macros.sql"))
+        if lake is not None:
+            register_lake_filesystem(connection, lake)
+    except BaseException:
+        connection.close()
+        raise
     return connection
 
 
@@ -95,6 +110,49 @@ def parquet_relation(paths: Sequence[str], columns: Columns, *, one_schema: bool
         f"hive_partitioning = false) "
         f"union all by name {empty}"
     )
+
+
+def partitioned_relation(paths: Sequence[str], columns: Columns, partitions: Sequence[str]) -> str:
+    """SQL reading exactly these Parquet files of a Delta table (`delta_lake.DeltaSnapshot`),
+    with every listed column, offline (no delta extension).
+
+    Delta data files do not hold the partition columns: DuckDB reads them from the files'
+    Hive-style paths (`platform=<p>/date=<d>/`, checked against the log when the snapshot is
+    taken), typed as `columns` declares them. Only the listed columns come out, in their
+    order: a `key=value` folder above the lake (`/data/env=prod/lake`) would otherwise read
+    as one more column.
+    """
+    empty = empty_relation(columns)
+    if not paths:
+        return empty
+    kinds = dict(columns)
+    types = ", ".join(f"{literal(name)}: {kinds[name]}" for name in partitions)
+    files = ", ".join(literal(path) for path in paths)
+    names = ", ".join(quote_name(name) for name, _ in columns)
+    return (
+        f"select {names} from (select * from read_parquet([{files}], union_by_name = true, "
+        f"hive_partitioning = true, hive_types = {{{types}}}) "
+        f"union all by name {empty})"
+    )
+
+
+def snapshot_relation(snapshot: DeltaSnapshot) -> str:
+    """SQL reading exactly the files of one Delta table version, with its table schema's
+    columns (the dataset's rows plus `date`): what the catalog's views can name instead of
+    the exact-file list of today's lake."""
+    return partitioned_relation(
+        [file.path for file in snapshot.files],
+        arrow_columns(snapshot.dataset.table_schema),
+        snapshot.partition_columns,
+    )
+
+
+def snapshot_comment(summary: str, snapshot: DeltaSnapshot) -> str:
+    """A lake view's comment naming the table version it reads, so an analyst can read the
+    same rows elsewhere (`pl.scan_delta(<lake>/<dataset>, version=N)`)."""
+    if snapshot.version is None:
+        return f"{summary} Delta table {snapshot.dataset.name}, not created yet."
+    return f"{summary} Delta table {snapshot.dataset.name}, version {snapshot.version}."
 
 
 OBSERVATION_COLUMNS: Final = arrow_columns(OBSERVATION_SCHEMA)

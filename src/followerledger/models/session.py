@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
 
+from followerledger.delta_lake import PARTITION_COLUMNS
+from followerledger.lake_filesystem import lake_read_failure
 from followerledger.models import (
     DAILY,
     INCREMENTAL,
@@ -28,8 +31,12 @@ from followerledger.models.duckdb_sql import (
     empty_relation,
     literal,
     parquet_relation,
+    partitioned_relation,
 )
 from followerledger.watchlist import Watchlist
+
+if TYPE_CHECKING:
+    from followerledger.layout import WarehouseLayout
 
 WATCHLIST_SCHEMA = pa.schema(
     [
@@ -72,12 +79,19 @@ def seed_relation(seed: Seed) -> str:
 
 
 class ModelSession:
-    """Binds inputs under the names the SQL models read, and runs models."""
+    """Binds inputs under the names the SQL models read, and runs models.
+
+    Given the `lake` (a layout or lake URI), its files can be bound wherever the lake lives
+    (an `s3://` lake through the filesystem `lake_filesystem` registers)."""
 
     def __init__(
-        self, threads: int | None = None, parameters: Mapping[str, object] | None = None
+        self,
+        threads: int | None = None,
+        parameters: Mapping[str, object] | None = None,
+        lake: WarehouseLayout | str | None = None,
     ) -> None:
-        self.connection: duckdb.DuckDBPyConnection = connect(threads)
+        self.connection: duckdb.DuckDBPyConnection = connect(threads, lake)
+        self.lake = lake
         self.parameters: dict[str, object] = with_defaults(parameters)
         self._tables: dict[str, pa.Table] = {}
 
@@ -97,11 +111,19 @@ class ModelSession:
 
     def bind_dataset(self, dataset: str, paths: Sequence[str]) -> None:
         """A view named after a lake dataset (observations, …) over these of its files."""
-        self.bind_parquet(dataset, paths, LAKE_DATASETS[dataset].columns)
+        self.bind_lake_files(dataset, dataset, paths)
 
     def bind_observations(self, name: str, paths: Sequence[str]) -> None:
         """A view `name` over these lake files, with the observation columns."""
-        self.bind_parquet(name, paths, LAKE_DATASETS["observations"].columns)
+        self.bind_lake_files(name, "observations", paths)
+
+    def bind_lake_files(self, name: str, dataset: str, paths: Sequence[str]) -> None:
+        """A view `name` over these data files of a lake dataset's Delta table, with its
+        columns (the partition columns read from the files' paths)."""
+        self.bind_sql(
+            name,
+            partitioned_relation(paths, LAKE_DATASETS[dataset].columns, PARTITION_COLUMNS),
+        )
 
     def bind_table(self, name: str, table: pa.Table) -> None:
         """An Arrow table under `name` (kept alive as long as the session)."""
@@ -140,11 +162,25 @@ class ModelSession:
     def run(self, model: Model, days: tuple[date, date] | None = None) -> pa.Table:
         """The model's rows as an Arrow table."""
         params = self.model_parameters(model, days)
-        return self.connection.sql(model.sql, params=params).to_arrow_table()
+        with self._reading():
+            return self.connection.sql(model.sql, params=params).to_arrow_table()
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
         """Any query's rows as an Arrow table."""
-        return self.connection.sql(sql, params=dict(params or {})).to_arrow_table()
+        with self._reading():
+            return self.connection.sql(sql, params=dict(params or {})).to_arrow_table()
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """A read whose S3 lake fails under it (the endpoint went away, the key was revoked)
+        raises the one-line `lake_filesystem.LakeUnreachable`, not pyarrow's traceback text."""
+        try:
+            yield
+        except duckdb.Error as error:
+            failure = None if self.lake is None else lake_read_failure(self.lake, error)
+            if failure is None:
+                raise
+            raise failure from None
 
     def columns(self, model: Model) -> Columns:
         """The model's output columns as (name, DuckDB type) pairs."""
@@ -159,8 +195,8 @@ class ModelSession:
         return each published model's columns."""
         self.bind_watchlist(None)
         self.bind_seeds()
-        for name, dataset in LAKE_DATASETS.items():
-            self.bind_parquet(name, [], dataset.columns)
+        for name in LAKE_DATASETS:
+            self.bind_dataset(name, [])
         for model in INCREMENTAL:
             self.bind_parquet(model.name, [], model.columns)
         self.create_staging()

@@ -1,11 +1,13 @@
 """Bring the marts up to date with the lake, touching only what new lake files change.
 
-`refresh` compares the lake with the files the marts already reflect (kept in the warehouse
-manifest). New files give the UTC days to recompute. Incremental models merge the new observations
-into their previous rows. Each daily model recomputes the days that changed upstream (plus
-its reach), merges them into its month files and leaves every other month alone. Snapshot
-models are rebuilt whole from those. `full=True` starts from an empty manifest and so
-recomputes everything, through the very same code: both paths must give identical marts.
+`refresh` compares the files the lake's Delta tables name at their latest versions (read from
+their logs) with the files the marts already reflect (kept in the warehouse manifest, with the
+versions they were read at). New files give the UTC days to recompute. Incremental models
+merge the new observations into their previous rows. Each daily model recomputes the days
+that changed upstream (plus its reach), merges them into its month files and leaves every
+other month alone. Snapshot models are rebuilt whole from those. `full=True` starts from an
+empty manifest and so recomputes everything, through the very same code: both paths must give
+identical marts.
 
 Marts also depend on inputs other than the lake: the models' SQL, the seeds, the parameters
 and the watchlist (brands, landscapes, and the accounts its handles resolve to). A digest of
@@ -14,7 +16,7 @@ rows computed from the old inputs.
 
 One module per job: `changes` (what changed, which days to recompute), `incremental`,
 `daily` (the month files merge), `snapshots`, `retired` (deleting mart files no catalog
-names); `build` holds the session and writes the mart files, `days` the day arithmetic.
+names); `mart_build` holds the session and writes the mart files, `days` the day arithmetic.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ from datetime import date, datetime, timedelta
 from followerledger import locks
 from followerledger.catalog import publish
 from followerledger.clock import utc_now
-from followerledger.lake import lake_of
+from followerledger.delta_lake import delta_lake_of
 from followerledger.layout import WarehouseLayout
-from followerledger.manifest import ManifestStore
+from followerledger.leftovers import sweep_warehouse
+from followerledger.manifest import BuildManifest, ManifestStore
 from followerledger.models import DAILY, INCREMENTAL, with_defaults
 from followerledger.refresh.changes import handle_taken_over, inputs_digest
 from followerledger.refresh.daily import refresh_daily
@@ -89,8 +92,8 @@ def refresh(
     on an older catalog keep working that long.
     """
     started = time.perf_counter()
-    lake = lake_of(layout)
-    lake.sweep_leftovers(layout)
+    lake = delta_lake_of(layout)
+    sweep_warehouse(layout)
     now = clock()
     version = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     store = ManifestStore(layout)
@@ -98,7 +101,7 @@ def refresh(
         previous = store.load()
         inputs = inputs_digest(watchlist, with_defaults(parameters))
         full = full or previous.inputs.get("models") != inputs
-        state = previous.lake_view() if full else previous
+        state = BuildManifest() if full else previous
         state.inputs = {**state.inputs, "models": inputs}
         listed_before = listed_keys(previous)
         build = MartBuild(layout, lake, state, watchlist, parameters, threads, version)
@@ -135,4 +138,5 @@ def _update_marts(build: MartBuild, full: bool) -> set[date]:
         refresh_daily(build, touched, rebuild_daily)
     refresh_snapshots(build)
     state.lake_files = changes.current
+    state.lake_versions = changes.versions
     return touched

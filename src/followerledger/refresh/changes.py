@@ -9,9 +9,9 @@ import json
 from collections.abc import Mapping
 from datetime import date, timedelta
 
-from followerledger.lake import Lake, LakeFile
+from followerledger.delta_lake import DATASETS, DeltaFile, DeltaLake, partition_day
 from followerledger.manifest import BuildManifest
-from followerledger.models import ALL_MODELS, DAILY, LAKE_DATASETS, SEEDS
+from followerledger.models import ALL_MODELS, DAILY, SEEDS
 from followerledger.models.duckdb_sql import sql_text
 from followerledger.models.session import ModelSession, watchlist_tables
 from followerledger.refresh.days import days_between
@@ -20,33 +20,56 @@ from followerledger.watchlist import Watchlist
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class LakeChanges:
-    """The lake's current files, compared with those the marts reflect."""
+    """The files the lake's tables name at their latest versions, compared with those the
+    marts reflect (the manifest's `lake_files`, read at `lake_versions`)."""
 
     #: Every dataset's current files.
-    files: dict[str, list[LakeFile]]
-    #: Each current file's (size, mtime_ns): what the state records as reflected.
+    files: dict[str, list[DeltaFile]]
+    #: Each current file's (size, rows): what the manifest records as reflected.
     current: dict[str, tuple[int, int]]
     #: Each current file's partition day.
     file_days: dict[str, date]
-    #: Files new or changed since the marts were computed, per dataset.
-    added: dict[str, list[LakeFile]]
-    #: Files the marts reflect that were replaced or removed since.
+    #: Files new since the marts were computed, per dataset.
+    added: dict[str, list[DeltaFile]]
+    #: Files the marts reflect that no version names any more (a re-run replaced them).
     vanished: list[str]
+    #: Each dataset's table version read (absent: no table yet).
+    versions: dict[str, int]
 
     @classmethod
-    def of(cls, lake: Lake, state: BuildManifest) -> LakeChanges:
-        """The changes of `lake` since `state`."""
-        files = {dataset: state.current(lake, dataset) for dataset in LAKE_DATASETS}
-        current = {f.key: (f.size, f.mtime_ns) for found in files.values() for f in found}
+    def of(cls, lake: DeltaLake, state: BuildManifest) -> LakeChanges:
+        """The changes of `lake` since `state`, from its tables' logs: a table still at the
+        version the marts reflect (`state.lake_versions`) has nothing new; another names, at
+        its latest version, the files added since (not in `state.lake_files`) and no longer
+        the ones that vanished (replaced by a re-run or a compaction)."""
+        snapshots = {dataset.name: lake.snapshot(dataset) for dataset in DATASETS}
+        files = {name: list(snapshot.files) for name, snapshot in snapshots.items()}
+        current = {f.key: (f.size, f.rows) for found in files.values() for f in found}
+        unchanged = {
+            name
+            for name, snapshot in snapshots.items()
+            if snapshot.version is not None and state.lake_versions.get(name) == snapshot.version
+        }
         return cls(
             files,
             current,
             {f.key: f.day for found in files.values() for f in found},
             {
-                dataset: [f for f in found if state.lake_files.get(f.key) != current[f.key]]
+                dataset: []
+                if dataset in unchanged
+                else [f for f in found if state.lake_files.get(f.key) != current[f.key]]
                 for dataset, found in files.items()
             },
-            [key for key, seen in state.lake_files.items() if current.get(key) != seen],
+            [
+                key
+                for key, seen in state.lake_files.items()
+                if key.split("/", 1)[0] not in unchanged and current.get(key) != seen
+            ],
+            {
+                name: snapshot.version
+                for name, snapshot in snapshots.items()
+                if snapshot.version is not None
+            },
         )
 
     @property
@@ -123,7 +146,7 @@ def touched_days(
     # A replaced or removed file: its partition day and the next (a run that started
     # before midnight may hold rows of the following day).
     for key in changes.vanished:
-        day = LakeFile(key, 0, 0).day
+        day = partition_day(key)
         touched.update({day, day + timedelta(days=1)})
     # Handles that now resolve to a different (or a first) account: re-key their history.
     identity_after = resolved_identity(session)

@@ -8,7 +8,8 @@ from datetime import date
 
 import pyarrow as pa
 
-from followerledger.lake import Lake, LakeFile, marts_of
+from followerledger.delta_lake import DeltaFile, DeltaLake
+from followerledger.lake import marts_of
 from followerledger.layout import WarehouseLayout
 from followerledger.manifest import BuildManifest
 from followerledger.models import Model
@@ -42,7 +43,7 @@ class MartBuild:
     def __init__(
         self,
         layout: WarehouseLayout,
-        lake: Lake,
+        lake: DeltaLake,
         state: BuildManifest,
         watchlist: Watchlist | None,
         parameters: Mapping[str, object] | None,
@@ -53,7 +54,7 @@ class MartBuild:
         self.version = version
         self.marts = marts_of(layout)
         self.state = state
-        self.session = ModelSession(threads, parameters)
+        self.session = ModelSession(threads, parameters, layout)
         self.session.bind_watchlist(watchlist)
         self.session.bind_seeds()
         self.changes = LakeChanges.of(lake, state)
@@ -67,9 +68,9 @@ class MartBuild:
         self.written += 1
         return key
 
-    def paths(self, files: Sequence[LakeFile]) -> list[str]:
+    def paths(self, files: Sequence[DeltaFile]) -> list[str]:
         """The paths DuckDB reads lake files by."""
-        return [self.lake.path(f.key) for f in files]
+        return [f.path for f in files]
 
     def bind_stored(self, models: Sequence[Model]) -> None:
         """Bind models as stored (their current mart files)."""

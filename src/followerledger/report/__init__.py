@@ -54,12 +54,19 @@ class ReportWritten:
 
 
 def build_report(
-    catalog: Path, *, zone: zoneinfo.ZoneInfo, days: int, now: datetime
+    catalog: Path,
+    *,
+    zone: zoneinfo.ZoneInfo,
+    days: int,
+    now: datetime,
+    lake: str | None = None,
 ) -> tuple[str, int]:
-    """The report's HTML for the last `days` days of data, and how many accounts it shows."""
+    """The report's HTML for the last `days` days of data, and how many accounts it shows.
+
+    `lake` (the lake's path or URI) lets the catalog's lake views read an `s3://` lake."""
     if days < 1:
         raise ValueError(f"days must be 1 or more, not {days}")
-    connection = open_warehouse(catalog)
+    connection = open_warehouse(catalog, lake=lake)
     try:
         data = read_report_data(connection, days, now.date())
     finally:
@@ -74,11 +81,13 @@ def write_report(
     now: datetime,
     zone: zoneinfo.ZoneInfo | None = None,
     days: int = DEFAULT_DAYS,
+    lake: str | None = None,
 ) -> ReportWritten:
-    """Write the report to `out` (a temporary name, then an atomic rename)."""
+    """Write the report to `out` (a temporary name, then an atomic rename); `lake` as
+    `build_report`."""
     started = time.perf_counter()
     html, accounts = build_report(
-        catalog, zone=zone or zoneinfo.ZoneInfo("UTC"), days=days, now=now
+        catalog, zone=zone or zoneinfo.ZoneInfo("UTC"), days=days, now=now, lake=lake
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_name(temporary_name(out.name))

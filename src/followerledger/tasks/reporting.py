@@ -54,7 +54,10 @@ def write_report(settings: Settings) -> str:
     """Rewrite the warehouse's report (`WarehouseLayout.report`) from the published
     warehouse; its path."""
     layout = settings.layout
-    return str(report.write_report(layout.catalog, layout.report, now=datetime.now(UTC)).path)
+    written = report.write_report(
+        layout.catalog, layout.report, now=datetime.now(UTC), lake=layout.lake_uri
+    )
+    return str(written.path)
 
 
 @task(name="send_alerts", cache_policy=NO_CACHE)

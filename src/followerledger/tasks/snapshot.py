@@ -10,8 +10,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from followerledger import landing, run_log, run_plan, stopping
+from followerledger.delta_lake import DeltaLake
 from followerledger.identity import Identities, known_identities
-from followerledger.lake import Lake, LakeError
+from followerledger.lake import LakeError
 from followerledger.layout import WarehouseLayout
 from followerledger.run_costs import run_costs
 from followerledger.sources import PlatformSource
@@ -47,16 +48,15 @@ def fetch_batch(
 
 
 @task(name="write_observations", cache_policy=NO_CACHE)
-def write_observations(landing: landing.Landing) -> str | None:
-    """Make one platform's landed rows visible as the run's Parquet file."""
-    written = landing.commit()
-    return written.key if written else None
+def write_observations(landing: landing.Landing) -> int | None:
+    """Make one platform's landed rows visible in one commit; the table version made."""
+    return landing.commit()
 
 
 @task(name="write_run_record", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def write_run_record(lake: Lake, record: run_log.RunRecord) -> str:
-    """Land what the run found and spent on one platform."""
-    return run_log.write_run_record(lake, record).key
+def write_run_record(lake: DeltaLake, record: run_log.RunRecord) -> int:
+    """Land what the run found and spent on one platform; the run log's version made."""
+    return landing.write_run_record(lake, record)
 
 
 @task(name="price_run", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)

@@ -13,7 +13,6 @@ from followerledger import compaction
 from followerledger.catalog import publish
 from followerledger.configured_refresh import refresh_configured
 from followerledger.history_import import ImportReport, import_history
-from followerledger.lake import lake_of
 from followerledger.layout import WarehouseLayout
 from followerledger.refresh import RefreshReport
 from followerledger.settings import Settings
@@ -44,4 +43,4 @@ def compact_lake(
 def import_file(path: Path, layout: WarehouseLayout, watchlist: Watchlist) -> ImportReport:
     """Validate the whole CSV, then land it (all rows or none; re-importing replaces).
     Not retried: a bad file stays bad, and the run is started by hand anyway."""
-    return import_history(path, lake_of(layout), watchlist=watchlist, layout=layout)
+    return import_history(path, layout, watchlist=watchlist)
