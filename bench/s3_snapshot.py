@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
 import statistics
 import tempfile
 import uuid
@@ -27,6 +26,7 @@ from pyarrow import fs as pafs
 
 from bench.snapshot_scale import (
     Emulator,
+    bench_server,
     emulator_urls,
     flow_run,
     free_port,
@@ -34,8 +34,8 @@ from bench.snapshot_scale import (
     write_watchlist,
 )
 from followerledger.delta_lake import OBSERVATIONS, S3_OPTIONS, DeltaLake
-from followerledger.layout import LAKE_ENV, WarehouseLayout
-from followerledger.prefect_server import client_environment, ensure_server
+from followerledger.layout import LAKE_ENV
+from followerledger.prefect_server import client_environment
 
 #: The emulated store's region and keys: moto accepts any key; these are no secret.
 REGION: Final = "eu-west-1"
@@ -106,7 +106,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     seconds: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="bench-s3-") as folder, moto_s3() as url:
         root = Path(folder)
-        server = ensure_server(WarehouseLayout.at(root / "prefect"), port=free_port())
+        server = bench_server()
         emulator = Emulator()
         try:
             bucket = create_bucket(url)
@@ -143,8 +143,6 @@ def run(quick: bool = False) -> dict[str, Any]:
                 assert rows == accounts * (repeat + warm), f"{name} lake: {rows} rows"
         finally:
             emulator.stop()
-            if server.pid:
-                os.kill(server.pid, signal.SIGTERM)
     ratio = seconds["s3"] / seconds["local"]
     print(
         f"snapshot of {accounts:,} accounts (X and Bluesky, emulator, median of {repeat}): "

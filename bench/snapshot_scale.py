@@ -12,9 +12,12 @@ the accounts' ids imported into it by `import_history`, as a deployment's would 
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import math
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -33,7 +36,7 @@ from followerledger.emulator import emulator_environment
 from followerledger.emulator.world import World
 from followerledger.history_import import import_history
 from followerledger.layout import WarehouseLayout
-from followerledger.prefect_server import client_environment, ensure_server
+from followerledger.prefect_server import PrefectServer, client_environment, ensure_server
 from followerledger.sources import registry
 from followerledger.sources.bluesky import BATCH_SIZE as BLUESKY_BATCH
 from followerledger.sources.mastodon import BATCH_SIZE as MASTODON_BATCH
@@ -156,6 +159,28 @@ def flow_run(environment: dict[str, str]) -> dict[str, Any]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
+_SHARED: list[PrefectServer] = []
+
+
+def bench_server() -> PrefectServer:
+    """The one Prefect server every section that runs flows uses (this one and `s3`): started
+    at first use, in a folder of its own, and stopped when the benchmark process exits.
+    Starting one costs seconds of both cores, more than a quick section's runs."""
+    if not _SHARED:
+        folder = Path(tempfile.mkdtemp(prefix="bench-prefect-"))
+        server = ensure_server(WarehouseLayout.at(folder / "prefect"), port=free_port())
+
+        def stop() -> None:
+            if server.pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(server.pid, signal.SIGTERM)
+            shutil.rmtree(folder, ignore_errors=True)
+
+        atexit.register(stop)
+        _SHARED.append(server)
+    return _SHARED[0]
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     """Print and return the figures."""
     per_platform = 50 if quick else 2_500
@@ -163,7 +188,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        server = ensure_server(WarehouseLayout.at(root / "prefect"), port=free_port())
+        server = bench_server()
         emulator = Emulator()
         try:
 
@@ -259,6 +284,4 @@ def run(quick: bool = False) -> dict[str, Any]:
                 )
         finally:
             emulator.stop()
-            if server.pid:
-                os.kill(server.pid, signal.SIGTERM)
     return figures

@@ -159,9 +159,12 @@ def snapshot(platforms: tuple[str, ...], run_id: str | None) -> None:
     problems = missing_config(settings, chosen)
     if problems:
         fail("\n".join(problems))
-    from followerledger.delta_lake import check_lake
+    from followerledger.delta_lake import DeltaLakeError, check_lake
 
-    check_lake(settings.layout)  # an unmigrated lake: one line (a ConfigError), before Prefect
+    try:
+        check_lake(settings.layout)  # before Prefect starts: an unmigrated lake is a ConfigError
+    except DeltaLakeError as error:
+        fail(str(error))  # a store that cannot be reached
 
     from followerledger.flows.snapshot import snapshot_flow
     from followerledger.prefect_server import ServerError, ephemeral_server
@@ -171,8 +174,6 @@ def snapshot(platforms: tuple[str, ...], run_id: str | None) -> None:
         ephemeral_server()  # when one is needed: so that even a kill -9 of this command takes it
     except ServerError as error:
         fail(str(error))
-    from followerledger.delta_lake import DeltaLakeError
-
     state = snapshot_flow(platforms=list(platforms) or None, run_id=run_id, return_state=True)
     outcome = state.result(raise_on_failure=False)
     if isinstance(outcome, DeltaLakeError):

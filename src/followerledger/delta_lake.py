@@ -544,10 +544,15 @@ S3_OPTIONS: Final = {"aws_conditional_put": "etag"}
 
 def check_lake(layout: WarehouseLayout) -> None:
     """Raise `MigrationNeeded` (one line, naming `followerledger migrate`) when the layout's
-    lake still holds the old layout's run files: what every command meets first after an
-    upgrade. Costs a listing of the tables' folders, not a read of their logs."""
+    lake still holds the old layout's run files, or its migration is unfinished: what every
+    command meets first after an upgrade (a listing of the tables' folders). An object-store
+    lake is read once instead: `DeltaLakeError` naming the setting when it cannot be."""
     lake = delta_lake_of(layout)
-    if layout.lake_is_local and layout.migration_journal.exists():
+    if not layout.lake_is_local:
+        # A store that cannot be reached: one line now (DeltaLakeError), not a failed run.
+        lake.snapshot(OBSERVATIONS)
+        return
+    if layout.migration_journal.exists():
         lake.snapshot(OBSERVATIONS)  # refuses: the migration is unfinished
     for dataset in DATASETS:
         if not Path(lake.table_uri(dataset), "_delta_log").is_dir():
