@@ -23,7 +23,13 @@ from deltalake import DeltaTable, write_deltalake
 
 from followerledger import migration, pause
 from followerledger.cli import main
-from followerledger.delta_lake import DATASETS, MigrationNeeded, delta_lake_of
+from followerledger.delta_lake import (
+    DATASETS,
+    OBSERVATIONS,
+    TARGET_FILE_SIZE,
+    MigrationNeeded,
+    delta_lake_of,
+)
 from followerledger.demo import DEMO_WATCHLIST, write_generated_history
 from followerledger.history_import import import_history, read_history
 from followerledger.lake import LakeFile, is_compacted
@@ -549,7 +555,7 @@ def test_an_empty_table_created_over_the_old_files_is_set_aside_and_the_files_mi
     # `DeltaLake.table` refused to (MigrationNeeded).
     before = old_rows(layout, "observations")
     folder = layout.lake_dataset("observations")
-    shape = migration.delta_schema(DATASET_SCHEMAS["observations"])
+    shape = OBSERVATIONS.table_schema
     DeltaTable.create(str(folder), shape, partition_by=migration.PARTITIONS)
     report = migrate(layout, clock=lambda: NOW)
     assert delta_rows(layout, "observations") == before
@@ -564,7 +570,7 @@ def test_a_table_with_rows_over_the_old_files_is_refused_not_taken_as_migrated(
     folder = layout.lake_dataset("observations")
     schema = DATASET_SCHEMAS["observations"]
     first = old_current_files(lake, "observations")[0]
-    rows = migration._conformed(lake, first, schema, migration.delta_schema(schema))
+    rows = migration._conformed(lake, first, schema, OBSERVATIONS.table_schema)
     write_deltalake(str(folder), rows, partition_by=migration.PARTITIONS)
     with pytest.raises(MigrationError, match="created over"):
         migrate(layout)
@@ -577,7 +583,7 @@ def test_the_tables_carry_the_cores_configuration(layout: WarehouseLayout) -> No
         table = DeltaTable(str(layout.lake_dataset(dataset.name)))
         configuration = table.metadata().configuration
         assert configuration == dataset.configuration  # as `DeltaLake.table` creates them
-        assert configuration["delta.targetFileSize"] == str(migration.TARGET_FILE_SIZE)
+        assert configuration["delta.targetFileSize"] == str(TARGET_FILE_SIZE)
         stats = pa.table(table.get_add_actions(flatten=True)).column_names
         assert {name for name in stats if name.startswith("min.")} == {
             f"min.{column}" for column in dataset.stats_columns

@@ -49,9 +49,7 @@ def known_identities(layout: WarehouseLayout) -> Identities:
     state = ManifestStore(layout).load()
     marts = marts_of(layout)
     unrefreshed = [
-        f
-        for f in delta_lake_of(layout).snapshot(OBSERVATIONS).files
-        if state.lake_files.get(f.key) != (f.size, f.rows)
+        f for f in delta_lake_of(layout).snapshot(OBSERVATIONS).files if not state.reflects(f)
     ]
     session = ModelSession(threads=2, lake=layout)
     try:

@@ -14,11 +14,14 @@ import dataclasses
 import json
 import os
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from followerledger import pause
 from followerledger.layout import WarehouseLayout
 from followerledger.leftovers import temporary_name
+
+if TYPE_CHECKING:
+    from followerledger.delta_lake import DeltaFile
 
 __all__ = [
     "STATE_VERSION",
@@ -47,6 +50,10 @@ class BuildManifest:
     refreshed_at: str | None = None
     #: Digests of what the marts were computed from besides the lake (refresh.inputs_digest).
     inputs: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def reflects(self, file: DeltaFile) -> bool:
+        """Whether the marts reflect this data file (the key, with the same size and rows)."""
+        return self.lake_files.get(file.key) == (file.size, file.rows)
 
     def to_json(self) -> dict[str, Any]:
         """The manifest as a JSON-serialisable mapping."""

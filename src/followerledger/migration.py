@@ -64,39 +64,31 @@ from deltalake import DeltaTable, write_deltalake
 
 from followerledger import locks, pause
 from followerledger.clock import utc_now
-from followerledger.delta_lake import DATASETS
+from followerledger.delta_lake import DATASETS, PARTITION_COLUMNS, TARGET_FILE_SIZE
 from followerledger.lake import COMPACTED_PREFIX, SUPERSEDES, Lake, LakeFile, lake_of
 from followerledger.layout import WarehouseLayout
 from followerledger.manifest import replace_json
-from followerledger.observation import OBSERVATION_SCHEMA
-from followerledger.run_log import RUN_LOG_SCHEMA
 
 __all__ = [
     "CONFIGURATIONS",
     "DATASET_SCHEMAS",
     "PARTITIONS",
-    "TARGET_FILE_SIZE",
     "DatasetMigration",
     "MigrationError",
     "MigrationReport",
     "check_local",
-    "delta_schema",
     "is_delta_table",
     "migrate",
     "old_current_files",
 ]
 
 #: The lake's datasets and their Arrow schemas as run files hold them.
-DATASET_SCHEMAS: Final[dict[str, pa.Schema]] = {
-    "observations": OBSERVATION_SCHEMA,
-    "run_log": RUN_LOG_SCHEMA,
-}
-PARTITIONS: Final = ["platform", "date"]
-#: Data files of the new tables are cut at this size (delta-rs's default, 100 MB, would hold
-#: that much per open partition in memory; spike Q1).
-TARGET_FILE_SIZE: Final = 32 << 20
-#: The table properties each new table is created with: the core's (`DeltaLake.table`).
+#: Each dataset's row schema, partition columns, file size and table properties are the
+#: lake's own (`delta_lake.DATASETS`): `migrate` creates exactly the tables a landing would.
+DATASET_SCHEMAS: Final[dict[str, pa.Schema]] = {d.name: d.row_schema for d in DATASETS}
+PARTITIONS: Final = list(PARTITION_COLUMNS)
 CONFIGURATIONS: Final = {dataset.name: dataset.configuration for dataset in DATASETS}
+_TABLE_SCHEMAS: Final = {dataset.name: dataset.table_schema for dataset in DATASETS}
 _DELTA_LOG: Final = "_delta_log"
 _RENAME_EXCHANGE: Final = 2
 _AT_FDCWD: Final = -100
@@ -153,11 +145,6 @@ class MigrationReport:
             return "nothing to migrate: every lake dataset is already a Delta table"
         done = "; ".join(item.describe() for item in self.datasets)
         return f"migrated to Delta in {self.seconds:.1f} s: {done}; old files kept in {self.backup}"
-
-
-def delta_schema(schema: pa.Schema) -> pa.Schema:
-    """A dataset's Delta table schema: its run files' schema plus the partition `date`."""
-    return schema.append(pa.field("date", pa.date32(), nullable=False))
 
 
 def is_delta_table(path: Path) -> bool:
@@ -342,7 +329,7 @@ def _write_table(
 ) -> int:
     """Write the files' rows into the Delta table at `target` in one commit; the rows read."""
     schema = DATASET_SCHEMAS[dataset]
-    shape = delta_schema(schema)
+    shape = _TABLE_SCHEMAS[dataset]
     for item in files:
         # The footers first: a file that does not fit is refused before anything is written.
         unknown = set(pq.read_schema(lake.path(item.key)).names) - set(schema.names)

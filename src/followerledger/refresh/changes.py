@@ -55,9 +55,7 @@ class LakeChanges:
             current,
             {f.key: f.day for found in files.values() for f in found},
             {
-                dataset: []
-                if dataset in unchanged
-                else [f for f in found if state.lake_files.get(f.key) != current[f.key]]
+                dataset: [] if dataset in unchanged else [f for f in found if not state.reflects(f)]
                 for dataset, found in files.items()
             },
             [
