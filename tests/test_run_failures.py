@@ -265,7 +265,7 @@ def hook(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> HTTPServer:
 def test_a_wrong_token_lands_error_rows_then_fails_the_run(
     workspace: Workspace, hook: HTTPServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    workspace.emulator.state.x_bearer_token = "the-right-token"
+    workspace.emulator.state.x_bearer_tokens = frozenset({"the-right-token"})
     # Meanwhile Bluesky makes the run wait for a rate limit once: the wait is said.
     workspace.emulator.state.faults.add(Fault("bluesky", "rate_limit", seconds=1))
     with caplog.at_level(logging.INFO):
@@ -345,7 +345,7 @@ def test_the_hourly_flow_refreshes_a_run_that_counted_nothing_then_fails_once(
 ) -> None:
     from followerledger.flows.hourly import snapshot_and_refresh_flow
 
-    workspace.emulator.state.x_bearer_token = "the-right-token"
+    workspace.emulator.state.x_bearer_tokens = frozenset({"the-right-token"})
     state = snapshot_and_refresh_flow(return_state=True)
     assert state.is_failed()
     assert "x counted nothing: X rejected the token" in str(state.message)

@@ -101,8 +101,11 @@ class Landing:
                 self._flush()
         return dict(batch)
 
-    def record(self, usage: run_log.Usage, finished_at: datetime) -> run_log.RunRecord:
-        """The run record of the rows added so far, with what the run spent."""
+    def record(
+        self, usage: run_log.Usage, finished_at: datetime, credential: str | None = None
+    ) -> run_log.RunRecord:
+        """The run record of the rows added so far, with what the run spent and the label of
+        the credential that fetched them."""
         return run_log.record_counts(
             self.run_id,
             self.platform,
@@ -111,6 +114,7 @@ class Landing:
             self.statuses,
             self.sources,
             usage,
+            credential=credential,
         )
 
     @property

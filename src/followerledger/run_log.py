@@ -39,6 +39,10 @@ RUN_LOG_SCHEMA: Final = pa.schema(
         pa.field("accounts", pa.int64(), nullable=False),
         *(pa.field(status, pa.int64(), nullable=False) for status in STATUSES),
         pa.field("source", pa.string(), nullable=False),
+        # The shard of the run the record is of (null: a run landed whole), and the label
+        # of the credential it sent (`X_BEARER_TOKENS[2]`; null for a platform without one).
+        pa.field("shard", pa.int32()),
+        pa.field("credential", pa.string()),
     ]
 )
 
@@ -53,7 +57,8 @@ class Usage:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class RunRecord:
-    """What one run found and spent on one platform."""
+    """What one run (or one shard of it) found and spent on one platform, and with which
+    credential (its label, never the value)."""
 
     run_id: str
     platform: str
@@ -63,6 +68,8 @@ class RunRecord:
     quota_units: int | None
     statuses: dict[str, int]
     source: str
+    shard: int | None = None
+    credential: str | None = None
 
     @property
     def accounts(self) -> int:
@@ -81,6 +88,8 @@ class RunRecord:
             "accounts": self.accounts,
             **{status: self.statuses.get(status, 0) for status in STATUSES},
             "source": self.source,
+            "shard": self.shard,
+            "credential": self.credential,
         }
         return pa.Table.from_pylist([row], schema=RUN_LOG_SCHEMA)
 
@@ -113,8 +122,11 @@ def record_counts(
     statuses: Mapping[str, int],
     sources: Set[str],
     usage: Usage,
+    *,
+    credential: str | None = None,
 ) -> RunRecord:
-    """The run record of one platform from its rows' counts per status and their sources."""
+    """The run record of one platform from its rows' counts per status and their sources,
+    and the label of the credential that fetched them."""
     return RunRecord(
         run_id,
         platform,
@@ -124,4 +136,5 @@ def record_counts(
         usage.quota_units,
         dict(sorted(statuses.items())),
         "emulator" if sources == {"emulator"} else "api",
+        credential=credential,
     )

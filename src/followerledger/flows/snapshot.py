@@ -48,7 +48,8 @@ def snapshot_flow(platforms: list[str] | None = None, run_id: str | None = None)
         for future in futures:
             future.result()
         for name, landed in landings.items():
-            records.append(landed.record(sources[name].usage(), datetime.now(UTC)))
+            source = sources[name]
+            records.append(landed.record(source.usage(), datetime.now(UTC), source.credential))
             tasks.write_observations(as_is(landed))
             tasks.write_run_record(as_is(lake), records[-1])
             logger.info("%s: %s in %d requests", name, records[-1].statuses, records[-1].requests)
