@@ -169,6 +169,7 @@ def snapshot(platforms: tuple[str, ...], run_id: str | None) -> None:
     from followerledger.flows.snapshot import snapshot_flow
     from followerledger.prefect_server import ServerError, ephemeral_server
     from followerledger.run_outcome import CountedNothing, partly_counted
+    from followerledger.run_summary import credential_lines
 
     try:
         ephemeral_server()  # when one is needed: so that even a kill -9 of this command takes it
@@ -187,6 +188,8 @@ def snapshot(platforms: tuple[str, ...], run_id: str | None) -> None:
             f"{summary.platform}: {summary.accounts} accounts ({statuses}) "
             f"in {summary.requests} requests"
         )
+        for line in credential_lines(summary):
+            click.echo(line)
     for line in partly_counted(result.platforms):
         click.echo(f"followerledger: warning: {line}", err=True)
     if isinstance(outcome, CountedNothing):
