@@ -24,6 +24,7 @@ from followerledger.delta_lake import OBSERVATIONS, RUN_LOG, DeltaLake
 from followerledger.delta_writer import DeltaRunWriter, replace_run
 from followerledger.lake import LakeError, check_run_id
 from followerledger.observation import Observation, salvaged, to_table
+from followerledger.shards import ShardSpec
 
 __all__ = [
     "ERROR_DETAILS",
@@ -61,11 +62,15 @@ class Landing:
         run_id: str,
         started_at: datetime,
         row_group_rows: int = ROW_GROUP_ROWS,
+        shard: ShardSpec | None = None,
     ) -> None:
         self.lake = lake
         self.platform, self.run_id, self.started_at = platform, check_run_id(run_id), started_at
         self.day = started_at.date()
-        self.name = f"{OBSERVATIONS.name} {platform} run {run_id}"
+        #: The run's shard these rows are, or None (an unsharded landing).
+        self.shard = shard
+        suffix = f" shard {shard.index}" if shard is not None else ""
+        self.name = f"{OBSERVATIONS.name} {platform} run {run_id}{suffix}"
         self.row_group_rows = row_group_rows
         self.statuses: Counter[str] = Counter()
         self.sources: set[str] = set()
@@ -85,6 +90,10 @@ class Landing:
             observations = salvaged(observations)
             table = to_table(observations)
         self._check_rows(table)
+        if self.shard is not None:
+            index = table.schema.get_field_index("shard")
+            column = pa.array([self.shard.index] * table.num_rows, pa.int32())
+            table = table.set_column(index, table.schema.field(index), column)
         batch: Counter[str] = Counter(row.status for row in observations)
         with self._lock:
             self._check()
@@ -104,8 +113,8 @@ class Landing:
     def record(
         self, usage: run_log.Usage, finished_at: datetime, credential: str | None = None
     ) -> run_log.RunRecord:
-        """The run record of the rows added so far, with what the run spent and the label of
-        the credential that fetched them."""
+        """The run record of the rows added so far (of this shard), with what the run spent
+        and the label of the credential it spent it on."""
         return run_log.record_counts(
             self.run_id,
             self.platform,
@@ -114,6 +123,7 @@ class Landing:
             self.statuses,
             self.sources,
             usage,
+            shard=self.shard.index if self.shard is not None else None,
             credential=credential,
         )
 
@@ -141,7 +151,9 @@ class Landing:
             return writer.commit()
         if held is None:
             return None
-        return replace_run(self.lake, OBSERVATIONS, self.platform, self.run_id, self.day, held)
+        return replace_run(
+            self.lake, OBSERVATIONS, self.platform, self.run_id, self.day, held, self.shard
+        )
 
     def abort(self) -> None:
         """Give up: no version names any of this run's rows."""
@@ -162,7 +174,7 @@ class Landing:
         try:
             if self._writer is None:
                 self._writer = DeltaRunWriter(
-                    self.lake, OBSERVATIONS, self.platform, self.run_id, self.day
+                    self.lake, OBSERVATIONS, self.platform, self.run_id, self.day, shard=self.shard
                 )
             self._writer.write(pa.concat_tables(self._buffer))
         except BaseException as error:
@@ -187,12 +199,18 @@ class Landing:
 
 @contextlib.contextmanager
 def landings(
-    lake: DeltaLake, platforms: Iterable[str], run_id: str, started_at: datetime
+    lake: DeltaLake,
+    platforms: Iterable[str],
+    run_id: str,
+    started_at: datetime,
+    shard: ShardSpec | None = None,
 ) -> Iterator[dict[str, Landing]]:
-    """A `Landing` per platform: on leaving, whatever was not committed is given up; a
-    signal's exception first sets the stop event (`stopping.stop_on`), so that the waits of
-    fetches still running in other threads end too."""
-    opened = {platform: Landing(lake, platform, run_id, started_at) for platform in platforms}
+    """A `Landing` per platform (of one shard, when given): on leaving, whatever was not
+    committed is given up; a signal's exception first sets the stop event
+    (`stopping.stop_on`), so that the waits of fetches still running in other threads end too."""
+    opened = {
+        platform: Landing(lake, platform, run_id, started_at, shard=shard) for platform in platforms
+    }
     try:
         yield opened
     except BaseException as error:
@@ -203,9 +221,13 @@ def landings(
             landed.abort()
 
 
-def write_run_record(lake: DeltaLake, record: run_log.RunRecord) -> int:
+def write_run_record(
+    lake: DeltaLake, record: run_log.RunRecord, shard: ShardSpec | None = None
+) -> int:
     """Land the record in the run-log table, replacing the run's earlier record of that
-    platform; returns the version."""
+    platform (of that shard, whose index the record's `shard` is); returns the version."""
+    if (shard.index if shard is not None else None) != record.shard:
+        raise LakeError(f"run {record.run_id} {record.platform}: a record of another shard")
     return replace_run(
         lake,
         RUN_LOG,
@@ -213,6 +235,7 @@ def write_run_record(lake: DeltaLake, record: run_log.RunRecord) -> int:
         check_run_id(record.run_id),
         record.started_at.date(),
         record.to_table(),
+        shard,
     )
 
 
