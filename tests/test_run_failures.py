@@ -60,8 +60,8 @@ def test_an_empty_token_fails_preflight_naming_the_setting(
     assert result.exit_code == 2
     assert result.output == (
         "followerledger: error: X_BEARER_TOKEN is empty: put the app's bearer token in the "
-        "environment or .env, or in the Prefect Secret block followerledger-x-bearer-token "
-        "(or skip X with --platform)\n"
+        "environment or .env (several: X_BEARER_TOKENS), or in the Prefect Secret block "
+        "followerledger-x-bearer-token (or skip X with --platform)\n"
     )
     assert tiny.lake_files(workspace.lake) == ()
 
@@ -69,9 +69,9 @@ def test_an_empty_token_fails_preflight_naming_the_setting(
 def test_an_empty_youtube_key_fails_preflight() -> None:
     settings = load_settings(youtube_api_key="")
     assert missing_config(settings, ["youtube", "bluesky"]) == [
-        "YOUTUBE_API_KEY is empty: put a YouTube Data API v3 key in the environment or .env, "
-        "or in the Prefect Secret block followerledger-youtube-api-key "
-        "(or skip YouTube with --platform)"
+        "YOUTUBE_API_KEY is empty: put a YouTube Data API v3 key in the environment or .env "
+        "(several: YOUTUBE_API_KEYS), or in the Prefect Secret block "
+        "followerledger-youtube-api-key (or skip YouTube with --platform)"
     ]
 
 
