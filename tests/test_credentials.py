@@ -5,14 +5,20 @@ credential redacted."""
 from __future__ import annotations
 
 import json
+import pickle
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import hypothesis.strategies as st
 import pytest
 from hypothesis import given
 from prefect.client.orchestration import get_client
 
+from followerledger.artifacts import platform_rows
 from followerledger.emulator import EmulatorServer, EmulatorState
+from followerledger.run_log import RunRecord
+from followerledger.run_summary import CredentialSummary, credential_lines, summarize_run
 from followerledger.secret_blocks import with_secret_blocks
 from followerledger.settings import SettingsError, load_settings, parse_secret_list
 from followerledger.sources import (
@@ -226,3 +232,49 @@ def test_several_secret_blocks_are_read_in_order_up_to_the_first_missing(
     # The environment wins: with X_BEARER_TOKENS set, no block is read.
     monkeypatch.setenv("X_BEARER_TOKENS", "env-tok")
     assert credential_labels(with_secret_blocks(load_settings()), "x") == ["X_BEARER_TOKENS[1]"]
+
+
+def test_a_platform_on_several_credentials_is_broken_down_in_the_summary_table_and_cli() -> None:
+    at = datetime(2026, 11, 2, 12, tzinfo=UTC)
+
+    def record(shard: int, credential: str | None, ok: int, requests: int) -> RunRecord:
+        return RunRecord("r1", "x", at, at + timedelta(seconds=shard), requests, None,
+                         {"ok": ok, "error": 1}, "api", shard, credential)  # fmt: skip
+
+    records = [
+        record(0, "X_BEARER_TOKEN", 3, 1),
+        record(1, "X_BEARER_TOKENS[1]", 2, 2),
+        record(2, "X_BEARER_TOKEN", 1, 3),
+        RunRecord("r1", "bluesky", at, at, 1, None, {"ok": 4}, "api", 0, None),
+    ]
+    costs = {("x", "X_BEARER_TOKEN"): Decimal("0.040"), ("x", "X_BEARER_TOKENS[1]"): None}
+    summary = summarize_run("r1", at, records, {"x": Decimal("0.040")}, {}, costs)
+    x, bluesky = summary.platforms
+    assert (x.statuses, x.requests, x.finished_at) == (
+        {"error": 3, "ok": 6},
+        6,
+        at + timedelta(seconds=2),
+    )
+    assert x.credentials == (
+        CredentialSummary("X_BEARER_TOKEN", {"error": 2, "ok": 4}, 4, None, 0.04),
+        CredentialSummary("X_BEARER_TOKENS[1]", {"error": 1, "ok": 2}, 2, None, None),
+    )
+    assert bluesky.credentials == ()
+    assert pickle.loads(pickle.dumps(summary)) == summary  # noqa: S301 (our own bytes)
+    assert credential_lines(x) == [
+        "  X_BEARER_TOKEN: 6 accounts in 4 requests, $0.040",
+        "  X_BEARER_TOKENS[1]: 3 accounts in 2 requests",
+    ]
+    assert credential_lines(bluesky) == []
+    rows = platform_rows(summary.platforms)
+    assert [
+        (r["platform"], r["credential"], r["accounts"], r["requests"], r["cost"]) for r in rows
+    ] == [
+        ("x", "all", 9, 6, 0.04),
+        ("x", "X_BEARER_TOKEN", 6, 4, 0.04),
+        ("x", "X_BEARER_TOKENS[1]", 3, 2, None),
+        ("bluesky", None, 4, 1, None),
+    ]
+    # One credential: no breakdown, and the table keeps its columns.
+    single = summarize_run("r1", at, records[:1], {}, {})
+    assert "credential" not in platform_rows(single.platforms)[0]

@@ -280,6 +280,13 @@ DAILY: Final = (
         keys=("run_id", "platform"),
         depends_on=("run_log", "observations"),
     ),
+    Model(
+        "run_credentials",
+        "daily",
+        "marts/run_credentials.sql",
+        keys=("run_id", "platform", "credential"),
+        depends_on=("run_log", "observations"),
+    ),
 )
 
 #: A snapshot model sees the lake only when its `depends_on` names a lake dataset (binding
