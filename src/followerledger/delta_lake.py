@@ -27,6 +27,7 @@ from typing import Final
 from urllib.parse import unquote
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
 from deltalake.schema import Field
@@ -432,6 +433,26 @@ class DeltaLake:
         with self._idle_lock:
             opened = self._opened.pop(id(table), table.version())
             self._idle.setdefault(dataset.name, []).append((table, opened))
+
+    def read_run(
+        self, dataset: DeltaDataset, run_id: str, day: date, columns: list[str], **equal: str
+    ) -> pa.Table:
+        """The `columns` of the rows one run landed under its start `day` (the `date`
+        partition, so only that day's files are read), and whose other columns equal
+        `equal`'s values; an empty table before the table exists."""
+        try:
+            table = self._open(dataset)
+        except TableNotFoundError:
+            return dataset.table_schema.empty_table().select(columns)
+        wanted = (pc.field(DATE_COLUMN) == day) & (pc.field("run_id") == run_id)
+        for name, value in equal.items():
+            wanted &= pc.field(name) == value
+        try:
+            return table.to_pyarrow_dataset().to_table(columns=columns, filter=wanted)
+        except OSError as error:
+            raise DeltaLakeError(
+                f"{dataset.name}: cannot read the lake {self.root}: {_store_advice(error)}"
+            ) from error
 
     def snapshot(
         self,

@@ -31,6 +31,8 @@ __all__ = [
     "ROW_GROUP_ROWS",
     "Landing",
     "landings",
+    "read_error_details",
+    "read_run_records",
     "write_observations",
     "write_run_record",
 ]
@@ -253,3 +255,28 @@ def write_observations(
     )
     landing.add(observations)
     return landing.commit()
+
+
+def read_run_records(lake: DeltaLake, run_id: str, started_at: datetime) -> list[run_log.RunRecord]:
+    """The run's records as the run-log table holds them (one per platform and shard that
+    landed), read back from the lake: the truth a run's tail reports from."""
+    rows = lake.read_run(RUN_LOG, run_id, started_at.date(), list(run_log.RUN_LOG_SCHEMA.names))
+    return run_log.from_rows(rows.sort_by([("platform", "ascending"), ("shard", "ascending")]))
+
+
+def read_error_details(
+    lake: DeltaLake, run_id: str, started_at: datetime, platforms: Iterable[str]
+) -> dict[str, str | None]:
+    """The most frequent `detail` of each platform's `error` rows in the run (None: no error
+    row), read from the observations table: only the run's error rows of those platforms."""
+    details: dict[str, str | None] = {}
+    for platform in platforms:
+        rows = lake.read_run(
+            OBSERVATIONS, run_id, started_at.date(), ["detail"], platform=platform, status="error"
+        )
+        counts: Counter[str] = Counter(
+            detail for detail in rows.column("detail").to_pylist() if detail
+        )
+        common = counts.most_common(1)
+        details[platform] = common[0][0] if common else None
+    return details

@@ -18,6 +18,7 @@ __all__ = [
     "PlatformSummary",
     "RunSummary",
     "credential_lines",
+    "of_run",
     "summarize_run",
 ]
 
@@ -172,3 +173,11 @@ def credential_lines(summary: PlatformSummary) -> list[str]:
             line += f", ${share.cost:.3f}"
         lines.append(line)
     return lines
+
+
+def of_run(result: object) -> RunSummary:
+    """A snapshot flow's result as the whole run's summary: the flow returns one unless it
+    was given one shard (TypeError then: the parent of a fanned-out run summarizes it)."""
+    if not isinstance(result, RunSummary):
+        raise TypeError(f"a snapshot of one shard returns no run summary: {type(result).__name__}")
+    return result
