@@ -17,14 +17,16 @@ cost a Prefect import.
 from __future__ import annotations
 
 import dataclasses
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from pydantic import SecretStr
 
 from followerledger.settings import Settings
 from followerledger.sources import registry
-from followerledger.sources.platform import Credential
 from followerledger.urls import shown_url, without_url_secrets
+
+if TYPE_CHECKING:
+    from followerledger.sources.platform import Credential
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
