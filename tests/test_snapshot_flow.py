@@ -29,7 +29,8 @@ from followerledger.refresh import refresh
 from followerledger.report import write_report
 from followerledger.run_outcome import CountedNothing
 from followerledger.run_summary import of_run
-from followerledger.watchlist import add_account, load_watchlist
+from followerledger.shards import shard_of
+from followerledger.watchlist import add_account, load_watchlist, normalize_handle
 from tests import tiny
 from tests.analyst import AnalystSession
 from tests.conftest import Workspace
@@ -184,6 +185,12 @@ def test_marts_after_a_flow_run(workspace: Workspace) -> None:
     assert len(accounts) == 7
 
 
+def x_keys(workspace: Workspace) -> list[str]:
+    """The watched X accounts' normalized handles, as shards are assigned by."""
+    watched = load_watchlist(workspace.watchlist).for_platform("x")
+    return [normalize_handle("x", account.handle) for account in watched]
+
+
 def test_secrets_never_reach_lake_catalog_logs_or_prefect(
     workspace: Workspace,
     monkeypatch: pytest.MonkeyPatch,
@@ -191,13 +198,25 @@ def test_secrets_never_reach_lake_catalog_logs_or_prefect(
     httpserver: Any,
     secret_blocks: Callable[[str, str], None],
 ) -> None:
-    token, key = "SECRET-bearer-7f3a9c1e5d", "SECRET-key-41b7e2a09c"
-    # One secret from a Prefect Secret block (the environment has none), one from the
-    # environment: both must be used, and both redacted.
+    tokens = ["SECRET-bearer-7f3a9c1e5d", "SECRET-bearer-2b8e4d6f0a", "SECRET-bearer-c3a1f9e7b5"]
+    key = "SECRET-key-41b7e2a09c"
+    # Three X tokens from Prefect Secret blocks (the environment has none), one per shard of
+    # a 3-shard run, and a key from the environment: all must be used, and all redacted.
     monkeypatch.delenv("X_BEARER_TOKEN")
-    secret_blocks("followerledger-x-bearer-token", token)
+    blocks = [
+        "followerledger-x-bearer-token",
+        *(f"followerledger-x-bearer-token-{n}" for n in (2, 3)),
+    ]
+    for block, token in zip(blocks, tokens, strict=True):
+        secret_blocks(block, token)
     monkeypatch.setenv("YOUTUBE_API_KEY", key)
+    monkeypatch.setenv("FOLLOWERLEDGER_SHARDS", "3")
     add_account(workspace.watchlist, "Acme", "youtube", "@acme")
+    # X accounts in every shard, so that each shard sends its own token.
+    extra = 0
+    while {shard_of("x", key, 3) for key in x_keys(workspace)} != {0, 1, 2}:
+        add_account(workspace.watchlist, "Acme", "x", f"Acme{extra}")
+        extra += 1
     # Hostile upstreams that echo what they were sent (the bearer token, the URL with the
     # key) back in their errors.
     from werkzeug import Request, Response
@@ -230,23 +249,24 @@ def test_secrets_never_reach_lake_catalog_logs_or_prefect(
     ).path
     assert "Unauthorized: Bearer ***" in report.read_text(encoding="utf-8")
     rows = lake_rows(workspace)
+    # Each shard's token was echoed back, and each is masked; the detail names its block.
     assert {r["detail"] for r in rows if r["platform"] == "x"} == {
-        "X rejected the token (HTTP 401: Unauthorized: Bearer ***): check X_BEARER_TOKEN"
+        f"X rejected the token (HTTP 401: Unauthorized: Bearer ***): check {block}"
+        for block in blocks
     }
     [youtube] = [r["detail"] for r in rows if r["platform"] == "youtube"]
     assert "key=***" in youtube
     for path in Path(workspace.warehouse).rglob("*"):
         if path.is_file():
             content = path.read_bytes()
-            assert token.encode() not in content, path
-            assert key.encode() not in content, path
+            for secret in [*tokens, key]:
+                assert secret.encode() not in content, path
     # Everything our side logged (the fake platform's own access log naturally sees the key).
     ours = "\n".join(
         record.getMessage() for record in caplog.records if not record.name.startswith("werkzeug")
     )
     assert "snapshot_shard" in ours or "Finished" in ours
-    assert token not in ours
-    assert key not in ours
+    assert all(secret not in ours for secret in [*tokens, key])
 
     async def everything_prefect_stored() -> str:
         async with get_client() as client:
@@ -274,5 +294,4 @@ def test_secrets_never_reach_lake_catalog_logs_or_prefect(
     stored = asyncio.run(everything_prefect_stored())
     assert "snapshot_shard" in stored
     assert "HTTP 401: Unauthorized: Bearer ***" in stored  # the run summary artifact
-    assert token not in stored
-    assert key not in stored
+    assert all(secret not in stored for secret in [*tokens, key])

@@ -19,6 +19,7 @@ __all__ = [
     "RunSummary",
     "credential_lines",
     "of_run",
+    "several_credentials",
     "summarize_run",
 ]
 
@@ -105,6 +106,16 @@ def summarize_run(
             )
         )
     return RunSummary(run_id, started_at, tuple(platforms))
+
+
+def several_credentials(records: Sequence[RunRecord]) -> bool:
+    """Whether a platform's records name more than one credential (so the run is broken down
+    per credential)."""
+    labels: dict[str, set[str]] = {}
+    for record in records:
+        if record.credential is not None:
+            labels.setdefault(record.platform, set()).add(record.credential)
+    return any(len(used) > 1 for used in labels.values())
 
 
 def _summed_statuses(records: Sequence[RunRecord]) -> dict[str, int]:

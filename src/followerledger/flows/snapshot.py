@@ -15,7 +15,7 @@ from followerledger import landing, run_plan, stopping
 from followerledger.flows import as_is, failed
 from followerledger.run_log import combined
 from followerledger.run_outcome import CountedNothing, counted_nothing, partly_counted
-from followerledger.run_summary import RunSummary, summarize_run
+from followerledger.run_summary import RunSummary, several_credentials, summarize_run
 from followerledger.sources.http import Logger
 from followerledger.sources.prefect_budgets import budgets_for_run
 from followerledger.tasks import reporting
@@ -67,10 +67,12 @@ def finish_run(run: run_plan.StartedRun, logger: Logger) -> RunSummary:
     for record in records:
         logger.info("%s: %s in %d requests", record.platform, record.statuses, record.requests)
     publish_catalog(run.layout, as_is(run.watchlist))
-    costs = tasks.price_run(run.layout, run.run_id, run.started_at)
+    priced = (run.layout, run.run_id, run.started_at)
+    costs = tasks.price_run(*priced)
     erring = [record.platform for record in records if record.statuses.get("error")]
     details = landing.read_error_details(run.lake, run.run_id, run.started_at, erring)
-    by_credential = tasks.price_credentials(run.layout, run.run_id, run.started_at, shard_records)
+    several = several_credentials(shard_records)  # else no per-credential breakdown to price
+    by_credential = tasks.price_credentials(*priced) if several else {}
     result = summarize_run(run.run_id, run.started_at, shard_records, costs, details, by_credential)
     changes = reporting.read_account_changes(run.layout, as_is(run.watchlist), run.run_id)
     reporting.publish_run_artifacts(result, as_is(changes), run.layout.report_uri)

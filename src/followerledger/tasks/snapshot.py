@@ -4,7 +4,7 @@ with its retries (on I/O, and of a whole shard) and no result caching."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import cast
@@ -19,7 +19,6 @@ from followerledger import run_plan
 from followerledger.identity import Identities, known_identities
 from followerledger.layout import WarehouseLayout
 from followerledger.run_costs import credential_costs, run_costs
-from followerledger.run_log import RunRecord
 from followerledger.shards import ShardSpec
 
 
@@ -51,16 +50,10 @@ def price_run(
 
 @task(name="price_credentials", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def price_credentials(
-    layout: WarehouseLayout, run_id: str, started_at: datetime, records: Sequence[RunRecord]
+    layout: WarehouseLayout, run_id: str, started_at: datetime
 ) -> dict[tuple[str, str], Decimal | None]:
     """X's estimated cost of this run per platform and credential label (the
-    `run_credentials` model over today's files); nothing to price, and no model run, unless
-    a platform's shards used more than one credential."""
-    labels: dict[str, set[str | None]] = {}
-    for record in records:
-        labels.setdefault(record.platform, set()).add(record.credential)
-    if all(len(used) < 2 for used in labels.values()):
-        return {}
+    `run_credentials` model over today's files)."""
     return credential_costs(layout, run_id, started_at.date())
 
 
