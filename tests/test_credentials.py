@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import pickle
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import duckdb
 import hypothesis.strategies as st
 import pytest
 from hypothesis import given
@@ -17,10 +19,14 @@ from prefect.client.orchestration import get_client
 
 from followerledger.artifacts import platform_rows
 from followerledger.emulator import EmulatorServer, EmulatorState
+from followerledger.flows.snapshot import snapshot_flow
+from followerledger.layout import WarehouseLayout
+from followerledger.refresh import refresh
 from followerledger.run_log import RunRecord
-from followerledger.run_summary import CredentialSummary, credential_lines, summarize_run
+from followerledger.run_summary import CredentialSummary, credential_lines, of_run, summarize_run
 from followerledger.secret_blocks import with_secret_blocks
 from followerledger.settings import SettingsError, load_settings, parse_secret_list
+from followerledger.shards import shard_of
 from followerledger.sources import (
     build_source,
     credential_count,
@@ -278,3 +284,53 @@ def test_a_platform_on_several_credentials_is_broken_down_in_the_summary_table_a
     # One credential: no breakdown, and the table keeps its columns.
     single = summarize_run("r1", at, records[:1], {}, {})
     assert "credential" not in platform_rows(single.platforms)[0]
+
+
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_server")
+def test_a_snapshot_spreads_its_shards_over_three_tokens(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokens = ["tok-alpha", "tok-beta", "tok-gamma"]
+    state = workspace.emulator.state
+    state.x_bearer_tokens = frozenset(tokens)  # any other token is refused with a 401
+    monkeypatch.delenv("X_BEARER_TOKEN")
+    monkeypatch.setenv("X_BEARER_TOKENS", "\n".join(tokens))
+    handles = [f"Brand{n:02d}" for n in range(40)]
+    workspace.watchlist.write_text(
+        f"brands:\n  Many:\n    x: [{', '.join(handles)}]\n", encoding="utf-8"
+    )
+    shards = 6
+    result = of_run(snapshot_flow(shards=shards))
+    # Shard k sends token k mod 3: one request per shard with X accounts (40 < 100 each).
+    per_shard = Counter(shard_of("x", handle.lower(), shards) for handle in handles)
+    expected: Counter[str] = Counter()
+    for k in per_shard:
+        expected[tokens[k % 3]] += 1
+    assert dict(state.credential_requests) == {("x", t): n for t, n in expected.items()}
+    assert len(expected) == 3  # every token was used
+    [x] = result.platforms
+    assert x.accounts == 40
+    assert {share.credential: share.requests for share in x.credentials} == {
+        f"X_BEARER_TOKENS[{tokens.index(t) + 1}]": n for t, n in expected.items()
+    }
+    assert {share.credential: share.accounts for share in x.credentials} == {
+        f"X_BEARER_TOKENS[{j + 1}]": sum(n for k, n in per_shard.items() if k % 3 == j)
+        for j in range(3)
+    }
+    refresh(WarehouseLayout.at(workspace.warehouse, workspace.lake.root), None)
+    with duckdb.connect(str(workspace.catalog), read_only=True) as connection:
+        by_credential = connection.sql(
+            "select credential, shards, requests, accounts, x_billed_reads "
+            "from run_credentials order by credential"
+        ).fetchall()
+    assert by_credential == [
+        (
+            f"X_BEARER_TOKENS[{j + 1}]",
+            sum(1 for k in per_shard if k % 3 == j),
+            expected[tokens[j]],
+            x.credentials[j].accounts,
+            x.credentials[j].statuses.get("ok", 0),
+        )
+        for j in range(3)
+    ]
