@@ -14,10 +14,12 @@ from decimal import Decimal
 import duckdb
 import hypothesis.strategies as st
 import pytest
+from click.testing import CliRunner
 from hypothesis import given
 from prefect.client.orchestration import get_client
 
 from followerledger.artifacts import platform_rows
+from followerledger.cli import main
 from followerledger.emulator import EmulatorServer, EmulatorState
 from followerledger.flows.snapshot import snapshot_flow
 from followerledger.layout import WarehouseLayout
@@ -334,3 +336,26 @@ def test_a_snapshot_spreads_its_shards_over_three_tokens(
         )
         for j in range(3)
     ]
+
+
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_server")
+def test_the_snapshot_command_prints_a_line_per_credential(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("X_BEARER_TOKENS", "tok-second")  # after X_BEARER_TOKEN's
+    monkeypatch.setenv("FOLLOWERLEDGER_SHARDS", "2")
+    handles = [f"Brand{n:02d}" for n in range(40)]
+    workspace.watchlist.write_text(
+        f"brands:\n  Many:\n    x: [{', '.join(handles)}]\n", encoding="utf-8"
+    )
+    result = CliRunner().invoke(main, ["snapshot"])
+    assert result.exit_code == 0, result.output
+    per_shard = Counter(shard_of("x", handle.lower(), 2) for handle in handles)
+    lines = result.output.splitlines()
+    # Every user is read for the first time today: X bills each, $0.010 a read.
+    assert lines[1:3] == [
+        f"  X_BEARER_TOKEN: {per_shard[0]} accounts in 1 requests, ${per_shard[0] / 100:.3f}",
+        f"  X_BEARER_TOKENS[1]: {per_shard[1]} accounts in 1 requests, ${per_shard[1] / 100:.3f}",
+    ]
+    assert "tok-second" not in result.output
