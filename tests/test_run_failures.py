@@ -60,8 +60,8 @@ def test_an_empty_token_fails_preflight_naming_the_setting(
     assert result.exit_code == 2
     assert result.output == (
         "followerledger: error: X_BEARER_TOKEN is empty: put the app's bearer token in the "
-        "environment or .env, or in the Prefect Secret block followerledger-x-bearer-token "
-        "(or skip X with --platform)\n"
+        "environment or .env (several: X_BEARER_TOKENS), or in the Prefect Secret block "
+        "followerledger-x-bearer-token (or skip X with --platform)\n"
     )
     assert tiny.lake_files(workspace.lake) == ()
 
@@ -69,9 +69,9 @@ def test_an_empty_token_fails_preflight_naming_the_setting(
 def test_an_empty_youtube_key_fails_preflight() -> None:
     settings = load_settings(youtube_api_key="")
     assert missing_config(settings, ["youtube", "bluesky"]) == [
-        "YOUTUBE_API_KEY is empty: put a YouTube Data API v3 key in the environment or .env, "
-        "or in the Prefect Secret block followerledger-youtube-api-key "
-        "(or skip YouTube with --platform)"
+        "YOUTUBE_API_KEY is empty: put a YouTube Data API v3 key in the environment or .env "
+        "(several: YOUTUBE_API_KEYS), or in the Prefect Secret block "
+        "followerledger-youtube-api-key (or skip YouTube with --platform)"
     ]
 
 
@@ -265,7 +265,7 @@ def hook(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> HTTPServer:
 def test_a_wrong_token_lands_error_rows_then_fails_the_run(
     workspace: Workspace, hook: HTTPServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    workspace.emulator.state.x_bearer_token = "the-right-token"
+    workspace.emulator.state.x_bearer_tokens = frozenset({"the-right-token"})
     # Meanwhile Bluesky makes the run wait for a rate limit once: the wait is said.
     workspace.emulator.state.faults.add(Fault("bluesky", "rate_limit", seconds=1))
     with caplog.at_level(logging.INFO):
@@ -345,7 +345,7 @@ def test_the_hourly_flow_refreshes_a_run_that_counted_nothing_then_fails_once(
 ) -> None:
     from followerledger.flows.hourly import snapshot_and_refresh_flow
 
-    workspace.emulator.state.x_bearer_token = "the-right-token"
+    workspace.emulator.state.x_bearer_tokens = frozenset({"the-right-token"})
     state = snapshot_and_refresh_flow(return_state=True)
     assert state.is_failed()
     assert "x counted nothing: X rejected the token" in str(state.message)

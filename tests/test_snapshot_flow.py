@@ -28,7 +28,9 @@ from followerledger.layout import WarehouseLayout
 from followerledger.refresh import refresh
 from followerledger.report import write_report
 from followerledger.run_outcome import CountedNothing
-from followerledger.watchlist import add_account, load_watchlist
+from followerledger.run_summary import of_run
+from followerledger.shards import shard_of
+from followerledger.watchlist import add_account, load_watchlist, normalize_handle
 from tests import tiny
 from tests.analyst import AnalystSession
 from tests.conftest import Workspace
@@ -53,7 +55,7 @@ def task_run_names(flow_run_id: UUID) -> list[str]:
 
 def test_a_real_flow_run_lands_one_row_per_account(workspace: Workspace) -> None:
     state = snapshot_flow(return_state=True)
-    result = state.result()
+    result = of_run(state.result())
     assert {p.platform: p.accounts for p in result.platforms} == {"x": 5, "bluesky": 2}
     rows = lake_rows(workspace)
     watched = {(a.platform, a.handle) for a in load_watchlist(workspace.watchlist).accounts}
@@ -66,32 +68,54 @@ def test_a_real_flow_run_lands_one_row_per_account(workspace: Workspace) -> None
     assert {r["source"] for r in rows} == {"emulator"}
     files = tiny.lake_files(workspace.lake)
     assert sorted(f.platform for f in files) == ["bluesky", "x"]
-    # One task per request batch (1 for X, 1 for Bluesky), never one per account; then the
-    # run's report (artifacts, alerts).
+    # Seven accounts make one shard (`auto`): one task for all its batches, never one per
+    # batch or account; then the run's tail (catalog, costs, changes, artifacts, alerts).
     assert state.state_details.flow_run_id is not None
     assert task_run_names(state.state_details.flow_run_id) == [
-        "fetch_batch",
-        "fetch_batch",
         "load_identities",
         "price_run",
         "publish_catalog",
         "publish_run_artifacts",
         "read_account_changes",
-        "reserve_budgets",
         "send_alerts",
-        "write_observations",
-        "write_observations",
-        "write_run_record",
-        "write_run_record",
+        "snapshot_shard",
     ]
     assert workspace.emulator.state.requests["x:/2/users/by"] == 1
     with duckdb.connect(str(workspace.catalog), read_only=True) as connection:
         assert connection.sql("select count(*) from observations").fetchall() == [(7,)]
 
 
+def test_task_runs_are_the_shards_plus_a_fixed_few_and_progress_is_published(
+    workspace: Workspace,
+) -> None:
+    state = snapshot_flow(shards=3, return_state=True)
+    result = of_run(state.result())
+    flow_run_id = state.state_details.flow_run_id
+    assert flow_run_id is not None
+    names = task_run_names(flow_run_id)
+    assert names.count("snapshot_shard") == 3
+    assert len(names) == 3 + 6  # identities; catalog, price, changes, artifacts, alerts
+    rows = lake_rows(workspace)
+    assert len(rows) == 7  # every account exactly once, whatever its shard
+    assert len({(r["platform"], r["requested_handle"]) for r in rows}) == 7
+    assert {r["shard"] for r in rows} <= {0, 1, 2}
+    assert {p.platform: p.accounts for p in result.platforms} == {"x": 5, "bluesky": 2}
+
+    async def progress() -> list[float]:
+        async with get_client() as client:
+            artifacts = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(
+                    flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])
+                )
+            )
+            return [float(a.data) for a in artifacts if a.type == "progress"]  # type: ignore[arg-type]
+
+    assert asyncio.run(progress()) == [100.0]
+
+
 def test_rerunning_a_run_id_does_not_duplicate(workspace: Workspace) -> None:
-    first = snapshot_flow(run_id="2026-11-26T10")
-    second = snapshot_flow(run_id="2026-11-26T10")
+    first = of_run(snapshot_flow(run_id="2026-11-26T10"))
+    second = of_run(snapshot_flow(run_id="2026-11-26T10"))
     assert first.run_id == second.run_id == "2026-11-26T10"
     rows = lake_rows(workspace)
     assert len(rows) == 7
@@ -161,6 +185,12 @@ def test_marts_after_a_flow_run(workspace: Workspace) -> None:
     assert len(accounts) == 7
 
 
+def x_keys(workspace: Workspace) -> list[str]:
+    """The watched X accounts' normalized handles, as shards are assigned by."""
+    watched = load_watchlist(workspace.watchlist).for_platform("x")
+    return [normalize_handle("x", account.handle) for account in watched]
+
+
 def test_secrets_never_reach_lake_catalog_logs_or_prefect(
     workspace: Workspace,
     monkeypatch: pytest.MonkeyPatch,
@@ -168,13 +198,25 @@ def test_secrets_never_reach_lake_catalog_logs_or_prefect(
     httpserver: Any,
     secret_blocks: Callable[[str, str], None],
 ) -> None:
-    token, key = "SECRET-bearer-7f3a9c1e5d", "SECRET-key-41b7e2a09c"
-    # One secret from a Prefect Secret block (the environment has none), one from the
-    # environment: both must be used, and both redacted.
+    tokens = ["SECRET-bearer-7f3a9c1e5d", "SECRET-bearer-2b8e4d6f0a", "SECRET-bearer-c3a1f9e7b5"]
+    key = "SECRET-key-41b7e2a09c"
+    # Three X tokens from Prefect Secret blocks (the environment has none), one per shard of
+    # a 3-shard run, and a key from the environment: all must be used, and all redacted.
     monkeypatch.delenv("X_BEARER_TOKEN")
-    secret_blocks("followerledger-x-bearer-token", token)
+    blocks = [
+        "followerledger-x-bearer-token",
+        *(f"followerledger-x-bearer-token-{n}" for n in (2, 3)),
+    ]
+    for block, token in zip(blocks, tokens, strict=True):
+        secret_blocks(block, token)
     monkeypatch.setenv("YOUTUBE_API_KEY", key)
+    monkeypatch.setenv("FOLLOWERLEDGER_SHARDS", "3")
     add_account(workspace.watchlist, "Acme", "youtube", "@acme")
+    # X accounts in every shard, so that each shard sends its own token.
+    extra = 0
+    while {shard_of("x", key, 3) for key in x_keys(workspace)} != {0, 1, 2}:
+        add_account(workspace.watchlist, "Acme", "x", f"Acme{extra}")
+        extra += 1
     # Hostile upstreams that echo what they were sent (the bearer token, the URL with the
     # key) back in their errors.
     from werkzeug import Request, Response
@@ -207,23 +249,24 @@ def test_secrets_never_reach_lake_catalog_logs_or_prefect(
     ).path
     assert "Unauthorized: Bearer ***" in report.read_text(encoding="utf-8")
     rows = lake_rows(workspace)
+    # Each shard's token was echoed back, and each is masked; the detail names its block.
     assert {r["detail"] for r in rows if r["platform"] == "x"} == {
-        "X rejected the token (HTTP 401: Unauthorized: Bearer ***): check X_BEARER_TOKEN"
+        f"X rejected the token (HTTP 401: Unauthorized: Bearer ***): check {block}"
+        for block in blocks
     }
     [youtube] = [r["detail"] for r in rows if r["platform"] == "youtube"]
     assert "key=***" in youtube
     for path in Path(workspace.warehouse).rglob("*"):
         if path.is_file():
             content = path.read_bytes()
-            assert token.encode() not in content, path
-            assert key.encode() not in content, path
+            for secret in [*tokens, key]:
+                assert secret.encode() not in content, path
     # Everything our side logged (the fake platform's own access log naturally sees the key).
     ours = "\n".join(
         record.getMessage() for record in caplog.records if not record.name.startswith("werkzeug")
     )
-    assert "fetch_batch" in ours or "Finished" in ours
-    assert token not in ours
-    assert key not in ours
+    assert "snapshot_shard" in ours or "Finished" in ours
+    assert all(secret not in ours for secret in [*tokens, key])
 
     async def everything_prefect_stored() -> str:
         async with get_client() as client:
@@ -249,7 +292,6 @@ def test_secrets_never_reach_lake_catalog_logs_or_prefect(
             )
 
     stored = asyncio.run(everything_prefect_stored())
-    assert "fetch_batch" in stored
+    assert "snapshot_shard" in stored
     assert "HTTP 401: Unauthorized: Bearer ***" in stored  # the run summary artifact
-    assert token not in stored
-    assert key not in stored
+    assert all(secret not in stored for secret in [*tokens, key])

@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from followerledger.run_changes import AccountChange
 from followerledger.run_outcome import counted_nothing, partly_counted
-from followerledger.run_summary import PlatformSummary, RunSummary
+from followerledger.run_summary import CredentialSummary, PlatformSummary, RunSummary
 
 #: Artifact keys: Prefect keeps every run's version under one key.
 SUMMARY_KEY: Final = "snapshot-summary"
@@ -26,21 +26,32 @@ UNCOUNTED: Final = 20
 
 
 def platform_rows(platforms: Sequence[PlatformSummary]) -> list[dict[str, Any]]:
-    """One row per platform: accounts by status, requests, and cost when the run reports it."""
+    """One row per platform: accounts by status, requests, and cost when the run reports it;
+    when a platform used several credentials, a `credential` column, `all` on the
+    platform's row, followed by one row per credential (its label, never the value)."""
     with_cost = any(summary.cost is not None for summary in platforms)
     with_quota = any(summary.quota_units is not None for summary in platforms)
+    with_credentials = any(summary.credentials for summary in platforms)
     rows = []
     for summary in platforms:
-        statuses: Mapping[str, int] = summary.statuses
-        row: dict[str, Any] = {"platform": summary.platform, "accounts": summary.accounts}
-        row.update({status: statuses.get(status, 0) for status in STATUS_COLUMNS})
-        row["other"] = summary.accounts - sum(statuses.get(s, 0) for s in STATUS_COLUMNS)
-        row["requests"] = summary.requests
-        if with_quota:
-            row["quota_units"] = summary.quota_units
-        if with_cost:
-            row["cost"] = summary.cost
-        rows.append(row)
+        shares: list[tuple[str | None, CredentialSummary | PlatformSummary]] = [
+            ("all" if summary.credentials else None, summary)
+        ]
+        shares += [(share.credential, share) for share in summary.credentials]
+        for credential, part in shares:
+            statuses: Mapping[str, int] = part.statuses
+            row: dict[str, Any] = {"platform": summary.platform}
+            if with_credentials:
+                row["credential"] = credential
+            row["accounts"] = part.accounts
+            row.update({status: statuses.get(status, 0) for status in STATUS_COLUMNS})
+            row["other"] = part.accounts - sum(statuses.get(s, 0) for s in STATUS_COLUMNS)
+            row["requests"] = part.requests
+            if with_quota:
+                row["quota_units"] = part.quota_units
+            if with_cost:
+                row["cost"] = part.cost
+            rows.append(row)
     return rows
 
 
@@ -63,8 +74,8 @@ def summary_markdown(
         f"# Snapshot run `{result.run_id}`",
         "",
         f"Started {_moment(result.started_at)}: "
-        f"{sum(row['accounts'] for row in rows)} accounts on {len(rows)} platform(s), "
-        f"{sum(row['requests'] for row in rows)} request(s).",
+        f"{sum(p.accounts for p in platforms)} accounts on {len(platforms)} platform(s), "
+        f"{sum(p.requests for p in platforms)} request(s).",
         "",
     ]
     failed = counted_nothing(platforms)

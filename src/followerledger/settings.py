@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from followerledger.layout import (
@@ -19,9 +31,29 @@ from followerledger.layout import (
     WarehouseLayout,
     check_warehouse,
 )
+from followerledger.shards import parse_shards
 from followerledger.sources import registry
 
-__all__ = ["Settings", "SettingsError", "load_settings", "parse_budgets"]
+if TYPE_CHECKING:
+    from followerledger.sources.platform import Credential
+
+__all__ = [
+    "CredentialValue",
+    "Settings",
+    "SettingsError",
+    "load_settings",
+    "parse_budgets",
+    "parse_secret_list",
+]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CredentialValue:
+    """One configured credential: its label (`X_BEARER_TOKEN`, `X_BEARER_TOKENS[2]`, or the
+    Prefect Secret block it came from), never the value, and the secret."""
+
+    label: str
+    secret: SecretStr
 
 
 def _env(name: str) -> AliasChoices:
@@ -46,7 +78,19 @@ class Settings(BaseSettings):
     )
 
     x_bearer_token: SecretStr | None = Field(None, validation_alias=_env("X_BEARER_TOKEN"))
+    x_bearer_tokens: SecretStr | None = Field(
+        None,
+        validation_alias=_env("X_BEARER_TOKENS"),
+        description="Further X bearer tokens (comma- or newline-separated, or a JSON list), "
+        "each with a rate budget of its own.",
+    )
     youtube_api_key: SecretStr | None = Field(None, validation_alias=_env("YOUTUBE_API_KEY"))
+    youtube_api_keys: SecretStr | None = Field(
+        None,
+        validation_alias=_env("YOUTUBE_API_KEYS"),
+        description="Further YouTube API keys (comma- or newline-separated, or a JSON list), "
+        "each with a daily quota of its own.",
+    )
 
     x_api_url: str = Field("https://api.x.com", validation_alias=_env("FOLLOWERLEDGER_X_API_URL"))
     bluesky_api_url: str = Field(
@@ -85,6 +129,13 @@ class Settings(BaseSettings):
         description="Request batches in flight at once, per platform.",
     )
 
+    shards: str | int = Field(
+        "auto",
+        validation_alias=_env("FOLLOWERLEDGER_SHARDS"),
+        description="Shards a snapshot run is fetched and landed in (one Prefect task "
+        "each): 'auto' (one per 25,000 accounts, 1 to 8) or a whole number.",
+    )
+
     alert_urls: SecretStr | None = Field(
         None,
         validation_alias=_env("FOLLOWERLEDGER_ALERT_URLS"),
@@ -111,6 +162,62 @@ class Settings(BaseSettings):
         "keep working.",
     )
 
+    #: Credentials read from Prefect Secret blocks (`secret_blocks`), per credential field:
+    #: (block name, value), in block order. Not a setting: never read from the environment.
+    _from_blocks: dict[str, tuple[tuple[str, SecretStr], ...]] = PrivateAttr(default_factory=dict)
+
+    def with_block_credentials(self, found: Mapping[str, Sequence[tuple[str, str]]]) -> Settings:
+        """A copy whose credentials named in `found` (field -> (block, value) in block order)
+        come from those Prefect Secret blocks; the first also fills the singular field."""
+        copy = self.model_copy(
+            update={field: SecretStr(blocks[0][1]) for field, blocks in found.items() if blocks}
+        )
+        copy._from_blocks = {
+            **self._from_blocks,
+            **{
+                field: tuple((block, SecretStr(value)) for block, value in blocks)
+                for field, blocks in found.items()
+                if blocks
+            },
+        }
+        return copy
+
+    def credentials(self, credential: Credential) -> list[CredentialValue]:
+        """Every configured value of a platform's credential, labelled: the Secret blocks'
+        when they supplied it, else the singular variable's, then the plural's entries
+        (`X_BEARER_TOKENS[1]`, ... counted from 1 among the non-blank entries)."""
+        blocks = self._from_blocks.get(credential.field)
+        if blocks:
+            return [CredentialValue(block, value) for block, value in blocks]
+        values: list[CredentialValue] = []
+        single = getattr(self, credential.field)
+        if isinstance(single, SecretStr) and single.get_secret_value().strip():
+            values.append(CredentialValue(credential.variable, single))
+        plural = getattr(self, credential.plural_field)
+        if isinstance(plural, SecretStr):
+            for number, value in enumerate(parse_secret_list(plural.get_secret_value()), 1):
+                label = f"{credential.plural_variable}[{number}]"
+                values.append(CredentialValue(label, SecretStr(value)))
+        return values
+
+    @field_validator("x_bearer_tokens", "youtube_api_keys")
+    @classmethod
+    def _check_secret_list(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is None:
+            return None
+        entries = parse_secret_list(value.get_secret_value())
+        credential = next(
+            credential
+            for spec in registry.SPECS
+            for credential in spec.credentials
+            if credential.plural_field == info.field_name
+        )
+        single = info.data.get(credential.field)
+        if isinstance(single, SecretStr) and single.get_secret_value().strip() in entries:
+            number = entries.index(single.get_secret_value().strip()) + 1
+            raise ValueError(f"entry {number} repeats {credential.variable}")
+        return value
+
     @property
     def reader_grace(self) -> timedelta:
         """The reader grace period."""
@@ -123,6 +230,11 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @field_validator("shards", mode="before")
+    @classmethod
+    def _check_shards(cls, value: object) -> object:
+        return parse_shards(value)
 
     @field_validator("warehouse", mode="before")
     @classmethod
@@ -169,9 +281,14 @@ class Settings(BaseSettings):
     def redact(self, text: str) -> str:
         """The text with every configured secret replaced by '***'."""
         # Every SecretStr field: the platforms' credentials (their specs' `credentials`)
-        # and the alert URLs.
+        # and the alert URLs; and each credential of a list, and of the Secret blocks.
         values = (getattr(self, name) for name in type(self).model_fields)
         secrets = [value.get_secret_value() for value in values if isinstance(value, SecretStr)]
+        for spec in registry.SPECS:
+            for credential in spec.credentials:
+                secrets += [
+                    value.secret.get_secret_value() for value in self.credentials(credential)
+                ]
         if self.alert_urls is not None:
             secrets += re.split(r"[\s,]+", self.alert_urls.get_secret_value())
         # Longest first, so a URL list is masked whole before its parts.
@@ -199,6 +316,33 @@ def parse_budgets(text: str) -> dict[str, tuple[int, float]]:
             raise ValueError(f"entry {number} must read platform=requests/seconds, e.g. x=300/900")
         budgets[match.group(1)] = (int(match.group(2)), float(match.group(3)))
     return budgets
+
+
+def parse_secret_list(text: str) -> list[str]:
+    """Secrets written as a JSON list of strings, or separated by commas or newlines; blank
+    entries dropped, each stripped. ValueError names a repeated entry by its position among
+    the non-blank ones, never by its value."""
+    stripped = text.strip()
+    if stripped.startswith("["):
+        try:
+            loaded = json.loads(stripped)
+        except ValueError:
+            # Not the decoder's message: it quotes the text around the fault.
+            raise ValueError(
+                "is not a valid JSON list (or write the values comma-separated)"
+            ) from None
+        if not isinstance(loaded, list) or not all(isinstance(item, str) for item in loaded):
+            raise ValueError("must be a JSON list of strings")
+        written: list[str] = loaded
+    else:
+        written = re.split(r"[,\n]", stripped)
+    entries = [entry.strip() for entry in written if entry.strip()]
+    first: dict[str, int] = {}
+    for number, entry in enumerate(entries, start=1):
+        if entry in first:
+            raise ValueError(f"entry {number} repeats entry {first[entry]}")
+        first[entry] = number
+    return entries
 
 
 def _variable_names() -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import UTC, datetime, timedelta
 
 from followerledger.emulator.faults import Faults
@@ -62,7 +62,8 @@ class EmulatorState:
         limits: dict[str, tuple[int, int]] | None = None,
         x_post_metric: str = "post_count",
         youtube_quota: int = 10_000,
-        x_bearer_token: str | None = None,
+        x_bearer_token: str | Collection[str] | None = None,
+        youtube_api_keys: Collection[str] | None = None,
     ) -> None:
         self.world = world or World()
         self.faults = Faults()
@@ -77,9 +78,27 @@ class EmulatorState:
         self._ids: dict[tuple[str, str], str] = {}
         self.youtube_quota = youtube_quota
         self.youtube_units: dict[str, int] = {}
-        #: When set, X answers 401 to every other bearer token, as X does to a wrong one;
-        #: when None, any bearer token is accepted.
-        self.x_bearer_token = x_bearer_token
+        #: When set (one token or several), X answers 401 to every other bearer token, as X
+        #: does to a wrong one; when None, any bearer token is accepted.
+        self.x_bearer_tokens: frozenset[str] | None = (
+            None
+            if x_bearer_token is None
+            else frozenset([x_bearer_token] if isinstance(x_bearer_token, str) else x_bearer_token)
+        )
+        #: When set, YouTube answers keyInvalid to every other API key.
+        self.youtube_api_keys = None if youtube_api_keys is None else frozenset(youtube_api_keys)
+        #: Requests accepted per (platform, credential sent): how a run spread its requests
+        #: over its credentials. In memory only, never served.
+        self.credential_requests: Counter[tuple[str, str]] = Counter()
+
+    def accepts(self, platform: str, credential: str) -> bool:
+        """Whether the platform takes this credential; counts it when it does."""
+        valid = self.x_bearer_tokens if platform == "x" else self.youtube_api_keys
+        if valid is not None and credential not in valid:
+            return False
+        with self._lock:
+            self.credential_requests[(platform, credential)] += 1
+        return True
 
     def count(self, endpoint: str) -> None:
         """Count a request to an endpoint (e.g. 'x:/2/users/by')."""

@@ -91,7 +91,7 @@ def routes(state: EmulatorState) -> list[Route]:
         token = header.removeprefix("Bearer ")
         if token == header or not token:
             return False
-        return state.x_bearer_token is None or token == state.x_bearer_token
+        return state.accepts("x", token)
 
     def unauthorized() -> JSONResponse:
         return JSONResponse(

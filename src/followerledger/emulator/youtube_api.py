@@ -92,6 +92,8 @@ def routes(state: EmulatorState) -> list[Route]:
                 },
                 status_code=403,
             )
+        if not state.accepts("youtube", params["key"]):
+            return bad_request("keyInvalid", "API key not valid. Please pass a valid API key.")
         if not params.get("part"):
             return bad_request(
                 "missingRequiredParameter", "No filter selected. Expected one of: part"

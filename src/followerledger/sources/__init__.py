@@ -2,7 +2,8 @@
 
 `build_source` wires a source to its HTTP client from settings; everything external (session,
 tokens, clock, sleep, the request throttle) can be passed in. What each platform needs comes
-from its spec in `sources/registry.py`.
+from its spec in `sources/registry.py`. A platform may have several credentials
+(`credential_count`): each source sends one, and spends that credential's rate budget.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from followerledger.errors import ConfigError
 from followerledger.sources import registry
 from followerledger.sources.base import PlatformSource, Target, Usage
 from followerledger.sources.http import ApiClient, Clock, Logger, Sleep, make_session, utc_now
-from followerledger.sources.platform import Connect
+from followerledger.sources.platform import Connect, CredentialInUse
 from followerledger.sources.throttle import RatePolicy, Throttle, process_throttle
 
 if TYPE_CHECKING:
@@ -35,6 +36,8 @@ __all__ = [
     "ThrottleFactory",
     "Usage",
     "build_source",
+    "credential_count",
+    "credential_labels",
     "missing_config",
     "planned_requests",
     "require_config",
@@ -53,12 +56,14 @@ def missing_config(settings: Settings, platforms: Sequence[str]) -> list[str]:
             continue
         spec = registry.platform(platform)
         for credential in spec.credentials:
-            if state := _unset(getattr(settings, credential.field)):
-                problems.append(
-                    f"{credential.variable} is {state}: {credential.hint} in the "
-                    "environment or .env, or in the Prefect Secret block "
-                    f"{credential.block} (or skip {spec.label} with --platform)"
-                )
+            if settings.credentials(credential):
+                continue
+            state = _unset(getattr(settings, credential.field))
+            problems.append(
+                f"{credential.variable} is {state or 'empty'}: {credential.hint} in the "
+                f"environment or .env (several: {credential.plural_variable}), or in the "
+                f"Prefect Secret block {credential.block} (or skip {spec.label} with --platform)"
+            )
     return problems
 
 
@@ -76,22 +81,69 @@ def _unset(secret: SecretStr | None) -> str | None:
     return None if secret.get_secret_value().strip() else "empty"
 
 
+def credential_count(settings: Settings, platform: str) -> int:
+    """How many credentials the platform has configured (at least 1: a platform that takes
+    none, or lacks its credential, counts as one)."""
+    spec = registry.platform(platform)
+    if not spec.credentials:
+        return 1
+    return max(1, len(settings.credentials(spec.credentials[0])))
+
+
+def credential_labels(settings: Settings, platform: str) -> list[str | None]:
+    """Each credential's label, by index (`[None]` for a platform that takes none)."""
+    spec = registry.platform(platform)
+    if not spec.credentials:
+        return [None]
+    return [value.label for value in settings.credentials(spec.credentials[0])] or [None]
+
+
+def _credential(settings: Settings, platform: str, index: int) -> CredentialInUse | None:
+    """The platform's credential number `index` (None for a platform that takes none)."""
+    spec = registry.platform(platform)
+    if not spec.credentials:
+        return None
+    values = settings.credentials(spec.credentials[0])
+    if not 0 <= index < len(values):
+        raise ValueError(
+            f"{spec.label} has {len(values)} credential(s): there is no credential {index}"
+        )
+    chosen = values[index]
+    return CredentialInUse(index, chosen.label, chosen.secret.get_secret_value())
+
+
+def _all_secrets(settings: Settings, platform: str) -> list[str]:
+    """Every configured value of every credential of the platform, to redact."""
+    spec = registry.platform(platform)
+    return [
+        value.secret.get_secret_value()
+        for credential in spec.credentials
+        for value in settings.credentials(credential)
+    ]
+
+
 def build_source(
     platform: str,
     settings: Settings,
     *,
+    credential: int = 0,
     session: requests.Session | None = None,
     clock: Clock = utc_now,
     sleep: Sleep = stopping.sleep,
     throttle_for: ThrottleFactory | None = None,
     logger: Logger | None = None,
 ) -> PlatformSource:
-    """A ready source for one platform, with one HTTP session shared by all its batches;
-    its rate-limit waits are logged on `logger` (default: the `followerledger.sources.http`
-    logger). Without `throttle_for`, requests are paced by this process's token buckets.
-    The settings the platform needs are checked once, before, by `require_config`."""
+    """A ready source for one platform, sending its credential number `credential` (see
+    `credential_count`) and paced by that credential's rate budget, with one HTTP session
+    shared by all its batches; its rate-limit waits are logged on `logger` (default: the
+    `followerledger.sources.http` logger). Without `throttle_for`, requests are paced by
+    this process's token buckets. Its client redacts every credential of the platform, not
+    only its own. The settings the platform needs are checked once, before, by
+    `require_config`."""
     spec = registry.platform(platform)
     pool = settings.fetch_concurrency
+    chosen = _credential(settings, platform, credential)
+    everyone = _all_secrets(settings, platform)
 
     def pace_here(policy: RatePolicy) -> Throttle:
         return process_throttle(policy, logger)
@@ -110,7 +162,7 @@ def build_source(
             timeout=settings.http_timeout,
             attempts=settings.http_attempts,
             max_wait=settings.max_rate_limit_wait,
-            secrets=secrets,
+            secrets=[*secrets, *everyone],
             concurrency=settings.fetch_concurrency,
             throttle=(throttle_for or pace_here)(policy),
             clock=clock,
@@ -118,13 +170,17 @@ def build_source(
             logger=logger,
         )
 
-    return spec.build(settings, Connect(session_for, client))
+    return spec.build(settings, Connect(session_for, client, chosen))
 
 
 def planned_requests(
-    platform: str, batches: Sequence[Sequence[Target]], settings: Settings
+    platform: str,
+    batches: Sequence[Sequence[Target]],
+    settings: Settings,
+    credential: int = 0,
 ) -> dict[RatePolicy, int]:
-    """The requests a run's batches will send, per rate budget (Mastodon: per instance, plus
-    the version check of each instance read by id)."""
+    """The requests a run's batches will send, per rate budget: the budget of the
+    credential that sends them (Mastodon: per instance, plus the version check of each
+    instance read by id)."""
     spec = registry.platform(platform)
-    return spec.planned(spec, batches, settings.budgets)
+    return spec.planned(spec, batches, settings.budgets, credential)

@@ -49,6 +49,12 @@ class PlatformSource(Protocol):
         """The most accounts one request may ask for."""
         ...
 
+    @property
+    def credential(self) -> str | None:
+        """The label of the credential it sends (`X_BEARER_TOKENS[2]`, never the value);
+        None for a platform without one."""
+        ...
+
     def plan(self, targets: Sequence[Target]) -> list[list[Target]]:
         """The targets split into request batches, at the API's maximum batch size."""
         ...
@@ -292,8 +298,14 @@ class ApiSource:
 
     spec: ClassVar[Platform]
 
-    def __init__(self, client: ApiClient) -> None:
+    def __init__(self, client: ApiClient, credential: str | None = None) -> None:
         self.client = client
+        self._credential = credential
+
+    @property
+    def credential(self) -> str | None:
+        """The label of the credential the client sends (None: the platform takes none)."""
+        return self._credential
 
     @property
     def platform(self) -> str:

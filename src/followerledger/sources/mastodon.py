@@ -76,10 +76,13 @@ def build(settings: Settings, connect: Connect) -> MastodonSource:
 
 
 def planned(
-    spec: Platform, planned_batches: Sequence[Sequence[Target]], budgets: Budgets
+    spec: Platform,
+    planned_batches: Sequence[Sequence[Target]],
+    budgets: Budgets,
+    credential: int = 0,
 ) -> dict[RatePolicy, int]:
     """Per instance: one request per batch, plus the version check of each instance read
-    by id."""
+    by id (Mastodon takes no credential: `credential` is always 0)."""
     counted: dict[RatePolicy, int] = {}
     checked: set[str] = set()
     for batch in planned_batches:
@@ -143,6 +146,8 @@ class MastodonSource:
 
     platform: Final = PLATFORM.name
     batch_size: Final = PLATFORM.batch_size
+    #: Mastodon's public lookups take no credential.
+    credential: Final[str | None] = None
 
     def __init__(self, client_for: Callable[[str], ApiClient]) -> None:
         self._client_for = client_for

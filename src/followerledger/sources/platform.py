@@ -40,12 +40,31 @@ class RatePolicy:
 @dataclasses.dataclass(frozen=True, slots=True)
 class Credential:
     """A secret a platform needs: its `Settings` field, its variable, its Prefect Secret
-    block, and what to put there (`hint`, the start of the missing-config line)."""
+    block, and what to put there (`hint`, the start of the missing-config line); and the
+    plural variable (`plural_field`, `plural_variable`) holding further ones, each with a
+    rate budget of its own."""
 
     field: str
     variable: str
     block: str
     hint: str
+    plural_field: str
+    plural_variable: str
+
+    def block_name(self, index: int) -> str:
+        """The Secret block of the credential at `index` (0: `block`, then `block-2`, ...)."""
+        return self.block if index == 0 else f"{self.block}-{index + 1}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CredentialInUse:
+    """The credential a source sends: its index among the platform's (its rate budget's
+    suffix), its label (a variable, `X_BEARER_TOKENS[2]`, or a block's name; never the
+    value), and the secret itself, which no repr shows."""
+
+    index: int
+    label: str
+    secret: str = dataclasses.field(repr=False)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -54,22 +73,30 @@ class Connect:
 
     `session(headers)` is the session passed in, else a new pooled one with those headers;
     `client(url, session, policy, secrets)` an API client of this platform, paced by `policy`
-    and redacting `secrets`.
+    and redacting `secrets` (and every credential of the platform besides); `credential` the
+    one credential this source sends (None for a platform without one).
     """
 
     session: Callable[[Mapping[str, str] | None], requests.Session]
     client: Callable[[str, requests.Session, RatePolicy, Sequence[str]], ApiClient]
+    credential: CredentialInUse | None = None
+
+    @property
+    def index(self) -> int:
+        """The credential's index (0 without one): which rate budget the source spends."""
+        return 0 if self.credential is None else self.credential.index
 
 
 Builder = Callable[["Settings", Connect], "PlatformSource"]
-Planner = Callable[["Platform", Sequence[Sequence["Target"]], Budgets], dict[RatePolicy, int]]
+Planner = Callable[["Platform", Sequence[Sequence["Target"]], Budgets, int], dict[RatePolicy, int]]
 
 
 def one_request_per_batch(
-    spec: Platform, batches: Sequence[Sequence[Target]], budgets: Budgets
+    spec: Platform, batches: Sequence[Sequence[Target]], budgets: Budgets, credential: int = 0
 ) -> dict[RatePolicy, int]:
-    """The planned requests of a platform that sends one request per batch to one budget."""
-    return {spec.rate_policy(budgets=budgets): len(batches)}
+    """The planned requests of a platform that sends one request per batch to one budget
+    (the credential's)."""
+    return {spec.rate_policy(budgets=budgets, credential=credential): len(batches)}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -99,13 +126,17 @@ class Platform:
     planned: Planner = one_request_per_batch
 
     def rate_policy(
-        self, instance: str | None = None, budgets: Budgets | None = None
+        self, instance: str | None = None, budgets: Budgets | None = None, credential: int = 0
     ) -> RatePolicy:
-        """The budget (a configured one, else the documented one), per instance if given."""
+        """The budget (a configured one, else the documented one), per instance if given;
+        each credential after the first has one of its own (`x-2`, `x-3`, ...), since the
+        platforms limit requests per app or key."""
         base = self.policy
         if budgets and self.name in budgets:
             limit, seconds = budgets[self.name]
             base = RatePolicy(self.name, limit, seconds)
+        if credential:
+            base = dataclasses.replace(base, name=f"{base.name}-{credential + 1}")
         if instance is None:
             return base
         suffix = re.sub(r"[^a-z0-9]+", "-", instance.lower()).strip("-")

@@ -40,6 +40,8 @@ TOKEN: Final = Credential(
     "X_BEARER_TOKEN",
     "followerledger-x-bearer-token",
     "put the app's bearer token",
+    "x_bearer_tokens",
+    "X_BEARER_TOKENS",
 )
 
 read_budget = rate_limit_headers(
@@ -53,12 +55,14 @@ def read_written(written: str) -> str:
 
 
 def build(settings: Settings, connect: Connect) -> XSource:
-    """The source, its session sending the bearer token."""
-    assert settings.x_bearer_token is not None
-    token = settings.x_bearer_token.get_secret_value()
+    """The source, its session sending its credential's bearer token, paced by that
+    credential's budget."""
+    assert connect.credential is not None
+    token = connect.credential.secret
     session = connect.session({"Authorization": f"Bearer {token}"})
-    policy = PLATFORM.rate_policy(budgets=settings.budgets)
-    return XSource(connect.client(settings.x_api_url, session, policy, [token]))
+    policy = PLATFORM.rate_policy(budgets=settings.budgets, credential=connect.index)
+    client = connect.client(settings.x_api_url, session, policy, [token])
+    return XSource(client, connect.credential.label)
 
 
 #: X API v2 (../shared/contracts/x): usernames, user ids as the OpenAPI pattern writes them,
@@ -106,7 +110,8 @@ class XSource(ApiSource):
         if response.status_code != 200:
             detail = problem_text(body, response.status_code)
             if response.status_code in REJECTED:
-                detail = f"X rejected the token ({detail}): check X_BEARER_TOKEN"
+                which = self.credential or TOKEN.variable
+                detail = f"X rejected the token ({detail}): check {which}"
             return [rows.status(target, "error", detail) for target in batch]
         return parse_users(body, batch, rows, by_id=by_id)
 

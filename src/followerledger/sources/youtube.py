@@ -47,6 +47,8 @@ API_KEY: Final = Credential(
     "YOUTUBE_API_KEY",
     "followerledger-youtube-api-key",
     "put a YouTube Data API v3 key",
+    "youtube_api_keys",
+    "YOUTUBE_API_KEYS",
 )
 
 
@@ -66,12 +68,13 @@ def read_written(written: str) -> str:
 
 
 def build(settings: Settings, connect: Connect) -> YouTubeSource:
-    """The source, sending the API key as the `key` parameter."""
-    assert settings.youtube_api_key is not None
-    key = settings.youtube_api_key.get_secret_value()
-    policy = PLATFORM.rate_policy(budgets=settings.budgets)
+    """The source, sending its credential's API key as the `key` parameter, paced by (and
+    spending the daily quota of) that key."""
+    assert connect.credential is not None
+    key = connect.credential.secret
+    policy = PLATFORM.rate_policy(budgets=settings.budgets, credential=connect.index)
     client = connect.client(settings.youtube_api_url, connect.session(None), policy, [key])
-    return YouTubeSource(client, key)
+    return YouTubeSource(client, key, connect.credential.label)
 
 
 def channel_id(target: Target) -> str | None:
@@ -116,8 +119,8 @@ class YouTubeSource(ApiSource):
 
     spec = PLATFORM
 
-    def __init__(self, client: ApiClient, api_key: str) -> None:
-        super().__init__(client)
+    def __init__(self, client: ApiClient, api_key: str, credential: str | None = None) -> None:
+        super().__init__(client, credential)
         self._key = api_key
         self._lock = threading.Lock()
         self._stopped: str | None = None
@@ -161,7 +164,8 @@ class YouTubeSource(ApiSource):
         if response.status_code != 200:
             detail = google_error_text(body, response.status_code)
             if response.status_code == 403 or error_reason(body) in KEY_REJECTED:
-                detail = f"YouTube rejected the API key ({detail}): check YOUTUBE_API_KEY"
+                which = self.credential or API_KEY.variable
+                detail = f"YouTube rejected the API key ({detail}): check {which}"
             return [rows.status(target, "error", detail) for target in batch]
         return parse_channels(body, batch, rows, by_handle=by_handle)
 
