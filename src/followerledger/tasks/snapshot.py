@@ -9,7 +9,7 @@ from decimal import Decimal
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from followerledger import landing, run_log, run_plan, stopping
+from followerledger import landing, progress, run_log, run_plan, stopping
 from followerledger.delta_lake import DeltaLake
 from followerledger.identity import Identities, known_identities
 from followerledger.lake import LakeError
@@ -41,10 +41,12 @@ def fetch_batch(
     rows per status (the source retries and honours rate limits itself)."""
     rows = run_plan.fetch_batch(source, batch, run_id)
     try:
-        return landing.add(rows)
+        counts = landing.add(rows)
     except LakeError:
         stopping.check()  # the landing was given up because the run was stopped
         raise
+    progress.batch_done(source.platform, counts)
+    return counts
 
 
 @task(name="write_observations", cache_policy=NO_CACHE)
