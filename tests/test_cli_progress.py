@@ -123,6 +123,25 @@ def test_with_a_configured_server_it_never_imports_prefects_server_and_keeps_tas
     ]
 
 
+def test_a_server_set_in_the_active_prefect_profile_is_used_and_not_replaced(
+    workspace: Workspace, prefect_server: None, tmp_path: Path
+) -> None:
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    (home / "profiles.toml").write_text(
+        f'active = "team"\n\n[profiles.team]\nPREFECT_API_URL = "{harness_url()}"\n'
+    )
+    env = environment(PREFECT_HOME=str(home), PREFECT_PROFILES_PATH=None, PREFECT_PROFILE=None)
+    before = snapshot_runs()
+
+    result = snapshot(env)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert SERVER_MODULE not in imported(result.stderr)
+    assert snapshot_runs() == before + 1  # on the profile's server, not a temporary one
+    assert not (home / "prefect.db").exists()  # no temporary server's database either
+
+
 def test_without_one_it_reuses_the_running_local_server_of_make_deploy(
     workspace: Workspace, prefect_server: None, tmp_path: Path
 ) -> None:
