@@ -11,8 +11,7 @@ import functools
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, ParamSpec
 
@@ -91,37 +90,11 @@ PREFECT_CONSOLE_LEVEL = "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"
 
 @contextlib.contextmanager
 def _progress_shown(verbose: bool) -> Iterator[None]:
-    """The command's progress: the live display on a terminal (Prefect's console lines kept
-    to warnings, printed above it); with `--verbose`, or off a terminal, no display: every
-    step on its own line (`--verbose`) or nothing but the command's own lines."""
-    from followerledger import progress
-    from followerledger.live_progress import LiveProgress
+    """The command's progress while the block runs (`live_progress.shown`)."""
+    from followerledger.live_progress import shown
 
-    if verbose:
-        with progress.watching(_StepLines()):
-            yield
-        return
-    display = LiveProgress()
-    with display.shown():
+    with shown(verbose):
         yield
-
-
-class _StepLines:
-    """`--verbose`: each step of a command printed as it begins (waits are logged already)."""
-
-    def planned(self, platform: str, accounts: int, batches: int) -> None:
-        """Nothing: the snapshot logs its plan."""
-
-    def batch_done(self, platform: str, statuses: Mapping[str, int]) -> None:
-        """Nothing: Prefect logs every task run."""
-
-    def waiting(self, platform: str, until: datetime) -> None:
-        """Nothing: every wait is logged at WARNING."""
-
-    def step(self, name: str, done: int | None = None, total: int | None = None) -> None:
-        """Print a step the first time it is reported."""
-        if not done:
-            click.echo(f"{name}{f' (0 of {total})' if total else ''}", err=True)
 
 
 def _quiet_prefect(verbose: bool) -> None:
@@ -222,7 +195,7 @@ def snapshot(platforms: tuple[str, ...], run_id: str | None, verbose: bool) -> N
         watchlist = load_watchlist(settings.watchlist)
         if run_id is not None:
             check_run_id(run_id)
-        if server.kind != "temporary":  # a temporary server's blocks: none of the user's
+        if server.kind != "temporary":  # one started for this command: not asked, as before
             settings = with_secret_blocks(settings)
     except (WatchlistError, ValueError, SecretBlockError) as error:
         fail(str(error))

@@ -30,7 +30,7 @@ from rich.progress import (
 
 from followerledger import progress
 
-__all__ = ["LiveProgress"]
+__all__ = ["LiveProgress", "StepLines", "shown"]
 
 #: Redraws per second: a few are enough for the eye, and each costs microseconds.
 REFRESH_PER_SECOND = 4
@@ -185,3 +185,37 @@ def _prefect_lines_through(console: Console, live: bool) -> Iterator[None]:
     finally:
         for handler, before in swapped:
             handler.console = before
+
+
+class StepLines:
+    """`--verbose`: each step of a command printed as a line when it begins (Prefect logs
+    every task run, and every wait is logged at WARNING, so nothing else is printed)."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True, markup=False, highlight=False)
+
+    def planned(self, platform: str, accounts: int, batches: int) -> None:
+        """Nothing: the snapshot logs its plan."""
+
+    def batch_done(self, platform: str, statuses: Mapping[str, int]) -> None:
+        """Nothing: Prefect logs every task run."""
+
+    def waiting(self, platform: str, until: datetime) -> None:
+        """Nothing: every wait is logged at WARNING."""
+
+    def step(self, name: str, done: int | None = None, total: int | None = None) -> None:
+        """Print a step the first time it is reported."""
+        if not done:
+            self.console.print(f"{name} (0 of {total})" if total else name, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def shown(verbose: bool) -> Iterator[None]:
+    """A command's progress while the block runs: the live display (on a terminal; nothing
+    elsewhere), or with `verbose` its steps as lines."""
+    if verbose:
+        with progress.watching(StepLines()):
+            yield
+        return
+    with LiveProgress().shown():
+        yield
