@@ -63,6 +63,7 @@ __all__ = [
     "MAX_TEXT",
     "OPTIONAL",
     "REQUIRED",
+    "WRITING_STEP",
     "ImportFileError",
     "ImportReport",
     "OutOfCalendar",
