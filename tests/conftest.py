@@ -151,6 +151,7 @@ LONG_FIRST: Final = (
     "test_readers.py",
     "test_kills.py",
     "test_stopping.py",
+    "test_cli_progress.py",
 )
 
 

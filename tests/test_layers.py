@@ -23,6 +23,7 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "leftovers",
             "layout",
             "errors",
+            "progress",
         ),
         (),
     ),
@@ -72,7 +73,7 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("core", "storage", "inputs", "platforms", "sources", "warehouse"),
     ),
     "orchestration": (
-        ("tasks", "flows", "deployments", "crash_detection", "demo", "cli"),
+        ("tasks", "flows", "deployments", "crash_detection", "demo", "cli", "live_progress"),
         ("core", "storage", "inputs", "platforms", "sources", "warehouse", "run"),
     ),
 }

@@ -11,7 +11,7 @@ import functools
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, ParamSpec
 
@@ -77,6 +77,43 @@ def _stoppable(command: Callable[P, None]) -> Callable[P, None]:
     return run
 
 
+VERBOSE_OPTION = click.option(
+    "--verbose",
+    is_flag=True,
+    help="Print every step and every Prefect flow and task run log line as a line of its "
+    "own, instead of the live progress display (which only a terminal shows).",
+)
+
+#: Prefect's console log handler's level, read when Prefect sets its logging up (at import).
+PREFECT_CONSOLE_LEVEL = "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"
+
+
+@contextlib.contextmanager
+def _progress_shown(verbose: bool) -> Iterator[None]:
+    """The command's progress while the block runs (`live_progress.shown`)."""
+    from followerledger.live_progress import shown
+
+    with shown(verbose):
+        yield
+
+
+def _quiet_prefect(verbose: bool) -> None:
+    """Keep Prefect's per-run log lines off the console (warnings stay) unless `--verbose`:
+    before Prefect is imported, or, if it is already, on its console handlers themselves."""
+    if verbose:
+        return
+    os.environ.setdefault(PREFECT_CONSOLE_LEVEL, "WARNING")
+    if "prefect.logging.handlers" in sys.modules:
+        import logging
+
+        from prefect.logging.handlers import PrefectConsoleHandler
+
+        level = logging.getLevelName(os.environ[PREFECT_CONSOLE_LEVEL].upper())
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler, PrefectConsoleHandler) and isinstance(level, int):
+                handler.setLevel(max(handler.level, level))
+
+
 class _Commands(click.Group):
     """The command group: a bad setting, wherever a command reads it, is one line, exit 2."""
 
@@ -136,9 +173,17 @@ def demo(warehouse: Path) -> None:
     help="Only this platform (repeatable). Default: every platform in the watchlist.",
 )
 @click.option("--run-id", default=None, help="Re-run (and replace) a given run id.")
+@VERBOSE_OPTION
 @_stoppable
-def snapshot(platforms: tuple[str, ...], run_id: str | None) -> None:
+def snapshot(platforms: tuple[str, ...], run_id: str | None, verbose: bool) -> None:
     """One snapshot run of the watchlist (a Prefect flow run)."""
+    from followerledger.layout import WarehouseLayout
+    from followerledger.prefect_server import ServerError, snapshot_server
+
+    _quiet_prefect(verbose)
+    # First of all: a temporary server starts while this process imports the rest.
+    server = snapshot_server(WarehouseLayout.from_environment())
+
     from followerledger.lake import check_run_id
     from followerledger.secret_blocks import SecretBlockError, with_secret_blocks
     from followerledger.settings import load_settings
@@ -150,7 +195,8 @@ def snapshot(platforms: tuple[str, ...], run_id: str | None) -> None:
         watchlist = load_watchlist(settings.watchlist)
         if run_id is not None:
             check_run_id(run_id)
-        settings = with_secret_blocks(settings)
+        if server.kind != "temporary":  # one started for this command: not asked, as before
+            settings = with_secret_blocks(settings)
     except (WatchlistError, ValueError, SecretBlockError) as error:
         fail(str(error))
     chosen = [p for p in watchlist.platforms if not platforms or p in platforms]
@@ -166,16 +212,20 @@ def snapshot(platforms: tuple[str, ...], run_id: str | None) -> None:
     except DeltaLakeError as error:
         fail(str(error))  # a store that cannot be reached
 
+    from followerledger import progress
     from followerledger.flows.snapshot import snapshot_flow
-    from followerledger.prefect_server import ServerError, ephemeral_server
     from followerledger.run_outcome import CountedNothing, partly_counted
     from followerledger.run_summary import credential_lines, of_run
 
-    try:
-        ephemeral_server()  # when one is needed: so that even a kill -9 of this command takes it
-    except ServerError as error:
-        fail(str(error))
-    state = snapshot_flow(platforms=list(platforms) or None, run_id=run_id, return_state=True)
+    with _progress_shown(verbose):
+        if server.kind == "temporary":
+            progress.step("snapshot: starting Prefect's temporary server")
+        try:
+            server.wait_ready()
+        except ServerError as error:
+            fail(str(error))
+        progress.step("snapshot: the flow run")
+        state = snapshot_flow(platforms=list(platforms) or None, run_id=run_id, return_state=True)
     outcome = state.result(raise_on_failure=False)
     if isinstance(outcome, DeltaLakeError):
         fail(str(outcome))  # a lake it cannot read or write: one line naming the setting
@@ -199,8 +249,9 @@ def snapshot(platforms: tuple[str, ...], run_id: str | None) -> None:
 
 @main.command()
 @click.option("--full", is_flag=True, help="Rebuild every mart from the whole lake.")
+@VERBOSE_OPTION
 @_stoppable
-def refresh(full: bool) -> None:
+def refresh(full: bool, verbose: bool) -> None:
     """Bring the marts up to date (incrementally unless --full)."""
     from followerledger.configured_refresh import refresh_configured
     from followerledger.settings import load_settings
@@ -211,7 +262,8 @@ def refresh(full: bool) -> None:
         watchlist = load_watchlist(settings.watchlist)
     except WatchlistError as error:
         fail(str(error))
-    report = refresh_configured(settings, watchlist, full=full)
+    with _progress_shown(verbose):
+        report = refresh_configured(settings, watchlist, full=full)
     click.echo(report.describe())
 
 
@@ -223,8 +275,9 @@ def refresh(full: bool) -> None:
     help="Vacuum retention: files the lake's log stopped naming (compacted originals, killed "
     "writers' files) stay this long (default FOLLOWERLEDGER_READER_GRACE_HOURS).",
 )
+@VERBOSE_OPTION
 @_stoppable
-def compact(grace_hours: float | None) -> None:
+def compact(grace_hours: float | None, verbose: bool) -> None:
     """Compact each closed day's lake files and vacuum; never changes query results."""
     from datetime import timedelta
 
@@ -240,7 +293,8 @@ def compact(grace_hours: float | None) -> None:
         fail(str(error))
     hours = settings.reader_grace_hours if grace_hours is None else grace_hours
     try:
-        report = run_compaction(settings.layout, watchlist, grace=timedelta(hours=hours))
+        with _progress_shown(verbose):
+            report = run_compaction(settings.layout, watchlist, grace=timedelta(hours=hours))
     except DeltaLakeError as error:
         fail(str(error))
     click.echo(report.describe())
@@ -376,9 +430,11 @@ def serve(port: int, project: Path) -> None:
 
 @main.command(name="import")
 @click.argument("file", type=click.Path(path_type=Path))
+@VERBOSE_OPTION
 @_stoppable
-def import_(file: Path) -> None:
+def import_(file: Path, verbose: bool) -> None:
     """Backfill historical observations from a CSV file (all rows or none)."""
+    from followerledger import progress
     from followerledger.catalog import publish
     from followerledger.delta_lake import DeltaLakeError
     from followerledger.history_import import ImportFileError, import_history
@@ -393,10 +449,12 @@ def import_(file: Path) -> None:
     except WatchlistError:
         watchlist = None
     try:
-        report = import_history(file, settings.layout, watchlist=watchlist)
+        with _progress_shown(verbose):
+            report = import_history(file, settings.layout, watchlist=watchlist)
+            progress.step("import: publishing the catalog")
+            publish(settings.layout, watchlist)
     except (ImportFileError, DeltaLakeError) as error:
         fail(str(error))
-    publish(settings.layout, watchlist)
     click.echo(
         f"imported {report.rows} rows from {file} as {report.run_id} "
         f"({len(report.partitions)} partitions, observations table version {report.version}); "

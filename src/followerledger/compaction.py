@@ -36,7 +36,7 @@ from typing import Final
 from deltalake import CommitProperties
 from deltalake.exceptions import DeltaError
 
-from followerledger import delta_lake, locks, pause
+from followerledger import delta_lake, locks, pause, progress
 from followerledger.catalog import publish
 from followerledger.clock import utc_now
 from followerledger.delta_lake import (
@@ -138,7 +138,8 @@ def compact_dataset(lake: DeltaLake, dataset: DeltaDataset, now: datetime) -> Da
     # The version the compaction starts from, which a writer may have moved meanwhile.
     before = lake.snapshot(dataset, version=table.version())
     days = closed_days(before.files, now)
-    for day in days:
+    for done, day in enumerate(days):
+        progress.step(f"compact: {dataset.name}", done, len(days))
         pause.point("compact-optimize")
         try:
             table.optimize.compact(
@@ -271,7 +272,9 @@ def compact(
                 state.lake_versions[name] = result.after.version
         store.save(state)
         if any(result.partitions for result in done):
+            progress.step("compact: publishing the catalog")
             publish(layout, watchlist)
+        progress.step("compact: vacuum")
         vacuumed = vacuum_tables(lake, grace)
     return CompactionReport(
         partitions=sum(result.partitions for result in done),

@@ -37,7 +37,7 @@ import pyarrow as pa
 from deltalake import write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError
 
-from followerledger import pause, stopping
+from followerledger import pause, progress, stopping
 from followerledger.clock import utc_now
 from followerledger.delta_lake import (
     OBSERVATIONS,
@@ -63,6 +63,7 @@ __all__ = [
     "MAX_TEXT",
     "OPTIONAL",
     "REQUIRED",
+    "WRITING_STEP",
     "ImportFileError",
     "ImportReport",
     "OutOfCalendar",
@@ -74,6 +75,9 @@ __all__ = [
 
 REQUIRED: Final = ("observed_at", "platform", "handle", "followers")
 OPTIONAL: Final = ("following", "posts", "account_id", "display_name")
+
+#: The import's step while it writes, counted in partitions (platform and day).
+WRITING_STEP: Final = "import: writing the observations table (partitions)"
 
 
 #: How many bad rows an error lists before it only counts the rest.
@@ -424,6 +428,7 @@ def import_history(
     DeltaLakeError if the write fails or loses to a concurrent import of the same file, and
     `stopping.Stopped` if a stop signal arrives while it writes; in all three the table stays
     as it was."""
+    progress.step("import: reading and checking the file")
     run_id, rows = read_history(path, clock=clock)
     partitions: dict[tuple[str, date], list[Observation]] = defaultdict(list)
     for row in rows:
@@ -436,16 +441,18 @@ def import_history(
 
     def batches() -> Iterator[pa.RecordBatch]:
         # On a delta-rs worker thread: pyarrow only, never a `deltalake` call.
-        for table in tables:
+        for done, table in enumerate(tables, 1):
             for batch in table.to_batches():
                 if stopping.STOP.is_set():
                     raise _GivenUp("a stop signal arrived")
                 yield batch
+            progress.step(WRITING_STEP, done, len(tables))
             pause.point("import-write")
         if stopping.STOP.is_set():
             raise _GivenUp("a stop signal arrived")
 
     lake = delta_lake_of(layout)
+    progress.step(WRITING_STEP, 0, len(tables))
     try:
         with lake.writing(OBSERVATIONS) as table:
             _write_stoppably(

@@ -8,16 +8,21 @@ local server is started in the background, on 127.0.0.1, with analytics off and 
 `serve` finds it running and reuses it.
 
 `own_server` is the other kind: a temporary server for one block of this process (the
-demo's), which no configured server or profile can replace. `ephemeral_server` starts the
-temporary server Prefect itself would start for a flow run without a server (`snapshot`
-with no `PREFECT_API_URL`), so that it dies with this process, even when that is killed.
+demo's), which no configured server or profile can replace. `snapshot_server` finds the
+server of one `snapshot` command: the configured one, else the local one above if it runs
+(never started for a snapshot), else the temporary server Prefect itself would start for a
+flow run without a server (`ephemeral_server`), started first thing, in parallel with the
+command's imports, without importing `prefect.server` in this process, and tied to its life
+even when that is killed.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import dataclasses
+import importlib.util
 import os
 import shutil
 import signal
@@ -27,16 +32,14 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Final
 
 import httpx
 import requests
 
+from followerledger import stopping
 from followerledger.layout import WarehouseLayout
 from followerledger.urls import shown_url
-
-if TYPE_CHECKING:
-    from prefect.server.api.server import SubprocessASGIServer
 
 HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 4200
@@ -188,6 +191,7 @@ def _start(home: Path, port: int, api_url: str, timeout: float) -> PrefectServer
             start_new_session=True,  # it outlives this command, and ignores its Ctrl-C
         )
     (home / "server.pid").write_text(str(process.pid))
+    (home / PORT_FILE).write_text(str(port))  # so that `snapshot` finds it (`local_server`)
     deadline = time.monotonic() + timeout
     while not healthy(api_url):
         if process.poll() is not None or time.monotonic() > deadline:
@@ -285,70 +289,234 @@ def die_with_parent() -> Callable[[], None] | None:
     return preexec
 
 
-def ephemeral_server() -> SubprocessASGIServer | None:
-    """Start, from the calling (main) thread, the temporary server Prefect's clients would
-    start when no API URL is configured, tied to this process's life (`die_with_parent`): a
-    `kill -9`'d `snapshot` leaves no server behind. Prefect stops it at exit, as it would its
-    own. Raises ServerError if it does not start. None (nothing started) when an API URL is
-    configured or Prefect's ephemeral mode is off (`PREFECT_SERVER_EPHEMERAL_ENABLED=false`:
-    Prefect then refuses, as before).
+#: Prefect's exit code for a temporary server whose port was taken meanwhile.
+_PORT_TAKEN: Final = 3
+#: How often a wait for a starting server asks its health (seconds).
+_HEALTH_POLL: Final = 0.1
+#: Where `_start` notes the local server's port, beside its `server.pid`.
+PORT_FILE: Final = "server.port"
+#: Files in the working folder from which Prefect may read its API URL or ephemeral mode
+#: (besides the environment and the active profile); if one mentions Prefect, Prefect decides.
+_PREFECT_SETTING_FILES: Final = (".env", "prefect.toml", "pyproject.toml")
 
-    Prefect's clients ask `SubprocessASGIServer()` (no port) for that server; the instance
-    registered first for no port is the one they all get.
-    """
-    from prefect.server.api import server as prefect_server
-    from prefect.settings import get_current_settings
 
-    if configured_api_url() is not None or not get_current_settings().server.ephemeral.enabled:
-        return None
-    preexec = die_with_parent()
+class TemporaryServer:
+    """Prefect's temporary API server for one command, started as a plain subprocess with
+    Prefect 3.9's own command line (`SubprocessASGIServer._run_uvicorn_command`) but without
+    importing `prefect.server` here (~2.8 s of CPU), so that it starts before this process's
+    own imports and in parallel with them. Its database is Prefect's usual persisted file
+    (`PREFECT_HOME/prefect.db`): only the first start migrates it. It dies with this process
+    (`die_with_parent`, so also after a `kill -9`) and is stopped at exit, after Prefect's
+    clients sent their last logs and events (their exit hooks run before `atexit`'s)."""
 
-    class _TiedServer(prefect_server.SubprocessASGIServer):
-        # Prefect 3.9's own command line and environment for its temporary server
-        # (`SubprocessASGIServer._run_uvicorn_command`), plus the preexec_fn it has no hook for.
-        def _run_uvicorn_command(self) -> subprocess.Popen[Any]:
-            import prefect
+    def __init__(self, timeout: float = OWN_SERVER_TIMEOUT) -> None:
+        self.timeout = timeout
+        self.port = _free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self._healthy = False
 
-            environment = {
-                **os.environ,
-                "PREFECT_UI_ENABLED": "0",
-                "PREFECT__SERVER_EPHEMERAL": "1",
-                "PREFECT__SERVER_FINAL": "1",
-                **get_current_settings().to_environment_variables(exclude_unset=True),
-            }
-            return subprocess.Popen(
-                args=[
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "--app-dir",
-                    str(prefect.__module_path__.parent),
-                    "--factory",
-                    "prefect.server.api.server:create_app",
-                    "--host",
-                    HOST,
-                    "--port",
-                    str(self.port),
-                    "--log-level",
-                    "error",
-                    "--lifespan",
-                    "on",
-                ],
-                env=environment,
-                preexec_fn=preexec,  # safe beside threads: it only calls prctl, looked up before
-            )
+    @property
+    def api_url(self) -> str:
+        """The API URL this process's Prefect clients use."""
+        return f"http://{HOST}:{self.port}/api"
 
-    server = _TiedServer()
-    # Prefect's 20 s default is too short on a busy machine migrating a new database.
-    timeout = max(
-        OWN_SERVER_TIMEOUT, get_current_settings().server.ephemeral.startup_timeout_seconds
-    )
+    def start(self) -> None:
+        """Start the server (from the main thread: `die_with_parent`) and point this
+        process's Prefect clients at it (`PREFECT_API_URL` in `os.environ`); no wait."""
+        environment = {
+            **os.environ,
+            **QUIET,
+            "PREFECT_UI_ENABLED": "0",
+            "PREFECT__SERVER_EPHEMERAL": "1",
+            "PREFECT__SERVER_FINAL": "1",
+        }
+        environment.pop("PREFECT_API_URL", None)
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--app-dir",
+                str(_prefect_location()),
+                "--factory",
+                "prefect.server.api.server:create_app",
+                "--host",
+                HOST,
+                "--port",
+                str(self.port),
+                "--log-level",
+                "error",
+                "--lifespan",
+                "on",
+            ],
+            stdin=subprocess.DEVNULL,
+            env=environment,
+            preexec_fn=die_with_parent(),  # only prctl, looked up before the fork
+        )
+        os.environ["PREFECT_API_URL"] = self.api_url
+        atexit.register(self.stop)
+
+    def wait_healthy(self) -> None:
+        """Wait until the server answers its health check; ServerError if it exits or takes
+        longer than `timeout`, `stopping.Stopped` as soon as a stop signal arrives."""
+        deadline = time.monotonic() + self.timeout
+        while not self._healthy:
+            process = self.process
+            if process is None:
+                raise ServerError("Prefect's temporary server was not started")
+            code = process.poll()
+            if code == _PORT_TAKEN:  # another program took the port between probe and bind
+                self.port = _free_port()
+                self.start()
+                _refresh_prefect_settings()
+                continue
+            if code is not None or time.monotonic() > deadline:
+                self.stop()
+                why = f"exited with code {code}" if code is not None else "did not answer"
+                raise ServerError(
+                    f"Prefect's temporary server {why}: set PREFECT_API_URL to a running "
+                    "Prefect server (`make deploy` starts one), or run again"
+                )
+            self._healthy = healthy(self.api_url, timeout=1.0)
+            if not self._healthy:
+                stopping.sleep(_HEALTH_POLL)
+
+    def stop(self) -> None:
+        """Stop the server (at once, and again at exit: harmless)."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _prefect_location() -> Path:
+    """The folder holding the `prefect` package, found without importing it."""
+    spec = importlib.util.find_spec("prefect")
+    if spec is None or spec.origin is None:
+        raise ServerError("Prefect is not installed in this environment: run `make install`")
+    return Path(spec.origin).parent.parent
+
+
+def _refresh_prefect_settings() -> None:
+    """Make an already imported Prefect read `PREFECT_API_URL` again (its settings are read
+    once, at import)."""
+    context = sys.modules.get("prefect.context")
+    if context is not None:
+        context.refresh_global_settings_context()
+
+
+def _maybe_configured_elsewhere() -> bool:
+    """Whether a source other than the environment might set Prefect's API URL or turn its
+    ephemeral mode off: the active profile, or a settings file in the working folder that
+    mentions Prefect. Read as text, cheaply: only Prefect itself can say for sure."""
+    for name in _PREFECT_SETTING_FILES:
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            text = Path(name).read_text(encoding="utf-8").lower()
+            if "prefect_" in text or "[api]" in text or "tool.prefect" in text:
+                return True
+    home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+    profiles = Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml")
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        text = profiles.expanduser().read_text(encoding="utf-8").upper()
+        return "PREFECT_API_URL" in text or "PREFECT_SERVER_EPHEMERAL" in text
+    return False
+
+
+def _ephemeral_enabled_in_environment() -> bool:
+    value = os.environ.get("PREFECT_SERVER_EPHEMERAL_ENABLED", "true").strip().lower()
+    return value not in ("0", "false", "no", "off")
+
+
+def _startup_timeout() -> float:
+    """Prefect's 20 s default is too short on a busy machine migrating a new database."""
     try:
-        server.start(timeout=timeout)
-    except (RuntimeError, httpx.HTTPError) as error:
-        server.stop()
-        raise ServerError(
-            f"Prefect's temporary server did not start ({str(error).splitlines()[0]}): set "
-            "PREFECT_API_URL to a running Prefect server (`make deploy` starts one), or run again"
-        ) from None
+        asked = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "0"))
+    except ValueError:
+        asked = 0.0
+    return max(float(OWN_SERVER_TIMEOUT), asked)
+
+
+def _needs_temporary_server() -> bool:
+    """Whether no API URL is configured and Prefect's ephemeral mode is on, decided without
+    importing `prefect.server`: Prefect itself (1.6 s of CPU to import) is asked only when it
+    is imported already or when a profile or settings file might configure it; otherwise the
+    environment says."""
+    if os.environ.get("PREFECT_API_URL", "").strip():
+        return False
+    if "prefect" in sys.modules or _maybe_configured_elsewhere():
+        from prefect.settings import get_current_settings
+
+        settings = get_current_settings()
+        return not settings.api.url and settings.server.ephemeral.enabled
+    return _ephemeral_enabled_in_environment()
+
+
+def ephemeral_server() -> TemporaryServer | None:
+    """Start, from the calling (main) thread, the temporary server Prefect's clients would
+    start when no API URL is configured, tied to this process's life (`TemporaryServer`),
+    and point this process's clients at it; no wait (`TemporaryServer.wait_healthy`). None,
+    and nothing of `prefect.server` imported, when an API URL is configured or Prefect's
+    ephemeral mode is off (`PREFECT_SERVER_EPHEMERAL_ENABLED=false`: Prefect then refuses,
+    as before)."""
+    if not _needs_temporary_server():
+        return None
+    server = TemporaryServer(timeout=_startup_timeout())
+    server.start()
+    _refresh_prefect_settings()
     return server
+
+
+def local_server(layout: WarehouseLayout) -> PrefectServer | None:
+    """The local server `deploy` or `serve` started (`<warehouse>/_prefect/server.pid`), if
+    it is alive and healthy; never started here: a one-shot command leaving a daemon behind
+    would surprise."""
+    home = layout.prefect_home
+    pid = _running_pid(home)
+    if pid is None:
+        return None
+    try:
+        port = int((home / PORT_FILE).read_text().strip())
+    except (OSError, ValueError):
+        port = DEFAULT_PORT  # a server started before its port was noted: deploy's default
+    api_url = f"http://{HOST}:{port}/api"
+    return PrefectServer(api_url, home, pid) if healthy(api_url) else None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SnapshotServer:
+    """The Prefect server a `snapshot` command reports to, and how it was found: `configured`
+    (`PREFECT_API_URL`, a profile; or ephemeral mode off, when Prefect refuses as before),
+    `local` (the one `make deploy` or `serve` started) or `temporary` (started for this
+    command: `server`)."""
+
+    kind: str
+    server: TemporaryServer | None = None
+
+    def wait_ready(self) -> None:
+        """Wait for a temporary server to answer (nothing to wait for otherwise)."""
+        if self.server is not None:
+            self.server.wait_healthy()
+
+
+def snapshot_server(layout: WarehouseLayout) -> SnapshotServer:
+    """The server for one `snapshot`, found or started before the command's heavy imports:
+    the configured one; else the local one of `make deploy` or `serve` when it runs and
+    answers (this process's `PREFECT_API_URL` then points at it); else Prefect's temporary
+    server, started now (`ephemeral_server`) so that it boots while this process imports the
+    flow. Nothing of `prefect.server` is imported here."""
+    if not _needs_temporary_server():
+        return SnapshotServer("configured")
+    local = local_server(layout)
+    if local is not None:
+        os.environ["PREFECT_API_URL"] = local.api_url
+        _refresh_prefect_settings()
+        return SnapshotServer("local")
+    server = ephemeral_server()
+    return (
+        SnapshotServer("temporary", server) if server is not None else SnapshotServer("configured")
+    )

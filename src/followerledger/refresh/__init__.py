@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 
-from followerledger import locks
+from followerledger import locks, progress
 from followerledger.catalog import publish
 from followerledger.clock import utc_now
 from followerledger.delta_lake import delta_lake_of
@@ -104,6 +104,7 @@ def refresh(
         state = BuildManifest() if full else previous
         state.inputs = {**state.inputs, "models": inputs}
         listed_before = listed_keys(previous)
+        progress.step("refresh: reading the lake's changes")
         build = MartBuild(layout, lake, state, watchlist, parameters, threads, version)
         try:
             touched = _update_marts(build, full)
@@ -112,6 +113,7 @@ def refresh(
         retire(previous, state, listed_before, now)
         state.refreshed_at = now.isoformat()
         store.save(state)
+        progress.step("refresh: publishing the catalog")
         publish(layout, watchlist)
         if delete_retired(build.marts, state, now - grace):
             store.save(state)
@@ -126,6 +128,7 @@ def _update_marts(build: MartBuild, full: bool) -> set[date]:
     changed = full or changes.new_files > 0 or bool(changes.vanished)
     have_state = all(state.marts.get(m.name) for m in INCREMENTAL)
     touched: set[date] = set()
+    progress.step("refresh: incremental models")
     if changed or not have_state:
         touched = refresh_incremental(build, full or bool(changes.vanished) or not have_state)
     else:
@@ -134,8 +137,10 @@ def _update_marts(build: MartBuild, full: bool) -> set[date]:
     # taken over.
     rebuild_daily = handle_taken_over(build.session, state) or full
     build.bind_stored(DAILY)
+    progress.step("refresh: daily models")
     if touched or rebuild_daily:
         refresh_daily(build, touched, rebuild_daily)
+    progress.step("refresh: snapshot models")
     refresh_snapshots(build)
     state.lake_files = changes.current
     state.lake_versions = changes.versions

@@ -32,7 +32,7 @@ from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 from tenacity.wait import wait_exponential_jitter
 
-from followerledger import __version__, stopping
+from followerledger import __version__, progress, stopping
 from followerledger.clock import Clock as Clock
 from followerledger.clock import utc_now as utc_now
 from followerledger.urls import shown_url
@@ -58,6 +58,7 @@ def say_waiting(
     rate-limit wait (this client's, the token buckets', the shared Prefect budgets')."""
     # Rounded as the seconds are shown, so "waiting 9 s" is 9 s before the time shown.
     until = now + timedelta(seconds=round(seconds))
+    progress.waiting(who, until)
     logger.warning(
         "%s: %s, waiting %s%.0f s until %s UTC",
         who,
