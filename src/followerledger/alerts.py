@@ -30,8 +30,6 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Final, Literal
 
-import apprise
-
 from followerledger import locks
 from followerledger.errors import ConfigError
 from followerledger.layout import WarehouseLayout
@@ -223,6 +221,9 @@ Sender = Callable[[Alert], bool]
 
 def apprise_sender(urls: str) -> Sender:
     """A sender delivering to every Apprise URL in `urls` (space- or comma-separated)."""
+    # Imported here, when alerts are on: Apprise and its plugins cost every run ~20 MB.
+    import apprise
+
     notifier = apprise.Apprise()
     notifier.add(urls)
     if len(notifier) == 0:

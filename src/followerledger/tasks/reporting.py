@@ -13,7 +13,7 @@ from prefect.client.schemas.objects import FlowRun, State
 from prefect.logging.loggers import flow_run_logger
 from prefect.settings import get_current_settings
 
-from followerledger import alerts, artifacts, report, run_changes
+from followerledger import alerts, artifacts, run_changes
 from followerledger.layout import WarehouseLayout
 from followerledger.run_changes import AccountChange
 from followerledger.run_summary import RunSummary
@@ -53,6 +53,9 @@ def publish_run_artifacts(
 def write_report(settings: Settings) -> str:
     """Rewrite the warehouse's report (`WarehouseLayout.report`) from the published
     warehouse; its path."""
+    # Imported here: its charts and page libraries cost a snapshot ~10 MB it never uses.
+    from followerledger import report
+
     layout = settings.layout
     written = report.write_report(
         layout.catalog, layout.report, now=datetime.now(UTC), lake=layout.lake_uri

@@ -6,15 +6,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import yaml
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from followerledger.watchlist.model import Problem, Watchlist, WatchlistError
 from followerledger.watchlist.structure import FAST_LOADER, check_structure, too_deep
 from followerledger.watchlist.validation import validate
+
+if TYPE_CHECKING:
+    from ruamel.yaml import YAML
 
 #: Plain scalars YAML 1.2's core schema reads as numbers, booleans or null. The fast loader
 #: (YAML 1.1) reads some of them as text (`1e3`, `0o17`): a file holding such text is judged
@@ -32,6 +33,9 @@ MAX_FILE_BYTES: Final = 16 * 1024 * 1024
 
 def round_trip_yaml() -> YAML:
     """The ruamel.yaml round-trip reader and writer, in the watchlist's layout."""
+    # Imported here: a snapshot reads its watchlist by the fast path and never needs it.
+    from ruamel.yaml import YAML
+
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     yaml.indent(mapping=2, sequence=4, offset=2)
@@ -47,6 +51,8 @@ def parse(text: str, path: Path) -> tuple[Any, Watchlist]:
 
 def _parse_checked(text: str, path: Path) -> tuple[Any, Watchlist]:
     """`parse` for text `check_structure` already passed."""
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
     try:
         document = round_trip_yaml().load(text)
     except MarkedYAMLError as error:

@@ -7,8 +7,6 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Final
 
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-
 from followerledger.handles import HandleError, read_handle, shown
 from followerledger.observation import Platform, has_lone_surrogate
 from followerledger.sources import registry
@@ -39,7 +37,7 @@ def validate(document: Any, path: Path) -> Watchlist:
     """The watchlist a parsed document describes, or WatchlistError with every problem (with
     line numbers when the document is a round-trip one)."""
     if document is None:
-        document = CommentedMap()
+        document = {}
     if not isinstance(document, dict):
         raise WatchlistError(
             [Problem(path, 1, "expected a mapping with 'brands:' (and optionally 'landscapes:')")]
@@ -53,10 +51,10 @@ def validate(document: Any, path: Path) -> Watchlist:
             )
     brands = document.get("brands")
     if brands is None:
-        brands = CommentedMap()
+        brands = {}
     if not isinstance(brands, dict):
         found.problem(line_of(document, key="brands"), "'brands' must map brand names to platforms")
-        brands = CommentedMap()
+        brands = {}
     for brand, platforms in brands.items():
         _read_brand(brands, brand, platforms, found)
     landscapes = _read_landscapes(document, brands, found)
@@ -91,7 +89,7 @@ def _read_brand(brands: Any, brand: Any, platforms: Any, found: _Findings) -> No
             )
             continue
         if isinstance(handles, str):
-            handles = CommentedSeq([handles])
+            handles = [handles]
         if not isinstance(handles, list):
             found.problem(platform_line, f"{platform} handles of {shown(brand)} must be a list")
             continue
