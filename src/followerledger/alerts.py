@@ -216,6 +216,15 @@ class AlertLedger:
         )
 
 
+def stale_keys(layout: WarehouseLayout) -> frozenset[str]:
+    """`<platform>:<handle key>` of every stale spell the ledger holds (sent or pending): the
+    accounts whose recovery a run must notice (`run_changes.run_changes` reads them). Read
+    without the lock: a spell alerted meanwhile is noticed by the next run."""
+    ledger = AlertLedger(layout).load()
+    keys = (*ledger.sent, *ledger.pending)
+    return frozenset(key.removeprefix("stale:") for key in keys if key.startswith("stale:"))
+
+
 Sender = Callable[[Alert], bool]
 
 

@@ -20,7 +20,7 @@ _RUNS = next(model for model in DAILY if model.name == "runs")
 def run_costs(layout: WarehouseLayout, run_id: str, day: date) -> dict[str, Decimal | None]:
     """platform -> X's estimated cost of this run (None where the platform bills nothing)."""
     lake = delta_lake_of(layout)
-    session = ModelSession(threads=2, lake=layout)
+    session = ModelSession(threads=2, lake=layout, bounded=layout, keep_order=False)
     try:
         for dataset in DATASETS:
             files = [

@@ -82,15 +82,21 @@ class ModelSession:
     """Binds inputs under the names the SQL models read, and runs models.
 
     Given the `lake` (a layout or lake URI), its files can be bound wherever the lake lives
-    (an `s3://` lake through the filesystem `lake_filesystem` registers)."""
+    (an `s3://` lake through the filesystem `lake_filesystem` registers); `bounded` and
+    `keep_order` as `duckdb_sql.connect` takes them."""
 
     def __init__(
         self,
         threads: int | None = None,
         parameters: Mapping[str, object] | None = None,
         lake: WarehouseLayout | str | None = None,
+        *,
+        bounded: WarehouseLayout | None = None,
+        keep_order: bool = True,
     ) -> None:
-        self.connection: duckdb.DuckDBPyConnection = connect(threads, lake)
+        self.connection: duckdb.DuckDBPyConnection = connect(
+            threads, lake, bounded=bounded, keep_order=keep_order
+        )
         self.lake = lake
         self.parameters: dict[str, object] = with_defaults(parameters)
         self._tables: dict[str, pa.Table] = {}
