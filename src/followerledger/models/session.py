@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date
 from importlib import resources
@@ -34,6 +35,7 @@ from followerledger.models.duckdb_sql import (
     partitioned_relation,
 )
 from followerledger.watchlist import Watchlist
+from followerledger.watchlist.accounts import AccountColumns, WatchedAccounts
 
 if TYPE_CHECKING:
     from followerledger.layout import WarehouseLayout
@@ -53,13 +55,7 @@ def watchlist_tables(watchlist: Watchlist | None) -> tuple[pa.Table, pa.Table]:
     """The watchlist's accounts and landscapes as Arrow tables."""
     if watchlist is None:
         return WATCHLIST_SCHEMA.empty_table(), LANDSCAPES_SCHEMA.empty_table()
-    accounts = pa.Table.from_pylist(
-        [
-            {"brand": a.brand, "platform": a.platform, "handle": a.handle, "handle_key": a.key}
-            for a in watchlist.accounts
-        ],
-        schema=WATCHLIST_SCHEMA,
-    )
+    accounts = _accounts_table(WatchedAccounts.of(watchlist.accounts).columns())
     landscapes = pa.Table.from_pylist(
         [
             {"landscape": name, "brand": brand}
@@ -69,6 +65,31 @@ def watchlist_tables(watchlist: Watchlist | None) -> tuple[pa.Table, pa.Table]:
         schema=LANDSCAPES_SCHEMA,
     )
     return accounts, landscapes
+
+
+def _accounts_table(columns: AccountColumns) -> pa.Table:
+    """The accounts' columns as Arrow, without building an account: the handles and keys are
+    already Arrow's string layout (UTF-8 bytes and offsets), brands and platforms indexes."""
+    count = len(columns.brand_of)
+
+    def strings(data: bytes, offsets: array[int]) -> pa.Array:
+        return pa.Array.from_buffers(
+            pa.string(), count, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+        )
+
+    def decoded(names: tuple[str, ...], indexes: array[int], kind: pa.DataType) -> pa.Array:
+        codes = pa.Array.from_buffers(kind, count, [None, pa.py_buffer(indexes)])
+        return pa.DictionaryArray.from_arrays(codes, pa.array(names, pa.string())).cast(pa.string())
+
+    return pa.Table.from_arrays(
+        [
+            decoded(columns.brands, columns.brand_of, pa.int32()),
+            decoded(columns.platforms, columns.platform_of, pa.int8()),
+            strings(columns.handles, columns.handle_offsets),
+            strings(columns.keys, columns.key_offsets),
+        ],
+        schema=WATCHLIST_SCHEMA,
+    )
 
 
 def seed_relation(seed: Seed) -> str:

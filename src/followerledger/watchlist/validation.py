@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from followerledger.handles import HandleError, read_handle, shown
 from followerledger.observation import Platform, has_lone_surrogate
@@ -57,7 +57,7 @@ def validate(document: Any, path: Path) -> Watchlist:
         brands = {}
     for brand, platforms in brands.items():
         _read_brand(brands, brand, platforms, found)
-    landscapes = _read_landscapes(document, brands, found)
+    landscapes = read_landscapes(document, brands, found)
     alerts = parse_alerts(document, path, found.problems)
     if found.problems:
         raise WatchlistError(found.problems)
@@ -127,7 +127,14 @@ def _read_account(
     found.accounts.append(account)
 
 
-def _read_landscapes(document: Any, brands: Any, found: _Findings) -> dict[str, tuple[str, ...]]:
+class Findings(Protocol):
+    """Where problems are recorded (`_Findings`, and the streaming reading's)."""
+
+    def problem(self, line: int | None, reason: str) -> None:
+        """Record a reason the watchlist is invalid."""
+
+
+def read_landscapes(document: Any, brands: Any, found: Findings) -> dict[str, tuple[str, ...]]:
     """The `landscapes:` section: names mapped to brands listed under `brands`."""
     landscapes: dict[str, tuple[str, ...]] = {}
     raw_landscapes = document.get("landscapes")
