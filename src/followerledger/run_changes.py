@@ -128,8 +128,12 @@ def account_changes(
     (by platform, handle)."""
     connection = connect(threads=1, lake=layout)
     try:
-        _store_changes(connection, layout, watchlist, run_id, now - window)
-        cursor = connection.execute("select * from account_changes order by platform, handle")
+        since = now - window
+        _bind_inputs(connection, layout, watchlist, since)
+        cursor = connection.execute(
+            _over_changes("select * from account_changes order by platform, handle"),
+            {"since": since, "run_id": run_id},
+        )
         changes: list[AccountChange] = []
         # In chunks: a large watchlist's rows never sit in memory twice (tuples and objects).
         while chunk := cursor.fetchmany(_CHUNK_ROWS):
@@ -155,14 +159,25 @@ def run_changes(
     (`alerts.stale_keys`), whose accounts are read when counted again."""
     rules = watchlist.alerts
     connection = connect(threads=1, lake=layout, bounded=layout, keep_order=False)
+    since = now - read_window(rules.stale_hours)
     try:
-        _store_changes(connection, layout, watchlist, run_id, now - read_window(rules.stale_hours))
+        _bind_inputs(connection, layout, watchlist, since)
         rows = connection.execute(
-            sql_text(RUN_CHANGES_SQL),
-            {"movers": movers, "uncounted": uncounted, **_rule_parameters(rules, now, stale_keys)},
+            _over_changes(f"select * from ({sql_text(RUN_CHANGES_SQL)})"),
+            {
+                "since": since,
+                "run_id": run_id,
+                "movers": movers,
+                "uncounted": uncounted,
+                **_rule_parameters(rules, now, stale_keys),
+            },
         ).fetchall()
         (total,) = connection.execute(
-            "select count(*) from account_changes where status is not null and followers is null"
+            _over_changes(
+                "select count(*) from account_changes "
+                "where status is not null and followers is null"
+            ),
+            {"since": since, "run_id": run_id},
         ).fetchone() or (0,)
     finally:
         connection.close()
@@ -192,14 +207,20 @@ def _rule_parameters(
     }
 
 
-def _store_changes(
+def _over_changes(query: str) -> str:
+    """`query` over `account_changes` (account_changes.sql, a CTE never materialized: it
+    streams, so a bounded connection holds only what the query itself keeps)."""
+    return f"with account_changes as not materialized ({sql_text(ACCOUNT_CHANGES_SQL)})\n{query}"
+
+
+def _bind_inputs(
     connection: duckdb.DuckDBPyConnection,
     layout: WarehouseLayout,
     watchlist: Watchlist,
-    run_id: str,
     since: datetime,
 ) -> None:
-    """The temporary table `account_changes` (account_changes.sql) of rows since `since`."""
+    """The views account_changes.sql reads: `observations` (the lake's files that may hold
+    rows since `since`) and `watchlist`."""
     # A row lands in the partition of its run's UTC start day, at most a day before it.
     first_day = since.date() - timedelta(days=1)
     snapshot = delta_lake_of(layout).snapshot(OBSERVATIONS)
@@ -210,8 +231,3 @@ def _store_changes(
     connection.execute(f"create temp view observations as {relation}")
     accounts, _ = watchlist_tables(watchlist)
     connection.register("watchlist", accounts)
-    connection.execute(
-        f"create temp table account_changes as {sql_text(ACCOUNT_CHANGES_SQL)}",
-        {"since": since, "run_id": run_id},
-    )
-    connection.unregister("watchlist")

@@ -1,6 +1,6 @@
 -- account_changes: each watched account in this run, next to what came before it.
 -- Grain: one row per watchlist entry. Keys: platform, handle_key (the watched handle).
--- Unordered: `run_changes.py` stores it as the temporary table `account_changes`, which
+-- Unordered: `run_changes.py` names it `account_changes` (a CTE, not materialized), which
 -- run_changes.sql reduces to what a run reports (or which is read whole, in order).
 -- Reads `observations` (the lake's recent files) and `watchlist`. Parameters: $since (the
 -- oldest observation read) and $run_id (this run). Unknown values are NULL.

@@ -12,7 +12,9 @@
 --               ('<platform>:<handle key>') is in $stale_keys (the stale spells alerted).
 -- The bounds are loose on purpose (a hair below the drop threshold, stale by a later
 -- moment): alerts.evaluate applies the exact rules with its own clock.
-with changes as (
+-- Nothing is materialized: each part recomputes `account_changes` as a stream, which keeps
+-- DuckDB's memory bounded (duckdb_sql.RUN_MEMORY_LIMIT) however large the watchlist.
+with changes as not materialized (
     select
         *,
         followers - previous_followers as change
