@@ -8,14 +8,19 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import duckdb
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from followerledger import landing
+from followerledger import run_changes as run_changes_module
 from followerledger.alerts import evaluate
 from followerledger.delta_lake import DeltaLake
 from followerledger.layout import WarehouseLayout
+from followerledger.models import duckdb_sql
 from followerledger.observation import Observation
 from followerledger.run_changes import RunChanges, account_changes, read_window, run_changes
 from followerledger.watchlist import Watchlist, load_watchlist
@@ -182,3 +187,27 @@ def test_ties_gaps_and_renames_reduce_as_in_python(tmp_path: Path) -> None:
     assert reduced.uncounted_total == 2
     recovered = evaluate(reduced.alerting, wl.alerts, NOW).recovered
     assert "stale:x:gamma" in recovered
+
+
+def test_changes_that_do_not_fit_the_memory_cap_are_read_without_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wl = watchlist(tmp_path)
+    layout = WarehouseLayout.at(tmp_path / "warehouse")
+    lake = DeltaLake(layout.local_lake)
+    land(lake, -1, {("x", "alpha"): 995, ("x", "Beta"): 100}, False)
+    run_id = land(lake, 0, {("x", "alpha"): 1000, ("x", "Beta"): "error"}, False)
+    expected = run_changes(layout, wl, run_id, NOW, movers=MOVERS, uncounted=UNCOUNTED)
+    monkeypatch.setattr(duckdb_sql, "RUN_MEMORY_LIMIT", "1KB")  # nothing fits
+    reduce, tries = run_changes_module._reduce, []
+
+    def watched(*args: Any, bounded: bool) -> tuple[list[tuple[Any, ...]], int]:
+        try:
+            return reduce(*args, bounded=bounded)
+        except duckdb.OutOfMemoryException:
+            tries.append(f"bounded={bounded}: out of memory")
+            raise
+
+    monkeypatch.setattr(run_changes_module, "_reduce", watched)
+    assert run_changes(layout, wl, run_id, NOW, movers=MOVERS, uncounted=UNCOUNTED) == expected
+    assert tries == ["bounded=True: out of memory"]

@@ -158,29 +158,20 @@ def run_changes(
     alert rules; `stale_keys` are the `<platform>:<handle key>` of the stale spells alerted
     (`alerts.stale_keys`), whose accounts are read when counted again."""
     rules = watchlist.alerts
-    connection = connect(threads=1, lake=layout, bounded=layout, keep_order=False)
     since = now - read_window(rules.stale_hours)
+    parameters = {
+        "since": since,
+        "run_id": run_id,
+        "movers": movers,
+        "uncounted": uncounted,
+        **_rule_parameters(rules, now, stale_keys),
+    }
     try:
-        _bind_inputs(connection, layout, watchlist, since)
-        rows = connection.execute(
-            _over_changes(f"select * from ({sql_text(RUN_CHANGES_SQL)})"),
-            {
-                "since": since,
-                "run_id": run_id,
-                "movers": movers,
-                "uncounted": uncounted,
-                **_rule_parameters(rules, now, stale_keys),
-            },
-        ).fetchall()
-        (total,) = connection.execute(
-            _over_changes(
-                "select count(*) from account_changes "
-                "where status is not null and followers is null"
-            ),
-            {"since": since, "run_id": run_id},
-        ).fetchone() or (0,)
-    finally:
-        connection.close()
+        rows, total = _reduce(layout, watchlist, parameters, bounded=True)
+    except duckdb.OutOfMemoryException:
+        # The cap keeps a run's tail within what a snapshot can afford; changes that do not
+        # fit are read again without it rather than leave the run without its report.
+        rows, total = _reduce(layout, watchlist, parameters, bounded=False)
     parts: dict[str, list[AccountChange]] = {"mover": [], "uncounted": [], "alerting": []}
     for part, *values in rows:
         parts[part].append(AccountChange(*values))
@@ -188,9 +179,33 @@ def run_changes(
     return RunChanges(
         tuple(sorted(parts["mover"], key=_mover_order)),
         tuple(sorted(parts["uncounted"], key=_account_order)),
-        int(total),
+        total,
         tuple(sorted(parts["alerting"], key=_account_order)),
     )
+
+
+def _reduce(
+    layout: WarehouseLayout, watchlist: Watchlist, parameters: dict[str, Any], *, bounded: bool
+) -> tuple[list[tuple[Any, ...]], int]:
+    """run_changes.sql's rows and the number of accounts without a count."""
+    connection = connect(
+        threads=1, lake=layout, bounded=layout if bounded else None, keep_order=False
+    )
+    try:
+        _bind_inputs(connection, layout, watchlist, parameters["since"])
+        rows = connection.execute(
+            _over_changes(f"select * from ({sql_text(RUN_CHANGES_SQL)})"), parameters
+        ).fetchall()
+        (total,) = connection.execute(
+            _over_changes(
+                "select count(*) from account_changes "
+                "where status is not null and followers is null"
+            ),
+            {"since": parameters["since"], "run_id": parameters["run_id"]},
+        ).fetchone() or (0,)
+    finally:
+        connection.close()
+    return rows, int(total)
 
 
 def _rule_parameters(
