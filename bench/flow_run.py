@@ -1,7 +1,10 @@
 """One snapshot flow run, timed from inside its process: `python -m bench.flow_run`.
 
 Reads its settings from the environment (as a deployment does) and prints one JSON line:
-the flow's wall time (imports excluded), the process's peak RSS and the accounts landed.
+the flow's wall time (imports excluded), the process's peak RSS (`ru_maxrss`) and, from a
+thread sampling `/proc/self/status`, the anonymous (private) and file-backed (shared
+libraries' code) parts at the sampled peak, the largest mappings at exit
+(`/proc/self/smaps`), and the accounts landed.
 """
 
 from __future__ import annotations
@@ -9,15 +12,67 @@ from __future__ import annotations
 import json
 import os
 import resource
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 #: When set, the run is profiled with pyinstrument and its text profile written there.
 PROFILE_ENV = "FOLLOWERLEDGER_BENCH_PROFILE"
+#: How often the RSS sampler looks (seconds).
+SAMPLE_EVERY = 0.005
+
+
+def status_mb() -> dict[str, float]:
+    """VmRSS, RssAnon and RssFile of this process, in MB."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        fields = dict(line.split(":", 1) for line in status if line.startswith(("VmRSS", "Rss")))
+    return {name: int(value.split()[0]) / 1024 for name, value in fields.items()}
+
+
+class PeakSampler:
+    """A daemon thread keeping the sample of largest VmRSS, with its anon/file split."""
+
+    def __init__(self) -> None:
+        self.peak = status_mb()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(SAMPLE_EVERY):
+            sample = status_mb()
+            if sample["VmRSS"] > self.peak["VmRSS"]:
+                self.peak = sample
+
+    def stop(self) -> dict[str, float]:
+        """The peak sample (after one last look)."""
+        self._stop.set()
+        self._thread.join()
+        sample = status_mb()
+        return sample if sample["VmRSS"] > self.peak["VmRSS"] else self.peak
+
+
+def mappings_mb(top: int = 8) -> dict[str, float]:
+    """Resident MB per mapping at exit, largest first: `[anon]` and `[heap]` are private
+    memory, a library's file name its code and data pages."""
+    resident: dict[str, int] = {}
+    name = "[anon]"
+    with open("/proc/self/smaps", encoding="utf-8", errors="replace") as smaps:
+        for line in smaps:
+            parts = line.split()
+            if parts and "-" in parts[0] and not parts[0].endswith(":"):
+                name = parts[5] if len(parts) > 5 else "[anon]"
+                name = os.path.basename(name) if name.startswith("/") else name
+            elif parts and parts[0] == "Rss:":
+                resident[name] = resident.get(name, 0) + int(parts[1])
+    largest = sorted(resident.items(), key=lambda item: -item[1])[:top]
+    return {key: round(kb / 1024, 1) for key, kb in largest}
 
 
 def main() -> None:
     """Run the flow once and report."""
+    sampler = PeakSampler()
     from followerledger.flows.snapshot import snapshot_flow
     from followerledger.run_summary import of_run
 
@@ -37,16 +92,18 @@ def main() -> None:
             profiler.output_text(show_all=False, timeline=False), encoding="utf-8"
         )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(
-        json.dumps(
-            {
-                "seconds": seconds,
-                "peak_rss_mb": peak,
-                "accounts": sum(p.accounts for p in result.platforms),
-                "requests": {p.platform: p.requests for p in result.platforms},
-            }
-        )
-    )
+    sampled = sampler.stop()
+    report: dict[str, Any] = {
+        "seconds": seconds,
+        "peak_rss_mb": peak,
+        "sampled_peak_mb": sampled["VmRSS"],
+        "anon_at_peak_mb": sampled["RssAnon"],
+        "file_at_peak_mb": sampled["RssFile"],
+        "mappings_at_exit_mb": mappings_mb(),
+        "accounts": sum(p.accounts for p in result.platforms),
+        "requests": {p.platform: p.requests for p in result.platforms},
+    }
+    print(json.dumps(report))
 
 
 if __name__ == "__main__":

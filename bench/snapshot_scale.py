@@ -181,10 +181,38 @@ def bench_server() -> PrefectServer:
     return _SHARED[0]
 
 
+#: The memory runs' sizes, comma-separated (default: 200,1000 quick; 10000,100000,1000000).
+MEMORY_SIZES_ENV = "FOLLOWERLEDGER_BENCH_MEMORY_SIZES"
+
+
+def memory_sizes_for(quick: bool) -> tuple[int, ...]:
+    """The accounts of each memory run: `MEMORY_SIZES_ENV`, else the defaults."""
+    chosen = os.environ.get(MEMORY_SIZES_ENV)
+    if chosen:
+        return tuple(int(size) for size in chosen.split(","))
+    return (200, 1_000) if quick else (10_000, 100_000, 1_000_000)
+
+
+def memory_line(size: int, report: dict[str, Any]) -> str:
+    """One memory run: peak RSS and, beside it, its private and file-backed parts."""
+    maps = report["mappings_at_exit_mb"]
+    libraries = ", ".join(
+        f"{name} {mb:.0f}" for name, mb in maps.items() if name not in ("[anon]", "[heap]")
+    )
+    return (
+        f"snapshot of {report['accounts']:,} accounts: peak RSS {report['peak_rss_mb']:.0f} MB "
+        f"in {report['seconds']:.1f} s (target < 300 MB, flat in accounts); at the sampled "
+        f"peak {report['sampled_peak_mb']:.0f} MB: anonymous {report['anon_at_peak_mb']:.0f}, "
+        f"file-backed {report['file_at_peak_mb']:.0f}; largest libraries at exit (MB): "
+        f"{libraries}; private at exit: [anon] {maps.get('[anon]', 0):.0f} + [heap] "
+        f"{maps.get('[heap]', 0):.0f}"
+    )
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     """Print and return the figures."""
     per_platform = 50 if quick else 2_500
-    memory_sizes = (200, 1_000) if quick else (10_000, 100_000)
+    memory_sizes = memory_sizes_for(quick)
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
@@ -277,10 +305,20 @@ def run(quick: bool = False) -> dict[str, Any]:
                 settle(server.api_url)
                 report = flow_run(memory_env)
                 figures[f"peak_rss_mb_{size}"] = report["peak_rss_mb"]
+                figures[f"anon_at_peak_mb_{size}"] = report["anon_at_peak_mb"]
+                figures[f"file_at_peak_mb_{size}"] = report["file_at_peak_mb"]
+                figures[f"mappings_at_exit_mb_{size}"] = report["mappings_at_exit_mb"]
+                print(memory_line(size, report))
+            smallest, largest = min(memory_sizes), max(memory_sizes)
+            if largest > smallest:
+                ratio = figures[f"peak_rss_mb_{largest}"] / figures[f"peak_rss_mb_{smallest}"]
+                anon = (
+                    figures[f"anon_at_peak_mb_{largest}"] / figures[f"anon_at_peak_mb_{smallest}"]
+                )
+                figures["peak_rss_ratio"] = ratio
                 print(
-                    f"snapshot of {report['accounts']:,} accounts: peak RSS "
-                    f"{report['peak_rss_mb']:.0f} MB in {report['seconds']:.1f} s "
-                    f"(target < 300 MB, flat in accounts)"
+                    f"peak RSS {largest:,} / {smallest:,} accounts: {ratio:.2f}x "
+                    f"(anonymous part {anon:.2f}x; target <= 1.2x)"
                 )
         finally:
             emulator.stop()

@@ -30,8 +30,6 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Final, Literal
 
-import apprise
-
 from followerledger import locks
 from followerledger.errors import ConfigError
 from followerledger.layout import WarehouseLayout
@@ -218,11 +216,23 @@ class AlertLedger:
         )
 
 
+def stale_keys(layout: WarehouseLayout) -> frozenset[str]:
+    """`<platform>:<handle key>` of every stale spell the ledger holds (sent or pending): the
+    accounts whose recovery a run must notice (`run_changes.run_changes` reads them). Read
+    without the lock: a spell alerted meanwhile is noticed by the next run."""
+    ledger = AlertLedger(layout).load()
+    keys = (*ledger.sent, *ledger.pending)
+    return frozenset(key.removeprefix("stale:") for key in keys if key.startswith("stale:"))
+
+
 Sender = Callable[[Alert], bool]
 
 
 def apprise_sender(urls: str) -> Sender:
     """A sender delivering to every Apprise URL in `urls` (space- or comma-separated)."""
+    # Imported here, when alerts are on: Apprise and its plugins cost every run ~20 MB.
+    import apprise
+
     notifier = apprise.Apprise()
     notifier.add(urls)
     if len(notifier) == 0:

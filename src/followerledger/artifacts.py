@@ -1,8 +1,9 @@
 """What a snapshot run reports about itself: a markdown summary and a per-platform table.
 
 Pure functions of the run's summary (what the snapshot flow returns) and the account
-changes read from the lake (`run_changes.account_changes`); the flow publishes them as Prefect
-artifacts, readable in the UI and with `prefect artifact ls`.
+changes read from the lake (`run_changes.run_changes`: only the movers and the accounts
+without a count, reduced in SQL; or every account's, `run_changes.account_changes`); the flow
+publishes them as Prefect artifacts, readable in the UI and with `prefect artifact ls`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from followerledger.run_changes import AccountChange
+from followerledger.run_changes import AccountChange, RunChanges
 from followerledger.run_outcome import counted_nothing, partly_counted
 from followerledger.run_summary import CredentialSummary, PlatformSummary, RunSummary
 
@@ -55,19 +56,16 @@ def platform_rows(platforms: Sequence[PlatformSummary]) -> list[dict[str, Any]]:
     return rows
 
 
-def biggest_movers(changes: Sequence[AccountChange], limit: int = MOVERS) -> list[AccountChange]:
-    """The accounts whose count moved most since their previous count (largest first)."""
-    moved = [change for change in changes if change.change]
-    moved.sort(key=lambda item: (-abs(item.change or 0), item.platform, item.handle))
-    return moved[:limit]
-
-
 def summary_markdown(
-    result: RunSummary, changes: Sequence[AccountChange], report_url: str | None = None
+    result: RunSummary,
+    changes: RunChanges | Sequence[AccountChange],
+    report_url: str | None = None,
 ) -> str:
     """The run summary: whether the run failed (a platform counted nothing) or partly
     counted, accounts by status per platform, requests, cost, movers, gaps, and a link to
     the latest HTML report when there is one (`report_url`)."""
+    if not isinstance(changes, RunChanges):
+        changes = RunChanges.of(changes, MOVERS, UNCOUNTED)
     platforms = result.platforms
     rows = platform_rows(platforms)
     lines = [
@@ -96,7 +94,7 @@ def summary_markdown(
         "## Biggest movers since the previous run",
         "",
     ]
-    movers = biggest_movers(changes)
+    movers = changes.movers[:MOVERS]
     if movers:
         lines += _table(
             [
@@ -113,7 +111,7 @@ def summary_markdown(
         )
     else:
         lines.append("No account's count moved since its previous count.")
-    uncounted = [item for item in changes if item.status is not None and item.followers is None]
+    uncounted, total = changes.uncounted[:UNCOUNTED], changes.uncounted_total
     if uncounted:
         lines += ["", "## Accounts without a count in this run", ""]
         lines += _table(
@@ -124,11 +122,11 @@ def summary_markdown(
                     "status": item.status,
                     "detail": item.detail or "",
                 }
-                for item in uncounted[:UNCOUNTED]
+                for item in uncounted
             ]
         )
-        if len(uncounted) > UNCOUNTED:
-            lines += ["", f"… and {len(uncounted) - UNCOUNTED} more."]
+        if total > len(uncounted):
+            lines += ["", f"… and {total - len(uncounted)} more."]
     return "\n".join(lines) + "\n"
 
 

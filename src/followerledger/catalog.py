@@ -26,6 +26,7 @@ from followerledger.leftovers import temporary_name
 from followerledger.manifest import ManifestStore
 from followerledger.models import DAILY, LAKE_DATASETS, SEEDS, SNAPSHOT, VIEWS, Model
 from followerledger.models.duckdb_sql import (
+    bound_memory,
     literal,
     parquet_relation,
     quote_name,
@@ -69,6 +70,7 @@ def publish(layout: WarehouseLayout, watchlist: Watchlist | None) -> Path:
         temporary = target.with_name(temporary_name(target.name))
         connection = duckdb.connect()
         try:
+            bound_memory(connection, layout)
             # Creating a view over lake files binds it: DuckDB reads their footers now.
             register_lake_filesystem(connection, layout)
             connection.execute(

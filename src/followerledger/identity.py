@@ -51,7 +51,7 @@ def known_identities(layout: WarehouseLayout) -> Identities:
     unrefreshed = [
         f for f in delta_lake_of(layout).snapshot(OBSERVATIONS).files if not state.reflects(f)
     ]
-    session = ModelSession(threads=2, lake=layout)
+    session = ModelSession(threads=2, lake=layout, bounded=layout, keep_order=False)
     try:
         sightings = next(model for model in INCREMENTAL if model.name == "handle_sightings")
         session.bind_parquet(

@@ -35,6 +35,7 @@ __all__ = [
     "MIGRATION_NAME",
     "PREFECT_HOME_NAME",
     "REPORT_NAME",
+    "SPILL_NAME",
     "STATE_NAME",
     "WAREHOUSE_ENV",
     "WHERE_SET",
@@ -61,6 +62,9 @@ MIGRATION_NAME: Final = "_migration"
 STATE_NAME: Final = "_state"
 MANIFEST_NAME: Final = "state.json"
 ALERTS_LEDGER_NAME: Final = "alerts.json"
+#: Where a DuckDB connection with bounded memory writes what does not fit (one folder per
+#: connection, made and removed by DuckDB; its files are named after the process).
+SPILL_NAME: Final = "spill"
 PREFECT_HOME_NAME: Final = "_prefect"
 #: The demo's own files at the top of its warehouse: its marker (JSON: the runs it wrote,
 #: run id -> the `source` of their rows), the history it generates, and the home of its own
@@ -197,6 +201,10 @@ class WarehouseLayout:
     def alerts_ledger(self) -> Path:
         """The alerts delivered and still to deliver."""
         return self.state_directory / ALERTS_LEDGER_NAME
+
+    def spill_directory(self, name: str) -> Path:
+        """The folder a bounded DuckDB connection `name` spills to (`duckdb_sql.connect`)."""
+        return self.state_directory / SPILL_NAME / name
 
     def lock(self, name: str) -> Path:
         """The file of the inter-process lock `name` (`locks.hold`)."""

@@ -43,7 +43,7 @@ def credential_costs(
 def _priced(layout: WarehouseLayout, model: Model, day: date) -> list[dict[str, Any]]:
     """The model's rows of `day`, computed from that day's and the day before's lake files."""
     lake = delta_lake_of(layout)
-    session = ModelSession(threads=2, lake=layout)
+    session = ModelSession(threads=2, lake=layout, bounded=layout, keep_order=False)
     try:
         for dataset in DATASETS:
             files = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from importlib import resources
 from typing import TYPE_CHECKING, Final
@@ -28,17 +29,35 @@ _ARROW_TO_DUCKDB: Final = {
 }
 
 
+#: DuckDB's memory in every connection a snapshot run opens (its identities, costs and
+#: changes, over the lake's last days, grow with the watchlist): the one place these are
+#: chosen. At the cap DuckDB spills to `WarehouseLayout.spill_directory` instead of growing.
+#: Measured (docs/design/issue15-memory.md, Finding 4): 64 MB, with insertion order not
+#: kept, halved the peak of the changes query at 100,000 accounts (+129 -> +78 MB) on a lake
+#: of imported history; but a first run of 100,000 accounts ran out of memory at 64 MB in
+#: the bench (`run_changes` then reads again without the cap), so 128 MB.
+RUN_MEMORY_LIMIT: Final = "128MB"
+
+
 def sql_text(path: str) -> str:
     """The text of a SQL file shipped in the package (`followerledger/sql/<path>`)."""
     return resources.files("followerledger.sql").joinpath(path).read_text(encoding="utf-8")
 
 
 def connect(
-    threads: int | None = None, lake: WarehouseLayout | str | None = None
+    threads: int | None = None,
+    lake: WarehouseLayout | str | None = None,
+    *,
+    bounded: WarehouseLayout | None = None,
+    keep_order: bool = True,
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB session in UTC with the shared macros loaded; given the `lake`
     (a layout or lake URI), able to read its files wherever it lives
     (`lake_filesystem.register_lake_filesystem`: `LakeUnreachable` if it cannot).
+
+    `bounded` (a snapshot run's connections): memory capped at `RUN_MEMORY_LIMIT`, spilling
+    under that warehouse. `keep_order=False` when every query states its order (or none
+    matters): DuckDB then need not buffer rows to keep their insertion order.
 
     The pipeline never opens the published .duckdb file read-write: all work happens in
     memory over Parquet, so analysts' connections are never blocked (DESIGN principle 5).
@@ -50,6 +69,10 @@ def connect(
         connection.execute("set enable_progress_bar = false")
         if threads is not None:
             connection.execute(f"set threads = {int(threads)}")
+        if bounded is not None:
+            bound_memory(connection, bounded)
+        if not keep_order:
+            connection.execute("set preserve_insertion_order = false")
         connection.execute(sql_text("macros.sql"))
         if lake is not None:
             register_lake_filesystem(connection, lake)
@@ -57,6 +80,15 @@ def connect(
         connection.close()
         raise
     return connection
+
+
+def bound_memory(connection: duckdb.DuckDBPyConnection, layout: WarehouseLayout) -> None:
+    """Cap the connection's memory at `RUN_MEMORY_LIMIT`, spilling the rest to a folder of
+    its own under the warehouse (DuckDB makes it when it first spills, removes it at close)."""
+    spill = layout.spill_directory(secrets.token_hex(6))
+    spill.parent.mkdir(parents=True, exist_ok=True)
+    connection.execute(f"set memory_limit = {literal(RUN_MEMORY_LIMIT)}")
+    connection.execute(f"set temp_directory = {literal(str(spill))}")
 
 
 def literal(value: str) -> str:

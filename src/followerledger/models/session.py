@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date
 from importlib import resources
@@ -34,6 +35,7 @@ from followerledger.models.duckdb_sql import (
     partitioned_relation,
 )
 from followerledger.watchlist import Watchlist
+from followerledger.watchlist.accounts import AccountColumns, WatchedAccounts
 
 if TYPE_CHECKING:
     from followerledger.layout import WarehouseLayout
@@ -53,13 +55,7 @@ def watchlist_tables(watchlist: Watchlist | None) -> tuple[pa.Table, pa.Table]:
     """The watchlist's accounts and landscapes as Arrow tables."""
     if watchlist is None:
         return WATCHLIST_SCHEMA.empty_table(), LANDSCAPES_SCHEMA.empty_table()
-    accounts = pa.Table.from_pylist(
-        [
-            {"brand": a.brand, "platform": a.platform, "handle": a.handle, "handle_key": a.key}
-            for a in watchlist.accounts
-        ],
-        schema=WATCHLIST_SCHEMA,
-    )
+    accounts = _accounts_table(WatchedAccounts.of(watchlist.accounts).columns())
     landscapes = pa.Table.from_pylist(
         [
             {"landscape": name, "brand": brand}
@@ -69,6 +65,31 @@ def watchlist_tables(watchlist: Watchlist | None) -> tuple[pa.Table, pa.Table]:
         schema=LANDSCAPES_SCHEMA,
     )
     return accounts, landscapes
+
+
+def _accounts_table(columns: AccountColumns) -> pa.Table:
+    """The accounts' columns as Arrow, without building an account: the handles and keys are
+    already Arrow's string layout (UTF-8 bytes and offsets), brands and platforms indexes."""
+    count = len(columns.brand_of)
+
+    def strings(data: bytes, offsets: array[int]) -> pa.Array:
+        return pa.Array.from_buffers(
+            pa.string(), count, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+        )
+
+    def decoded(names: tuple[str, ...], indexes: array[int], kind: pa.DataType) -> pa.Array:
+        codes = pa.Array.from_buffers(kind, count, [None, pa.py_buffer(indexes)])
+        return pa.DictionaryArray.from_arrays(codes, pa.array(names, pa.string())).cast(pa.string())
+
+    return pa.Table.from_arrays(
+        [
+            decoded(columns.brands, columns.brand_of, pa.int32()),
+            decoded(columns.platforms, columns.platform_of, pa.int8()),
+            strings(columns.handles, columns.handle_offsets),
+            strings(columns.keys, columns.key_offsets),
+        ],
+        schema=WATCHLIST_SCHEMA,
+    )
 
 
 def seed_relation(seed: Seed) -> str:
@@ -82,15 +103,21 @@ class ModelSession:
     """Binds inputs under the names the SQL models read, and runs models.
 
     Given the `lake` (a layout or lake URI), its files can be bound wherever the lake lives
-    (an `s3://` lake through the filesystem `lake_filesystem` registers)."""
+    (an `s3://` lake through the filesystem `lake_filesystem` registers); `bounded` and
+    `keep_order` as `duckdb_sql.connect` takes them."""
 
     def __init__(
         self,
         threads: int | None = None,
         parameters: Mapping[str, object] | None = None,
         lake: WarehouseLayout | str | None = None,
+        *,
+        bounded: WarehouseLayout | None = None,
+        keep_order: bool = True,
     ) -> None:
-        self.connection: duckdb.DuckDBPyConnection = connect(threads, lake)
+        self.connection: duckdb.DuckDBPyConnection = connect(
+            threads, lake, bounded=bounded, keep_order=keep_order
+        )
         self.lake = lake
         self.parameters: dict[str, object] = with_defaults(parameters)
         self._tables: dict[str, pa.Table] = {}

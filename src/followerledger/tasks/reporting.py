@@ -13,9 +13,9 @@ from prefect.client.schemas.objects import FlowRun, State
 from prefect.logging.loggers import flow_run_logger
 from prefect.settings import get_current_settings
 
-from followerledger import alerts, artifacts, report, run_changes
+from followerledger import alerts, artifacts, run_changes
 from followerledger.layout import WarehouseLayout
-from followerledger.run_changes import AccountChange
+from followerledger.run_changes import RunChanges
 from followerledger.run_summary import RunSummary
 from followerledger.settings import Settings
 from followerledger.sources.http import Logger
@@ -24,17 +24,24 @@ from followerledger.watchlist import Watchlist
 
 
 @task(name="read_account_changes", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def read_account_changes(
-    layout: WarehouseLayout, watchlist: Watchlist, run_id: str
-) -> list[AccountChange]:
-    """Each watched account's count in this run next to its earlier counts (from the lake)."""
-    window, now = run_changes.read_window(watchlist.alerts.stale_hours), datetime.now(UTC)
-    return run_changes.account_changes(layout, watchlist, run_id, now, window)
+def read_account_changes(layout: WarehouseLayout, watchlist: Watchlist, run_id: str) -> RunChanges:
+    """What this run reports of its accounts' counts next to their earlier ones (from the
+    lake, reduced in SQL): the biggest movers, the accounts without a count, and the
+    accounts the alert rules may concern."""
+    return run_changes.run_changes(
+        layout,
+        watchlist,
+        run_id,
+        datetime.now(UTC),
+        movers=artifacts.MOVERS,
+        uncounted=artifacts.UNCOUNTED,
+        stale_keys=alerts.stale_keys(layout),
+    )
 
 
 @task(name="publish_run_artifacts", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def publish_run_artifacts(
-    result: RunSummary, changes: list[AccountChange], report_url: str | None = None
+    result: RunSummary, changes: RunChanges, report_url: str | None = None
 ) -> None:
     """The run's summary (linking to the latest report) and platform table, as artifacts."""
     create_markdown_artifact(
@@ -53,6 +60,9 @@ def publish_run_artifacts(
 def write_report(settings: Settings) -> str:
     """Rewrite the warehouse's report (`WarehouseLayout.report`) from the published
     warehouse; its path."""
+    # Imported here: its charts and page libraries cost a snapshot ~10 MB it never uses.
+    from followerledger import report
+
     layout = settings.layout
     written = report.write_report(
         layout.catalog, layout.report, now=datetime.now(UTC), lake=layout.lake_uri
@@ -61,10 +71,10 @@ def write_report(settings: Settings) -> str:
 
 
 @task(name="send_alerts", cache_policy=NO_CACHE)
-def send_alerts(settings: Settings, watchlist: Watchlist, changes: list[AccountChange]) -> None:
+def send_alerts(settings: Settings, watchlist: Watchlist, changes: RunChanges) -> None:
     """Send the alerts this run calls for (`alerts.send_change_alerts`)."""
     now, logger = datetime.now(UTC), get_run_logger()
-    alerts.send_change_alerts(settings, watchlist.alerts, changes, now, logger)
+    alerts.send_change_alerts(settings, watchlist.alerts, changes.alerting, now, logger)
 
 
 def alert_failed_run(flow: Flow[Any, Any], flow_run: FlowRun, state: State[Any]) -> None:

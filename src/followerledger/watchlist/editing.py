@@ -9,8 +9,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-
 from followerledger.handles import HandleError, read_handle
 from followerledger.watchlist.model import Problem, Watchlist, WatchlistError, normalize_handle
 from followerledger.watchlist.reading import parse, read_text, round_trip_yaml
@@ -35,6 +33,8 @@ def _read_document(path: Path) -> Any:
 def add_account(path: Path, brand: str, platform: str, handle: str) -> Watchlist:
     """Add one account under a brand (created if new) as its canonical handle (see
     `read_handle`), keeping the file's comments."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq  # an edit's, not a run's
+
     try:
         canonical = read_handle(platform, handle)
     except HandleError as error:
@@ -61,6 +61,8 @@ def add_account(path: Path, brand: str, platform: str, handle: str) -> Watchlist
 
 def remove_account(path: Path, platform: str, handle: str) -> Watchlist:
     """Remove one account wherever it is listed, keeping the file's comments."""
+    from ruamel.yaml.comments import CommentedMap  # an edit's, not a run's
+
     document = _read_document(path) or CommentedMap()
     wanted = _written_key(platform, handle)
     for brand, platforms in (document.get("brands") or {}).items():

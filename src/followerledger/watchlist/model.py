@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from followerledger.observation import Platform
 from followerledger.sources import registry
+
+if TYPE_CHECKING:
+    from followerledger.watchlist.accounts import AccountColumns
 
 #: The longest line a problem is shown as: a value quoted in it is cut to fit.
 MAX_LINE: Final = 300
@@ -45,20 +48,26 @@ class WatchedAccount:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Watchlist:
-    """A validated watchlist."""
+    """A validated watchlist. Its `accounts` are held as columns (`accounts.WatchedAccounts`,
+    whatever sequence it is given): a `WatchedAccount` is built when one is read."""
 
     path: Path
-    accounts: tuple[WatchedAccount, ...]
+    accounts: Sequence[WatchedAccount]
     landscapes: dict[str, tuple[str, ...]]
     alerts: AlertRules = dataclasses.field(default_factory=AlertRules)
     #: Handles written in another accepted form than the canonical one, one line each
     #: (`x handle '@Apple' read as 'Apple'`): worth saying, not wrong.
     notes: tuple[Problem, ...] = ()
 
+    def __post_init__(self) -> None:
+        from followerledger.watchlist.accounts import WatchedAccounts  # it builds WatchedAccount
+
+        object.__setattr__(self, "accounts", WatchedAccounts.of(self.accounts))
+
     @property
     def brands(self) -> tuple[str, ...]:
-        """Brand names in file order."""
-        return tuple(dict.fromkeys(account.brand for account in self.accounts))
+        """Brand names in file order (those with an account)."""
+        return self._columns().brands
 
     def for_platform(self, platform: str) -> list[WatchedAccount]:
         """The accounts watched on one platform, in file order."""
@@ -67,8 +76,12 @@ class Watchlist:
     @property
     def platforms(self) -> tuple[Platform, ...]:
         """Platforms with at least one watched account, in canonical order."""
-        present = {account.platform for account in self.accounts}
+        columns = self._columns()
+        present = {columns.platforms[index] for index in set(columns.platform_of)}
         return tuple(platform for platform in registry.names() if platform in present)
+
+    def _columns(self) -> AccountColumns:
+        return self.accounts.columns()  # type: ignore[attr-defined, no-any-return]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

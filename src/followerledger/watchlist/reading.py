@@ -1,20 +1,23 @@
-"""Reading a watchlist file: its text, the structure check, then the fast libyaml reading or
-the round-trip (YAML 1.2, with lines) one, whose answer is the one that counts."""
+"""Reading a watchlist file: its text, the structure check, then the streaming reading (the
+plain valid case, into columns), the fast libyaml document reading, or the round-trip
+(YAML 1.2, with lines) one, whose answer is the one that counts."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import yaml
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from followerledger.watchlist.model import Problem, Watchlist, WatchlistError
+from followerledger.watchlist.streaming import read_streaming
 from followerledger.watchlist.structure import FAST_LOADER, check_structure, too_deep
 from followerledger.watchlist.validation import validate
+
+if TYPE_CHECKING:
+    from ruamel.yaml import YAML
 
 #: Plain scalars YAML 1.2's core schema reads as numbers, booleans or null. The fast loader
 #: (YAML 1.1) reads some of them as text (`1e3`, `0o17`): a file holding such text is judged
@@ -26,12 +29,20 @@ _YAML_12_NOT_TEXT: Final = re.compile(
     r"|[-+]?\.(inf|Inf|INF)|\.nan|\.NaN|\.NAN"
 )
 
-#: The largest watchlist file read (a watchlist of 100,000 accounts is about 3 MB).
-MAX_FILE_BYTES: Final = 16 * 1024 * 1024
+#: The largest watchlist file read (100,000 accounts are about 2 MB, a million about 20 MB):
+#: beyond this a file is refused unread.
+MAX_FILE_BYTES: Final = 64 * 1024 * 1024
+#: The largest file read as a whole document (to report its problems with their lines, to
+#: edit it, or when it is not the plain valid case the streaming reading takes): a document
+#: costs ~20 times its size in memory.
+MAX_DOCUMENT_BYTES: Final = 16 * 1024 * 1024
 
 
 def round_trip_yaml() -> YAML:
     """The ruamel.yaml round-trip reader and writer, in the watchlist's layout."""
+    # Imported here: a snapshot reads its watchlist by the fast path and never needs it.
+    from ruamel.yaml import YAML
+
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     yaml.indent(mapping=2, sequence=4, offset=2)
@@ -47,6 +58,9 @@ def parse(text: str, path: Path) -> tuple[Any, Watchlist]:
 
 def _parse_checked(text: str, path: Path) -> tuple[Any, Watchlist]:
     """`parse` for text `check_structure` already passed."""
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    _check_document_size(text, path)
     try:
         document = round_trip_yaml().load(text)
     except MarkedYAMLError as error:
@@ -63,6 +77,24 @@ def _parse_checked(text: str, path: Path) -> tuple[Any, Watchlist]:
             [Problem(path, None, f"invalid YAML: a value cannot be read ({error})")]
         ) from None
     return document, validate(document, path)
+
+
+def _check_document_size(text: str, path: Path) -> None:
+    """WatchlistError (one line) when `text` is too large to read as a whole document."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_DOCUMENT_BYTES:
+        raise WatchlistError(
+            [
+                Problem(
+                    path,
+                    None,
+                    f"the file is {size:,} bytes: a watchlist over {MAX_DOCUMENT_BYTES:,} "
+                    "bytes is read only when every handle is valid and written in its "
+                    "canonical form, listed once, without anchors, aliases or tags (check "
+                    "it in parts, or split it)",
+                )
+            ]
+        )
 
 
 def read_text(path: Path) -> str:
@@ -97,6 +129,12 @@ def load_watchlist(path: Path) -> Watchlist:
     """
     text = read_text(path)
     check_structure(text, path)
+    # The plain valid case, straight from libyaml's events into columns: a large watchlist
+    # never becomes a document. None for anything else, read as below.
+    streamed = read_streaming(text, path, _YAML_12_NOT_TEXT)
+    if streamed is not None:
+        return streamed
+    _check_document_size(text, path)
     # Fast path: libyaml's safe loader reads a large watchlist ten times faster than the
     # round-trip loader. Anything it does not accept as valid is read again round-trip, whose
     # answer (YAML 1.2, with line numbers) is the one that counts. So is one with notes, which

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Final
-
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from typing import Any, Final, Protocol
 
 from followerledger.handles import HandleError, read_handle, shown
 from followerledger.observation import Platform, has_lone_surrogate
@@ -39,7 +37,7 @@ def validate(document: Any, path: Path) -> Watchlist:
     """The watchlist a parsed document describes, or WatchlistError with every problem (with
     line numbers when the document is a round-trip one)."""
     if document is None:
-        document = CommentedMap()
+        document = {}
     if not isinstance(document, dict):
         raise WatchlistError(
             [Problem(path, 1, "expected a mapping with 'brands:' (and optionally 'landscapes:')")]
@@ -53,13 +51,13 @@ def validate(document: Any, path: Path) -> Watchlist:
             )
     brands = document.get("brands")
     if brands is None:
-        brands = CommentedMap()
+        brands = {}
     if not isinstance(brands, dict):
         found.problem(line_of(document, key="brands"), "'brands' must map brand names to platforms")
-        brands = CommentedMap()
+        brands = {}
     for brand, platforms in brands.items():
         _read_brand(brands, brand, platforms, found)
-    landscapes = _read_landscapes(document, brands, found)
+    landscapes = read_landscapes(document, brands, found)
     alerts = parse_alerts(document, path, found.problems)
     if found.problems:
         raise WatchlistError(found.problems)
@@ -91,7 +89,7 @@ def _read_brand(brands: Any, brand: Any, platforms: Any, found: _Findings) -> No
             )
             continue
         if isinstance(handles, str):
-            handles = CommentedSeq([handles])
+            handles = [handles]
         if not isinstance(handles, list):
             found.problem(platform_line, f"{platform} handles of {shown(brand)} must be a list")
             continue
@@ -129,7 +127,14 @@ def _read_account(
     found.accounts.append(account)
 
 
-def _read_landscapes(document: Any, brands: Any, found: _Findings) -> dict[str, tuple[str, ...]]:
+class Findings(Protocol):
+    """Where problems are recorded (`_Findings`, and the streaming reading's)."""
+
+    def problem(self, line: int | None, reason: str) -> None:
+        """Record a reason the watchlist is invalid."""
+
+
+def read_landscapes(document: Any, brands: Any, found: Findings) -> dict[str, tuple[str, ...]]:
     """The `landscapes:` section: names mapped to brands listed under `brands`."""
     landscapes: dict[str, tuple[str, ...]] = {}
     raw_landscapes = document.get("landscapes")
