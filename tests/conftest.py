@@ -1,4 +1,27 @@
-"""Shared fixtures: a loopback emulator, an isolated workspace, a Prefect test server."""
+"""Shared fixtures: a loopback emulator, an isolated workspace, a Prefect test server.
+
+What each costs decides how to share it (`make test` runs 3 pytest-xdist workers on 2 cores,
+CPU-bound; every "session" below is one per worker):
+
+- `prefect_server` (session): one Prefect test server (SQLite) per worker, ~10 CPU-s to start.
+  Use it (`pytest.mark.usefixtures("prefect_server")`) for flows run in this process; never
+  start another server in a test unless the test is about that server. Tests share it: count
+  what your test made (its run id, its flow-run names), not what the server holds.
+- `secret_blocks` (function): Prefect Secret blocks on that server, deleted afterwards.
+- `emulator` (function): a fresh loopback emulator (its request counts and faults are the
+  test's own); cheap to start (a thread).
+- `workspace` (function): a temporary project folder whose settings point at the emulator.
+- `fake_clock` (function): a clock that moves only when told to.
+- S3: `tests/moto_server.py` (`moto_s3()`, `use_s3`, `create_bucket`): moto on 127.0.0.1.
+
+Process costs to keep in mind: a child process that imports Prefect costs ~4 CPU-s
+(`prefect version`: 3.96 CPU-s); run a command in this process (`CliRunner`, or the library
+call) unless the test is about the process (signals, kills, a worker, `deploy`). A test that
+injects a dead API waits out its timeouts: `workspace` sets `FOLLOWERLEDGER_HTTP_TIMEOUT=5`;
+lower such waits through settings, never by patching the code under test. Hypothesis:
+budgets are explicit (`max_examples` on the test or the profile below). `LONG_FIRST` lists
+test files whose tests take tens of seconds: add yours.
+"""
 
 from __future__ import annotations
 
@@ -162,9 +185,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 # A shared 2-core machine can make drawing examples slow; how slow says nothing about the
-# code under test (tests never assert a wall-clock time).
+# code under test (tests never assert a wall-clock time). The budget is explicit (Hypothesis'
+# default, 100 examples); a test that needs another says so with its own `max_examples`.
 hypothesis.settings.register_profile(
     "shared-machine",
+    max_examples=100,
     deadline=None,
     suppress_health_check=[hypothesis.HealthCheck.too_slow],
 )

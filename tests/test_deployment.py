@@ -105,12 +105,16 @@ class Deployed:
         return self._ask(read)
 
     def start(self, deployment: str) -> str:
-        """Start a run of `flow/deployment`; its name."""
-        started = self.run("prefect", "deployment", "run", deployment)
-        assert started.returncode == 0, started.stdout + started.stderr
-        return next(
-            line.split("'")[1] for line in started.stdout.splitlines() if "Created flow run" in line
-        )
+        """Start a run of `flow/deployment` as `prefect deployment run` does (the first test
+        runs that command; here the API, sparing a process that imports Prefect); its name."""
+
+        async def create() -> str:
+            async with get_client() as client:
+                found = await client.read_deployment_by_name(deployment)
+                run = await client.create_flow_run_from_deployment(found.id)
+                return run.name
+
+        return self._ask(create)
 
     def _ask(self, question: Callable[[], Coroutine[Any, Any, T]]) -> T:
         with temporary_settings({PREFECT_API_URL: self.api_url}):
@@ -232,13 +236,7 @@ def test_cancelling_a_deployed_run_stops_it_mid_wait(deployed: Deployed) -> None
         env={**deployed.environment, "PREFECT_API_URL": deployed.api_url}, cwd=REPO,
     )  # fmt: skip
     try:
-        started = deployed.run(
-            "prefect", "deployment", "run", "snapshot-and-refresh/hourly-snapshot"
-        )
-        assert started.returncode == 0, started.stdout + started.stderr
-        name = next(
-            line.split("'")[1] for line in started.stdout.splitlines() if "Created flow run" in line
-        )
+        name = deployed.start("snapshot-and-refresh/hourly-snapshot")
         worker.wait_for("rate-limited (429), waiting", timeout=180)
         run = deployed.flow_run(name)
         sent = time.monotonic()
@@ -387,11 +385,7 @@ def test_serve_runs_every_deployment_from_one_process_until_ctrl_c(deployed: Dep
             assert serving.poll() is None, serving.communicate()[0]
             assert time.monotonic() < deadline, "serve did not take over the deployments"
             time.sleep(0.5)
-        started = deployed.run("prefect", "deployment", "run", "compact/daily-compaction")
-        assert started.returncode == 0, started.stderr
-        name = next(
-            line.split("'")[1] for line in started.stdout.splitlines() if "Created flow run" in line
-        )
+        name = deployed.start("compact/daily-compaction")
         while not deployed.flow_run(name).state.is_final():  # type: ignore[union-attr]
             assert time.monotonic() < deadline, "the served process did not run the flow"
             time.sleep(0.5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import importlib.util
 import re
@@ -75,11 +76,17 @@ def declared(*groups: str) -> set[str]:
     return names
 
 
+@functools.cache
+def syntax_tree(path: Path) -> ast.Module:
+    """A source file's syntax tree, parsed once per test process: the parametrized tests
+    below read every file of the project, and the files do not change during a run."""
+    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
 def imported_modules(folder: Path) -> Iterator[tuple[str, Path, int]]:
     """Each absolute import's top-level module under `folder`, with its file and line."""
     for path in sorted(folder.rglob("*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        for node in ast.walk(tree):
+        for node in ast.walk(syntax_tree(path)):
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     yield alias.name.partition(".")[0], path, node.lineno
@@ -137,8 +144,7 @@ def names_imported_from(module: str) -> set[tuple[str, str]]:
 def imports_from(folder: Path) -> Iterator[tuple[str, Path, int, str]]:
     """Each `from M import name` under `folder`: M, the file, the line and the name."""
     for path in sorted(folder.rglob("*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        for node in ast.walk(tree):
+        for node in ast.walk(syntax_tree(path)):
             if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 for alias in node.names:
                     yield node.module, path, node.lineno, alias.name

@@ -2,7 +2,9 @@
 
 Real signals to real `followerledger` processes: a snapshot waiting out a 300 s rate-limit
 reset, a refresh and a compaction waiting for the warehouse lock held by this test. Each must
-exit within 10 s, cleanly (one line, no traceback), leaving nothing of the run behind.
+exit within 10 s, cleanly (one line, no traceback), leaving nothing of the run behind. The
+command that follows, to show that the next run works, runs in this process (`run_next`): it is
+about what the stopped one left, not about a process of its own.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 from filelock import FileLock
 from prefect import get_client
 from prefect.client.schemas.sorting import FlowRunSort
@@ -23,6 +26,7 @@ from prefect.settings import PREFECT_API_URL
 from prefect.utilities.asyncutils import run_coro_as_sync
 
 from followerledger import pause, stopping
+from followerledger.cli import main
 from followerledger.delta_lake import OBSERVATIONS, delta_lake_of
 from followerledger.emulator import Fault
 from tests.conftest import Workspace
@@ -102,6 +106,11 @@ def environment(workspace: Workspace, prefect_server: None) -> dict[str, str]:
     }
 
 
+def run_next(*command: str, env: dict[str, str] | None = None) -> Result:
+    """`followerledger COMMAND` in this process (its environment updated by `env`)."""
+    return CliRunner().invoke(main, list(command), env=env)
+
+
 def flow_run_state(run_id: str) -> str | None:
     """The Prefect state type of the snapshot flow run of a run id (None: no such run)."""
 
@@ -139,10 +148,8 @@ def test_a_snapshot_waiting_on_a_rate_limit_reset_stops_on_a_signal(
     assert flow_run_state(run_id) == "CRASHED"
     # The next run works.
     workspace.emulator.state.faults.clear()
-    after = subprocess.run(
-        [EXECUTABLE, "snapshot"], env=environment, capture_output=True, text=True, timeout=180
-    )
-    assert after.returncode == 0, after.stdout + after.stderr
+    after = run_next("snapshot", env=environment)
+    assert after.exit_code == 0, after.output
     assert "landed" in after.stdout
 
 
@@ -159,10 +166,8 @@ def test_a_command_waiting_for_the_warehouse_lock_stops_on_sigterm(
     assert run.output.strip().splitlines()[-1].startswith("followerledger: stopped by SIGTERM")
     assert "Traceback" not in run.output, run.output
     # The lock is free again, and the command works.
-    again = subprocess.run(
-        [EXECUTABLE, command], env=dict(os.environ), capture_output=True, text=True, timeout=120
-    )
-    assert again.returncode == 0, again.stdout + again.stderr
+    again = run_next(command)
+    assert again.exit_code == 0, again.output
 
 
 def test_an_import_stopped_in_the_middle_of_its_write_lands_nothing(
@@ -192,14 +197,8 @@ def test_an_import_stopped_in_the_middle_of_its_write_lands_nothing(
     lake = delta_lake_of(workspace.settings.layout)
     # The table was created before the write began; the write committed nothing.
     assert (lake.snapshot(OBSERVATIONS).version, lake.snapshot(OBSERVATIONS).rows) == (0, 0)
-    again = subprocess.run(
-        [EXECUTABLE, "import", str(history)],
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert again.returncode == 0, again.stdout + again.stderr
+    again = run_next("import", str(history))
+    assert again.exit_code == 0, again.output
     assert (lake.snapshot(OBSERVATIONS).version, lake.snapshot(OBSERVATIONS).rows) == (1, 2)
 
 
