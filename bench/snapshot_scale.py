@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import csv
 import json
 import math
 import os
@@ -33,13 +32,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
+import pyarrow as pa
 import requests
+from deltalake import write_deltalake
 
 from bench import prefect_rows
 from bench.flow_run import PROFILE_ENV
+from followerledger.delta_lake import OBSERVATIONS, commit_properties, delta_lake_of
 from followerledger.emulator import emulator_environment
-from followerledger.emulator.world import account_id, followers_at
-from followerledger.history_import import import_history
+from followerledger.emulator.world import account_id
 from followerledger.layout import WarehouseLayout
 from followerledger.prefect_server import PrefectServer, client_environment, ensure_server
 from followerledger.sources import registry
@@ -98,23 +99,49 @@ def write_watchlist(path: Path, per_platform: dict[str, int]) -> None:
                     out.write(f"    {platform}: [{handles}]\n")
 
 
-def write_id_export(path: Path, per_platform: dict[str, int], observed_at: datetime) -> None:
-    """An export with one count and the stable id of every account of `write_watchlist`'s
-    watchlist (the ids the emulator gives them), for `import_history`: a run then reads every
-    account by id, as after an earlier run. Written straight from the handles, without
-    reading the watchlist back."""
-    moment = observed_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-    with path.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out)
-        writer.writerow(["observed_at", "platform", "handle", "followers", "account_id"])
-        for platform, count in per_platform.items():
-            for index in range(count):
-                handle = handle_of(platform, index)
-                found = account_id(platform, handle)
-                if platform == "mastodon":
-                    found = stored_id(split_handle(handle)[1], found)
-                followers = followers_at(platform, handle, observed_at)
-                writer.writerow([moment, platform, handle, followers, found])
+#: The run id of the ids written by `write_ids`, in the form of an import's.
+IDS_RUN_ID: Final = "import-bench-ids"
+
+
+def write_ids(layout: WarehouseLayout, per_platform: dict[str, int], observed_at: datetime) -> None:
+    """One imported observation, with its stable id (the one the emulator gives it), of every
+    account of `write_watchlist`'s watchlist, appended to the lake's observations Delta table
+    (created with the lake's configuration) one commit per platform: a run then reads every
+    account by id, as after an earlier run or an import with ids. Written straight from the
+    handles as Arrow columns: `import_history` checks an export row by row (~6,000 rows/s
+    here), minutes at a million accounts."""
+    lake = delta_lake_of(layout)
+    lake.table(OBSERVATIONS)
+    schema = OBSERVATIONS.table_schema
+    for platform, count in per_platform.items():
+        handles = [handle_of(platform, index) for index in range(count)]
+        ids = [account_id(platform, handle) for handle in handles]
+        if platform == "mastodon":
+            ids = [stored_id(split_handle(h)[1], i) for h, i in zip(handles, ids, strict=True)]
+        columns = {
+            "run_id": [IDS_RUN_ID] * count,
+            "observed_at": [observed_at] * count,
+            "platform": [platform] * count,
+            "handle": handles,
+            "account_id": ids,
+            "display_name": [None] * count,
+            # Any count will do: the run's own counts are the emulator's.
+            "followers": [1000 + index % 997 for index in range(count)],
+            "following": [None] * count,
+            "posts": [None] * count,
+            "status": ["ok"] * count,
+            "detail": [None] * count,
+            "source": ["import"] * count,
+            "requested_handle": handles,
+            "date": [observed_at.date()] * count,
+        }
+        write_deltalake(
+            lake.table_uri(OBSERVATIONS),
+            pa.table(columns, schema=schema),
+            mode="append",
+            storage_options=lake.storage_options,
+            commit_properties=commit_properties(),
+        )
 
 
 def ideal_seconds(
@@ -310,10 +337,9 @@ def _scale_run(
     counts = dict.fromkeys(registry.names(), size // len(registry.names()))
     setup = time.perf_counter()
     write_watchlist(folder / "watchlist.yaml", counts)
-    export = folder / "export.csv"
-    write_id_export(export, counts, datetime.now(UTC) - timedelta(days=1))
-    import_history(export, WarehouseLayout.at(folder / "warehouse"))
-    export.unlink()
+    write_ids(
+        WarehouseLayout.at(folder / "warehouse"), counts, datetime.now(UTC) - timedelta(days=1)
+    )
     scale_emulator = Emulator(folder / "watchlist.yaml")
     setup = time.perf_counter() - setup
     scale_env.update(emulator_urls(scale_emulator.url))
