@@ -8,6 +8,7 @@ docs/design/issue15-shards.md §1 measured today's flow (branch i15-spikes).
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from pathlib import Path
@@ -48,7 +49,8 @@ def database_of(prefect_home: Path | None) -> Path | None:
 
 def count_rows(database: Path) -> dict[str, int]:
     """Rows of each counted table, read through a read-only connection."""
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=60) as connection:
+    read_only = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=60)
+    with contextlib.closing(read_only) as connection:
         present = {name for (name,) in connection.execute("select name from sqlite_master")}
         return {
             label: connection.execute(f'select count(*) from "{table}"').fetchone()[0]

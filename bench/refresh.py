@@ -57,6 +57,9 @@ FULL_TARGET: Final = 1.0
 BARE_TARGET: Final = 2.0
 SPEEDUP_TARGET: Final = 50.0
 GROWTH_TARGET: Final = 1.2
+#: The full run's lakes: accounts, and days of the shorter one (the other is five times as long).
+FULL_ACCOUNTS: Final = 2000
+FULL_DAYS: Final = 365
 #: The full refresh's costliest steps printed.
 TOP_STEPS: Final = 8
 
@@ -383,7 +386,7 @@ def run(quick: bool = False, runs: int = 5) -> dict[str, float]:
     the machine's load (it is shared) weighs on both alike; medians are reported, wall-clock
     and CPU (all threads).
     """
-    accounts, days = (200, 30) if quick else (2000, 365)
+    accounts, days = (200, 30) if quick else (FULL_ACCOUNTS, FULL_DAYS)
     with tempfile.TemporaryDirectory(prefix="bench-refresh-") as folder:
         lakes = [BenchLake(Path(folder) / f"{span}d", accounts, span) for span in (days, 5 * days)]
         full: dict[int, Timing] = {}
