@@ -171,7 +171,8 @@ class Emulator:
             stderr=subprocess.DEVNULL,
             env=environment,
         )
-        deadline = time.monotonic() + 60
+        # A million-account watchlist is read and its ids preloaded before it listens.
+        deadline = time.monotonic() + 300
         while True:
             try:
                 requests.get(self.url, timeout=1)
