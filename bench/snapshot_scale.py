@@ -74,28 +74,30 @@ def free_port() -> int:
 
 
 def handle_of(platform: str, index: int) -> str:
-    """The generated watchlist's handle of account `index` of a platform."""
+    """The generated watchlist's handle of account `index` of a platform: short, so that a
+    million accounts stay under the watchlist's `MAX_FILE_BYTES` (16 MiB)."""
     if platform == "x":
-        return f"acct{index:07d}"
+        return f"a{index}"
     if platform == "bluesky":
-        return f"acct{index}.example.com"
+        return f"a{index}.ex.co"
     if platform == "mastodon":
-        return f"acct{index}@mastodon.example"
-    return f"@acct{index}"
+        return f"a{index}@m.ex"
+    return f"@a{index}"
 
 
 def write_watchlist(path: Path, per_platform: dict[str, int]) -> None:
     """A watchlist of generated brands, 50 accounts per brand and platform (written as it is
-    generated: a million accounts are a 30 MB file)."""
+    generated; plain YAML scalars but for YouTube's `@` handles, which YAML reserves)."""
     brands = max(((count + 49) // 50 for count in per_platform.values()), default=0)
     with path.open("w", encoding="utf-8") as out:
         out.write("brands:\n")
         for brand in range(brands):
-            out.write(f"  Brand{brand:05d}:\n")
+            out.write(f"  B{brand}:\n")
             for platform, count in per_platform.items():
                 members = range(brand * 50, min(count, (brand + 1) * 50))
                 if members:
-                    handles = ", ".join(f"'{handle_of(platform, i)}'" for i in members)
+                    quote = "'" if platform == "youtube" else ""
+                    handles = ", ".join(f"{quote}{handle_of(platform, i)}{quote}" for i in members)
                     out.write(f"    {platform}: [{handles}]\n")
 
 

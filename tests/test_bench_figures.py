@@ -88,4 +88,4 @@ def test_the_generated_ids_are_the_ones_a_run_reads_by(tmp_path: Path) -> None:
         stored = identities[(account.platform, account.handle.lstrip("@").lower())]
         raw = stored.partition(":")[2] if account.platform == "mastodon" else stored
         assert emulator.original_for(account.platform, raw) == account.handle
-    assert identities[("mastodon", handle_of("mastodon", 7))].startswith("mastodon.example:")
+    assert identities[("mastodon", handle_of("mastodon", 7))].startswith("m.ex:")
