@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    capacity,
     compaction,
     landing,
     query_cli,
@@ -45,6 +46,7 @@ BENCHMARKS: list[tuple[str, str, Callable[..., dict[str, Any]]]] = [
     ("compaction", "Compaction", compaction.run),
     ("query", "`followerledger query` end to end", query_cli.run),
     ("report", "Report of a large watchlist (500 accounts, a year)", report.run),
+    ("capacity", "Capacity: accounts per credential, storage, refresh (README)", capacity.run),
 ]
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"

@@ -4,7 +4,10 @@ Reads its settings from the environment (as a deployment does) and prints one JS
 the flow's wall time (imports excluded), the process's peak RSS (`ru_maxrss`) and, from a
 thread sampling `/proc/self/status`, the anonymous (private) and file-backed (shared
 libraries' code) parts at the sampled peak, the largest mappings at exit
-(`/proc/self/smaps`), and the accounts landed.
+(`/proc/self/smaps`), the accounts landed, the requests per platform, and what the run used
+that its ideal time depends on: the requests in flight per platform and shard
+(`FOLLOWERLEDGER_FETCH_CONCURRENCY`) and the run's shards (the distinct `shard` values of its
+run-log records; 1 for a run log without the column).
 """
 
 from __future__ import annotations
@@ -70,6 +73,21 @@ def mappings_mb(top: int = 8) -> dict[str, float]:
     return {key: round(kb / 1024, 1) for key, kb in largest}
 
 
+def shards_of(run_id: str) -> int:
+    """How many shards the run was fetched in, as its run-log records say."""
+    from deltalake import DeltaTable
+
+    from followerledger.delta_lake import RUN_LOG, delta_lake_of
+    from followerledger.settings import load_settings
+
+    lake = delta_lake_of(load_settings().layout)
+    records = DeltaTable(lake.table_uri(RUN_LOG), storage_options=lake.storage_options)
+    table = records.to_pyarrow_table(filters=[("run_id", "=", run_id)])
+    if "shard" not in table.column_names:
+        return 1
+    return max(1, len(set(table.column("shard").to_pylist())))
+
+
 def main() -> None:
     """Run the flow once and report."""
     sampler = PeakSampler()
@@ -93,6 +111,8 @@ def main() -> None:
         )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     sampled = sampler.stop()
+    from followerledger.settings import load_settings
+
     report: dict[str, Any] = {
         "seconds": seconds,
         "peak_rss_mb": peak,
@@ -102,6 +122,8 @@ def main() -> None:
         "mappings_at_exit_mb": mappings_mb(),
         "accounts": sum(p.accounts for p in result.platforms),
         "requests": {p.platform: p.requests for p in result.platforms},
+        "concurrency": load_settings().fetch_concurrency,
+        "shards": shards_of(result.run_id),
     }
     print(json.dumps(report))
 

@@ -41,6 +41,7 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
         "Refresh",
         "Compaction",
         "`followerledger query` end to end",
+        "Capacity",
     ):
         assert f"## {title}" in text
     for figure in (
@@ -51,6 +52,10 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
         "S3 lake (moto on 127.0.0.1)",
         "refresh --full",
         "refresh vs today",
+        "a bare DuckDB query computing daily_followers",
+        "costliest steps",
+        "Prefect rows",
+        "bytes per observation",
         "files per platform and closed day",
         "query end to end",
     ):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from followerledger.delta_lake import DATASETS, OBSERVATIONS, DeltaLake
 from followerledger.history_import import import_history
 from followerledger.layout import WarehouseLayout
 from followerledger.manifest import ManifestStore
+from followerledger.models import DAILY, INCREMENTAL, SNAPSHOT
 from followerledger.observation import Observation
 from followerledger.refresh import day_ranges, refresh
 from followerledger.refresh.changes import LakeChanges
@@ -114,6 +116,26 @@ def test_incremental_refresh_equals_full(tiny: tuple[Path, DeltaLake, Watchlist,
     refresh(WarehouseLayout.at(warehouse, lake.root), watchlist, full=True)
     full = {name: query(warehouse, f"select * from {name} order by all") for name in incremental}
     assert incremental == full
+
+
+def test_a_refresh_reports_and_logs_what_each_model_cost(
+    tiny: tuple[Path, DeltaLake, Watchlist, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    warehouse, lake, watchlist, _ = tiny
+    for stage in STAGES:
+        land(lake, stage)
+    with caplog.at_level(logging.DEBUG, logger="followerledger.refresh"):
+        report = refresh(WarehouseLayout.at(warehouse, lake.root), watchlist, full=True)
+    steps = dict(report.steps)
+    every_model = {model.name for model in (*INCREMENTAL, *DAILY, *SNAPSHOT)}
+    assert every_model <= set(steps)
+    assert {f"{model.name} (write)" for model in (*INCREMENTAL, *SNAPSHOT)} <= set(steps)
+    assert {"lake changes", "publish catalog", "daily_followers (merge months)"} <= set(steps)
+    assert all(seconds >= 0 for seconds in steps.values())
+    assert [seconds for _, seconds in report.steps] == sorted(steps.values(), reverse=True)
+    logged = {record.args[0] for record in caplog.records if record.args}  # type: ignore[index]
+    assert logged == set(steps)
+    assert sum(steps.values()) <= report.seconds
 
 
 def test_a_refresh_without_new_files_changes_nothing(

@@ -37,7 +37,8 @@ def refresh_daily(build: MartBuild, touched: set[date], rebuild: bool) -> None:
             # Rows of day D live in partition D, or D-1 for a run begun before midnight.
             build.bind_lake(start - timedelta(days=1 + model.lookback_days), end)
             build.session.create_staging()
-            results.append(build.session.run(model, (start, end)))
+            with build.timed(model.name):
+                results.append(build.session.run(model, (start, end)))
         fresh = pa.concat_tables(results, promote_options="default")
         covered = sorted({day for start, end in ranges for day in days_between(start, end)})
         merge_months(build, model, fresh, covered)
@@ -77,16 +78,18 @@ def merge_months(build: MartBuild, model: Model, fresh: pa.Table, covered: list[
         first = date.fromisoformat(f"{month}-01")
         following = (first + timedelta(days=32)).replace(day=1)
         kept = ""
-        if stored is not None:
-            session.bind_table("kept_rows", pq.read_table(build.marts.path(stored)))
-            kept = (
-                "select * from kept_rows "
-                "where day not in (select day from covered_days) union all by name "
+        with build.timed(f"{model.name} (merge months)"):
+            if stored is not None:
+                session.bind_table("kept_rows", pq.read_table(build.marts.path(stored)))
+                kept = (
+                    "select * from kept_rows "
+                    "where day not in (select day from covered_days) union all by name "
+                )
+            merged = session.query(
+                f"{kept}select * from fresh_rows "
+                "where day >= $first and day < $following order by all",
+                {"first": first, "following": following},
             )
-        merged = session.query(
-            f"{kept}select * from fresh_rows where day >= $first and day < $following order by all",
-            {"first": first, "following": following},
-        )
         if merged.num_rows == 0:
             existing.pop(month, None)  # the month holds no rows any more
             continue

@@ -30,12 +30,14 @@ def refresh_incremental(build: MartBuild, rebuild: bool) -> set[date]:
         session.bind_parquet(
             f"{model.name}_previous", [build.marts.path(k) for k in previous], model.columns
         )
-        table = session.run(model)
+        with build.timed(model.name):
+            table = session.run(model)
         build.state.marts[model.name] = [build.write(model, table)]
         session.bind_table(model.name, table)
     session.create_staging()
     added = build.paths(changes.added["observations"])
-    return touched_days(session, changes, added, identity_before)
+    with build.timed("touched days"):
+        return touched_days(session, changes, added, identity_before)
 
 
 def bind_incremental(build: MartBuild) -> None:

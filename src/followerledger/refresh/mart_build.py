@@ -3,7 +3,9 @@ files it writes (each a new version, never overwritten)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date
 
 import pyarrow as pa
@@ -60,11 +62,25 @@ class MartBuild:
         self.changes = LakeChanges.of(lake, state)
         #: Mart files written by this refresh.
         self.written = 0
+        #: Wall seconds spent per step (a model's SQL under its name, its writes under
+        #: "<name> (write)", and the refresh's other steps), summed over the refresh.
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def timed(self, step: str) -> Iterator[None]:
+        """Add the wall time of the block to `step`'s seconds."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - started
+            self.seconds[step] = self.seconds.get(step, 0.0) + elapsed
 
     def write(self, model: Model, table: pa.Table, month: str | None = None) -> str:
         """Write a new version of a model's (month) file; its key."""
         key = mart_key(model, self.version, month)
-        self.marts.write(key, table)
+        with self.timed(f"{model.name} (write)"):
+            self.marts.write(key, table)
         self.written += 1
         return key
 

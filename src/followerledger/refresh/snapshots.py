@@ -12,7 +12,8 @@ def refresh_snapshots(build: MartBuild) -> None:
         build.bind_lake()
         build.session.create_staging()
     for model in SNAPSHOT:
-        table = build.session.run(model)
+        with build.timed(model.name):
+            table = build.session.run(model)
         key = build.write(model, table)
         build.session.bind_table(model.name, table)
         build.state.marts[model.name] = [key]

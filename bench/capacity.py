@@ -1,0 +1,239 @@
+"""README's capacity section, printed by a command: `python -m bench.capacity [--write]`.
+
+Every figure comes from code or from a measurement, none is typed by hand:
+
+- accounts per hour per budget holder (a credential, an IP address, an instance), from each
+  platform's documented `RatePolicy` and batch size (`sources/*.py`, `sources/registry.py`),
+  and the budget holders 1,000,000 accounts hourly need, at `HEADROOM` of each budget;
+- storage per year per 1,000 accounts: bytes per observation of a lake laid out as compaction
+  leaves it (one file per platform and day; `bench/refresh.py`'s generator), measured here,
+  times one row per account per hourly run;
+- refresh cost: the refresh section's figures in bench/RESULTS.md (the last full `make bench`).
+
+`--write` replaces the README's section between `BEGIN` and `END`; `tests/test_capacity.py`
+fails when the README's text differs from what this prints. As a `make bench` section it
+prints the same lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import re
+import tempfile
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Final
+
+from bench.refresh import FULL_ACCOUNTS, FULL_DAYS, HISTORY_END, Fleet, generate_history
+from followerledger.delta_lake import OBSERVATIONS, delta_lake_of
+from followerledger.layout import WarehouseLayout
+from followerledger.sources import registry
+from followerledger.sources.platform import Platform
+
+REPO: Final = Path(__file__).resolve().parents[1]
+README: Final = REPO / "README.md"
+RESULTS: Final = REPO / "bench" / "RESULTS.md"
+BEGIN: Final = "<!-- capacity: printed by `python -m bench.capacity`; do not edit by hand -->"
+END: Final = "<!-- end of capacity -->"
+
+#: The share of each budget planned for: the rest is left to retries and re-runs.
+HEADROOM: Final = 0.9
+#: The scale the section answers for.
+TARGET_ACCOUNTS: Final = 1_000_000
+HOURS_PER_YEAR: Final = 24 * 365
+#: Accounts of the lake whose bytes per observation are measured (days: one file each).
+STORAGE_ACCOUNTS: Final = 1_000
+STORAGE_DAYS: Final = 2
+
+#: Who a budget belongs to when the platform asks for no credential, as each source's
+#: contract documents it (sources/throttle.py): a budget per client IP address.
+BY_IP: Final = {
+    "bluesky": "IP address",
+    "mastodon": "instance, per IP address",
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PlatformCapacity:
+    """What one budget holder of a platform can count in an hour."""
+
+    platform: str
+    label: str
+    batch_size: int
+    limit: int
+    per_seconds: float
+    holder: str
+
+    @property
+    def accounts_per_hour(self) -> float:
+        """Accounts counted per hour at the documented budget, one batch per request."""
+        return self.batch_size * self.limit / self.per_seconds * 3600
+
+    def holders_for(self, accounts: int) -> int:
+        """Budget holders (credentials, IP addresses) `accounts` hourly need at `HEADROOM`."""
+        return max(1, math.ceil(accounts / (self.accounts_per_hour * HEADROOM)))
+
+
+def holder_of(spec: Platform) -> str:
+    """Who holds a platform's budget: its credential, else its IP address (per instance for
+    Mastodon)."""
+    if spec.credentials:
+        return f"credential (`{spec.credentials[0].variable}`)"
+    return BY_IP[spec.name]
+
+
+def capacities() -> list[PlatformCapacity]:
+    """Each registered platform's capacity per budget holder."""
+    return [
+        PlatformCapacity(
+            spec.name,
+            spec.label,
+            spec.batch_size,
+            spec.policy.limit,
+            spec.policy.per_seconds,
+            holder_of(spec),
+        )
+        for spec in registry.SPECS
+    ]
+
+
+def bytes_per_observation(folder: Path) -> float:
+    """Bytes per row of the observations table's files, for a generated lake of
+    `STORAGE_ACCOUNTS` accounts over `STORAGE_DAYS` whole days of hourly runs, laid out as
+    compaction leaves it (one file per platform and day)."""
+    lake = delta_lake_of(WarehouseLayout.at(folder / "warehouse"))
+    start = HISTORY_END.replace(hour=0) - timedelta(days=STORAGE_DAYS)
+    rows = generate_history(lake, Fleet(STORAGE_ACCOUNTS), start, STORAGE_DAYS * 24)
+    files = lake.snapshot(OBSERVATIONS).files
+    assert sum(file.rows for file in files) == rows
+    return sum(file.size for file in files) / rows
+
+
+def refresh_figures(results: Path = RESULTS) -> dict[str, float]:
+    """The refresh section's figures table in bench/RESULTS.md (`| name | value |` rows)."""
+    text = results.read_text(encoding="utf-8")
+    section = text.partition("\n## Refresh")[2].partition("\n## ")[0]
+    if not section:
+        raise SystemExit(f"{results} has no Refresh section: run `python -m bench` first")
+    figures = {}
+    for name, value in re.findall(r"^\| (\w+) \| ([0-9.,]+) \|$", section, flags=re.M):
+        figures[name] = float(value.replace(",", ""))
+    return figures
+
+
+def _count(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _budget(item: PlatformCapacity) -> str:
+    seconds = item.per_seconds
+    span = f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds / 60:g} min"
+    return f"{item.limit:,} requests / {span}, {item.batch_size} accounts each"
+
+
+def section(bytes_per_row: float, refresh: dict[str, float]) -> list[str]:
+    """The README's capacity section, as lines (Markdown)."""
+    items = capacities()
+    even = TARGET_ACCOUNTS // len(items)
+    lines = [
+        BEGIN,
+        "",
+        "Each platform's documented budget (`sources/*.py`), one request per batch at the "
+        "API's maximum batch size, planned at "
+        f"{HEADROOM:.0%} of each budget (the rest for retries):",
+        "",
+        f"| platform | budget | per | accounts per hour | for {TARGET_ACCOUNTS:,} hourly | "
+        f"for {even:,} hourly (a quarter each) |",
+        "|---|---|---|---:|---:|---:|",
+    ]
+    for item in items:
+        lines.append(
+            f"| {item.label} | {_budget(item)} | {item.holder} | "
+            f"{_count(item.accounts_per_hour)} | {item.holders_for(TARGET_ACCOUNTS)} | "
+            f"{item.holders_for(even)} |"
+        )
+    by_ip = [item for item in items if item.platform in BY_IP]
+    workers = max(item.holders_for(TARGET_ACCOUNTS) for item in by_ip)
+    workers_even = max(item.holders_for(even) for item in by_ip)
+    per_year = bytes_per_row * 1000 * HOURS_PER_YEAR
+    observations = FULL_ACCOUNTS * FULL_DAYS * 24
+    lines += [
+        "",
+        "Budgets per IP address (Bluesky, Mastodon) need workers on as many machines (or "
+        f"egress addresses): {TARGET_ACCOUNTS:,} accounts of one such platform (for Mastodon: "
+        f"on one instance) hourly need {workers} workers, a quarter each {workers_even}; "
+        "credentials (X tokens, YouTube "
+        "keys, of different Google Cloud projects: the quota is per project) are spread over "
+        "the shards, so one worker can hold several.",
+        "",
+        f"Storage: {bytes_per_row:.1f} bytes per observation once compacted (measured on "
+        f"the refresh benchmark's generated lake, {STORAGE_ACCOUNTS:,} accounts, one file per "
+        "platform and day: generated names and counts, which real ones may not compress "
+        "like), so one account counted hourly "
+        f"for a year is {bytes_per_row * HOURS_PER_YEAR / 1e3:,.0f} kB, and "
+        f"**{per_year / 1e6:,.0f} MB per year per 1,000 accounts** "
+        f"({per_year * TARGET_ACCOUNTS / 1000 / 1e9:,.0f} GB a year at {TARGET_ACCOUNTS:,}).",
+        "",
+        f"Refresh (bench/RESULTS.md: {FULL_ACCOUNTS:,} accounts hourly, {observations:,} "
+        f"observations a year): after one new run {refresh['incremental_s_365d']:.2f} s on a "
+        f"year of history, {refresh['incremental_s_1825d']:.2f} s on five; `refresh --full` "
+        f"{refresh['full_s_365d']:.0f} s on a year, {refresh['full_s_1825d']:.0f} s on five.",
+        "",
+        END,
+    ]
+    return lines
+
+
+def measured_section() -> list[str]:
+    """The section with its storage figure measured now."""
+    return section(measured_bytes_per_observation(), refresh_figures())
+
+
+def measured_bytes_per_observation() -> float:
+    """`bytes_per_observation` of a lake generated in a temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="bench-capacity-") as folder:
+        return bytes_per_observation(Path(folder))
+
+
+def replaced(readme: str, lines: Sequence[str]) -> str:
+    """The README's text with its capacity section replaced by `lines`."""
+    before, found, rest = readme.partition(BEGIN)
+    _, ended, after = rest.partition(END)
+    if not found or not ended:
+        raise SystemExit(f"README.md has no capacity section ({BEGIN} ... {END})")
+    return before + "\n".join(lines) + after
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    """The `make bench` section: print the section (its refresh figures are the committed
+    bench/RESULTS.md's, not this run's); its figures."""
+    del quick  # the same small lake either way
+    per_row = measured_bytes_per_observation()
+    lines = section(per_row, refresh_figures())
+    print("\n".join(lines[1:-1]).strip())
+    figures: dict[str, Any] = {
+        f"accounts_per_hour_{item.platform}": item.accounts_per_hour for item in capacities()
+    }
+    figures["bytes_per_observation"] = per_row
+    figures["mb_per_year_per_1000_accounts"] = per_row * 1000 * HOURS_PER_YEAR / 1e6
+    return figures
+
+
+def main() -> None:
+    """Print the capacity section, or write it into README.md."""
+    parser = argparse.ArgumentParser(prog="python -m bench.capacity")
+    parser.add_argument("--write", action="store_true", help="replace README.md's section")
+    args = parser.parse_args()
+    lines = measured_section()
+    if args.write:
+        README.write_text(replaced(README.read_text(encoding="utf-8"), lines), encoding="utf-8")
+        print(f"capacity section written to {README}")
+    else:
+        print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
