@@ -1,0 +1,301 @@
+"""A snapshot fanned out over a Prefect work pool: one flow run of the shard deployment per
+shard, on whichever workers poll the pool, waited for by the parent, which resubmits a shard
+whose run died.
+
+A shard's run dies in two ways the parent sees: Prefect ends it `Crashed` (its worker saw
+the process exit, or the crash automation of `crash_detection` saw its heartbeats stop), or
+it stays `Running`/`Pending` while nothing beats for it: its machine is gone with its worker,
+so nobody reports anything. A run beats every `PREFECT_FLOWS_HEARTBEAT_FREQUENCY` seconds
+(`prefect.flow-run.heartbeat` events, sent by the flow engine from the first moment it runs);
+the parent reads the events of the last `stale_after` seconds (the same
+`FOLLOWERLEDGER_CRASH_AFTER_SECONDS` the automation uses) and, for a run without any, sets it
+`Crashed` itself, so it does not depend on the automation being deployed, then submits the
+shard again. A shard's rows replace themselves (its commit replaces `run_id, platform, shard`),
+so the resubmitted run and a late finisher of the abandoned one cannot double a row: whichever
+commits last leaves the shard's rows, one per account.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final, Protocol
+from uuid import UUID
+
+from followerledger import stopping
+from followerledger.clock import Clock, utc_now
+from followerledger.crash_detection import TAG
+from followerledger.run_plan import new_run_id
+
+if TYPE_CHECKING:
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.objects import FlowRun
+
+__all__ = [
+    "ACCOUNTS_PER_SHARD",
+    "ATTEMPTS",
+    "HEARTBEAT_EVENT",
+    "MAX_SHARDS",
+    "SHARD_DEPLOYMENT",
+    "SHARD_TAG",
+    "FanoutPlan",
+    "ShardFailed",
+    "ShardRuns",
+    "plan_fanout",
+    "shard_count",
+]
+
+#: prefect.yaml's shard deployment: `<flow name>/<deployment name>`.
+SHARD_DEPLOYMENT: Final = "snapshot/snapshot-shard"
+#: Every shard run carries it beside `crash_detection.TAG` (so the automations watch it).
+SHARD_TAG: Final = "followerledger-shard"
+HEARTBEAT_EVENT: Final = "prefect.flow-run.heartbeat"
+#: A shard is submitted at most this many times (the first run and two resubmissions).
+ATTEMPTS: Final = 3
+#: `shards="auto"`: one shard per this many accounts, at most MAX_SHARDS.
+ACCOUNTS_PER_SHARD: Final = 1500
+MAX_SHARDS: Final = 64
+#: How often the parent reads its shards' states (one request for all, one for heartbeats).
+POLL_SECONDS: Final = 2.0
+#: At most this many events per page of the events API (Prefect's interactive page size).
+_EVENT_PAGE: Final = 50
+
+
+class ShardFailed(RuntimeError):
+    """A shard did not complete: one line naming the run, the shard and why."""
+
+
+def shard_count(requested: int | str | None, accounts: int) -> int:
+    """The number of shards: an integer as given (at least 1), or `auto` (also None): one per
+    `ACCOUNTS_PER_SHARD` accounts, between 1 and `MAX_SHARDS`."""
+    if requested is None or str(requested).strip().lower() == "auto":
+        return max(1, min(MAX_SHARDS, math.ceil(accounts / ACCOUNTS_PER_SHARD)))
+    try:
+        count = int(requested)
+    except ValueError:
+        raise ShardFailed(
+            f"FOLLOWERLEDGER_SHARDS={str(requested)[:40]!r}: write a whole number or auto"
+        ) from None
+    if count < 1:
+        raise ShardFailed(f"FOLLOWERLEDGER_SHARDS={count}: write 1 or more, or auto")
+    return count
+
+
+@dataclasses.dataclass(frozen=True)
+class FanoutPlan:
+    """One fanned-out run: its id, its start (every shard lands under its `date`), how many
+    shards, and the platforms (None: all)."""
+
+    run_id: str
+    started_at: datetime
+    shards: int
+    platforms: tuple[str, ...] | None = None
+
+    def parameters(self, shard: int) -> dict[str, Any]:
+        """The shard deployment's parameters for shard `shard`."""
+        return {
+            "shards": self.shards,
+            "shard": shard,
+            "run_id": self.run_id,
+            "started_at": self.started_at.isoformat(),
+            "platforms": list(self.platforms) if self.platforms is not None else None,
+        }
+
+
+def plan_fanout(
+    shards: int,
+    platforms: Iterable[str] | None = None,
+    run_id: str | None = None,
+    started_at: datetime | None = None,
+) -> FanoutPlan:
+    """A new run's plan (a new run id, started now, unless given)."""
+    started = started_at or utc_now()
+    return FanoutPlan(
+        run_id=run_id or new_run_id(started),
+        started_at=started,
+        shards=shards,
+        platforms=tuple(platforms) if platforms is not None else None,
+    )
+
+
+class Submit(Protocol):
+    """How a shard run is created: `run_deployment(..., timeout=0)` or a test's stand-in."""
+
+    def __call__(
+        self, name: str, *, parameters: dict[str, Any], tags: list[str], idempotency_key: str
+    ) -> FlowRun: ...
+
+
+@dataclasses.dataclass
+class _Attempt:
+    shard: int
+    number: int
+    flow_run_id: UUID
+
+
+class ShardRuns:
+    """The shard runs of one fanned-out run, submitted and watched with one client."""
+
+    def __init__(
+        self,
+        plan: FanoutPlan,
+        client: SyncPrefectClient,
+        submit: Submit,
+        *,
+        stale_after: timedelta,
+        deployment: str = SHARD_DEPLOYMENT,
+        tags: Sequence[str] = (),
+        attempts: int = ATTEMPTS,
+        clock: Clock = utc_now,
+        say: Callable[[str], None] = lambda line: None,
+    ) -> None:
+        self.plan = plan
+        self.client = client
+        self._submit = submit
+        self.stale_after = stale_after
+        self.deployment = deployment
+        self.tags = sorted({TAG, SHARD_TAG, *tags})
+        self.attempts = attempts
+        self.clock = clock
+        self.say = say
+        self.current: dict[int, _Attempt] = {}
+        #: Flow runs given up on (crashed or stale), for the log and the tests.
+        self.abandoned: list[tuple[int, UUID, str]] = []
+
+    def submit(self, shard: int) -> UUID:
+        """Create the next run of `shard`; its flow run id."""
+        number = self.current[shard].number + 1 if shard in self.current else 1
+        run = self._submit(
+            self.deployment,
+            parameters=self.plan.parameters(shard),
+            tags=self.tags,
+            # A retry of the parent does not submit an attempt twice.
+            idempotency_key=f"{self.plan.run_id}-s{shard}-a{number}",
+        )
+        self.current[shard] = _Attempt(shard, number, run.id)
+        return run.id
+
+    def run(self, poll_seconds: float = POLL_SECONDS) -> None:
+        """Submit every shard and wait until each has completed; resubmit a shard whose run
+        crashed or went silent, up to `attempts` runs of it. Raises `ShardFailed` (the first
+        shard that failed, was cancelled or used its attempts up) or `stopping.Stopped`."""
+        for shard in range(self.plan.shards):
+            self.submit(shard)
+        self.say(
+            f"run {self.plan.run_id}: {self.plan.shards} shards submitted to {self.deployment}"
+        )
+        while True:
+            pending = self.step()
+            if not pending:
+                return
+            stopping.sleep(poll_seconds)
+
+    def step(self) -> set[int]:
+        """Read every current attempt's state once and act on it; the shards not done."""
+        runs = self._read_runs([attempt.flow_run_id for attempt in self.current.values()])
+        silent = self._silent(runs)
+        pending: set[int] = set()
+        for shard, attempt in sorted(self.current.items()):
+            run = runs.get(attempt.flow_run_id)
+            state = run.state if run is not None else None
+            if state is None:
+                pending.add(shard)
+                continue
+            if state.is_completed():
+                continue
+            if state.is_crashed():
+                self._again(attempt, f"its run crashed ({_reason(state.message)})")
+                pending.add(shard)
+            elif state.is_failed() or state.is_cancelled():
+                raise ShardFailed(
+                    f"run {self.plan.run_id}: shard {shard} of {self.plan.shards} "
+                    f"ended {state.name}: {_reason(state.message)}"
+                )
+            elif attempt.flow_run_id in silent:
+                seconds = int(self.stale_after.total_seconds())
+                self._mark_crashed(attempt.flow_run_id, seconds)
+                self._again(attempt, f"its run sent no heartbeat for {seconds} s")
+                pending.add(shard)
+            else:
+                pending.add(shard)
+        return pending
+
+    def _again(self, attempt: _Attempt, why: str) -> None:
+        self.abandoned.append((attempt.shard, attempt.flow_run_id, why))
+        if attempt.number >= self.attempts:
+            raise ShardFailed(
+                f"run {self.plan.run_id}: shard {attempt.shard} of {self.plan.shards} "
+                f"gave up after {attempt.number} runs: {why}"
+            )
+        new = self.submit(attempt.shard)
+        self.say(
+            f"shard {attempt.shard}: {why}; submitted again "
+            f"(run {attempt.number + 1} of at most {self.attempts}: {new})"
+        )
+
+    def _read_runs(self, ids: list[UUID]) -> dict[UUID, FlowRun]:
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+        found = self.client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)), limit=len(ids)
+        )
+        return {run.id: run for run in found}
+
+    def _silent(self, runs: Mapping[UUID, FlowRun]) -> set[UUID]:
+        """The started runs (Pending or Running for over `stale_after`) with no heartbeat in
+        the last `stale_after`."""
+        now = self.clock()
+        since = now - self.stale_after
+        started = {
+            run_id
+            for run_id, run in runs.items()
+            if run.state is not None
+            and (run.state.is_running() or run.state.is_pending())
+            and run.state.timestamp is not None
+            and run.state.timestamp < since
+        }
+        if not started:
+            return set()
+        return started - self._beating(started, since, now)
+
+    def _beating(self, ids: set[UUID], since: datetime, until: datetime) -> set[UUID]:
+        from prefect.events.filters import (
+            EventFilter,
+            EventNameFilter,
+            EventOccurredFilter,
+            EventResourceFilter,
+        )
+
+        wanted = {f"prefect.flow-run.{run_id}": run_id for run_id in ids}
+        page = self.client.read_events(
+            EventFilter(
+                occurred=EventOccurredFilter(since=since, until=until + timedelta(minutes=1)),
+                event=EventNameFilter(name=[HEARTBEAT_EVENT]),
+                resource=EventResourceFilter(id=list(wanted), distinct=True),
+            ),
+            limit=_EVENT_PAGE,
+        )
+        beating: set[UUID] = set()
+        while True:
+            beating |= {wanted[e.resource.id] for e in page.events if e.resource.id in wanted}
+            if page.next_page is None or not page.events:
+                return beating
+            page = self.client.read_events_page(str(page.next_page))
+
+    def _mark_crashed(self, flow_run_id: UUID, seconds: int) -> None:
+        from prefect.states import Crashed
+
+        # Forced: the server's rules would let a silent Running run stay Running.
+        self.client.set_flow_run_state(
+            flow_run_id,
+            Crashed(message=f"No heartbeat for {seconds} s: resubmitted by its parent run"),
+            force=True,
+        )
+
+
+def _reason(message: str | None) -> str:
+    """A state's message on one line, cut short."""
+    line = " ".join((message or "no message").split())
+    return line if len(line) <= 200 else line[:199] + "…"
