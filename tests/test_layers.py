@@ -72,7 +72,7 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("core", "storage", "inputs", "platforms", "sources", "warehouse"),
     ),
     "orchestration": (
-        ("tasks", "flows", "deployments", "crash_detection", "demo", "cli"),
+        ("tasks", "flows", "deployments", "crash_detection", "fanout", "demo", "cli"),
         ("core", "storage", "inputs", "platforms", "sources", "warehouse", "run"),
     ),
 }

@@ -45,6 +45,7 @@ __all__ = [
     "ShardRuns",
     "plan_fanout",
     "shard_count",
+    "submit_to_pool",
 ]
 
 #: prefect.yaml's shard deployment: `<flow name>/<deployment name>`.
@@ -126,6 +127,21 @@ class Submit(Protocol):
     def __call__(
         self, name: str, *, parameters: dict[str, Any], tags: list[str], idempotency_key: str
     ) -> FlowRun: ...
+
+
+def submit_to_pool(
+    name: str, *, parameters: dict[str, Any], tags: list[str], idempotency_key: str
+) -> FlowRun:
+    """A flow run of deployment `name`, created and returned at once (`run_deployment`,
+    `timeout=0`); inside a flow, linked to it as a subflow."""
+    from prefect.client.schemas.objects import FlowRun
+    from prefect.deployments import run_deployment
+
+    run = run_deployment(
+        name, parameters=parameters, tags=tags, idempotency_key=idempotency_key, timeout=0
+    )
+    assert isinstance(run, FlowRun)  # a sync caller: never the coroutine
+    return run
 
 
 @dataclasses.dataclass

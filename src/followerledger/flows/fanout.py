@@ -9,7 +9,6 @@ from typing import Any
 
 from prefect import flow, get_run_logger, tags
 from prefect.client.orchestration import get_client
-from prefect.deployments import run_deployment
 from prefect.runtime import flow_run
 
 from followerledger import fanout, stopping
@@ -33,13 +32,15 @@ def fanout_flow(platforms: list[str] | None = None, shards: int | str | None = N
     settings = load_settings()
     accounts = len(load_watchlist(settings.watchlist).accounts)
     try:
-        count = fanout.shard_count(shards if shards is not None else settings.shards, accounts)
+        count = fanout.shard_count(
+            shards if shards is not None else getattr(settings, "shards", None), accounts
+        )
         plan = fanout.plan_fanout(count, platforms)
         with get_client(sync_client=True) as client:
             runs = fanout.ShardRuns(
                 plan,
                 client,
-                lambda name, **options: run_deployment(name, timeout=0, **options),
+                fanout.submit_to_pool,
                 stale_after=timedelta(seconds=settings.crash_after_seconds),
                 tags=flow_run.tags,
                 say=logger.info,

@@ -1,0 +1,327 @@
+"""The hourly snapshot fanned out over a work pool, for real (issue 15, item 2): a Prefect
+server of the test's own (`followerledger deploy`, its own PREFECT_HOME, 127.0.0.1), the lake
+on an S3 bucket of a moto server, the emulator, and two `prefect worker start` processes on
+this machine running eight shard runs of a few hundred X and Bluesky accounts, submitted and
+waited for by the parent (`fanout.ShardRuns`). Every account gets exactly one row for the run;
+then, in a second run, one worker and its shard runs are SIGKILLed mid-shard (paused at a
+lake commit: `pause.py`), the parent sets their silent runs Crashed and submits them again,
+the other worker runs them, and every account still has exactly one row."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Final
+
+import pytest
+from deltalake import DeltaTable
+from prefect.client.orchestration import get_client
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from followerledger import fanout, pause
+from followerledger.delta_lake import OBSERVATIONS, delta_lake_of
+from followerledger.emulator import EmulatorServer, emulator_environment
+from followerledger.layout import WarehouseLayout
+from tests.closing import ClosedOnExit
+from tests.fanout_standin import shard_run_id, shard_watchlist
+from tests.moto_server import KEY_ID, REGION, SECRET, create_bucket, endpoint, free_port, moto_s3
+from tests.test_deployment import descendants
+
+pytestmark = pytest.mark.prefect
+
+REPO: Final = Path(__file__).parent.parent
+BIN: Final = Path(sys.executable).parent
+SHARDS: Final = 8
+#: Accounts per platform (X and Bluesky): a few hundred in all, several batches per shard.
+ACCOUNTS: Final = 160
+#: The shortest crash window `deploy` accepts for runs beating every 30 s (the minimum
+#: Prefect allows); the parent uses the same window to call a run silent.
+CRASH_AFTER: Final = 40
+
+
+def accounts() -> list[tuple[str, str]]:
+    """(platform, handle) of every watched account."""
+    return [("x", f"fanx{n:04d}") for n in range(ACCOUNTS)] + [
+        ("bluesky", f"fanb{n:04d}.bsky.social") for n in range(ACCOUNTS)
+    ]
+
+
+def shard_of(platform: str, handle: str, shards: int) -> int:
+    """The stand-in's assignment (the contract's: blake2b of `platform:handle`)."""
+    digest = hashlib.blake2b(f"{platform}:{handle}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % shards
+
+
+def watchlist_text(watched: list[tuple[str, str]]) -> str:
+    """A watchlist of one brand per ten accounts."""
+    lines = ["brands:"]
+    for start in range(0, len(watched), 10):
+        lines.append(f"  Brand{start // 10:03d}:")
+        group: dict[str, list[str]] = {}
+        for platform, handle in watched[start : start + 10]:
+            group.setdefault(platform, []).append(handle)
+        for platform, handles in group.items():
+            lines.append(f"    {platform}: [{', '.join(handles)}]")
+    return "\n".join(lines) + "\n"
+
+
+class Worker(ClosedOnExit):
+    """`prefect worker start` on the pool, in a session of its own; output to a file."""
+
+    def __init__(self, name: str, environment: dict[str, str], log: Path) -> None:
+        self.name = name
+        self.log = log
+        self._out = log.open("w", encoding="utf-8")
+        self.process = subprocess.Popen(
+            [
+                *(str(BIN / "prefect"), "worker", "start", "--pool", "followerledger"),
+                *("--name", name, "--limit", str(SHARDS // 2)),
+            ],
+            cwd=REPO,
+            env=environment,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @property
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def wait_for(self, text: str, timeout: float = 120) -> None:
+        """Until the worker printed `text`."""
+        deadline = time.monotonic() + timeout
+        while text not in self.output:
+            assert self.process.poll() is None, self.output
+            assert time.monotonic() < deadline, self.output
+            time.sleep(0.2)
+
+    def kill(self) -> list[int]:
+        """SIGKILL the worker first (nothing left to report its runs' end), then the process
+        group of each of its flow runs' processes; the pids killed."""
+        below = descendants(self.process.pid)
+        self.process.kill()
+        self.process.wait()
+        for pid in below:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(os.getpgid(pid), signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return below
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            below = descendants(self.process.pid)
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            for pid in below:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        self._out.close()
+
+
+class Pool(ClosedOnExit):
+    """The deployed project: server, S3 lake, emulator, the environment workers get."""
+
+    def __init__(self, root: Path, environment: dict[str, str], api_url: str) -> None:
+        self.root = root
+        self.environment = environment
+        self.api_url = api_url
+
+    def worker(self, name: str, **extra: str) -> Worker:
+        return Worker(name, {**self.environment, **extra}, self.root / f"{name}.log")
+
+    def close(self) -> None:
+        pid_file = self.root / "warehouse" / "_prefect" / "server.pid"
+        if pid_file.exists():  # the server `deploy` started for this test
+            pid = int(pid_file.read_text())
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(300):
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.1)
+
+    def rows(self, run_id: str) -> list[tuple[str, str, str]]:
+        """(shard's run id, platform, handle) of each row of the run's shards, read from
+        the S3 table as an outside reader does."""
+        layout = WarehouseLayout.from_environment()
+        lake = delta_lake_of(layout)
+        table = DeltaTable(
+            f"{layout.lake_uri}/{OBSERVATIONS.name}", storage_options=lake.storage_options
+        ).to_pyarrow_table(columns=["run_id", "platform", "handle"])
+        return [
+            (str(row["run_id"]), str(row["platform"]), str(row["handle"]).lower())
+            for row in table.to_pylist()
+            if str(row["run_id"]).startswith(f"{run_id}-s")
+        ]
+
+    def observations(self, run_id: str) -> Counter[tuple[str, str]]:
+        """(platform, handle) -> rows of the run's shards."""
+        return Counter((platform, handle) for _, platform, handle in self.rows(run_id))
+
+
+@pytest.fixture
+def pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pool]:
+    watched = accounts()
+    (tmp_path / "watchlist.yaml").write_text(watchlist_text(watched), encoding="utf-8")
+    for shard in range(SHARDS):
+        mine = [account for account in watched if shard_of(*account, SHARDS) == shard]
+        path = shard_watchlist(tmp_path / "watchlist.yaml", shard)
+        path.write_text(watchlist_text(mine), encoding="utf-8")
+    with moto_s3() as store, EmulatorServer() as emulator:
+        url = endpoint(store)
+        bucket = create_bucket(url)
+        settings = {
+            **emulator_environment(emulator.url),
+            "FOLLOWERLEDGER_WAREHOUSE": str(tmp_path / "warehouse"),
+            "FOLLOWERLEDGER_WATCHLIST": str(tmp_path / "watchlist.yaml"),
+            "FOLLOWERLEDGER_LAKE": f"s3://{bucket}/lake",
+            "FOLLOWERLEDGER_HTTP_TIMEOUT": "5",
+            "FOLLOWERLEDGER_CRASH_AFTER_SECONDS": str(CRASH_AFTER),
+            "AWS_ENDPOINT_URL": url,
+            "AWS_ACCESS_KEY_ID": KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": SECRET,
+            "AWS_REGION": REGION,
+            "AWS_ALLOW_HTTP": "true",
+        }
+        for name in [name for name in os.environ if name.startswith("AWS_")]:
+            monkeypatch.delenv(name)
+        for name, value in settings.items():
+            monkeypatch.setenv(name, value)
+        environment = {
+            **os.environ,
+            "PREFECT_HOME": str(tmp_path / "prefect-client"),
+            # Runs are started by the parent, not by the clock.
+            "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
+            # Workers poll the pool every second (default 10 s).
+            "PREFECT_WORKER_QUERY_SECONDS": "1",
+            "COLUMNS": "200",
+        }
+        environment.pop("PREFECT_API_URL", None)
+        port = free_port()
+        api_url = f"http://127.0.0.1:{port}/api"
+        with Pool(tmp_path, {**environment, "PREFECT_API_URL": api_url}, api_url) as deployed:
+            done = subprocess.run(
+                [str(BIN / "followerledger"), "deploy", "--port", str(port)],
+                cwd=REPO,
+                env=environment,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            with temporary_settings({PREFECT_API_URL: api_url}):
+                deploy_standin()
+                yield deployed
+
+
+def deploy_standin() -> None:
+    """Replace the shard deployment by the stand-in (tests/fanout_standin.py)."""
+    from prefect import Flow
+
+    standin = Flow.from_source(source=str(REPO), entrypoint="tests/fanout_standin.py:shard_standin")
+    standin.deploy(
+        name="snapshot-shard",
+        work_pool_name="followerledger",
+        job_variables={"env": {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30"}},
+        tags=[fanout.SHARD_TAG],
+        build=False,
+        push=False,
+        print_next_steps=False,
+    )
+
+
+def fan_out(pool: Pool) -> fanout.ShardRuns:
+    """One fanned-out run of SHARDS shards, waited for by the parent until all completed."""
+    plan = fanout.plan_fanout(SHARDS)
+    with get_client(sync_client=True) as client:
+        runs = fanout.ShardRuns(
+            plan,
+            client,
+            fanout.submit_to_pool,
+            stale_after=timedelta(seconds=CRASH_AFTER),
+            say=print,
+        )
+        runs.run(poll_seconds=1)
+    return runs
+
+
+def test_eight_shards_on_two_workers_and_a_worker_killed_mid_shard(pool: Pool) -> None:
+    began = time.monotonic()
+    watched = {(platform, handle.lower()) for platform, handle in accounts()}
+    with pool.worker("w1") as first, pool.worker("w2") as second:
+        first.wait_for("started")
+        second.wait_for("started")
+        runs = fan_out(pool)
+        assert runs.abandoned == []
+        counts = pool.observations(runs.plan.run_id)
+        assert set(counts) == watched
+        assert set(counts.values()) == {1}
+        first.close()
+        print(f"first run: {time.monotonic() - began:.1f} s")
+
+        # The second run: w1's shard runs stop at their second lake commit (a shard's first
+        # platform landed, the rest not) and are killed there with w1.
+        paused = pool.root / "paused"
+        with pool.worker(
+            "w1-dies",
+            **{pause.PAUSE_AT: "delta-commit@2", pause.PAUSE_SIGNAL: str(paused)},
+        ) as dying:
+            dying.wait_for("started")
+            plan = fanout.plan_fanout(SHARDS)
+            with get_client(sync_client=True) as client:
+                runs = fanout.ShardRuns(
+                    plan,
+                    client,
+                    fanout.submit_to_pool,
+                    stale_after=timedelta(seconds=CRASH_AFTER),
+                    say=print,
+                )
+                for shard in range(SHARDS):
+                    runs.submit(shard)
+                deadline = time.monotonic() + 240
+                while not paused.exists():
+                    assert time.monotonic() < deadline, dying.output
+                    runs.step()
+                    time.sleep(0.5)
+                killed = dying.kill()
+                assert killed, dying.output
+                halfway = pool.rows(plan.run_id)
+                while runs.step():
+                    time.sleep(1)
+        resubmitted = {shard for shard, _, _ in runs.abandoned}
+        assert resubmitted, "no shard was resubmitted"
+        assert all("no heartbeat" in why or "crashed" in why for _, _, why in runs.abandoned)
+        # A killed shard had landed part of its rows (a platform) before it died: the
+        # resubmitted run replaced them, not added to them.
+        per_shard = Counter(shard for shard, _, _ in halfway)
+        expected = Counter(shard_run_id(plan.run_id, shard_of(*a, SHARDS)) for a in accounts())
+        assert any(
+            0
+            < per_shard[shard_run_id(plan.run_id, shard)]
+            < expected[shard_run_id(plan.run_id, shard)]
+            for shard in resubmitted
+        ), (per_shard, resubmitted)
+        counts = pool.observations(plan.run_id)
+        assert set(counts) == watched
+        assert set(counts.values()) == {1}
+        for shard in resubmitted:
+            flow_run_id = runs.current[shard].flow_run_id
+            assert str(flow_run_id) in second.output, (shard, second.output[-3000:])
+    print(f"fan-out test: {time.monotonic() - began:.1f} s")
