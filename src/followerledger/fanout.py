@@ -40,6 +40,7 @@ __all__ = [
     "MAX_SHARDS",
     "SHARD_DEPLOYMENT",
     "SHARD_TAG",
+    "WORKER_MISSED_BEATS",
     "FanoutPlan",
     "ShardFailed",
     "ShardRuns",
@@ -58,6 +59,9 @@ ATTEMPTS: Final = 3
 #: `shards="auto"`: one shard per this many accounts, at most MAX_SHARDS.
 ACCOUNTS_PER_SHARD: Final = 1500
 MAX_SHARDS: Final = 64
+#: A worker that missed this many of its heartbeats is gone (Prefect's own rule for
+#: marking a worker offline).
+WORKER_MISSED_BEATS: Final = 3
 #: How often the parent reads its shards' states (one request for all, one for heartbeats).
 POLL_SECONDS: Final = 2.0
 #: At most this many events per page of the events API (Prefect's interactive page size).
@@ -230,9 +234,9 @@ class ShardRuns:
                     f"ended {state.name}: {_reason(state.message)}"
                 )
             elif attempt.flow_run_id in silent:
-                seconds = int(self.stale_after.total_seconds())
-                self._mark_crashed(attempt.flow_run_id, seconds)
-                self._again(attempt, f"its run sent no heartbeat for {seconds} s")
+                why = silent[attempt.flow_run_id]
+                self._mark_crashed(attempt.flow_run_id, why)
+                self._again(attempt, why)
                 pending.add(shard)
             else:
                 pending.add(shard)
@@ -259,22 +263,66 @@ class ShardRuns:
         )
         return {run.id: run for run in found}
 
-    def _silent(self, runs: Mapping[UUID, FlowRun]) -> set[UUID]:
-        """The started runs (Pending or Running for over `stale_after`) with no heartbeat in
-        the last `stale_after`."""
+    def _silent(self, runs: Mapping[UUID, FlowRun]) -> dict[UUID, str]:
+        """The runs nobody is running any more, each with why it is known:
+
+        - `Running` for over `stale_after` without a heartbeat in the last `stale_after`: its
+          process is gone or hung (a worker's death alone does not stop it: its runs'
+          processes live on, and beat);
+        - `Pending` (claimed by a worker, its process starting, no heartbeats yet) while
+          the worker that claimed it (the run's `prefect.worker.name` label) stopped beating
+          for `WORKER_MISSED_BEATS` of its heartbeat periods: a process start may take long
+          on a busy machine, a dead worker never ends it. A run without the label counts
+          as silent after `stale_after` in Pending."""
         now = self.clock()
         since = now - self.stale_after
-        started = {
+        running = {
             run_id
             for run_id, run in runs.items()
             if run.state is not None
-            and (run.state.is_running() or run.state.is_pending())
+            and run.state.is_running()
             and run.state.timestamp is not None
             and run.state.timestamp < since
         }
-        if not started:
-            return set()
-        return started - self._beating(started, since, now)
+        seconds = int(self.stale_after.total_seconds())
+        quiet = running - (self._beating(running, since, now) if running else set())
+        silent = dict.fromkeys(quiet, f"its run sent no heartbeat for {seconds} s")
+        starting = [
+            run for run in runs.values() if run.state is not None and run.state.is_pending()
+        ]
+        gone = self._workers_gone(starting, now) if starting else set()
+        for run in starting:
+            worker = (run.labels or {}).get("prefect.worker.name")
+            if worker is not None and worker in gone:
+                silent[run.id] = f"its worker {worker} stopped beating before it started"
+            elif (
+                worker is None
+                and run.state is not None
+                and run.state.timestamp is not None
+                and run.state.timestamp < since
+            ):
+                silent[run.id] = f"its run stayed Pending for {seconds} s"
+        return silent
+
+    def _workers_gone(self, runs: Iterable[FlowRun], now: datetime) -> set[str]:
+        """Names of the workers of `runs` that stopped beating (or that the pool forgot)."""
+        by_pool: dict[str, set[str]] = {}
+        for run in runs:
+            worker = (run.labels or {}).get("prefect.worker.name")
+            if worker is not None and run.work_pool_name is not None:
+                by_pool.setdefault(run.work_pool_name, set()).add(str(worker))
+        gone: set[str] = set()
+        for pool, names in by_pool.items():
+            workers = self.client.read_workers_for_work_pool(pool)
+            alive = {
+                worker.name
+                for worker in workers
+                if worker.last_heartbeat_time is not None
+                and now - worker.last_heartbeat_time
+                < timedelta(seconds=WORKER_MISSED_BEATS * (worker.heartbeat_interval_seconds or 30))
+            }
+            gone |= names - alive
+        return gone
 
     def _beating(self, ids: set[UUID], since: datetime, until: datetime) -> set[UUID]:
         from prefect.events.filters import (
@@ -300,13 +348,13 @@ class ShardRuns:
                 return beating
             page = self.client.read_events_page(str(page.next_page))
 
-    def _mark_crashed(self, flow_run_id: UUID, seconds: int) -> None:
+    def _mark_crashed(self, flow_run_id: UUID, why: str) -> None:
         from prefect.states import Crashed
 
-        # Forced: the server's rules would let a silent Running run stay Running.
+        # Forced: a run nobody reports for stays Running (or Pending) otherwise.
         self.client.set_flow_run_state(
             flow_run_id,
-            Crashed(message=f"No heartbeat for {seconds} s: resubmitted by its parent run"),
+            Crashed(message=f"The parent run resubmitted this shard: {why}"),
             force=True,
         )
 
