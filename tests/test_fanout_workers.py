@@ -210,8 +210,8 @@ def pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pool]:
             "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
             # Workers poll the pool every second (default 10 s).
             "PREFECT_WORKER_QUERY_SECONDS": "1",
-            # Workers beat every 2 s: a run a dead worker had claimed is known in 6 s.
-            "PREFECT_WORKER_HEARTBEAT_SECONDS": "2",
+            # Workers beat every 5 s (a run a dead worker had claimed is known in CRASH_AFTER).
+            "PREFECT_WORKER_HEARTBEAT_SECONDS": "5",
             "COLUMNS": "200",
         }
         environment.pop("PREFECT_API_URL", None)

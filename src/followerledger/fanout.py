@@ -31,7 +31,7 @@ from followerledger.run_plan import new_run_id
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
-    from prefect.client.schemas.objects import FlowRun
+    from prefect.client.schemas.objects import FlowRun, Worker
 
 __all__ = [
     "ACCOUNTS_PER_SHARD",
@@ -271,9 +271,9 @@ class ShardRuns:
           processes live on, and beat);
         - `Pending` (claimed by a worker, its process starting, no heartbeats yet) while
           the worker that claimed it (the run's `prefect.worker.name` label) stopped beating
-          for `WORKER_MISSED_BEATS` of its heartbeat periods: a process start may take long
-          on a busy machine, a dead worker never ends it. A run without the label counts
-          as silent after `stale_after` in Pending."""
+          for `WORKER_MISSED_BEATS` of its heartbeat periods, and at least `stale_after`: a
+          process start may take long on a busy machine, a dead worker never ends it. A
+          run without the label counts as silent after `stale_after` in Pending."""
         now = self.clock()
         since = now - self.stale_after
         running = {
@@ -318,11 +318,17 @@ class ShardRuns:
                 worker.name
                 for worker in workers
                 if worker.last_heartbeat_time is not None
-                and now - worker.last_heartbeat_time
-                < timedelta(seconds=WORKER_MISSED_BEATS * (worker.heartbeat_interval_seconds or 30))
+                and now - worker.last_heartbeat_time < self._worker_silence(worker)
             }
             gone |= names - alive
         return gone
+
+    def _worker_silence(self, worker: Worker) -> timedelta:
+        """How long a worker may go without a heartbeat before it counts as gone: its
+        `WORKER_MISSED_BEATS` periods, and never less than `stale_after` (a worker busy
+        starting its runs' processes beats late)."""
+        beats = timedelta(seconds=WORKER_MISSED_BEATS * (worker.heartbeat_interval_seconds or 30))
+        return max(beats, self.stale_after)
 
     def _beating(self, ids: set[UUID], since: datetime, until: datetime) -> set[UUID]:
         from prefect.events.filters import (
