@@ -19,6 +19,7 @@ PROFILE_ENV = "FOLLOWERLEDGER_BENCH_PROFILE"
 def main() -> None:
     """Run the flow once and report."""
     from followerledger.flows.snapshot import snapshot_flow
+    from followerledger.run_summary import of_run
 
     profile_to = os.environ.get(PROFILE_ENV)
     profiler = None
@@ -28,7 +29,7 @@ def main() -> None:
         profiler = Profiler(async_mode="disabled")
         profiler.start()
     started = time.perf_counter()
-    result = snapshot_flow()
+    result = of_run(snapshot_flow())
     seconds = time.perf_counter() - started
     if profiler is not None and profile_to:
         profiler.stop()

@@ -127,6 +127,13 @@ BROKEN: dict[str, tuple[str, list[Row], list[Row]]] = {
         ],
         [("x:1", "x", "1"), ("x:@one", "x", "1")],
     ),
+    # A run's shards and another run's records are fine; a shard (or a run before shards,
+    # shard null) recorded twice is not.
+    "run_log.one_per_shard": (
+        "run_id varchar, platform varchar, shard integer",
+        [("r1", "x", 0), ("r1", "x", 1), ("r1", "bluesky", 0), ("r0", "x", None)],
+        [("r2", "x", 1), ("r2", "x", 1), ("r3", "x", None), ("r3", "x", None)],
+    ),
 }
 
 

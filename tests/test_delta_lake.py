@@ -119,7 +119,7 @@ def test_tables_live_under_the_layouts_lake_partitioned_by_platform_and_date(
     assert schema.field("date").type == pa.date32()
     assert table.metadata().configuration == {
         "delta.targetFileSize": str(32 << 20),
-        "delta.dataSkippingStatsColumns": "run_id,observed_at",
+        "delta.dataSkippingStatsColumns": "run_id,observed_at,shard",
         "delta.checkpointInterval": "10",
     }
     assert lake.table(OBSERVATIONS).version() == 0  # opening again creates nothing
@@ -128,6 +128,7 @@ def test_tables_live_under_the_layouts_lake_partitioned_by_platform_and_date(
     assert sorted(name for name in stats if name.startswith("max.")) == [
         "max.observed_at",
         "max.run_id",
+        "max.shard",
     ]
 
 

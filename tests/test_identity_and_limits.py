@@ -15,6 +15,7 @@ from followerledger.flows.snapshot import snapshot_flow
 from followerledger.layout import WarehouseLayout
 from followerledger.refresh import refresh
 from followerledger.run_outcome import CountedNothing
+from followerledger.run_summary import of_run
 from followerledger.watchlist import load_watchlist
 from tests.conftest import Workspace
 
@@ -27,7 +28,7 @@ def query(workspace: Workspace, sql: str) -> list[tuple[object, ...]]:
 
 
 def test_a_renamed_account_keeps_one_history(workspace: Workspace) -> None:
-    first = snapshot_flow()
+    first = of_run(snapshot_flow())
     assert workspace.emulator.state.requests["x:/2/users/by"] == 1
     world = workspace.emulator.state.world
     world.renamed[("x", "delloutlet")] = Rename(
@@ -36,7 +37,7 @@ def test_a_renamed_account_keeps_one_history(workspace: Workspace) -> None:
     world.renamed[("bluesky", "dell.com")] = Rename(
         "dell.bsky.social", datetime.now(UTC) - timedelta(seconds=1)
     )
-    second = snapshot_flow()
+    second = of_run(snapshot_flow())
     # Resolved accounts are now read by id: X by user id, Bluesky by DID.
     requests = workspace.emulator.state.requests
     assert requests["x:/2/users"] == 1
@@ -110,7 +111,7 @@ def test_platform_budgets_are_prefect_rate_limits(workspace: Workspace) -> None:
 
 
 def test_runs_relation_counts_what_the_emulator_saw(workspace: Workspace) -> None:
-    result = snapshot_flow()
+    result = of_run(snapshot_flow())
     refresh(
         WarehouseLayout.at(workspace.warehouse, workspace.lake.root),
         load_watchlist(workspace.watchlist),

@@ -19,7 +19,7 @@ from followerledger.artifacts import summary_markdown
 from followerledger.flows.snapshot import snapshot_flow
 from followerledger.history_import import import_history
 from followerledger.run_changes import AccountChange
-from followerledger.run_summary import PlatformSummary, RunSummary
+from followerledger.run_summary import PlatformSummary, RunSummary, of_run
 from tests import tiny
 from tests.conftest import Workspace
 
@@ -133,7 +133,7 @@ def test_a_snapshot_run_publishes_its_artifacts_and_alerts_once_per_event(
 ) -> None:
     workspace = alerting
     state = snapshot_flow(return_state=True)
-    run_id = state.result().run_id
+    run_id = of_run(state.result()).run_id
     live = {
         row["requested_handle"]: row["followers"]
         for row in tiny.lake_rows(workspace.lake)
@@ -186,7 +186,7 @@ def test_overlapping_snapshot_runs_both_land_and_alert_once(
 ) -> None:
     workspace = alerting
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(lambda _: snapshot_flow(), range(2)))
+        results = list(pool.map(lambda _: of_run(snapshot_flow()), range(2)))
 
     assert len({result.run_id for result in results}) == 2
     with duckdb.connect(str(workspace.catalog), read_only=True) as connection:

@@ -13,6 +13,7 @@ from followerledger.delta_lake import DeltaLake
 from followerledger.layout import WarehouseLayout
 from followerledger.observation import Observation
 from followerledger.refresh import refresh
+from followerledger.shards import ShardSpec
 from followerledger.sources.base import Usage
 
 DAY = datetime(2026, 11, 2, tzinfo=UTC)
@@ -97,3 +98,65 @@ def test_a_late_run_recomputes_only_its_day(tmp_path: Path) -> None:
             "select run_id, x_billed_reads from runs order by run_id"
         ).fetchall()
     assert billed == [("r0", 1), ("r1", 0)]
+
+
+def test_a_run_of_two_shards_is_one_row_per_platform_summing_them(tmp_path: Path) -> None:
+    """Two shards of run s1 land their X rows and records apart (shard 1 a second later, on
+    another credential); `runs` keeps one row per (run_id, platform) and counts the shards."""
+    warehouse = tmp_path / "warehouse"
+    lake = DeltaLake(warehouse / "lake")
+    started = DAY + timedelta(hours=5)
+    shards = {0: ([("a", "ok"), ("b", "not_found")], Usage(1)), 1: ([("c", "ok")], Usage(2))}
+    for index, (reads, usage) in shards.items():
+        observed = [
+            Observation(
+                run_id="s1",
+                observed_at=started + timedelta(seconds=1),
+                platform="x",
+                handle=handle,
+                status=status,  # type: ignore[arg-type]
+                source="api",
+                account_id=f"id-{handle}" if status == "ok" else None,
+                followers=10 if status == "ok" else None,
+                requested_handle=handle,
+            )
+            for handle, status in reads
+        ]
+        shard = landing.Landing(lake, "x", "s1", started, shard=ShardSpec(index, 2))
+        shard.add(observed)
+        shard.commit()
+        finished = started + timedelta(seconds=2 + index)
+        record = shard.record(usage, finished, credential=f"X_BEARER_TOKENS[{index}]")
+        landing.write_run_record(lake, record, ShardSpec(index, 2))
+    land(lake, "y1", "youtube", started, [("@a", "ok")], Usage(1, 1))
+    refresh(WarehouseLayout.at(warehouse, lake.root), None)
+    with duckdb.connect(str(warehouse / "followerledger.duckdb"), read_only=True) as connection:
+        rows = connection.sql(
+            "select day, run_id, platform, started_at, seconds, requests, quota_units, "
+            "accounts, ok, not_found, error, shards, x_billed_reads, x_estimated_cost_usd, "
+            "source from runs order by platform"
+        ).fetchall()
+        logged = connection.sql(
+            "select shard, credential, requests from run_log where run_id = 's1' order by shard"
+        ).fetchall()
+    assert rows == [
+        (
+            date(2026, 11, 2),
+            "s1",
+            "x",
+            started,
+            3.0,
+            3,
+            None,
+            3,
+            2,
+            1,
+            0,
+            2,
+            2,
+            Decimal("0.020"),
+            "api",
+        ),
+        (date(2026, 11, 2), "y1", "youtube", started, 2.0, 1, 1, 1, 1, 0, 0, 1, None, None, "api"),
+    ]
+    assert logged == [(0, "X_BEARER_TOKENS[0]", 1), (1, "X_BEARER_TOKENS[1]", 2)]

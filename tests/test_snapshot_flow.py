@@ -28,6 +28,7 @@ from followerledger.layout import WarehouseLayout
 from followerledger.refresh import refresh
 from followerledger.report import write_report
 from followerledger.run_outcome import CountedNothing
+from followerledger.run_summary import of_run
 from followerledger.watchlist import add_account, load_watchlist
 from tests import tiny
 from tests.analyst import AnalystSession
@@ -53,7 +54,7 @@ def task_run_names(flow_run_id: UUID) -> list[str]:
 
 def test_a_real_flow_run_lands_one_row_per_account(workspace: Workspace) -> None:
     state = snapshot_flow(return_state=True)
-    result = state.result()
+    result = of_run(state.result())
     assert {p.platform: p.accounts for p in result.platforms} == {"x": 5, "bluesky": 2}
     rows = lake_rows(workspace)
     watched = {(a.platform, a.handle) for a in load_watchlist(workspace.watchlist).accounts}
@@ -66,32 +67,54 @@ def test_a_real_flow_run_lands_one_row_per_account(workspace: Workspace) -> None
     assert {r["source"] for r in rows} == {"emulator"}
     files = tiny.lake_files(workspace.lake)
     assert sorted(f.platform for f in files) == ["bluesky", "x"]
-    # One task per request batch (1 for X, 1 for Bluesky), never one per account; then the
-    # run's report (artifacts, alerts).
+    # Seven accounts make one shard (`auto`): one task for all its batches, never one per
+    # batch or account; then the run's tail (catalog, costs, changes, artifacts, alerts).
     assert state.state_details.flow_run_id is not None
     assert task_run_names(state.state_details.flow_run_id) == [
-        "fetch_batch",
-        "fetch_batch",
         "load_identities",
         "price_run",
         "publish_catalog",
         "publish_run_artifacts",
         "read_account_changes",
-        "reserve_budgets",
         "send_alerts",
-        "write_observations",
-        "write_observations",
-        "write_run_record",
-        "write_run_record",
+        "snapshot_shard",
     ]
     assert workspace.emulator.state.requests["x:/2/users/by"] == 1
     with duckdb.connect(str(workspace.catalog), read_only=True) as connection:
         assert connection.sql("select count(*) from observations").fetchall() == [(7,)]
 
 
+def test_task_runs_are_the_shards_plus_a_fixed_few_and_progress_is_published(
+    workspace: Workspace,
+) -> None:
+    state = snapshot_flow(shards=3, return_state=True)
+    result = of_run(state.result())
+    flow_run_id = state.state_details.flow_run_id
+    assert flow_run_id is not None
+    names = task_run_names(flow_run_id)
+    assert names.count("snapshot_shard") == 3
+    assert len(names) == 3 + 6  # identities; catalog, price, changes, artifacts, alerts
+    rows = lake_rows(workspace)
+    assert len(rows) == 7  # every account exactly once, whatever its shard
+    assert len({(r["platform"], r["requested_handle"]) for r in rows}) == 7
+    assert {r["shard"] for r in rows} <= {0, 1, 2}
+    assert {p.platform: p.accounts for p in result.platforms} == {"x": 5, "bluesky": 2}
+
+    async def progress() -> list[float]:
+        async with get_client() as client:
+            artifacts = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(
+                    flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])
+                )
+            )
+            return [float(a.data) for a in artifacts if a.type == "progress"]  # type: ignore[arg-type]
+
+    assert asyncio.run(progress()) == [100.0]
+
+
 def test_rerunning_a_run_id_does_not_duplicate(workspace: Workspace) -> None:
-    first = snapshot_flow(run_id="2026-11-26T10")
-    second = snapshot_flow(run_id="2026-11-26T10")
+    first = of_run(snapshot_flow(run_id="2026-11-26T10"))
+    second = of_run(snapshot_flow(run_id="2026-11-26T10"))
     assert first.run_id == second.run_id == "2026-11-26T10"
     rows = lake_rows(workspace)
     assert len(rows) == 7
@@ -221,7 +244,7 @@ def test_secrets_never_reach_lake_catalog_logs_or_prefect(
     ours = "\n".join(
         record.getMessage() for record in caplog.records if not record.name.startswith("werkzeug")
     )
-    assert "fetch_batch" in ours or "Finished" in ours
+    assert "snapshot_shard" in ours or "Finished" in ours
     assert token not in ours
     assert key not in ours
 
@@ -249,7 +272,7 @@ def test_secrets_never_reach_lake_catalog_logs_or_prefect(
             )
 
     stored = asyncio.run(everything_prefect_stored())
-    assert "fetch_batch" in stored
+    assert "snapshot_shard" in stored
     assert "HTTP 401: Unauthorized: Bearer ***" in stored  # the run summary artifact
     assert token not in stored
     assert key not in stored

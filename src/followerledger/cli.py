@@ -169,6 +169,7 @@ def snapshot(platforms: tuple[str, ...], run_id: str | None) -> None:
     from followerledger.flows.snapshot import snapshot_flow
     from followerledger.prefect_server import ServerError, ephemeral_server
     from followerledger.run_outcome import CountedNothing, partly_counted
+    from followerledger.run_summary import of_run
 
     try:
         ephemeral_server()  # when one is needed: so that even a kill -9 of this command takes it
@@ -180,7 +181,7 @@ def snapshot(platforms: tuple[str, ...], run_id: str | None) -> None:
         fail(str(outcome))  # a lake it cannot read or write: one line naming the setting
     if not isinstance(outcome, CountedNothing):
         outcome = state.result()  # any other failure is raised as before
-    result = outcome.result if isinstance(outcome, CountedNothing) else outcome
+    result = of_run(outcome.result if isinstance(outcome, CountedNothing) else outcome)
     for summary in result.platforms:
         statuses = ", ".join(f"{name} {count}" for name, count in summary.statuses.items())
         click.echo(

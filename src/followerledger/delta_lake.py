@@ -27,8 +27,10 @@ from typing import Final
 from urllib.parse import unquote
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
+from deltalake.schema import Field
 from pyarrow import fs as pafs
 
 from followerledger.errors import ConfigError
@@ -38,6 +40,7 @@ from followerledger.layout import LAKE_ENV, WarehouseLayout
 from followerledger.observation import OBSERVATION_SCHEMA
 from followerledger.run_log import DATASET as RUN_LOG_NAME
 from followerledger.run_log import RUN_LOG_SCHEMA
+from followerledger.shards import ShardSpec
 
 __all__ = [
     "CHECKPOINT_INTERVAL",
@@ -87,6 +90,11 @@ REOPEN_AFTER_VERSIONS: Final = 10
 CHECKPOINT_INTERVAL: Final = 10
 
 
+_STATS_PROPERTY: Final = "delta.dataSkippingStatsColumns"
+#: Tries of an old table's upgrade against concurrent upgraders (`DeltaLake._upgraded`).
+_UPGRADE_ATTEMPTS: Final = 5
+
+
 class DeltaLakeError(LakeError):
     """A Delta lake operation failed; no version names anything partial. A `LakeError`, so
     the callers of today's lake (the snapshot tasks) handle both alike."""
@@ -109,8 +117,10 @@ class DeltaDataset:
     name: str
     row_schema: pa.Schema
     #: Min/max/null counts in each add action: `run_id` (a re-run's predicate skips every
-    #: other file by it) and the time column (outside readers' range filters). Statistics of
-    #: every column cost ~1 ms of a 2,000-row landing's ~13 (docs/design/issue14-status.md).
+    #: other file by it), the time column (outside readers' range filters) and `shard` (a
+    #: shard's commit must rule the run's other shards' new files out, or concurrent shards
+    #: fail each other's commits: docs/design/issue15-shards.md). Statistics of every
+    #: column cost ~1 ms of a 2,000-row landing's ~13 (docs/design/issue14-status.md).
     stats_columns: tuple[str, ...]
 
     @property
@@ -118,7 +128,7 @@ class DeltaDataset:
         """The table's Delta properties, set when it is created (`DeltaLake.table`, migrate)."""
         return {
             "delta.targetFileSize": str(TARGET_FILE_SIZE),
-            "delta.dataSkippingStatsColumns": ",".join(self.stats_columns),
+            _STATS_PROPERTY: ",".join(self.stats_columns),
             "delta.checkpointInterval": str(CHECKPOINT_INTERVAL),
         }
 
@@ -128,8 +138,10 @@ class DeltaDataset:
         return self.row_schema.append(pa.field(DATE_COLUMN, pa.date32(), nullable=False))
 
 
-OBSERVATIONS: Final = DeltaDataset("observations", OBSERVATION_SCHEMA, ("run_id", "observed_at"))
-RUN_LOG: Final = DeltaDataset(RUN_LOG_NAME, RUN_LOG_SCHEMA, ("run_id", "started_at"))
+OBSERVATIONS: Final = DeltaDataset(
+    "observations", OBSERVATION_SCHEMA, ("run_id", "observed_at", "shard")
+)
+RUN_LOG: Final = DeltaDataset(RUN_LOG_NAME, RUN_LOG_SCHEMA, ("run_id", "started_at", "shard"))
 DATASETS: Final = (OBSERVATIONS, RUN_LOG)
 
 
@@ -178,16 +190,30 @@ def partition_day(key: str) -> date:
     return date.fromisoformat(match.group(1))
 
 
-def run_predicate(platform: str, run_id: str) -> str:
-    """The rows one run landed for one platform, on any date: what a re-run replaces.
+def run_predicate(platform: str, run_id: str, shard: ShardSpec | None = None) -> str:
+    """The rows one run (or one shard of it) landed for one platform, on any date: what a
+    re-run replaces.
 
     Naming the platform matters (without it a re-landing of one platform deletes the run's
     rows on every other platform). No date: a run id given again on a later UTC day lands
     under its new start day, and the rows it landed under the first must go with it (the
     `run_id` statistics skip every other file either way). Values are quoted; callers pass
     checked run ids (`lake.check_run_id`) and registry platform names.
+
+    `shard` is one shard of a sharded run: its rows are those of
+    its shard, so shards of one run land side by side (the `shard` statistics let each
+    commit's conflict check rule the others' new files out). Shard 0 also replaces the
+    run's rows of no shard or of a shard beyond `count`, so a run id landed again with
+    fewer shards (or first landed unsharded) keeps no stale rows; no two shards' predicates
+    overlap. None: every row of the run's platform, whatever its shard.
     """
-    return f"run_id = {_quoted(run_id)} AND platform = {_quoted(platform)}"
+    where = f"run_id = {_quoted(run_id)} AND platform = {_quoted(platform)}"
+    if shard is None:
+        return where
+    index, count = int(shard.index), int(shard.count)
+    if index == 0:
+        return f"{where} AND (shard = 0 OR shard IS NULL OR shard >= {count})"
+    return f"{where} AND shard = {index}"
 
 
 def _first_line(error: BaseException) -> str:
@@ -251,6 +277,7 @@ class DeltaLake:
         #: Per dataset: idle tables, each with the version it was opened at.
         self._idle: dict[str, list[tuple[DeltaTable, int]]] = {}
         self._opened: dict[int, int] = {}  # lent tables: the version each was opened at
+        self._current: set[str] = set()  # datasets whose table has every column (`_upgraded`)
         self._idle_lock = threading.Lock()
 
     def table_uri(self, dataset: DeltaDataset) -> str:
@@ -266,7 +293,7 @@ class DeltaLake:
         """
         uri = self.table_uri(dataset)
         try:
-            return self._open(dataset)
+            return self._upgraded(dataset, self._open(dataset))
         except TableNotFoundError:
             pass
         self._refuse_run_files(dataset)
@@ -284,7 +311,53 @@ class DeltaLake:
             )
         except DeltaError:
             # Another writer created it first (both raced for version 0): open theirs.
-            return self._open(dataset)
+            return self._upgraded(dataset, self._open(dataset))
+
+    def upgrade(self) -> None:
+        """Bring every existing table up to its dataset's columns and properties now
+        (`_upgraded`), before concurrent writers (a run's shards) would race to; creates
+        no table."""
+        for dataset in DATASETS:
+            try:
+                self._upgraded(dataset, self._open(dataset))
+            except TableNotFoundError:
+                continue
+
+    def _upgraded(self, dataset: DeltaDataset, table: DeltaTable) -> DeltaTable:
+        """The table, with the dataset's columns and statistics columns added first when it
+        predates them (a lake of issue 14 has no `shard` or `credential`).
+
+        A missing column is added nullable (`alter.add_columns`; older files read as
+        nulls), the statistics columns set by `alter.set_table_properties`. Checked once per
+        dataset for this lake object; a writer that loses the race to another's upgrade
+        looks again at the table it made.
+        """
+        if dataset.name in self._current:
+            return table
+        wanted = dataset.configuration[_STATS_PROPERTY]
+        for _ in range(_UPGRADE_ATTEMPTS):
+            present = {field.name for field in table.schema().fields}
+            missing = [field for field in dataset.table_schema if field.name not in present]
+            stats = table.metadata().configuration.get(_STATS_PROPERTY)
+            try:
+                if missing:
+                    table.alter.add_columns(
+                        [Field.from_arrow(field) for field in missing],
+                        commit_properties=commit_properties(),
+                    )
+                if stats != wanted:
+                    table.alter.set_table_properties(
+                        {_STATS_PROPERTY: str(wanted)},
+                        raise_if_not_exists=False,
+                        commit_properties=commit_properties(),
+                    )
+            except DeltaError:
+                table = self._open(dataset)
+                continue
+            break
+        with self._idle_lock:
+            self._current.add(dataset.name)
+        return table
 
     def _open(self, dataset: DeltaDataset) -> DeltaTable:
         """The dataset's table (TableNotFoundError when absent); a store that cannot be read
@@ -360,6 +433,26 @@ class DeltaLake:
         with self._idle_lock:
             opened = self._opened.pop(id(table), table.version())
             self._idle.setdefault(dataset.name, []).append((table, opened))
+
+    def read_run(
+        self, dataset: DeltaDataset, run_id: str, day: date, columns: list[str], **equal: str
+    ) -> pa.Table:
+        """The `columns` of the rows one run landed under its start `day` (the `date`
+        partition, so only that day's files are read), and whose other columns equal
+        `equal`'s values; an empty table before the table exists."""
+        try:
+            table = self._open(dataset)
+        except TableNotFoundError:
+            return dataset.table_schema.empty_table().select(columns)
+        wanted = (pc.field(DATE_COLUMN) == day) & (pc.field("run_id") == run_id)
+        for name, value in equal.items():
+            wanted &= pc.field(name) == value
+        try:
+            return table.to_pyarrow_dataset().to_table(columns=columns, filter=wanted)
+        except OSError as error:
+            raise DeltaLakeError(
+                f"{dataset.name}: cannot read the lake {self.root}: {_store_advice(error)}"
+            ) from error
 
     def snapshot(
         self,

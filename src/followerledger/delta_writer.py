@@ -36,6 +36,7 @@ from followerledger.delta_lake import (
     run_predicate,
     with_date,
 )
+from followerledger.shards import ShardSpec
 
 __all__ = [
     "QUEUED_GROUPS",
@@ -51,10 +52,17 @@ _POLL_SECONDS: Final = 0.1
 
 
 def replace_run(
-    lake: DeltaLake, dataset: DeltaDataset, platform: str, run_id: str, day: date, rows: pa.Table
+    lake: DeltaLake,
+    dataset: DeltaDataset,
+    platform: str,
+    run_id: str,
+    day: date,
+    rows: pa.Table,
+    shard: ShardSpec | None = None,
 ) -> int:
     """Land rows already in memory (a run record, a small run) as one version replacing the
-    run's earlier rows of that platform (on any date); returns the version."""
+    run's earlier rows of that platform (of that shard, when given: `run_predicate`; on any
+    date); returns the version."""
     with lake.writing(dataset) as table:
         pause.point("delta-commit")
         try:
@@ -62,7 +70,7 @@ def replace_run(
                 table,
                 with_date(rows, dataset, day),
                 mode="overwrite",
-                predicate=run_predicate(platform, run_id),
+                predicate=run_predicate(platform, run_id, shard),
                 commit_properties=commit_properties(),
             )
         except DeltaError as error:
@@ -98,9 +106,10 @@ class DeltaRunWriter:
         run_id: str,
         day: date,
         target_file_size: int = TARGET_FILE_SIZE,
+        shard: ShardSpec | None = None,
     ) -> None:
         self.dataset, self.platform, self.run_id, self.day = dataset, platform, run_id, day
-        self.predicate = run_predicate(platform, run_id)
+        self.predicate = run_predicate(platform, run_id, shard)
         self._queue: queue.Queue[pa.RecordBatch | _End | WriteGivenUp] = queue.Queue(
             maxsize=QUEUED_GROUPS
         )

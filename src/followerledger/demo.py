@@ -48,6 +48,7 @@ from followerledger.prefect_server import own_server
 from followerledger.query import render, run_query
 from followerledger.report import write_report
 from followerledger.run_plan import new_run_id
+from followerledger.run_summary import of_run
 from followerledger.settings import Settings, load_settings
 from followerledger.sources.http import utc_now
 from followerledger.sources.mastodon import split_handle, stored_id
@@ -330,7 +331,7 @@ def run_demo(
             say("snapshot: running the Prefect flow against the emulator …")
             from followerledger.flows.snapshot import snapshot_flow  # the flows load only here
 
-            result = snapshot_flow(run_id=run_id)
+            result = of_run(snapshot_flow(run_id=run_id))
         for platform in result.platforms:
             say(
                 f"snapshot: {platform.platform}: {platform.statuses} "

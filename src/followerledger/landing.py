@@ -24,12 +24,15 @@ from followerledger.delta_lake import OBSERVATIONS, RUN_LOG, DeltaLake
 from followerledger.delta_writer import DeltaRunWriter, replace_run
 from followerledger.lake import LakeError, check_run_id
 from followerledger.observation import Observation, salvaged, to_table
+from followerledger.shards import ShardSpec
 
 __all__ = [
     "ERROR_DETAILS",
     "ROW_GROUP_ROWS",
     "Landing",
     "landings",
+    "read_error_details",
+    "read_run_records",
     "write_observations",
     "write_run_record",
 ]
@@ -61,11 +64,15 @@ class Landing:
         run_id: str,
         started_at: datetime,
         row_group_rows: int = ROW_GROUP_ROWS,
+        shard: ShardSpec | None = None,
     ) -> None:
         self.lake = lake
         self.platform, self.run_id, self.started_at = platform, check_run_id(run_id), started_at
         self.day = started_at.date()
-        self.name = f"{OBSERVATIONS.name} {platform} run {run_id}"
+        #: The run's shard these rows are, or None (an unsharded landing).
+        self.shard = shard
+        suffix = f" shard {shard.index}" if shard is not None else ""
+        self.name = f"{OBSERVATIONS.name} {platform} run {run_id}{suffix}"
         self.row_group_rows = row_group_rows
         self.statuses: Counter[str] = Counter()
         self.sources: set[str] = set()
@@ -85,6 +92,10 @@ class Landing:
             observations = salvaged(observations)
             table = to_table(observations)
         self._check_rows(table)
+        if self.shard is not None:
+            index = table.schema.get_field_index("shard")
+            column = pa.array([self.shard.index] * table.num_rows, pa.int32())
+            table = table.set_column(index, table.schema.field(index), column)
         batch: Counter[str] = Counter(row.status for row in observations)
         with self._lock:
             self._check()
@@ -101,8 +112,11 @@ class Landing:
                 self._flush()
         return dict(batch)
 
-    def record(self, usage: run_log.Usage, finished_at: datetime) -> run_log.RunRecord:
-        """The run record of the rows added so far, with what the run spent."""
+    def record(
+        self, usage: run_log.Usage, finished_at: datetime, credential: str | None = None
+    ) -> run_log.RunRecord:
+        """The run record of the rows added so far (of this shard), with what the run spent
+        and the label of the credential it spent it on."""
         return run_log.record_counts(
             self.run_id,
             self.platform,
@@ -111,6 +125,8 @@ class Landing:
             self.statuses,
             self.sources,
             usage,
+            shard=self.shard.index if self.shard is not None else None,
+            credential=credential,
         )
 
     @property
@@ -137,7 +153,9 @@ class Landing:
             return writer.commit()
         if held is None:
             return None
-        return replace_run(self.lake, OBSERVATIONS, self.platform, self.run_id, self.day, held)
+        return replace_run(
+            self.lake, OBSERVATIONS, self.platform, self.run_id, self.day, held, self.shard
+        )
 
     def abort(self) -> None:
         """Give up: no version names any of this run's rows."""
@@ -158,7 +176,7 @@ class Landing:
         try:
             if self._writer is None:
                 self._writer = DeltaRunWriter(
-                    self.lake, OBSERVATIONS, self.platform, self.run_id, self.day
+                    self.lake, OBSERVATIONS, self.platform, self.run_id, self.day, shard=self.shard
                 )
             self._writer.write(pa.concat_tables(self._buffer))
         except BaseException as error:
@@ -183,12 +201,18 @@ class Landing:
 
 @contextlib.contextmanager
 def landings(
-    lake: DeltaLake, platforms: Iterable[str], run_id: str, started_at: datetime
+    lake: DeltaLake,
+    platforms: Iterable[str],
+    run_id: str,
+    started_at: datetime,
+    shard: ShardSpec | None = None,
 ) -> Iterator[dict[str, Landing]]:
-    """A `Landing` per platform: on leaving, whatever was not committed is given up; a
-    signal's exception first sets the stop event (`stopping.stop_on`), so that the waits of
-    fetches still running in other threads end too."""
-    opened = {platform: Landing(lake, platform, run_id, started_at) for platform in platforms}
+    """A `Landing` per platform (of one shard, when given): on leaving, whatever was not
+    committed is given up; a signal's exception first sets the stop event
+    (`stopping.stop_on`), so that the waits of fetches still running in other threads end too."""
+    opened = {
+        platform: Landing(lake, platform, run_id, started_at, shard=shard) for platform in platforms
+    }
     try:
         yield opened
     except BaseException as error:
@@ -199,9 +223,13 @@ def landings(
             landed.abort()
 
 
-def write_run_record(lake: DeltaLake, record: run_log.RunRecord) -> int:
+def write_run_record(
+    lake: DeltaLake, record: run_log.RunRecord, shard: ShardSpec | None = None
+) -> int:
     """Land the record in the run-log table, replacing the run's earlier record of that
-    platform; returns the version."""
+    platform (of that shard, whose index the record's `shard` is); returns the version."""
+    if (shard.index if shard is not None else None) != record.shard:
+        raise LakeError(f"run {record.run_id} {record.platform}: a record of another shard")
     return replace_run(
         lake,
         RUN_LOG,
@@ -209,6 +237,7 @@ def write_run_record(lake: DeltaLake, record: run_log.RunRecord) -> int:
         check_run_id(record.run_id),
         record.started_at.date(),
         record.to_table(),
+        shard,
     )
 
 
@@ -226,3 +255,28 @@ def write_observations(
     )
     landing.add(observations)
     return landing.commit()
+
+
+def read_run_records(lake: DeltaLake, run_id: str, started_at: datetime) -> list[run_log.RunRecord]:
+    """The run's records as the run-log table holds them (one per platform and shard that
+    landed), read back from the lake: the truth a run's tail reports from."""
+    rows = lake.read_run(RUN_LOG, run_id, started_at.date(), list(run_log.RUN_LOG_SCHEMA.names))
+    return run_log.from_rows(rows.sort_by([("platform", "ascending"), ("shard", "ascending")]))
+
+
+def read_error_details(
+    lake: DeltaLake, run_id: str, started_at: datetime, platforms: Iterable[str]
+) -> dict[str, str | None]:
+    """The most frequent `detail` of each platform's `error` rows in the run (None: no error
+    row), read from the observations table: only the run's error rows of those platforms."""
+    details: dict[str, str | None] = {}
+    for platform in platforms:
+        rows = lake.read_run(
+            OBSERVATIONS, run_id, started_at.date(), ["detail"], platform=platform, status="error"
+        )
+        counts: Counter[str] = Counter(
+            detail for detail in rows.column("detail").to_pylist() if detail
+        )
+        common = counts.most_common(1)
+        details[platform] = common[0][0] if common else None
+    return details

@@ -66,6 +66,9 @@ OBSERVATION_SCHEMA: Final = pa.schema(
         # The handle as written in the watchlist (or the import file): it ties a row to its
         # watchlist entry, and with `account_id` it is the handle -> id mapping kept in the lake.
         pa.field("requested_handle", pa.string()),
+        # The shard of the snapshot run that landed the row (`shards.shard_of`); null for
+        # imported rows and for rows landed before runs had shards.
+        pa.field("shard", pa.int32()),
     ]
 )
 
@@ -87,6 +90,7 @@ class Observation:
     posts: int | None = None
     detail: str | None = None
     requested_handle: str | None = None
+    shard: int | None = None
 
 
 #: How observation files are written: dictionaries only for the few-valued columns, and

@@ -1,4 +1,4 @@
-"""The run log: one record per snapshot run and platform, landed in the lake's `run_log`
+"""The run log: one record per snapshot run, platform and shard, landed in the lake's `run_log`
 table beside the rows (`landing.write_run_record`).
 
 It says when the run ran, how many requests and quota units it spent and what it found; the
@@ -22,6 +22,8 @@ __all__ = [
     "RUN_LOG_SCHEMA",
     "RunRecord",
     "Usage",
+    "combined",
+    "from_rows",
     "record_counts",
     "summarize",
 ]
@@ -39,6 +41,11 @@ RUN_LOG_SCHEMA: Final = pa.schema(
         pa.field("accounts", pa.int64(), nullable=False),
         *(pa.field(status, pa.int64(), nullable=False) for status in STATUSES),
         pa.field("source", pa.string(), nullable=False),
+        # One record per shard of a run (`shards`); null before runs had shards.
+        pa.field("shard", pa.int32()),
+        # The credential the shard's requests used, by its label (`X_BEARER_TOKENS[2]`),
+        # never its value; null for a platform without one.
+        pa.field("credential", pa.string()),
     ]
 )
 
@@ -63,6 +70,8 @@ class RunRecord:
     quota_units: int | None
     statuses: dict[str, int]
     source: str
+    shard: int | None = None
+    credential: str | None = None
 
     @property
     def accounts(self) -> int:
@@ -81,6 +90,8 @@ class RunRecord:
             "accounts": self.accounts,
             **{status: self.statuses.get(status, 0) for status in STATUSES},
             "source": self.source,
+            "shard": self.shard,
+            "credential": self.credential,
         }
         return pa.Table.from_pylist([row], schema=RUN_LOG_SCHEMA)
 
@@ -113,8 +124,12 @@ def record_counts(
     statuses: Mapping[str, int],
     sources: Set[str],
     usage: Usage,
+    *,
+    shard: int | None = None,
+    credential: str | None = None,
 ) -> RunRecord:
-    """The run record of one platform from its rows' counts per status and their sources."""
+    """The run record of one platform (or one shard of it) from its rows' counts per status
+    and their sources."""
     return RunRecord(
         run_id,
         platform,
@@ -124,4 +139,56 @@ def record_counts(
         usage.quota_units,
         dict(sorted(statuses.items())),
         "emulator" if sources == {"emulator"} else "api",
+        shard,
+        credential,
     )
+
+
+def from_rows(rows: pa.Table) -> list[RunRecord]:
+    """Records as the run-log table holds them (rows of `RUN_LOG_SCHEMA`), in table order."""
+    return [
+        RunRecord(
+            row["run_id"],
+            row["platform"],
+            row["started_at"],
+            row["finished_at"],
+            row["requests"],
+            row["quota_units"],
+            {status: row[status] for status in STATUSES if row[status]},
+            row["source"],
+            row["shard"],
+            row["credential"],
+        )
+        for row in rows.select(RUN_LOG_SCHEMA.names).to_pylist()
+    ]
+
+
+def combined(records: Sequence[RunRecord]) -> list[RunRecord]:
+    """One record per platform from its shards' records (as the `runs` mart sums them): the
+    earliest start, the latest finish, requests, quota units and statuses summed; shard and
+    credential are None once more than one record is summed."""
+    by_platform: dict[str, list[RunRecord]] = {}
+    for record in records:
+        by_platform.setdefault(record.platform, []).append(record)
+    result = []
+    for platform, parts in by_platform.items():
+        if len(parts) == 1:
+            result.append(parts[0])
+            continue
+        statuses: Counter[str] = Counter()
+        for part in parts:
+            statuses.update(part.statuses)
+        units = [part.quota_units for part in parts if part.quota_units is not None]
+        result.append(
+            RunRecord(
+                parts[0].run_id,
+                platform,
+                min(part.started_at for part in parts),
+                max(part.finished_at for part in parts),
+                sum(part.requests for part in parts),
+                sum(units) if units else None,
+                dict(sorted(statuses.items())),
+                "api" if any(part.source == "api" for part in parts) else parts[0].source,
+            )
+        )
+    return result

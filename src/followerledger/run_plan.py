@@ -1,6 +1,6 @@
-"""A snapshot run's start and plan: what it works with (settings, watchlist, sources), its id,
-the accounts each platform reads, their request batches and what those batches spend of each
-rate budget.
+"""A snapshot run's start and plan: what it works with (settings, watchlist), its id, its
+shards (`shards.py`), the accounts each platform reads, their request batches and what those
+batches spend of each rate budget; and one shard's whole work (`snapshot_shard`).
 
 The Prefect flow in `flows/snapshot.py` only orchestrates these steps; each works, and is
 tested, without Prefect.
@@ -8,27 +8,36 @@ tested, without Prefect.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import itertools
+import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
+from followerledger import landing, progress, stopping
 from followerledger.delta_lake import DeltaLake, delta_lake_of
+from followerledger.errors import ConfigError
+from followerledger.lake import LakeError
 from followerledger.layout import WarehouseLayout
 from followerledger.leftovers import sweep_warehouse
 from followerledger.observation import Observation
+from followerledger.run_log import RunRecord
 from followerledger.secret_blocks import with_secret_blocks
 from followerledger.settings import Settings, load_settings
-from followerledger.sources import ThrottleFactory, build_source, planned_requests, require_config
+from followerledger.shards import AUTO, ShardSpec, auto_shards, parse_shards, shard_of
+from followerledger.sources import build_source, planned_requests, require_config
 from followerledger.sources.base import PlatformSource, Target
 from followerledger.sources.http import Logger
-from followerledger.sources.throttle import RatePolicy
+from followerledger.sources.throttle import RatePolicy, Throttle
 from followerledger.watchlist import Watchlist, load_watchlist, normalize_handle
 
 __all__ = [
+    "Budgets",
     "RunPlan",
+    "ShardResult",
     "StartedRun",
     "fetch_batch",
     "interleave",
@@ -36,6 +45,9 @@ __all__ = [
     "plan_batches",
     "plan_run",
     "plan_targets",
+    "shard_count",
+    "shard_specs",
+    "snapshot_shard",
     "start_run",
 ]
 
@@ -50,7 +62,8 @@ def new_run_id(started_at: datetime) -> str:
 @dataclasses.dataclass(frozen=True)
 class StartedRun:
     """What a snapshot run works with once it has started: its settings and watchlist, where
-    it lands, its id and start, and one source per chosen platform."""
+    it lands, its id and start, and its chosen platforms (each shard builds its own sources:
+    `snapshot_shard`)."""
 
     settings: Settings
     watchlist: Watchlist
@@ -58,45 +71,74 @@ class StartedRun:
     lake: DeltaLake
     run_id: str
     started_at: datetime
-    sources: dict[str, PlatformSource]
+    platforms: tuple[str, ...]
 
 
 def start_run(
     platforms: Sequence[str] | None,
     run_id: str | None,
     *,
-    throttle_for: ThrottleFactory,
-    logger: Logger,
+    started_at: datetime | None = None,
 ) -> StartedRun:
     """Start a snapshot run: settings (with the Prefect Secret blocks) and the watchlist read,
     the chosen platforms' settings checked (the one check: `ConfigError` naming what to set),
-    the run id given or made, a killed run's leftover files swept, and the sources built."""
+    the run id given or made, its start given (a fanned-out run's parent's, so every shard
+    lands under one `date`) or now, a killed run's leftover files swept, and the lake's
+    tables brought up to their columns before shards write concurrently."""
     settings = with_secret_blocks(load_settings())
     watchlist = load_watchlist(settings.watchlist)
-    chosen = [p for p in watchlist.platforms if not platforms or p in platforms]
+    chosen = tuple(p for p in watchlist.platforms if not platforms or p in platforms)
     require_config(settings, chosen)
-    started_at = datetime.now(UTC)
+    started_at = started_at or datetime.now(UTC)
     layout = settings.layout
     lake = delta_lake_of(layout)
     sweep_warehouse(layout)
-    sources = {
-        p: build_source(p, settings, throttle_for=throttle_for, logger=logger) for p in chosen
-    }
+    lake.upgrade()
     run_id = run_id or new_run_id(started_at)
-    return StartedRun(settings, watchlist, layout, lake, run_id, started_at, sources)
+    return StartedRun(settings, watchlist, layout, lake, run_id, started_at, chosen)
+
+
+def shard_count(run: StartedRun, shards: int | str | None = None) -> int:
+    """How many shards the run has: `shards` as given, else `FOLLOWERLEDGER_SHARDS`;
+    `auto` picks by the chosen platforms' accounts (`shards.auto_shards`)."""
+    try:
+        wanted = parse_shards(run.settings.shards if shards is None else shards)
+    except ValueError as error:
+        raise ConfigError(f"shards: {error}") from None
+    if wanted != AUTO:
+        return int(wanted)
+    return auto_shards(sum(len(run.watchlist.for_platform(p)) for p in run.platforms))
+
+
+def shard_specs(
+    run: StartedRun, shards: int | str | None = None, only: int | None = None
+) -> list[ShardSpec]:
+    """The run's shards (`shard_count`), or only shard `only` of them (a worker's part of
+    a fanned-out run; ConfigError when the run has no such shard)."""
+    count = shard_count(run, shards)
+    if only is None:
+        return [ShardSpec(index, count) for index in range(count)]
+    if not 0 <= only < count:
+        raise ConfigError(f"shard: {only} is not a shard of {count} (0 to {count - 1})")
+    return [ShardSpec(only, count)]
 
 
 def plan_targets(
     watchlist: Watchlist,
     platform: str,
     identities: Mapping[tuple[str, str], str] | None = None,
+    shard: ShardSpec | None = None,
 ) -> list[Target]:
-    """The watched accounts of one platform, each with its stable id when already known."""
+    """The watched accounts of one platform (of one shard, when given), each with its stable
+    id when already known."""
     known = identities or {}
-    return [
-        Target(account.handle, known.get((platform, normalize_handle(platform, account.handle))))
-        for account in watchlist.for_platform(platform)
-    ]
+    targets = []
+    for account in watchlist.for_platform(platform):
+        key = normalize_handle(platform, account.handle)
+        if shard is not None and shard_of(platform, key, shard.count) != shard.index:
+            continue
+        targets.append(Target(account.handle, known.get((platform, key))))
+    return targets
 
 
 def plan_batches(source: PlatformSource, targets: Sequence[Target]) -> list[list[Target]]:
@@ -119,18 +161,22 @@ def plan_run(
     sources: Mapping[str, PlatformSource],
     identities: Mapping[tuple[str, str], str],
     settings: Settings,
+    shard: ShardSpec | None = None,
 ) -> RunPlan:
-    """Plan every platform's batches (by id where the handle resolved before)."""
+    """Plan every platform's batches (of one shard, when given; by id where the handle
+    resolved before)."""
     batches: dict[str, list[list[Target]]] = {}
     requests: dict[RatePolicy, int] = {}
     lines = []
     for platform, source in sources.items():
-        targets = plan_targets(watchlist, platform, identities)
+        targets = plan_targets(watchlist, platform, identities, shard)
         batches[platform] = plan_batches(source, targets)
         requests.update(planned_requests(platform, batches[platform], settings))
         resolved = sum(1 for target in targets if target.account_id)
+        progress.planned(platform, len(targets), len(batches[platform]))
+        where = f" (shard {shard.index} of {shard.count})" if shard is not None else ""
         lines.append(
-            f"{platform}: {len(targets)} accounts ({resolved} by id) "
+            f"{platform}{where}: {len(targets)} accounts ({resolved} by id) "
             f"in {len(batches[platform])} requests"
         )
     return RunPlan(batches, requests, lines)
@@ -145,3 +191,100 @@ def interleave(plans: Mapping[str, Sequence[T]]) -> list[tuple[str, T]]:
 def fetch_batch(source: PlatformSource, batch: Sequence[Target], run_id: str) -> list[Observation]:
     """One request batch -> exactly one observation per target (never raises for API trouble)."""
     return source.fetch(batch, run_id)
+
+
+class Budgets(Protocol):
+    """The run's rate budgets (`prefect_budgets.SharedBudgets` or `LocalBudgets`): a
+    throttle per policy, shared by every shard in the process, and reservation up front."""
+
+    def __call__(self, policy: RatePolicy) -> Throttle:
+        """The throttle of a policy's shared budget."""
+
+    def reserve(self, planned: Mapping[RatePolicy, int]) -> None:
+        """Take planned requests out of each policy's budget."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ShardResult:
+    """What one shard landed (picklable, so a Prefect task or another process can return
+    it): its run record per platform, the most frequent error detail per platform, and each
+    request batch's rows per status, in the order they were answered. The parent does not
+    need it: the run log in the lake holds the records (`finish_run`)."""
+
+    shard: ShardSpec
+    records: tuple[RunRecord, ...]
+    error_details: dict[str, str | None]
+    batches: tuple[tuple[str, dict[str, int]], ...]
+
+
+def _shard_source(
+    run: StartedRun, platform: str, shard: ShardSpec, budgets: Budgets, logger: Logger
+) -> PlatformSource:
+    """The shard's own source of a platform: its own clients, so each caps its own requests
+    in flight (FOLLOWERLEDGER_FETCH_CONCURRENCY); the budgets' throttles are shared."""
+    # i15-creds: credential=shard.index % credential_count(run.settings, platform)
+    return build_source(platform, run.settings, throttle_for=budgets, logger=logger)
+
+
+def snapshot_shard(
+    run: StartedRun,
+    shard: ShardSpec,
+    budgets: Budgets,
+    identities: Mapping[tuple[str, str], str],
+    logger: Logger | None = None,
+) -> ShardResult:
+    """Everything one shard of a run does, without Prefect: its accounts (`shards.shard_of`)
+    of each platform planned into batches on its own sources, their requests reserved up
+    front, the batches fetched on a bounded thread pool (the sources retry each request and
+    honour rate limits), the rows landed with a `Landing` per platform of this shard, each
+    committed (replacing only this shard's earlier rows: a retry lands it again), and the
+    shard's run record per platform written. A platform none of whose accounts fall in the
+    shard gets neither rows nor a record. A batch that fails to land (a `LakeError`, or the
+    run stopped) gives up the shard's uncommitted rows and is raised."""
+    log = logger or logging.getLogger(__name__)
+    sources = {
+        platform: _shard_source(run, platform, shard, budgets, log)
+        for platform in run.platforms
+        if plan_targets(run.watchlist, platform, None, shard)
+    }
+    plan = plan_run(run.watchlist, sources, identities, run.settings, shard)
+    for line in plan.lines:
+        log.info("%s", line)
+    budgets.reserve(plan.requests)
+    answered: list[tuple[str, dict[str, int]]] = []
+    workers = max(1, run.settings.fetch_concurrency * max(1, len(sources)))
+    with landing.landings(run.lake, sources, run.run_id, run.started_at, shard) as landed:
+
+        def fetch(platform: str, batch: list[Target]) -> tuple[str, dict[str, int]]:
+            rows = fetch_batch(sources[platform], batch, run.run_id)
+            try:
+                counts = landed[platform].add(rows)
+            except LakeError:
+                stopping.check()  # the landing was given up because the run was stopped
+                raise
+            progress.batch_done(platform, counts)
+            log.debug("%s shard %d: batch of %d: %s", platform, shard.index, len(batch), counts)
+            return platform, counts
+
+        # Round-robin, so no platform's queue holds the others back; rows land as they come.
+        with concurrent.futures.ThreadPoolExecutor(workers, "shard-fetch") as pool:
+            futures = [pool.submit(fetch, p, batch) for p, batch in interleave(plan.batches)]
+            try:
+                for future in concurrent.futures.as_completed(futures):
+                    answered.append(future.result())
+            except BaseException:
+                for pending in futures:
+                    pending.cancel()
+                raise
+        records = []
+        for platform, source in sources.items():
+            landed[platform].commit()
+            record = landed[platform].record(
+                source.usage(),
+                datetime.now(UTC),
+                credential=None,  # i15-creds: source.credential
+            )
+            landing.write_run_record(run.lake, record, shard)
+            records.append(record)
+        details = {platform: landed[platform].error_detail for platform in sources}
+    return ShardResult(shard, tuple(records), details, tuple(answered))

@@ -14,6 +14,7 @@ from followerledger.run_log import RunRecord
 __all__ = [
     "PlatformSummary",
     "RunSummary",
+    "of_run",
     "summarize_run",
 ]
 
@@ -73,3 +74,11 @@ def summarize_run(
             )
         )
     return RunSummary(run_id, started_at, tuple(platforms))
+
+
+def of_run(result: object) -> RunSummary:
+    """A snapshot flow's result as the whole run's summary: the flow returns one unless it
+    was given one shard (TypeError then: the parent of a fanned-out run summarizes it)."""
+    if not isinstance(result, RunSummary):
+        raise TypeError(f"a snapshot of one shard returns no run summary: {type(result).__name__}")
+    return result

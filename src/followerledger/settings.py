@@ -19,6 +19,7 @@ from followerledger.layout import (
     WarehouseLayout,
     check_warehouse,
 )
+from followerledger.shards import parse_shards
 from followerledger.sources import registry
 
 __all__ = ["Settings", "SettingsError", "load_settings", "parse_budgets"]
@@ -85,6 +86,13 @@ class Settings(BaseSettings):
         description="Request batches in flight at once, per platform.",
     )
 
+    shards: str | int = Field(
+        "auto",
+        validation_alias=_env("FOLLOWERLEDGER_SHARDS"),
+        description="Shards a snapshot run is fetched and landed in (one Prefect task "
+        "each): 'auto' (one per 25,000 accounts, 1 to 8) or a whole number.",
+    )
+
     alert_urls: SecretStr | None = Field(
         None,
         validation_alias=_env("FOLLOWERLEDGER_ALERT_URLS"),
@@ -123,6 +131,11 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @field_validator("shards", mode="before")
+    @classmethod
+    def _check_shards(cls, value: object) -> object:
+        return parse_shards(value)
 
     @field_validator("warehouse", mode="before")
     @classmethod

@@ -73,9 +73,9 @@ LAKE_DATASETS: Final[dict[str, Dataset]] = {
     ),
     "run_log": Dataset(
         arrow_columns(delta_lake.RUN_LOG.table_schema),
-        "run_log: one record per snapshot run and platform, as the run wrote it. "
-        "Grain: (run_id, platform). The runs relation adds X's estimated cost.",
-        keys=("run_id", "platform"),
+        "run_log: one record per snapshot run, platform and shard, as the run wrote it. "
+        "Grain: (run_id, platform, shard); shard is null before runs had shards. The runs "
+        "relation sums a run's shards and adds X's estimated cost.",
     ),
 }
 

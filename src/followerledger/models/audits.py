@@ -80,6 +80,7 @@ RULES: Final = (
     _rule("brand_daily", "included_within_expected"),
     _rule("account_handles", "one_row_per_handle_key"),
     _rule("accounts", "resolved_id_unique"),
+    _rule("run_log", "one_per_shard"),
 )
 
 ALL_AUDITS: Final = (

@@ -1,24 +1,25 @@
 """The snapshot flow's tasks: each a logical step of a run, a thin call into the library,
-with its retries (on I/O only) and no result caching."""
+with its retries (on I/O, and of a whole shard) and no result caching."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
+from typing import cast
+from uuid import UUID
 
-from prefect import task
+from prefect import get_run_logger, task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
 
-from followerledger import landing, run_log, run_plan, stopping
-from followerledger.delta_lake import DeltaLake
+from followerledger import run_plan
 from followerledger.identity import Identities, known_identities
-from followerledger.lake import LakeError
 from followerledger.layout import WarehouseLayout
 from followerledger.run_costs import run_costs
-from followerledger.sources import PlatformSource
-from followerledger.sources.base import Target
-from followerledger.sources.prefect_budgets import LocalBudgets, SharedBudgets
-from followerledger.sources.throttle import RatePolicy
+from followerledger.shards import ShardSpec
 
 
 @task(name="load_identities", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
@@ -27,36 +28,16 @@ def load_identities(layout: WarehouseLayout) -> Identities:
     return known_identities(layout)
 
 
-@task(name="reserve_budgets", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def reserve_budgets(budgets: SharedBudgets | LocalBudgets, planned: dict[RatePolicy, int]) -> None:
-    """Take this run's planned requests out of each platform's shared rate budget."""
-    budgets.reserve(planned)
-
-
-@task(name="fetch_batch", cache_policy=NO_CACHE)
-def fetch_batch(
-    source: PlatformSource, batch: list[Target], run_id: str, landing: landing.Landing
-) -> dict[str, int]:
-    """One API request batch, its rows handed to the platform's landing; returns the batch's
-    rows per status (the source retries and honours rate limits itself)."""
-    rows = run_plan.fetch_batch(source, batch, run_id)
-    try:
-        return landing.add(rows)
-    except LakeError:
-        stopping.check()  # the landing was given up because the run was stopped
-        raise
-
-
-@task(name="write_observations", cache_policy=NO_CACHE)
-def write_observations(landing: landing.Landing) -> int | None:
-    """Make one platform's landed rows visible in one commit; the table version made."""
-    return landing.commit()
-
-
-@task(name="write_run_record", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def write_run_record(lake: DeltaLake, record: run_log.RunRecord) -> int:
-    """Land what the run found and spent on one platform; the run log's version made."""
-    return landing.write_run_record(lake, record)
+@task(name="snapshot_shard", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def snapshot_shard(
+    run: run_plan.StartedRun,
+    shard: ShardSpec,
+    budgets: run_plan.Budgets,
+    identities: Mapping[tuple[str, str], str],
+) -> run_plan.ShardResult:
+    """One shard of the run, fetched and landed (`run_plan.snapshot_shard`); its retry lands
+    the whole shard again, replacing only that shard's rows. Per-batch lines at DEBUG."""
+    return run_plan.snapshot_shard(run, shard, budgets, identities, get_run_logger())
 
 
 @task(name="price_run", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
@@ -65,3 +46,38 @@ def price_run(
 ) -> dict[str, Decimal | None]:
     """X's estimated cost of this run, per platform (the `runs` model over today's files)."""
     return run_costs(layout, run_id, started_at.date())
+
+
+class ShardProgress:
+    """The run's Prefect progress artifact: the share of its shards landed, updated as each
+    lands. Outside a Prefect flow run there is no artifact, and `shard_done` only counts."""
+
+    def __init__(self, run_id: str, shards: int) -> None:
+        self.run_id, self.shards, self.done = run_id, shards, 0
+        self._lock = threading.Lock()
+        self._artifact: UUID | None = None
+        if FlowRunContext.get() is not None:
+            self._artifact = cast(
+                UUID,
+                create_progress_artifact(
+                    0.0, key="snapshot-progress", description=self._description()
+                ),
+            )
+
+    def shard_done(self, result: run_plan.ShardResult) -> None:
+        """One more shard landed: the artifact shows the share done and what it counted."""
+        with self._lock:
+            self.done += 1
+            accounts = sum(record.accounts for record in result.records)
+            if self._artifact is not None:
+                update_progress_artifact(
+                    self._artifact,
+                    100.0 * self.done / self.shards,
+                    description=self._description(f"; shard {result.shard.index}: {accounts}"),
+                )
+
+    def _description(self, last: str = "") -> str:
+        return (
+            f"snapshot run {self.run_id}: {self.done} of {self.shards} shards landed"
+            f"{last and last + ' accounts'}"
+        )

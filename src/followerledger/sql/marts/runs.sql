@@ -1,14 +1,31 @@
 -- runs: each snapshot run per platform: when it ran, what it asked, found and spent.
--- Grain: one row per (run_id, platform). Keys: run_id, platform; `day` is the UTC day the run
--- started. X's estimated cost follows its pricing ($0.010 per user read, $x_cost_per_user_read
--- here), deduplicated within a UTC day: the first run of the day to read a user pays for it.
+-- Grain: one row per (run_id, platform), summing the run's shards (one run_log record each;
+-- `shards` counts them). Keys: run_id, platform; `day` is the UTC day the run started.
+-- X's estimated cost follows its pricing ($0.010 per user read, $x_cost_per_user_read here), deduplicated within a UTC day: the first run of the day to read a user pays for it.
 -- Parameters: $start_day and $end_day (inclusive) bound the days computed.
 with logged as (
     select
-        *,
-        utc_day(started_at) as day
+        run_id,
+        platform,
+        utc_day(min(started_at)) as day,
+        min(started_at) as started_at,
+        max(finished_at) as finished_at,
+        cast(sum(requests) as bigint) as requests,
+        cast(sum(quota_units) as bigint) as quota_units,
+        cast(sum(accounts) as bigint) as accounts,
+        cast(sum(ok) as bigint) as ok,
+        cast(sum(not_found) as bigint) as not_found,
+        cast(sum(suspended) as bigint) as suspended,
+        cast(sum(deactivated) as bigint) as deactivated,
+        cast(sum(protected) as bigint) as protected,
+        cast(sum(hidden) as bigint) as hidden,
+        cast(sum(error) as bigint) as error,
+        count(*) as shards,
+        -- 'api' when any shard read a real API ('api' sorts before 'emulator').
+        min(source) as source
     from run_log
-    where utc_day(started_at) between $start_day and $end_day
+    group by run_id, platform
+    having utc_day(min(started_at)) between $start_day and $end_day
 ),
 
 x_reads as (
@@ -51,6 +68,7 @@ final as (
         logged.protected,
         logged.hidden,
         logged.error,
+        logged.shards,
         case when logged.platform = 'x' then coalesce(billed.billed_reads, 0) end
             as x_billed_reads,
         case when logged.platform = 'x'

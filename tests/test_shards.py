@@ -1,0 +1,217 @@
+"""Shards: the stable assignment, the `auto` count and its setting, and one shard's whole
+work done by `run_plan.snapshot_shard` without Prefect, against the emulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from deltalake import DeltaTable
+from hypothesis import given
+from hypothesis import strategies as st
+
+from followerledger import progress, run_plan
+from followerledger.delta_lake import OBSERVATIONS, RUN_LOG
+from followerledger.errors import ConfigError
+from followerledger.landing import read_run_records
+from followerledger.run_log import combined
+from followerledger.settings import load_settings
+from followerledger.shards import ShardSpec, auto_shards, parse_shards, shard_of
+from followerledger.sources.prefect_budgets import LocalBudgets
+from followerledger.watchlist import load_watchlist, normalize_handle
+from tests.conftest import Workspace
+
+keys = st.text(st.characters(codec="utf-8"), min_size=1, max_size=40)
+
+
+@given(key=keys, shards=st.integers(1, 64))
+def test_a_shard_is_in_range_and_the_same_every_time(key: str, shards: int) -> None:
+    first = shard_of("x", key, shards)
+    assert 0 <= first < shards
+    assert shard_of("x", key, shards) == first
+
+
+@given(users=st.lists(st.from_regex(r"[a-z0-9_]{1,20}", fullmatch=True), min_size=2))
+def test_a_mastodon_instance_is_never_split(users: list[str]) -> None:
+    assert len({shard_of("mastodon", f"{user}@example.social", 8) for user in users}) == 1
+
+
+def test_the_assignment_is_the_same_in_another_process() -> None:
+    """blake2b, not Python's per-process salted hash: another interpreter (another hash seed)
+    assigns every account alike, as a worker on another machine must."""
+    handles = [f"acct{i}" for i in range(200)]
+    here = [shard_of("x", handle, 7) for handle in handles]
+    code = (
+        "import json, sys; from followerledger.shards import shard_of; "
+        "print(json.dumps([shard_of('x', h, 7) for h in json.loads(sys.argv[1])]))"
+    )
+    there = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(handles)],
+        env={**os.environ, "PYTHONHASHSEED": "12345"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(there.stdout) == here
+
+
+def test_accounts_spread_over_the_shards() -> None:
+    counts = Counter(shard_of("bluesky", f"acct{i}.example.com", 4) for i in range(10_000))
+    assert sorted(counts) == [0, 1, 2, 3]
+    assert all(2_000 <= count <= 3_000 for count in counts.values())
+
+
+def test_auto_takes_one_shard_per_25000_accounts_from_1_to_8() -> None:
+    assert [auto_shards(n) for n in (0, 1, 25_000, 25_001, 100_000, 200_001, 10**6)] == [
+        1,
+        1,
+        1,
+        2,
+        4,
+        8,
+        8,
+    ]
+
+
+def test_the_setting_takes_auto_or_a_whole_number_and_names_itself_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert parse_shards("AUTO") == "auto"
+    assert parse_shards(" 3 ") == 3
+    for bad in ("0", "-2", "two", "1.5", ""):
+        monkeypatch.setenv("FOLLOWERLEDGER_SHARDS", bad)
+        with pytest.raises(ConfigError) as raised:
+            load_settings()
+        message = str(raised.value)
+        assert message.startswith("FOLLOWERLEDGER_SHARDS: must be 'auto' or a whole number")
+        assert "\n" not in message
+        assert bad.strip() == "" or f"'{bad}'" not in message  # the rule, never the value
+
+
+WATCHLIST = """\
+brands:
+  A:
+    x: [{x}]
+    bluesky: [{bluesky}]
+    mastodon: [{mastodon}]
+"""
+
+
+@pytest.fixture
+def sharded(workspace: Workspace) -> Workspace:
+    """The workspace with 24 X, 12 Bluesky and 9 Mastodon accounts on 3 instances."""
+    workspace.watchlist.write_text(
+        WATCHLIST.format(
+            x=", ".join(f"acct{i}" for i in range(24)),
+            bluesky=", ".join(f"acct{i}.example.com" for i in range(12)),
+            mastodon=", ".join(f"user{i}@inst{i % 3}.example" for i in range(9)),
+        ),
+        encoding="utf-8",
+    )
+    return workspace
+
+
+def landed(workspace: Workspace, run_id: str) -> list[dict[str, Any]]:
+    table = DeltaTable(workspace.lake.table_uri(OBSERVATIONS)).to_pyarrow_table()
+    return [row for row in table.to_pylist() if row["run_id"] == run_id]
+
+
+class Seen:
+    """A progress listener that keeps what it is told."""
+
+    def __init__(self) -> None:
+        self.accounts: Counter[str] = Counter()
+        self.batches: Counter[str] = Counter()
+        self.rows: Counter[str] = Counter()
+
+    def planned(self, platform: str, accounts: int, batches: int) -> None:
+        self.accounts[platform] += accounts
+
+    def batch_done(self, platform: str, statuses: Mapping[str, int]) -> None:
+        self.batches[platform] += 1
+        self.rows[platform] += sum(statuses.values())
+
+    def waiting(self, platform: str, until: datetime) -> None:
+        """Not asserted here."""
+
+    def step(self, name: str, done: int | None = None, total: int | None = None) -> None:
+        """Not asserted here."""
+
+
+def test_each_shard_lands_its_own_accounts_without_prefect(sharded: Workspace) -> None:
+    run = run_plan.start_run(None, None)
+    specs = run_plan.shard_specs(run, 3)
+    assert specs == [ShardSpec(0, 3), ShardSpec(1, 3), ShardSpec(2, 3)]
+    seen = Seen()
+    results = []
+    with progress.watching(seen):
+        for spec in specs:
+            results.append(run_plan.snapshot_shard(run, spec, LocalBudgets(), {}))
+    rows = landed(sharded, run.run_id)
+    watchlist = load_watchlist(sharded.watchlist)
+    watched = sorted((a.platform, a.handle) for a in watchlist.accounts)
+    assert sorted((r["platform"], r["requested_handle"]) for r in rows) == watched
+    for row in rows:
+        key = normalize_handle(row["platform"], row["requested_handle"])
+        assert row["shard"] == shard_of(row["platform"], key, 3)
+    # One record per shard and platform it had accounts of; summed, one per platform.
+    records = read_run_records(sharded.lake, run.run_id, run.started_at)
+    expected = sorted({(r["platform"], r["shard"]) for r in rows})
+    assert sorted((r.platform, r.shard) for r in records) == expected
+    totals = {r.platform: r.accounts for r in combined(records)}
+    assert totals == dict(Counter(platform for platform, _ in watched))
+    assert dict(seen.accounts) == totals == dict(seen.rows)
+    assert sum(seen.batches.values()) == sum(len(result.batches) for result in results)
+    # What the shards' records say they spent is what the platforms were asked.
+    assert sum(r.requests for r in records) == sum(sharded.emulator.state.requests.values())
+    # A shard's result travels between processes.
+    assert pickle.loads(pickle.dumps(results[1])) == results[1]  # noqa: S301 (our own bytes)
+    assert [result.shard for result in results] == specs
+
+
+def test_a_shard_run_again_replaces_only_its_own_rows(sharded: Workspace) -> None:
+    run = run_plan.start_run(None, None)
+    for spec in run_plan.shard_specs(run, 3):
+        run_plan.snapshot_shard(run, spec, LocalBudgets(), {})
+    before = {(r["platform"], r["requested_handle"]): r for r in landed(sharded, run.run_id)}
+    again = run_plan.snapshot_shard(run, ShardSpec(1, 3), LocalBudgets(), {})
+    after = {(r["platform"], r["requested_handle"]): r for r in landed(sharded, run.run_id)}
+    assert after.keys() == before.keys()  # every account still exactly once
+    changed = {key for key in after if after[key]["observed_at"] != before[key]["observed_at"]}
+    assert changed == {key for key, row in before.items() if row["shard"] == 1}
+    assert sum(r.accounts for r in again.records) == len(changed)
+    runs_log = DeltaTable(sharded.lake.table_uri(RUN_LOG)).to_pyarrow_table().to_pylist()
+    logged = Counter((r["platform"], r["shard"]) for r in runs_log)
+    assert set(logged.values()) == {1}  # the retried shard's records replaced, not added
+    assert {shard for _, shard in logged} == {0, 1, 2}
+
+
+def test_only_a_shard_the_run_has(sharded: Workspace) -> None:
+    run = run_plan.start_run(None, None)
+    with pytest.raises(ConfigError, match=r"shard: 3 is not a shard of 3 \(0 to 2\)"):
+        run_plan.shard_specs(run, 3, only=3)
+    assert run_plan.shard_specs(run, None) == [ShardSpec(0, 1)]  # auto: 45 accounts
+    assert run_plan.shard_specs(run, "2", only=1) == [ShardSpec(1, 2)]
+
+
+def test_every_run_of_a_shard_keeps_one_run_id_and_start(
+    sharded: Workspace, tmp_path: Path
+) -> None:
+    """A worker's shard of a fanned-out run lands under the parent's run id and start day."""
+    parent = run_plan.start_run(None, "20261126T100000Z-abcdef")
+    worker = run_plan.start_run(None, parent.run_id, started_at=parent.started_at)
+    run_plan.snapshot_shard(worker, ShardSpec(0, 2), LocalBudgets(), {})
+    run_plan.snapshot_shard(parent, ShardSpec(1, 2), LocalBudgets(), {})
+    rows = landed(sharded, parent.run_id)
+    assert len(rows) == 45
+    dates = DeltaTable(sharded.lake.table_uri(OBSERVATIONS)).to_pyarrow_table(columns=["date"])
+    assert set(dates.column("date").to_pylist()) == {parent.started_at.date()}
