@@ -1,42 +1,40 @@
 """The hourly snapshot fanned out over a work pool, for real (issue 15, item 2): a Prefect
-server of the test's own (`followerledger deploy`, its own PREFECT_HOME, 127.0.0.1), the lake
-on an S3 bucket of a moto server, the emulator, and two `prefect worker start` processes on
-this machine running eight shard runs of a few hundred X and Bluesky accounts, submitted and
-waited for by the parent (`fanout.ShardRuns`). Every account gets exactly one row for the run;
-then, in a second run, one worker and its shard runs are SIGKILLed mid-shard (paused at a
-lake commit: `pause.py`), the parent sets their silent runs Crashed and submits them again,
-the other worker runs them, and every account still has exactly one row."""
+server of the test's own (`followerledger deploy`: prefect.yaml's deployments, its own
+PREFECT_HOME, 127.0.0.1), the lake on an S3 bucket of a moto server, the emulator, two
+`prefect worker start` processes on this machine, and the parent flow (`flows/fanout.py`) in
+a process of its own, submitting eight `snapshot-shard` runs of a few hundred X and Bluesky
+accounts. Every account gets exactly one row for the run and `runs` one row per platform;
+then, in a second run, one worker and its shard runs are SIGKILLed mid-shard (paused after a
+lake commit: `pause.py`), the parent sees them silent, sets them Crashed and submits them
+again, the other worker runs them, and every account still has exactly one row."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Final
 
 import pytest
 from deltalake import DeltaTable
-from prefect.client.orchestration import get_client
-from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from followerledger import fanout, pause
+from followerledger import pause
 from followerledger.delta_lake import OBSERVATIONS, delta_lake_of
 from followerledger.emulator import EmulatorServer, emulator_environment
 from followerledger.layout import WarehouseLayout
+from followerledger.query import open_warehouse
 from tests.closing import ClosedOnExit
-from tests.fanout_standin import shard_run_id, shard_watchlist
 from tests.moto_server import KEY_ID, REGION, SECRET, create_bucket, endpoint, free_port, moto_s3
 from tests.test_deployment import descendants
 
-pytestmark = pytest.mark.prefect
+pytestmark = [pytest.mark.prefect, pytest.mark.timeout(900)]
 
 REPO: Final = Path(__file__).parent.parent
 BIN: Final = Path(sys.executable).parent
@@ -53,12 +51,6 @@ def accounts() -> list[tuple[str, str]]:
     return [("x", f"fanx{n:04d}") for n in range(ACCOUNTS)] + [
         ("bluesky", f"fanb{n:04d}.bsky.social") for n in range(ACCOUNTS)
     ]
-
-
-def shard_of(platform: str, handle: str, shards: int) -> int:
-    """The stand-in's assignment (the contract's: blake2b of `platform:handle`)."""
-    digest = hashlib.blake2b(f"{platform}:{handle}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % shards
 
 
 def watchlist_text(watched: list[tuple[str, str]]) -> str:
@@ -156,22 +148,22 @@ class Pool(ClosedOnExit):
                     break
                 time.sleep(0.1)
 
-    def rows(self, run_id: str) -> list[tuple[str, str, str]]:
-        """(shard's run id, platform, handle) of each row of the run's shards, read from
-        the S3 table as an outside reader does."""
+    def rows(self, run_id: str) -> list[tuple[int, str, str]]:
+        """(shard, platform, handle) of each row of the run, read from the S3 table as an
+        outside reader does."""
         layout = WarehouseLayout.from_environment()
         lake = delta_lake_of(layout)
         table = DeltaTable(
             f"{layout.lake_uri}/{OBSERVATIONS.name}", storage_options=lake.storage_options
-        ).to_pyarrow_table(columns=["run_id", "platform", "handle"])
+        ).to_pyarrow_table(columns=["run_id", "shard", "platform", "handle"])
         return [
-            (str(row["run_id"]), str(row["platform"]), str(row["handle"]).lower())
+            (int(row["shard"]), str(row["platform"]), str(row["handle"]).lower())
             for row in table.to_pylist()
-            if str(row["run_id"]).startswith(f"{run_id}-s")
+            if row["run_id"] == run_id
         ]
 
     def observations(self, run_id: str) -> Counter[tuple[str, str]]:
-        """(platform, handle) -> rows of the run's shards."""
+        """(platform, handle) -> rows of the run."""
         return Counter((platform, handle) for _, platform, handle in self.rows(run_id))
 
 
@@ -179,10 +171,6 @@ class Pool(ClosedOnExit):
 def pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pool]:
     watched = accounts()
     (tmp_path / "watchlist.yaml").write_text(watchlist_text(watched), encoding="utf-8")
-    for shard in range(SHARDS):
-        mine = [account for account in watched if shard_of(*account, SHARDS) == shard]
-        path = shard_watchlist(tmp_path / "watchlist.yaml", shard)
-        path.write_text(watchlist_text(mine), encoding="utf-8")
     with moto_s3() as store, EmulatorServer() as emulator:
         url = endpoint(store)
         bucket = create_bucket(url)
@@ -228,41 +216,61 @@ def pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pool]:
                 check=False,
             )
             assert done.returncode == 0, done.stdout + done.stderr
-            with temporary_settings({PREFECT_API_URL: api_url}):
-                deploy_standin()
-                yield deployed
+            yield deployed
 
 
-def deploy_standin() -> None:
-    """Replace the shard deployment by the stand-in (tests/fanout_standin.py)."""
-    from prefect import Flow
+class Parent(ClosedOnExit):
+    """The fan-out parent flow (`fanout_flow`) in a process of its own; output to a file."""
 
-    standin = Flow.from_source(source=str(REPO), entrypoint="tests/fanout_standin.py:shard_standin")
-    assert isinstance(standin, Flow)  # a sync caller: never the coroutine
-    standin.deploy(
-        name="snapshot-shard",
-        work_pool_name="followerledger",
-        job_variables={"env": {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30"}},
-        tags=[fanout.SHARD_TAG],
-        build=False,
-        push=False,
-        print_next_steps=False,
-    )
-
-
-def fan_out(pool: Pool) -> fanout.ShardRuns:
-    """One fanned-out run of SHARDS shards, waited for by the parent until all completed."""
-    plan = fanout.plan_fanout(SHARDS)
-    with get_client(sync_client=True) as client:
-        runs = fanout.ShardRuns(
-            plan,
-            client,
-            fanout.submit_to_pool,
-            stale_after=timedelta(seconds=CRASH_AFTER),
-            say=print,
+    def __init__(self, pool: Pool, name: str) -> None:
+        self.log = pool.root / f"{name}.log"
+        self._out = self.log.open("w", encoding="utf-8")
+        code = f"from followerledger.flows.fanout import fanout_flow; fanout_flow(shards={SHARDS})"
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", code],
+            cwd=REPO,
+            env=pool.environment,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
         )
-        runs.run(poll_seconds=1)
-    return runs
+
+    @property
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    @property
+    def run_id(self) -> str | None:
+        found = re.search(rf"run (\S+): {SHARDS} shards submitted", self.output)
+        return found.group(1) if found else None
+
+    def resubmitted(self) -> dict[int, str]:
+        """Shard -> why, for each shard the parent submitted again."""
+        return {
+            int(shard): why
+            for shard, why in re.findall(r"shard (\d+): (.+?); submitted again", self.output)
+        }
+
+    def wait(self, timeout: float = 600) -> str:
+        """Its output once it ended (failing unless it ended well)."""
+        code = self.process.wait(timeout=timeout)
+        assert code == 0, self.output
+        return self.output
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._out.close()
+
+
+def runs_rows(run_id: str) -> list[tuple[str, int]]:
+    """(platform, shards) of the run's rows in the `runs` mart."""
+    layout = WarehouseLayout.from_environment()
+    with open_warehouse(layout.catalog, lake=layout.lake_uri) as db:
+        found = db.execute(
+            "select platform, shards from runs where run_id = ? order by platform", [run_id]
+        ).fetchall()
+    return [(str(platform), int(shards)) for platform, shards in found]
 
 
 def test_eight_shards_on_two_workers_and_a_worker_killed_mid_shard(pool: Pool) -> None:
@@ -272,61 +280,62 @@ def test_eight_shards_on_two_workers_and_a_worker_killed_mid_shard(pool: Pool) -
         first.wait_for("started")
         second.wait_for("started")
         print(f"deployed, workers started: {time.monotonic() - began:.1f} s")
-        runs = fan_out(pool)
-        assert runs.abandoned == []
-        counts = pool.observations(runs.plan.run_id)
+        with Parent(pool, "parent-1") as parent:
+            output = parent.wait()
+        assert parent.resubmitted() == {}, output
+        run_id = parent.run_id
+        assert run_id is not None, output
+        counts = pool.observations(run_id)
         assert set(counts) == watched
         assert set(counts.values()) == {1}
+        shard_rows = Counter(shard for shard, _, _ in pool.rows(run_id))
+        assert sorted(shard_rows) == list(range(SHARDS))
+        # The parent's tail and refresh: one `runs` row per platform, summing its shards.
+        assert runs_rows(run_id) == [("bluesky", SHARDS), ("x", SHARDS)]
         print(f"first run done: {time.monotonic() - began:.1f} s")
         first.close()
 
-        # The second run: w1's shard runs stop at their second lake commit (a shard's first
-        # platform landed, the rest not) and are killed there with w1.
+        # The second run: the shard runs of w1-dies stop after their first lake commit (a
+        # platform of the shard landed, the rest not) and are killed there, with w1-dies.
         paused = pool.root / "paused"
-        with pool.worker(
-            "w1-dies",
-            **{pause.PAUSE_AT: "delta-commit@2", pause.PAUSE_SIGNAL: str(paused)},
-        ) as dying:
+        with (
+            pool.worker(
+                "w1-dies", **{pause.PAUSE_AT: "delta-commit@2", pause.PAUSE_SIGNAL: str(paused)}
+            ) as dying,
+            Parent(pool, "parent-2") as parent,
+        ):
             dying.wait_for("started")
-            plan = fanout.plan_fanout(SHARDS)
-            with get_client(sync_client=True) as client:
-                runs = fanout.ShardRuns(
-                    plan,
-                    client,
-                    fanout.submit_to_pool,
-                    stale_after=timedelta(seconds=CRASH_AFTER),
-                    say=print,
-                )
-                for shard in range(SHARDS):
-                    runs.submit(shard)
-                deadline = time.monotonic() + 240
-                while not paused.exists():
-                    assert time.monotonic() < deadline, dying.output
-                    runs.step()
-                    time.sleep(0.5)
-                killed = dying.kill()
-                assert killed, dying.output
-                halfway = pool.rows(plan.run_id)
-                while runs.step():
-                    time.sleep(1)
-        resubmitted = {shard for shard, _, _ in runs.abandoned}
-        assert resubmitted, "no shard was resubmitted"
+            deadline = time.monotonic() + 300
+            while not paused.exists():
+                assert time.monotonic() < deadline, dying.output + parent.output
+                assert parent.process.poll() is None, parent.output
+                time.sleep(0.2)
+            killed = dying.kill()
+            assert killed, dying.output
+            run_id = parent.run_id
+            assert run_id is not None, parent.output
+            halfway = Counter(shard for shard, _, _ in pool.rows(run_id))
+            killed_at = time.monotonic()
+            output = parent.wait()
+        print(f"second run done {time.monotonic() - killed_at:.1f} s after the kill")
+        resubmitted = parent.resubmitted()
+        assert resubmitted, output
         reasons = ("no heartbeat", "crashed", "stopped beating")
-        assert all(any(r in why for r in reasons) for _, _, why in runs.abandoned), runs.abandoned
-        # A killed shard had landed part of its rows (a platform) before it died: the
-        # resubmitted run replaced them, not added to them.
-        per_shard = Counter(shard for shard, _, _ in halfway)
-        expected = Counter(shard_run_id(plan.run_id, shard_of(*a, SHARDS)) for a in accounts())
-        assert any(
-            0
-            < per_shard[shard_run_id(plan.run_id, shard)]
-            < expected[shard_run_id(plan.run_id, shard)]
-            for shard in resubmitted
-        ), (per_shard, resubmitted)
-        counts = pool.observations(plan.run_id)
+        assert all(any(r in why for r in reasons) for why in resubmitted.values()), resubmitted
+        counts = pool.observations(run_id)
         assert set(counts) == watched
         assert set(counts.values()) == {1}
-        for shard in resubmitted:
-            flow_run_id = runs.current[shard].flow_run_id
-            assert str(flow_run_id) in second.output, (shard, second.output[-3000:])
-    print(f"fan-out test: {time.monotonic() - began:.1f} s")
+        assert runs_rows(run_id) == [("bluesky", SHARDS), ("x", SHARDS)]
+        # A killed shard had landed part of its rows (a platform) before it died: the
+        # resubmitted run replaced them, not added to them.
+        final = Counter(shard for shard, _, _ in pool.rows(run_id))
+        assert any(0 < halfway[shard] < final[shard] for shard in resubmitted), (
+            halfway,
+            final,
+            resubmitted,
+        )
+        # w1-dies is dead: the other worker ran every resubmitted shard.
+        assert second.output.count("Completed submission of flow run") >= SHARDS // 2 + len(
+            resubmitted
+        ), second.output[-3000:]
+    print(f"fan-out test: {time.monotonic() - began:.1f} s after the deploy")

@@ -18,7 +18,6 @@ commits last leaves the shard's rows, one per account.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -34,10 +33,8 @@ if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun, Worker
 
 __all__ = [
-    "ACCOUNTS_PER_SHARD",
     "ATTEMPTS",
     "HEARTBEAT_EVENT",
-    "MAX_SHARDS",
     "SHARD_DEPLOYMENT",
     "SHARD_TAG",
     "WORKER_MISSED_BEATS",
@@ -45,7 +42,6 @@ __all__ = [
     "ShardFailed",
     "ShardRuns",
     "plan_fanout",
-    "shard_count",
     "submit_to_pool",
 ]
 
@@ -56,9 +52,6 @@ SHARD_TAG: Final = "followerledger-shard"
 HEARTBEAT_EVENT: Final = "prefect.flow-run.heartbeat"
 #: A shard is submitted at most this many times (the first run and two resubmissions).
 ATTEMPTS: Final = 3
-#: `shards="auto"`: one shard per this many accounts, at most MAX_SHARDS.
-ACCOUNTS_PER_SHARD: Final = 1500
-MAX_SHARDS: Final = 64
 #: A worker that missed this many of its heartbeats is gone (Prefect's own rule for
 #: marking a worker offline).
 WORKER_MISSED_BEATS: Final = 3
@@ -70,22 +63,6 @@ _EVENT_PAGE: Final = 50
 
 class ShardFailed(RuntimeError):
     """A shard did not complete: one line naming the run, the shard and why."""
-
-
-def shard_count(requested: int | str | None, accounts: int) -> int:
-    """The number of shards: an integer as given (at least 1), or `auto` (also None): one per
-    `ACCOUNTS_PER_SHARD` accounts, between 1 and `MAX_SHARDS`."""
-    if requested is None or str(requested).strip().lower() == "auto":
-        return max(1, min(MAX_SHARDS, math.ceil(accounts / ACCOUNTS_PER_SHARD)))
-    try:
-        count = int(requested)
-    except ValueError:
-        raise ShardFailed(
-            f"FOLLOWERLEDGER_SHARDS={str(requested)[:40]!r}: write a whole number or auto"
-        ) from None
-    if count < 1:
-        raise ShardFailed(f"FOLLOWERLEDGER_SHARDS={count}: write 1 or more, or auto")
-    return count
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,16 +9,16 @@ from typing import Any
 
 from prefect import flow, get_run_logger, tags
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run
 
-from followerledger import fanout, stopping
+from followerledger import fanout, run_plan, stopping
 from followerledger.flows import failed
 from followerledger.flows.hourly import written_report
 from followerledger.flows.refresh import refresh_flow
-from followerledger.run_outcome import CountedNothing
-from followerledger.settings import load_settings
+from followerledger.flows.snapshot import finish_run
+from followerledger.run_summary import RunSummary
 from followerledger.tasks.reporting import alert_failed_run
-from followerledger.watchlist import load_watchlist
 
 
 @flow(name="snapshot-fanout", on_failure=[alert_failed_run], on_crashed=[alert_failed_run])
@@ -29,35 +29,31 @@ def fanout_flow(platforms: list[str] | None = None, shards: int | str | None = N
     report. Fails with one line naming the shard that did not complete."""
     logger = get_run_logger()
     stopping.begin()
-    settings = load_settings()
-    accounts = len(load_watchlist(settings.watchlist).accounts)
+    run = run_plan.start_run(platforms, None)
+    plan = fanout.plan_fanout(
+        run_plan.shard_count(run, shards), platforms, run.run_id, run.started_at
+    )
     try:
-        count = fanout.shard_count(
-            shards if shards is not None else getattr(settings, "shards", None), accounts
-        )
-        plan = fanout.plan_fanout(count, platforms)
         with get_client(sync_client=True) as client:
-            runs = fanout.ShardRuns(
+            fanout.ShardRuns(
                 plan,
                 client,
                 fanout.submit_to_pool,
-                stale_after=timedelta(seconds=settings.crash_after_seconds),
+                stale_after=timedelta(seconds=run.settings.crash_after_seconds),
                 tags=flow_run.tags,
                 say=logger.info,
-            )
-            runs.run()
+            ).run()
     except fanout.ShardFailed as error:
         return failed(error, dict)
-    # i15-core's tail, shared with the one-process flow.
-    from followerledger.flows.snapshot import finish_run  # type: ignore[attr-defined]
-
-    # The subflows carry this run's tags, so the crash automations watch them too.
+    snapshot: RunSummary | State = finish_run(run, logger)
+    # The subflow carries this run's tags, so the crash automations watch it too.
     with tags(*flow_run.tags):
-        snapshot = finish_run(plan.run_id, plan.started_at, platforms)
         refreshed = refresh_flow()
     report = written_report()
-    if isinstance(snapshot, CountedNothing):
-        return failed(snapshot, dict)
+    if isinstance(snapshot, State):
+        # A platform counted nothing (`CountedNothing`): its rows landed and the marts and
+        # report show them; the run still failed.
+        return snapshot
     return {"snapshot": snapshot, "refresh": refreshed, "report": report}
 
 
