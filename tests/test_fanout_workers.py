@@ -243,12 +243,13 @@ class Parent(ClosedOnExit):
         found = re.search(rf"run (\S+): {SHARDS} shards submitted", self.output)
         return found.group(1) if found else None
 
-    def resubmitted(self) -> dict[int, str]:
-        """Shard -> why, for each shard the parent submitted again."""
-        return {
-            int(shard): why
-            for shard, why in re.findall(r"shard (\d+): (.+?); submitted again", self.output)
-        }
+    def resubmitted(self) -> dict[int, tuple[str, str]]:
+        """Shard -> (why, the new flow run's id), for each shard submitted again."""
+        found = re.findall(
+            r"shard (\d+): (.+?); submitted again \(run \d+ of at most \d+: ([0-9a-f-]+)\)",
+            self.output,
+        )
+        return {int(shard): (why, flow_run) for shard, why, flow_run in found}
 
     def wait(self, timeout: float = 600) -> str:
         """Its output once it ended (failing unless it ended well)."""
@@ -321,7 +322,7 @@ def test_eight_shards_on_two_workers_and_a_worker_killed_mid_shard(pool: Pool) -
         resubmitted = parent.resubmitted()
         assert resubmitted, output
         reasons = ("no heartbeat", "crashed", "stopped beating")
-        assert all(any(r in why for r in reasons) for why in resubmitted.values()), resubmitted
+        assert all(any(r in why for r in reasons) for why, _ in resubmitted.values()), resubmitted
         counts = pool.observations(run_id)
         assert set(counts) == watched
         assert set(counts.values()) == {1}
@@ -335,7 +336,7 @@ def test_eight_shards_on_two_workers_and_a_worker_killed_mid_shard(pool: Pool) -
             resubmitted,
         )
         # w1-dies is dead: the other worker ran every resubmitted shard.
-        assert second.output.count("Completed submission of flow run") >= SHARDS // 2 + len(
-            resubmitted
-        ), second.output[-3000:]
+        for _, flow_run in resubmitted.values():
+            assert f"submitting flow run '{flow_run}'" in second.output, second.output[-3000:]
+            assert f"Aborted submission of flow run '{flow_run}'" not in second.output
     print(f"fan-out test: {time.monotonic() - began:.1f} s after the deploy")
