@@ -4,15 +4,20 @@ whose run died.
 
 A shard's run dies in two ways the parent sees: Prefect ends it `Crashed` (its worker saw
 the process exit, or the crash automation of `crash_detection` saw its heartbeats stop), or
-it stays `Running`/`Pending` while nothing beats for it: its machine is gone with its worker,
-so nobody reports anything. A run beats every `PREFECT_FLOWS_HEARTBEAT_FREQUENCY` seconds
-(`prefect.flow-run.heartbeat` events, sent by the flow engine from the first moment it runs);
-the parent reads the events of the last `stale_after` seconds (the same
-`FOLLOWERLEDGER_CRASH_AFTER_SECONDS` the automation uses) and, for a run without any, sets it
-`Crashed` itself, so it does not depend on the automation being deployed, then submits the
-shard again. A shard's rows replace themselves (its commit replaces `run_id, platform, shard`),
-so the resubmitted run and a late finisher of the abandoned one cannot double a row: whichever
-commits last leaves the shard's rows, one per account.
+it stays `Running`/`Pending` while nobody reports anything: its machine is gone with its
+worker. A run beats every `PREFECT_FLOWS_HEARTBEAT_FREQUENCY` seconds (30 at least:
+`prefect.flow-run.heartbeat` events, sent by the flow engine from the moment it runs); the
+parent reads those of the last `stale_after` seconds (the `FOLLOWERLEDGER_CRASH_AFTER_SECONDS`
+the automation uses) and calls a `Running` run without one silent. A `Pending` run has no
+heartbeats yet (its process is starting, which takes long on a busy machine), so it is silent
+only once the worker that claimed it stopped beating as long. The parent sets a silent run
+`Crashed` itself, so it does not depend on the automation being deployed, and submits the
+shard again.
+
+A shard's commit replaces `run_id, platform, shard`, so the resubmitted run and a late
+finisher of the abandoned one cannot double a row: whichever commits last leaves the shard's
+rows, one per account; two commits at the same moment conflict, and the loser (delta-rs'
+`CommitFailedError`) is retried by its shard task (`tests/test_shard_race.py`).
 """
 
 from __future__ import annotations
