@@ -10,7 +10,8 @@ worker. A run beats every `PREFECT_FLOWS_HEARTBEAT_FREQUENCY` seconds (30 at lea
 parent reads those of the last `stale_after` seconds (the `FOLLOWERLEDGER_CRASH_AFTER_SECONDS`
 the automation uses) and calls a `Running` run without one silent. A `Pending` run has no
 heartbeats yet (its process is starting, which takes long on a busy machine), so it is silent
-only once the worker that claimed it stopped beating as long. The parent sets a silent run
+only once the worker that claimed it stopped beating as long (or, before the worker labelled
+it, after `UNCLAIMED_PENDING` times as long). The parent sets a silent run
 `Crashed` itself, so it does not depend on the automation being deployed, and submits the
 shard again.
 
@@ -43,6 +44,7 @@ __all__ = [
     "HEARTBEAT_EVENT",
     "SHARD_DEPLOYMENT",
     "SHARD_TAG",
+    "UNCLAIMED_PENDING",
     "WORKER_MISSED_BEATS",
     "FanoutPlan",
     "ShardFailed",
@@ -62,6 +64,8 @@ ATTEMPTS: Final = 3
 #: A worker that missed this many of its heartbeats is gone (Prefect's own rule for
 #: marking a worker offline).
 WORKER_MISSED_BEATS: Final = 3
+#: A Pending run no worker has labelled yet is silent after this many `stale_after`s.
+UNCLAIMED_PENDING: Final = 5
 #: How often the parent reads its shards' states (one request for all, one for heartbeats).
 POLL_SECONDS: Final = 2.0
 #: At most this many events per page of the events API (Prefect's interactive page size).
@@ -286,7 +290,9 @@ class ShardRuns:
           the worker that claimed it (the run's `prefect.worker.name` label) stopped beating
           for `WORKER_MISSED_BEATS` of its heartbeat periods, and at least `stale_after`: a
           process start may take long on a busy machine, a dead worker never ends it. A
-          run without the label counts as silent after `stale_after` in Pending."""
+          worker labels a run only after it claimed it (Pending), once it has resolved the
+          run's job, which takes a busy worker long too: a run without the label counts as
+          silent only after `UNCLAIMED_PENDING` times `stale_after` in Pending."""
         now = self.clock()
         since = now - self.stale_after
         running = {
@@ -312,9 +318,9 @@ class ShardRuns:
                 worker is None
                 and run.state is not None
                 and run.state.timestamp is not None
-                and run.state.timestamp < since
+                and run.state.timestamp < now - UNCLAIMED_PENDING * self.stale_after
             ):
-                silent[run.id] = f"its run stayed Pending for {seconds} s"
+                silent[run.id] = f"its run stayed Pending for {UNCLAIMED_PENDING * seconds} s"
         return silent
 
     def _workers_gone(self, runs: Iterable[FlowRun], now: datetime) -> set[str]:
