@@ -14,7 +14,7 @@ import pytest
 from prefect import flow
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.objects import FlowRun
-from prefect.states import Completed, Crashed, Failed, Running
+from prefect.states import Completed, Crashed, Failed, Pending, Running
 
 from followerledger import fanout
 from followerledger.clock import utc_now
@@ -147,3 +147,23 @@ def test_a_failed_shard_fails_the_run_with_one_line_naming_it(
     assert str(raised.value) == (
         f"run {runs.plan.run_id}: shard 2 of 4 ended Failed: x: counted nothing"
     )
+
+
+def test_a_pending_shard_no_worker_labelled_waits_five_windows_before_it_is_silent(
+    client: SyncPrefectClient,
+) -> None:
+    later: list[datetime] = []
+
+    def clock() -> datetime:
+        return later[-1] if later else utc_now()
+
+    runs, _ = shard_runs(client, 1, clock)
+    set_state(client, runs, 0, Pending())
+    claimed = runs.current[0].flow_run_id
+    # A busy worker labels the run it claimed late: four windows are not yet silence.
+    later.append(utc_now() + timedelta(minutes=4))
+    assert runs.step() == {0}
+    assert runs.abandoned == []
+    later.append(utc_now() + timedelta(minutes=6))
+    assert runs.step() == {0}
+    assert runs.abandoned == [(0, claimed, "its run stayed Pending for 300 s")]
