@@ -167,6 +167,7 @@ def secret_blocks(prefect_server: None) -> Iterator[Callable[[str, str], None]]:
 #: benchmark, the demo): run first, so that no worker starts one near the end of the suite
 #: while the others sit idle (`make test` runs on 3 workers, `--dist worksteal`).
 LONG_FIRST: Final = (
+    "test_fanout_workers.py",
     "test_bench.py",
     "test_deployment.py",
     "test_demo.py",

@@ -188,7 +188,9 @@ def test_deploy_then_a_process_worker_runs_the_hourly_snapshot(deployed: Deploye
         "crashed-run-alert",
         "daily-compaction",
         "history-import",
+        "hourly-fanout",
         "hourly-snapshot",
+        "snapshot-shard",
         "weekly-full-refresh",
     ]
     hourly = deployments["hourly-snapshot"]

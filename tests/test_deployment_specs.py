@@ -32,7 +32,7 @@ def test_served_deployments_keep_the_project_folder_as_their_pull_step() -> None
 def test_every_followerledger_deployment_beats_every_30_seconds() -> None:
     specs = read_project(REPO)
     watched = [spec for spec in specs if "followerledger" in spec.tags]
-    assert len(watched) == 4
+    assert len(watched) == 6
     assert {spec.name: spec.heartbeat_seconds for spec in watched} == dict.fromkeys(
         (spec.name for spec in watched), 30
     )

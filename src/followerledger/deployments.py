@@ -97,7 +97,9 @@ class DeploymentSpec:
     def describe(self) -> str:
         """`name  cron (timezone)…`, or `on demand`."""
         when = ", ".join(
-            f"{item['cron']} ({item.get('timezone', 'UTC')})" for item in self.schedules
+            f"{item['cron']} ({item.get('timezone', 'UTC')})"
+            + ("" if item.get("active", True) else ", off")
+            for item in self.schedules
         )
         return f"{self.name:<22} {when or 'on demand'}"
 
@@ -225,7 +227,11 @@ def runner_deployments(project: Path) -> list[RunnerDeployment]:
                 description=spec.description,
                 parameters=spec.parameters,
                 schedules=[
-                    Cron(item["cron"], timezone=item.get("timezone", "UTC"))
+                    Cron(
+                        item["cron"],
+                        timezone=item.get("timezone", "UTC"),
+                        active=bool(item.get("active", True)),
+                    )
                     for item in spec.schedules
                 ],
                 concurrency_limit=ConcurrencyLimitConfig(**limit)

@@ -32,18 +32,23 @@ def snapshot_and_refresh_flow(platforms: list[str] | None = None) -> dict[str, A
         if not isinstance(snapshot, CountedNothing):
             snapshot = snapshot_run.result()  # any other failure ends this run here, as before
         refreshed = refresh_flow()
-    written = reporting.write_report(load_settings(), return_state=True)
-    report = None
-    if written.is_completed():
-        report = written.result()
-    else:
-        get_run_logger().warning(
-            "report: not written (%s); the next run writes it again", written.message
-        )
+    report = written_report()
     if isinstance(snapshot, CountedNothing):
         # Its rows landed and the marts and report now show them; the run still failed.
         return failed(snapshot, dict)
     return {"snapshot": snapshot, "refresh": refreshed, "report": report}
+
+
+def written_report() -> str | None:
+    """Rewrite the HTML report (a task); its path, or None, logged, when it failed: the next
+    run writes it again."""
+    written = reporting.write_report(load_settings(), return_state=True)
+    if written.is_completed():
+        return str(written.result())
+    get_run_logger().warning(
+        "report: not written (%s); the next run writes it again", written.message
+    )
+    return None
 
 
 if __name__ == "__main__":
