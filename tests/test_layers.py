@@ -73,7 +73,16 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("core", "storage", "inputs", "platforms", "sources", "warehouse"),
     ),
     "orchestration": (
-        ("tasks", "flows", "deployments", "crash_detection", "fanout", "demo", "cli", "live_progress"),
+        (
+            "tasks",
+            "flows",
+            "deployments",
+            "crash_detection",
+            "fanout",
+            "demo",
+            "cli",
+            "live_progress",
+        ),
         ("core", "storage", "inputs", "platforms", "sources", "warehouse", "run"),
     ),
 }
