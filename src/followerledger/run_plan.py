@@ -24,7 +24,7 @@ from followerledger.lake import LakeError
 from followerledger.layout import WarehouseLayout
 from followerledger.leftovers import sweep_warehouse
 from followerledger.observation import Observation
-from followerledger.run_log import RunRecord
+from followerledger.run_log import RunRecord, combined
 from followerledger.secret_blocks import with_secret_blocks
 from followerledger.settings import Settings, load_settings
 from followerledger.shards import AUTO, ShardSpec, auto_shards, parse_shards, shard_of
@@ -45,6 +45,7 @@ __all__ = [
     "plan_batches",
     "plan_run",
     "plan_targets",
+    "read_landed",
     "shard_count",
     "shard_specs",
     "snapshot_shard",
@@ -288,3 +289,14 @@ def snapshot_shard(
             records.append(record)
         details = {platform: landed[platform].error_detail for platform in sources}
     return ShardResult(shard, tuple(records), details, tuple(answered))
+
+
+def read_landed(run: StartedRun) -> tuple[list[RunRecord], dict[str, str | None]]:
+    """What the run landed, read back from the lake (wherever its shards ran): one record per
+    platform, its shards summed (`run_log.combined`), in the watchlist's platform order, and
+    the most frequent error detail of each platform that has `error` rows."""
+    records = combined(landing.read_run_records(run.lake, run.run_id, run.started_at))
+    order = {platform: index for index, platform in enumerate(run.platforms)}
+    records.sort(key=lambda record: (order.get(record.platform, len(order)), record.platform))
+    erring = [record.platform for record in records if record.statuses.get("error")]
+    return records, landing.read_error_details(run.lake, run.run_id, run.started_at, erring)
