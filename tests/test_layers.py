@@ -23,6 +23,7 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "leftovers",
             "layout",
             "errors",
+            "shards",
             "progress",
         ),
         (),

@@ -70,6 +70,19 @@ def test_on_a_terminal_each_platform_has_a_row_with_batches_accounts_errors_and_
     assert display.summary() == "225 accounts on 2 platforms in 3 batches, 60 errors"
 
 
+def test_the_shards_shares_of_a_platform_add_up_on_its_row() -> None:
+    console, screen = terminal()
+    display = LiveProgress(console, clock=lambda: NOW)
+    with display.shown():
+        for _shard in range(3):  # each shard tells its own share
+            progress.planned("x", 100, 2)
+        for _batch in range(4):
+            progress.batch_done("x", {"ok": 50})
+    x_row = next(row for row in last_frame(screen.getvalue()) if row.startswith("x "))
+    assert "4/6" in x_row
+    assert "200 accounts" in x_row
+
+
 def test_a_wait_worded_by_rate_budget_lands_on_its_platform_row_and_clears_once_over() -> None:
     console, screen = terminal()
     now = [NOW]

@@ -302,11 +302,11 @@ def test_a_wrong_token_lands_error_rows_then_fails_the_run(
     assert "check X_BEARER_TOKEN" in alert["message"]
     assert "the-right-token" not in json.dumps(alert)
     assert "emulator-bearer-token" not in json.dumps(alert)
-    # The wait went through the flow run's logger: to the console (stderr, Prefect's console
-    # handler) and with the run in Prefect.
+    # The wait went through the logger of the shard's task run (its sources are built in
+    # it): to the console (stderr, Prefect's console handler) and with the run in Prefect.
     wait = "bluesky: rate-limited (429), waiting 1 s until "
     [record] = [r for r in caplog.records if r.getMessage().startswith(wait)]
-    assert (record.levelno, record.name) == (logging.WARNING, "prefect.flow_runs")
+    assert (record.levelno, record.name) == (logging.WARNING, "prefect.task_runs")
     assert record.getMessage().endswith(" UTC")
     assert any(
         level == logging.WARNING and message.startswith(wait)

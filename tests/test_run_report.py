@@ -141,7 +141,9 @@ def test_a_snapshot_run_publishes_its_artifacts_and_alerts_once_per_event(
     }
     assert state.state_details.flow_run_id is not None
     found = artifacts_of(state.state_details.flow_run_id)
-    assert sorted(found) == ["snapshot-platforms", "snapshot-summary"]
+    assert sorted(found) == ["snapshot-platforms", "snapshot-progress", "snapshot-summary"]
+    assert found["snapshot-progress"].type == "progress"
+    assert found["snapshot-progress"].data == 100.0  # its one shard landed
     assert found["snapshot-platforms"].type == "table"
     assert json.loads(found["snapshot-platforms"].data) == [
         {"platform": "x", "accounts": 4, "ok": 2, "not_found": 1, "suspended": 1, "error": 0,

@@ -3,6 +3,7 @@ work done by `run_plan.snapshot_shard` without Prefect, against the emulator."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import pickle
@@ -13,17 +14,26 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
+import duckdb
 import pytest
+from click.testing import CliRunner
 from deltalake import DeltaTable
 from hypothesis import given
 from hypothesis import strategies as st
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-from followerledger import progress, run_plan
+from followerledger import landing, progress, run_plan
+from followerledger.cli import main
+from followerledger.configured_refresh import refresh_configured
 from followerledger.delta_lake import OBSERVATIONS, RUN_LOG
 from followerledger.errors import ConfigError
+from followerledger.lake import LakeError
 from followerledger.landing import read_run_records
 from followerledger.run_log import combined
+from followerledger.run_summary import of_run
 from followerledger.settings import load_settings
 from followerledger.shards import ShardSpec, auto_shards, parse_shards, shard_of
 from followerledger.sources.prefect_budgets import LocalBudgets
@@ -147,6 +157,21 @@ class Seen:
         """Not asserted here."""
 
 
+def test_auto_takes_at_least_one_shard_per_credential(
+    sharded: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = run_plan.start_run(None, None)
+    assert run_plan.shard_count(run) == 1  # 45 accounts, one credential each
+    monkeypatch.setenv("X_BEARER_TOKENS", "token-two,token-three")
+    run = run_plan.start_run(None, None)
+    assert run_plan.shard_count(run) == 3  # X_BEARER_TOKEN and two more: each sends its share
+    assert run_plan.shard_count(run, 2) == 2  # a number given is kept
+    credentials = {
+        run_plan.credential_of(run.settings, "x", spec) for spec in run_plan.shard_specs(run)
+    }
+    assert credentials == {0, 1, 2}
+
+
 def test_each_shard_lands_its_own_accounts_without_prefect(sharded: Workspace) -> None:
     run = run_plan.start_run(None, None)
     specs = run_plan.shard_specs(run, 3)
@@ -215,3 +240,103 @@ def test_every_run_of_a_shard_keeps_one_run_id_and_start(
     assert len(rows) == 45
     dates = DeltaTable(sharded.lake.table_uri(OBSERVATIONS)).to_pyarrow_table(columns=["date"])
     assert set(dates.column("date").to_pylist()) == {parent.started_at.date()}
+
+
+def shard_task_runs(flow_run_id: UUID) -> list[tuple[str, int]]:
+    """(name, attempts) of a flow run's snapshot_shard task runs, from the Prefect server."""
+
+    async def read() -> list[tuple[str, int]]:
+        async with get_client() as client:
+            runs = await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+            )
+            return sorted(
+                (run.name, run.run_count) for run in runs if run.name.startswith("snapshot_shard")
+            )
+
+    return asyncio.run(read())
+
+
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_server")
+def test_a_prefect_retry_of_one_shard_replaces_only_that_shards_rows(
+    sharded: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shard 1's first attempt lands its rows of a platform, then its run record fails to
+    land (injected once); Prefect retries the whole shard, whose rows replace its first
+    attempt's: every account is still exactly one row, and only shard 1 ran twice."""
+    from followerledger.flows.snapshot import snapshot_flow
+
+    real = landing.write_run_record
+    failures: list[int] = []
+
+    def fail_once(lake: Any, record: Any, shard: ShardSpec | None = None) -> int:
+        if shard is not None and shard.index == 1 and not failures:
+            failures.append(shard.index)
+            raise LakeError("injected: the run log could not be written")
+        return real(lake, record, shard)
+
+    monkeypatch.setattr(landing, "write_run_record", fail_once)
+    state = snapshot_flow(shards=3, return_state=True)
+    result = of_run(state.result())
+    assert failures == [1]
+    flow_run_id = state.state_details.flow_run_id
+    assert flow_run_id is not None
+    assert sorted(attempts for _, attempts in shard_task_runs(flow_run_id)) == [1, 1, 2]
+    rows = landed(sharded, result.run_id)
+    assert len(rows) == 45
+    assert len({(r["platform"], r["requested_handle"]) for r in rows}) == 45
+    assert {p.platform: p.accounts for p in result.platforms} == {
+        "x": 24,
+        "bluesky": 12,
+        "mastodon": 9,
+    }
+    # The lake kept only the retry's commit of shard 1 (one version replaced the first).
+    history = DeltaTable(sharded.lake.table_uri(OBSERVATIONS)).history()
+    shard_1 = [
+        entry
+        for entry in history
+        if "shard = 1" in str(entry.get("operationParameters", {}).get("predicate", ""))
+    ]
+    assert len(shard_1) >= 2  # the first attempt's commit(s) and the retry's
+
+
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_server")
+def test_a_three_shard_snapshot_through_the_cli_is_one_run(
+    sharded: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FOLLOWERLEDGER_SHARDS", "3")
+    result = CliRunner().invoke(main, ["snapshot"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if " accounts (" in line]
+    assert [line.split(" accounts")[0] for line in lines] == ["x: 24", "bluesky: 12", "mastodon: 9"]
+    run_id = result.output.split("run ")[-1].split(" landed")[0]
+    rows = landed(sharded, run_id)
+    assert len(rows) == 45
+    assert len({(r["platform"], r["requested_handle"]) for r in rows}) == 45
+    assert {r["shard"] for r in rows} == {0, 1, 2}
+    refresh_configured(sharded.settings, load_watchlist(sharded.watchlist), full=False)
+    with duckdb.connect(str(sharded.catalog), read_only=True) as connection:
+        runs = connection.sql(
+            "select platform, accounts, shards from runs where run_id = ? order by platform",
+            params=[run_id],
+        ).fetchall()
+        coverage = connection.sql(
+            "select runs_expected, runs_observed, count(*) from coverage group by all"
+        ).fetchall()
+        logged = connection.sql(
+            "select platform, count(*) from run_log where run_id = ? group by all",
+            params=[run_id],
+        ).fetchall()
+    shards_of = {
+        p: len({r["shard"] for r in rows if r["platform"] == p})
+        for p in ("x", "bluesky", "mastodon")
+    }
+    assert runs == [
+        ("bluesky", 12, shards_of["bluesky"]),
+        ("mastodon", 9, shards_of["mastodon"]),
+        ("x", 24, shards_of["x"]),
+    ]
+    assert sorted(logged) == sorted(shards_of.items())
+    assert coverage == [(1, 1, 45)]  # every account expected and counted by one run

@@ -277,7 +277,6 @@ class DeltaLake:
         #: Per dataset: idle tables, each with the version it was opened at.
         self._idle: dict[str, list[tuple[DeltaTable, int]]] = {}
         self._opened: dict[int, int] = {}  # lent tables: the version each was opened at
-        self._current: set[str] = set()  # datasets whose table has every column (`_upgraded`)
         self._idle_lock = threading.Lock()
 
     def table_uri(self, dataset: DeltaDataset) -> str:
@@ -328,17 +327,17 @@ class DeltaLake:
         predates them (a lake of issue 14 has no `shard` or `credential`).
 
         A missing column is added nullable (`alter.add_columns`; older files read as
-        nulls), the statistics columns set by `alter.set_table_properties`. Checked once per
-        dataset for this lake object; a writer that loses the race to another's upgrade
-        looks again at the table it made.
+        nulls), the statistics columns set by `alter.set_table_properties`. A table opened
+        before another writer's upgrade (another thread's, another process's) is opened again;
+        a writer that loses the race to upgrade looks again at the table the winner made.
         """
-        if dataset.name in self._current:
-            return table
         wanted = dataset.configuration[_STATS_PROPERTY]
         for _ in range(_UPGRADE_ATTEMPTS):
             present = {field.name for field in table.schema().fields}
             missing = [field for field in dataset.table_schema if field.name not in present]
             stats = table.metadata().configuration.get(_STATS_PROPERTY)
+            if not missing and stats == wanted:
+                return table
             try:
                 if missing:
                     table.alter.add_columns(
@@ -352,11 +351,8 @@ class DeltaLake:
                         commit_properties=commit_properties(),
                     )
             except DeltaError:
-                table = self._open(dataset)
-                continue
-            break
-        with self._idle_lock:
-            self._current.add(dataset.name)
+                pass
+            table = self._open(dataset)
         return table
 
     def _open(self, dataset: DeltaDataset) -> DeltaTable:

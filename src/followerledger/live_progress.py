@@ -67,6 +67,7 @@ class LiveProgress:
             refresh_per_second=REFRESH_PER_SECOND,
         )
         self._rows: dict[str, TaskID] = {}
+        self.planned_batches: dict[str, int] = {}
         self.accounts: dict[str, int] = {}
         self.errors: dict[str, int] = {}
         self.batches: dict[str, int] = {}
@@ -75,10 +76,12 @@ class LiveProgress:
         self._step: str | None = None
 
     def planned(self, platform: str, accounts: int, batches: int) -> None:
-        """A platform's row, with its batches to do."""
+        """A platform's row, with its batches to do: each shard tells its own share, so the
+        totals add up."""
         with self._lock:
             row = self._row(platform)
-            self._progress.update(row, total=batches)
+            self.planned_batches[platform] = self.planned_batches.get(platform, 0) + batches
+            self._progress.update(row, total=self.planned_batches[platform])
             self._progress.update(row, detail=self._detail(platform))
 
     def batch_done(self, platform: str, statuses: Mapping[str, int]) -> None:

@@ -28,7 +28,8 @@ class Listener(Protocol):
     """What a display implements; every method is optional in spirit (do nothing)."""
 
     def planned(self, platform: str, accounts: int, batches: int) -> None:
-        """A platform's share of the work is known: accounts and request batches."""
+        """A platform's share of the work is known: accounts and request batches (each
+        shard tells its own share; a display adds them up)."""
 
     def batch_done(self, platform: str, statuses: Mapping[str, int]) -> None:
         """One request batch of `platform` answered: its rows per status."""

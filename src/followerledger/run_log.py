@@ -154,7 +154,7 @@ def from_rows(rows: pa.Table) -> list[RunRecord]:
             row["finished_at"],
             row["requests"],
             row["quota_units"],
-            {status: row[status] for status in STATUSES if row[status]},
+            dict(sorted((status, row[status]) for status in STATUSES if row[status])),
             row["source"],
             row["shard"],
             row["credential"],

@@ -51,6 +51,7 @@ __all__ = [
     "plan_batches",
     "plan_run",
     "plan_targets",
+    "read_landed",
     "shard_count",
     "shard_specs",
     "snapshot_shard",
@@ -106,14 +107,18 @@ def start_run(
 
 def shard_count(run: StartedRun, shards: int | str | None = None) -> int:
     """How many shards the run has: `shards` as given, else `FOLLOWERLEDGER_SHARDS`;
-    `auto` picks by the chosen platforms' accounts (`shards.auto_shards`)."""
+    `auto` picks by the chosen platforms' accounts (`shards.auto_shards`), and at least as
+    many shards as a chosen platform has credentials, so that every credential sends its
+    share (`credential_of`)."""
     try:
         wanted = parse_shards(run.settings.shards if shards is None else shards)
     except ValueError as error:
         raise ConfigError(f"shards: {error}") from None
     if wanted != AUTO:
         return int(wanted)
-    return auto_shards(sum(len(run.watchlist.for_platform(p)) for p in run.platforms))
+    accounts = sum(len(run.watchlist.for_platform(p)) for p in run.platforms)
+    credentials = max((credential_count(run.settings, p) for p in run.platforms), default=1)
+    return max(auto_shards(accounts), credentials)
 
 
 def shard_specs(
@@ -305,3 +310,21 @@ def snapshot_shard(
             records.append(record)
         details = {platform: landed[platform].error_detail for platform in sources}
     return ShardResult(shard, tuple(records), details, tuple(answered))
+
+
+def read_landed(run: StartedRun) -> tuple[list[RunRecord], dict[str, str | None]]:
+    """What the run landed, read back from the lake (wherever its shards ran): its records,
+    one per platform and shard, in the watchlist's platform order (`run_log.combined` sums
+    them per platform, as the `runs` mart does), and the most frequent error detail of each
+    platform that has `error` rows."""
+    records = landing.read_run_records(run.lake, run.run_id, run.started_at)
+    order = {platform: index for index, platform in enumerate(run.platforms)}
+    records.sort(
+        key=lambda record: (
+            order.get(record.platform, len(order)),
+            record.platform,
+            -1 if record.shard is None else record.shard,
+        )
+    )
+    erring = list(dict.fromkeys(r.platform for r in records if r.statuses.get("error")))
+    return records, landing.read_error_details(run.lake, run.run_id, run.started_at, erring)

@@ -8,10 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from followerledger import landing, run_plan, stopping
+from followerledger import run_plan, stopping
 from followerledger.flows import as_is, failed
 from followerledger.run_log import combined
 from followerledger.run_outcome import CountedNothing, counted_nothing, partly_counted
@@ -46,15 +45,10 @@ def snapshot_flow(
     budgets = budgets_for_run(logger)
     run = run_plan.start_run(platforms, run_id, started_at=started_at)
     specs = run_plan.shard_specs(run, shards, shard)
-    identities = as_is(tasks.load_identities(run.layout))
+    identities = tasks.load_identities(run.layout)
     if shard is not None:
-        return tasks.snapshot_shard(as_is(run), specs[0], as_is(budgets), identities)
-    done = tasks.ShardProgress(run.run_id, len(specs))
-    futures = [
-        tasks.snapshot_shard.submit(as_is(run), spec, as_is(budgets), identities) for spec in specs
-    ]
-    for future in as_completed(futures):
-        done.shard_done(future.result())
+        return tasks.snapshot_shard(as_is(run), specs[0], as_is(budgets), as_is(identities))
+    tasks.run_shards(run, specs, budgets, identities)
     return finish_run(run, logger)
 
 
@@ -62,15 +56,12 @@ def finish_run(run: run_plan.StartedRun, logger: Logger) -> RunSummary:
     """The tail of a run, once every shard landed (in this flow run, or on workers): its
     records read back from the lake's run log, the catalog, costs, summary, run changes,
     artifacts, alerts, then the verdict (docs/operations.md, "Exit codes"): keep it last."""
-    shard_records = landing.read_run_records(run.lake, run.run_id, run.started_at)
-    records = combined(shard_records)
-    for record in records:
+    shard_records, details = run_plan.read_landed(run)
+    for record in combined(shard_records):
         logger.info("%s: %s in %d requests", record.platform, record.statuses, record.requests)
     publish_catalog(run.layout, as_is(run.watchlist))
     priced = (run.layout, run.run_id, run.started_at)
     costs = tasks.price_run(*priced)
-    erring = [record.platform for record in records if record.statuses.get("error")]
-    details = landing.read_error_details(run.lake, run.run_id, run.started_at, erring)
     several = several_credentials(shard_records)  # else no per-credential breakdown to price
     by_credential = tasks.price_credentials(*priced) if several else {}
     result = summarize_run(run.run_id, run.started_at, shard_records, costs, details, by_credential)

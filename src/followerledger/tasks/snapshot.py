@@ -4,7 +4,7 @@ with its retries (on I/O, and of a whole shard) and no result caching."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import cast
@@ -14,8 +14,10 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
+from prefect.futures import as_completed
 
-from followerledger import run_plan
+from followerledger import run_plan, stopping
+from followerledger.flows import as_is
 from followerledger.identity import Identities, known_identities
 from followerledger.layout import WarehouseLayout
 from followerledger.run_costs import credential_costs, run_costs
@@ -55,6 +57,30 @@ def price_credentials(
     """X's estimated cost of this run per platform and credential label (the
     `run_credentials` model over today's files)."""
     return credential_costs(layout, run_id, started_at.date())
+
+
+def run_shards(
+    run: run_plan.StartedRun,
+    shards: Sequence[ShardSpec],
+    budgets: run_plan.Budgets,
+    identities: Mapping[tuple[str, str], str],
+) -> None:
+    """Submit one `snapshot_shard` task per shard and wait for them all, the progress
+    artifact told as each lands; the first that failed (after its retry) is raised. A
+    signal's exception in the flow's thread, whenever it comes (while the tasks are
+    submitted too), first sets the stop event (`stopping.stop_on`), so that the shards'
+    waits in their threads end at once."""
+    try:
+        progress = ShardProgress(run.run_id, len(shards))
+        futures = [
+            snapshot_shard.submit(as_is(run), shard, as_is(budgets), as_is(identities))
+            for shard in shards
+        ]
+        for future in as_completed(futures):
+            progress.shard_done(future.result())
+    except BaseException as error:
+        stopping.stop_on(error)
+        raise
 
 
 class ShardProgress:
