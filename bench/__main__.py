@@ -26,6 +26,7 @@ from bench import (
     requests_per_account,
     s3_snapshot,
     snapshot_scale,
+    suite,
 )
 from bench.results import Section, write_results
 
@@ -47,6 +48,7 @@ BENCHMARKS: list[tuple[str, str, Callable[..., dict[str, Any]]]] = [
     ("query", "`followerledger query` end to end", query_cli.run),
     ("report", "Report of a large watchlist (500 accounts, a year)", report.run),
     ("capacity", "Capacity: accounts per credential, storage, refresh (README)", capacity.run),
+    ("suite", "The test suite's wall time (`make test`), full bench only", suite.run),
 ]
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"

@@ -114,10 +114,16 @@ def bytes_per_observation(folder: Path) -> float:
 
 def refresh_figures(results: Path = RESULTS) -> dict[str, float]:
     """The refresh section's figures table in bench/RESULTS.md (`| name | value |` rows)."""
+    return section_figures("Refresh", results)
+
+
+def section_figures(title: str, results: Path = RESULTS) -> dict[str, float]:
+    """The figures table (`| name | value |` rows) of the bench/RESULTS.md section whose
+    title starts with `title`."""
     text = results.read_text(encoding="utf-8")
-    section = text.partition("\n## Refresh")[2].partition("\n## ")[0]
+    section = text.partition(f"\n## {title}")[2].partition("\n## ")[0]
     if not section:
-        raise SystemExit(f"{results} has no Refresh section: run `python -m bench` first")
+        raise SystemExit(f"{results} has no {title} section: run `python -m bench` first")
     figures = {}
     for name, value in re.findall(r"^\| (\w+) \| ([0-9.,]+) \|$", section, flags=re.M):
         figures[name] = float(value.replace(",", ""))
@@ -145,8 +151,8 @@ def section(bytes_per_row: float, refresh: dict[str, float]) -> list[str]:
         "API's maximum batch size, planned at "
         f"{HEADROOM:.0%} of each budget (the rest for retries):",
         "",
-        f"| platform | budget | per | accounts per hour | for {TARGET_ACCOUNTS:,} hourly | "
-        f"for {even:,} hourly (a quarter each) |",
+        f"| platform | budget | per | accounts per hour (whole budget) | holders for "
+        f"{TARGET_ACCOUNTS:,} hourly | for {even:,} hourly (a quarter each) |",
         "|---|---|---|---:|---:|---:|",
     ]
     for item in items:
@@ -162,12 +168,18 @@ def section(bytes_per_row: float, refresh: dict[str, float]) -> list[str]:
     observations = FULL_ACCOUNTS * FULL_DAYS * 24
     lines += [
         "",
-        "Budgets per IP address (Bluesky, Mastodon) need workers on as many machines (or "
-        f"egress addresses): {TARGET_ACCOUNTS:,} accounts of one such platform (for Mastodon: "
-        f"on one instance) hourly need {workers} workers, a quarter each {workers_even}; "
-        "credentials (X tokens, YouTube "
-        "keys, of different Google Cloud projects: the quota is per project) are spread over "
-        "the shards, so one worker can hold several.",
+        "Credentials add capacity: X tokens and YouTube keys (of different Google Cloud "
+        "projects: the quota is per project) each bring their own budget, and a run's shards "
+        "are spread over them (`auto` takes at least one shard per credential), so one worker "
+        "can hold several. Budgets per IP address (Bluesky; Mastodon, per instance) do not: "
+        "with a Prefect server they are one limit shared by every worker (workers behind one "
+        "address must not spend it twice), and one Mastodon instance is one shard, so "
+        f"{TARGET_ACCOUNTS:,} accounts of one such platform hourly (it would take "
+        f"{workers} addresses) does not fit in an hour; a quarter each needs {workers_even}, "
+        "so Mastodon accounts must be spread over instances (each instance its own budget) "
+        "and Bluesky's fits one address.",
+        "",
+        *_workers_line(),
         "",
         f"Storage: {bytes_per_row:.1f} bytes per observation once compacted (measured on "
         f"the refresh benchmark's generated lake, {STORAGE_ACCOUNTS:,} accounts, one file per "
@@ -185,6 +197,24 @@ def section(bytes_per_row: float, refresh: dict[str, float]) -> list[str]:
         END,
     ]
     return lines
+
+
+def _workers_line() -> list[str]:
+    """How many workers the measured million-account snapshot says an hourly run needs."""
+    figures = section_figures("Snapshot at scale")
+    wall = figures.get(f"wall_s_{TARGET_ACCOUNTS}")
+    if wall is None:
+        return [f"Workers: no {TARGET_ACCOUNTS:,}-account snapshot in bench/RESULTS.md yet."]
+    shards = figures.get(f"shards_{TARGET_ACCOUNTS}", 1)
+    per_hour = 3600 / wall
+    return [
+        f"Workers: one process snapshotted {TARGET_ACCOUNTS:,} accounts (a quarter per "
+        f"platform, {shards:.0f} shards, 50 ms per answer, unthrottled emulator) in "
+        f"{wall:.0f} s (bench/RESULTS.md), {per_hour:.0f} times the hourly need; so one "
+        "worker's process is not the limit at a million accounts hourly, the credentials "
+        "above are: run more workers for redundancy (a dead worker's shards are run "
+        "again by the others), not for speed."
+    ]
 
 
 def measured_section() -> list[str]:

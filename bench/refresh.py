@@ -206,6 +206,7 @@ class Fleet:
                 null as detail,
                 'emulator' as source,
                 {handle} as requested_handle,
+                null as shard,
                 cast(run_at as date) as date
             from (
                 select hour, $start + to_hours(hour) as run_at

@@ -135,6 +135,7 @@ def write_ids(layout: WarehouseLayout, per_platform: dict[str, int], observed_at
             "detail": [None] * count,
             "source": ["import"] * count,
             "requested_handle": handles,
+            "shard": [None] * count,
             "date": [observed_at.date()] * count,
         }
         write_deltalake(

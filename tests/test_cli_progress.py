@@ -116,7 +116,7 @@ def test_with_a_configured_server_it_never_imports_prefects_server_and_keeps_tas
 
     assert loud.returncode == 0, loud.stderr[-3000:]
     task_lines = [line for line in printed(loud.stderr) if "Finished in state Completed" in line]
-    assert any("fetch_batch" in line for line in task_lines)
+    assert any("snapshot_shard" in line for line in task_lines)
     assert "snapshot: the flow run" in printed(loud.stderr)  # its steps as lines
     assert not ANSI.search("\n".join(printed(loud.stderr)))
     # The same summary lines (the requests may differ: the second run reads by id).
