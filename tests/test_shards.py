@@ -220,6 +220,28 @@ def test_a_shard_run_again_replaces_only_its_own_rows(sharded: Workspace) -> Non
     assert {shard for _, shard in logged} == {0, 1, 2}
 
 
+def test_a_run_landed_again_in_fewer_shards_keeps_each_account_once(sharded: Workspace) -> None:
+    """Shard 0 drops the rows of shards a run no longer has, also of a platform none of
+    whose accounts fall in shard 0 (here Mastodon: its instances are elsewhere)."""
+    instances = [f"inst{i}.example" for i in range(3)]
+    fewer = next(
+        k for k in range(2, 8) if all(shard_of("mastodon", inst, k) != 0 for inst in instances)
+    )
+    run = run_plan.start_run(None, None)
+    for spec in run_plan.shard_specs(run, 8):
+        run_plan.snapshot_shard(run, spec, LocalBudgets(), {})
+    assert len(landed(sharded, run.run_id)) == 45
+    for spec in run_plan.shard_specs(run, fewer):
+        run_plan.snapshot_shard(run, spec, LocalBudgets(), {})
+    rows = landed(sharded, run.run_id)
+    assert Counter((r["platform"], r["requested_handle"]) for r in rows).most_common(1)[0][1] == 1
+    assert len(rows) == 45
+    assert {r["shard"] for r in rows} <= set(range(fewer))
+    records = read_run_records(sharded.lake, run.run_id, run.started_at)
+    assert {r.shard for r in records} <= set(range(fewer))
+    assert sum(r.accounts for r in records) == 45
+
+
 def test_only_a_shard_the_run_has(sharded: Workspace) -> None:
     run = run_plan.start_run(None, None)
     with pytest.raises(ConfigError, match=r"shard: 3 is not a shard of 3 \(0 to 2\)"):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from deltalake import DeltaTable
 from filelock import FileLock
 from prefect import get_client
 from prefect.client.schemas.sorting import FlowRunSort
@@ -151,6 +152,30 @@ def test_a_snapshot_waiting_on_a_rate_limit_reset_stops_on_a_signal(
     after = run_next("snapshot", env=environment)
     assert after.exit_code == 0, after.output
     assert "landed" in after.stdout
+
+
+def test_a_workers_shard_run_waiting_on_a_rate_limit_stops_on_sigterm(
+    workspace: Workspace, environment: dict[str, str]
+) -> None:
+    """A fanned-out run's shard (`snapshot_flow(shard=...)`, as a worker starts it) runs its
+    shard in the flow's own thread: the signal there must end its fetches' waits too."""
+    workspace.emulator.state.faults.add(Fault("x", "rate_limit", seconds=300))
+    run_id = "20261201T080000Z-worker"
+    flow = (
+        "from followerledger.flows.snapshot import snapshot_flow; "
+        f"snapshot_flow(shards=1, shard=0, run_id={run_id!r})"
+    )
+    run = Running(sys.executable, "-c", flow, env=environment)
+    run.wait_for("rate-limited (429), waiting")
+
+    code = run.stop(signal.SIGTERM)
+
+    assert code != 0, run.output
+    assert flow_run_state(run_id) == "CRASHED"
+    uri = workspace.lake.table_uri(OBSERVATIONS)
+    if DeltaTable.is_deltatable(uri):  # nothing of the stopped shard is visible
+        landed = DeltaTable(uri).to_pyarrow_table(columns=["run_id"]).column("run_id")
+        assert run_id not in landed.to_pylist()
 
 
 @pytest.mark.parametrize("command", ["refresh", "compact", "migrate"])

@@ -30,6 +30,7 @@ __all__ = [
     "ERROR_DETAILS",
     "ROW_GROUP_ROWS",
     "Landing",
+    "clear_shard",
     "landings",
     "read_error_details",
     "read_run_records",
@@ -221,6 +222,28 @@ def landings(
     finally:
         for landed in opened.values():
             landed.abort()
+
+
+def clear_shard(
+    lake: DeltaLake, platform: str, run_id: str, started_at: datetime, shard: ShardSpec
+) -> bool:
+    """Drop what an earlier landing of this run id left under this shard for a platform the
+    shard now has no account of (the run landed again in fewer shards, or after a watchlist
+    edit): its rows, then its record, each in one commit replacing them with nothing. Only
+    when the run log holds such a record under the run's start day (a run id landed for the
+    first time costs one small read); True when something was dropped."""
+    records = lake.read_run(RUN_LOG, run_id, started_at.date(), ["shard"], platform=platform)
+    shards = set(records.column("shard").to_pylist())
+    if shard.index == 0:
+        covered = any(s is None or s == 0 or s >= shard.count for s in shards)
+    else:
+        covered = shard.index in shards
+    if not covered:
+        return False
+    day = started_at.date()
+    replace_run(lake, OBSERVATIONS, platform, run_id, day, to_table([]), shard)
+    replace_run(lake, RUN_LOG, platform, run_id, day, run_log.RUN_LOG_SCHEMA.empty_table(), shard)
+    return True
 
 
 def write_run_record(

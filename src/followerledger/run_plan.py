@@ -261,7 +261,8 @@ def snapshot_shard(
     honour rate limits), the rows landed with a `Landing` per platform of this shard, each
     committed (replacing only this shard's earlier rows: a retry lands it again), and the
     shard's run record per platform written. A platform none of whose accounts fall in the
-    shard gets neither rows nor a record. A batch that fails to land (a `LakeError`, or the
+    shard gets neither rows nor a record, and loses what an earlier landing of the run id
+    left under this shard (`landing.clear_shard`). A batch that fails to land (a `LakeError`, or the
     run stopped) gives up the shard's uncommitted rows and is raised."""
     log = logger or logging.getLogger(__name__)
     sources = {
@@ -269,6 +270,9 @@ def snapshot_shard(
         for platform in run.platforms
         if plan_targets(run.watchlist, platform, None, shard)
     }
+    for platform in run.platforms:
+        if platform not in sources:
+            landing.clear_shard(run.lake, platform, run.run_id, run.started_at, shard)
     plan = plan_run(run.watchlist, sources, identities, run.settings, shard)
     for line in plan.lines:
         log.info("%s", line)
@@ -294,7 +298,10 @@ def snapshot_shard(
             try:
                 for future in concurrent.futures.as_completed(futures):
                     answered.append(future.result())
-            except BaseException:
+            except BaseException as error:
+                # A signal in this thread (a shard run on a worker runs here): the stop event
+                # first, so the fetches' waits end before the pool joins them.
+                stopping.stop_on(error)
                 for pending in futures:
                     pending.cancel()
                 raise
