@@ -14,7 +14,7 @@ import pytest
 from prefect import flow
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.objects import FlowRun
-from prefect.states import Completed, Crashed, Failed, Pending, Running
+from prefect.states import Completed, Crashed, Failed, Pending, Running, Scheduled
 
 from followerledger import fanout
 from followerledger.clock import utc_now
@@ -167,3 +167,52 @@ def test_a_pending_shard_no_worker_labelled_waits_five_windows_before_it_is_sile
     later.append(utc_now() + timedelta(minutes=6))
     assert runs.step() == {0}
     assert runs.abandoned == [(0, claimed, "its run stayed Pending for 300 s")]
+
+
+def test_a_shard_no_worker_takes_fails_the_run_with_one_line_saying_what_to_start(
+    client: SyncPrefectClient,
+) -> None:
+    later: list[datetime] = []
+
+    def clock() -> datetime:
+        return later[-1] if later else utc_now()
+
+    runs, _ = shard_runs(client, 2, clock)
+    for shard in (0, 1):
+        set_state(client, runs, shard, Scheduled())
+    set_state(client, runs, 1, Completed())
+    later.append(utc_now() + timedelta(minutes=4))
+    assert runs.step() == {0}  # waiting for a worker: not yet a failure
+    later.append(utc_now() + timedelta(minutes=6))
+    with pytest.raises(fanout.ShardFailed) as raised:
+        runs.step()
+    message = str(raised.value)
+    assert message.startswith(f"run {runs.plan.run_id}: shard 0 of 2: no worker took its run")
+    assert "prefect worker start --pool" in message
+    assert "\n" not in message
+
+
+def test_a_failed_run_cancels_its_shard_runs_still_going(client: SyncPrefectClient) -> None:
+    runs, _ = shard_runs(client, 3)
+    set_state(client, runs, 0, Running())
+    set_state(client, runs, 1, Completed())
+    set_state(client, runs, 2, Failed(message="x: counted nothing"))
+    with pytest.raises(fanout.ShardFailed):
+        runs.step()
+    runs.cancel_rest()  # what `run` does on its way out
+    states = {
+        shard: client.read_flow_run(attempt.flow_run_id).state
+        for shard, attempt in runs.current.items()
+    }
+    assert states[0] is not None and states[0].name == "Cancelling"
+    assert states[1] is not None and states[1].is_completed()  # a final state is kept
+    assert states[2] is not None and states[2].is_failed()
+
+
+def test_a_deployment_not_on_the_server_is_one_line_saying_to_deploy(prefect_server: None) -> None:
+    with pytest.raises(fanout.ShardFailed) as raised:
+        fanout.submit_to_pool("snapshot/no-such-deployment", [])
+    assert str(raised.value) == (
+        "the deployment snapshot/no-such-deployment is not on the Prefect server: deploy it "
+        "first (make deploy, or followerledger deploy)"
+    )

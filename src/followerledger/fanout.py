@@ -37,7 +37,7 @@ from followerledger.run_plan import new_run_id
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
-    from prefect.client.schemas.objects import FlowRun, Worker
+    from prefect.client.schemas.objects import FlowRun, State, Worker
 
 __all__ = [
     "ATTEMPTS",
@@ -136,9 +136,17 @@ def submit_to_pool(name: str, requests: Sequence[ShardRequest]) -> list[FlowRun]
     each is linked to it as a subflow; one event loop, so their links' keys never clash."""
     from prefect.client.orchestration import get_client
     from prefect.deployments import arun_deployment
+    from prefect.exceptions import ObjectNotFound
 
     async def submit_all() -> list[FlowRun]:
         async with get_client() as client:
+            try:
+                await client.read_deployment_by_name(name)
+            except ObjectNotFound:
+                raise ShardFailed(
+                    f"the deployment {name} is not on the Prefect server: deploy it first "
+                    "(make deploy, or followerledger deploy)"
+                ) from None
             return list(
                 await asyncio.gather(
                     *(
@@ -218,16 +226,32 @@ class ShardRuns:
     def run(self, poll_seconds: float = POLL_SECONDS) -> None:
         """Submit every shard and wait until each has completed; resubmit a shard whose run
         crashed or went silent, up to `attempts` runs of it. Raises `ShardFailed` (the first
-        shard that failed, was cancelled or used its attempts up) or `stopping.Stopped`."""
+        shard that failed, was cancelled or used its attempts up) or `stopping.Stopped`;
+        either way the shard runs still going are cancelled first (`cancel_rest`)."""
         self.submit(*range(self.plan.shards))
         self.say(
             f"run {self.plan.run_id}: {self.plan.shards} shards submitted to {self.deployment}"
         )
-        while True:
-            pending = self.step()
-            if not pending:
-                return
-            stopping.sleep(poll_seconds)
+        try:
+            while True:
+                pending = self.step()
+                if not pending:
+                    return
+                stopping.sleep(poll_seconds)
+        except BaseException:
+            self.cancel_rest()
+            raise
+
+    def cancel_rest(self) -> None:
+        """Cancel every shard run not yet final: the run has failed or was stopped, so its
+        shards' rows would get no tail; their workers stop them (a shard's rows replace
+        themselves, so one that landed still leaves each account once)."""
+        from prefect.states import Cancelling
+
+        ids = [attempt.flow_run_id for attempt in self.current.values()]
+        for run in self._read_runs(ids).values():
+            if run.state is not None and not run.state.is_final():
+                self.client.set_flow_run_state(run.id, Cancelling(), force=True)
 
     def step(self) -> set[int]:
         """Read every current attempt's state once and act on it; the shards not done."""
@@ -250,6 +274,13 @@ class ShardRuns:
                     f"run {self.plan.run_id}: shard {shard} of {self.plan.shards} "
                     f"ended {state.name}: {_reason(state.message)}"
                 )
+            elif state.is_scheduled() and self._unclaimed(state):
+                pool = run.work_pool_name if run is not None else None
+                raise ShardFailed(
+                    f"run {self.plan.run_id}: shard {shard} of {self.plan.shards}: no worker "
+                    f"took its run in {UNCLAIMED_PENDING * self.stale_after.total_seconds():.0f}"
+                    f" s; start one: prefect worker start --pool {pool or 'followerledger'}"
+                )
             elif attempt.flow_run_id in silent:
                 why = silent[attempt.flow_run_id]
                 self._mark_crashed(attempt.flow_run_id, why)
@@ -258,6 +289,12 @@ class ShardRuns:
             else:
                 pending.add(shard)
         return pending
+
+    def _unclaimed(self, state: State) -> bool:
+        """Scheduled (or Late) for `UNCLAIMED_PENDING` times `stale_after`: no worker polls
+        the pool's queue, and waiting longer would block every later run of the schedule."""
+        since = self.clock() - UNCLAIMED_PENDING * self.stale_after
+        return state.timestamp is not None and state.timestamp < since
 
     def _again(self, attempt: _Attempt, why: str) -> None:
         self.abandoned.append((attempt.shard, attempt.flow_run_id, why))
