@@ -204,9 +204,12 @@ def test_a_failed_run_cancels_its_shard_runs_still_going(client: SyncPrefectClie
         shard: client.read_flow_run(attempt.flow_run_id).state
         for shard, attempt in runs.current.items()
     }
-    assert states[0] is not None and states[0].name == "Cancelling"
-    assert states[1] is not None and states[1].is_completed()  # a final state is kept
-    assert states[2] is not None and states[2].is_failed()
+    assert states[0] is not None
+    assert states[0].name == "Cancelling"
+    assert states[1] is not None
+    assert states[1].is_completed()  # a final state is kept
+    assert states[2] is not None
+    assert states[2].is_failed()
 
 
 def test_a_deployment_not_on_the_server_is_one_line_saying_to_deploy(prefect_server: None) -> None:

@@ -1,9 +1,10 @@
 """Landing: a snapshot run's rows streamed into the lake's observations table as their
-batches arrive, one commit per platform per run, nothing visible before it.
+batches arrive, one commit per platform per run (per shard of it, in a sharded run),
+nothing visible before it.
 
 A run's rows go to the Delta table's partition of the run's UTC start date; a commit replaces
-exactly this run's earlier rows of that platform, whatever their date (a re-run of a run id
-never doubles it), and a killed run leaves only data files no version names, which `vacuum`
+exactly this run's earlier rows of that platform (of that shard), whatever their date (a
+re-run of a run id never doubles it), and a killed run leaves only data files no version names, which `vacuum`
 removes.
 """
 
