@@ -61,6 +61,7 @@ def _run_table(run_id: str, when: datetime, accounts: int) -> pa.Table:
         "detail": [None] * accounts,
         "source": ["api"] * accounts,
         "requested_handle": [f"account{i}" for i in range(accounts)],
+        "shard": [None] * accounts,
     }
     return pa.table(columns, schema=OBSERVATION_SCHEMA)
 

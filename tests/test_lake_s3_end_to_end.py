@@ -9,7 +9,9 @@ import asyncio
 import itertools
 import json
 import multiprocessing
+import socket
 import sys
+import urllib.parse
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -295,13 +297,18 @@ def test_a_kill_during_a_commit_leaves_the_table_as_it_was(
 @pytest.mark.prefect
 @pytest.mark.usefixtures("prefect_server")
 def test_a_store_gone_away_is_one_line_for_every_writing_command(
-    s3: S3Warehouse, workspace: Workspace
+    s3: S3Warehouse, workspace: Workspace, request: pytest.FixtureRequest
 ) -> None:
     assert s3_landing.land("x", "before", 10) is not None
     csv = workspace.root / "history.csv"
     history_csv(csv)
     server_url = s3.url
     s3.server.stop()
+    # Hold the port (bound, never listening), so that no other test's server takes it while
+    # this one checks a store that went away: connections are refused, as they would be.
+    held = socket.socket()
+    held.bind(("127.0.0.1", urllib.parse.urlsplit(server_url).port or 0))
+    request.addfinalizer(held.close)
     with pytest.raises(DeltaLakeError) as raised:
         s3_landing.land("x", "after", 10)
     text = str(raised.value)
