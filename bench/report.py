@@ -59,6 +59,8 @@ def write_run_log(bench: BenchLake) -> None:
                     0 as not_found, 0 as suspended, 0 as deactivated, 0 as protected,
                     0 as hidden, 0 as error,
                     'emulator' as source,
+                    null as shard,
+                    null as credential,
                     cast(run_at as date) as date
                 from (
                     select $start + to_hours(hour) as run_at
