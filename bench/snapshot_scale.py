@@ -58,6 +58,8 @@ TARGET: Final = 1.2
 #: Accounts of the scale runs (a quarter per platform); `--quick` keeps them small.
 SIZES: Final = (10_000, 100_000, 1_000_000)
 QUICK_SIZES: Final = (200, 2_000)
+#: The scale runs' sizes, comma-separated, instead of `SIZES` (e.g. `10000,100000`).
+SIZES_ENV: Final = "FOLLOWERLEDGER_BENCH_SIZES"
 BATCHES: Final = {
     "x": X_BATCH,
     "bluesky": BLUESKY_BATCH,
@@ -295,7 +297,12 @@ def memory_line(size: int, report: dict[str, Any]) -> str:
 
 def run(quick: bool = False) -> dict[str, Any]:
     """Print and return the figures."""
-    sizes = QUICK_SIZES if quick else SIZES
+    chosen = os.environ.get(SIZES_ENV)
+    sizes = (
+        tuple(int(size) for size in chosen.split(","))
+        if chosen
+        else (QUICK_SIZES if quick else SIZES)
+    )
     memory_sizes = memory_sizes_for(quick)
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as folder:
