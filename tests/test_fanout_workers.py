@@ -313,6 +313,12 @@ def test_eight_shards_on_two_workers_and_a_worker_killed_mid_shard(pool: Pool) -
                 time.sleep(0.2)
             killed = dying.kill()
             assert killed, dying.output
+            # A worker may take a shard run before the parent's line naming the run reached
+            # its log (a busy machine): wait for the line.
+            while parent.run_id is None:
+                assert time.monotonic() < deadline, parent.output
+                assert parent.process.poll() is None, parent.output
+                time.sleep(0.2)
             run_id = parent.run_id
             assert run_id is not None, parent.output
             halfway = Counter(shard for shard, _, _ in pool.rows(run_id))
