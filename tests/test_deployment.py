@@ -245,8 +245,10 @@ def test_cancelling_a_deployed_run_stops_it_mid_wait(deployed: Deployed) -> None
         sent = time.monotonic()
         cancelled = deployed.run("prefect", "flow-run", "cancel", str(run.id))
         assert cancelled.returncode == 0, cancelled.stdout + cancelled.stderr
-        # The worker's grace before it kills a run that ignores SIGTERM is 30 s.
-        worker.wait_for(f"Cancelled flow run '{name}'", timeout=20)
+        # The worker's grace before it kills a run that ignores SIGTERM is 30 s: a run that
+        # ends before it stopped on its own (on a loaded machine the worker's report of it
+        # took over 20 s in the full suite, though the run crashed 2 s after the cancel).
+        worker.wait_for(f"Cancelled flow run '{name}'", timeout=28)
         print(f"deployed run cancelled {time.monotonic() - sent:.2f} s after the cancel command")
         state = deployed.flow_run(name).state
         assert state is not None
