@@ -169,3 +169,15 @@ def test_a_watchlist_given_accounts_keeps_them_as_columns(tmp_path: Path) -> Non
     assert watchlist.for_platform("x") == [given_accounts[0], given_accounts[2]]
     with pytest.raises(IndexError):
         watchlist.accounts[len(given_accounts)]
+
+
+def test_count_is_the_length_of_for_platform_without_building_accounts(tmp_path: Path) -> None:
+    path = tmp_path / "watchlist.yaml"
+    path.write_text(
+        "brands:\n  A:\n    x: [one, two]\n    bluesky: [one.bsky.social]\n  B:\n    x: [three]\n",
+        encoding="utf-8",
+    )
+    watchlist = load_watchlist(path)
+    for platform in ("x", "bluesky", "mastodon", "youtube"):
+        assert watchlist.count(platform) == len(watchlist.for_platform(platform))
+    assert watchlist.count("x") == 3

@@ -4,8 +4,8 @@ nothing visible before it.
 
 A run's rows go to the Delta table's partition of the run's UTC start date; a commit replaces
 exactly this run's earlier rows of that platform (of that shard), whatever their date (a
-re-run of a run id never doubles it), and a killed run leaves only data files no version names, which `vacuum`
-removes.
+re-run of a run id never doubles it), and a killed run leaves only data files no version
+names, which `vacuum` removes.
 """
 
 from __future__ import annotations

@@ -116,7 +116,7 @@ def shard_count(run: StartedRun, shards: int | str | None = None) -> int:
         raise ConfigError(f"shards: {error}") from None
     if wanted != AUTO:
         return int(wanted)
-    accounts = sum(len(run.watchlist.for_platform(p)) for p in run.platforms)
+    accounts = sum(run.watchlist.count(p) for p in run.platforms)
     credentials = max((credential_count(run.settings, p) for p in run.platforms), default=1)
     return max(auto_shards(accounts), credentials)
 
@@ -168,19 +168,18 @@ class RunPlan:
 
 
 def plan_run(
-    watchlist: Watchlist,
+    targets_of: Mapping[str, Sequence[Target]],
     sources: Mapping[str, PlatformSource],
-    identities: Mapping[tuple[str, str], str],
     settings: Settings,
     shard: ShardSpec | None = None,
 ) -> RunPlan:
-    """Plan every platform's batches (of one shard, when given; by id where the handle
-    resolved before)."""
+    """Plan every source's platform's batches from its targets (`plan_targets`: of one
+    shard, when given; by id where the handle resolved before)."""
     batches: dict[str, list[list[Target]]] = {}
     requests: dict[RatePolicy, int] = {}
     lines = []
     for platform, source in sources.items():
-        targets = plan_targets(watchlist, platform, identities, shard)
+        targets = targets_of[platform]
         batches[platform] = plan_batches(source, targets)
         credential = credential_of(settings, platform, shard)
         requests.update(planned_requests(platform, batches[platform], settings, credential))
@@ -265,15 +264,17 @@ def snapshot_shard(
     left under this shard (`landing.clear_shard`). A batch that fails to land (a `LakeError`, or the
     run stopped) gives up the shard's uncommitted rows and is raised."""
     log = logger or logging.getLogger(__name__)
+    # Each platform's accounts of this shard, hashed once: they decide its sources and plan.
+    targets = {p: plan_targets(run.watchlist, p, identities, shard) for p in run.platforms}
     sources = {
         platform: _shard_source(run, platform, shard, budgets, log)
         for platform in run.platforms
-        if plan_targets(run.watchlist, platform, None, shard)
+        if targets[platform]
     }
     for platform in run.platforms:
         if platform not in sources:
             landing.clear_shard(run.lake, platform, run.run_id, run.started_at, shard)
-    plan = plan_run(run.watchlist, sources, identities, run.settings, shard)
+    plan = plan_run(targets, sources, run.settings, shard)
     for line in plan.lines:
         log.info("%s", line)
     budgets.reserve(plan.requests)

@@ -73,6 +73,15 @@ class Watchlist:
         """The accounts watched on one platform, in file order."""
         return [account for account in self.accounts if account.platform == platform]
 
+    def count(self, platform: str) -> int:
+        """How many accounts are watched on one platform, read from the columns (no account
+        is built)."""
+        columns = self._columns()
+        if platform not in columns.platforms:
+            return 0
+        wanted = columns.platforms.index(platform)
+        return sum(1 for index in columns.platform_of if index == wanted)
+
     @property
     def platforms(self) -> tuple[Platform, ...]:
         """Platforms with at least one watched account, in canonical order."""
