@@ -84,6 +84,28 @@ class FakeClock:
         self.now += timedelta(seconds=seconds)
 
 
+@pytest.fixture(autouse=True)
+def environment_kept() -> Iterator[None]:
+    """Fail a test that leaves the process environment changed (`monkeypatch` undoes its own
+    first): whatever runs after it in this worker, above all the processes later tests start,
+    would inherit it. A command run in-process set Prefect's console level to WARNING once,
+    and a worker started tests later never printed that it had cancelled a run."""
+    before = dict(os.environ)
+    yield
+    changed = sorted(
+        name
+        for name in set(before) | set(os.environ)
+        if before.get(name) != os.environ.get(name) and name != "PYTEST_CURRENT_TEST"
+    )
+    for name in changed:
+        if name in before:
+            os.environ[name] = before[name]
+        else:
+            del os.environ[name]
+    if changed:
+        pytest.fail(f"the test left the environment changed: {', '.join(changed)}")
+
+
 @pytest.fixture
 def fake_clock() -> FakeClock:
     return FakeClock()

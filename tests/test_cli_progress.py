@@ -48,9 +48,6 @@ def environment(**changes: str | None) -> dict[str, str]:
     """This test's environment (the workspace's settings) with `changes` (None: unset)."""
     base = {**os.environ, "COLUMNS": "160"}
     base.pop("PREFECT_API_URL", None)
-    # What an in-process command of an earlier test (CliRunner) left in this environment: the
-    # console level is the command's own choice, which this file tests.
-    base.pop("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", None)
     for name, value in changes.items():
         if value is None:
             base.pop(name, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from click.testing import CliRunner
 
 from followerledger.cli import main
 from followerledger.settings import SettingsError, load_settings
+from tests.conftest import Workspace
 
 #: (variable, a value it cannot take). Each value holds "sekrit": it must never be echoed,
 #: since a misplaced token could land in any variable.
@@ -128,3 +130,20 @@ def test_query_and_settings_reject_the_same_warehouse(
         warehouse_location()
     assert str(from_settings.value) == str(from_location.value)
     assert str(from_location.value).startswith("FOLLOWERLEDGER_WAREHOUSE: must ")
+
+
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_server")
+def test_a_command_run_in_this_process_leaves_the_environment_as_it_found_it(
+    workspace: Workspace,
+) -> None:
+    """A command sets what its own process needs (Prefect's console level, telemetry off, the
+    API URL); run in-process (a test's CliRunner, a notebook calling `main`), none of it may
+    reach what runs after it: a worker started later with a WARNING console level never
+    printed that it cancelled a run."""
+    before = dict(os.environ)
+    result = CliRunner().invoke(main, ["snapshot", "--platform", "bluesky"])
+    assert result.exit_code == 0, result.output
+    after = dict(os.environ)
+    assert {k: v for k, v in after.items() if before.get(k) != v} == {}
+    assert sorted(set(before) - set(after)) == []

@@ -109,8 +109,11 @@ def _quiet_prefect(verbose: bool) -> None:
         from prefect.logging.handlers import PrefectConsoleHandler
 
         level = logging.getLevelName(os.environ[PREFECT_CONSOLE_LEVEL].upper())
+        context = click.get_current_context(silent=True)
         for handler in logging.getLogger().handlers:
             if isinstance(handler, PrefectConsoleHandler) and isinstance(level, int):
+                if context is not None:
+                    context.call_on_close(functools.partial(handler.setLevel, handler.level))
                 handler.setLevel(max(handler.level, level))
 
 
@@ -118,10 +121,28 @@ class _Commands(click.Group):
     """The command group: a bad setting, wherever a command reads it, is one line, exit 2."""
 
     def invoke(self, ctx: click.Context) -> object:
-        try:
-            return super().invoke(ctx)
-        except ConfigError as error:
-            fail(str(error))
+        with _environment_kept():
+            try:
+                return super().invoke(ctx)
+            except ConfigError as error:
+                fail(str(error))
+
+
+@contextlib.contextmanager
+def _environment_kept() -> Iterator[None]:
+    """The process environment as it was before the block: what a command sets for itself
+    (Prefect's console level, telemetry off, the server's URL) must not outlive it when it runs
+    inside a longer-lived process (`main` called in a notebook, a test's CliRunner), where a
+    worker started later would inherit it."""
+    before = dict(os.environ)
+    try:
+        yield
+    finally:
+        for name in set(os.environ) - set(before):
+            del os.environ[name]
+        for name, value in before.items():
+            if os.environ.get(name) != value:
+                os.environ[name] = value
 
 
 @click.group(cls=_Commands)
