@@ -47,7 +47,7 @@ from followerledger.layout import WarehouseLayout
 from followerledger.models.duckdb_sql import connect, snapshot_relation
 from followerledger.observation import Observation
 from followerledger.run_log import Usage
-from tests.test_delta_lake import STREAM_UNTIL_KILLED, files_on_disk, s3_lake  # noqa: F401 (fixture)
+from tests.test_delta_lake import files_on_disk, kill_mid_commit, s3_lake  # noqa: F401 (fixture)
 
 #: "Now" for every test: days before 2026-11-10 are closed.
 NOW = datetime(2026, 11, 10, 12, tzinfo=UTC)
@@ -199,22 +199,11 @@ def test_a_relation_of_the_version_before_reads_through_the_grace_and_vacuum_0_r
 
 
 def test_orphans_stay_until_they_are_older_than_a_run_can_last_even_with_grace_0(
-    lake: DeltaLake,
+    lake: DeltaLake, tmp_path: Path
 ) -> None:
     root = Path(lake.table_uri(OBSERVATIONS))
     before = files_on_disk(root)
-    child = subprocess.Popen(
-        [sys.executable, "-c", STREAM_UNTIL_KILLED, lake.root], cwd=Path(__file__).parent.parent
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while len(files_on_disk(root) - before) < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
-    finally:
-        child.kill()
-        child.wait()
-    assert child.returncode == -signal.SIGKILL
-    orphans = files_on_disk(root) - before
+    orphans = kill_mid_commit(lake, tmp_path)
     assert len(orphans) >= 2
     rows = table_rows(lake, OBSERVATIONS)
 

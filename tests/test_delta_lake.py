@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import errno
 import multiprocessing
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -42,6 +44,7 @@ from followerledger.landing import Landing, landings, write_observations, write_
 from followerledger.layout import WarehouseLayout
 from followerledger.models.duckdb_sql import connect, snapshot_comment, snapshot_relation
 from followerledger.observation import Observation, to_table
+from followerledger.pause import PAUSE_AT, PAUSE_SIGNAL
 from followerledger.run_log import RunRecord, Usage
 from tests.analyst import AnalystSession
 from tests.moto_server import create_bucket, endpoint, moto_s3, use_s3
@@ -154,22 +157,55 @@ def test_a_landing_from_threads_is_one_version_invisible_until_commit(lake: Delt
         landing.add(rows(1))
 
 
-def test_nothing_is_visible_while_a_long_stream_writes_its_files(
-    lake: DeltaLake, tmp_path: Path
+def test_a_long_landing_stages_its_rows_outside_the_table_until_its_commit(
+    lake: DeltaLake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = Path(lake.table_uri(OBSERVATIONS))
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(staging))
     writer = DeltaRunWriter(lake, OBSERVATIONS, "x", "big", DAY, target_file_size=1 << 16)
     big = [dataclasses.replace(row, run_id="big") for row in rows(2_000)]
     table = to_table(big)
     for _ in range(30):
         writer.write(table)
-    assert _eventually(lambda: len(files_on_disk(root)) > 0)
+    assert files_on_disk(root) == set()
     assert version(lake) == 0
-    assert DeltaTable(str(root)).to_pyarrow_table().num_rows == 0
+    # An unlinked file: nothing is left behind in TMPDIR, however the process ends.
+    assert list(staging.iterdir()) == []
     assert writer.commit() == 1
     snapshot = lake.snapshot(OBSERVATIONS)
     assert snapshot.rows == 60_000
     assert len(snapshot.files) > 1  # rolled over at the target size: memory stays flat
+
+
+def test_many_long_landings_at_once_each_commit_while_the_others_wait_for_rows(
+    lake: DeltaLake,
+) -> None:
+    """A 1,000,000-account snapshot stalled: its 32 landings (8 shards of 4 platforms) each
+    streamed into a write of its own, and a write waiting for its next rows held one of
+    delta-rs's worker threads (as many as cores), so that with more long landings than cores
+    none could finish. Here eight landings are open and only the last is fed."""
+    table = to_table([dataclasses.replace(row, run_id="run-7") for row in rows(20_000)])
+    writers: list[DeltaRunWriter] = []
+    result: list[int] = []
+
+    def land() -> None:
+        # Opened here too: with the old writer, opening a table could wait for a worker thread.
+        writers.extend(DeltaRunWriter(lake, OBSERVATIONS, "x", f"run-{i}", DAY) for i in range(8))
+        for _ in range(6):
+            writers[-1].write(table)
+        result.append(writers[-1].commit())
+
+    worker = threading.Thread(target=land, daemon=True)
+    worker.start()
+    worker.join(timeout=120)  # a deadlock bound, not a speed
+    # Given up each on a thread of its own: a stalled write may never end.
+    for writer in writers[:-1]:
+        threading.Thread(target=writer.abort, daemon=True).start()
+    assert not worker.is_alive(), "the fed landing never committed while seven others were open"
+    assert result == [1]
+    assert lake.snapshot(OBSERVATIONS).rows == 120_000
 
 
 def test_a_rerun_replaces_exactly_its_own_rows_in_one_version(lake: DeltaLake) -> None:
@@ -234,7 +270,7 @@ def test_a_landing_refuses_rows_of_another_run_or_platform(lake: DeltaLake) -> N
     assert version(lake) == 0
 
 
-def test_an_aborted_landing_makes_no_version_and_vacuum_removes_its_files(
+def test_an_aborted_landing_makes_no_version_and_leaves_no_file(
     lake: DeltaLake,
 ) -> None:
     kept = Landing(lake, "x", "run-1", AT)
@@ -246,11 +282,8 @@ def test_an_aborted_landing_makes_no_version_and_vacuum_removes_its_files(
     table = to_table(rows(2_000))
     for _ in range(20):
         writer.write(table)
-    assert _eventually(lambda: len(files_on_disk(root) - before) > 0)
     writer.abort()
-    orphans = files_on_disk(root) - before
-    assert orphans
-    assert orphans.isdisjoint(referenced(lake))
+    assert files_on_disk(root) == before  # staged outside the table: nothing to vacuum
     assert version(lake) == 1
     assert table_rows(lake) == expected(rows(3))
     with pytest.raises(DeltaLakeError, match="already ended"):
@@ -260,45 +293,54 @@ def test_an_aborted_landing_makes_no_version_and_vacuum_removes_its_files(
     landing.add(rows(4, platform="y"))
     landing.abort()
     assert version(lake) == 1
-    # Zero retention only in a test: a live writer's files are not in the log yet.
-    removed = lake.vacuum(OBSERVATIONS, retention_hours=0)
-    assert orphans <= set(removed)
-    assert files_on_disk(root) == referenced(lake)
+    assert files_on_disk(root) == before
     assert table_rows(lake) == expected(rows(3))
 
 
-STREAM_UNTIL_KILLED = """
+COMMIT_UNTIL_KILLED = """
 import sys
+import tempfile
 from followerledger.delta_lake import OBSERVATIONS, DeltaLake
 from followerledger.delta_writer import DeltaRunWriter
 from tests.test_delta_lake import DAY, rows
 from followerledger.observation import to_table
 writer = DeltaRunWriter(DeltaLake(sys.argv[1]), OBSERVATIONS, "x", "killed", DAY, 1 << 16)
 table = to_table(rows(2_000, run_id="killed"))
-while True:
+for _ in range(40):
     writer.write(table)
+writer.commit()  # paused mid-stream (FOLLOWERLEDGER_TEST_PAUSE_AT) until killed
 """
 
 
-def test_a_writer_killed_mid_stream_leaves_only_files_vacuum_removes(
-    lake: DeltaLake,
-) -> None:
-    kept = Landing(lake, "x", "run-1", AT)
-    kept.add(rows(3))
-    kept.commit()
+def kill_mid_commit(lake: DeltaLake, folder: Path) -> set[str]:
+    """SIGKILL a process whose one long commit to the observations table has written data
+    files but made no version; returns those files (none of them named by the log)."""
     root = Path(lake.table_uri(OBSERVATIONS))
     before = files_on_disk(root)
+    paused = folder / "paused"
     child = subprocess.Popen(
-        [sys.executable, "-c", STREAM_UNTIL_KILLED, lake.root],
+        [sys.executable, "-c", COMMIT_UNTIL_KILLED, lake.root],
         cwd=Path(__file__).parent.parent,
+        env={**os.environ, PAUSE_AT: "delta-write@30", PAUSE_SIGNAL: str(paused)},
     )
     try:
+        assert _eventually(paused.exists, timeout=60)
         assert _eventually(lambda: len(files_on_disk(root) - before) >= 2, timeout=60)
     finally:
         child.kill()
         child.wait()
     assert child.returncode == -signal.SIGKILL
-    orphans = files_on_disk(root) - before
+    return files_on_disk(root) - before
+
+
+def test_a_writer_killed_mid_commit_leaves_only_files_vacuum_removes(
+    lake: DeltaLake, tmp_path: Path
+) -> None:
+    kept = Landing(lake, "x", "run-1", AT)
+    kept.add(rows(3))
+    kept.commit()
+    root = Path(lake.table_uri(OBSERVATIONS))
+    orphans = kill_mid_commit(lake, tmp_path)
     assert version(lake) == 1
     assert table_rows(lake) == expected(rows(3))
     assert orphans.isdisjoint(referenced(lake))
@@ -425,22 +467,22 @@ def test_writers_racing_to_create_a_table_share_version_0(tmp_path: Path) -> Non
     assert DeltaTable(lake.table_uri(OBSERVATIONS)).version() == 0
 
 
-def test_a_writer_that_fails_mid_stream_stops_the_landing_without_hanging(
+def test_a_landing_whose_staging_fails_stops_and_keeps_nothing(
     lake: DeltaLake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def failing_write(table: object, reader: pa.RecordBatchReader, **options: object) -> None:
-        reader.read_next_batch()
-        raise OSError("disk full")
+    written: list[int] = []
 
-    monkeypatch.setattr(delta_writer, "write_deltalake", failing_write)
+    def disk_full(self: pq.ParquetWriter, table: pa.Table, **options: object) -> None:
+        written.append(table.num_rows)
+        if len(written) > 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", disk_full)
     landing = Landing(lake, "x", "run-1", AT, row_group_rows=1)
-
-    def add_more_than_the_queue_holds() -> None:
-        for _ in range(delta_writer.QUEUED_GROUPS + 3):
-            landing.add(rows(1))
-
-    with pytest.raises(DeltaLakeError, match="the writer stopped"):
-        add_more_than_the_queue_holds()
+    landing.add(rows(1))
+    landing.add(rows(1))
+    with pytest.raises(DeltaLakeError, match=r"staging its rows failed .*TMPDIR"):
+        landing.add(rows(1))
     with pytest.raises(LakeError, match="an earlier write failed"):
         landing.add(rows(1))
     with pytest.raises(LakeError, match="an earlier write failed"):

@@ -1,6 +1,7 @@
-"""Landing: a snapshot run's rows streamed into the lake's observations table as their
-batches arrive, one commit per platform per run (per shard of it, in a sharded run),
-nothing visible before it.
+"""Landing: a snapshot run's rows handed on as their batches arrive (held in memory up to a
+buffer, then staged outside the table by `DeltaRunWriter`), one commit to the lake's
+observations table per platform per run (per shard of it, in a sharded run), nothing visible
+before it.
 
 A run's rows go to the Delta table's partition of the run's UTC start date; a commit replaces
 exactly this run's earlier rows of that platform (of that shard), whatever their date (a
@@ -48,11 +49,11 @@ ERROR_DETAILS: Final = 20
 
 
 class Landing:
-    """One platform's rows of a run, streamed into the observations table as one version.
+    """One platform's rows of a run, landed in the observations table as one version.
 
     Batches are added from any thread; rows are buffered up to `row_group_rows`, then handed
-    to the run's `DeltaRunWriter` (started at the first full buffer), whose commit replaces
-    exactly this run's rows of this platform. Only counts stay in memory: rows per
+    to the run's `DeltaRunWriter` (started at the first full buffer; it stages them), whose
+    commit replaces exactly this run's rows of this platform. Only counts stay in memory: rows per
     status, where they came from, and how often the first `ERROR_DETAILS` distinct error
     details occurred. A row Arrow cannot convert is landed as an `error` row naming the field
     (`salvaged`), so one bad value never loses the run. Every row must carry
