@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-from followerledger import landing, progress, run_plan
+from followerledger import landing, progress, run_plan, shards
 from followerledger.cli import main
 from followerledger.configured_refresh import refresh_configured
 from followerledger.delta_lake import OBSERVATIONS, RUN_LOG
@@ -35,9 +35,10 @@ from followerledger.landing import read_run_records
 from followerledger.run_log import combined
 from followerledger.run_summary import of_run
 from followerledger.settings import load_settings
-from followerledger.shards import ShardSpec, auto_shards, parse_shards, shard_of
+from followerledger.shards import ShardAssignment, ShardSpec, auto_shards, parse_shards, shard_of
 from followerledger.sources.prefect_budgets import LocalBudgets
-from followerledger.watchlist import load_watchlist, normalize_handle
+from followerledger.watchlist import WatchedAccount, load_watchlist, normalize_handle
+from followerledger.watchlist.accounts import WatchedAccounts
 from tests.conftest import Workspace
 
 keys = st.text(st.characters(codec="utf-8"), min_size=1, max_size=40)
@@ -78,6 +79,37 @@ def test_accounts_spread_over_the_shards() -> None:
     counts = Counter(shard_of("bluesky", f"acct{i}.example.com", 4) for i in range(10_000))
     assert sorted(counts) == [0, 1, 2, 3]
     assert all(2_000 <= count <= 3_000 for count in counts.values())
+
+
+def test_the_runs_assignment_hashes_each_account_once_for_all_its_shards(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run's shards share one `ShardAssignment`: each platform's accounts are hashed once
+    (not once per shard), and each shard reads exactly the accounts `shard_of` puts in it."""
+    accounts = WatchedAccounts.of(
+        [WatchedAccount("Brand", "x", f"Acct{i}", None) for i in range(300)]
+        + [WatchedAccount("Brand", "bluesky", f"acct{i}.example.com", None) for i in range(100)]
+        + [WatchedAccount("Brand", "mastodon", f"u{i}@host{i % 7}.social", None) for i in range(70)]
+    )
+    hashed = Counter[str]()
+
+    def counted(platform: str, key: str, count: int) -> int:
+        hashed[platform] += 1
+        return shard_of(platform, key, count)
+
+    monkeypatch.setattr(shards, "shard_of", counted)
+    assignment = ShardAssignment(accounts)
+    for platform in ("x", "bluesky", "mastodon"):
+        members = [assignment.members(platform, ShardSpec(k, 5)) for k in range(5)]
+        indexes = accounts.on_platform(platform)
+        assert sorted(i for shard in members for i in shard) == list(indexes)
+        for k, shard in enumerate(members):
+            assert all(shard_of(platform, accounts.key(i), 5) == k for i in shard)
+    assert hashed == {"x": 300, "bluesky": 100, "mastodon": 70}
+    # A pickled assignment (a worker's) keeps what was hashed and can still be asked.
+    again = pickle.loads(pickle.dumps(assignment))  # noqa: S301 (its own bytes)
+    assert again.members("x", ShardSpec(2, 5)) == assignment.members("x", ShardSpec(2, 5))
+    assert hashed["x"] == 300
 
 
 def test_auto_takes_one_shard_per_25000_accounts_from_1_to_8() -> None:

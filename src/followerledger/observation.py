@@ -112,7 +112,7 @@ def _timestamps(values: list[datetime]) -> pa.Array:
         if found is None:
             found = seen[value] = round(value.timestamp() * 1_000_000)
         micros.append(found)
-    return pa.array(micros, pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+    return pa.array(micros, pa.timestamp("us", tz="UTC"))
 
 
 #: Half of a UTF-16 surrogate pair: a Python string may hold one (JSON's `"\\ud83d"`), UTF-8

@@ -27,7 +27,7 @@ from followerledger.observation import Observation
 from followerledger.run_log import RunRecord
 from followerledger.secret_blocks import with_secret_blocks
 from followerledger.settings import Settings, load_settings
-from followerledger.shards import AUTO, ShardSpec, auto_shards, parse_shards, shard_of
+from followerledger.shards import AUTO, ShardAssignment, ShardSpec, auto_shards, parse_shards
 from followerledger.sources import (
     build_source,
     credential_count,
@@ -37,7 +37,8 @@ from followerledger.sources import (
 from followerledger.sources.base import PlatformSource, Target
 from followerledger.sources.http import Logger
 from followerledger.sources.throttle import RatePolicy, Throttle
-from followerledger.watchlist import Watchlist, load_watchlist, normalize_handle
+from followerledger.watchlist import Watchlist, load_watchlist
+from followerledger.watchlist.accounts import WatchedAccounts
 
 __all__ = [
     "Budgets",
@@ -79,6 +80,8 @@ class StartedRun:
     run_id: str
     started_at: datetime
     platforms: tuple[str, ...]
+    #: Which accounts fall in which shard, hashed once for all the run's shards.
+    assignment: ShardAssignment
 
 
 def start_run(
@@ -102,7 +105,9 @@ def start_run(
     sweep_warehouse(layout)
     lake.upgrade()
     run_id = run_id or new_run_id(started_at)
-    return StartedRun(settings, watchlist, layout, lake, run_id, started_at, chosen)
+    assert isinstance(watchlist.accounts, WatchedAccounts)
+    assignment = ShardAssignment(watchlist.accounts)
+    return StartedRun(settings, watchlist, layout, lake, run_id, started_at, chosen, assignment)
 
 
 def shard_count(run: StartedRun, shards: int | str | None = None) -> int:
@@ -139,17 +144,19 @@ def plan_targets(
     platform: str,
     identities: Mapping[tuple[str, str], str] | None = None,
     shard: ShardSpec | None = None,
+    assignment: ShardAssignment | None = None,
 ) -> list[Target]:
-    """The watched accounts of one platform (of one shard, when given), each with its stable
-    id when already known."""
+    """The watched accounts of one platform (of one shard, when given, as `assignment`
+    hashed them: the run's, shared by its shards), each with its stable id when already
+    known. No `WatchedAccount` is built: a handle and its key are read from the columns."""
     known = identities or {}
-    targets = []
-    for account in watchlist.for_platform(platform):
-        key = normalize_handle(platform, account.handle)
-        if shard is not None and shard_of(platform, key, shard.count) != shard.index:
-            continue
-        targets.append(Target(account.handle, known.get((platform, key))))
-    return targets
+    accounts = watchlist.accounts
+    assert isinstance(accounts, WatchedAccounts)  # Watchlist holds its accounts as columns
+    if shard is None:
+        indexes = accounts.on_platform(platform)
+    else:
+        indexes = (assignment or ShardAssignment(accounts)).members(platform, shard)
+    return [Target(accounts.handle(i), known.get((platform, accounts.key(i)))) for i in indexes]
 
 
 def plan_batches(source: PlatformSource, targets: Sequence[Target]) -> list[list[Target]]:
@@ -265,7 +272,9 @@ def snapshot_shard(
     run stopped) gives up the shard's uncommitted rows and is raised."""
     log = logger or logging.getLogger(__name__)
     # Each platform's accounts of this shard, hashed once: they decide its sources and plan.
-    targets = {p: plan_targets(run.watchlist, p, identities, shard) for p in run.platforms}
+    targets = {
+        p: plan_targets(run.watchlist, p, identities, shard, run.assignment) for p in run.platforms
+    }
     sources = {
         platform: _shard_source(run, platform, shard, budgets, log)
         for platform in run.platforms

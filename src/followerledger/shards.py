@@ -13,12 +13,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
-from typing import Final
+import threading
+from array import array
+from typing import Any, Final, Protocol
 
 __all__ = [
     "AUTO",
     "AUTO_ACCOUNTS",
     "AUTO_MAX",
+    "ShardAssignment",
     "ShardSpec",
     "auto_shards",
     "parse_shards",
@@ -99,3 +102,39 @@ def parse_shards(value: object) -> str | int:
     if number < 1:
         raise ValueError("must be 'auto' or a whole number of 1 or more")
     return number
+
+
+class _Accounts(Protocol):
+    def on_platform(self, platform: str) -> array[int]: ...
+
+    def key(self, i: int) -> str: ...
+
+
+class ShardAssignment:
+    """Which watched accounts of each platform fall in each shard (`shard_of`), hashed once
+    per platform and shard count, by whichever shard asks first: a run's shards plan at once,
+    on threads, and each reads only its own accounts."""
+
+    def __init__(self, accounts: _Accounts) -> None:
+        self._accounts = accounts
+        self._members: dict[tuple[str, int], list[array[int]]] = {}
+        self._lock = threading.Lock()
+
+    def members(self, platform: str, shard: ShardSpec) -> array[int]:
+        """The indexes (in the watchlist's accounts) of a platform's accounts in `shard`."""
+        with self._lock:
+            found = self._members.get((platform, shard.count))
+            if found is None:
+                found = [array("i") for _ in range(shard.count)]
+                for i in self._accounts.on_platform(platform):
+                    found[shard_of(platform, self._accounts.key(i), shard.count)].append(i)
+                self._members[(platform, shard.count)] = found
+            return found[shard.index]
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A lock does not pickle; what was hashed is worth keeping.
+        return {"_accounts": self._accounts, "_members": self._members}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()

@@ -138,6 +138,26 @@ class WatchedAccounts(Sequence[WatchedAccount]):
         for start in range(0, len(self), _CHUNK):
             yield from self[start : start + _CHUNK]
 
+    def on_platform(self, platform: str) -> array[int]:
+        """The indexes of the accounts watched on one platform, in file order (none built)."""
+        c = self._columns
+        if platform not in c.platforms:
+            return array("i")
+        wanted = c.platforms.index(platform)
+        return array("i", (i for i, p in enumerate(c.platform_of) if p == wanted))
+
+    def handle(self, i: int) -> str:
+        """Account `i`'s handle as written (no account built)."""
+        c = self._columns
+        return c.handles[c.handle_offsets[i] : c.handle_offsets[i + 1]].decode(
+            "utf-8", "surrogatepass"
+        )
+
+    def key(self, i: int) -> str:
+        """Account `i`'s handle as compared on its platform (`normalize_handle`)."""
+        c = self._columns
+        return c.keys[c.key_offsets[i] : c.key_offsets[i + 1]].decode("utf-8", "surrogatepass")
+
     def keys(self) -> Iterator[tuple[Platform, str]]:
         """(platform, handle key) of every account, in file order, without building them."""
         c = self._columns
