@@ -11,7 +11,6 @@ import json
 import multiprocessing
 import socket
 import sys
-import urllib.parse
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -297,18 +296,22 @@ def test_a_kill_during_a_commit_leaves_the_table_as_it_was(
 @pytest.mark.prefect
 @pytest.mark.usefixtures("prefect_server")
 def test_a_store_gone_away_is_one_line_for_every_writing_command(
-    s3: S3Warehouse, workspace: Workspace, request: pytest.FixtureRequest
+    s3: S3Warehouse,
+    workspace: Workspace,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert s3_landing.land("x", "before", 10) is not None
     csv = workspace.root / "history.csv"
     history_csv(csv)
-    server_url = s3.url
-    s3.server.stop()
-    # Hold the port (bound, never listening), so that no other test's server takes it while
-    # this one checks a store that went away: connections are refused, as they would be.
+    # The store goes away: its endpoint becomes a port this test holds, bound and never
+    # listening, so connections are refused. (Stopping the server and binding its port after
+    # left a moment in which another test's moto server took the port, and answered 403.)
     held = socket.socket()
-    held.bind(("127.0.0.1", urllib.parse.urlsplit(server_url).port or 0))
+    held.bind(("127.0.0.1", 0))
     request.addfinalizer(held.close)
+    server_url = f"http://127.0.0.1:{held.getsockname()[1]}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", server_url)
     with pytest.raises(DeltaLakeError) as raised:
         s3_landing.land("x", "after", 10)
     text = str(raised.value)
