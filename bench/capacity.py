@@ -217,13 +217,16 @@ def _workers_line() -> list[str]:
         ""
         if size == TARGET_ACCOUNTS
         else f"; {TARGET_ACCOUNTS:,} would take about {estimate:.0f} s at that rate"
-        " (scaled, not measured: the 1M run stalled in this bench)"
+        " (scaled, not measured: no 1M run in this bench)"
     )
+    peak = figures.get(f"peak_rss_mb_scale_{size}")
+    memory = f", at a peak of {peak:,.0f} MB of memory" if peak is not None else ""
     if size == TARGET_ACCOUNTS:
         advice = (
-            f"so one worker's process covers {3600 / wall:.0f} times the hourly need: the "
-            "credentials above, not the workers, bound it; run two or more workers for "
-            "redundancy (a dead worker's shards are run again by the others)."
+            f"so one worker's process covers {3600 / wall:.0f} times the hourly need{memory}: "
+            "the credentials above, not the workers, bound it; run two or more workers for "
+            "redundancy (a dead worker's shards are run again by the others), or fan the run "
+            "out (`hourly-fanout`) so that no machine holds a million accounts' memory."
         )
     else:
         per_worker = size

@@ -1,5 +1,5 @@
 """A child process that lands one platform's rows of a run into the lake the environment
-names (`FOLLOWERLEDGER_LAKE`, the AWS_* variables), streamed through the writer thread, as
+names (`FOLLOWERLEDGER_LAKE`, the AWS_* variables), staged by its `DeltaRunWriter`, as
 `python -m tests.s3_landing <platform> <run_id> <rows>`: what the S3 kill test SIGKILLs at
 the `delta-commit` pause point."""
 
@@ -18,7 +18,7 @@ from followerledger.observation import Observation
 
 #: Every landing of this module starts at this moment (a kill and its re-run land one run).
 STARTED_AT: Final = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
-#: Small buffers, so a landing of a few hundred rows streams through the writer thread.
+#: Small buffers, so a landing of a few hundred rows is staged and streamed at its commit.
 ROW_GROUP_ROWS: Final = 50
 
 

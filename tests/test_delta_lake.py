@@ -25,7 +25,7 @@ import pytest
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
-from followerledger import delta_writer, landing, run_log
+from followerledger import delta_writer, landing, run_log, stopping
 from followerledger.catalog import STORAGE_VERSION
 from followerledger.delta_lake import (
     OBSERVATIONS,
@@ -144,7 +144,7 @@ def test_a_landing_from_threads_is_one_version_invisible_until_commit(lake: Delt
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
         counts = list(pool.map(landing.add, batches))
     assert counts == [{"ok": 8, "not_found": 2}] * 13
-    # Row groups have streamed to the writer thread, yet no version names them.
+    # Row groups have been staged, yet no version names them.
     assert landing._writer is not None
     assert version(lake) == 0
     assert table_rows(lake) == []
@@ -171,7 +171,10 @@ def test_a_long_landing_stages_its_rows_outside_the_table_until_its_commit(
         writer.write(table)
     assert files_on_disk(root) == set()
     assert version(lake) == 0
-    # An unlinked file: nothing is left behind in TMPDIR, however the process ends.
+    # In TMPDIR, and unlinked: nothing is left behind there, however the process ends.
+    staged = os.readlink(f"/proc/self/fd/{writer._staged.fileno()}")
+    assert staged.startswith(str(staging))
+    assert staged.endswith("(deleted)")
     assert list(staging.iterdir()) == []
     assert writer.commit() == 1
     snapshot = lake.snapshot(OBSERVATIONS)
@@ -229,11 +232,11 @@ def test_a_rerun_replaces_exactly_its_own_rows_in_one_version(lake: DeltaLake) -
     assert last["operationMetrics"]["num_removed_files"] == 1
 
 
-def test_a_run_that_fits_one_buffer_commits_without_a_writer_thread(
+def test_a_run_that_fits_one_buffer_commits_without_staging_its_rows(
     lake: DeltaLake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def no_thread(*args: object, **kwargs: object) -> None:
-        raise AssertionError("a writer thread was started")
+        raise AssertionError("a DeltaRunWriter was made")
 
     monkeypatch.setattr(landing, "DeltaRunWriter", no_thread)
     landed = Landing(lake, "x", "run-1", AT, row_group_rows=100)
@@ -371,7 +374,7 @@ def test_two_concurrent_landings_of_different_platforms_both_commit(lake: DeltaL
         start.wait()
         for index in range(4):
             landing.add(rows(100, platform=platform, prefix=f"b{index}-"))
-        start.wait()  # both streams open before either commits
+        start.wait()  # both writers open before either commits
         return landing.commit()
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
@@ -394,7 +397,7 @@ def test_two_concurrent_relandings_of_one_run_and_platform_never_double_it(
     landing.add(rows(5, prefix="old"))
     landing.commit()
     writers = [DeltaRunWriter(lake, OBSERVATIONS, "x", "run-1", DAY) for _ in range(2)]
-    for index, writer in enumerate(writers):  # both streams open on version 1
+    for index, writer in enumerate(writers):  # both writers lent a table at version 1
         writer.write(to_table(rows(3 + index, prefix=f"new{index}-")))
     start = threading.Barrier(2)
 
@@ -416,7 +419,7 @@ def test_two_concurrent_first_landings_of_one_run_and_platform_never_double_it(
     lake: DeltaLake,
 ) -> None:
     writers = [DeltaRunWriter(lake, OBSERVATIONS, "x", "run-1", DAY) for _ in range(2)]
-    for index, writer in enumerate(writers):  # both streams open on version 0, no row yet
+    for index, writer in enumerate(writers):  # both lent a table at version 0, no row yet
         writer.write(to_table(rows(3 + index, prefix=f"new{index}-")))
     start = threading.Barrier(2)
 
@@ -477,7 +480,12 @@ def test_a_landing_whose_staging_fails_stops_and_keeps_nothing(
         if len(written) > 2:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
+    def still_full(self: pq.ParquetWriter) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
     monkeypatch.setattr(pq.ParquetWriter, "write_table", disk_full)
+    # Giving the write up closes its staging file, and a full disk fails that too.
+    monkeypatch.setattr(pq.ParquetWriter, "close", still_full)
     landing = Landing(lake, "x", "run-1", AT, row_group_rows=1)
     landing.add(rows(1))
     landing.add(rows(1))
@@ -488,6 +496,37 @@ def test_a_landing_whose_staging_fails_stops_and_keeps_nothing(
     with pytest.raises(LakeError, match="an earlier write failed"):
         landing.commit()
     assert version(lake) == 0
+
+
+def test_a_staging_file_that_cannot_be_finished_fails_the_commit_in_one_line(
+    lake: DeltaLake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = DeltaRunWriter(lake, OBSERVATIONS, "x", "run-1", DAY)
+    writer.write(to_table(rows(3)))
+
+    def full(self: pq.ParquetWriter) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(pq.ParquetWriter, "close", full)
+    with pytest.raises(DeltaLakeError, match=r"staging its rows failed .*TMPDIR"):
+        writer.commit()
+    assert writer._staged.closed
+    writer.abort()  # nothing left to give up
+    assert version(lake) == 0
+    assert Landing(lake, "x", "run-1", AT).commit() is None  # the table is not left lent
+
+
+def test_a_stop_signal_before_delta_rs_has_every_row_makes_no_version(lake: DeltaLake) -> None:
+    writer = DeltaRunWriter(lake, OBSERVATIONS, "x", "run-1", DAY)
+    writer.write(to_table(rows(30)))
+    stopping.STOP.set()
+    try:
+        with pytest.raises(stopping.Stopped):
+            writer.commit()
+    finally:
+        stopping.STOP.clear()
+    assert version(lake) == 0
+    assert files_on_disk(Path(lake.table_uri(OBSERVATIONS))) == set()
 
 
 def test_a_failed_commit_names_no_rows_and_hides_the_cause(lake: DeltaLake) -> None:

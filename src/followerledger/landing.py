@@ -147,7 +147,7 @@ class Landing:
             if self._writer is not None and self._buffer:
                 self._flush()
             writer, self._writer = self._writer, None
-            # A run that fits one buffer (the usual one) is written at once, with no thread.
+            # A run that fits one buffer (the usual one) is written at once, never staged.
             held = pa.concat_tables(self._buffer) if writer is None and self._buffer else None
             self._buffer, self._buffered_rows = [], 0
             self._closed = True
@@ -183,7 +183,7 @@ class Landing:
                 )
             self._writer.write(pa.concat_tables(self._buffer))
         except BaseException as error:
-            # What was streamed goes with the write: nothing more may be added.
+            # What was staged is dropped with the write: nothing more may be added.
             self._failure = error
             if self._writer is not None:
                 self._writer.abort()

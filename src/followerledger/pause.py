@@ -3,9 +3,10 @@
 Set `FOLLOWERLEDGER_TEST_PAUSE_AT=<point>` (or `<point>@<n>`: its n-th time, counting from 1)
 and the process, on reaching that point, creates the file named by
 `FOLLOWERLEDGER_TEST_PAUSE_SIGNAL` (if set) and waits there for an hour, or until a stop signal
-arrives (`stopping.STOP`). Points: `delta-write` (a batch of a streamed lake write handed to
-delta-rs, nothing committed), `delta-commit` (a lake write about to be committed: a streamed
-one has handed delta-rs every row, its data files and commit to follow), `lake-write` (a mart
+arrives (`stopping.STOP`). Points: `delta-write` (a staged row group of a long landing handed
+to delta-rs during its commit, one per buffer the landing staged; nothing committed),
+`delta-commit` (a lake write about to be committed: a staged one has handed delta-rs every
+row, its last data files and commit to follow), `lake-write` (a mart
 file has rows written, not finished), `lake-rename` (a mart file finished and synced, not yet
 renamed into place), `state-rename`, `catalog-rename`, and `migrate`'s own: `migrate-write`
 (a file's rows streamed to the new table, not committed), `migrate-staged` (a dataset's Delta

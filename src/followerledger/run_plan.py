@@ -15,7 +15,7 @@ import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, cast
 
 from followerledger import landing, progress, stopping
 from followerledger.delta_lake import DeltaLake, delta_lake_of
@@ -105,8 +105,7 @@ def start_run(
     sweep_warehouse(layout)
     lake.upgrade()
     run_id = run_id or new_run_id(started_at)
-    assert isinstance(watchlist.accounts, WatchedAccounts)
-    assignment = ShardAssignment(watchlist.accounts)
+    assignment = ShardAssignment(cast(WatchedAccounts, watchlist.accounts))
     return StartedRun(settings, watchlist, layout, lake, run_id, started_at, chosen, assignment)
 
 
@@ -150,8 +149,7 @@ def plan_targets(
     hashed them: the run's, shared by its shards), each with its stable id when already
     known. No `WatchedAccount` is built: a handle and its key are read from the columns."""
     known = identities or {}
-    accounts = watchlist.accounts
-    assert isinstance(accounts, WatchedAccounts)  # Watchlist holds its accounts as columns
+    accounts = cast(WatchedAccounts, watchlist.accounts)  # Watchlist holds them as columns
     if shard is None:
         indexes = accounts.on_platform(platform)
     else:
