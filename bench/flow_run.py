@@ -1,20 +1,24 @@
 """One snapshot flow run, timed from inside its process: `python -m bench.flow_run`.
 
 Reads its settings from the environment (as a deployment does) and prints one JSON line:
-the flow's wall time (imports excluded), the process's peak RSS (`ru_maxrss`) and, from a
+the flow's wall time (imports excluded), the process's peak RSS (`VmHWM`) and, from a
 thread sampling `/proc/self/status`, the anonymous (private) and file-backed (shared
 libraries' code) parts at the sampled peak, the largest mappings at exit
 (`/proc/self/smaps`), the accounts landed, the requests per platform, and what the run used
 that its ideal time depends on: the requests in flight per platform and shard
 (`FOLLOWERLEDGER_FETCH_CONCURRENCY`) and the run's shards (the distinct `shard` values of its
 run-log records; 1 for a run log without the column).
+
+The peak is the kernel's high-water mark of this process image (`VmHWM`), not `ru_maxrss`:
+that one survives `exec` and so counts the pages this process shared with its parent when it
+was forked (the bench's own process, hundreds of MB after a 1M-account set-up), which made a
+1,000-account run "peak" at 560 MB.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import resource
 import threading
 import time
 from pathlib import Path
@@ -22,15 +26,17 @@ from typing import Any
 
 #: When set, the run is profiled with pyinstrument and its text profile written there.
 PROFILE_ENV = "FOLLOWERLEDGER_BENCH_PROFILE"
-#: How often the RSS sampler looks (seconds): the peak itself is the kernel's (ru_maxrss);
+#: How often the RSS sampler looks (seconds): the peak itself is the kernel's (VmHWM);
 #: the sample splits it. Every 5 ms took 4% of the run's GIL time at 100,000 accounts.
 SAMPLE_EVERY = 0.05
 
 
 def status_mb() -> dict[str, float]:
-    """VmRSS, RssAnon and RssFile of this process, in MB."""
+    """VmRSS, VmHWM, RssAnon and RssFile of this process, in MB."""
     with open("/proc/self/status", encoding="ascii") as status:
-        fields = dict(line.split(":", 1) for line in status if line.startswith(("VmRSS", "Rss")))
+        fields = dict(
+            line.split(":", 1) for line in status if line.startswith(("VmRSS", "VmHWM", "Rss"))
+        )
     return {name: int(value.split()[0]) / 1024 for name, value in fields.items()}
 
 
@@ -110,7 +116,7 @@ def main() -> None:
         Path(profile_to).write_text(
             profiler.output_text(show_all=False, timeline=False), encoding="utf-8"
         )
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = status_mb()["VmHWM"]
     sampled = sampler.stop()
     from followerledger.settings import load_settings
 
