@@ -36,6 +36,8 @@ FLAGS: Final = (
 )
 #: A laptop screen.
 WIDTH, HEIGHT = 1366, 860
+#: A phone's screen (an iPhone 12 to 15, in CSS pixels).
+PHONE_WIDTH, PHONE_HEIGHT = 390, 844
 
 
 class BrowserMissing(RuntimeError):
@@ -49,6 +51,7 @@ class Page:
         self.socket = socket
         self.events: list[dict[str, Any]] = []
         self.next_id = 0
+        self.width = WIDTH
 
     def send(self, method: str, timeout: float = 60, **params: Any) -> dict[str, Any]:
         """Send a command and return its result; events meanwhile are kept."""
@@ -80,17 +83,24 @@ class Page:
                 if received["method"] == event:
                     return received
 
-    def open(self, url: str) -> None:
-        """Navigate to the URL and wait until it has loaded."""
+    def open(
+        self, url: str, *, width: int = WIDTH, height: int = HEIGHT, mobile: bool = False
+    ) -> None:
+        """Navigate to the URL on a screen of that size and wait until it has loaded; the
+        events kept from then on are this page's. `mobile` emulates a phone: the page's
+        viewport meta tag applies, and a page wider than the screen is zoomed out to fit
+        (so `window.innerWidth` grows with it)."""
         for domain in ("Page", "Runtime", "Log", "Network"):
             self.send(f"{domain}.enable")
         self.send(
             "Emulation.setDeviceMetricsOverride",
-            width=WIDTH,
-            height=HEIGHT,
+            width=width,
+            height=height,
             deviceScaleFactor=1,
-            mobile=False,
+            mobile=mobile,
         )
+        self.width = width
+        self.events.clear()
         self.send("Page.navigate", url=url)
         self.wait_for("Page.loadEventFired")
 
@@ -134,7 +144,7 @@ class Page:
         clip = {
             "x": 0,
             "y": 0,
-            "width": WIDTH,
+            "width": self.width,
             "height": min(max_height, int(size["height"])),
             "scale": 1,
         }

@@ -36,10 +36,18 @@ from followerledger.report import (
     parse_zone,
     write_report,
 )
-from followerledger.report.charts import COVERAGE_KINDS, Series, line_chart
+from followerledger.report.charts import (
+    COVERAGE_KINDS,
+    PLATFORM_COLOURS,
+    Series,
+    line_chart,
+    platform_colour,
+)
 from followerledger.run_summary import RunSummary
+from followerledger.sources import registry
 from followerledger.watchlist import load_watchlist
-from tests.browser import BrowserMissing, Chromium
+from tests.browser import PHONE_HEIGHT, PHONE_WIDTH, BrowserMissing, Chromium
+from tests.browser import Page as Tab
 from tests.conftest import Workspace
 from tests.tiny import days_from, land_rows, moment, obs, query
 
@@ -514,6 +522,117 @@ def test_the_report_in_headless_chromium(
     assert layout["text"] > 2000
     assert shot.stat().st_size > 50_000
     print(f"screenshot: {shot}")
+    # On a laptop each account is one line of the table: its cells side by side.
+    desktop = account_cells(tab)
+    assert len(desktop) == 7
+    for row in desktop:
+        cells = row["cells"]
+        for name in ("followers", "change-7d", "status-cell"):
+            assert cells[name]["top"] == cells["account"]["top"], (row["key"], name)
+            assert cells[name]["left"] > cells["account"]["right"], (row["key"], name)
+
+    tab.open(url, width=PHONE_WIDTH, height=PHONE_HEIGHT, mobile=True)
+    phone = tab.evaluate(
+        """({page: document.documentElement.scrollWidth, view: window.innerWidth,
+             boxes: Array.from(document.querySelectorAll('.scroll')).map(box => ({
+                 right: box.getBoundingClientRect().right,
+                 scrolls: box.scrollWidth > box.clientWidth})),
+             charts: Array.from(document.querySelectorAll('svg.chart')).map(
+                 svg => svg.getBoundingClientRect().right)})"""
+    )
+    shot = tab.screenshot(tmp_path / "report-phone.png")
+    assert tab.errors == []
+    assert tab.requests == [url]
+    # A page wider than the phone would be zoomed out to fit: innerWidth would grow past it.
+    assert phone["view"] == PHONE_WIDTH
+    assert phone["page"] <= phone["view"]  # no sideways scroll of the page
+    # Wide tables (the last runs' 13 columns) scroll inside their own box, never the page.
+    assert all(box["right"] <= PHONE_WIDTH for box in phone["boxes"]), phone["boxes"]
+    assert any(box["scrolls"] for box in phone["boxes"])
+    assert phone["charts"]
+    assert all(right <= PHONE_WIDTH for right in phone["charts"])
+    # Every account shows its handle, platform, followers, changes and status, in view and
+    # each named (the column headers are off screen, so each cell carries its own).
+    rows = account_cells(tab)
+    handles = dict(query(warehouse, "select account_key, platform || ' ' || handle from accounts"))
+    assert {row["key"] for row in rows} == {row["key"] for row in desktop}
+    for row in rows:
+        for name, cell in row["cells"].items():
+            assert cell["visible"], (row["key"], name)
+            assert cell["width"] > 0, (row["key"], name)
+            assert cell["height"] > 0, (row["key"], name)
+            assert 0 <= cell["left"] < cell["right"] <= PHONE_WIDTH, (row["key"], name, cell)
+        cells = row["cells"]
+        assert cells["followers"]["top"] > cells["account"]["top"], row["key"]  # stacked
+        assert cells["account"]["text"].startswith(handles[row["key"]]), row["key"]
+        assert cells["followers"]["label"] == "followers"
+        assert cells["change-7d"]["label"] == "7 days"
+        assert cells["status-cell"]["label"] == "status"
+        assert cells["status-cell"]["text"], row["key"]
+    shown = {row["key"]: row["cells"] for row in rows}
+    assert shown["x:3"]["account"]["text"] == "x gonewild"
+    assert shown["x:3"]["status-cell"]["text"] == "not found"  # gonewild: never a blank row
+    assert shown["x:3"]["followers"]["text"].startswith("not found\nlast count 80")
+    assert shown["x:1"]["followers"]["text"] == "830"
+    assert shown["x:1"]["change-7d"]["text"].startswith("+70")
+    assert shot.stat().st_size > 50_000
+    print(f"phone screenshot: {shot}")
+
+
+def account_cells(tab: Tab) -> list[dict[str, Any]]:
+    """Each row of the Accounts table as the browser lays it out: per cell (the account, its
+    followers, 7- and 30-day changes and status) its box, whether it is visible, its text
+    as shown and the label drawn before it."""
+    rows: list[dict[str, Any]] = tab.evaluate(
+        """Array.from(document.querySelectorAll('#accounts-table tbody tr')).map(tr => {
+            const cell = element => {
+                const box = element.getBoundingClientRect();
+                const label = getComputedStyle(element, '::before').content;
+                return {left: box.left, right: box.right, top: box.top, width: box.width,
+                        height: box.height, text: element.innerText.trim(),
+                        label: label.startsWith('"') ? JSON.parse(label) : null,
+                        visible: element.checkVisibility(
+                            {opacityProperty: true, visibilityProperty: true})};
+            };
+            const names = ['account', 'followers', 'change-7d', 'change-30d', 'status-cell'];
+            return {key: tr.dataset.accountKey,
+                    cells: Object.fromEntries(
+                        names.map(name => [name, cell(tr.querySelector('.' + name))]))};
+        })"""
+    )
+    return rows
+
+
+def test_every_platform_has_its_colour_and_eight_platforms_draw_apart() -> None:
+    assert set(registry.names()) <= set(PLATFORM_COLOURS)  # a new platform needs its colour
+    eight = ("x", "bluesky", "mastodon", "youtube", "instagram", "facebook", "threads", "twitch")
+    colours = [platform_colour(name) for name in eight]
+    assert len(set(colours)) == len(eight)
+    assert platform_colour("instagram") == "#c13584"
+    assert platform_colour("twitch") == "#9146ff"
+    assert platform_colour("myspace") == "#555555"  # a platform this release does not know
+    first = date(2026, 3, 1)
+    svg = line_chart(
+        [
+            Series(
+                name,
+                platform_colour(name),
+                [(first + timedelta(days=n), 10.0 + n) for n in range(5)],
+            )
+            for name in eight
+        ],
+        first,
+        first + timedelta(days=4),
+        title="t",
+        description="d",
+        width=226,
+        height=90,
+    )
+    # One panel per platform, headed by its name, each line in its platform's colour.
+    headers = re.findall(r"<text[^>]*>([a-z]+)</text>", svg)
+    assert [name for name in headers if name in eight] == list(eight)
+    strokes = re.findall(r'<path[^>]*d="M[^"]*"[^>]*stroke="(#\w+)"', svg)
+    assert set(colours) <= set(strokes)
 
 
 def summaries_linking(uri: str) -> list[str]:

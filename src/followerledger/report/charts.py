@@ -25,14 +25,23 @@ from markupsafe import Markup, escape
 Point = tuple[date, float]
 Spec = dict[str, Any]
 
-#: Colour per platform, and for totals over every platform.
+#: Colour per platform, keyed by the platform's name as the registry and the marts spell it
+#: (every registry platform has one: tests/test_report.py checks), and for totals over every
+#: platform. Each is the platform's own brand colour; X and Threads are both near-black, which
+#: is why a colour never stands alone: every panel, badge and row also names its platform.
 PLATFORM_COLOURS: Final = {
     "all": "#2a5db0",
     "x": "#1f2328",
     "bluesky": "#1185fe",
     "mastodon": "#6364ff",
     "youtube": "#d81e1e",
+    "instagram": "#c13584",
+    "facebook": "#1877f2",
+    "threads": "#101010",
+    "twitch": "#9146ff",
 }
+#: The colour of a platform the report does not know yet (rows of a newer release).
+UNKNOWN_PLATFORM_COLOUR: Final = "#555555"
 #: Tableau 10: distinct, colour-blind tolerant hues for brands in a landscape.
 SERIES_COLOURS: Final = (
     "#4e79a7",
@@ -81,6 +90,11 @@ CONFIG: Final[Spec] = {
     "header": {"labelColor": INK, "labelFontSize": 12, "labelFontWeight": 600, "title": None},
     "legend": {"disable": True},
 }
+
+
+def platform_colour(platform: str) -> str:
+    """The colour of a platform's lines and badges, by its name."""
+    return PLATFORM_COLOURS.get(platform, UNKNOWN_PLATFORM_COLOUR)
 
 
 def series_colour(index: int) -> str:

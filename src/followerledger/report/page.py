@@ -135,7 +135,7 @@ def render_page(data: ReportData, *, zone: ZoneInfo, generated_at: datetime) -> 
         gaps=data.gaps[:GAPS_LISTED],
         gaps_left_out=max(0, len(data.gaps) - GAPS_LISTED),
         runs=runs_view(data),
-        colours=charts.PLATFORM_COLOURS,
+        platform_colour=charts.platform_colour,
         coverage_kinds=charts.COVERAGE_KINDS,
     )
 
@@ -203,7 +203,7 @@ def brand_view(brand: Brand, data: ReportData) -> dict[str, Any]:
             [
                 charts.Series(
                     line.platform,
-                    charts.PLATFORM_COLOURS.get(line.platform, "#555"),
+                    charts.platform_colour(line.platform),
                     line.points,
                     _marks([a for a in brand.anomalies if a["platform"] == line.platform]),
                 )
