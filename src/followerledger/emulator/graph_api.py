@@ -97,7 +97,9 @@ THROTTLED: Final = {
     "https://developers.facebook.com/docs/graph-api/overview/rate-limiting.",
 }
 _BUSINESS_DISCOVERY = re.compile(r"^business_discovery\.username\(([^()]*)\)(?:\{(.*)\})?$", re.S)
-IG_USERNAME = re.compile(r"^[A-Za-z0-9._]{1,30}$")
+#: Instagram (and Threads) usernames: 1-30 letters, digits, '.' or '_', no '.' at either
+#: end, no '..'.
+IG_USERNAME = re.compile(r"^(?!\.)(?!.*\.\.)(?!.*\.$)[A-Za-z0-9._]{1,30}$")
 _PAGE_USERNAME = re.compile(r"^[A-Za-z0-9.]{1,50}$")
 _traces = itertools.count()
 
