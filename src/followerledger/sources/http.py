@@ -275,6 +275,8 @@ class ApiClient:
         self.throttled = throttled
         self._budget: Budget | None = None
         self.requests_made = 0
+        #: What the attempts cost the rate budget (`post`'s cost; one per GET).
+        self.calls_made = 0
         self.emulated = False
 
     def redact(self, text: str) -> str:
@@ -405,6 +407,7 @@ class ApiClient:
         url = self.base_url + path
         with self._lock:
             self.requests_made += 1
+            self.calls_made += cost
         try:
             with self._in_flight:
                 if method == "POST":

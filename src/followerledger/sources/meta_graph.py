@@ -15,7 +15,7 @@ from typing import Any, Final, Literal
 
 import requests
 
-from followerledger.sources.http import Budget, Throttled
+from followerledger.sources.http import ApiClient, Budget, Throttled
 from followerledger.sources.platform import Credential
 
 #: The Graph API version every Facebook and Instagram call names (usable until 2028-07-29).
@@ -282,3 +282,67 @@ def permission_detail(platform: str, error: GraphError, needed: str) -> str:
         f"{platform} refused for lack of access ({error.text()}): {needed}; "
         f"no more {platform} requests this run"
     )
+
+
+#: Graph codes of a passing failure ("API Unknown", "API Service"), sent again once.
+TRANSIENT_CODES: Final = frozenset({1, 2})
+
+
+def _retryable(entry: Entry) -> bool:
+    if entry.missing:
+        return True
+    if entry.code is not None and entry.code >= 500:
+        return True
+    error = graph_error(entry.body)
+    return error is not None and (error.is_transient is True or error.code in TRANSIENT_CODES)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BatchAnswer:
+    """A Graph batch's entries in request order, or why the whole POST failed (`failure`,
+    with Meta's `error` when its body had one)."""
+
+    entries: list[Entry]
+    failure: str | None = None
+    error: GraphError | None = None
+
+
+def send_batch(client: ApiClient, relative_urls: Sequence[str]) -> BatchAnswer:
+    """POST the calls as one Graph batch (each counted one call against the budget).
+
+    Entries Meta left null (the batch timed out before them) or answered with a passing
+    failure (5xx, `is_transient`, codes 1 and 2) are sent once more, in a batch of their
+    own; permanent errors never are. Throttle answers are waited and sent again by the
+    client (`throttled`)."""
+    answer = _post_batch(client, relative_urls)
+    if answer.failure is not None:
+        return answer
+    entries = answer.entries
+    again = [index for index, entry in enumerate(entries) if _retryable(entry)]
+    if again:
+        second = _post_batch(client, [relative_urls[index] for index in again])
+        if second.failure is None:
+            for index, entry in zip(again, second.entries, strict=True):
+                entries[index] = entry
+    return BatchAnswer(entries)
+
+
+def _post_batch(client: ApiClient, relative_urls: Sequence[str]) -> BatchAnswer:
+    response = client.post(
+        "/", batch_form(relative_urls), shape=batch_problem, cost=len(relative_urls)
+    )
+    body = _decoded(response.content)
+    if response.status_code != 200:
+        error = graph_error(body)
+        said = error.text() if error is not None else "no Graph error in the body"
+        return BatchAnswer([], f"HTTP {response.status_code}: {said}", error)
+    return BatchAnswer(batch_entries(body, len(relative_urls)))
+
+
+def entry_text(entry: Entry) -> str:
+    """A one-line description of a failed batch entry."""
+    if entry.missing:
+        return "the Graph batch timed out before this call, also when sent again"
+    error = graph_error(entry.body)
+    said = error.text() if error is not None else "no Graph error in the body"
+    return f"HTTP {entry.code}: {said}"
