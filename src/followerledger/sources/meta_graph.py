@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal
@@ -109,6 +110,8 @@ APP_WINDOW: Final = 3600.0
 #: A throttle code answered without a usable header: wait this long before the next try
 #: (a twelfth of the rolling hour; the user and Pages limits are not disclosed).
 THROTTLE_WAIT: Final = 300.0
+#: A regain estimate is believed up to a day (BUC windows are 24 hours); beyond, a day.
+LONGEST_REGAIN: Final = 86400.0
 _USAGE_KEYS: Final = ("call_count", "total_cputime", "total_time")
 
 
@@ -125,16 +128,16 @@ def _header_json(headers: Mapping[str, str], name: str) -> Any:
 def _percent(entry: Any) -> float | None:
     if not isinstance(entry, dict):
         return None
-    values = [
-        float(entry[key])
-        for key in _USAGE_KEYS
-        if isinstance(entry.get(key), int | float) and not isinstance(entry.get(key), bool)
-    ]
+    values = [float(entry[key]) for key in _USAGE_KEYS if _number(entry.get(key))]
     return max(values) if values else None
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _positive(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+    return _number(value) and value > 0
 
 
 def read_usage(headers: Mapping[str, str]) -> Budget | None:
@@ -161,7 +164,7 @@ def read_usage(headers: Mapping[str, str]) -> Budget | None:
                 if isinstance(entry, dict) and _positive(
                     minutes := entry.get("estimated_time_to_regain_access")
                 ):
-                    regain.append(float(minutes or 0) * 60)
+                    regain.append(min(float(minutes or 0) * 60, LONGEST_REGAIN))
     if not usages and not regain:
         return None
     used = max(usages, default=0.0)
