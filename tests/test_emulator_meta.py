@@ -132,7 +132,7 @@ def test_business_discovery_answers_as_the_docs_and_the_recorded_body(meta: Meta
         "follows_count",
         "media_count",
     ]
-    recorded = fixture("instagram/recorded-python-facebook-business_discovery.json")
+    recorded = fixture("instagram/business_discovery.json")
     shared = set(found) & set(recorded["business_discovery"])
     assert {k: shape(found[k]) for k in shared} == {
         k: shape(recorded["business_discovery"][k]) for k in shared
@@ -150,7 +150,7 @@ def test_business_discovery_answers_as_the_docs_and_the_recorded_body(meta: Meta
 @pytest.mark.parametrize("username", ["gone_brand", "missing.one", "personal_shop"])
 def test_missing_and_personal_accounts_answer_110_2207013(meta: Meta, username: str) -> None:
     answer = meta.discover(username)
-    recorded = fixture("instagram/business_discovery_not_found_110.json")["error"]
+    recorded = fixture("instagram/not_found_110_zh.json")["error"]
     error = answer.json()["error"]
     assert answer.status_code == 400
     assert list(error) == list(recorded)
@@ -169,7 +169,7 @@ def test_hidden_counts_are_absent_and_a_wrong_own_id_is_803(meta: Meta) -> None:
         headers=TOKEN,
         timeout=5,
     )
-    recorded = fixture("meta/aliases_803.json")
+    recorded = fixture("instagram/own_id_803.json")
     assert wrong.status_code == 400
     assert shape(wrong.json()) == shape(recorded)
     assert wrong.json()["error"]["message"] == recorded["error"]["message"]
@@ -181,7 +181,7 @@ def test_pages_by_username_and_id_with_fan_count_equal_to_followers(meta: Meta) 
     by_name = meta.page("DellTechnologies")
     page = by_name.json()
     assert list(page) == ["id", "name", "username", "followers_count", "fan_count"]
-    recorded = fixture("facebook/recorded-python-facebook-single_fields_page.json")
+    recorded = fixture("facebook/page_single.json")
     assert {k: shape(page[k]) for k in recorded} == shape(recorded)
     assert page["fan_count"] == page["followers_count"] > 0
     assert page["id"].isdigit()
@@ -208,7 +208,7 @@ def test_pages_by_username_and_id_with_fan_count_equal_to_followers(meta: Meta) 
 
 def test_unknown_pages_answer_100_by_id_and_803_by_username(meta: Meta) -> None:
     by_id = meta.page("99999999999")
-    recorded = fixture("facebook/recorded-python-facebook-error_data.json")
+    recorded = fixture("facebook/object_missing_100.json")
     assert by_id.status_code == 400
     assert shape(by_id.json()) == shape(recorded)
     assert by_id.json()["error"]["message"] == recorded["error"]["message"]
@@ -233,7 +233,7 @@ def test_ids_answer_an_object_keyed_by_the_ids_as_sent(meta: Meta) -> None:
     )
     body = answer.json()
     assert list(body) == [first, "Dell.Outlet"]
-    recorded = fixture("facebook/recorded-python-facebook-multi_pages.json")
+    recorded = fixture("facebook/pages_by_ids.json")
     assert {shape(v)["fan_count"] for v in body.values()} == {
         shape(v)["fan_count"] for v in recorded.values()
     }
@@ -379,7 +379,7 @@ def test_each_token_has_a_budget_of_its_own(clock: FakeClock) -> None:
 def test_threads_profile_lookup_has_the_documented_shape(meta: Meta) -> None:
     answer = meta.lookup("Dell")
     body = answer.json()
-    docs = fixture("threads/profile_lookup_docs_example.json")
+    docs = fixture("threads/profile_lookup.json")
     assert answer.status_code == 200
     assert shape(body) == shape(docs)
     assert list(body) == list(docs)

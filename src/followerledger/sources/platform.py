@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from followerledger.sources.http import ApiClient, BudgetReader
+from followerledger.sources.http import ApiClient, BudgetReader, ThrottleCheck, never_throttled
 
 if TYPE_CHECKING:
     import requests
@@ -115,6 +115,7 @@ class Platform:
     canonical handle, still to be matched against `handle_pattern`; it raises
     `profile_links.NotAProfile` for a link that names no account. Handles starting with
     `exact_prefix` (channel ids, DIDs) are identifiers compared case-sensitively.
+    `throttled` tells the platform's throttle answers that are not 429s (Meta's codes).
     """
 
     name: str
@@ -133,6 +134,7 @@ class Platform:
     exact_prefix: str | None = None
     planned: Planner = one_request_per_batch
     config_problems: ConfigCheck = no_other_settings
+    throttled: ThrottleCheck = never_throttled
 
     def rate_policy(
         self, instance: str | None = None, budgets: Budgets | None = None, credential: int = 0
