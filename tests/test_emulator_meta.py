@@ -541,3 +541,12 @@ def test_relative_urls_name_their_node_and_parameters(
 
     query = f"?{urlencode(params)}" if params else ""
     assert relative_call(f"{prefix}{node}{query}") == (node, params)
+
+
+def test_a_partial_fault_leaves_the_later_half_of_a_batch_null(meta: Meta) -> None:
+    calls = [{"method": "GET", "relative_url": f"{n}.page.brand?fields=id"} for n in range(5)]
+    assert meta.control("faults", {"platform": "facebook", "kind": "partial"}).ok
+    entries = meta.batch(calls).json()
+    assert [entry is None for entry in entries] == [False, False, True, True, True]
+    assert all(entry["code"] == 200 for entry in entries[:2])
+    assert None not in meta.batch(calls).json()  # the fault was spent

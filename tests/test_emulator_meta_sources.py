@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from followerledger.emulator import EmulatorServer, EmulatorState, emulator_environment
+from followerledger.emulator import EmulatorServer, EmulatorState, Fault, emulator_environment
 from followerledger.emulator.world import followers_at
 from followerledger.observation import Observation
 from followerledger.settings import Settings, load_settings
@@ -81,3 +81,15 @@ def test_threads_rows_from_the_emulator(
     assert dell.followers == followers_at("threads", "dell", fake_clock.now)
     assert rows["gone_brand"].status == "not_found"
     assert emulator.state.requests["threads:/v1.0/profile_lookup"] == 2
+
+
+def test_a_batch_left_half_null_is_completed_by_sending_the_rest_again(
+    served: tuple[EmulatorServer, Settings], fake_clock: FakeClock
+) -> None:
+    emulator, settings = served
+    emulator.state.faults.add(Fault("facebook", "partial"))
+    pages = ["DellTechnologies", "lenovo", "Dell.Outlet", "hp.brand"]
+    rows = fetch("facebook", settings, pages, fake_clock)
+    assert {handle: row.status for handle, row in rows.items()} == dict.fromkeys(pages, "ok")
+    assert emulator.state.requests["facebook:/v25.0/"] == 2
+    assert emulator.state.requests["facebook:calls"] == 4 + 2

@@ -522,12 +522,12 @@ def _build(state: EmulatorState) -> list[Route]:
         params = dict(request.query_params)
         platform = graph.platform_of(name, params.get("fields", ""))
         state.count(f"{platform}:/{GRAPH_VERSION}/{{node}}")
-        answer, truncate = await fault_answer(
+        answer, taken = await fault_answer(
             state, platform, request, f"{request.url.path}?{request.url.query}"
         )
         if answer is not None:
             return answer
-        return finish(json_answer(graph.call(name, params, request_token(request))), truncate)
+        return finish(json_answer(graph.call(name, params, request_token(request))), taken)
 
     async def top(request: Request) -> Response:
         if request.method == "GET":
@@ -540,12 +540,12 @@ def _build(state: EmulatorState) -> list[Route]:
                 else "facebook"
             )
             state.count(f"{platform}:{root}")
-            answer, truncate = await fault_answer(
+            answer, taken = await fault_answer(
                 state, platform, request, f"{request.url.path}?{request.url.query}"
             )
             if answer is not None:
                 return answer
-            return finish(json_answer(graph.ids(params, request_token(request))), truncate)
+            return finish(json_answer(graph.ids(params, request_token(request))), taken)
         return await batch(request)
 
     async def batch(request: Request) -> Response:
@@ -567,14 +567,14 @@ def _build(state: EmulatorState) -> list[Route]:
         )
         state.count(f"{platform}:{root}")
         digest = hashlib.sha256(json.dumps(entries, sort_keys=True).encode()).hexdigest()[:16]
-        answer, truncate = await fault_answer(
+        answer, taken = await fault_answer(
             state, platform, request, f"{request.url.path}?{request.url.query}#{digest}"
         )
         if answer is not None:
             return answer
         usage = graph.usage(platform, token)
         if not state.accepts(platform, token):
-            return finish(JSONResponse(token_error(), status_code=400, headers=usage), truncate)
+            return finish(JSONResponse(token_error(), status_code=400, headers=usage), taken)
         if not isinstance(entries, list) or not entries:
             return finish(
                 JSONResponse(
@@ -582,7 +582,7 @@ def _build(state: EmulatorState) -> list[Route]:
                     status_code=400,
                     headers=usage,
                 ),
-                truncate,
+                taken,
             )
         if len(entries) > MAX_BATCH:
             return finish(
@@ -595,7 +595,7 @@ def _build(state: EmulatorState) -> list[Route]:
                     status_code=400,
                     headers=usage,
                 ),
-                truncate,
+                taken,
             )
         include_headers = params.get("include_headers", "true").lower() != "false"
         results: list[dict[str, Any] | None] = []
@@ -612,8 +612,13 @@ def _build(state: EmulatorState) -> list[Route]:
             path, query = call
             own_token = query.pop("access_token", "") or token
             results.append(_entry(graph.call(path, query, own_token), include_headers))
+        if taken is not None and taken.kind == "partial":
+            # A batch that timed out part-way: the later calls have no answer (and were not
+            # made, but counted: Meta does not say, and a source must send them again).
+            half = len(results) // 2
+            results[half:] = [None] * (len(results) - half)
         headers = graph.usage(platform, token)
-        return finish(JSONResponse(results, headers=headers), truncate)
+        return finish(JSONResponse(results, headers=headers), taken)
 
     return [
         Route(f"/{GRAPH_VERSION}", top, methods=["GET", "POST"]),

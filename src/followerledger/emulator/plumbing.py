@@ -10,6 +10,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from followerledger.emulator.faults import Fault
 from followerledger.emulator.memory import EmulatorState, Window
 from followerledger.emulator.world import platform_api
 from followerledger.sources import registry
@@ -100,7 +101,7 @@ def guarded(state: EmulatorState, platform: str, handler: Handler) -> Handler:
 
     async def endpoint(request: Request) -> Response:
         state.count(f"{platform}:{request.url.path}")
-        answer, truncate = await fault_answer(
+        answer, taken = await fault_answer(
             state, platform, request, f"{request.url.path}?{request.url.query}"
         )
         if answer is not None:
@@ -115,17 +116,17 @@ def guarded(state: EmulatorState, platform: str, handler: Handler) -> Handler:
             )
         response = await handler(request)
         response.headers.update(headers)
-        return finish(response, truncate)
+        return finish(response, taken)
 
     return endpoint
 
 
 async def fault_answer(
     state: EmulatorState, platform: str, request: Request, asked: str
-) -> tuple[Response | None, bool]:
+) -> tuple[Response | None, Fault | None]:
     """Take the fault for one request (`asked`: what tells its repetitions apart) and wait
     its latency: the answer it gives instead of the handler's (None: the handler answers),
-    and whether the handler's answer is to be cut short.
+    and the fault still to apply to the handler's answer (`truncated`, `partial`).
 
     A platform's emulator module may answer status and rate-limit faults in its own words
     (`fault_response(state, request, fault)`, returning None to leave it to the default);
@@ -134,12 +135,12 @@ async def fault_answer(
     if latency:
         await asyncio.sleep(latency)
     if fault is None:
-        return None, False
+        return None, None
     if fault.kind == "timeout":
         await asyncio.sleep(fault.seconds)
-        return None, False
-    if fault.kind == "truncated":
-        return None, True
+        return None, None
+    if fault.kind in ("truncated", "partial"):
+        return None, fault
     if fault.kind == "malformed":
         return (
             _mark(
@@ -149,20 +150,20 @@ async def fault_answer(
                     media_type="text/html",
                 )
             ),
-            False,
+            None,
         )
     if fault.kind == "quota":
-        return _mark(quota_exceeded()), False
+        return _mark(quota_exceeded()), None
     own = _module_hook(platform, "fault_response")
     if own is not None:
         answer: Response | None = own(state, request, fault)
         if answer is not None:
-            return _mark(answer), False
+            return _mark(answer), None
     if fault.kind == "status":
         reason = _REASONS.get(fault.code, "Error")
         return (
             _mark(JSONResponse(error_body(platform, fault.code, reason), status_code=fault.code)),
-            False,
+            None,
         )
     if fault.kind == "rate_limit":
         now = state.clock()
@@ -178,15 +179,15 @@ async def fault_answer(
                     error_body(platform, 429, _REASONS[429]), status_code=429, headers=headers
                 )
             ),
-            False,
+            None,
         )
-    return None, False
+    return None, None
 
 
-def finish(response: Response, truncate: bool) -> Response:
+def finish(response: Response, fault: Fault | None = None) -> Response:
     """The handler's answer as sent: cut short when a `truncated` fault took it, marked as
     the emulator's."""
-    if truncate:
+    if fault is not None and fault.kind == "truncated":
         body = bytes(response.body)
         headers = {
             name: value

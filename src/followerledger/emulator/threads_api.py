@@ -99,12 +99,12 @@ def routes(state: EmulatorState) -> list[Route]:
 
     async def lookup(request: Request) -> Response:
         state.count(f"threads:{request.url.path}")
-        answer, truncate = await fault_answer(
+        answer, taken = await fault_answer(
             state, "threads", request, f"{request.url.path}?{request.url.query}"
         )
         if answer is not None:
             return answer
-        return finish(answer_lookup(request), truncate)
+        return finish(answer_lookup(request), taken)
 
     def answer_lookup(request: Request) -> JSONResponse:
         token = graph_api.request_token(request)
