@@ -38,7 +38,9 @@ LIMIT: Final[tuple[int, int] | None] = (1000, 24 * 3600)
 ROLLING: Final = True
 PER_CREDENTIAL: Final = True
 #: What standard access can look up.
-STANDARD_ACCESS: Final = frozenset({"meta", "threads", "instagram", "facebook"})
+STANDARD_ACCESS: Final = frozenset(
+    account.removeprefix("@") for account in ("@meta", "@threads", "@instagram", "@facebook")
+)
 #: "Only returns public profiles with a minimum age of 18 years and at least 1,000 followers."
 MIN_FOLLOWERS: Final = 1000
 FIELDS: Final = (
