@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
 
 from followerledger.settings import load_settings
-from followerledger.sources import build_source, missing_config
+from followerledger.sources import build_source, missing_config, planned_requests
 from followerledger.sources.base import RowFactory, Target
 from followerledger.sources.instagram import (
     NOT_PROFESSIONAL,
@@ -339,3 +339,10 @@ def test_any_batch_entries_give_one_row_per_target(entries: list[tuple[int | Non
     batch = [Target(f"t{i}") for i in range(len(entries))]
     result = source._rows(batch, [Entry(code, body) for code, body in entries], rows())
     assert [row.requested_handle for row in result] == [t.handle for t in batch]
+
+
+def test_the_budget_counts_calls_so_a_batch_of_50_plans_50() -> None:
+    settings_ = load_settings(meta_access_token=TOKEN, instagram_user_id=OWN)
+    batches = [[Target(f"b{i}") for i in range(50)], [Target("last")]]
+    assert planned_requests("instagram", batches, settings_) == {PLATFORM.policy: 51}
+    assert PLATFORM.accounts_per_unit == 1

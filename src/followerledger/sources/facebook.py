@@ -49,7 +49,7 @@ from followerledger.sources.meta_graph import (
     throttled,
     token_detail,
 )
-from followerledger.sources.platform import Connect, Platform, RatePolicy
+from followerledger.sources.platform import Connect, Platform, RatePolicy, one_call_per_account
 from followerledger.sources.profile_links import NotAProfile, link
 
 if TYPE_CHECKING:
@@ -123,6 +123,8 @@ PLATFORM: Final = Platform(
     emulator="followerledger.emulator.facebook_api",
     credentials=(META_TOKEN,),
     throttled=throttled,
+    calls_counted=True,
+    planned=one_call_per_account,
 )
 
 

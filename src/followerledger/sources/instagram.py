@@ -47,7 +47,7 @@ from followerledger.sources.meta_graph import (
     throttled,
     token_detail,
 )
-from followerledger.sources.platform import Connect, Platform, RatePolicy
+from followerledger.sources.platform import Connect, Platform, RatePolicy, one_call_per_account
 from followerledger.sources.profile_links import profile_handle
 
 if TYPE_CHECKING:
@@ -124,6 +124,8 @@ PLATFORM: Final = Platform(
     credentials=(META_TOKEN,),
     config_problems=config_problems,
     throttled=throttled,
+    calls_counted=True,
+    planned=one_call_per_account,
 )
 
 
