@@ -22,8 +22,8 @@ from followerledger.sources.instagram import (
     parse_discovery,
 )
 from followerledger.sources.meta_graph import Entry
-from tests.conftest import FakeClock, fixture_json
-from tests.sources.graph_batches import BatchServer, EntryAnswer
+from tests.conftest import FakeClock, fixture_json, fixture_text
+from tests.sources.graph_batches import BatchServer, EntryAnswer, unpaced
 
 AT = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 TOKEN = "EAAGm0PX4ZCpsBAtesttoken0123456789"
@@ -70,7 +70,9 @@ def instagram(
         "instagram_user_id": OWN,
         **overrides,
     }
-    source = build_source("instagram", load_settings(**values), clock=clock, sleep=clock.sleep)
+    source = build_source(
+        "instagram", load_settings(**values), clock=clock, sleep=clock.sleep, throttle_for=unpaced
+    )
     assert isinstance(source, InstagramSource)
     return source, batches
 
@@ -346,3 +348,44 @@ def test_the_budget_counts_calls_so_a_batch_of_50_plans_50() -> None:
     batches = [[Target(f"b{i}") for i in range(50)], [Target("last")]]
     assert planned_requests("instagram", batches, settings_) == {PLATFORM.policy: 51}
     assert PLATFORM.accounts_per_unit == 1
+
+
+def test_a_whole_batch_refused_for_its_token_stops_the_platform(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    httpserver.expect_request("/", method="POST").respond_with_data(
+        fixture_text("meta/token_expired_190.json"), status=400, content_type="application/json"
+    )
+    settings_ = load_settings(
+        graph_api_url=httpserver.url_for(""), meta_access_token=TOKEN, instagram_user_id=OWN
+    )
+    source = build_source(
+        "instagram", settings_, clock=fake_clock, sleep=fake_clock.sleep, throttle_for=unpaced
+    )
+    first = source.fetch([Target("a"), Target("b")], "r1")
+    later = source.fetch([Target("c")], "r1")
+    assert len(httpserver.log) == 1
+    assert {row.detail for row in first + later} == {first[0].detail}
+    assert "META_ACCESS_TOKEN" in str(first[0].detail)
+
+
+def test_a_retry_of_null_entries_that_fails_keeps_the_first_answers(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    def answer(url: str, attempt: int) -> EntryAnswer:
+        return None if target_of(url) == "slow" else fine(url, attempt)
+
+    batches = BatchServer(answer)
+    httpserver.expect_oneshot_request("/", method="POST").respond_with_handler(batches)
+    httpserver.expect_request("/", method="POST").respond_with_data("down", status=503)
+    settings_ = load_settings(
+        graph_api_url=httpserver.url_for(""),
+        meta_access_token=TOKEN,
+        instagram_user_id=OWN,
+        http_attempts=2,
+    )
+    source = build_source(
+        "instagram", settings_, clock=fake_clock, sleep=fake_clock.sleep, throttle_for=unpaced
+    )
+    result = source.fetch([Target("a"), Target("slow")], "r1")
+    assert [row.status for row in result] == ["ok", "error"]
