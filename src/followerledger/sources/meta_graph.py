@@ -177,7 +177,7 @@ def read_usage(headers: Mapping[str, str]) -> Budget | None:
     return Budget(None, max(0, int(STOP_AT - used)), None)
 
 
-def _decoded(content: bytes) -> Any:
+def _decoded(content: bytes | str) -> Any:
     try:
         return json.loads(content)
     except (ValueError, UnicodeDecodeError):
@@ -191,7 +191,7 @@ def throttled(response: requests.Response) -> Throttled | None:
     body = _decoded(response.content)
     errors = [graph_error(body)]
     if isinstance(body, list):
-        errors = [graph_error(_decoded(entry_body(entry) or b"")) for entry in body]
+        errors = [graph_error(_decoded(entry_body(entry) or "")) for entry in body]
     for error in errors:
         if error is not None and error.kind == "throttle":
             return Throttled(f"throttled (Graph error code {error.code})", THROTTLE_WAIT)
@@ -201,10 +201,10 @@ def throttled(response: requests.Response) -> Throttled | None:
 # --- batches ------------------------------------------------------------------------------
 
 
-def entry_body(entry: Any) -> bytes | None:
-    """The JSON-string `body` of one Graph batch entry, as bytes (None when absent)."""
+def entry_body(entry: Any) -> str | None:
+    """The JSON-string `body` of one Graph batch entry (None when absent)."""
     if isinstance(entry, dict) and isinstance(entry.get("body"), str):
-        return str(entry["body"]).encode()
+        return str(entry["body"])
     return None
 
 
