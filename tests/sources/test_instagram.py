@@ -389,3 +389,46 @@ def test_a_retry_of_null_entries_that_fails_keeps_the_first_answers(
     )
     result = source.fetch([Target("a"), Target("slow")], "r1")
     assert [row.status for row in result] == ["ok", "error"]
+
+
+def test_a_transient_entry_is_sent_once_more_and_a_permanent_one_is_not(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    def answer(url: str, attempt: int) -> EntryAnswer:
+        name = target_of(url)
+        if name == "flaky" and attempt == 0:
+            return 500, {"error": {"message": "busy", "code": 2, "is_transient": True}}
+        if name == "refused":
+            return 400, fixture_json("meta/permanent_36000.json")
+        return fine(url, attempt)
+
+    source, batches = instagram(httpserver, fake_clock, answer)
+    result = source.fetch([Target("flaky"), Target("refused")], "r1")
+    assert [row.status for row in result] == ["ok", "error"]
+    assert [[target_of(url) for url in batch] for batch in batches.batches] == [
+        ["flaky", "refused"],
+        ["flaky"],
+    ]
+
+
+def test_an_own_id_that_is_no_object_names_the_setting(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    unsupported = {
+        "error": {
+            "message": "Unsupported get request. Object with ID '123' does not exist, cannot "
+            "be loaded due to missing permissions, or does not support this operation.",
+            "type": "GraphMethodException",
+            "code": 100,
+            "error_subcode": 33,
+        }
+    }
+
+    def answer(url: str, attempt: int) -> EntryAnswer:
+        return 400, unsupported
+
+    source, _ = instagram(httpserver, fake_clock, answer)
+    [row] = source.fetch([Target("a")], "r1")
+    assert row.status == "error"
+    assert "FOLLOWERLEDGER_INSTAGRAM_USER_ID" in str(row.detail)
+    assert source.stop.detail == row.detail
