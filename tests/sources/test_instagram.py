@@ -432,3 +432,13 @@ def test_an_own_id_that_is_no_object_names_the_setting(
     assert row.status == "error"
     assert "FOLLOWERLEDGER_INSTAGRAM_USER_ID" in str(row.detail)
     assert source.stop.detail == row.detail
+
+
+def test_built_without_an_own_id_it_sends_nothing_and_names_the_setting(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    source, batches = instagram(httpserver, fake_clock, fine, instagram_user_id=None)
+    [row] = source.fetch([Target("a")], "r1")
+    assert row.status == "error"
+    assert str(row.detail).startswith("FOLLOWERLEDGER_INSTAGRAM_USER_ID is not set")
+    assert batches.batches == []
