@@ -33,7 +33,6 @@ from followerledger.layout import (
 )
 from followerledger.shards import parse_shards
 from followerledger.sources import registry
-from followerledger.sources.meta_graph import GRAPH_API_URL, THREADS_API_URL
 
 if TYPE_CHECKING:
     from followerledger.sources.platform import Credential
@@ -135,12 +134,12 @@ class Settings(BaseSettings):
         validation_alias=_env("FOLLOWERLEDGER_YOUTUBE_API_URL"),
     )
     graph_api_url: str = Field(
-        GRAPH_API_URL,
+        registry.GRAPH_API_URL,
         validation_alias=_env("FOLLOWERLEDGER_GRAPH_API_URL"),
         description="Facebook Graph API base URL, with its version (Instagram and Facebook).",
     )
     threads_api_url: str = Field(
-        THREADS_API_URL,
+        registry.THREADS_API_URL,
         validation_alias=_env("FOLLOWERLEDGER_THREADS_API_URL"),
         description="Threads Graph API base URL, with its version.",
     )

@@ -25,7 +25,7 @@ from followerledger.sources.facebook import (
 from followerledger.sources.meta_graph import Entry
 from followerledger.sources.profile_links import NotAProfile
 from tests.conftest import FakeClock, fixture_json
-from tests.sources.graph_batches import BatchServer, EntryAnswer
+from tests.sources.graph_batches import BatchServer, EntryAnswer, unpaced
 
 AT = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 TOKEN = "EAAFacebookPagesTestToken0123456789"
@@ -54,7 +54,9 @@ def facebook(
     batches = BatchServer(answer)
     server.expect_request("/", method="POST").respond_with_handler(batches)
     settings_ = load_settings(graph_api_url=server.url_for(""), meta_access_token=TOKEN)
-    source = build_source("facebook", settings_, clock=clock, sleep=clock.sleep)
+    source = build_source(
+        "facebook", settings_, clock=clock, sleep=clock.sleep, throttle_for=unpaced
+    )
     assert isinstance(source, FacebookSource)
     return source, batches
 

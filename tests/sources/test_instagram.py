@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
 
 from followerledger.settings import load_settings
-from followerledger.sources import build_source, missing_config
+from followerledger.sources import build_source, missing_config, planned_requests
 from followerledger.sources.base import RowFactory, Target
 from followerledger.sources.instagram import (
     NOT_PROFESSIONAL,
@@ -22,8 +22,8 @@ from followerledger.sources.instagram import (
     parse_discovery,
 )
 from followerledger.sources.meta_graph import Entry
-from tests.conftest import FakeClock, fixture_json
-from tests.sources.graph_batches import BatchServer, EntryAnswer
+from tests.conftest import FakeClock, fixture_json, fixture_text
+from tests.sources.graph_batches import BatchServer, EntryAnswer, unpaced
 
 AT = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 TOKEN = "EAAGm0PX4ZCpsBAtesttoken0123456789"
@@ -70,7 +70,9 @@ def instagram(
         "instagram_user_id": OWN,
         **overrides,
     }
-    source = build_source("instagram", load_settings(**values), clock=clock, sleep=clock.sleep)
+    source = build_source(
+        "instagram", load_settings(**values), clock=clock, sleep=clock.sleep, throttle_for=unpaced
+    )
     assert isinstance(source, InstagramSource)
     return source, batches
 
@@ -339,3 +341,104 @@ def test_any_batch_entries_give_one_row_per_target(entries: list[tuple[int | Non
     batch = [Target(f"t{i}") for i in range(len(entries))]
     result = source._rows(batch, [Entry(code, body) for code, body in entries], rows())
     assert [row.requested_handle for row in result] == [t.handle for t in batch]
+
+
+def test_the_budget_counts_calls_so_a_batch_of_50_plans_50() -> None:
+    settings_ = load_settings(meta_access_token=TOKEN, instagram_user_id=OWN)
+    batches = [[Target(f"b{i}") for i in range(50)], [Target("last")]]
+    assert planned_requests("instagram", batches, settings_) == {PLATFORM.policy: 51}
+    assert PLATFORM.accounts_per_unit == 1
+
+
+def test_a_whole_batch_refused_for_its_token_stops_the_platform(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    httpserver.expect_request("/", method="POST").respond_with_data(
+        fixture_text("meta/token_expired_190.json"), status=400, content_type="application/json"
+    )
+    settings_ = load_settings(
+        graph_api_url=httpserver.url_for(""), meta_access_token=TOKEN, instagram_user_id=OWN
+    )
+    source = build_source(
+        "instagram", settings_, clock=fake_clock, sleep=fake_clock.sleep, throttle_for=unpaced
+    )
+    first = source.fetch([Target("a"), Target("b")], "r1")
+    later = source.fetch([Target("c")], "r1")
+    assert len(httpserver.log) == 1
+    assert {row.detail for row in first + later} == {first[0].detail}
+    assert "META_ACCESS_TOKEN" in str(first[0].detail)
+
+
+def test_a_retry_of_null_entries_that_fails_keeps_the_first_answers(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    def answer(url: str, attempt: int) -> EntryAnswer:
+        return None if target_of(url) == "slow" else fine(url, attempt)
+
+    batches = BatchServer(answer)
+    httpserver.expect_oneshot_request("/", method="POST").respond_with_handler(batches)
+    httpserver.expect_request("/", method="POST").respond_with_data("down", status=503)
+    settings_ = load_settings(
+        graph_api_url=httpserver.url_for(""),
+        meta_access_token=TOKEN,
+        instagram_user_id=OWN,
+        http_attempts=2,
+    )
+    source = build_source(
+        "instagram", settings_, clock=fake_clock, sleep=fake_clock.sleep, throttle_for=unpaced
+    )
+    result = source.fetch([Target("a"), Target("slow")], "r1")
+    assert [row.status for row in result] == ["ok", "error"]
+
+
+def test_a_transient_entry_is_sent_once_more_and_a_permanent_one_is_not(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    def answer(url: str, attempt: int) -> EntryAnswer:
+        name = target_of(url)
+        if name == "flaky" and attempt == 0:
+            return 500, {"error": {"message": "busy", "code": 2, "is_transient": True}}
+        if name == "refused":
+            return 400, fixture_json("meta/permanent_36000.json")
+        return fine(url, attempt)
+
+    source, batches = instagram(httpserver, fake_clock, answer)
+    result = source.fetch([Target("flaky"), Target("refused")], "r1")
+    assert [row.status for row in result] == ["ok", "error"]
+    assert [[target_of(url) for url in batch] for batch in batches.batches] == [
+        ["flaky", "refused"],
+        ["flaky"],
+    ]
+
+
+def test_an_own_id_that_is_no_object_names_the_setting(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    unsupported = {
+        "error": {
+            "message": "Unsupported get request. Object with ID '123' does not exist, cannot "
+            "be loaded due to missing permissions, or does not support this operation.",
+            "type": "GraphMethodException",
+            "code": 100,
+            "error_subcode": 33,
+        }
+    }
+
+    def answer(url: str, attempt: int) -> EntryAnswer:
+        return 400, unsupported
+
+    source, _ = instagram(httpserver, fake_clock, answer)
+    [row] = source.fetch([Target("a")], "r1")
+    assert row.status == "error"
+    assert "FOLLOWERLEDGER_INSTAGRAM_USER_ID" in str(row.detail)
+    assert source.stop.detail == row.detail
+
+
+def test_built_without_an_own_id_it_sends_nothing_and_names_the_setting(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    source, batches = instagram(httpserver, fake_clock, fine, instagram_user_id=None)
+    [row] = source.fetch([Target("a")], "r1")
+    assert row.status == "error"
+    assert str(row.detail).startswith("FOLLOWERLEDGER_INSTAGRAM_USER_ID is not set")
+    assert batches.batches == []

@@ -109,6 +109,15 @@ def test_a_throttle_code_in_any_batch_entry_throttles_the_batch() -> None:
     assert throttled(response) is None
 
 
+def test_an_entry_body_with_half_a_character_is_read() -> None:
+    entries = batch_entries([{"code": 200, "body": '{"name":"\ud83d"}'}], 1)
+    assert entries[0].body == {"name": "\ud83d"}
+    response = requests.Response()
+    response.status_code = 200
+    response._content = json.dumps([{"code": 200, "body": '"\ud83d"'}]).encode()
+    assert throttled(response) is None
+
+
 def test_batch_form_and_entries() -> None:
     form = batch_form(["1?fields=id"])
     assert json.loads(form["batch"]) == [{"method": "GET", "relative_url": "1?fields=id"}]

@@ -17,6 +17,7 @@ from followerledger.sources import build_source, planned_requests
 from followerledger.sources.base import RowFactory, Target
 from followerledger.sources.threads import INELIGIBLE, PLATFORM, ThreadsSource, parse_profile
 from tests.conftest import FakeClock, fixture_json, fixture_text
+from tests.sources.graph_batches import unpaced
 
 AT = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 TOKEN = "THAAThreadsTestToken0123456789abcdef"
@@ -28,7 +29,9 @@ def rows() -> RowFactory:
 
 def threads(server: HTTPServer, clock: FakeClock) -> ThreadsSource:
     settings_ = load_settings(threads_api_url=server.url_for(""), threads_access_token=TOKEN)
-    source = build_source("threads", settings_, clock=clock, sleep=clock.sleep)
+    source = build_source(
+        "threads", settings_, clock=clock, sleep=clock.sleep, throttle_for=unpaced
+    )
     assert isinstance(source, ThreadsSource)
     return source
 

@@ -49,7 +49,7 @@ from followerledger.sources.meta_graph import (
     throttled,
     token_detail,
 )
-from followerledger.sources.platform import Connect, Platform, RatePolicy
+from followerledger.sources.platform import Connect, Platform, RatePolicy, one_call_per_account
 from followerledger.sources.profile_links import NotAProfile, link
 
 if TYPE_CHECKING:
@@ -61,7 +61,11 @@ BATCH_SIZE: Final = 50
 HOSTS: Final = frozenset(
     {"facebook.com", "www.facebook.com", "m.facebook.com", "web.facebook.com", "fb.com"}
 )
-#: A numeric Page id, or a Page username: at least 5 letters, digits or '.' (Meta's rule).
+#: A numeric Page id, or a Page username: "only alphanumeric characters (A-Z, 0-9) and
+#: periods", "at least 5 characters long" (Meta's Help Center); 50 at most is a bound of
+#: ours (Meta states none). Meta also says periods and case "can't be used to differentiate
+#: usernames" (`john.smith` is `johnsmith`): two such spellings are two watchlist handles
+#: that resolve to one Page id, and so one account in the warehouse.
 HANDLE: Final = re.compile(r"^(?:[0-9]{1,25}|[A-Za-z0-9.]{5,50})$")
 PAGE_ID: Final = re.compile(r"[0-9]{1,25}")
 FIELDS: Final = "id,name,username,followers_count"
@@ -123,6 +127,8 @@ PLATFORM: Final = Platform(
     emulator="followerledger.emulator.facebook_api",
     credentials=(META_TOKEN,),
     throttled=throttled,
+    calls_counted=True,
+    planned=one_call_per_account,
 )
 
 

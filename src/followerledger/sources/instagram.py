@@ -47,7 +47,7 @@ from followerledger.sources.meta_graph import (
     throttled,
     token_detail,
 )
-from followerledger.sources.platform import Connect, Platform, RatePolicy
+from followerledger.sources.platform import Connect, Platform, RatePolicy, one_call_per_account
 from followerledger.sources.profile_links import profile_handle
 
 if TYPE_CHECKING:
@@ -84,8 +84,13 @@ def build(settings: Settings, connect: Connect) -> InstagramSource:
     session = connect.session({"Authorization": f"Bearer {token}"})
     policy = PLATFORM.rate_policy(budgets=settings.budgets, credential=connect.index)
     client = connect.client(settings.graph_api_url, session, policy, [token])
-    assert settings.instagram_user_id is not None
-    return InstagramSource(client, settings.instagram_user_id.strip(), connect.credential.label)
+    source = InstagramSource(
+        client, (settings.instagram_user_id or "").strip(), connect.credential.label
+    )
+    # Checked before a run (`require_config`); built without it, the source sends nothing.
+    for problem in config_problems(settings):
+        source.stop.stop(problem)
+    return source
 
 
 def config_problems(settings: Settings) -> list[str]:
@@ -124,6 +129,8 @@ PLATFORM: Final = Platform(
     credentials=(META_TOKEN,),
     config_problems=config_problems,
     throttled=throttled,
+    calls_counted=True,
+    planned=one_call_per_account,
 )
 
 

@@ -16,7 +16,7 @@ from typing import Any, Final, Literal
 
 import requests
 
-from followerledger.sources.http import ApiClient, Budget, Throttled
+from followerledger.sources.http import ApiClient, Budget, RateLimited, RequestFailed, Throttled
 from followerledger.sources.platform import Credential
 
 #: The Graph API version every Facebook and Instagram call names (usable until 2028-07-29).
@@ -141,7 +141,8 @@ def _positive(value: Any) -> bool:
 
 
 def read_usage(headers: Mapping[str, str]) -> Budget | None:
-    """The budget Meta's usage headers describe, in percentage points left before `STOP_AT`.
+    """The budget Meta's usage headers describe: `remaining` is the percentage points left
+    before `STOP_AT` (no `limit`: Meta gives no count).
 
     `X-App-Usage` (the app's rolling hour) and `X-Business-Use-Case-Usage` (per business
     object, with `estimated_time_to_regain_access` in minutes) are read; the highest usage
@@ -168,14 +169,15 @@ def read_usage(headers: Mapping[str, str]) -> Budget | None:
     if not usages and not regain:
         return None
     used = max(usages, default=0.0)
+    # No limit in requests: the headers give percentages, not a count.
     if regain:
-        return Budget(100, 0, None, max(regain))
+        return Budget(None, 0, None, max(regain))
     if used >= STOP_AT:
-        return Budget(100, 0, None, APP_WINDOW)
-    return Budget(100, max(0, int(STOP_AT - used)), None)
+        return Budget(None, 0, None, APP_WINDOW)
+    return Budget(None, max(0, int(STOP_AT - used)), None)
 
 
-def _decoded(content: bytes) -> Any:
+def _decoded(content: bytes | str) -> Any:
     try:
         return json.loads(content)
     except (ValueError, UnicodeDecodeError):
@@ -189,7 +191,7 @@ def throttled(response: requests.Response) -> Throttled | None:
     body = _decoded(response.content)
     errors = [graph_error(body)]
     if isinstance(body, list):
-        errors = [graph_error(_decoded(entry_body(entry) or b"")) for entry in body]
+        errors = [graph_error(_decoded(entry_body(entry) or "")) for entry in body]
     for error in errors:
         if error is not None and error.kind == "throttle":
             return Throttled(f"throttled (Graph error code {error.code})", THROTTLE_WAIT)
@@ -199,10 +201,10 @@ def throttled(response: requests.Response) -> Throttled | None:
 # --- batches ------------------------------------------------------------------------------
 
 
-def entry_body(entry: Any) -> bytes | None:
-    """The JSON-string `body` of one Graph batch entry, as bytes (None when absent)."""
+def entry_body(entry: Any) -> str | None:
+    """The JSON-string `body` of one Graph batch entry (None when absent)."""
     if isinstance(entry, dict) and isinstance(entry.get("body"), str):
-        return str(entry["body"]).encode()
+        return str(entry["body"])
     return None
 
 
@@ -323,7 +325,11 @@ def send_batch(client: ApiClient, relative_urls: Sequence[str]) -> BatchAnswer:
     entries = answer.entries
     again = [index for index, entry in enumerate(entries) if _retryable(entry)]
     if again:
-        second = _post_batch(client, [relative_urls[index] for index in again])
+        try:
+            second = _post_batch(client, [relative_urls[index] for index in again])
+        except (RateLimited, RequestFailed):
+            # The first answer's entries stand; those left are `error` rows.
+            return BatchAnswer(entries)
         if second.failure is None:
             for index, entry in zip(again, second.entries, strict=True):
                 entries[index] = entry
