@@ -93,3 +93,36 @@ def test_a_batch_left_half_null_is_completed_by_sending_the_rest_again(
     assert {handle: row.status for handle, row in rows.items()} == dict.fromkeys(pages, "ok")
     assert emulator.state.requests["facebook:/v25.0/"] == 2
     assert emulator.state.requests["facebook:calls"] == 4 + 2
+
+
+@pytest.mark.parametrize(
+    ("state", "platform", "handle", "named"),
+    [
+        (EmulatorState(meta_access_token="another"), "instagram", "dell", "META_ACCESS_TOKEN"),
+        (EmulatorState(meta_access_token="another"), "facebook", "lenovo", "META_ACCESS_TOKEN"),
+        (EmulatorState(threads_access_token="another"), "threads", "meta", "THREADS_ACCESS_TOKEN"),
+        (
+            EmulatorState(instagram_user_ids={"17841400000000001"}),
+            "instagram",
+            "dell",
+            "FOLLOWERLEDGER_INSTAGRAM_USER_ID",
+        ),
+        (EmulatorState(threads_access="standard"), "threads", "dell", "Advanced Access"),
+    ],
+)
+def test_the_emulators_refusals_reach_the_rows_as_what_to_do(
+    state: EmulatorState,
+    platform: str,
+    handle: str,
+    named: str,
+    fake_clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with EmulatorServer(state) as emulator:
+        for name, value in emulator_environment(emulator.url).items():
+            monkeypatch.setenv(name, value)
+        [row] = fetch(platform, load_settings(), [handle], fake_clock).values()
+    assert row.status == "error"
+    assert row.detail is not None
+    assert named in row.detail
+    assert "emulator-meta-access-token" not in row.detail
