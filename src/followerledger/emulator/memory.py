@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Collection, Iterable
@@ -29,6 +30,7 @@ def default_limits() -> dict[str, tuple[int, int]]:
     return {name: limit for name, limit in limits.items() if limit is not None}
 
 
+@functools.cache
 def _window_kind(platform: str) -> tuple[bool, bool]:
     """(rolling, per credential) for a platform's window: its emulator module's `ROLLING`
     and `PER_CREDENTIAL` (both False when the module does not say, or for a name that is
