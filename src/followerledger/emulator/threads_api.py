@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -28,9 +29,10 @@ from followerledger.emulator import world as w
 from followerledger.emulator.faults import Fault
 from followerledger.emulator.memory import EmulatorState
 from followerledger.emulator.plumbing import fault_answer, finish
+from followerledger.sources.meta_graph import THREADS_API_URL
 
-#: The Threads API version of the emulated path (the contract's `graph.threads.net/v1.0`).
-THREADS_VERSION: Final = "v1.0"
+#: The Threads API version of the emulated path: the one the source's default URL names.
+THREADS_VERSION: Final = urlsplit(THREADS_API_URL).path.strip("/")
 #: When the emulated accounts start growing (Threads opened in July 2023).
 GROWTH_START: Final = datetime(2023, 7, 5, tzinfo=UTC)
 #: "A maximum of 1,000 requests within a rolling 24-hour period" per user token.
