@@ -66,10 +66,12 @@ class PlatformCapacity:
     limit: int
     per_seconds: float
     holder: str
+    unit: str = "requests"
 
     @property
     def accounts_per_hour(self) -> float:
-        """Accounts counted per hour at the documented budget, one batch per request."""
+        """Accounts counted per hour at the documented budget: `batch_size` accounts per
+        unit of it (a request's batch, or one account where the budget counts calls)."""
         return self.batch_size * self.limit / self.per_seconds * 3600
 
     def holders_for(self, accounts: int) -> int:
@@ -91,10 +93,11 @@ def capacities() -> list[PlatformCapacity]:
         PlatformCapacity(
             spec.name,
             spec.label,
-            spec.batch_size,
+            spec.accounts_per_unit,
             spec.policy.limit,
             spec.policy.per_seconds,
             holder_of(spec),
+            spec.budget_unit,
         )
         for spec in registry.SPECS
     ]
@@ -137,7 +140,8 @@ def _count(value: float) -> str:
 def _budget(item: PlatformCapacity) -> str:
     seconds = item.per_seconds
     span = f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds / 60:g} min"
-    return f"{item.limit:,} requests / {span}, {item.batch_size} accounts each"
+    each = "1 account each" if item.batch_size == 1 else f"{item.batch_size} accounts each"
+    return f"{item.limit:,} {item.unit} / {span}, {each}"
 
 
 def section(bytes_per_row: float, refresh: dict[str, float]) -> list[str]:
@@ -152,7 +156,7 @@ def section(bytes_per_row: float, refresh: dict[str, float]) -> list[str]:
         f"{HEADROOM:.0%} of each budget (the rest for retries):",
         "",
         f"| platform | budget | per | accounts per hour (whole budget) | holders for "
-        f"{TARGET_ACCOUNTS:,} hourly | for {even:,} hourly (a quarter each) |",
+        f"{TARGET_ACCOUNTS:,} hourly | for {even:,} hourly (an even share each) |",
         "|---|---|---|---:|---:|---:|",
     ]
     for item in items:
@@ -175,7 +179,7 @@ def section(bytes_per_row: float, refresh: dict[str, float]) -> list[str]:
         "with a Prefect server they are one limit shared by every worker (workers behind one "
         "address must not spend it twice), and one Mastodon instance is one shard, so "
         f"{TARGET_ACCOUNTS:,} accounts of one such platform hourly (it would take "
-        f"{workers} addresses) does not fit in an hour; a quarter each needs {workers_even}, "
+        f"{workers} addresses) does not fit in an hour; an even share each needs {workers_even}, "
         "so Mastodon accounts must be spread over instances (each instance its own budget) "
         "and Bluesky's fits one address.",
         "",

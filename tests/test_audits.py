@@ -215,6 +215,9 @@ WRITTEN_FORMS = {
     "bluesky": ["{}", "@{}", "https://bsky.app/profile/{}"],
     "mastodon": ["{}", "@{}"],
     "youtube": ["{}", "https://www.youtube.com/{}"],
+    "instagram": ["{}", "@{}", "https://www.instagram.com/{}/"],
+    "facebook": ["{}", "@{}", "https://www.facebook.com/{}"],
+    "threads": ["{}", "@{}", "https://www.threads.net/@{}", "threads.com/@{}"],
 }
 
 
@@ -227,6 +230,10 @@ def handles(draw: st.DrawFn) -> tuple[str, str]:
     if platform == "youtube" and form != "{}" and not canonical.startswith("@"):
         form = "https://www.youtube.com/channel/{}"
     if "%" in canonical:  # a DID's '%' would be read as an escape in a link
+        form = "{}"
+    if platform == "facebook" and canonical.isdigit() and form != "{}":
+        form = "https://www.facebook.com/profile.php?id={}"
+    if platform == "facebook" and canonical.lower() == "profile.php":
         form = "{}"
     return platform, form.format(canonical)
 

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from followerledger.cli import main
 from followerledger.handles import HandleError, read_handle
+from followerledger.sources.registry import names
 from followerledger.watchlist import (
     WatchlistError,
     add_account,
@@ -83,8 +84,7 @@ def test_bad_yaml_names_file_and_line(tmp_path: Path) -> None:
 def test_unknown_platform(tmp_path: Path) -> None:
     path = write(tmp_path, "brands:\n  Dell:\n    myspace: [dell]\n")
     assert problems(path) == [
-        f"{path}:3: unknown platform 'myspace' under brand 'Dell': "
-        "use one of x, bluesky, mastodon, youtube"
+        f"{path}:3: unknown platform 'myspace' under brand 'Dell': use one of {', '.join(names())}"
     ]
 
 

@@ -48,8 +48,10 @@ class SecretBlock:
 SECRET_BLOCKS: Final = (
     *(
         SecretBlock(credential.field, credential.variable, credential.block, credential)
-        for spec in registry.SPECS
-        for credential in spec.credentials
+        # Once per credential: Instagram and Facebook share the Meta token.
+        for credential in dict.fromkeys(
+            credential for spec in registry.SPECS for credential in spec.credentials
+        )
     ),
     SecretBlock("alert_urls", "FOLLOWERLEDGER_ALERT_URLS", "followerledger-alert-urls"),
 )

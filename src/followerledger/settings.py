@@ -92,6 +92,36 @@ class Settings(BaseSettings):
         "each with a daily quota of its own.",
     )
 
+    meta_access_token: SecretStr | None = Field(
+        None,
+        validation_alias=_env("META_ACCESS_TOKEN"),
+        description="Facebook user (or system-user) access token read by Instagram and "
+        "Facebook Pages.",
+    )
+    meta_access_tokens: SecretStr | None = Field(
+        None,
+        validation_alias=_env("META_ACCESS_TOKENS"),
+        description="Further Meta access tokens (comma- or newline-separated, or a JSON "
+        "list), each with a rate budget of its own.",
+    )
+    instagram_user_id: str | None = Field(
+        None,
+        validation_alias=_env("FOLLOWERLEDGER_INSTAGRAM_USER_ID"),
+        description="Id of your own Instagram professional account, which every Business "
+        "Discovery call goes through.",
+    )
+    threads_access_token: SecretStr | None = Field(
+        None,
+        validation_alias=_env("THREADS_ACCESS_TOKEN"),
+        description="Threads user access token with threads_basic and threads_profile_discovery.",
+    )
+    threads_access_tokens: SecretStr | None = Field(
+        None,
+        validation_alias=_env("THREADS_ACCESS_TOKENS"),
+        description="Further Threads access tokens (comma- or newline-separated, or a JSON "
+        "list), each with 1,000 lookups per 24 hours of its own.",
+    )
+
     x_api_url: str = Field("https://api.x.com", validation_alias=_env("FOLLOWERLEDGER_X_API_URL"))
     bluesky_api_url: str = Field(
         "https://public.api.bsky.app", validation_alias=_env("FOLLOWERLEDGER_BLUESKY_API_URL")
@@ -102,6 +132,16 @@ class Settings(BaseSettings):
     youtube_api_url: str = Field(
         "https://www.googleapis.com/youtube/v3",
         validation_alias=_env("FOLLOWERLEDGER_YOUTUBE_API_URL"),
+    )
+    graph_api_url: str = Field(
+        registry.GRAPH_API_URL,
+        validation_alias=_env("FOLLOWERLEDGER_GRAPH_API_URL"),
+        description="Facebook Graph API base URL, with its version (Instagram and Facebook).",
+    )
+    threads_api_url: str = Field(
+        registry.THREADS_API_URL,
+        validation_alias=_env("FOLLOWERLEDGER_THREADS_API_URL"),
+        description="Threads Graph API base URL, with its version.",
     )
 
     http_timeout: float = Field(
@@ -200,7 +240,9 @@ class Settings(BaseSettings):
                 values.append(CredentialValue(label, SecretStr(value)))
         return values
 
-    @field_validator("x_bearer_tokens", "youtube_api_keys")
+    @field_validator(
+        "x_bearer_tokens", "youtube_api_keys", "meta_access_tokens", "threads_access_tokens"
+    )
     @classmethod
     def _check_secret_list(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         if value is None:

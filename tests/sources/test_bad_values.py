@@ -14,7 +14,10 @@ from followerledger.landing import Landing, write_observations
 from followerledger.observation import MAX_COUNT, Observation, to_table
 from followerledger.sources.base import RowFactory, Target
 from followerledger.sources.bluesky import parse_profiles
+from followerledger.sources.facebook import parse_page
+from followerledger.sources.instagram import parse_discovery
 from followerledger.sources.mastodon import account_row
+from followerledger.sources.threads import parse_profile
 from followerledger.sources.x import parse_users
 from followerledger.sources.youtube import parse_channels
 from tests.tiny import lake_rows
@@ -29,9 +32,27 @@ FOLLOWERS_FIELD = {
     "bluesky": "followersCount",
     "mastodon": "followers_count",
     "youtube": "statistics.subscriberCount",
+    "instagram": "business_discovery.followers_count",
+    "facebook": "followers_count",
+    "threads": "follower_count",
 }
-ID_FIELD = {"x": "id", "bluesky": "did", "mastodon": "id", "youtube": "id"}
-GOOD_ID = {"x": "2244994945", "bluesky": DID, "mastodon": "109", "youtube": CHANNEL}
+ID_FIELD = {
+    "x": "id",
+    "bluesky": "did",
+    "mastodon": "id",
+    "youtube": "id",
+    "instagram": "business_discovery.id",
+    "facebook": "id",
+}
+GOOD_ID = {
+    "x": "2244994945",
+    "bluesky": DID,
+    "mastodon": "109",
+    "youtube": CHANNEL,
+    "instagram": "17841407673135339",
+    "facebook": "20531316728",
+    "threads": "",
+}
 
 
 def one_row(
@@ -81,6 +102,22 @@ def one_row(
             "statuses_count": posts,
         }
         return account_row(account, Target("alpha@mastodon.social"), rows, "mastodon.social")
+    if platform == "instagram":
+        discovered = {
+            "id": ident,
+            "username": "alpha",
+            "name": name,
+            "followers_count": followers,
+            "follows_count": following,
+            "media_count": posts,
+        }
+        return parse_discovery({"business_discovery": discovered}, Target("alpha"), rows)
+    if platform == "facebook":
+        page = {"id": ident, "username": "alphapage", "name": name, "followers_count": followers}
+        return parse_page(page, Target("alphapage"), rows)
+    if platform == "threads":
+        profile = {"username": "alpha", "name": name, "follower_count": followers}
+        return parse_profile(profile, Target("alpha"), rows)
     channel = {
         "id": ident,
         "snippet": {"title": name, "customUrl": "@alpha"},
@@ -90,7 +127,7 @@ def one_row(
     return row
 
 
-PLATFORMS = ["x", "bluesky", "mastodon", "youtube"]
+PLATFORMS = ["x", "bluesky", "mastodon", "youtube", "instagram", "facebook", "threads"]
 
 
 def assert_error_naming(row: Observation, field: str) -> None:
@@ -105,6 +142,9 @@ def assert_error_naming(row: Observation, field: str) -> None:
 def test_a_plain_answer_is_ok(platform: str) -> None:
     row = one_row(platform, followers="10" if platform == "youtube" else 10)
     assert (row.status, row.followers, row.display_name) == ("ok", 10, "Dell")
+    if platform == "threads":  # its answer has no id
+        assert row.account_id is None
+        return
     assert row.account_id is not None
     assert row.account_id.endswith(GOOD_ID[platform])
 
@@ -133,7 +173,9 @@ def test_a_bad_follower_count_is_an_error_row_naming_the_field(platform: str, va
     assert_error_naming(row, FOLLOWERS_FIELD[platform])
 
 
-@pytest.mark.parametrize("platform", ["x", "bluesky", "youtube"])
+@pytest.mark.parametrize(
+    "platform", ["x", "bluesky", "youtube", "instagram", "facebook", "threads"]
+)
 def test_a_negative_follower_count_is_an_error_row(platform: str) -> None:
     assert_error_naming(one_row(platform, followers=-5), FOLLOWERS_FIELD[platform])
 
@@ -149,6 +191,7 @@ def test_a_count_at_the_bound_is_kept() -> None:
         ("x", "public_metrics.following_count"),
         ("bluesky", "followsCount"),
         ("mastodon", "following_count"),
+        ("instagram", "business_discovery.follows_count"),
     ],
 )
 @pytest.mark.parametrize("value", [2**63, -3, "٣"], ids=repr)
@@ -163,6 +206,7 @@ def test_a_bad_following_count_is_an_error_row(platform: str, field: str, value:
         ("bluesky", "postsCount"),
         ("mastodon", "statuses_count"),
         ("youtube", "statistics.videoCount"),
+        ("instagram", "business_discovery.media_count"),
     ],
 )
 def test_a_bad_post_count_is_an_error_row(platform: str, field: str) -> None:
@@ -181,6 +225,10 @@ def test_a_bad_post_count_is_an_error_row(platform: str, field: str) -> None:
         ("mastodon", "12:34"),
         ("youtube", "UCshort"),
         ("youtube", "XX" + "a" * 22),
+        ("instagram", "17841407673135339a"),
+        ("instagram", "١٢٣"),
+        ("facebook", "facebookapp"),
+        ("facebook", "1" * 26),
     ],
 )
 def test_an_id_of_the_wrong_form_is_an_error_row_and_no_identity(platform: str, bad: str) -> None:

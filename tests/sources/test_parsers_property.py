@@ -19,8 +19,12 @@ from followerledger.landing import Landing
 from followerledger.observation import MAX_COUNT, STATUSES, Observation, to_table
 from followerledger.sources.base import MalformedAnswer, RowFactory, Target
 from followerledger.sources.bluesky import parse_profiles
+from followerledger.sources.facebook import FacebookSource, parse_page
+from followerledger.sources.instagram import InstagramSource, parse_discovery
 from followerledger.sources.mastodon import account_row
+from followerledger.sources.meta_graph import Entry
 from followerledger.sources.registry import platform
+from followerledger.sources.threads import parse_profile
 from followerledger.sources.x import parse_users
 from followerledger.sources.youtube import parse_channels
 from tests.tiny import lake_rows
@@ -166,6 +170,46 @@ def test_mastodon_parser(body: Any) -> None:
 def test_youtube_parser(body: Any, by_handle: bool) -> None:
     batch = BATCH[:1] if by_handle else BATCH
     check(lambda: parse_channels(body, batch, rows("youtube"), by_handle=by_handle), len(batch))
+
+
+INSTAGRAM_KEYS = [
+    "business_discovery",
+    "id",
+    "username",
+    "name",
+    "followers_count",
+    "follows_count",
+    "media_count",
+    "error",
+    "code",
+]
+
+
+@settings(max_examples=100, deadline=None)
+@given(shaped(INSTAGRAM_KEYS), st.lists(st.none() | st.integers(0, 600), min_size=3, max_size=3))
+def test_instagram_parser(body: Any, codes: list[int | None]) -> None:
+    check(lambda: [parse_discovery(body, BATCH[0], rows("instagram"))], 1)
+    source = InstagramSource(None, "17841405309211844")  # type: ignore[arg-type]
+    entries = [Entry(code, body) for code in codes]
+    check(lambda: source._rows(BATCH, entries, rows("instagram")))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    shaped(["id", "name", "username", "followers_count", "error", "code", "error_subcode"]),
+    st.lists(st.none() | st.integers(0, 600), min_size=3, max_size=3),
+)
+def test_facebook_parser(body: Any, codes: list[int | None]) -> None:
+    check(lambda: [parse_page(body, BATCH[0], rows("facebook"))], 1)
+    source = FacebookSource(None)  # type: ignore[arg-type]
+    entries = [Entry(code, body) for code in codes]
+    check(lambda: source._rows(BATCH, entries, rows("facebook")))
+
+
+@settings(max_examples=100, deadline=None)
+@given(shaped(["username", "name", "follower_count", "is_verified"]))
+def test_threads_parser(body: Any) -> None:
+    check(lambda: [parse_profile(body, BATCH[0], rows("threads"))], 1)
 
 
 observations = st.builds(

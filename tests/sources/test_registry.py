@@ -93,6 +93,26 @@ def test_everything_reads_the_one_list() -> None:
     assert set(parse_budgets(",".join(f"{name}=1/1" for name in names()))) == set(names())
 
 
+def test_each_credential_has_one_secret_block_and_the_meta_token_is_shared() -> None:
+    blocks = [block.block for block in SECRET_BLOCKS]
+    assert len(blocks) == len(set(blocks))
+    assert platform("instagram").credentials == platform("facebook").credentials
+    [meta] = platform("instagram").credentials
+    assert (meta.variable, meta.plural_variable, meta.block) == (
+        "META_ACCESS_TOKEN",
+        "META_ACCESS_TOKENS",
+        "followerledger-meta-access-token",
+    )
+
+
+def test_each_platform_names_its_emulator_and_reads_its_own_written_forms() -> None:
+    for spec in SPECS:
+        assert spec.emulator == f"followerledger.emulator.{spec.name}_api"
+        assert spec.handle_rule
+        assert spec.batch_size >= 1
+        assert spec.policy.limit >= 1
+
+
 def test_the_observation_layer_does_not_import_the_sources() -> None:
     tree = ast.parse((SRC / "observation.py").read_text(encoding="utf-8"))
     imported = [

@@ -20,6 +20,7 @@ def create_app(state: EmulatorState) -> Starlette:
     from the emulator module its spec names (`Platform.emulator`)."""
     apis = {spec.name: importlib.import_module(spec.emulator).routes(state) for spec in SPECS}
     endpoints = {name: [route.path for route in routes] for name, routes in apis.items()}
+    mounted = _mounted(apis)
 
     async def index(request: Request) -> Response:
         return JSONResponse(
@@ -69,10 +70,23 @@ def create_app(state: EmulatorState) -> Starlette:
     return Starlette(
         routes=[
             Route("/", index),
-            *(route for routes in apis.values() for route in routes),
+            *mounted,
             Route("/_emulator/faults", faults, methods=["POST", "DELETE"]),
             Route("/_emulator/requests", requests),
             Route("/_emulator/limits", limits, methods=["POST"]),
             Route("/_emulator/reset", reset, methods=["POST"]),
         ]
     )
+
+
+def _mounted(apis: dict[str, list[Route]]) -> list[Route]:
+    """Every platform's routes, each once: platforms that share a host and path (Instagram
+    and Facebook on the Graph API) hand out the same route objects. Two different routes on
+    one path would shadow each other, so they are refused."""
+    mounted: dict[str, Route] = {}
+    for name, routes in apis.items():
+        for route in routes:
+            known = mounted.setdefault(route.path, route)
+            if known is not route:
+                raise ValueError(f"{name}'s emulator route {route.path} is already mounted")
+    return list(mounted.values())

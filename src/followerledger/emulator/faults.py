@@ -9,7 +9,9 @@ from typing import Literal
 
 from followerledger.emulator.world import unit
 
-FaultKind = Literal["status", "rate_limit", "timeout", "malformed", "truncated", "latency", "quota"]
+FaultKind = Literal[
+    "status", "rate_limit", "timeout", "malformed", "truncated", "latency", "quota", "partial"
+]
 FAULT_KINDS: tuple[FaultKind, ...] = (
     "status",
     "rate_limit",
@@ -18,6 +20,7 @@ FAULT_KINDS: tuple[FaultKind, ...] = (
     "truncated",
     "latency",
     "quota",
+    "partial",
 )
 
 
@@ -28,7 +31,9 @@ class Fault:
     kind: `status` answers `code` (default 503); `rate_limit` answers 429 with the platform's
     own headers, resetting in `seconds`; `timeout` waits `seconds` before answering;
     `malformed` answers 200 with a non-JSON body; `truncated` answers 200 with JSON cut short;
-    `latency` adds `seconds` to every answer; `quota` answers YouTube's 403 quotaExceeded.
+    `latency` adds `seconds` to every answer; `quota` answers YouTube's 403 quotaExceeded;
+    `partial` leaves the later half of a Graph batch's entries `null`, as a batch that timed
+    out part-way (other requests answer as usual).
     `times` is how many requests it hits (None: all). With `rate` (0 to 1) instead, it stays
     set and hits that share of the requests reaching it (those no earlier fault took), drawn
     from `seed`: the n-th asking of one request (its path and query) meets the same draw

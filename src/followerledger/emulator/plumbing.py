@@ -10,7 +10,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from followerledger.emulator.faults import Fault
 from followerledger.emulator.memory import EmulatorState, Window
+from followerledger.emulator.world import platform_api
+from followerledger.sources import registry
 
 Handler = Callable[[Request], Awaitable[Response]]
 EMULATOR_HEADER = "X-FollowerLedger-Emulator"
@@ -98,46 +101,11 @@ def guarded(state: EmulatorState, platform: str, handler: Handler) -> Handler:
 
     async def endpoint(request: Request) -> Response:
         state.count(f"{platform}:{request.url.path}")
-        fault, latency = state.faults.take(platform, f"{request.url.path}?{request.url.query}")
-        if latency:
-            await asyncio.sleep(latency)
-        truncate = False
-        if fault is not None:
-            if fault.kind == "timeout":
-                await asyncio.sleep(fault.seconds)
-            elif fault.kind == "status":
-                reason = _REASONS.get(fault.code, "Error")
-                return _mark(
-                    JSONResponse(error_body(platform, fault.code, reason), status_code=fault.code)
-                )
-            elif fault.kind == "rate_limit":
-                now = state.clock()
-                window = state.windows.get(platform)
-                limit = window.limit if window else 0
-                seconds = window.seconds if window else 0
-                headers = limit_headers(
-                    platform, limit, 0, now + timedelta(seconds=fault.seconds), seconds
-                )
-                if platform != "x" and not headers:
-                    headers = {"Retry-After": str(int(fault.seconds))}
-                return _mark(
-                    JSONResponse(
-                        error_body(platform, 429, _REASONS[429]), status_code=429, headers=headers
-                    )
-                )
-            elif fault.kind == "quota":
-                return _mark(quota_exceeded())
-            elif fault.kind == "malformed":
-                return _mark(
-                    Response(
-                        "<html><body>502 Bad Gateway</body></html>",
-                        status_code=200,
-                        media_type="text/html",
-                    )
-                )
-            elif fault.kind == "truncated":
-                truncate = True
-
+        answer, taken = await fault_answer(
+            state, platform, request, f"{request.url.path}?{request.url.query}"
+        )
+        if answer is not None:
+            return answer
         allowed, window = state.spend(platform)
         headers = _window_headers(platform, window)
         if not allowed:
@@ -147,17 +115,99 @@ def guarded(state: EmulatorState, platform: str, handler: Handler) -> Handler:
                 )
             )
         response = await handler(request)
-        if truncate:
-            body = bytes(response.body)
-            response = Response(
-                body[: max(1, len(body) // 2)],
-                status_code=response.status_code,
-                media_type="application/json",
-            )
         response.headers.update(headers)
-        return _mark(response)
+        return finish(response, taken)
 
     return endpoint
+
+
+async def fault_answer(
+    state: EmulatorState, platform: str, request: Request, asked: str
+) -> tuple[Response | None, Fault | None]:
+    """Take the fault for one request (`asked`: what tells its repetitions apart) and wait
+    its latency: the answer it gives instead of the handler's (None: the handler answers),
+    and the fault still to apply to the handler's answer (`truncated`, `partial`).
+
+    A platform's emulator module may answer status and rate-limit faults in its own words
+    (`fault_response(state, request, fault)`, returning None to leave it to the default);
+    else the answer is built from `error_body` and `limit_headers`."""
+    fault, latency = state.faults.take(platform, asked)
+    if latency:
+        await asyncio.sleep(latency)
+    if fault is None:
+        return None, None
+    if fault.kind == "timeout":
+        await asyncio.sleep(fault.seconds)
+        return None, None
+    if fault.kind in ("truncated", "partial"):
+        return None, fault
+    if fault.kind == "malformed":
+        return (
+            _mark(
+                Response(
+                    "<html><body>502 Bad Gateway</body></html>",
+                    status_code=200,
+                    media_type="text/html",
+                )
+            ),
+            None,
+        )
+    if fault.kind == "quota":
+        return _mark(quota_exceeded()), None
+    own = _module_hook(platform, "fault_response")
+    if own is not None:
+        answer: Response | None = own(state, request, fault)
+        if answer is not None:
+            return _mark(answer), None
+    if fault.kind == "status":
+        reason = _REASONS.get(fault.code, "Error")
+        return (
+            _mark(JSONResponse(error_body(platform, fault.code, reason), status_code=fault.code)),
+            None,
+        )
+    if fault.kind == "rate_limit":
+        now = state.clock()
+        window = state.windows.get(platform)
+        limit = window.limit if window else 0
+        seconds = window.seconds if window else 0
+        headers = limit_headers(platform, limit, 0, now + timedelta(seconds=fault.seconds), seconds)
+        if platform != "x" and not headers:
+            headers = {"Retry-After": str(int(fault.seconds))}
+        return (
+            _mark(
+                JSONResponse(
+                    error_body(platform, 429, _REASONS[429]), status_code=429, headers=headers
+                )
+            ),
+            None,
+        )
+    return None, None
+
+
+def finish(response: Response, fault: Fault | None = None) -> Response:
+    """The handler's answer as sent: cut short when a `truncated` fault took it, marked as
+    the emulator's."""
+    if fault is not None and fault.kind == "truncated":
+        body = bytes(response.body)
+        headers = {
+            name: value
+            for name, value in response.headers.items()
+            if name.lower() not in ("content-length", "content-type")
+        }
+        response = Response(
+            body[: max(1, len(body) // 2)],
+            status_code=response.status_code,
+            media_type="application/json",
+            headers=headers,
+        )
+    return _mark(response)
+
+
+def _module_hook(platform: str, name: str) -> Callable[..., Any] | None:
+    if platform not in registry.names():
+        return None
+    hook: Callable[..., Any] | None = getattr(platform_api(platform), name, None)
+    return hook
 
 
 def _window_headers(platform: str, window: Window | None) -> dict[str, str]:

@@ -11,6 +11,9 @@ import uvicorn
 
 from followerledger.emulator.app import create_app
 from followerledger.emulator.memory import EmulatorState
+from followerledger.emulator.threads_api import THREADS_VERSION
+from followerledger.emulator.world import instagram_caller_id
+from followerledger.sources.meta_graph import GRAPH_VERSION
 
 HOST = "127.0.0.1"
 
@@ -82,12 +85,18 @@ class EmulatorServer:
 
 
 def emulator_environment(url: str) -> dict[str, str]:
-    """Settings that point every source at an emulator, with placeholder credentials."""
+    """Settings that point every source at an emulator, with placeholder credentials (and
+    the emulator's own Instagram account to call Business Discovery through)."""
     return {
         "FOLLOWERLEDGER_X_API_URL": url,
         "FOLLOWERLEDGER_BLUESKY_API_URL": url,
         "FOLLOWERLEDGER_MASTODON_API_URL": url,
         "FOLLOWERLEDGER_YOUTUBE_API_URL": f"{url}/youtube/v3",
+        "FOLLOWERLEDGER_GRAPH_API_URL": f"{url}/{GRAPH_VERSION}",
+        "FOLLOWERLEDGER_THREADS_API_URL": f"{url}/{THREADS_VERSION}",
         "X_BEARER_TOKEN": "emulator-bearer-token",
         "YOUTUBE_API_KEY": "emulator-api-key",
+        "META_ACCESS_TOKEN": "emulator-meta-access-token",
+        "FOLLOWERLEDGER_INSTAGRAM_USER_ID": instagram_caller_id(),
+        "THREADS_ACCESS_TOKEN": "emulator-threads-access-token",
     }

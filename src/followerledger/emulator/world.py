@@ -125,6 +125,27 @@ def mastodon_id(address: str) -> str:
     return str(int.from_bytes(_digest("mastodon", address.lower())[:7], "big"))
 
 
+def instagram_user_id(username: str) -> str:
+    """A stable Instagram user id (17 digits, `17841…` as Meta's professional accounts)."""
+    number = int.from_bytes(_digest("ig", username.lower())[:8], "big") % 10**12
+    return f"17841{number:012d}"
+
+
+#: The emulator's own Instagram professional account, which Business Discovery is called on.
+CALLER_USERNAME: Final = "followerledger.emulator"
+
+
+def instagram_caller_id() -> str:
+    """The id of the emulator's own Instagram professional account: the node Business
+    Discovery is called on (FOLLOWERLEDGER_INSTAGRAM_USER_ID in `emulator_environment`)."""
+    return instagram_user_id(CALLER_USERNAME)
+
+
+def facebook_page_id(username: str) -> str:
+    """A stable numeric Facebook Page id (15 digits, as recent Pages have)."""
+    return str(10**14 + int.from_bytes(_digest("fb", username.lower())[:8], "big") % (9 * 10**14))
+
+
 def account_id(platform: str, original: str) -> str:
     """The id the emulated platform gives an account (derived from its original handle)."""
     found: str = platform_api(platform).account_id(original)
@@ -194,7 +215,8 @@ class World:
     """Which accounts exist and in what state. Every valid handle exists unless listed here.
 
     Name prefixes ask for a state in tests: `missing`/`gone` (not found), `suspended`,
-    `deactivated`, `hidden` (count hidden), `moved` (Mastodon: moved to `<user>_new`).
+    `deactivated`, `hidden` (count hidden), `moved` (Mastodon: moved to `<user>_new`),
+    `personal` (Instagram: a personal, not a professional, account).
     """
 
     not_found: set[tuple[str, str]] = dataclasses.field(
@@ -207,14 +229,18 @@ class World:
     hidden: set[tuple[str, str]] = dataclasses.field(default_factory=lambda: {("youtube", "asus")})
     moved: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
     renamed: dict[tuple[str, str], Rename] = dataclasses.field(default_factory=_default_renames)
+    personal: set[tuple[str, str]] = dataclasses.field(default_factory=set)
     mastodon_version: str = "4.3.2"
 
     def state(self, platform: str, handle: str) -> str:
-        """'ok', 'not_found', 'suspended' or 'deactivated' for an account's original handle."""
+        """'ok', 'not_found', 'suspended', 'deactivated' or (Instagram) 'personal' for an
+        account's original handle."""
         key = (platform, key_of(handle))
         name = key[1]
         if key in self.not_found or name.startswith(("missing", "gone")):
             return "not_found"
+        if platform == "instagram" and (key in self.personal or name.startswith("personal")):
+            return "personal"
         if key in self.suspended or name.startswith("suspended"):
             return "suspended"
         if key in self.deactivated or name.startswith("deactivated"):

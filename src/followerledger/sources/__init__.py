@@ -160,6 +160,7 @@ def build_source(
             url,
             session,
             read_budget=spec.read_budget,
+            throttled=spec.throttled,
             timeout=settings.http_timeout,
             attempts=settings.http_attempts,
             max_wait=settings.max_rate_limit_wait,

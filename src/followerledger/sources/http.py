@@ -1,13 +1,15 @@
 """One careful HTTP client per platform: timeouts, backoff, and rate limits honoured.
 
-Every request goes through `ApiClient.get`, which
+Every request goes through `ApiClient.get` (or `ApiClient.post`, for APIs that batch calls
+in a POST such as Meta's Graph API), which
 - waits before sending when the platform said the budget is spent, until its reset;
 - retries connection errors, timeouts, 5xx answers and broken 2xx answers (a body that is not
   JSON, such as one cut short, or JSON not of the documented `shape`) with exponential
   backoff and jitter;
 - on 429, waits until the reset the platform announced (its own headers, else Retry-After);
   such waits do not use up the attempts of the other failures, and are bounded by their own
-  count of `attempts`;
+  count of `attempts`; a platform whose throttle answers are not 429s (Meta's error codes in
+  a 400 or 403 body) says which they are with a `ThrottleCheck`, and they are waited like 429s;
 - gives up with `RateLimited` when a wait would exceed the configured maximum, and with
   `RequestFailed` when either count of attempts is spent;
 - never lets a secret reach an exception message (secrets are redacted from every text);
@@ -71,14 +73,37 @@ def say_waiting(
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Budget:
-    """What a platform's rate-limit headers said about the current window."""
+    """What a platform's rate-limit headers said about the current window.
+
+    `retry_in` is a reset given relative to the answer (Meta's minutes until access is
+    regained): the client turns it into `reset_at` with its own clock.
+    """
 
     limit: int | None
     remaining: int | None
     reset_at: datetime | None
+    retry_in: float | None = None
 
 
 BudgetReader = Callable[[Mapping[str, str]], Budget | None]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Throttled:
+    """A non-429 answer that says "slow down": why (for the log line), and the seconds to
+    wait when the headers announce no reset (None: the client's backoff)."""
+
+    why: str
+    seconds: float | None = None
+
+
+#: Whether an answer other than a 429 is a throttle answer (None: it is not).
+ThrottleCheck = Callable[[requests.Response], Throttled | None]
+
+
+def never_throttled(response: requests.Response) -> Throttled | None:
+    """For platforms that say "slow down" only with 429."""
+    return None
 
 
 class RateLimited(Exception):
@@ -102,6 +127,7 @@ class _RetryAfter(Exception):
     reason: str
     seconds: float | None = None
     rate_limited: bool = False
+    why: str = "rate-limited (429)"
 
 
 def epoch_seconds(text: str) -> datetime:
@@ -209,7 +235,7 @@ MIN_SECRET_PIECE: Final = 8
 
 
 class ApiClient:
-    """GET requests to one platform's API, shared by all of its batches in a run."""
+    """Requests to one platform's API, shared by all of its batches in a run."""
 
     def __init__(
         self,
@@ -229,6 +255,7 @@ class ApiClient:
         clock: Clock = utc_now,
         sleep: Sleep = stopping.sleep,
         logger: Logger | None = None,
+        throttled: ThrottleCheck = never_throttled,
     ) -> None:
         self.platform = platform
         self.base_url = base_url.rstrip("/")
@@ -245,8 +272,11 @@ class ApiClient:
         self._lock = threading.Lock()
         self._in_flight = threading.BoundedSemaphore(concurrency)
         self.throttle = throttle
+        self.throttled = throttled
         self._budget: Budget | None = None
         self.requests_made = 0
+        #: What the attempts cost the rate budget (`post`'s cost; one per GET).
+        self.calls_made = 0
         self.emulated = False
 
     def redact(self, text: str) -> str:
@@ -270,6 +300,29 @@ class ApiClient:
         With `shape`, a 2xx answer must be JSON that `shape` finds nothing wrong with, or it
         is retried like a 5xx (answers of other statuses are returned as they are).
         """
+        return self._send("GET", path, params, None, shape, 1)
+
+    def post(
+        self,
+        path: str,
+        data: Mapping[str, str],
+        *,
+        shape: Shape | None = None,
+        cost: int = 1,
+    ) -> requests.Response:
+        """POST the form `data` to base_url + path, as `get` sends a GET; `cost` is the rate
+        budget one attempt spends (a Graph batch of 50 calls costs 50)."""
+        return self._send("POST", path, None, data, shape, cost)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        params: Params,
+        data: Mapping[str, str] | None,
+        shape: Shape | None,
+        cost: int,
+    ) -> requests.Response:
         retrying = Retrying(
             stop=self._stop(),
             wait=self._wait,
@@ -279,7 +332,7 @@ class ApiClient:
             reraise=True,
         )
         try:
-            return retrying(self._attempt, path, params, shape)
+            return retrying(self._attempt, method, path, params, data, shape, cost)
         except _RetryAfter as last:
             tries = retrying.statistics.get("attempt_number", self.attempts)
             raise RequestFailed(
@@ -308,7 +361,7 @@ class ApiClient:
     def _say_rate_limited(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
         if isinstance(error, _RetryAfter) and error.rate_limited and state.next_action:
-            self._say_waiting("rate-limited (429)", state.next_action.sleep)
+            self._say_waiting(error.why, state.next_action.sleep)
 
     def _say_waiting(self, why: str, seconds: float) -> None:
         say_waiting(self.logger, self.platform, why, seconds, self.clock())
@@ -338,16 +391,29 @@ class ApiClient:
             if self._budget is budget:
                 self._budget = None
 
-    def _attempt(self, path: str, params: Params, shape: Shape | None) -> requests.Response:
+    def _attempt(
+        self,
+        method: str,
+        path: str,
+        params: Params,
+        data: Mapping[str, str] | None,
+        shape: Shape | None,
+        cost: int,
+    ) -> requests.Response:
         self._wait_for_budget()
         if self.throttle is not None:
-            self.throttle()
+            for _ in range(cost):
+                self.throttle()
         url = self.base_url + path
         with self._lock:
             self.requests_made += 1
+            self.calls_made += cost
         try:
             with self._in_flight:
-                response = self.session.get(url, params=params, timeout=self.timeout)
+                if method == "POST":
+                    response = self.session.post(url, data=data, timeout=self.timeout)
+                else:
+                    response = self.session.get(url, params=params, timeout=self.timeout)
         except requests.Timeout:
             raise _RetryAfter(f"no answer from {self.platform} within {self.timeout:g} s") from None
         except requests.ConnectionError as error:
@@ -364,18 +430,27 @@ class ApiClient:
             self.emulated = True
         now = self.clock()
         budget = self.read_budget(response.headers)
+        if budget is not None and budget.reset_at is None and budget.retry_in is not None:
+            budget = dataclasses.replace(budget, reset_at=now + timedelta(seconds=budget.retry_in))
         if budget is not None:
             with self._lock:
                 self._budget = budget
 
-        if response.status_code == 429:
+        throttled = None if response.status_code == 429 else self.throttled(response)
+        if response.status_code == 429 or throttled is not None:
             wait = self._rate_limit_wait(response, budget, now)
+            if wait is None and throttled is not None:
+                wait = throttled.seconds
             if wait is not None and wait > self.max_wait:
                 until = now + timedelta(seconds=wait)
                 raise RateLimited(
                     self.platform, budget.reset_at if budget and budget.reset_at else until
                 )
-            raise _RetryAfter(f"{self.platform} answered 429 Too Many Requests", wait, True)
+            if throttled is None:
+                raise _RetryAfter(f"{self.platform} answered 429 Too Many Requests", wait, True)
+            raise _RetryAfter(
+                self.redact(f"{self.platform} {throttled.why}"), wait, True, throttled.why
+            )
         if response.status_code >= 500:
             raise _RetryAfter(f"{self.platform} answered HTTP {response.status_code}")
         if shape is not None and 200 <= response.status_code < 300:

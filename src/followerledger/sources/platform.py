@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from followerledger.sources.http import ApiClient, BudgetReader
+from followerledger.sources.http import ApiClient, BudgetReader, ThrottleCheck, never_throttled
 
 if TYPE_CHECKING:
     import requests
@@ -99,6 +99,15 @@ def no_other_settings(settings: Settings) -> list[str]:
     return []
 
 
+def one_call_per_account(
+    spec: Platform, batches: Sequence[Sequence[Target]], budgets: Budgets, credential: int = 0
+) -> dict[RatePolicy, int]:
+    """The planned budget of a platform whose budget counts calls, one per account however
+    many ride in one request (Meta's Graph batch)."""
+    policy = spec.rate_policy(budgets=budgets, credential=credential)
+    return {policy: sum(len(batch) for batch in batches)}
+
+
 def one_request_per_batch(
     spec: Platform, batches: Sequence[Sequence[Target]], budgets: Budgets, credential: int = 0
 ) -> dict[RatePolicy, int]:
@@ -115,6 +124,9 @@ class Platform:
     canonical handle, still to be matched against `handle_pattern`; it raises
     `profile_links.NotAProfile` for a link that names no account. Handles starting with
     `exact_prefix` (channel ids, DIDs) are identifiers compared case-sensitively.
+    `throttled` tells the platform's throttle answers that are not 429s (Meta's codes).
+    `calls_counted`: the budget counts each account's call, not each request (a Graph batch
+    of 50 calls spends 50 of it), so a unit of `policy` reads one account.
     """
 
     name: str
@@ -133,6 +145,8 @@ class Platform:
     exact_prefix: str | None = None
     planned: Planner = one_request_per_batch
     config_problems: ConfigCheck = no_other_settings
+    throttled: ThrottleCheck = never_throttled
+    calls_counted: bool = False
 
     def rate_policy(
         self, instance: str | None = None, budgets: Budgets | None = None, credential: int = 0
@@ -150,6 +164,17 @@ class Platform:
             return base
         suffix = re.sub(r"[^a-z0-9]+", "-", instance.lower()).strip("-")
         return dataclasses.replace(base, name=f"{base.name}-{suffix}")
+
+    @property
+    def accounts_per_unit(self) -> int:
+        """Accounts one unit of the rate budget reads: a batch, or one account when the
+        budget counts calls (`calls_counted`)."""
+        return 1 if self.calls_counted else self.batch_size
+
+    @property
+    def budget_unit(self) -> str:
+        """What the budget counts, as the docs say it: `requests` or `calls`."""
+        return "calls" if self.calls_counted else "requests"
 
     def normalize(self, handle: str) -> str:
         """The handle as compared on this platform (case-insensitive, without a leading '@')."""

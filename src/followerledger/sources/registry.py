@@ -6,15 +6,30 @@ from __future__ import annotations
 from typing import Final
 
 from followerledger.sources.bluesky import PLATFORM as BLUESKY
+from followerledger.sources.facebook import PLATFORM as FACEBOOK
+from followerledger.sources.instagram import PLATFORM as INSTAGRAM
 from followerledger.sources.mastodon import PLATFORM as MASTODON
+from followerledger.sources.meta_graph import GRAPH_API_URL, THREADS_API_URL
 from followerledger.sources.platform import Platform
+from followerledger.sources.threads import PLATFORM as THREADS
 from followerledger.sources.x import PLATFORM as X
 from followerledger.sources.youtube import PLATFORM as YOUTUBE
 
-__all__ = ["SPECS", "Platform", "names", "platform"]
+__all__ = ["GRAPH_API_URL", "SPECS", "THREADS_API_URL", "Platform", "names", "platform"]
+
+# GRAPH_API_URL and THREADS_API_URL are the settings' defaults, re-exported for them: the
+# Graph version is pinned once, beside the Meta sources (`sources/meta_graph.py`).
 
 #: In the order commands list and report them.
-SPECS: Final[tuple[Platform, ...]] = (X, BLUESKY, MASTODON, YOUTUBE)
+SPECS: Final[tuple[Platform, ...]] = (
+    X,
+    BLUESKY,
+    MASTODON,
+    YOUTUBE,
+    INSTAGRAM,
+    FACEBOOK,
+    THREADS,
+)
 
 _BY_NAME: Final = {spec.name: spec for spec in SPECS}
 _NAMES: Final = tuple(_BY_NAME)

@@ -15,7 +15,9 @@ with per_run as (
         sum(deactivated + protected) as other_statuses,
         sum(error) as errors,
         sum(requests) as requests,
-        sum(quota_units) as quota_units,
+        -- YouTube's quota units only: the report names them so; other platforms' units
+        -- (Meta's Graph calls, Threads lookups) are in the runs relation, per platform.
+        sum(quota_units) filter (where platform = 'youtube') as quota_units,
         sum(x_estimated_cost_usd) as x_cost_usd
     from runs
     group by run_id

@@ -13,7 +13,9 @@ final as (
         day,
         count(distinct run_id) as runs,
         sum(requests) as requests,
-        sum(quota_units) as quota_units,
+        -- YouTube's quota units only: the report names them so; other platforms' units
+        -- (Meta's Graph calls, Threads lookups) are in the runs relation, per platform.
+        sum(quota_units) filter (where platform = 'youtube') as quota_units,
         sum(x_estimated_cost_usd) as x_cost_usd,
         sum(accounts - ok) as uncounted,
         sum(error) as errors

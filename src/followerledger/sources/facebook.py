@@ -1,0 +1,231 @@
+"""Facebook Pages through the Graph API: `id,name,username,followers_count` per Page.
+
+Contract: ../shared/contracts/meta/facebook (page.md) and README §5, §7.
+Each Page is one call, `GET {graph}/{page id or username}?fields=id,name,username,
+followers_count`, with a Facebook token (`META_ACCESS_TOKEN`: an app, user or system-user
+token of an app with Page Public Content Access or Page Public Metadata Access).
+
+Two ways read many Pages, and both cost one call per Page:
+- `GET /?ids=a,b,…` (50 ids per request, a maximum Meta does not state): 1,000 Pages are
+  20 requests and 1,000 calls; what one bad id does to the others is unverified (it may
+  fail the whole request).
+- a Graph batch POST of up to 50 calls: 1,000 Pages are 20 requests and 1,000 calls, and
+  each call has an answer of its own ("other requests within the batch should still
+  complete successfully").
+The batch is used: its failures stay in their entry. `Usage.quota_units` is the calls.
+
+Choices where the contract is unclear:
+- `fan_count` is not read: on New Pages Experience Pages (which all Pages are becoming) it
+  "will return `followers_count`", and on a Global Page it counts the whole brand, which is
+  not the Page's audience; it adds no information about the Page.
+- Code 100 ("Object does not exist, cannot be loaded due to missing permission …") is
+  `not_found` saying the answer cannot tell a missing Page from one the app may not read;
+  check the app's access on a known Page before believing it. 803 (an alias that does not
+  exist) is `not_found`.
+- `followers_count` absent from a 200 is `hidden` (never observed).
+- Identity: the numeric Page id (stable); the username may change. A Page already resolved
+  is read by its id.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
+
+from followerledger.observation import Observation
+from followerledger.sources.base import ApiSource, RowFactory, Target, Usage, as_text
+from followerledger.sources.meta_graph import (
+    META_TOKEN,
+    Entry,
+    GraphError,
+    Stop,
+    entry_text,
+    graph_error,
+    permission_detail,
+    read_usage,
+    send_batch,
+    throttled,
+    token_detail,
+)
+from followerledger.sources.platform import Connect, Platform, RatePolicy, one_call_per_account
+from followerledger.sources.profile_links import NotAProfile, link
+
+if TYPE_CHECKING:
+    from followerledger.settings import Settings
+    from followerledger.sources.http import ApiClient
+
+#: Graph calls per batch POST (Meta's maximum).
+BATCH_SIZE: Final = 50
+HOSTS: Final = frozenset(
+    {"facebook.com", "www.facebook.com", "m.facebook.com", "web.facebook.com", "fb.com"}
+)
+#: A numeric Page id, or a Page username: "only alphanumeric characters (A-Z, 0-9) and
+#: periods", "at least 5 characters long" (Meta's Help Center); 50 at most is a bound of
+#: ours (Meta states none). Meta also says periods and case "can't be used to differentiate
+#: usernames" (`john.smith` is `johnsmith`): two such spellings are two watchlist handles
+#: that resolve to one Page id, and so one account in the warehouse.
+HANDLE: Final = re.compile(r"^(?:[0-9]{1,25}|[A-Za-z0-9.]{5,50})$")
+PAGE_ID: Final = re.compile(r"[0-9]{1,25}")
+FIELDS: Final = "id,name,username,followers_count"
+MISSING_OR_UNREADABLE: Final = (
+    "does not exist, or cannot be read without Page Public Content Access / Page Public "
+    "Metadata Access (the answer does not say which)"
+)
+NO_SUCH_ALIAS: Final = "no Page has this username (code 803)"
+NEEDED: Final = (
+    "reading Pages you do not manage needs the app's Page Public Content Access or Page "
+    "Public Metadata Access feature (App Review and business verification), or "
+    "pages_read_engagement for your own Pages"
+)
+
+
+def read_written(written: str) -> str:
+    """A Page username or numeric id from `name`, `@name`, `https://www.facebook.com/name`
+    or `https://www.facebook.com/profile.php?id=N`."""
+    if "/" not in written:
+        return written.removeprefix("@")
+    _, segments = link(written, HOSTS)
+    if segments == ["profile.php"]:
+        ids = parse_qs(urlsplit(written if "://" in written else f"https://{written}").query)
+        values = ids.get("id", [])
+        if len(values) == 1 and PAGE_ID.fullmatch(values[0]):
+            return values[0]
+        raise NotAProfile
+    if len(segments) == 1:
+        return segments[0].removeprefix("@")
+    raise NotAProfile
+
+
+def build(settings: Settings, connect: Connect) -> FacebookSource:
+    """The source, sending its credential's token in the Authorization header."""
+    assert connect.credential is not None
+    token = connect.credential.secret
+    session = connect.session({"Authorization": f"Bearer {token}"})
+    policy = PLATFORM.rate_policy(budgets=settings.budgets, credential=connect.index)
+    client = connect.client(settings.graph_api_url, session, policy, [token])
+    return FacebookSource(client, connect.credential.label)
+
+
+#: Facebook Pages (../shared/contracts/meta/facebook): Page ids are digits; a user or app
+#: token is Platform-rate-limited (200 calls per user per hour is the floor assumed).
+PLATFORM: Final = Platform(
+    name="facebook",
+    label="Facebook",
+    handle_pattern=HANDLE,
+    handle_rule="Facebook Pages are usernames of at least 5 letters, digits or '.', or numeric "
+    "Page ids, written as name, https://www.facebook.com/name or "
+    "https://www.facebook.com/profile.php?id=N",
+    read_written=read_written,
+    account_id=PAGE_ID,
+    id_field="id",
+    batch_size=BATCH_SIZE,
+    policy=RatePolicy("facebook", 200, 3600),
+    read_budget=read_usage,
+    build=build,
+    emulator="followerledger.emulator.facebook_api",
+    credentials=(META_TOKEN,),
+    throttled=throttled,
+    calls_counted=True,
+    planned=one_call_per_account,
+)
+
+
+class FacebookSource(ApiSource):
+    """Follower counts of Facebook Pages, 50 calls per Graph batch POST; a rejected token or
+    missing access stops it for the run."""
+
+    spec = PLATFORM
+
+    def __init__(self, client: ApiClient, credential: str | None = None) -> None:
+        super().__init__(client, credential)
+        self.stop = Stop()
+
+    def usage(self) -> Usage:
+        """HTTP requests, and Graph calls (each batch entry counts one) as quota units."""
+        return Usage(self.client.requests_made, self.client.calls_made)
+
+    @staticmethod
+    def relative_url(target: Target) -> str:
+        """The Page call for one target: by its id once known, else as written."""
+        node = target.account_id or target.handle
+        return f"{quote(node, safe='')}?{urlencode({'fields': FIELDS})}"
+
+    def _fetch(self, batch: Sequence[Target], make: Callable[[], RowFactory]) -> list[Observation]:
+        stopped = self.stop.detail
+        if stopped is None:
+            answer = send_batch(self.client, [self.relative_url(target) for target in batch])
+            rows = make()
+            if answer.failure is None:
+                return self._rows(batch, answer.entries, rows)
+            stopped = self._stops(answer.error)
+            if stopped is None:
+                return [rows.status(target, "error", answer.failure) for target in batch]
+        rows = make()
+        return [rows.status(target, "error", stopped) for target in batch]
+
+    def _stops(self, error: GraphError | None) -> str | None:
+        """The reason the platform stops after this error (kept once), or None."""
+        if error is None:
+            return None
+        if error.kind == "token":
+            return self.stop.stop(
+                token_detail("Facebook", error, self.credential or META_TOKEN.variable)
+            )
+        if error.kind == "permission":
+            return self.stop.stop(permission_detail("Facebook", error, NEEDED))
+        return None
+
+    def _rows(
+        self, batch: Sequence[Target], entries: Sequence[Entry], rows: RowFactory
+    ) -> list[Observation]:
+        result = []
+        for target, entry in zip(batch, entries, strict=True):
+            if entry.code == 200:
+                result.append(parse_page(entry.body, target, rows))
+                continue
+            error = graph_error(entry.body)
+            stopped = self._stops(error)
+            if stopped is not None:
+                result.append(rows.status(target, "error", stopped))
+            elif error is not None and error.code == 100:
+                result.append(
+                    rows.status(target, "not_found", f"{MISSING_OR_UNREADABLE} (code 100)")
+                )
+            elif error is not None and error.code == 803:
+                result.append(rows.status(target, "not_found", NO_SUCH_ALIAS))
+            else:
+                result.append(rows.status(target, "error", entry_text(entry)))
+        return result
+
+
+def parse_page(body: Any, target: Target, rows: RowFactory) -> Observation:
+    """The row for one 200 answer of a Page call (any JSON: never raises)."""
+    if not isinstance(body, dict):
+        return rows.status(target, "error", "the answer is not a JSON object")
+    handle = as_text(body.get("username"))
+    account_id = as_text(body.get("id"))
+    name = as_text(body.get("name"))
+    if "followers_count" not in body:
+        return rows.ok(
+            target,
+            handle=handle,
+            account_id=account_id,
+            display_name=name,
+            followers=None,
+            following=None,
+            posts=None,
+            status="hidden",
+            detail="the answer has no followers_count",
+        )
+    return rows.ok(
+        target,
+        handle=handle,
+        account_id=account_id,
+        display_name=name,
+        followers=body.get("followers_count"),
+        following=None,
+        posts=None,
+        followers_field="followers_count",
+    )
