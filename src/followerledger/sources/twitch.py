@@ -55,8 +55,8 @@ ATTEMPTS: Final = 2
 DEFAULT_API_URL: Final = "https://api.twitch.tv/helix"
 DEFAULT_AUTH_URL: Final = "https://id.twitch.tv/oauth2"
 CLIENT_ID_VARIABLE: Final = "TWITCH_CLIENT_ID"
-SECRET_VARIABLE: Final = "TWITCH_CLIENT_SECRET"
-TOKEN_VARIABLE: Final = "TWITCH_ACCESS_TOKEN"
+SECRET_VARIABLE: Final = "TWITCH_CLIENT_SECRET"  # noqa: S105 (a variable name)
+TOKEN_VARIABLE: Final = "TWITCH_ACCESS_TOKEN"  # noqa: S105 (a variable name)
 HOSTS: Final = frozenset({"twitch.tv", "www.twitch.tv", "m.twitch.tv"})
 
 read_budget = rate_limit_headers("Ratelimit-Limit", "Ratelimit-Remaining", "Ratelimit-Reset")
