@@ -19,6 +19,7 @@ import hashlib
 import http
 import itertools
 import threading
+import urllib.parse
 import weakref
 from typing import Any, Final
 
@@ -169,9 +170,10 @@ def routes(state: EmulatorState) -> list[Route]:
 
     async def token(request: Request) -> Response:
         state.count("twitch:/oauth2/token")
-        form = await request.form()
-        client_id = str(form.get("client_id", ""))
-        secret = str(form.get("client_secret", ""))
+        # Parsed by hand: Starlette's form parser needs python-multipart, not a dependency.
+        form = dict(urllib.parse.parse_qsl((await request.body()).decode("utf-8", "replace")))
+        client_id = form.get("client_id", "")
+        secret = form.get("client_secret", "")
         if form.get("grant_type") != "client_credentials":
             return JSONResponse({"status": 400, "message": "unsupported grant type"}, 400)
         if not client_id or (

@@ -279,7 +279,7 @@ class TwitchSource(ApiSource):
         if response.status_code != 401:
             return response
         fresh = self.tokens.renew(token)
-        if fresh is not None and fresh != token:
+        if fresh is not None:
             response = self._send(path, params, shape, fresh)
             if response.status_code != 401:
                 return response

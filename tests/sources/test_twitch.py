@@ -1,0 +1,417 @@
+"""Twitch source: official bodies -> exact rows; request shape, tokens, limits, failures.
+
+Twitch is not in `sources/registry.py` yet (the lead wires it); `registered` adds its spec
+for the test's duration, as the registry line will, so rows and the emulator know it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pytest_httpserver import HTTPServer
+
+from followerledger.emulator import EmulatorServer, EmulatorState, Fault
+from followerledger.emulator import app as emulator_app
+from followerledger.emulator import twitch_api
+from followerledger.observation import MAX_COUNT, Observation
+from followerledger.sources import registry
+from followerledger.sources.base import MalformedAnswer, RowFactory, Target
+from followerledger.sources.http import ApiClient, make_session
+from followerledger.sources.twitch import (
+    PLATFORM,
+    AppTokens,
+    GivenToken,
+    TokenProvider,
+    TwitchSource,
+    followers_row,
+    parse_users,
+    planned,
+    read_budget,
+)
+from tests.conftest import FakeClock, fixture_json
+
+AT = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+CLIENT_ID = "hof5gwx0su6owfn0nyan9c87zr6t"
+SECRET = "twitch-client-secret-0123456789abcdef"
+GIVEN = "given-user-token-kpvy3cjboyptmiacwr0c19"
+
+
+@pytest.fixture(autouse=True)
+def registered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(registry._BY_NAME, "twitch", PLATFORM)
+    monkeypatch.setattr(registry, "_NAMES", (*registry._NAMES, "twitch"))
+    monkeypatch.setattr(emulator_app, "SPECS", (*registry.SPECS, PLATFORM))
+
+
+@pytest.fixture
+def twitch_emulator(registered: None) -> Iterator[EmulatorServer]:
+    with EmulatorServer(EmulatorState()) as server:
+        yield server
+
+
+def rows() -> RowFactory:
+    return RowFactory("run-1", "twitch", AT, "api")
+
+
+def source(
+    url: str,
+    clock: FakeClock,
+    *,
+    given: str | None = None,
+    secret: str = SECRET,
+    auth_url: str | None = None,
+    attempts: int = 8,
+) -> TwitchSource:
+    session = make_session(4, {"Client-Id": CLIENT_ID})
+    tokens: TokenProvider = (
+        GivenToken(given)
+        if given
+        else AppTokens(auth_url or f"{url}/oauth2", CLIENT_ID, secret, session, 5.0)
+    )
+    client = ApiClient(
+        "twitch",
+        f"{url}/helix",
+        session,
+        read_budget=read_budget,
+        attempts=attempts,
+        secrets=tokens.secrets(),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    return TwitchSource(client, tokens)
+
+
+def token_endpoint(httpserver: HTTPServer, token: str = "jostpf5q0uzmxmkba9iyug38kjtgh") -> None:
+    body = {**fixture_json("twitch/app_token.json"), "access_token": token}
+    httpserver.expect_request("/oauth2/token", method="POST").respond_with_json(body)
+
+
+def test_recorded_users_body_then_unscoped_total(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    token_endpoint(httpserver)
+    httpserver.expect_request("/helix/users").respond_with_json(
+        fixture_json("twitch/get_users_summit1g.json")
+    )
+    httpserver.expect_request("/helix/channels/followers").respond_with_json(
+        fixture_json("twitch/channel_followers_unscoped.json")
+    )
+    [row] = source(httpserver.url_for(""), fake_clock).fetch([Target("Summit1G")], "run-1")
+    assert row == Observation(
+        run_id="run-1",
+        observed_at=fake_clock.now,
+        platform="twitch",
+        handle="summit1g",
+        status="ok",
+        source="api",
+        account_id="26490481",
+        display_name="summit1g",
+        followers=8,
+        following=None,
+        posts=None,
+        requested_handle="Summit1G",
+    )
+
+
+def test_request_shape_is_the_contract(httpserver: HTTPServer, fake_clock: FakeClock) -> None:
+    token_endpoint(httpserver, "apptoken-abcdefghijklmnop")
+    httpserver.expect_request("/helix/users").respond_with_json(
+        fixture_json("twitch/get_users_docs_example.json")
+    )
+    httpserver.expect_request("/helix/channels/followers").respond_with_json(
+        fixture_json("twitch/channel_followers_unscoped.json")
+    )
+    source(httpserver.url_for(""), fake_clock).fetch(
+        [Target("twitchdev"), Target("@TwitchGaming")], "run-1"
+    )
+    [(token, _), (users, _), (followers, _)] = httpserver.log
+    assert token.form.to_dict() == {
+        "client_id": CLIENT_ID,
+        "client_secret": SECRET,
+        "grant_type": "client_credentials",
+    }
+    assert users.args.getlist("login") == ["twitchdev", "twitchgaming"]
+    assert followers.args.to_dict() == {"broadcaster_id": "141981764", "first": "1"}
+    for request in (users, followers):
+        assert request.headers["Authorization"] == "Bearer apptoken-abcdefghijklmnop"
+        assert request.headers["Client-Id"] == CLIENT_ID
+
+
+def test_total_is_read_not_the_length_of_data(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    httpserver.expect_request("/helix/channels/followers").respond_with_json(
+        fixture_json("twitch/channel_followers_docs_example.json")
+    )
+    tw = source(httpserver.url_for(""), fake_clock, given=GIVEN)
+    [row] = tw.fetch([Target("twitchdev", "141981764")], "run-1")
+    assert (row.status, row.followers, row.account_id) == ("ok", 8, "141981764")
+    # A known id skipped the users call.
+    assert [request.path for request, _ in httpserver.log] == ["/helix/channels/followers"]
+
+
+def test_login_absent_from_data_is_not_found(httpserver: HTTPServer, fake_clock: FakeClock) -> None:
+    httpserver.expect_request("/helix/users").respond_with_json(
+        fixture_json("twitch/get_users_docs_example.json")
+    )
+    httpserver.expect_request("/helix/channels/followers").respond_with_json(
+        fixture_json("twitch/channel_followers_unscoped.json")
+    )
+    tw = source(httpserver.url_for(""), fake_clock, given=GIVEN)
+    result = tw.fetch([Target("gonechannel"), Target("TwitchDev")], "run-1")
+    assert [(r.requested_handle, r.status, r.followers, r.detail) for r in result] == [
+        ("gonechannel", "not_found", None, "no Twitch user with this login"),
+        ("TwitchDev", "ok", 8, None),
+    ]
+    assert [request.path for request, _ in httpserver.log].count("/helix/channels/followers") == 1
+
+
+def test_an_invalid_broadcaster_id_is_not_found(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    httpserver.expect_request("/helix/channels/followers").respond_with_json(
+        {"error": "Bad Request", "status": 400, "message": "Invalid broadcaster_id"}, status=400
+    )
+    tw = source(httpserver.url_for(""), fake_clock, given=GIVEN)
+    [row] = tw.fetch([Target("oldname", "999")], "run-1")
+    assert (row.status, row.account_id) == ("not_found", "999")
+    assert row.detail == (
+        "Twitch does not take this broadcaster id (HTTP 400: Bad Request: Invalid broadcaster_id)"
+    )
+
+
+def test_429_waits_until_ratelimit_reset(httpserver: HTTPServer, fake_clock: FakeClock) -> None:
+    reset = int(fake_clock.now.timestamp()) + 42
+    httpserver.expect_ordered_request("/helix/channels/followers").respond_with_json(
+        fixture_json("twitch/too_many_requests_429.json"),
+        status=429,
+        headers={
+            "Ratelimit-Limit": "800",
+            "Ratelimit-Remaining": "0",
+            "Ratelimit-Reset": str(reset),
+        },
+    )
+    httpserver.expect_ordered_request("/helix/channels/followers").respond_with_json(
+        fixture_json("twitch/channel_followers_unscoped.json")
+    )
+    tw = source(httpserver.url_for(""), fake_clock, given=GIVEN)
+    [row] = tw.fetch([Target("twitchdev", "141981764")], "run-1")
+    assert (row.status, row.followers) == ("ok", 8)
+    assert fake_clock.sleeps == [42.0]
+
+
+def test_remaining_zero_pauses_until_reset_before_the_next_call(
+    twitch_emulator: EmulatorServer, fake_clock: FakeClock
+) -> None:
+    twitch_emulator.state.clock = fake_clock
+    twitch_emulator.state.windows["twitch"].limit = 2
+    tw = source(twitch_emulator.url, fake_clock)
+    result = tw.fetch([Target("DellGaming"), Target("AlienwareTV")], "run-1")
+    assert [r.status for r in result] == ["ok", "ok"]
+    # users + followers spent the two points; the second followers call waited a minute.
+    assert fake_clock.sleeps == [pytest.approx(60, abs=1)]
+    assert twitch_emulator.state.requests["twitch:/helix/channels/followers"] == 2
+
+
+def test_503_is_retried_once_only(twitch_emulator: EmulatorServer, fake_clock: FakeClock) -> None:
+    twitch_emulator.state.faults.add(Fault("twitch", "status", code=503, times=1))
+    [ok] = source(twitch_emulator.url, fake_clock).fetch([Target("DellGaming")], "run-1")
+    assert ok.status == "ok"
+    twitch_emulator.state.faults.add(Fault("twitch", "status", code=503, times=None))
+    before = twitch_emulator.state.requests["twitch:/helix/channels/followers"]
+    [failed] = source(twitch_emulator.url, fake_clock).fetch(
+        [Target("DellGaming", ok.account_id)], "run-1"
+    )
+    assert failed.status == "error"
+    assert "gave up after 2 attempts" in str(failed.detail)
+    assert twitch_emulator.state.requests["twitch:/helix/channels/followers"] - before == 2
+
+
+def test_401_gets_a_new_app_token_once(
+    twitch_emulator: EmulatorServer, fake_clock: FakeClock
+) -> None:
+    credentials = twitch_api.auth(twitch_emulator.state)
+    credentials.client_id, credentials.client_secret = CLIENT_ID, SECRET
+    tw = source(twitch_emulator.url, fake_clock)
+    [first] = tw.fetch([Target("DellGaming")], "run-1")
+    credentials.revoke_all()
+    [second] = tw.fetch([Target("DellGaming", first.account_id)], "run-1")
+    assert (first.status, second.status) == ("ok", "ok")
+    assert second.followers is not None
+    assert twitch_emulator.state.requests["twitch:/oauth2/token"] == 2
+    assert len(credentials.issued) == 1
+
+
+def test_a_second_401_fails_naming_the_settings(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    token_endpoint(httpserver, "apptoken-abcdefghijklmnop")
+    httpserver.expect_request("/helix/users").respond_with_json(
+        fixture_json("twitch/unauthorized_401.json"), status=401
+    )
+    result = source(httpserver.url_for(""), fake_clock).fetch(
+        [Target("twitchdev"), Target("dell")], "run-1"
+    )
+    detail = (
+        "Twitch rejected the token (HTTP 401: Unauthorized: Invalid OAuth token): "
+        "check TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET"
+    )
+    assert [(r.status, r.detail) for r in result] == [("error", detail)] * 2
+    paths = [request.path for request, _ in httpserver.log]
+    assert paths == ["/oauth2/token", "/helix/users", "/oauth2/token", "/helix/users"]
+
+
+def test_a_given_token_is_not_renewed(httpserver: HTTPServer, fake_clock: FakeClock) -> None:
+    httpserver.expect_request("/helix/channels/followers").respond_with_json(
+        fixture_json("twitch/unauthorized_401.json"), status=401
+    )
+    tw = source(httpserver.url_for(""), fake_clock, given=GIVEN)
+    [row] = tw.fetch([Target("twitchdev", "141981764")], "run-1")
+    assert row.status == "error"
+    assert str(row.detail).endswith("check TWITCH_ACCESS_TOKEN")
+    assert len(httpserver.log) == 1
+
+
+def test_a_refused_client_secret_is_one_line_naming_the_settings(
+    twitch_emulator: EmulatorServer, fake_clock: FakeClock
+) -> None:
+    credentials = twitch_api.auth(twitch_emulator.state)
+    credentials.client_id, credentials.client_secret = CLIENT_ID, "the-real-secret-xyz"
+    [row] = source(twitch_emulator.url, fake_clock).fetch([Target("DellGaming")], "run-1")
+    assert (row.status, row.detail) == (
+        "error",
+        "Twitch refused the app-token request (HTTP 403: invalid client secret): "
+        "check TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET",
+    )
+    assert twitch_emulator.state.requests["twitch:/helix/users"] == 0
+
+
+def test_token_and_secret_never_in_errors_or_logs(
+    httpserver: HTTPServer, fake_clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    app_token = "apptoken-leaky-0123456789abcdef"
+    token_endpoint(httpserver, app_token)
+    echo = {"error": "Bad Request", "status": 400, "message": f"{app_token} / {SECRET}"}
+    httpserver.expect_request("/helix/users").respond_with_json(echo, status=400)
+    reset = int(fake_clock.now.timestamp()) + 30
+    httpserver.expect_request("/helix/channels/followers").respond_with_json(
+        {"error": "Too Many Requests", "status": 429, "message": f"slow down {app_token}"},
+        status=429,
+        headers={"Ratelimit-Remaining": "0", "Ratelimit-Reset": str(reset)},
+    )
+    caplog.set_level(logging.DEBUG)
+    tw = source(httpserver.url_for(""), fake_clock, attempts=2)
+    result = tw.fetch([Target("twitchdev")], "run-1")
+    result += tw.fetch([Target("twitchdev", "141981764")], "run-1")
+    text = " ".join(str(row) for row in result) + caplog.text
+    assert [row.status for row in result] == ["error", "error"]
+    assert "***" in str(result[0].detail)
+    assert "rate-limited (429)" in caplog.text
+    assert app_token not in text
+    assert SECRET not in text
+
+
+def test_emulator_serves_the_official_shapes(
+    twitch_emulator: EmulatorServer, fake_clock: FakeClock
+) -> None:
+    session = make_session(2, {"Client-Id": CLIENT_ID, "Authorization": "Bearer anything"})
+    base = f"{twitch_emulator.url}/helix"
+    users = session.get(f"{base}/users", params=[("login", "DellGaming"), ("login", "gonex")])
+    assert users.status_code == 200
+    [user] = users.json()["data"]
+    assert user["login"] == "dellgaming"
+    assert all(
+        name in users.headers
+        for name in ("Ratelimit-Limit", "Ratelimit-Remaining", "Ratelimit-Reset")
+    )
+    assert users.headers["Ratelimit-Limit"] == "800"
+    followers = session.get(f"{base}/channels/followers", params={"broadcaster_id": user["id"]})
+    body = followers.json()
+    assert body["data"] == [] and body["pagination"] == {}
+    assert isinstance(body["total"], int) and body["total"] > 0
+    unknown = session.get(f"{base}/channels/followers", params={"broadcaster_id": "1"})
+    assert unknown.status_code == 400
+    assert unknown.json()["message"] == "The broadcaster_id query parameter is not valid."
+    too_many = session.get(f"{base}/users", params=[("login", f"u{n}") for n in range(101)])
+    assert too_many.status_code == 400
+    anonymous = make_session(2).get(f"{base}/users", params={"login": "dellgaming"})
+    assert anonymous.json() == {
+        "error": "Unauthorized",
+        "status": 401,
+        "message": "Invalid OAuth token",
+    }
+
+
+def test_planned_requests_count_each_followers_call() -> None:
+    tw_batches = [[Target("a"), Target("b")], [Target("c", "1"), Target("d", "2")]]
+    [(policy, count)] = planned(PLATFORM, tw_batches, {}).items()
+    assert (policy.name, policy.limit, policy.per_seconds, count) == ("twitch", 800, 60, 5)
+
+
+def test_150_logins_take_two_users_calls(
+    twitch_emulator: EmulatorServer, fake_clock: FakeClock
+) -> None:
+    tw = source(twitch_emulator.url, fake_clock)
+    targets = [Target(f"brand{n}") for n in range(150)]
+    plan = tw.plan(targets)
+    assert [len(batch) for batch in plan] == [100, 50]
+    result = [row for batch in plan for row in tw.fetch(batch, "run-1")]
+    assert len(result) == 150 and all(row.status == "ok" for row in result)
+    assert twitch_emulator.state.requests["twitch:/helix/users"] == 2
+    assert tw.usage().requests == 152
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=10,
+)
+user_objects = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": st.one_of(st.text(max_size=8), st.integers(), st.none()),
+        "login": st.one_of(st.text(max_size=8), st.none()),
+        "display_name": st.one_of(st.text(max_size=8), st.none()),
+    },
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=json_values | st.fixed_dictionaries({"data": st.lists(user_objects, max_size=4)}))
+def test_users_parser_accepts_or_refuses_cleanly(body: Any) -> None:
+    try:
+        found = parse_users(body)
+    except MalformedAnswer:
+        assert not (isinstance(body, dict) and isinstance(body.get("data"), list))
+        return
+    for login, user in found.items():
+        assert login == login.lower() and user["login"].lower() == login
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    total=json_values | st.integers(min_value=-5, max_value=MAX_COUNT + 5),
+    status_code=st.sampled_from([200, 400, 404, 500]),
+    extra=st.dictionaries(st.sampled_from(["data", "pagination", "error"]), json_values),
+)
+def test_followers_row_is_a_count_or_a_status(total: Any, status_code: int, extra: Any) -> None:
+    body = {**extra, "total": total}
+    try:
+        row = followers_row(body, status_code, Target("t", "1"), rows(), user=None, account_id="1")
+    except MalformedAnswer:
+        assert status_code == 200 and not isinstance(body.get("data", []), list)
+        return
+    if row.status == "ok":
+        assert row.followers == total and isinstance(total, int) and 0 <= total <= MAX_COUNT
+    else:
+        assert row.followers is None
+        expected = {200: "error", 400: "not_found"}.get(status_code, "error")
+        assert row.status == expected
