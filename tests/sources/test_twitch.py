@@ -16,9 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
 
-from followerledger.emulator import EmulatorServer, EmulatorState, Fault
+from followerledger.emulator import EmulatorServer, EmulatorState, Fault, twitch_api
 from followerledger.emulator import app as emulator_app
-from followerledger.emulator import twitch_api
 from followerledger.observation import MAX_COUNT, Observation
 from followerledger.sources import registry
 from followerledger.sources.base import MalformedAnswer, RowFactory, Target
@@ -87,7 +86,10 @@ def source(
     return TwitchSource(client, tokens)
 
 
-def token_endpoint(httpserver: HTTPServer, token: str = "jostpf5q0uzmxmkba9iyug38kjtgh") -> None:
+APP_TOKEN = "jostpf5q0uzmxmkba9iyug38kjtgh"
+
+
+def token_endpoint(httpserver: HTTPServer, token: str = APP_TOKEN) -> None:
     body = {**fixture_json("twitch/app_token.json"), "access_token": token}
     httpserver.expect_request("/oauth2/token", method="POST").respond_with_json(body)
 
@@ -333,8 +335,10 @@ def test_emulator_serves_the_official_shapes(
     assert users.headers["Ratelimit-Limit"] == "800"
     followers = session.get(f"{base}/channels/followers", params={"broadcaster_id": user["id"]})
     body = followers.json()
-    assert body["data"] == [] and body["pagination"] == {}
-    assert isinstance(body["total"], int) and body["total"] > 0
+    assert body["data"] == []
+    assert body["pagination"] == {}
+    assert isinstance(body["total"], int)
+    assert body["total"] > 0
     unknown = session.get(f"{base}/channels/followers", params={"broadcaster_id": "1"})
     assert unknown.status_code == 400
     assert unknown.json()["message"] == "The broadcaster_id query parameter is not valid."
@@ -362,7 +366,8 @@ def test_150_logins_take_two_users_calls(
     plan = tw.plan(targets)
     assert [len(batch) for batch in plan] == [100, 50]
     result = [row for batch in plan for row in tw.fetch(batch, "run-1")]
-    assert len(result) == 150 and all(row.status == "ok" for row in result)
+    assert len(result) == 150
+    assert all(row.status == "ok" for row in result)
     assert twitch_emulator.state.requests["twitch:/helix/users"] == 2
     assert tw.usage().requests == 152
 
@@ -393,7 +398,8 @@ def test_users_parser_accepts_or_refuses_cleanly(body: Any) -> None:
         assert not (isinstance(body, dict) and isinstance(body.get("data"), list))
         return
     for login, user in found.items():
-        assert login == login.lower() and user["login"].lower() == login
+        assert login == login.lower()
+        assert user["login"].lower() == login
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -407,10 +413,13 @@ def test_followers_row_is_a_count_or_a_status(total: Any, status_code: int, extr
     try:
         row = followers_row(body, status_code, Target("t", "1"), rows(), user=None, account_id="1")
     except MalformedAnswer:
-        assert status_code == 200 and not isinstance(body.get("data", []), list)
+        assert status_code == 200
+        assert not isinstance(body.get("data", []), list)
         return
     if row.status == "ok":
-        assert row.followers == total and isinstance(total, int) and 0 <= total <= MAX_COUNT
+        assert row.followers == total
+        assert isinstance(total, int)
+        assert 0 <= total <= MAX_COUNT
     else:
         assert row.followers is None
         expected = {200: "error", 400: "not_found"}.get(status_code, "error")
