@@ -18,10 +18,13 @@ from pytest_httpserver import HTTPServer
 
 from followerledger.emulator import EmulatorServer, EmulatorState, Fault, twitch_api
 from followerledger.emulator import app as emulator_app
+from followerledger.errors import ConfigError
 from followerledger.observation import MAX_COUNT, Observation
+from followerledger.settings import load_settings
 from followerledger.sources import registry
 from followerledger.sources.base import MalformedAnswer, RowFactory, Target
 from followerledger.sources.http import ApiClient, make_session
+from followerledger.sources.platform import Connect
 from followerledger.sources.twitch import (
     PLATFORM,
     AppTokens,
@@ -267,6 +270,8 @@ def test_a_second_401_fails_naming_the_settings(
     assert [(r.status, r.detail) for r in result] == [("error", detail)] * 2
     paths = [request.path for request, _ in httpserver.log]
     assert paths == ["/oauth2/token", "/helix/users", "/oauth2/token", "/helix/users"]
+    # The renewal did not send the refused token to the auth server.
+    assert "Authorization" not in httpserver.log[2][0].headers
 
 
 def test_a_given_token_is_not_renewed(httpserver: HTTPServer, fake_clock: FakeClock) -> None:
@@ -350,6 +355,15 @@ def test_emulator_serves_the_official_shapes(
         "status": 401,
         "message": "Invalid OAuth token",
     }
+
+
+def test_build_names_the_missing_setting() -> None:
+    def no_client(*args: object) -> ApiClient:
+        raise AssertionError("no client is made without a client id")
+
+    connect = Connect(lambda headers: make_session(1, headers), no_client)
+    with pytest.raises(ConfigError, match=r"^TWITCH_CLIENT_ID is not set: "):
+        PLATFORM.build(load_settings(), connect)
 
 
 def test_planned_requests_count_each_followers_call() -> None:

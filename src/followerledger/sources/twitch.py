@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import requests
 
+from followerledger.errors import ConfigError
 from followerledger.observation import Observation
 from followerledger.sources.base import (
     ApiSource,
@@ -158,8 +159,12 @@ class AppTokens:
         }
         self.requests_made += 1
         try:
+            # Without the session's bearer header: the auth server needs no (stale) token.
             response = self._session.post(
-                f"{self.auth_url}/token", data=form, timeout=self._timeout
+                f"{self.auth_url}/token",
+                data=form,
+                headers={"Authorization": None},
+                timeout=self._timeout,
             )
         except requests.RequestException as error:
             raise TokenRejected(
@@ -201,6 +206,15 @@ def build(settings: Settings, connect: Connect) -> TwitchSource:
     given = str(getattr(settings, "twitch_access_token", None) or "")
     api_url = str(getattr(settings, "twitch_api_url", None) or DEFAULT_API_URL)
     auth_url = str(getattr(settings, "twitch_auth_url", None) or DEFAULT_AUTH_URL)
+    if not client_id:
+        raise ConfigError(
+            f"{CLIENT_ID_VARIABLE} is not set: put the client id of the Twitch app "
+            "(every Helix call sends it as Client-Id)"
+        )
+    if not secret and not given:
+        raise ConfigError(
+            f"Twitch needs {SECRET_VARIABLE} (for an app token) or {TOKEN_VARIABLE}: neither is set"
+        )
     session = connect.session({"Client-Id": client_id})
     tokens: TokenProvider = (
         GivenToken(given)
