@@ -60,6 +60,19 @@ def shard_runs(
     return runs, created
 
 
+class MovedClock:
+    """The parent's clock: the real time until `move`, then that many minutes ahead."""
+
+    def __init__(self) -> None:
+        self.at: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return self.at or utc_now()
+
+    def move(self, minutes: int) -> None:
+        self.at = utc_now() + timedelta(minutes=minutes)
+
+
 def set_state(client: SyncPrefectClient, runs: fanout.ShardRuns, shard: int, state: Any) -> None:
     client.set_flow_run_state(runs.current[shard].flow_run_id, state, force=True)
 
@@ -112,11 +125,7 @@ def test_a_crashed_shard_is_submitted_again_up_to_its_bound_then_the_run_fails(
 def test_a_running_shard_without_heartbeats_is_set_crashed_and_submitted_again(
     client: SyncPrefectClient,
 ) -> None:
-    later: list[datetime] = []
-
-    def clock() -> datetime:
-        return later[0] if later else utc_now()
-
+    clock = MovedClock()
     runs, _ = shard_runs(client, 2, clock)
     set_state(client, runs, 0, Running())
     set_state(client, runs, 1, Running())
@@ -125,7 +134,7 @@ def test_a_running_shard_without_heartbeats_is_set_crashed_and_submitted_again(
     assert runs.abandoned == []
     silent = runs.current[1].flow_run_id
     set_state(client, runs, 0, Completed())
-    later.append(utc_now() + timedelta(minutes=5))
+    clock.move(minutes=5)
     assert runs.step() == {1}
     assert runs.abandoned == [(1, silent, "its run sent no heartbeat for 60 s")]
     state = client.read_flow_run(silent).state
@@ -152,19 +161,15 @@ def test_a_failed_shard_fails_the_run_with_one_line_naming_it(
 def test_a_pending_shard_no_worker_labelled_waits_five_windows_before_it_is_silent(
     client: SyncPrefectClient,
 ) -> None:
-    later: list[datetime] = []
-
-    def clock() -> datetime:
-        return later[-1] if later else utc_now()
-
+    clock = MovedClock()
     runs, _ = shard_runs(client, 1, clock)
     set_state(client, runs, 0, Pending())
     claimed = runs.current[0].flow_run_id
     # A busy worker labels the run it claimed late: four windows are not yet silence.
-    later.append(utc_now() + timedelta(minutes=4))
+    clock.move(minutes=4)
     assert runs.step() == {0}
     assert runs.abandoned == []
-    later.append(utc_now() + timedelta(minutes=6))
+    clock.move(minutes=6)
     assert runs.step() == {0}
     assert runs.abandoned == [(0, claimed, "its run stayed Pending for 300 s")]
 
@@ -172,18 +177,14 @@ def test_a_pending_shard_no_worker_labelled_waits_five_windows_before_it_is_sile
 def test_a_shard_no_worker_takes_fails_the_run_with_one_line_saying_what_to_start(
     client: SyncPrefectClient,
 ) -> None:
-    later: list[datetime] = []
-
-    def clock() -> datetime:
-        return later[-1] if later else utc_now()
-
+    clock = MovedClock()
     runs, _ = shard_runs(client, 2, clock)
     for shard in (0, 1):
         set_state(client, runs, shard, Scheduled())
     set_state(client, runs, 1, Completed())
-    later.append(utc_now() + timedelta(minutes=4))
+    clock.move(minutes=4)
     assert runs.step() == {0}  # waiting for a worker: not yet a failure
-    later.append(utc_now() + timedelta(minutes=6))
+    clock.move(minutes=6)
     with pytest.raises(fanout.ShardFailed) as raised:
         runs.step()
     message = str(raised.value)

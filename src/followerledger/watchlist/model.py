@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, cast
 
 from followerledger.observation import Platform
 from followerledger.sources import registry
 
 if TYPE_CHECKING:
-    from followerledger.watchlist.accounts import AccountColumns
+    from followerledger.watchlist.accounts import AccountColumns, WatchedAccounts
 
 #: The longest line a problem is shown as: a value quoted in it is cut to fit.
 MAX_LINE: Final = 300
@@ -70,17 +70,13 @@ class Watchlist:
         return self._columns().brands
 
     def for_platform(self, platform: str) -> list[WatchedAccount]:
-        """The accounts watched on one platform, in file order."""
-        return [account for account in self.accounts if account.platform == platform]
+        """The accounts watched on one platform, in file order (only those are built)."""
+        return [self.accounts[i] for i in self._held().on_platform(platform)]
 
     def count(self, platform: str) -> int:
         """How many accounts are watched on one platform, read from the columns (no account
         is built)."""
-        columns = self._columns()
-        if platform not in columns.platforms:
-            return 0
-        wanted = columns.platforms.index(platform)
-        return sum(1 for index in columns.platform_of if index == wanted)
+        return len(self._held().on_platform(platform))
 
     @property
     def platforms(self) -> tuple[Platform, ...]:
@@ -89,8 +85,11 @@ class Watchlist:
         present = {columns.platforms[index] for index in set(columns.platform_of)}
         return tuple(platform for platform in registry.names() if platform in present)
 
+    def _held(self) -> WatchedAccounts:
+        return cast("WatchedAccounts", self.accounts)  # held as columns (`__post_init__`)
+
     def _columns(self) -> AccountColumns:
-        return self.accounts.columns()  # type: ignore[attr-defined, no-any-return]
+        return self._held().columns()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
