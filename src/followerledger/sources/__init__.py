@@ -64,6 +64,7 @@ def missing_config(settings: Settings, platforms: Sequence[str]) -> list[str]:
                 f"environment or .env (several: {credential.plural_variable}), or in the "
                 f"Prefect Secret block {credential.block} (or skip {spec.label} with --platform)"
             )
+        problems.extend(spec.config_problems(settings))
     return problems
 
 

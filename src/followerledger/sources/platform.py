@@ -91,6 +91,14 @@ Builder = Callable[["Settings", Connect], "PlatformSource"]
 Planner = Callable[["Platform", Sequence[Sequence["Target"]], Budgets, int], dict[RatePolicy, int]]
 
 
+ConfigCheck = Callable[["Settings"], list[str]]
+
+
+def no_other_settings(settings: Settings) -> list[str]:
+    """For a platform that needs nothing besides its `credentials`."""
+    return []
+
+
 def one_request_per_batch(
     spec: Platform, batches: Sequence[Sequence[Target]], budgets: Budgets, credential: int = 0
 ) -> dict[RatePolicy, int]:
@@ -124,6 +132,7 @@ class Platform:
     credentials: tuple[Credential, ...] = ()
     exact_prefix: str | None = None
     planned: Planner = one_request_per_batch
+    config_problems: ConfigCheck = no_other_settings
 
     def rate_policy(
         self, instance: str | None = None, budgets: Budgets | None = None, credential: int = 0
