@@ -8,7 +8,8 @@ starts a server just to look; a block that does not exist is simply not set. Val
 
 A platform credential may have several blocks, one per credential: `<block>`, `<block>-2`,
 `<block>-3`, ... (`Credential.block_name`), read in order until the first missing one; each
-is labelled by its block's name.
+is labelled by its block's name. A credential with one value only (`Credential.several`
+false, as Twitch's) has its one block.
 
 Prefect is imported inside the lookup only: commands that never read a block must not
 cost a Prefect import.
@@ -121,7 +122,8 @@ def _read_blocks(api_url: str, secrets: list[SecretBlock]) -> dict[str, list[tup
             get_client(sync_client=True, httpx_settings={"timeout": READ_TIMEOUT}) as client,
         ):
             for secret in secrets:
-                for index in range(MAX_BLOCKS if secret.credential is not None else 1):
+                several = secret.credential is not None and secret.credential.several
+                for index in range(MAX_BLOCKS if several else 1):
                     block = secret.block_name(index)
                     try:
                         document = client.read_block_document_by_name(

@@ -1,8 +1,4 @@
-"""Twitch source: official bodies -> exact rows; request shape, tokens, limits, failures.
-
-Twitch is not in `sources/registry.py` yet (the lead wires it); `registered` adds its spec
-for the test's duration, as the registry line will, so rows and the emulator know it.
-"""
+"""Twitch source: official bodies -> exact rows; request shape, tokens, limits, failures."""
 
 from __future__ import annotations
 
@@ -17,19 +13,15 @@ from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
 
 from followerledger.emulator import EmulatorServer, EmulatorState, Fault, twitch_api
-from followerledger.emulator import app as emulator_app
 from followerledger.errors import ConfigError
 from followerledger.observation import MAX_COUNT, Observation
 from followerledger.settings import load_settings
-from followerledger.sources import registry
-from followerledger.sources.base import MalformedAnswer, RowFactory, Target
+from followerledger.sources.base import MalformedAnswer, RowFactory, Target, Usage
 from followerledger.sources.http import ApiClient, make_session
 from followerledger.sources.platform import Connect
 from followerledger.sources.twitch import (
     PLATFORM,
-    AppTokens,
-    GivenToken,
-    TokenProvider,
+    Tokens,
     TwitchSource,
     followers_row,
     parse_users,
@@ -44,15 +36,8 @@ SECRET = "twitch-client-secret-0123456789abcdef"
 GIVEN = "given-user-token-kpvy3cjboyptmiacwr0c19"
 
 
-@pytest.fixture(autouse=True)
-def registered(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(registry._BY_NAME, "twitch", PLATFORM)
-    monkeypatch.setattr(registry, "_NAMES", (*registry._NAMES, "twitch"))
-    monkeypatch.setattr(emulator_app, "SPECS", (*registry.SPECS, PLATFORM))
-
-
 @pytest.fixture
-def twitch_emulator(registered: None) -> Iterator[EmulatorServer]:
+def twitch_emulator() -> Iterator[EmulatorServer]:
     with EmulatorServer(EmulatorState()) as server:
         yield server
 
@@ -66,27 +51,37 @@ def source(
     clock: FakeClock,
     *,
     given: str | None = None,
-    secret: str = SECRET,
+    secret: str | None = SECRET,
     auth_url: str | None = None,
     attempts: int = 8,
+    concurrency: int = 1,
 ) -> TwitchSource:
+    """A source as `build` wires one, on a fake clock: with `given`, that token (and the
+    secret too only when passed explicitly with it)."""
     session = make_session(4, {"Client-Id": CLIENT_ID})
-    tokens: TokenProvider = (
-        GivenToken(given)
-        if given
-        else AppTokens(auth_url or f"{url}/oauth2", CLIENT_ID, secret, session, 5.0)
-    )
+    secret = secret if not given or secret != SECRET else None
     client = ApiClient(
         "twitch",
         f"{url}/helix",
         session,
         read_budget=read_budget,
         attempts=attempts,
-        secrets=tokens.secrets(),
+        secrets=[value for value in (given, secret) if value],
+        concurrency=4,
         clock=clock,
         sleep=clock.sleep,
     )
-    return TwitchSource(client, tokens)
+    tokens = Tokens(
+        client_id=CLIENT_ID,
+        given=given,
+        client_secret=secret,
+        auth_url=auth_url or f"{url}/oauth2",
+        session=session,
+        timeout=5.0,
+        sleep=clock.sleep,
+        on_issue=client.add_secret,
+    )
+    return TwitchSource(client, tokens, concurrency=concurrency)
 
 
 APP_TOKEN = "jostpf5q0uzmxmkba9iyug38kjtgh"
@@ -383,7 +378,9 @@ def test_150_logins_take_two_users_calls(
     assert len(result) == 150
     assert all(row.status == "ok" for row in result)
     assert twitch_emulator.state.requests["twitch:/helix/users"] == 2
-    assert tw.usage().requests == 152
+    # 152 Helix calls (points), and the app-token request to the auth host.
+    assert tw.usage() == Usage(153, 152)
+    assert twitch_emulator.state.requests["twitch:/oauth2/token"] == 1
 
 
 json_values = st.recursive(

@@ -88,6 +88,10 @@ def emulator_environment(url: str) -> dict[str, str]:
         "FOLLOWERLEDGER_BLUESKY_API_URL": url,
         "FOLLOWERLEDGER_MASTODON_API_URL": url,
         "FOLLOWERLEDGER_YOUTUBE_API_URL": f"{url}/youtube/v3",
+        "FOLLOWERLEDGER_TWITCH_API_URL": f"{url}/helix",
+        "FOLLOWERLEDGER_TWITCH_AUTH_URL": f"{url}/oauth2",
         "X_BEARER_TOKEN": "emulator-bearer-token",
         "YOUTUBE_API_KEY": "emulator-api-key",
+        "TWITCH_CLIENT_ID": "emulator-client-id",
+        "TWITCH_CLIENT_SECRET": "emulator-client-secret",
     }

@@ -8,13 +8,14 @@ from typing import Final
 from followerledger.sources.bluesky import PLATFORM as BLUESKY
 from followerledger.sources.mastodon import PLATFORM as MASTODON
 from followerledger.sources.platform import Platform
+from followerledger.sources.twitch import PLATFORM as TWITCH
 from followerledger.sources.x import PLATFORM as X
 from followerledger.sources.youtube import PLATFORM as YOUTUBE
 
 __all__ = ["SPECS", "Platform", "names", "platform"]
 
 #: In the order commands list and report them.
-SPECS: Final[tuple[Platform, ...]] = (X, BLUESKY, MASTODON, YOUTUBE)
+SPECS: Final[tuple[Platform, ...]] = (X, BLUESKY, MASTODON, YOUTUBE, TWITCH)
 
 _BY_NAME: Final = {spec.name: spec for spec in SPECS}
 _NAMES: Final = tuple(_BY_NAME)

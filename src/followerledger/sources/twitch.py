@@ -5,26 +5,42 @@ Contract: ../shared/contracts/twitch (official reference 2026-02-04, README §9)
 login absent from `data` is not found (Twitch returns no banned or deleted users either). Then
 `GET /channels/followers?broadcaster_id=<id>&first=1` gives the top-level `total`: without a
 moderator's user token `data` is empty and `total` is still set, so `total` is read, never
-`len(data)`. A target with a known id skips the users call. Every call sends
-`Authorization: Bearer <token>` and `Client-Id`. The token is `TWITCH_ACCESS_TOKEN` when given,
-else an app token from `POST <auth url>/token` (client credentials); app tokens cannot be
-refreshed, so a 401 gets a new one once, and a second 401 is an error naming the setting.
-`Ratelimit-Reset` is a Unix epoch: the client pauses until it when `Ratelimit-Remaining`
-reaches 0, and a 429 waits until it; a 503 is retried once, as Twitch asks.
+`len(data)`; a 400 ("The broadcaster_id query parameter is not valid") is not found. A target
+with a known id skips the users call. A batch's followers calls run side by side, up to
+`FOLLOWERLEDGER_FETCH_CONCURRENCY` (the client's semaphore and the rate budget bound them as
+they bound the batches).
 
-TODO(lead): settings (`TWITCH_CLIENT_ID`, `TWITCH_CLIENT_SECRET`, `TWITCH_ACCESS_TOKEN`,
-`FOLLOWERLEDGER_TWITCH_API_URL`, `FOLLOWERLEDGER_TWITCH_AUTH_URL`) and the registry line are
-not wired yet: `build` reads them with `getattr` defaults, and `PLATFORM` is not in
-`sources/registry.py`, so no command lists Twitch until both are added.
+Every call sends `Authorization: Bearer <token>` and `Client-Id` (`TWITCH_CLIENT_ID`, which
+Twitch treats as public: it is a plain setting, not redacted). The token is
+`TWITCH_ACCESS_TOKEN` when given, else an app token from `POST <auth url>/token` (client
+credentials, `TWITCH_CLIENT_SECRET`). App tokens cannot be refreshed, so a 401 gets a new one
+once; a given token refused is replaced by an app token once when a client secret is set too,
+and otherwise, like a second 401, is an error naming the settings. The token request goes to
+the auth host, outside the Helix bucket: it counts in the run's `requests`, not its
+`quota_units` (the Helix points, one per call). A refused client secret is remembered: no
+later batch asks again.
+
+`Ratelimit-Reset` is a Unix epoch: the client pauses until it when `Ratelimit-Remaining`
+reaches 0, and a 429 waits until it. "If you receive an HTTP status code 503 ... retry once":
+every failed request (5xx, timeout, broken answer) is tried twice at most, and so is the token
+request.
+
+Choices where the contract is silent: logins are 3 to 25 letters, digits or underscores, not
+starting with an underscore (new accounts need 4, older ones hold 3-character logins; the
+pattern client libraries and Twitch's own site use is `[a-zA-Z0-9][\\w]{2,24}`); ids are
+kept as the digits Twitch sends today (the docs call them opaque: an id of another form would
+be an `error` row naming `id`, never a silent new account). A token sent with both a given
+token and a client secret set is the given one (a user token, as the reference documents for
+Get Channel Followers, while an app token is only observed to work).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import concurrent.futures
 import re
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final
 
 import requests
 
@@ -40,9 +56,16 @@ from followerledger.sources.base import (
     batches,
     read_json,
 )
-from followerledger.sources.http import ApiClient, RateLimited, RequestFailed, rate_limit_headers
-from followerledger.sources.platform import Budgets, Connect, Platform, RatePolicy
+from followerledger.sources.http import (
+    ApiClient,
+    RateLimited,
+    RequestFailed,
+    Sleep,
+    rate_limit_headers,
+)
+from followerledger.sources.platform import Budgets, Connect, Credential, Platform, RatePolicy
 from followerledger.sources.profile_links import profile_handle
+from followerledger.urls import shown_url
 
 if TYPE_CHECKING:
     from followerledger.settings import Settings
@@ -53,12 +76,26 @@ BATCH_SIZE: Final = 100
 FOLLOWERS_PAGE: Final = 1
 #: "If you receive an HTTP status code 503 ... retry once" (API guide): two attempts.
 ATTEMPTS: Final = 2
-DEFAULT_API_URL: Final = "https://api.twitch.tv/helix"
-DEFAULT_AUTH_URL: Final = "https://id.twitch.tv/oauth2"
+#: Seconds before the token request's one retry.
+TOKEN_RETRY_WAIT: Final = 1.0
 CLIENT_ID_VARIABLE: Final = "TWITCH_CLIENT_ID"
-SECRET_VARIABLE: Final = "TWITCH_CLIENT_SECRET"  # noqa: S105 (a variable name)
-TOKEN_VARIABLE: Final = "TWITCH_ACCESS_TOKEN"  # noqa: S105 (a variable name)
 HOSTS: Final = frozenset({"twitch.tv", "www.twitch.tv", "m.twitch.tv"})
+CONSOLE: Final = "register an app at https://dev.twitch.tv/console/apps"
+
+ACCESS_TOKEN: Final = Credential(
+    "twitch_access_token",
+    "TWITCH_ACCESS_TOKEN",
+    "followerledger-twitch-access-token",
+    "put a Twitch access token issued to TWITCH_CLIENT_ID's app",
+    required=False,
+)
+CLIENT_SECRET: Final = Credential(
+    "twitch_client_secret",
+    "TWITCH_CLIENT_SECRET",
+    "followerledger-twitch-client-secret",
+    "put your Twitch app's client secret",
+    required=False,
+)
 
 read_budget = rate_limit_headers("Ratelimit-Limit", "Ratelimit-Remaining", "Ratelimit-Reset")
 
@@ -67,121 +104,124 @@ class TokenRejected(RequestFailed):
     """Twitch refused the token (or the app-token request); the message names the setting."""
 
 
-class TokenProvider(Protocol):
-    """Where the bearer token comes from: a given token, or app tokens fetched on demand."""
+class Tokens:
+    """The bearer token every Helix call sends: `given` (TWITCH_ACCESS_TOKEN) while Twitch
+    takes it, and app tokens from the client-credentials grant (`POST <auth_url>/token`)
+    when there is a client secret. Shared by the batches of a source: a renewal by one is
+    the token all of them send next."""
+
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        given: str | None = None,
+        client_secret: str | None = None,
+        auth_url: str = "https://id.twitch.tv/oauth2",
+        session: requests.Session | None = None,
+        timeout: float = 20.0,
+        sleep: Sleep | None = None,
+        on_issue: Callable[[str], None] | None = None,
+    ) -> None:
+        if not given and not client_secret:
+            raise ValueError("Tokens needs a given token or a client secret")
+        self.auth_url = auth_url.rstrip("/")
+        self._client_id = client_id
+        self._given = given or None
+        self._secret = client_secret or None
+        self._session = session or requests.Session()
+        self._timeout = timeout
+        self._sleep = sleep
+        self._on_issue = on_issue
+        self._lock = threading.Lock()
+        self._token: str | None = self._given
+        self._issued: list[str] = []
+        self._refused: str | None = None
+        self.requests_made = 0
 
     @property
     def settings(self) -> str:
         """The variables to check when Twitch refuses the token."""
-        ...
+        app = f"{CLIENT_ID_VARIABLE} and {CLIENT_SECRET.variable}"
+        if self._given and self._secret:
+            return f"{ACCESS_TOKEN.variable}, or {app}"
+        return ACCESS_TOKEN.variable if self._given else app
 
     def current(self) -> str:
-        """The token to send now (fetched on first use)."""
-        ...
-
-    def renew(self, stale: str) -> str | None:
-        """A new token replacing `stale` (None: this provider has no other)."""
-        ...
-
-    def secrets(self) -> list[str]:
-        """Every secret it holds or handed out, for redaction."""
-        ...
-
-
-class GivenToken:
-    """`TWITCH_ACCESS_TOKEN`: sent as it is; there is no other to turn to on a 401."""
-
-    settings = TOKEN_VARIABLE
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def current(self) -> str:
-        """The given token."""
-        return self._token
-
-    def renew(self, stale: str) -> str | None:
-        """None: a given token cannot be replaced."""
-        return None
-
-    def secrets(self) -> list[str]:
-        """The token."""
-        return [self._token]
-
-
-class AppTokens:
-    """App access tokens from the client-credentials grant (`POST <auth_url>/token`)."""
-
-    settings = f"{CLIENT_ID_VARIABLE} and {SECRET_VARIABLE}"
-
-    def __init__(
-        self,
-        auth_url: str,
-        client_id: str,
-        client_secret: str,
-        session: requests.Session,
-        timeout: float = 20.0,
-    ) -> None:
-        self.auth_url = auth_url.rstrip("/")
-        self._client_id = client_id
-        self._secret = client_secret
-        self._session = session
-        self._timeout = timeout
-        self._lock = threading.Lock()
-        self._token: str | None = None
-        self._issued: list[str] = []
-        self.requests_made = 0
-
-    def current(self) -> str:
-        """The app token in use, fetched on first use."""
+        """The token to send now (an app token is fetched on first use)."""
         with self._lock:
             if self._token is None:
                 self._token = self._fetch()
             return self._token
 
     def renew(self, stale: str) -> str | None:
-        """A new app token, unless another batch already replaced `stale`."""
+        """The token replacing `stale`: the one another batch already got, or a new app
+        token; None without a client secret (a given token has no replacement)."""
         with self._lock:
-            if self._token is None or self._token == stale:
-                self._token = self._fetch()
+            if self._token is not None and self._token != stale:
+                return self._token
+            if self._secret is None:
+                return None
+            self._token = self._fetch()
             return self._token
 
     def secrets(self) -> list[str]:
-        """The client secret and every token issued so far."""
+        """The given token, the client secret and every token issued so far, to redact."""
         with self._lock:
-            return [self._secret, *self._issued]
+            return [value for value in (self._given, self._secret, *self._issued) if value]
 
     def _fetch(self) -> str:
+        if self._refused is not None:
+            raise TokenRejected(self._refused)
+        assert self._secret is not None
         form = {
             "client_id": self._client_id,
             "client_secret": self._secret,
             "grant_type": "client_credentials",
         }
-        self.requests_made += 1
-        try:
-            # Without the session's bearer header: the auth server needs no (stale) token.
-            response = self._session.post(
-                f"{self.auth_url}/token",
-                data=form,
-                headers={"Authorization": None},
-                timeout=self._timeout,
-            )
-        except requests.RequestException as error:
-            raise TokenRejected(
-                f"cannot get a Twitch app token ({type(error).__name__}): check {self.settings}"
-            ) from None
-        try:
-            body = read_json(response)
-        except MalformedAnswer:
-            body = None
-        token = body.get("access_token") if isinstance(body, dict) else None
-        if response.status_code != 200 or not isinstance(token, str) or not token:
-            said = helix_error_text(body, response.status_code)
-            raise TokenRejected(
-                f"Twitch refused the app-token request ({said}): check {self.settings}"
-            )
-        self._issued.append(token)
-        return token
+        for attempt in range(1, ATTEMPTS + 1):
+            self.requests_made += 1
+            try:
+                # `auth=` a no-op: the session's bearer token is no business of the auth host.
+                response = self._session.post(
+                    f"{self.auth_url}/token", data=form, auth=_no_auth, timeout=self._timeout
+                )
+            except requests.RequestException as error:
+                problem = (
+                    f"cannot reach Twitch's auth server at {shown_url(self.auth_url)} "
+                    f"({type(error).__name__}): check FOLLOWERLEDGER_TWITCH_AUTH_URL"
+                )
+            else:
+                body = read_json_or_none(response)
+                token = body.get("access_token") if isinstance(body, dict) else None
+                if response.status_code == 200 and isinstance(token, str) and token:
+                    self._issued.append(token)
+                    if self._on_issue is not None:
+                        self._on_issue(token)
+                    return token
+                said = helix_error_text(body, response.status_code)
+                problem = f"Twitch refused the app-token request ({said}): check {self.settings}"
+                if response.status_code < 500:
+                    self._refused = problem  # never asked again: it would be refused again
+                    raise TokenRejected(problem)
+            if attempt < ATTEMPTS and self._sleep is not None:
+                self._sleep(TOKEN_RETRY_WAIT)
+        raise TokenRejected(problem)
+
+
+def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    """No Authorization header (the request overrides the session's bearer auth)."""
+    return request
+
+
+class HelixBearer(requests.auth.AuthBase):
+    """Sets `Authorization: Bearer <the current token>` as each request is sent."""
+
+    def __init__(self, tokens: Tokens) -> None:
+        self.tokens = tokens
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self.tokens.current()}"
+        return request
 
 
 def read_written(written: str) -> str:
@@ -198,69 +238,105 @@ def planned(
     return {spec.rate_policy(budgets=budgets, credential=credential): count}
 
 
+def config_problems(settings: Settings) -> list[str]:
+    """A line for a missing client id, and one when neither a client secret nor a token is
+    set (the environment, .env or their Prefect Secret blocks)."""
+    problems = []
+    if not (settings.twitch_client_id or "").strip():
+        problems.append(
+            f"{CLIENT_ID_VARIABLE} is not set: {CONSOLE} and put its client id in the "
+            "environment or .env (or skip Twitch with --platform)"
+        )
+    if not settings.credentials(CLIENT_SECRET) and not settings.credentials(ACCESS_TOKEN):
+        problems.append(
+            f"{CLIENT_SECRET.variable} and {ACCESS_TOKEN.variable} are not set: put the "
+            f"client secret of that app (on its page at dev.twitch.tv/console: New Secret) in "
+            f"{CLIENT_SECRET.variable}, or an access token issued to its client id in "
+            f"{ACCESS_TOKEN.variable}, in the environment or .env, or in the Prefect Secret "
+            f"block {CLIENT_SECRET.block} or {ACCESS_TOKEN.block} (or skip Twitch with "
+            "--platform)"
+        )
+    return problems
+
+
+def _first(settings: Settings, credential: Credential) -> str | None:
+    values = settings.credentials(credential)
+    return values[0].secret.get_secret_value().strip() if values else None
+
+
 def build(settings: Settings, connect: Connect) -> TwitchSource:
-    """The source from the settings (see the module's TODO: read with defaults until the
-    lead adds the fields)."""
-    client_id = str(getattr(settings, "twitch_client_id", None) or "")
-    secret = str(getattr(settings, "twitch_client_secret", None) or "")
-    given = str(getattr(settings, "twitch_access_token", None) or "")
-    api_url = str(getattr(settings, "twitch_api_url", None) or DEFAULT_API_URL)
-    auth_url = str(getattr(settings, "twitch_auth_url", None) or DEFAULT_AUTH_URL)
-    if not client_id:
-        raise ConfigError(
-            f"{CLIENT_ID_VARIABLE} is not set: put the client id of the Twitch app "
-            "(every Helix call sends it as Client-Id)"
-        )
-    if not secret and not given:
-        raise ConfigError(
-            f"Twitch needs {SECRET_VARIABLE} (for an app token) or {TOKEN_VARIABLE}: neither is set"
-        )
+    """The source from the settings: `Client-Id` on its session, its bearer token from
+    `Tokens` (ConfigError naming what is missing; `require_config` checks it first)."""
+    problems = config_problems(settings)
+    if problems:
+        raise ConfigError(problems[0])
+    client_id = (settings.twitch_client_id or "").strip()
     session = connect.session({"Client-Id": client_id})
-    tokens: TokenProvider = (
-        GivenToken(given)
-        if given
-        else AppTokens(auth_url, client_id, secret, session, settings.http_timeout)
-    )
     policy = PLATFORM.rate_policy(budgets=settings.budgets, credential=connect.index)
-    client = connect.client(api_url, session, policy, tokens.secrets())
-    return TwitchSource(client, tokens)
+    # The given token and client secret are redacted by every client (build_source adds
+    # each configured credential); issued app tokens are added as they come (`on_issue`).
+    client = connect.client(settings.twitch_api_url, session, policy, [])
+    tokens = Tokens(
+        client_id=client_id,
+        given=_first(settings, ACCESS_TOKEN),
+        client_secret=_first(settings, CLIENT_SECRET),
+        auth_url=settings.twitch_auth_url,
+        session=session,
+        timeout=settings.http_timeout,
+        sleep=client.sleep,
+        on_issue=client.add_secret,
+    )
+    label = connect.credential.label if connect.credential else None
+    return TwitchSource(client, tokens, label, concurrency=settings.fetch_concurrency)
 
 
 #: Twitch Helix (../shared/contracts/twitch): logins of letters, digits and underscores;
-#: ids are opaque strings (digits today); an 800-point bucket per minute, one point a call.
+#: ids digits; an 800-point bucket per minute, one point a call.
 PLATFORM: Final = Platform(
     name="twitch",
     label="Twitch",
-    handle_pattern=re.compile(r"^[A-Za-z0-9_]{1,25}$"),
-    handle_rule="Twitch logins are 1-25 letters, digits or underscores, written as summit1g, "
-    "@summit1g or https://www.twitch.tv/summit1g",
+    handle_pattern=re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]{2,24}$"),
+    handle_rule="Twitch logins are 3-25 letters, digits or underscores, not starting with an "
+    "underscore, written as summit1g, @summit1g or https://www.twitch.tv/summit1g",
     read_written=read_written,
-    account_id=re.compile(r"[A-Za-z0-9_-]{1,64}"),
+    account_id=re.compile(r"[0-9]{1,20}"),
     id_field="id",
     batch_size=BATCH_SIZE,
     policy=RatePolicy("twitch", 800, 60),
     read_budget=read_budget,
     build=build,
     emulator="followerledger.emulator.twitch_api",
+    credentials=(ACCESS_TOKEN, CLIENT_SECRET),
     planned=planned,
+    config_problems=config_problems,
 )
 
 
 class TwitchSource(ApiSource):
     """Follower totals from Twitch Helix: a users call per batch to resolve logins, then one
-    followers call per account."""
+    followers call per account, `concurrency` at a time."""
 
     spec = PLATFORM
 
-    def __init__(self, client: ApiClient, tokens: TokenProvider) -> None:
-        super().__init__(client, tokens.settings)
+    def __init__(
+        self,
+        client: ApiClient,
+        tokens: Tokens,
+        credential: str | None = None,
+        *,
+        concurrency: int = 1,
+    ) -> None:
+        super().__init__(client, credential)
         self.tokens = tokens
+        self.concurrency = max(1, concurrency)
         client.attempts = min(client.attempts, ATTEMPTS)
-        self._lock = threading.Lock()
+        client.session.auth = HelixBearer(tokens)
 
     def usage(self) -> Usage:
-        """Helix requests made (one point each); app-token requests are not counted."""
-        return Usage(self.client.requests_made, self.client.requests_made)
+        """Requests made (Helix calls and app-token requests to the auth host), and the
+        Helix points spent (one per Helix call)."""
+        helix = self.client.requests_made
+        return Usage(helix + self.tokens.requests_made, helix)
 
     def plan(self, targets: Sequence[Target]) -> list[list[Target]]:
         """Known ids first, then logins to resolve; 100 per batch."""
@@ -268,56 +344,27 @@ class TwitchSource(ApiSource):
         unknown = [target for target in targets if not target.account_id]
         return batches(known, BATCH_SIZE) + batches(unknown, BATCH_SIZE)
 
-    def fetch(self, batch: Sequence[Target], run_id: str) -> list[Observation]:
-        """The batch's rows; exactly one per target, with the client secret and every token
-        redacted (app tokens fetched during the run are unknown to the client)."""
-        return [
-            dataclasses.replace(row, detail=self.redact(row.detail)) if row.detail else row
-            for row in super().fetch(batch, run_id)
-        ]
-
-    def redact(self, text: str) -> str:
-        """The text with the client's secrets and every secret of the token provider masked."""
-        text = self.client.redact(text)
-        for secret in sorted(self.tokens.secrets(), key=len, reverse=True):
-            if secret:
-                text = text.replace(secret, "***")
-        return text
-
     def _get(
         self, path: str, params: list[tuple[str, str]], shape: Callable[[Any], str | None]
     ) -> requests.Response:
-        """GET with the current token; on 401 a new token once, then a one-line error."""
-        token = self.tokens.current()
-        response = self._send(path, params, shape, token)
+        """GET with the current token; on 401 one other token, then a one-line error."""
+        self.tokens.current()  # fetched here, not inside the client's request slot
+        response = self.client.get(path, params, shape=shape)
         if response.status_code != 401:
             return response
-        fresh = self.tokens.renew(token)
+        fresh = self.tokens.renew(_bearer(response))
         if fresh is not None:
-            response = self._send(path, params, shape, fresh)
+            response = self.client.get(path, params, shape=shape)
             if response.status_code != 401:
                 return response
         said = helix_error_text(read_json_or_none(response), 401)
         raise TokenRejected(f"Twitch rejected the token ({said}): check {self.tokens.settings}")
 
-    def _send(
-        self,
-        path: str,
-        params: list[tuple[str, str]],
-        shape: Callable[[Any], str | None],
-        token: str,
-    ) -> requests.Response:
-        # The session's header carries the token to every batch: a renewal by one batch is the
-        # token all of them send next (a batch still holding the stale one gets it from renew).
-        with self._lock:
-            self.client.session.headers["Authorization"] = f"Bearer {token}"
-        return self.client.get(path, params, shape=shape)
-
     def _fetch(self, batch: Sequence[Target], make: Callable[[], RowFactory]) -> list[Observation]:
         users: dict[str, dict[str, Any]] = {}
         to_resolve = [target for target in batch if not target.account_id]
         if to_resolve:
-            params = [("login", target.handle.lstrip("@").lower()) for target in to_resolve]
+            params = [("login", login_of(target)) for target in to_resolve]
             response = self._get("/users", params, users_problem)
             body = read_json(response)
             if response.status_code != 200:
@@ -325,18 +372,36 @@ class TwitchSource(ApiSource):
                 detail = helix_error_text(body, response.status_code)
                 return [rows.status(target, "error", detail) for target in batch]
             users = parse_users(body)
-        result: list[Observation] = []
-        for target in batch:
-            user = None
-            if target.account_id is None:
-                user = users.get(target.handle.lstrip("@").lower())
-                if user is None:
-                    result.append(
-                        make().status(target, "not_found", "no Twitch user with this login")
-                    )
-                    continue
-            result.append(self._followers(target, user, make))
-        return result
+        result: dict[int, Observation] = {}
+        work: list[tuple[int, Target, dict[str, Any] | None]] = []
+        for number, target in enumerate(batch):
+            user = None if target.account_id else users.get(login_of(target))
+            if target.account_id is None and user is None:
+                result[number] = make().status(
+                    target, "not_found", "no Twitch user with this login"
+                )
+            else:
+                work.append((number, target, user))
+        for number, row in self._followers_of(work, make):
+            result[number] = row
+        return [result[number] for number in range(len(batch))]
+
+    def _followers_of(
+        self,
+        work: list[tuple[int, Target, dict[str, Any] | None]],
+        make: Callable[[], RowFactory],
+    ) -> list[tuple[int, Observation]]:
+        """Each account's followers row, `concurrency` calls at a time."""
+
+        def one(item: tuple[int, Target, dict[str, Any] | None]) -> tuple[int, Observation]:
+            number, target, user = item
+            return number, self._followers(target, user, make)
+
+        workers = min(self.concurrency, len(work))
+        if workers <= 1:
+            return [one(item) for item in work]
+        with concurrent.futures.ThreadPoolExecutor(workers, "twitch-followers") as pool:
+            return list(pool.map(one, work))
 
     def _followers(
         self, target: Target, user: dict[str, Any] | None, make: Callable[[], RowFactory]
@@ -350,15 +415,29 @@ class TwitchSource(ApiSource):
             response = self._get("/channels/followers", params, followers_problem)
         except TokenRejected:
             raise  # the whole batch fails alike, as the next call would
-        except (RateLimited, RequestFailed) as error:
+        except (RateLimited, RequestFailed, MalformedAnswer) as error:
             # Kept to this account: the rows of the batch already read stay good.
-            detail = self.redact(str(error))
+            detail = self.client.redact(str(error))
             return make().status(target, "error", detail, handle=handle, account_id=account_id)
-        body = read_json(response)
+        body = read_json_or_none(response)
         rows = make()
-        return followers_row(
-            body, response.status_code, target, rows, user=user, account_id=account_id
-        )
+        try:
+            return followers_row(
+                body, response.status_code, target, rows, user=user, account_id=account_id
+            )
+        except MalformedAnswer as error:
+            return rows.status(target, "error", str(error), handle=handle, account_id=account_id)
+
+
+def login_of(target: Target) -> str:
+    """The login a target asks for, as Twitch writes logins (lower case, no '@')."""
+    return target.handle.lstrip("@").lower()
+
+
+def _bearer(response: requests.Response) -> str:
+    """The token a request sent (empty when it sent none)."""
+    sent = str(response.request.headers.get("Authorization", "")) if response.request else ""
+    return sent.removeprefix("Bearer ")
 
 
 def read_json_or_none(response: requests.Response) -> Any:
@@ -376,7 +455,7 @@ def helix_error_text(body: Any, status_code: int) -> str:
         for key in ("error", "message"):
             value = body.get(key)
             if isinstance(value, str) and value and value not in parts:
-                parts.append(value)
+                parts.append(" ".join(value.split()))
     return ": ".join(parts)
 
 
@@ -423,7 +502,8 @@ def followers_row(
     account_id: str,
 ) -> Observation:
     """The row for one Get Channel Followers answer: `total` on a 200; a 400 (the id is not
-    valid) is not found; anything else an error naming the status."""
+    valid) is not found; anything else an error naming the status. MalformedAnswer for a
+    200 not of the documented shape."""
     handle = as_text(user.get("login")) if user else None
     if status_code == 400:
         said = helix_error_text(body, status_code)
