@@ -215,6 +215,7 @@ WRITTEN_FORMS = {
     "bluesky": ["{}", "@{}", "https://bsky.app/profile/{}"],
     "mastodon": ["{}", "@{}"],
     "youtube": ["{}", "https://www.youtube.com/{}"],
+    "twitch": ["{}", "@{}", "https://www.twitch.tv/{}", "twitch.tv/{}/"],
 }
 
 

@@ -43,6 +43,8 @@ def test_every_secret_has_its_documented_block_name() -> None:
     assert {(block.variable, block.block) for block in SECRET_BLOCKS} == {
         ("X_BEARER_TOKEN", "followerledger-x-bearer-token"),
         ("YOUTUBE_API_KEY", "followerledger-youtube-api-key"),
+        ("TWITCH_ACCESS_TOKEN", "followerledger-twitch-access-token"),
+        ("TWITCH_CLIENT_SECRET", "followerledger-twitch-client-secret"),
         ("FOLLOWERLEDGER_ALERT_URLS", "followerledger-alert-urls"),
     }
 

@@ -50,6 +50,7 @@ from followerledger.report import write_report
 from followerledger.run_plan import new_run_id
 from followerledger.run_summary import of_run
 from followerledger.settings import Settings, load_settings
+from followerledger.sources import registry
 from followerledger.sources.http import utc_now
 from followerledger.sources.mastodon import split_handle, stored_id
 from followerledger.watchlist import Watchlist, load_watchlist
@@ -305,7 +306,8 @@ def run_demo(
         environment(demo_environment(warehouse, emulator.url)),
     ):
         settings = load_settings()
-        say(f"emulator: {emulator.url} (X, Bluesky, Mastodon, YouTube; no network needed)")
+        labels = ", ".join(spec.label for spec in registry.SPECS)
+        say(f"emulator: {emulator.url} ({labels}; no network needed)")
 
         history = settings.layout.demo_history
         rows = write_generated_history(watchlist, history, clock(), emulator_state.world)

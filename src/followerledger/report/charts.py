@@ -32,6 +32,7 @@ PLATFORM_COLOURS: Final = {
     "bluesky": "#1185fe",
     "mastodon": "#6364ff",
     "youtube": "#d81e1e",
+    "twitch": "#9146ff",
 }
 #: Tableau 10: distinct, colour-blind tolerant hues for brands in a landscape.
 SERIES_COLOURS: Final = (
