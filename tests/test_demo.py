@@ -121,6 +121,8 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert "snapshot: bluesky: {'ok': 2} in 1 requests" in text
     assert "snapshot: mastodon: {'ok': 2} in 4 requests" in text
     assert "snapshot: youtube: {'hidden': 1, 'ok': 5} in 2 requests" in text
+    # Read by id (the history's): a followers call each, and the app-token request.
+    assert "snapshot: twitch: {'ok': 5} in 6 requests" in text
     assert "│ Dell   │ x        │ DellOutlet" in text
     assert "duckdb -readonly" in text
     # The demo leaves the environment as it found it.
@@ -136,7 +138,9 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     report = (tmp_path / "warehouse/demo/report.html").read_text(encoding="utf-8")
     _, projected = run_query(tmp_path / catalog, "select count(*) from projections")
     # A row per watched account, and one per account with a projection (or its guard).
-    assert report.count('data-account-key="') == 27 + projected[0][0]
+    watched = len(load_watchlist(Path("watchlist.yaml")).accounts)
+    assert watched == 32
+    assert report.count('data-account-key="') == watched + projected[0][0]
     assert "Twitter removes locked accounts" not in report  # nothing to explain in 90 days
     with AnalystSession(tmp_path / catalog) as analyst:
         assert analyst.ask("select count(*) from (select * from daily_followers limit 5)") == "5"
@@ -156,7 +160,7 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
             )
             >= 91
         )
-        assert analyst.ask("select count(*) from accounts where brand = 'Dell'") == "16"
+        assert analyst.ask("select count(*) from accounts where brand = 'Dell'") == "17"
         # StudioDell renamed itself DellStudio: one account, both handles.
         assert (
             analyst.ask(

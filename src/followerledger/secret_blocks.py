@@ -94,9 +94,14 @@ def with_secret_blocks(settings: Settings, api_url: str | None = None) -> Settin
 
 def _unset(settings: Settings, secret: SecretBlock) -> bool:
     """Whether the environment and `.env` leave the secret unset (a credential: neither its
-    singular nor its plural variable holds one)."""
+    singular nor its plural variable holds one, nor does any other credential of its
+    platform: Twitch's access token and client secret stand in for each other)."""
     if secret.credential is not None:
-        return not settings.credentials(secret.credential)
+        credential = secret.credential
+        kin = [
+            c for spec in registry.SPECS if credential in spec.credentials for c in spec.credentials
+        ]
+        return not any(settings.credentials(other) for other in kin or [credential])
     # A variable set to blanks (`X_BEARER_TOKEN=` in .env) holds no secret either.
     value = getattr(settings, secret.field)
     return value is None or not value.get_secret_value().strip()
