@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import socket
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -11,16 +14,27 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
-from followerledger.emulator import EmulatorServer, EmulatorState, Fault, twitch_api
+from followerledger.emulator import (
+    EmulatorServer,
+    EmulatorState,
+    Fault,
+    emulator_environment,
+    twitch_api,
+)
+from followerledger.emulator import world as w
 from followerledger.errors import ConfigError
 from followerledger.observation import MAX_COUNT, Observation
-from followerledger.settings import load_settings
+from followerledger.settings import Settings, load_settings
+from followerledger.sources import build_source, missing_config, require_config
 from followerledger.sources.base import MalformedAnswer, RowFactory, Target, Usage
 from followerledger.sources.http import ApiClient, make_session
-from followerledger.sources.platform import Connect
+from followerledger.sources.platform import Connect, RatePolicy
+from followerledger.sources.throttle import Throttle
 from followerledger.sources.twitch import (
     PLATFORM,
+    TokenRejected,
     Tokens,
     TwitchSource,
     followers_row,
@@ -435,3 +449,223 @@ def test_followers_row_is_a_count_or_a_status(total: Any, status_code: int, extr
         assert row.followers is None
         expected = {200: "error", 400: "not_found"}.get(status_code, "error")
         assert row.status == expected
+
+
+# --- wired as a run wires it: settings, build_source, the emulator ---------------------------
+
+
+def emulated_settings(monkeypatch: pytest.MonkeyPatch, url: str, **env: str) -> Settings:
+    """Settings read from the environment `emulator_environment` gives (plus `env`)."""
+    for name, value in {**emulator_environment(url), **env}.items():
+        monkeypatch.setenv(name, value)
+    return load_settings()
+
+
+def no_pacing(policy: RatePolicy) -> Throttle:
+    return lambda: None
+
+
+def test_end_to_end_through_build_source_and_the_emulator(
+    twitch_emulator: EmulatorServer, fake_clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    twitch_emulator.state.clock = fake_clock
+    settings = emulated_settings(monkeypatch, twitch_emulator.url)
+    assert missing_config(settings, ["twitch"]) == []
+    first = build_source(
+        "twitch", settings, clock=fake_clock, sleep=fake_clock.sleep, throttle_for=no_pacing
+    )
+    assert first.credential == "TWITCH_CLIENT_SECRET"
+    targets = [Target("alienware"), Target("@AsusROG"), Target("gonechannel")]
+    rows = [row for batch in first.plan(targets) for row in first.fetch(batch, "run-1")]
+    assert [(r.requested_handle, r.handle, r.status, r.source) for r in rows] == [
+        ("alienware", "alienware", "ok", "emulator"),
+        ("@AsusROG", "asusrog", "ok", "emulator"),
+        ("gonechannel", "gonechannel", "not_found", "emulator"),
+    ]
+    for row in rows[:2]:
+        assert row.account_id == twitch_api.account_id(row.handle)
+        assert row.followers == w.followers_at("twitch", row.handle, fake_clock.now)
+    # One token, one users call, two followers calls.
+    assert first.usage() == Usage(4, 3)
+    # A later run reads by id: no users call.
+    later = build_source(
+        "twitch", settings, clock=fake_clock, sleep=fake_clock.sleep, throttle_for=no_pacing
+    )
+    known = [Target(row.requested_handle or "", row.account_id) for row in rows[:2]]
+    again = [row for batch in later.plan(known) for row in later.fetch(batch, "run-2")]
+    assert [r.followers for r in again] == [r.followers for r in rows[:2]]
+    assert later.usage() == Usage(3, 2)
+    requests = twitch_emulator.state.requests
+    assert requests["twitch:/helix/users"] == 1
+    assert requests["twitch:/helix/channels/followers"] == 4
+    assert requests["twitch:/oauth2/token"] == 2
+
+
+def test_missing_config_is_one_line_per_missing_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("TWITCH_CLIENT_ID", "TWITCH_CLIENT_SECRET", "TWITCH_ACCESS_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    assert missing_config(load_settings(), ["twitch"]) == [
+        "TWITCH_CLIENT_ID is not set: register an app at https://dev.twitch.tv/console/apps "
+        "and put its client id in the environment or .env (or skip Twitch with --platform)",
+        "TWITCH_CLIENT_SECRET and TWITCH_ACCESS_TOKEN are not set: put the client secret of "
+        "that app (on its page at dev.twitch.tv/console: New Secret) in TWITCH_CLIENT_SECRET, "
+        "or an access token issued to its client id in TWITCH_ACCESS_TOKEN, in the "
+        "environment or .env, or in the Prefect Secret block "
+        "followerledger-twitch-client-secret or followerledger-twitch-access-token (or skip "
+        "Twitch with --platform)",
+    ]
+    blank = load_settings(twitch_client_id="  ", twitch_client_secret="   ")
+    assert len(missing_config(blank, ["twitch"])) == 2
+    either = [
+        load_settings(twitch_client_id=CLIENT_ID, twitch_client_secret=SECRET),
+        load_settings(twitch_client_id=CLIENT_ID, twitch_access_token=GIVEN),
+    ]
+    assert [missing_config(settings, ["twitch"]) for settings in either] == [[], []]
+    # The other platforms' lines are not Twitch's business, nor the reverse.
+    assert missing_config(blank, ["bluesky"]) == []
+    with pytest.raises(ConfigError, match=r"^TWITCH_CLIENT_ID is not set: .*; TWITCH_CLIENT"):
+        require_config(blank, ["twitch"])
+
+
+def test_a_given_token_is_sent_first_and_labels_the_credential(
+    twitch_emulator: EmulatorServer, fake_clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = emulated_settings(monkeypatch, twitch_emulator.url, TWITCH_ACCESS_TOKEN=GIVEN)
+    tw = build_source("twitch", settings, throttle_for=no_pacing)
+    assert tw.credential == "TWITCH_ACCESS_TOKEN"
+    [row] = tw.fetch([Target("alienware")], "run-1")
+    assert row.status == "ok"
+    assert twitch_emulator.state.requests["twitch:/oauth2/token"] == 0
+
+
+def test_a_refused_given_token_gives_way_to_an_app_token_once(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    token_endpoint(httpserver, "apptoken-abcdefghijklmnop")
+    refused = {"Authorization": f"Bearer {GIVEN}"}
+    httpserver.expect_request("/helix/channels/followers", headers=refused).respond_with_json(
+        fixture_json("twitch/unauthorized_401.json"), status=401
+    )
+    httpserver.expect_request("/helix/channels/followers").respond_with_json(
+        fixture_json("twitch/channel_followers_unscoped.json")
+    )
+    tw = source(httpserver.url_for(""), fake_clock, given=GIVEN, secret="another-secret-123456")
+    rows = tw.fetch([Target("a", "1"), Target("b", "2")], "run-1")
+    assert [(r.status, r.followers) for r in rows] == [("ok", 8), ("ok", 8)]
+    paths = [request.path for request, _ in httpserver.log]
+    assert paths == [
+        "/helix/channels/followers",
+        "/oauth2/token",
+        "/helix/channels/followers",
+        "/helix/channels/followers",
+    ]
+    assert tw.tokens.settings == (
+        "TWITCH_ACCESS_TOKEN, or TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET"
+    )
+
+
+def test_a_refused_secret_is_not_asked_again_by_later_batches(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    httpserver.expect_request("/oauth2/token", method="POST").respond_with_json(
+        {"status": 403, "message": "invalid client secret"}, status=403
+    )
+    tw = source(httpserver.url_for(""), fake_clock)
+    first = tw.fetch([Target("alienware")], "run-1")
+    second = tw.fetch([Target("asusrog")], "run-1")
+    assert [r.status for r in first + second] == ["error", "error"]
+    assert first[0].detail == second[0].detail
+    assert [request.path for request, _ in httpserver.log] == ["/oauth2/token"]
+    assert tw.usage() == Usage(1, 0)
+
+
+def test_a_token_request_that_fails_on_the_way_is_tried_twice(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    httpserver.expect_ordered_request("/oauth2/token", method="POST").respond_with_data(
+        "busy", status=503
+    )
+    httpserver.expect_ordered_request("/oauth2/token", method="POST").respond_with_json(
+        {**fixture_json("twitch/app_token.json"), "access_token": APP_TOKEN}
+    )
+    httpserver.expect_request("/helix/channels/followers").respond_with_json(
+        fixture_json("twitch/channel_followers_unscoped.json")
+    )
+    tw = source(httpserver.url_for(""), fake_clock)
+    [row] = tw.fetch([Target("twitchdev", "141981764")], "run-1")
+    assert (row.status, row.followers) == ("ok", 8)
+    assert fake_clock.sleeps == [1.0]
+    assert tw.usage() == Usage(3, 1)
+
+
+def test_an_unreachable_auth_server_names_its_setting(fake_clock: FakeClock) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    tw = source(closed, fake_clock)
+    [row] = tw.fetch([Target("alienware")], "run-1")
+    assert row.status == "error"
+    assert str(row.detail).startswith(
+        f"cannot reach Twitch's auth server at {closed}/oauth2 (ConnectionError): "
+        "check FOLLOWERLEDGER_TWITCH_AUTH_URL"
+    )
+
+
+def test_a_batchs_followers_calls_run_side_by_side(fake_clock: FakeClock) -> None:
+    # Each followers answer waits until two are in flight: calls one after another time out.
+    both = threading.Barrier(2, timeout=10)
+
+    def followers(request: Request) -> Response:
+        both.wait()
+        return Response(json.dumps({"total": 8, "data": [], "pagination": {}}), 200)
+
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.expect_request("/helix/channels/followers").respond_with_handler(followers)
+    server.start()
+    try:
+        tw = source(server.url_for(""), fake_clock, given=GIVEN, concurrency=2)
+        rows = tw.fetch([Target("a", "1"), Target("b", "2")], "run-1")
+    finally:
+        server.stop()
+    assert [(r.requested_handle, r.status, r.followers) for r in rows] == [
+        ("a", "ok", 8),
+        ("b", "ok", 8),
+    ]
+
+
+def test_echoed_secrets_never_reach_rows_logs_or_errors(
+    httpserver: HTTPServer, fake_clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A hostile Twitch: the auth server refuses quoting the secret; Helix echoes the bearer
+    token it was sent, in errors of every kind."""
+    app_token = "apptoken-echoed-0123456789abcdef"
+
+    def echo(request: Request) -> Response:
+        said = f"{request.headers.get('Authorization')} {request.headers.get('Client-Id')}"
+        return Response(json.dumps({"error": said, "status": 400, "message": said}), 400)
+
+    httpserver.expect_request("/oauth2/token", method="POST").respond_with_json(
+        {"access_token": app_token, "expires_in": 5011271, "token_type": "bearer"}
+    )
+    httpserver.expect_request("/helix/users").respond_with_handler(echo)
+    httpserver.expect_request("/helix/channels/followers").respond_with_handler(echo)
+    caplog.set_level(logging.DEBUG)
+    tw = source(httpserver.url_for(""), fake_clock)
+    rows = tw.fetch([Target("alienware")], "run-1") + tw.fetch([Target("a", "1")], "run-1")
+    assert [row.status for row in rows] == ["error", "not_found"]
+    assert all("Bearer ***" in str(row.detail) for row in rows)
+    # The auth server quoting the secret back: a refusal, masked too.
+    refusing = HTTPServer(host="127.0.0.1", port=0)
+    refusing.expect_request("/oauth2/token", method="POST").respond_with_json(
+        {"status": 403, "message": f"invalid client secret {SECRET}"}, status=403
+    )
+    refusing.start()
+    try:
+        with pytest.raises(TokenRejected) as raised:
+            source(refusing.url_for(""), fake_clock).tokens.current()
+    finally:
+        refusing.stop()
+    text = " ".join(repr(row) for row in rows) + caplog.text + str(raised.value)
+    assert "invalid client secret ***" in str(raised.value)
+    assert app_token not in text
+    assert SECRET not in text

@@ -198,7 +198,7 @@ class Tokens:
                     if self._on_issue is not None:
                         self._on_issue(token)
                     return token
-                said = helix_error_text(body, response.status_code)
+                said = self._masked(helix_error_text(body, response.status_code))
                 problem = f"Twitch refused the app-token request ({said}): check {self.settings}"
                 if response.status_code < 500:
                     self._refused = problem  # never asked again: it would be refused again
@@ -206,6 +206,14 @@ class Tokens:
             if attempt < ATTEMPTS and self._sleep is not None:
                 self._sleep(TOKEN_RETRY_WAIT)
         raise TokenRejected(problem)
+
+    def _masked(self, text: str) -> str:
+        """The text without the secret, the given token or an issued token (an auth server
+        may echo what it was sent)."""
+        secrets = filter(None, [self._secret, self._given, *self._issued])
+        for secret in sorted(secrets, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
 
 
 def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
