@@ -392,8 +392,8 @@ def test_150_logins_take_two_users_calls(
     assert len(result) == 150
     assert all(row.status == "ok" for row in result)
     assert twitch_emulator.state.requests["twitch:/helix/users"] == 2
-    # 152 Helix calls (points), and the app-token request to the auth host.
-    assert tw.usage() == Usage(153, 152)
+    # 152 Helix calls, and the app-token request to the auth host; no quota units.
+    assert tw.usage() == Usage(153)
     assert twitch_emulator.state.requests["twitch:/oauth2/token"] == 1
 
 
@@ -486,7 +486,7 @@ def test_end_to_end_through_build_source_and_the_emulator(
         assert row.account_id == twitch_api.account_id(row.handle)
         assert row.followers == w.followers_at("twitch", row.handle, fake_clock.now)
     # One token, one users call, two followers calls.
-    assert first.usage() == Usage(4, 3)
+    assert first.usage() == Usage(4)
     # A later run reads by id: no users call.
     later = build_source(
         "twitch", settings, clock=fake_clock, sleep=fake_clock.sleep, throttle_for=no_pacing
@@ -494,7 +494,7 @@ def test_end_to_end_through_build_source_and_the_emulator(
     known = [Target(row.requested_handle or "", row.account_id) for row in rows[:2]]
     again = [row for batch in later.plan(known) for row in later.fetch(batch, "run-2")]
     assert [r.followers for r in again] == [r.followers for r in rows[:2]]
-    assert later.usage() == Usage(3, 2)
+    assert later.usage() == Usage(3)
     requests = twitch_emulator.state.requests
     assert requests["twitch:/helix/users"] == 1
     assert requests["twitch:/helix/channels/followers"] == 4
@@ -576,7 +576,7 @@ def test_a_refused_secret_is_not_asked_again_by_later_batches(
     assert [r.status for r in first + second] == ["error", "error"]
     assert first[0].detail == second[0].detail
     assert [request.path for request, _ in httpserver.log] == ["/oauth2/token"]
-    assert tw.usage() == Usage(1, 0)
+    assert tw.usage() == Usage(1)
 
 
 def test_a_token_request_that_fails_on_the_way_is_tried_twice(
@@ -595,7 +595,7 @@ def test_a_token_request_that_fails_on_the_way_is_tried_twice(
     [row] = tw.fetch([Target("twitchdev", "141981764")], "run-1")
     assert (row.status, row.followers) == ("ok", 8)
     assert fake_clock.sleeps == [1.0]
-    assert tw.usage() == Usage(3, 1)
+    assert tw.usage() == Usage(3)
 
 
 def test_an_unreachable_auth_server_names_its_setting(fake_clock: FakeClock) -> None:

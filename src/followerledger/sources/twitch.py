@@ -16,9 +16,9 @@ Twitch treats as public: it is a plain setting, not redacted). The token is
 credentials, `TWITCH_CLIENT_SECRET`). App tokens cannot be refreshed, so a 401 gets a new one
 once; a given token refused is replaced by an app token once when a client secret is set too,
 and otherwise, like a second 401, is an error naming the settings. The token request goes to
-the auth host, outside the Helix bucket: it counts in the run's `requests`, not its
-`quota_units` (the Helix points, one per call). A refused client secret is remembered: no
-later batch asks again.
+the auth host, outside the Helix bucket: it counts in the run's `requests` (Twitch has no
+`quota_units`: a Helix call is one point of a bucket refilled every minute). A refused client
+secret is remembered: no later batch asks again.
 
 `Ratelimit-Reset` is a Unix epoch: the client pauses until it when `Ratelimit-Remaining`
 reaches 0, and a 429 waits until it. "If you receive an HTTP status code 503 ... retry once":
@@ -341,10 +341,10 @@ class TwitchSource(ApiSource):
         client.session.auth = HelixBearer(tokens)
 
     def usage(self) -> Usage:
-        """Requests made (Helix calls and app-token requests to the auth host), and the
-        Helix points spent (one per Helix call)."""
-        helix = self.client.requests_made
-        return Usage(helix + self.tokens.requests_made, helix)
+        """Requests made: Helix calls and app-token requests to the auth host. No quota
+        units: Helix points are one per call, from a bucket refilled every minute, not a
+        quota a run's figures add up to (`quota_units` stays YouTube's)."""
+        return Usage(self.client.requests_made + self.tokens.requests_made)
 
     def plan(self, targets: Sequence[Target]) -> list[list[Target]]:
         """Known ids first, then logins to resolve; 100 per batch."""
