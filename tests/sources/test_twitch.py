@@ -515,7 +515,9 @@ def test_missing_config_is_one_line_per_missing_setting(monkeypatch: pytest.Monk
         "Twitch with --platform)",
     ]
     blank = load_settings(twitch_client_id="  ", twitch_client_secret="   ")
-    assert len(missing_config(blank, ["twitch"])) == 2
+    [no_id, no_secret] = missing_config(blank, ["twitch"])
+    assert no_id.startswith("TWITCH_CLIENT_ID is empty: register an app at ")
+    assert no_secret.startswith("TWITCH_CLIENT_SECRET and TWITCH_ACCESS_TOKEN are not set: ")
     either = [
         load_settings(twitch_client_id=CLIENT_ID, twitch_client_secret=SECRET),
         load_settings(twitch_client_id=CLIENT_ID, twitch_access_token=GIVEN),
@@ -523,7 +525,7 @@ def test_missing_config_is_one_line_per_missing_setting(monkeypatch: pytest.Monk
     assert [missing_config(settings, ["twitch"]) for settings in either] == [[], []]
     # The other platforms' lines are not Twitch's business, nor the reverse.
     assert missing_config(blank, ["bluesky"]) == []
-    with pytest.raises(ConfigError, match=r"^TWITCH_CLIENT_ID is not set: .*; TWITCH_CLIENT"):
+    with pytest.raises(ConfigError, match=r"^TWITCH_CLIENT_ID is empty: .*; TWITCH_CLIENT_SEC"):
         require_config(blank, ["twitch"])
 
 

@@ -251,8 +251,9 @@ def config_problems(settings: Settings) -> list[str]:
     set (the environment, .env or their Prefect Secret blocks)."""
     problems = []
     if not (settings.twitch_client_id or "").strip():
+        state = "not set" if settings.twitch_client_id is None else "empty"
         problems.append(
-            f"{CLIENT_ID_VARIABLE} is not set: {CONSOLE} and put its client id in the "
+            f"{CLIENT_ID_VARIABLE} is {state}: {CONSOLE} and put its client id in the "
             "environment or .env (or skip Twitch with --platform)"
         )
     if not settings.credentials(CLIENT_SECRET) and not settings.credentials(ACCESS_TOKEN):
