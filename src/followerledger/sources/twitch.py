@@ -5,10 +5,11 @@ Contract: ../shared/contracts/twitch (official reference 2026-02-04, README §9)
 login absent from `data` is not found (Twitch returns no banned or deleted users either). Then
 `GET /channels/followers?broadcaster_id=<id>&first=1` gives the top-level `total`: without a
 moderator's user token `data` is empty and `total` is still set, so `total` is read, never
-`len(data)`; a 400 ("The broadcaster_id query parameter is not valid") is not found. A target
-with a known id skips the users call. A batch's followers calls run side by side, up to
-`FOLLOWERLEDGER_FETCH_CONCURRENCY` (the client's semaphore and the rate budget bound them as
-they bound the batches).
+`len(data)`; a 400 ("The broadcaster_id query parameter is not valid") is not found, while a
+400 from `/users` (too many or malformed logins: the watchlist's syntax check keeps them
+out) gives the batch `error` rows. A target with a known id skips the users call. A batch's
+followers calls run side by side, up to `FOLLOWERLEDGER_FETCH_CONCURRENCY` (the client's
+semaphore and the rate budget bound them as they bound the batches).
 
 Every call sends `Authorization: Bearer <token>` and `Client-Id` (`TWITCH_CLIENT_ID`, which
 Twitch treats as public: it is a plain setting, not redacted). The token is
@@ -22,12 +23,13 @@ secret is remembered: no later batch asks again.
 
 `Ratelimit-Reset` is a Unix epoch: the client pauses until it when `Ratelimit-Remaining`
 reaches 0, and a 429 waits until it. "If you receive an HTTP status code 503 ... retry once":
-every failed request (5xx, timeout, broken answer) is tried twice at most, and so is the token
-request.
+every failed request (5xx, timeout, broken answer) is tried twice at most, as is the token
+request, and a request waits out at most two 429s (after a wait to `Ratelimit-Reset` the
+bucket is full; a second 429 is one of the endpoint-specific ones the guide warns of).
 
 Choices where the contract is silent: logins are 3 to 25 letters, digits or underscores, not
 starting with an underscore (new accounts need 4, older ones hold 3-character logins; the
-pattern client libraries and Twitch's own site use is `[a-zA-Z0-9][\\w]{2,24}`); ids are
+pattern Twitch bots and client libraries widely use is `[a-zA-Z0-9][\\w]{2,24}`); ids are
 kept as the digits Twitch sends today (the docs call them opaque: an id of another form would
 be an `error` row naming `id`, never a silent new account). A token sent with both a given
 token and a client secret set is the given one (a user token, as the reference documents for
