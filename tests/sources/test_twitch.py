@@ -671,3 +671,16 @@ def test_echoed_secrets_never_reach_rows_logs_or_errors(
     assert "invalid client secret ***" in str(raised.value)
     assert app_token not in text
     assert SECRET not in text
+
+
+def test_the_emulators_429_carries_ratelimit_reset_and_is_waited_out(
+    twitch_emulator: EmulatorServer, fake_clock: FakeClock
+) -> None:
+    twitch_emulator.state.clock = fake_clock
+    twitch_emulator.state.faults.add(Fault("twitch", "rate_limit", times=1, seconds=30))
+    tw = source(twitch_emulator.url, fake_clock, given=GIVEN)
+    [row] = tw.fetch([Target("alienware")], "run-1")
+    assert row.status == "ok"
+    # The users call met the 429: Ratelimit-Remaining 0, Ratelimit-Reset 30 s on.
+    assert fake_clock.sleeps == [30.0]
+    assert twitch_emulator.state.requests["twitch:/helix/users"] == 2
