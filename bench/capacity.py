@@ -3,8 +3,10 @@
 Every figure comes from code or from a measurement, none is typed by hand:
 
 - accounts per hour per budget holder (a credential, an IP address, an instance), from each
-  platform's documented `RatePolicy` and batch size (`sources/*.py`, `sources/registry.py`),
-  and the budget holders 1,000,000 accounts hourly need, at `HEADROOM` of each budget;
+  platform's documented `RatePolicy` and the accounts each of its requests reads once
+  resolved (its `planned` requests: a batch per request, but one account per request on
+  Twitch), and the budget holders 1,000,000 accounts hourly need, at `HEADROOM` of each
+  budget;
 - storage per year per 1,000 accounts: bytes per observation of a lake laid out as compaction
   leaves it (one file per platform and day; `bench/refresh.py`'s generator), measured here,
   times one row per account per hourly run;
@@ -31,6 +33,7 @@ from bench.refresh import FULL_ACCOUNTS, FULL_DAYS, HISTORY_END, Fleet, generate
 from followerledger.delta_lake import OBSERVATIONS, delta_lake_of
 from followerledger.layout import WarehouseLayout
 from followerledger.sources import registry
+from followerledger.sources.base import Target
 from followerledger.sources.platform import Platform
 
 REPO: Final = Path(__file__).resolve().parents[1]
@@ -62,17 +65,18 @@ class PlatformCapacity:
 
     platform: str
     label: str
-    batch_size: int
+    accounts_per_request: float
     limit: int
     per_seconds: float
     holder: str
+    one_credential: bool = False
+    #: What the budget counts: `requests`, or `calls` where a batch's calls count each.
     unit: str = "requests"
 
     @property
     def accounts_per_hour(self) -> float:
-        """Accounts counted per hour at the documented budget: `batch_size` accounts per
-        unit of it (a request's batch, or one account where the budget counts calls)."""
-        return self.batch_size * self.limit / self.per_seconds * 3600
+        """Accounts counted per hour at the documented budget."""
+        return self.accounts_per_request * self.limit / self.per_seconds * 3600
 
     def holders_for(self, accounts: int) -> int:
         """Budget holders (credentials, IP addresses) `accounts` hourly need at `HEADROOM`."""
@@ -83,8 +87,21 @@ def holder_of(spec: Platform) -> str:
     """Who holds a platform's budget: its credential, else its IP address (per instance for
     Mastodon)."""
     if spec.credentials:
-        return f"credential (`{spec.credentials[0].variable}`)"
+        variables = " or ".join(f"`{credential.variable}`" for credential in spec.credentials)
+        return f"credential ({variables})"
     return BY_IP[spec.name]
+
+
+def accounts_per_request(spec: Platform) -> float:
+    """The accounts one request reads in steady state: a full batch of resolved accounts
+    over what one more such batch adds to the platform's planned requests (so a once-a-run
+    request, Mastodon's version check, does not count)."""
+    batch = [Target(f"user{n}@example.social", str(n)) for n in range(spec.batch_size)]
+
+    def requests(count: int) -> int:
+        return sum(spec.planned(spec, [batch] * count, {}, 0).values())
+
+    return spec.batch_size / (requests(2) - requests(1))
 
 
 def capacities() -> list[PlatformCapacity]:
@@ -93,10 +110,11 @@ def capacities() -> list[PlatformCapacity]:
         PlatformCapacity(
             spec.name,
             spec.label,
-            spec.accounts_per_unit,
+            accounts_per_request(spec),
             spec.policy.limit,
             spec.policy.per_seconds,
             holder_of(spec),
+            bool(spec.credentials) and not any(c.several for c in spec.credentials),
             spec.budget_unit,
         )
         for spec in registry.SPECS
@@ -140,23 +158,37 @@ def _count(value: float) -> str:
 def _budget(item: PlatformCapacity) -> str:
     seconds = item.per_seconds
     span = f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds / 60:g} min"
-    each = "1 account each" if item.batch_size == 1 else f"{item.batch_size} accounts each"
-    return f"{item.limit:,} {item.unit} / {span}, {each}"
+    per = item.accounts_per_request
+    each = f"{per:g} account" + ("" if per == 1 else "s")
+    return f"{item.limit:,} {item.unit} / {span}, {each} each"
+
+
+#: "a quarter each" for 4 platforms.
+_SHARES: Final = {2: "a half", 3: "a third", 4: "a quarter", 5: "a fifth", 6: "a sixth"}
+_SHARES_MORE: Final = {7: "a seventh", 8: "an eighth", 9: "a ninth", 10: "a tenth"}
+
+
+def share_word(parts: int) -> str:
+    """'a quarter' for 4, 'an eighth' for 8, '1/12' beyond."""
+    return {**_SHARES, **_SHARES_MORE}.get(parts, f"1/{parts}")
 
 
 def section(bytes_per_row: float, refresh: dict[str, float]) -> list[str]:
     """The README's capacity section, as lines (Markdown)."""
     items = capacities()
     even = TARGET_ACCOUNTS // len(items)
+    share = share_word(len(items))
     lines = [
         BEGIN,
         "",
         "Each platform's documented budget (`sources/*.py`), one request per batch at the "
-        "API's maximum batch size, planned at "
-        f"{HEADROOM:.0%} of each budget (the rest for retries):",
+        "API's maximum batch size (Twitch: one request per account, its follower total; "
+        "Instagram and Facebook: 50 calls per batch request, and Meta's budget counts each "
+        "call), "
+        f"planned at {HEADROOM:.0%} of each budget (the rest for retries):",
         "",
         f"| platform | budget | per | accounts per hour (whole budget) | holders for "
-        f"{TARGET_ACCOUNTS:,} hourly | for {even:,} hourly (an even share each) |",
+        f"{TARGET_ACCOUNTS:,} hourly | for {even:,} hourly ({share} each) |",
         "|---|---|---|---:|---:|---:|",
     ]
     for item in items:
@@ -179,9 +211,10 @@ def section(bytes_per_row: float, refresh: dict[str, float]) -> list[str]:
         "with a Prefect server they are one limit shared by every worker (workers behind one "
         "address must not spend it twice), and one Mastodon instance is one shard, so "
         f"{TARGET_ACCOUNTS:,} accounts of one such platform hourly (it would take "
-        f"{workers} addresses) does not fit in an hour; an even share each needs {workers_even}, "
+        f"{workers} addresses) does not fit in an hour; {share} each needs {workers_even}, "
         "so Mastodon accounts must be spread over instances (each instance its own budget) "
         "and Bluesky's fits one address.",
+        *_one_credential_lines(items, even, share),
         "",
         *_workers_line(),
         "",
@@ -200,6 +233,22 @@ def section(bytes_per_row: float, refresh: dict[str, float]) -> list[str]:
         "",
         END,
     ]
+    return lines
+
+
+def _one_credential_lines(items: Sequence[PlatformCapacity], even: int, share: str) -> list[str]:
+    """What a platform with a single credential (Twitch: one app) can count hourly."""
+    lines = []
+    for item in items:
+        if item.one_credential:
+            planned = item.accounts_per_hour * HEADROOM
+            lines += [
+                "",
+                f"{item.label} takes one credential (its budget is per app, one per run), so "
+                f"one run counts at most {_count(planned)} of its accounts an hour: "
+                f"{TARGET_ACCOUNTS:,} would take {item.holders_for(TARGET_ACCOUNTS)} apps, "
+                f"{share} each {item.holders_for(even)}, and a run reads it with one.",
+            ]
     return lines
 
 

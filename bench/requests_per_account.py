@@ -1,7 +1,9 @@
 """Requests per 1,000 accounts, per platform, against the emulator: first run and later runs.
 
 The API minimum is X 10, YouTube 20, Bluesky 40 requests per 1,000 accounts (their batch
-maxima); Mastodon reads by id in batches of 40 per instance once resolved.
+maxima); Mastodon reads by id in batches of 40 per instance once resolved; Twitch reads one
+broadcaster's total per call, 1,000 (plus 10 users calls on a first run, 100 logins each).
+Twitch's figure counts its app-token request to the auth host too: one per run.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ HANDLES: dict[str, Callable[[int], str]] = {
     "bluesky": lambda i: f"brand{i}.example.com",
     "mastodon": lambda i: f"brand{i}@mastodon.example",
     "youtube": lambda i: f"@brand{i}",
+    "twitch": lambda i: f"brand{i:05d}",
 }
-MINIMUM = {"x": 10, "youtube": 20, "bluesky": 40, "mastodon": 25}
+#: Later runs' minimum (a first run's is Twitch's 1,010).
+MINIMUM = {"x": 10, "youtube": 20, "bluesky": 40, "mastodon": 25, "twitch": 1000}
 
 
 def _no_wait(policy: RatePolicy) -> Throttle:
@@ -32,7 +36,7 @@ def run(quick: bool = False) -> dict[str, tuple[int, int]]:
     count = 100 if quick else 1000
     figures: dict[str, tuple[int, int]] = {}
     # Generous emulated budgets: this counts requests; the budgets are exercised in tests.
-    roomy = dict.fromkeys(("x", "bluesky", "mastodon"), (10**6, 300))
+    roomy = dict.fromkeys(("x", "bluesky", "mastodon", "twitch"), (10**6, 300))
     with EmulatorServer(EmulatorState(limits=roomy, youtube_quota=10**6)) as emulator:
         environment = emulator_environment(emulator.url)
         settings = load_settings(
@@ -40,8 +44,12 @@ def run(quick: bool = False) -> dict[str, tuple[int, int]]:
             bluesky_api_url=emulator.url,
             mastodon_api_url=emulator.url,
             youtube_api_url=environment["FOLLOWERLEDGER_YOUTUBE_API_URL"],
+            twitch_api_url=environment["FOLLOWERLEDGER_TWITCH_API_URL"],
+            twitch_auth_url=environment["FOLLOWERLEDGER_TWITCH_AUTH_URL"],
             x_bearer_token="bench",
             youtube_api_key="bench",
+            twitch_client_id="bench",
+            twitch_client_secret="bench-secret",
         )
         for platform, handle in HANDLES.items():
             targets = [Target(handle(i)) for i in range(count)]

@@ -218,6 +218,7 @@ WRITTEN_FORMS = {
     "instagram": ["{}", "@{}", "https://www.instagram.com/{}/"],
     "facebook": ["{}", "@{}", "https://www.facebook.com/{}"],
     "threads": ["{}", "@{}", "https://www.threads.net/@{}", "threads.com/@{}"],
+    "twitch": ["{}", "@{}", "https://www.twitch.tv/{}", "twitch.tv/{}/"],
 }
 
 

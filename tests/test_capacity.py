@@ -24,10 +24,14 @@ def test_accounts_per_hour_follow_the_documented_budgets() -> None:
     assert set(by_name) == set(registry.names())
     # X documents 300 user lookups of 100 users per 15 minutes per app.
     assert by_name["x"].accounts_per_hour == pytest.approx(300 * 100 * 4)
+    # Twitch reads one broadcaster's total per request: 800 points a minute.
+    assert by_name["twitch"].accounts_per_hour == pytest.approx(800 * 60)
     for spec in registry.SPECS:
         item = by_name[spec.name]
         hourly_requests = spec.policy.limit * 3600 / spec.policy.per_seconds
-        assert item.accounts_per_hour == pytest.approx(hourly_requests * spec.accounts_per_unit)
+        per_request = 1 if spec.name == "twitch" or spec.calls_counted else spec.batch_size
+        assert item.accounts_per_request == per_request
+        assert item.accounts_per_hour == pytest.approx(hourly_requests * per_request)
     # Meta counts each call of a Graph batch: 200 calls an hour read 200 accounts, not 10,000.
     assert by_name["instagram"].accounts_per_hour == pytest.approx(200)
 

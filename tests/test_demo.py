@@ -123,9 +123,13 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert "snapshot: youtube: {'hidden': 1, 'ok': 5} in 2 requests" in text
     # Business Discovery and Pages ride in one Graph batch each; Threads asks per profile.
     assert "snapshot: instagram: {'ok': 6} in 1 requests" in text
-    assert "snapshot: facebook: {'ok': 2} in 1 requests" in text
+    assert "snapshot: facebook: {'ok': 6} in 1 requests" in text
     assert "snapshot: threads: {'ok': 1} in 1 requests" in text
-    assert "(X, Bluesky, Mastodon, YouTube, Instagram, Facebook, Threads; no network" in text
+    assert (
+        "(X, Bluesky, Mastodon, YouTube, Instagram, Facebook, Threads, Twitch; no network" in text
+    )
+    # Read by id (the history's): a followers call each, and the app-token request.
+    assert "snapshot: twitch: {'ok': 5} in 6 requests" in text
     assert "│ Dell   │ x         │ DellOutlet" in text
     assert "duckdb -readonly" in text
     # The demo leaves the environment as it found it.
@@ -141,7 +145,9 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     report = (tmp_path / "warehouse/demo/report.html").read_text(encoding="utf-8")
     _, projected = run_query(tmp_path / catalog, "select count(*) from projections")
     # A row per watched account, and one per account with a projection (or its guard).
-    assert report.count('data-account-key="') == 36 + projected[0][0]
+    watched = len(load_watchlist(Path("watchlist.yaml")).accounts)
+    assert watched == 45
+    assert report.count('data-account-key="') == watched + projected[0][0]
     assert "Twitter removes locked accounts" not in report  # nothing to explain in 90 days
     with AnalystSession(tmp_path / catalog) as analyst:
         assert analyst.ask("select count(*) from (select * from daily_followers limit 5)") == "5"
@@ -161,7 +167,7 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
             )
             >= 91
         )
-        assert analyst.ask("select count(*) from accounts where brand = 'Dell'") == "20"
+        assert analyst.ask("select count(*) from accounts where brand = 'Dell'") == "22"
         # StudioDell renamed itself DellStudio: one account, both handles.
         assert (
             analyst.ask(

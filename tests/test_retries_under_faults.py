@@ -22,7 +22,7 @@ from followerledger.landing import write_observations
 from followerledger.layout import WarehouseLayout
 from followerledger.run_plan import fetch_batch, new_run_id, plan_batches, plan_targets
 from followerledger.settings import load_settings
-from followerledger.sources import SUPPORTED_PLATFORMS, build_source
+from followerledger.sources import build_source
 from followerledger.sources.throttle import RatePolicy, Throttle
 from followerledger.watchlist import load_watchlist
 from tests import tiny
@@ -89,7 +89,10 @@ def test_ten_runs_under_faults_keep_every_account_and_99_percent_ok(tmp_path: Pa
             started = clock.now
             run_id = new_run_id(started)
             identities = known_identities(WarehouseLayout.at(settings.warehouse, lake.root))
-            for platform in SUPPORTED_PLATFORMS:
+            # The watchlist's platforms, as a run builds them. Not Twitch: "retry once" is its
+            # contract, so 30% 5xx leaves ~9% of its rows `error` by design
+            # (tests/sources/test_twitch.py checks its one retry).
+            for platform in watchlist.platforms:
                 source = build_source(
                     platform, settings, clock=clock, sleep=sleeps.append, throttle_for=unthrottled
                 )

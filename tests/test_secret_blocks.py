@@ -23,6 +23,8 @@ from followerledger.cli import main
 from followerledger.flows.snapshot import snapshot_flow
 from followerledger.secret_blocks import SECRET_BLOCKS, SecretBlockError, with_secret_blocks
 from followerledger.settings import load_settings
+from followerledger.sources import credential_labels, missing_config
+from followerledger.sources.twitch import CLIENT_SECRET
 from followerledger.urls import shown_url
 from tests import tiny
 from tests.conftest import Workspace
@@ -45,6 +47,8 @@ def test_every_secret_has_its_documented_block_name() -> None:
         ("YOUTUBE_API_KEY", "followerledger-youtube-api-key"),
         ("META_ACCESS_TOKEN", "followerledger-meta-access-token"),
         ("THREADS_ACCESS_TOKEN", "followerledger-threads-access-token"),
+        ("TWITCH_ACCESS_TOKEN", "followerledger-twitch-access-token"),
+        ("TWITCH_CLIENT_SECRET", "followerledger-twitch-client-secret"),
         ("FOLLOWERLEDGER_ALERT_URLS", "followerledger-alert-urls"),
     }
 
@@ -69,6 +73,28 @@ def test_a_block_stands_in_for_a_variable_the_environment_lacks(
     assert settings.youtube_api_key is not None
     assert settings.youtube_api_key.get_secret_value() == "emulator-api-key"
     assert settings.alert_urls is None
+
+
+def test_twitch_blocks_are_one_each_and_read_only_when_neither_variable_is_set(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch, secret_blocks: SaveBlock
+) -> None:
+    monkeypatch.delenv("TWITCH_CLIENT_SECRET")
+    secret_blocks("followerledger-twitch-client-secret", "secret-from-block")
+    secret_blocks("followerledger-twitch-client-secret-2", "never-read")
+    settings = with_secret_blocks(load_settings())
+    [value] = settings.credentials(CLIENT_SECRET)
+    assert (value.label, value.secret.get_secret_value()) == (
+        "followerledger-twitch-client-secret",
+        "secret-from-block",
+    )
+    assert missing_config(settings, ["twitch"]) == []
+    assert credential_labels(settings, "twitch") == ["followerledger-twitch-client-secret"]
+    assert settings.redact("secret-from-block") == "***"
+    # A token in the environment does for Twitch: no block of the other is read.
+    monkeypatch.setenv("TWITCH_ACCESS_TOKEN", "token-from-env")
+    settings = with_secret_blocks(load_settings())
+    assert settings.credentials(CLIENT_SECRET) == []
+    assert credential_labels(settings, "twitch") == ["TWITCH_ACCESS_TOKEN"]
 
 
 def test_the_environment_and_dotenv_win_over_blocks(

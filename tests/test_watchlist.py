@@ -86,6 +86,7 @@ def test_unknown_platform(tmp_path: Path) -> None:
     assert problems(path) == [
         f"{path}:3: unknown platform 'myspace' under brand 'Dell': use one of {', '.join(names())}"
     ]
+    assert names()[-1] == "twitch"
 
 
 def test_handle_invalid_for_its_platform(tmp_path: Path) -> None:
@@ -144,6 +145,14 @@ def test_missing_file(tmp_path: Path) -> None:
         ("youtube", "@Dell", True),
         ("youtube", "UCdZ5fjGMNb4_hXZY8ubEqmQ", True),
         ("youtube", "Dell!", False),
+        ("twitch", "alienware", True),
+        ("twitch", "Dell_Gaming_2", True),
+        ("twitch", "abc", True),
+        ("twitch", "ab", False),
+        ("twitch", "_underscored", False),
+        ("twitch", "dell-gaming", False),
+        ("twitch", "a" * 25, True),
+        ("twitch", "a" * 26, False),
     ],
 )
 def test_handle_rules_per_platform(tmp_path: Path, platform: str, handle: str, valid: bool) -> None:
@@ -295,6 +304,10 @@ CHANNEL = "UCdZ5fjGMNb4_hXZY8ubEqmQ"
         ("youtube", "youtube.com/@Apple?si=abc", "@Apple"),
         ("youtube", f"https://www.youtube.com/channel/{CHANNEL}", CHANNEL),
         ("youtube", f"https://m.youtube.com/channel/{CHANNEL}/", CHANNEL),
+        ("twitch", "@Alienware", "Alienware"),
+        ("twitch", "https://www.twitch.tv/alienware", "alienware"),
+        ("twitch", "twitch.tv/AsusROG/", "AsusROG"),
+        ("twitch", "https://m.twitch.tv/lenovolegion", "lenovolegion"),
     ],
 )
 def test_written_forms_are_read_as_the_canonical_handle(
@@ -334,6 +347,9 @@ def test_canonical_handles_carry_no_note(tmp_path: Path, platform: str, handle: 
         ("youtube", "https://www.youtube.com/c/Apple"),
         ("youtube", "https://x.com/Apple"),
         ("youtube", "Apple Inc"),
+        ("twitch", "https://www.twitch.tv/videos/123456"),
+        ("twitch", "https://www.twitch.tv/alienware/about"),
+        ("twitch", "https://www.youtube.com/@Apple"),
     ],
 )
 def test_links_that_name_no_account_are_refused(

@@ -47,8 +47,9 @@ class HandleError(ValueError):
 def read_handle(platform: str, written: str) -> str:
     """The canonical handle `written` names on `platform`, or HandleError.
 
-    Accepted: the canonical form itself, a leading '@' (X, Bluesky, Mastodon), a YouTube handle
-    without its '@', and profile links with or without scheme, query or trailing slash."""
+    Accepted: the canonical form itself, a leading '@' (X, Bluesky, Mastodon, Twitch), a
+    YouTube handle without its '@', and profile links with or without scheme, query or
+    trailing slash."""
     text = written.strip()
     if len(text) > MAX_HANDLE_CHARS:
         raise HandleError(

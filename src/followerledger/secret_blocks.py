@@ -8,7 +8,8 @@ starts a server just to look; a block that does not exist is simply not set. Val
 
 A platform credential may have several blocks, one per credential: `<block>`, `<block>-2`,
 `<block>-3`, ... (`Credential.block_name`), read in order until the first missing one; each
-is labelled by its block's name.
+is labelled by its block's name. A credential with one value only (`Credential.several`
+false, as Twitch's) has its one block.
 
 Prefect is imported inside the lookup only: commands that never read a block must not
 cost a Prefect import.
@@ -95,9 +96,14 @@ def with_secret_blocks(settings: Settings, api_url: str | None = None) -> Settin
 
 def _unset(settings: Settings, secret: SecretBlock) -> bool:
     """Whether the environment and `.env` leave the secret unset (a credential: neither its
-    singular nor its plural variable holds one)."""
+    singular nor its plural variable holds one, nor does any other credential of its
+    platform: Twitch's access token and client secret stand in for each other)."""
     if secret.credential is not None:
-        return not settings.credentials(secret.credential)
+        credential = secret.credential
+        kin = [
+            c for spec in registry.SPECS if credential in spec.credentials for c in spec.credentials
+        ]
+        return not any(settings.credentials(other) for other in kin or [credential])
     # A variable set to blanks (`X_BEARER_TOKEN=` in .env) holds no secret either.
     value = getattr(settings, secret.field)
     return value is None or not value.get_secret_value().strip()
@@ -123,7 +129,8 @@ def _read_blocks(api_url: str, secrets: list[SecretBlock]) -> dict[str, list[tup
             get_client(sync_client=True, httpx_settings={"timeout": READ_TIMEOUT}) as client,
         ):
             for secret in secrets:
-                for index in range(MAX_BLOCKS if secret.credential is not None else 1):
+                several = secret.credential is not None and secret.credential.several
+                for index in range(MAX_BLOCKS if several else 1):
                     block = secret.block_name(index)
                     try:
                         document = client.read_block_document_by_name(

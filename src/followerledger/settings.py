@@ -91,6 +91,21 @@ class Settings(BaseSettings):
         description="Further YouTube API keys (comma- or newline-separated, or a JSON list), "
         "each with a daily quota of its own.",
     )
+    twitch_client_id: str | None = Field(
+        None,
+        validation_alias=_env("TWITCH_CLIENT_ID"),
+        description="The client id of your Twitch app (sent as Client-Id on every call).",
+    )
+    twitch_client_secret: SecretStr | None = Field(
+        None,
+        validation_alias=_env("TWITCH_CLIENT_SECRET"),
+        description="Your Twitch app's client secret, for app access tokens.",
+    )
+    twitch_access_token: SecretStr | None = Field(
+        None,
+        validation_alias=_env("TWITCH_ACCESS_TOKEN"),
+        description="A Twitch access token of that client id, sent instead of app tokens.",
+    )
 
     meta_access_token: SecretStr | None = Field(
         None,
@@ -142,6 +157,12 @@ class Settings(BaseSettings):
         registry.THREADS_API_URL,
         validation_alias=_env("FOLLOWERLEDGER_THREADS_API_URL"),
         description="Threads Graph API base URL, with its version.",
+    )
+    twitch_api_url: str = Field(
+        "https://api.twitch.tv/helix", validation_alias=_env("FOLLOWERLEDGER_TWITCH_API_URL")
+    )
+    twitch_auth_url: str = Field(
+        "https://id.twitch.tv/oauth2", validation_alias=_env("FOLLOWERLEDGER_TWITCH_AUTH_URL")
     )
 
     http_timeout: float = Field(
@@ -233,7 +254,7 @@ class Settings(BaseSettings):
         single = getattr(self, credential.field)
         if isinstance(single, SecretStr) and single.get_secret_value().strip():
             values.append(CredentialValue(credential.variable, single))
-        plural = getattr(self, credential.plural_field)
+        plural = getattr(self, credential.plural_field) if credential.plural_field else None
         if isinstance(plural, SecretStr):
             for number, value in enumerate(parse_secret_list(plural.get_secret_value()), 1):
                 label = f"{credential.plural_variable}[{number}]"

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from followerledger.cli import PLATFORM_CHOICE
+from followerledger.report.charts import PLATFORM_COLOURS
 from followerledger.secret_blocks import SECRET_BLOCKS
 from followerledger.settings import parse_budgets
 from followerledger.sources import SUPPORTED_PLATFORMS
@@ -91,6 +92,7 @@ def test_everything_reads_the_one_list() -> None:
         credential.field for spec in SPECS for credential in spec.credentials
     } | {"alert_urls"}
     assert set(parse_budgets(",".join(f"{name}=1/1" for name in names()))) == set(names())
+    assert set(names()) <= set(PLATFORM_COLOURS)
 
 
 def test_each_credential_has_one_secret_block_and_the_meta_token_is_shared() -> None:

@@ -1,4 +1,4 @@
-"""The platform emulator: X, Bluesky, Mastodon and YouTube endpoints on 127.0.0.1.
+"""The platform emulator: every registered platform's endpoints on 127.0.0.1.
 
 It answers in each platform's official shapes (see ../shared/contracts), with deterministic
 follower trajectories and switchable faults. It powers the demo, the tests and the benchmarks.

@@ -37,6 +37,12 @@ def limit_headers(
             "RateLimit-Reset": epoch,
             "RateLimit-Policy": f"{limit};w={window_seconds}",
         }
+    if platform == "twitch":
+        return {
+            "Ratelimit-Limit": str(limit),
+            "Ratelimit-Remaining": str(remaining),
+            "Ratelimit-Reset": epoch,
+        }
     if platform == "mastodon":
         iso = reset_at.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
         return {
@@ -62,6 +68,8 @@ def error_body(platform: str, code: int, message: str) -> dict[str, Any]:
                 "errors": [{"message": message, "domain": "global", "reason": "backendError"}],
             }
         }
+    if platform == "twitch":
+        return {"error": message, "status": code, "message": message}
     return {"error": message}
 
 

@@ -94,9 +94,13 @@ def emulator_environment(url: str) -> dict[str, str]:
         "FOLLOWERLEDGER_YOUTUBE_API_URL": f"{url}/youtube/v3",
         "FOLLOWERLEDGER_GRAPH_API_URL": f"{url}/{GRAPH_VERSION}",
         "FOLLOWERLEDGER_THREADS_API_URL": f"{url}/{THREADS_VERSION}",
+        "FOLLOWERLEDGER_TWITCH_API_URL": f"{url}/helix",
+        "FOLLOWERLEDGER_TWITCH_AUTH_URL": f"{url}/oauth2",
         "X_BEARER_TOKEN": "emulator-bearer-token",
         "YOUTUBE_API_KEY": "emulator-api-key",
         "META_ACCESS_TOKEN": "emulator-meta-access-token",
         "FOLLOWERLEDGER_INSTAGRAM_USER_ID": instagram_caller_id(),
         "THREADS_ACCESS_TOKEN": "emulator-threads-access-token",
+        "TWITCH_CLIENT_ID": "emulator-client-id",
+        "TWITCH_CLIENT_SECRET": "emulator-client-secret",
     }

@@ -24,7 +24,7 @@ from followerledger.sources.throttle import RatePolicy, Throttle, process_thrott
 if TYPE_CHECKING:
     from pydantic import SecretStr
 
-    from followerledger.settings import Settings
+    from followerledger.settings import CredentialValue, Settings
 
 SUPPORTED_PLATFORMS: Final = registry.names()
 
@@ -56,12 +56,13 @@ def missing_config(settings: Settings, platforms: Sequence[str]) -> list[str]:
             continue
         spec = registry.platform(platform)
         for credential in spec.credentials:
-            if settings.credentials(credential):
+            if not credential.required or settings.credentials(credential):
                 continue
             state = _unset(getattr(settings, credential.field))
+            several = f" (several: {credential.plural_variable})" if credential.several else ""
             problems.append(
                 f"{credential.variable} is {state or 'empty'}: {credential.hint} in the "
-                f"environment or .env (several: {credential.plural_variable}), or in the "
+                f"environment or .env{several}, or in the "
                 f"Prefect Secret block {credential.block} (or skip {spec.label} with --platform)"
             )
         problems.extend(spec.config_problems(settings))
@@ -82,29 +83,37 @@ def _unset(secret: SecretStr | None) -> str | None:
     return None if secret.get_secret_value().strip() else "empty"
 
 
+def _sent(settings: Settings, platform: str) -> list[CredentialValue] | None:
+    """The values of the credential the platform's sources send, one source each: its
+    first credential that is configured (Twitch: an access token, else a client secret),
+    else its first; None for a platform that takes none."""
+    spec = registry.platform(platform)
+    if not spec.credentials:
+        return None
+    for credential in spec.credentials:
+        values = settings.credentials(credential)
+        if values:
+            return values
+    return []
+
+
 def credential_count(settings: Settings, platform: str) -> int:
     """How many credentials the platform has configured (at least 1: a platform that takes
     none, or lacks its credential, counts as one)."""
-    spec = registry.platform(platform)
-    if not spec.credentials:
-        return 1
-    return max(1, len(settings.credentials(spec.credentials[0])))
+    return max(1, len(_sent(settings, platform) or ()))
 
 
 def credential_labels(settings: Settings, platform: str) -> list[str | None]:
     """Each credential's label, by index (`[None]` for a platform that takes none)."""
-    spec = registry.platform(platform)
-    if not spec.credentials:
-        return [None]
-    return [value.label for value in settings.credentials(spec.credentials[0])] or [None]
+    return [value.label for value in _sent(settings, platform) or ()] or [None]
 
 
 def _credential(settings: Settings, platform: str, index: int) -> CredentialInUse | None:
     """The platform's credential number `index` (None for a platform that takes none)."""
     spec = registry.platform(platform)
-    if not spec.credentials:
+    values = _sent(settings, platform)
+    if values is None:
         return None
-    values = settings.credentials(spec.credentials[0])
     if not 0 <= index < len(values):
         raise ValueError(
             f"{spec.label} has {len(values)} credential(s): there is no credential {index}"

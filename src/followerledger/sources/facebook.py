@@ -62,11 +62,13 @@ HOSTS: Final = frozenset(
     {"facebook.com", "www.facebook.com", "m.facebook.com", "web.facebook.com", "fb.com"}
 )
 #: A numeric Page id, or a Page username: "only alphanumeric characters (A-Z, 0-9) and
-#: periods", "at least 5 characters long" (Meta's Help Center); 50 at most is a bound of
-#: ours (Meta states none). Meta also says periods and case "can't be used to differentiate
-#: usernames" (`john.smith` is `johnsmith`): two such spellings are two watchlist handles
-#: that resolve to one Page id, and so one account in the warehouse.
-HANDLE: Final = re.compile(r"^(?:[0-9]{1,25}|[A-Za-z0-9.]{5,50})$")
+#: periods", "at least 5 characters long" (Meta's Help Center) for a username chosen today;
+#: Pages that chose theirs earlier keep shorter ones (facebook.com/HP, facebook.com/Dell), so
+#: 2 is the least taken. 50 at most is a bound of ours (Meta states none). Meta also says
+#: periods and case "can't be used to differentiate usernames" (`john.smith` is
+#: `johnsmith`): two such spellings are two watchlist handles that resolve to one Page id,
+#: and so one account in the warehouse.
+HANDLE: Final = re.compile(r"^(?:[0-9]{1,25}|[A-Za-z0-9.]{2,50})$")
 PAGE_ID: Final = re.compile(r"[0-9]{1,25}")
 FIELDS: Final = "id,name,username,followers_count"
 MISSING_OR_UNREADABLE: Final = (
@@ -114,7 +116,7 @@ PLATFORM: Final = Platform(
     name="facebook",
     label="Facebook",
     handle_pattern=HANDLE,
-    handle_rule="Facebook Pages are usernames of at least 5 letters, digits or '.', or numeric "
+    handle_rule="Facebook Pages are usernames of 2 to 50 letters, digits or '.', or numeric "
     "Page ids, written as name, https://www.facebook.com/name or "
     "https://www.facebook.com/profile.php?id=N",
     read_written=read_written,

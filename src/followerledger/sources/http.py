@@ -279,6 +279,12 @@ class ApiClient:
         self.calls_made = 0
         self.emulated = False
 
+    def add_secret(self, secret: str) -> None:
+        """Redact `secret` too from now on (a token issued during the run)."""
+        if secret:
+            with self._lock:
+                self._secrets = (*self._secrets, secret)
+
     def redact(self, text: str) -> str:
         """The text with every secret of this client replaced by '***', and a text ending in
         the first MIN_SECRET_PIECE or more characters of a secret (cut short by someone else)

@@ -42,14 +42,23 @@ class Credential:
     """A secret a platform needs: its `Settings` field, its variable, its Prefect Secret
     block, and what to put there (`hint`, the start of the missing-config line); and the
     plural variable (`plural_field`, `plural_variable`) holding further ones, each with a
-    rate budget of its own."""
+    rate budget of its own (None: one value only, as a Twitch client secret).
+
+    `required=False`: not needed on its own; the platform's `config_problems` says which
+    of its credentials will do (Twitch: a client secret or an access token)."""
 
     field: str
     variable: str
     block: str
     hint: str
-    plural_field: str
-    plural_variable: str
+    plural_field: str | None = None
+    plural_variable: str | None = None
+    required: bool = True
+
+    @property
+    def several(self) -> bool:
+        """Whether the credential may have further values (a plural variable, more blocks)."""
+        return self.plural_field is not None
 
     def block_name(self, index: int) -> str:
         """The Secret block of the credential at `index` (0: `block`, then `block-2`, ...)."""

@@ -12,6 +12,7 @@ from followerledger.sources.mastodon import PLATFORM as MASTODON
 from followerledger.sources.meta_graph import GRAPH_API_URL, THREADS_API_URL
 from followerledger.sources.platform import Platform
 from followerledger.sources.threads import PLATFORM as THREADS
+from followerledger.sources.twitch import PLATFORM as TWITCH
 from followerledger.sources.x import PLATFORM as X
 from followerledger.sources.youtube import PLATFORM as YOUTUBE
 
@@ -29,6 +30,7 @@ SPECS: Final[tuple[Platform, ...]] = (
     INSTAGRAM,
     FACEBOOK,
     THREADS,
+    TWITCH,
 )
 
 _BY_NAME: Final = {spec.name: spec for spec in SPECS}
