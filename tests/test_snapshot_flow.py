@@ -295,3 +295,99 @@ def test_secrets_never_reach_lake_catalog_logs_or_prefect(
     assert "snapshot_shard" in stored
     assert "HTTP 401: Unauthorized: Bearer ***" in stored  # the run summary artifact
     assert all(secret not in stored for secret in [*tokens, key])
+
+
+def test_the_new_platforms_secrets_never_reach_lake_logs_or_prefect(
+    workspace: Workspace,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    httpserver: Any,
+) -> None:
+    meta, threads = "SECRET-meta-5c1e9a7b3d", "SECRET-threads-8d2f4b6a0c"
+    client_secret, app_token = "SECRET-twitch-secret-3e7a1c9b", "SECRET-twitch-app-6b0d2f8e"
+    secrets = [meta, threads, client_secret, app_token]
+    monkeypatch.setenv("META_ACCESS_TOKEN", meta)
+    monkeypatch.setenv("THREADS_ACCESS_TOKEN", threads)
+    monkeypatch.setenv("TWITCH_CLIENT_SECRET", client_secret)
+    for platform, handle in [
+        ("instagram", "acme"),
+        ("facebook", "acmepages"),
+        ("threads", "acme"),
+        ("twitch", "acmelive"),
+    ]:
+        add_account(workspace.watchlist, "Acme", platform, handle)
+    from werkzeug import Request, Response
+
+    def told(request: Request) -> str:
+        """Everything the request carried: its headers, URL and form."""
+        form = request.get_data(as_text=True)
+        return f"{dict(request.headers)} {request.url} {form}"
+
+    # Hostile upstreams echoing every token, secret and form they were sent in their errors.
+    def graph_error(request: Request) -> Response:
+        body = {"error": {"message": told(request), "type": "OAuthException", "code": 12}}
+        return Response(json.dumps(body), status=400, content_type="application/json")
+
+    def issue_token(request: Request) -> Response:
+        body = {"access_token": app_token, "expires_in": 5011271, "token_type": "bearer"}
+        return Response(json.dumps(body), status=200, content_type="application/json")
+
+    def helix_refused(request: Request) -> Response:
+        body = {"error": "Unauthorized", "status": 401, "message": told(request)}
+        return Response(json.dumps(body), status=401, content_type="application/json")
+
+    httpserver.expect_request("/v25.0/", method="POST").respond_with_handler(graph_error)
+    httpserver.expect_request("/v1.0/profile_lookup").respond_with_handler(graph_error)
+    httpserver.expect_request("/oauth2/token", method="POST").respond_with_handler(issue_token)
+    httpserver.expect_request("/helix/users").respond_with_handler(helix_refused)
+    monkeypatch.setenv("FOLLOWERLEDGER_GRAPH_API_URL", httpserver.url_for("/v25.0"))
+    monkeypatch.setenv("FOLLOWERLEDGER_THREADS_API_URL", httpserver.url_for("/v1.0"))
+    monkeypatch.setenv("FOLLOWERLEDGER_TWITCH_API_URL", httpserver.url_for("/helix"))
+    monkeypatch.setenv("FOLLOWERLEDGER_TWITCH_AUTH_URL", httpserver.url_for("/oauth2"))
+    monkeypatch.setenv("FOLLOWERLEDGER_HTTP_ATTEMPTS", "1")
+    state = snapshot_flow(return_state=True)
+    refresh(
+        WarehouseLayout.at(workspace.warehouse, workspace.lake.root),
+        load_watchlist(workspace.watchlist),
+    )
+    write_report(
+        workspace.catalog, WarehouseLayout.at(workspace.warehouse).report, now=datetime.now(UTC)
+    )
+    rows = {r["platform"]: r for r in lake_rows(workspace)}
+    # Every new platform was asked, and answered with an error that quoted our secrets.
+    for platform in ("instagram", "facebook", "threads", "twitch"):
+        assert rows[platform]["status"] == "error", rows[platform]
+        assert "'Authorization': 'Bearer ***'" in rows[platform]["detail"]
+    assert sum(1 for request, _ in httpserver.log if request.path == "/oauth2/token") >= 1
+    for path in Path(workspace.warehouse).rglob("*"):
+        if path.is_file():
+            content = path.read_bytes()
+            for secret in secrets:
+                assert secret.encode() not in content, path
+    ours = "\n".join(
+        record.getMessage() for record in caplog.records if not record.name.startswith("werkzeug")
+    )
+    assert all(secret not in ours for secret in secrets)
+
+    async def everything_prefect_stored() -> str:
+        async with get_client() as client:
+            flow_run_id = state.state_details.flow_run_id
+            assert flow_run_id is not None
+            logs = await client.read_logs()
+            artifacts = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(
+                    flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])
+                )
+            )
+            flow_run = await client.read_flow_run(flow_run_id)
+            return "\n".join(
+                [
+                    flow_run.model_dump_json(),
+                    *(log.message for log in logs),
+                    *(artifact.model_dump_json() for artifact in artifacts),
+                ]
+            )
+
+    stored = asyncio.run(everything_prefect_stored())
+    assert "instagram" in stored
+    assert all(secret not in stored for secret in secrets)
