@@ -89,11 +89,17 @@ class Running:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+            self._close()
             pytest.fail(f"still running {STOP_WITHIN:g} s after {signum}:\n{self.output}")
+        self._close()
+        return code
+
+    def _close(self) -> None:
+        """Join the reader and close the pipe, so that a failed test leaves no open file for
+        the garbage collector to complain about in a later test."""
         self._reader.join(timeout=5)
         if self.process.stdout is not None:
             self.process.stdout.close()
-        return code
 
 
 @pytest.fixture
