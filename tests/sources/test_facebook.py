@@ -49,11 +49,13 @@ def page(node: str) -> dict[str, Any]:
 
 
 def facebook(
-    server: HTTPServer, clock: FakeClock, answer: Any
+    server: HTTPServer, clock: FakeClock, answer: Any, **overrides: object
 ) -> tuple[FacebookSource, BatchServer]:
     batches = BatchServer(answer)
     server.expect_request("/", method="POST").respond_with_handler(batches)
-    settings_ = load_settings(graph_api_url=server.url_for(""), meta_access_token=TOKEN)
+    settings_ = load_settings(
+        graph_api_url=server.url_for(""), meta_access_token=TOKEN, **overrides
+    )
     source = build_source(
         "facebook", settings_, clock=clock, sleep=clock.sleep, throttle_for=unpaced
     )
@@ -125,10 +127,10 @@ def test_throttle_codes_wait_then_succeed(
             return 400, {"error": {"message": "limit", "type": "OAuthException", "code": code}}
         return 200, page(node_of(url))
 
-    source, _ = facebook(httpserver, fake_clock, answer)
+    source, _ = facebook(httpserver, fake_clock, answer, max_rate_limit_wait=7200)
     [row] = source.fetch([Target("facebookapp")], "r1")
     assert row.status == "ok"
-    assert fake_clock.sleeps == [300.0]
+    assert fake_clock.sleeps == [3600.0]
 
 
 @pytest.mark.parametrize(("code", "named"), [(190, "META_ACCESS_TOKEN"), (10, "Page Public")])

@@ -156,11 +156,27 @@ def test_each_throttle_code_waits_then_succeeds(
             return 403, {"error": {"message": "Application request limit reached", "code": code}}
         return fine(url, attempt)
 
-    source, batches = instagram(httpserver, fake_clock, answer)
+    source, batches = instagram(httpserver, fake_clock, answer, max_rate_limit_wait=7200)
     result = source.fetch([Target("brand")], "r1")
     assert [row.status for row in result] == ["ok"]
-    assert fake_clock.sleeps == [300.0]
+    assert fake_clock.sleeps == [3600.0]
     assert len(batches.batches) == 2
+
+
+def test_a_throttle_code_without_estimate_beyond_the_longest_wait_sends_nothing_more(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    def answer(url: str, attempt: int) -> EntryAnswer:
+        return 403, {"error": {"message": "Application request limit reached", "code": 4}}
+
+    source, batches = instagram(httpserver, fake_clock, answer)
+    [row] = source.fetch([Target("brand")], "r1")
+    [later] = source.fetch([Target("other")], "r1")
+    assert row.status == "error"
+    assert "rate-limited until" in str(row.detail)
+    assert later.status == "error"
+    assert fake_clock.sleeps == []
+    assert len(batches.batches) == 1
 
 
 def test_usage_at_95_percent_pauses_the_rolling_hour_before_the_next_request(

@@ -107,9 +107,11 @@ def graph_error(body: Any) -> GraphError | None:
 STOP_AT: Final = 95
 #: X-App-Usage announces no reset: its window is a rolling hour, so that is what is waited.
 APP_WINDOW: Final = 3600.0
-#: A throttle code answered without a usable header: wait this long before the next try
-#: (a twelfth of the rolling hour; the user and Pages limits are not disclosed).
-THROTTLE_WAIT: Final = 300.0
+#: A throttle code answered without a BUC estimate: Meta gives no reset, the window is a
+#: rolling hour, and "continuing to make calls will continue to increase your call count",
+#: so the whole hour is waited (beyond FOLLOWERLEDGER_MAX_RATE_LIMIT_WAIT: `RateLimited`,
+#: and nothing more is sent).
+THROTTLE_WAIT: Final = APP_WINDOW
 #: A regain estimate is believed up to a day (BUC windows are 24 hours); beyond, a day.
 LONGEST_REGAIN: Final = 86400.0
 _USAGE_KEYS: Final = ("call_count", "total_cputime", "total_time")
