@@ -377,6 +377,21 @@ class ApiClient:
         if seconds > 0:
             self.sleep(seconds)
 
+    def hold(self, seconds: float) -> None:
+        """Send nothing for `seconds` from now, on any thread (a throttle answer to part of
+        a request, such as one Graph batch entry); a later reset already known stays."""
+        reset = self.clock() + timedelta(seconds=seconds)
+        with self._lock:
+            budget = self._budget
+            if (
+                budget is not None
+                and budget.remaining == 0
+                and budget.reset_at is not None
+                and budget.reset_at >= reset
+            ):
+                return
+            self._budget = Budget(None, 0, reset)
+
     def _wait_for_budget(self) -> None:
         """Before sending: if the platform said the window is spent, wait for its reset."""
         with self._lock:
