@@ -216,3 +216,19 @@ def test_any_batch_entries_give_one_row_per_target(entries: list[tuple[int | Non
     batch = [Target(f"page{i}x") for i in range(len(entries))]
     result = source._rows(batch, [Entry(code, body) for code, body in entries], rows())
     assert [row.requested_handle for row in result] == [t.handle for t in batch]
+
+
+def test_ppca_asking_for_appsecret_proof_stops_the_platform_not_not_found(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    def answer(url: str, attempt: int) -> EntryAnswer:
+        return 400, fixture_json("facebook/pages_ppca_appsecret_100.json")
+
+    source, batches = facebook(httpserver, fake_clock, answer)
+    first = source.fetch([Target("facebookapp"), Target("cocacola")], "r1")
+    later = source.fetch([Target("nike")], "r1")
+    assert [row.status for row in first] == ["error", "error"]
+    assert "app token or a system-user token" in str(first[0].detail)
+    assert "appsecret_proof" in str(first[0].detail)
+    assert later[0].detail == first[0].detail
+    assert len(batches.batches) == 1
