@@ -232,3 +232,15 @@ def test_ppca_asking_for_appsecret_proof_stops_the_platform_not_not_found(
     assert "appsecret_proof" in str(first[0].detail)
     assert later[0].detail == first[0].detail
     assert len(batches.batches) == 1
+
+
+def test_instagram_and_facebook_spend_one_budget_of_the_meta_token() -> None:
+    from followerledger.sources.registry import platform
+
+    instagram, facebook = platform("instagram"), platform("facebook")
+    # Equal policies: one process bucket (keyed by policy) and one Prefect limit (by name).
+    assert instagram.rate_policy() == facebook.rate_policy()
+    assert instagram.rate_policy().name == "meta"
+    assert facebook.rate_policy(credential=1).name == "meta-2"
+    budgets = {"instagram": (400, 3600), "facebook": (400, 3600)}
+    assert instagram.rate_policy(budgets=budgets) == facebook.rate_policy(budgets=budgets)

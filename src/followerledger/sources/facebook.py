@@ -42,6 +42,7 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 from followerledger.observation import Observation
 from followerledger.sources.base import ApiSource, RowFactory, Target, Usage, as_text
 from followerledger.sources.meta_graph import (
+    META_POLICY,
     META_TOKEN,
     Entry,
     GraphError,
@@ -54,7 +55,7 @@ from followerledger.sources.meta_graph import (
     throttled,
     token_detail,
 )
-from followerledger.sources.platform import Connect, Platform, RatePolicy, one_call_per_account
+from followerledger.sources.platform import Connect, Platform, one_call_per_account
 from followerledger.sources.profile_links import NotAProfile, link
 
 if TYPE_CHECKING:
@@ -130,7 +131,7 @@ PLATFORM: Final = Platform(
     account_id=PAGE_ID,
     id_field="id",
     batch_size=BATCH_SIZE,
-    policy=RatePolicy("facebook", 200, 3600),
+    policy=META_POLICY,
     read_budget=read_usage,
     build=build,
     emulator="followerledger.emulator.facebook_api",

@@ -17,7 +17,7 @@ from typing import Any, Final, Literal
 import requests
 
 from followerledger.sources.http import ApiClient, Budget, RateLimited, RequestFailed, Throttled
-from followerledger.sources.platform import Credential
+from followerledger.sources.platform import Credential, RatePolicy
 
 #: The Graph API version every Facebook and Instagram call names (usable until 2028-07-29).
 GRAPH_VERSION: Final = "v25.0"
@@ -34,6 +34,12 @@ META_TOKEN: Final = Credential(
     "meta_access_tokens",
     "META_ACCESS_TOKENS",
 )
+
+
+#: The one budget of META_ACCESS_TOKEN, shared by Instagram and Facebook: the same policy
+#: name (per credential `meta-2`, ...) makes the process throttle and the Prefect limit one.
+#: 200 calls per hour is the only figure Meta gives (the user's Platform rate limit).
+META_POLICY: Final = RatePolicy("meta", 200, 3600)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
