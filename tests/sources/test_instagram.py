@@ -207,6 +207,7 @@ def test_a_throttled_entry_beyond_the_longest_wait_alone_is_an_error_row(
     source, batches = instagram(httpserver, fake_clock, answer)
     result = source.fetch([Target("brand"), Target("slow")], "r1")
     assert [row.status for row in result] == ["ok", "error"]
+    assert str(result[1].detail).startswith("not sent again: ")
     assert "rate-limited until" in str(result[1].detail)
     assert fake_clock.sleeps == []
     assert len(batches.batches) == 1
@@ -242,6 +243,32 @@ def test_a_rejected_token_on_the_second_send_stops_the_platform(
     assert "rejected the access token" in str(result[1].detail)
     assert later[0].detail == result[1].detail
     assert len(httpserver.log) == 2
+
+
+def test_a_null_entry_whose_second_send_gets_no_answer_says_so(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    calls = iter(range(100))
+
+    def handler(request: Request) -> Response:
+        if next(calls) == 0:
+            body = [{"code": 200, "body": json.dumps(discovered("brand"))}, None]
+            return Response(json.dumps(body), 200, content_type="application/json")
+        return Response("{}", 503, content_type="application/json")
+
+    httpserver.expect_request("/", method="POST").respond_with_handler(handler)
+    source = build_source(
+        "instagram",
+        load_settings(
+            graph_api_url=httpserver.url_for(""), meta_access_token=TOKEN, instagram_user_id=OWN
+        ),
+        clock=fake_clock,
+        sleep=fake_clock.sleep,
+        throttle_for=unpaced,
+    )
+    result = source.fetch([Target("brand"), Target("late")], "r1")
+    assert [row.status for row in result] == ["ok", "error"]
+    assert str(result[1].detail).startswith("sent again, no answer: ")
 
 
 def test_usage_at_95_percent_pauses_the_rolling_hour_before_the_next_request(

@@ -357,10 +357,10 @@ def send_batch(client: ApiClient, relative_urls: Sequence[str]) -> BatchAnswer:
         try:
             second = _post_batch(client, [relative_urls[index] for index in again])
         except (RateLimited, RequestFailed) as error:
+            # RateLimited is raised before sending; RequestFailed after every try failed.
+            done = "not sent again" if isinstance(error, RateLimited) else "sent again, no answer"
             for index in again:
-                entries[index] = dataclasses.replace(
-                    entries[index], detail=f"not sent again: {error}"
-                )
+                entries[index] = dataclasses.replace(entries[index], detail=f"{done}: {error}")
             return BatchAnswer(entries)
         if second.failure is not None:
             body = {"error": dataclasses.asdict(second.error)} if second.error else None
