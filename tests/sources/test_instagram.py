@@ -196,6 +196,24 @@ def test_a_throttled_entry_alone_is_sent_again_after_the_wait_and_the_others_kep
     assert target_of(batches.batches[1][0]) == "slow"
 
 
+def test_a_throttled_entry_waits_the_business_use_case_estimate_when_given(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    buc = {"1": [{"type": "instagram", "call_count": 100, "estimated_time_to_regain_access": 7}]}
+
+    def answer(url: str, attempt: int) -> EntryAnswer:
+        if target_of(url) == "slow" and attempt == 0:
+            return 403, {"error": {"message": "User request limit reached", "code": 80002}}
+        return fine(url, attempt)
+
+    headers = {"X-Business-Use-Case-Usage": json.dumps(buc)}
+    source, batches = instagram(httpserver, fake_clock, answer, headers)
+    result = source.fetch([Target("brand"), Target("slow")], "r1")
+    assert [row.status for row in result] == ["ok", "ok"]
+    assert fake_clock.sleeps == [420.0]
+    assert [len(sent) for sent in batches.batches] == [2, 1]
+
+
 def test_a_throttled_entry_beyond_the_longest_wait_alone_is_an_error_row(
     httpserver: HTTPServer, fake_clock: FakeClock
 ) -> None:

@@ -379,15 +379,17 @@ class ApiClient:
 
     def hold(self, seconds: float) -> None:
         """Send nothing for `seconds` from now, on any thread (a throttle answer to part of
-        a request, such as one Graph batch entry); a later reset already known stays."""
-        reset = self.clock() + timedelta(seconds=seconds)
+        a request, such as one Graph batch entry); a reset the headers announced (a spent
+        budget still to come) is believed instead."""
+        now = self.clock()
+        reset = now + timedelta(seconds=seconds)
         with self._lock:
             budget = self._budget
             if (
                 budget is not None
                 and budget.remaining == 0
                 and budget.reset_at is not None
-                and budget.reset_at >= reset
+                and budget.reset_at > now
             ):
                 return
             self._budget = Budget(None, 0, reset)
