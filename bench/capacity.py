@@ -88,7 +88,13 @@ def holder_of(spec: Platform) -> str:
     Mastodon)."""
     if spec.credentials:
         variables = " or ".join(f"`{credential.variable}`" for credential in spec.credentials)
-        return f"credential ({variables})"
+        shared = [
+            other.label
+            for other in registry.SPECS
+            if other.name != spec.name and other.policy.name == spec.policy.name
+        ]
+        also = f", one budget shared with {', '.join(shared)}" if shared else ""
+        return f"credential ({variables}){also}"
     return BY_IP[spec.name]
 
 

@@ -49,11 +49,13 @@ def page(node: str) -> dict[str, Any]:
 
 
 def facebook(
-    server: HTTPServer, clock: FakeClock, answer: Any
+    server: HTTPServer, clock: FakeClock, answer: Any, **overrides: object
 ) -> tuple[FacebookSource, BatchServer]:
     batches = BatchServer(answer)
     server.expect_request("/", method="POST").respond_with_handler(batches)
-    settings_ = load_settings(graph_api_url=server.url_for(""), meta_access_token=TOKEN)
+    settings_ = load_settings(
+        graph_api_url=server.url_for(""), meta_access_token=TOKEN, **overrides
+    )
     source = build_source(
         "facebook", settings_, clock=clock, sleep=clock.sleep, throttle_for=unpaced
     )
@@ -125,10 +127,10 @@ def test_throttle_codes_wait_then_succeed(
             return 400, {"error": {"message": "limit", "type": "OAuthException", "code": code}}
         return 200, page(node_of(url))
 
-    source, _ = facebook(httpserver, fake_clock, answer)
+    source, _ = facebook(httpserver, fake_clock, answer, max_rate_limit_wait=7200)
     [row] = source.fetch([Target("facebookapp")], "r1")
     assert row.status == "ok"
-    assert fake_clock.sleeps == [300.0]
+    assert fake_clock.sleeps == [3600.0]
 
 
 @pytest.mark.parametrize(("code", "named"), [(190, "META_ACCESS_TOKEN"), (10, "Page Public")])
@@ -214,3 +216,31 @@ def test_any_batch_entries_give_one_row_per_target(entries: list[tuple[int | Non
     batch = [Target(f"page{i}x") for i in range(len(entries))]
     result = source._rows(batch, [Entry(code, body) for code, body in entries], rows())
     assert [row.requested_handle for row in result] == [t.handle for t in batch]
+
+
+def test_ppca_asking_for_appsecret_proof_stops_the_platform_not_not_found(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    def answer(url: str, attempt: int) -> EntryAnswer:
+        return 400, fixture_json("facebook/pages_ppca_appsecret_100.json")
+
+    source, batches = facebook(httpserver, fake_clock, answer)
+    first = source.fetch([Target("facebookapp"), Target("cocacola")], "r1")
+    later = source.fetch([Target("nike")], "r1")
+    assert [row.status for row in first] == ["error", "error"]
+    assert "app token or a system-user token" in str(first[0].detail)
+    assert "appsecret_proof" in str(first[0].detail)
+    assert later[0].detail == first[0].detail
+    assert len(batches.batches) == 1
+
+
+def test_instagram_and_facebook_spend_one_budget_of_the_meta_token() -> None:
+    from followerledger.sources.registry import platform
+
+    instagram, facebook = platform("instagram"), platform("facebook")
+    # Equal policies: one process bucket (keyed by policy) and one Prefect limit (by name).
+    assert instagram.rate_policy() == facebook.rate_policy()
+    assert instagram.rate_policy().name == "meta"
+    assert facebook.rate_policy(credential=1).name == "meta-2"
+    budgets = {"instagram": (400, 3600), "facebook": (400, 3600)}
+    assert instagram.rate_policy(budgets=budgets) == facebook.rate_policy(budgets=budgets)

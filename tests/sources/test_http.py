@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 from pytest_httpserver import HTTPServer
+from werkzeug import Response
 
 from followerledger.sources.http import (
     ApiClient,
     RateLimited,
     RequestFailed,
+    Throttled,
     iso8601,
     make_session,
     no_budget_headers,
@@ -189,3 +192,50 @@ def test_redaction_masks_a_secret_cut_short_at_the_end() -> None:
     for length in range(8, len(secret)):
         assert client.redact(f"bad key={secret[:length]}") == "bad key=***", length
     assert client.redact("bad key=SECRET-") == "bad key=SECRET-"
+
+
+def test_a_throttle_answer_holds_the_other_threads_during_its_wait(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    answers = iter([400, 200])
+    httpserver.expect_request("/a").respond_with_handler(
+        lambda request: Response("{}", next(answers), content_type="application/json")
+    )
+    httpserver.expect_request("/b").respond_with_json({})
+    sleeps: list[float] = []
+    sleeping = threading.Semaphore(0)
+    release = threading.Event()
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        sleeping.release()
+        assert release.wait(10)
+
+    def throttled(response: requests.Response) -> Throttled | None:
+        return Throttled("throttled (code 4)", 600.0) if response.status_code == 400 else None
+
+    client = ApiClient(
+        "meta",
+        httpserver.url_for(""),
+        make_session(),
+        read_budget=no_budget_headers,
+        max_wait=900,
+        clock=fake_clock,
+        sleep=sleep,
+        throttled=throttled,
+    )
+    statuses: list[int] = []
+    first = threading.Thread(target=lambda: statuses.append(client.get("/a").status_code))
+    first.start()
+    assert sleeping.acquire(timeout=10)
+    second = threading.Thread(target=lambda: statuses.append(client.get("/b").status_code))
+    second.start()
+    assert sleeping.acquire(timeout=10)
+    assert [request.path for request, _ in httpserver.log] == ["/a"]
+    assert sleeps == [600.0, 600.0]
+    fake_clock.now += timedelta(seconds=600)
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert sorted(statuses) == [200, 200]
+    assert sorted(request.path for request, _ in httpserver.log) == ["/a", "/a", "/b"]

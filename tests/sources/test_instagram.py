@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from followerledger.settings import load_settings
 from followerledger.sources import build_source, missing_config, planned_requests
@@ -156,11 +157,136 @@ def test_each_throttle_code_waits_then_succeeds(
             return 403, {"error": {"message": "Application request limit reached", "code": code}}
         return fine(url, attempt)
 
-    source, batches = instagram(httpserver, fake_clock, answer)
+    source, batches = instagram(httpserver, fake_clock, answer, max_rate_limit_wait=7200)
     result = source.fetch([Target("brand")], "r1")
     assert [row.status for row in result] == ["ok"]
-    assert fake_clock.sleeps == [300.0]
+    assert fake_clock.sleeps == [3600.0]
     assert len(batches.batches) == 2
+
+
+def test_a_throttle_code_without_estimate_beyond_the_longest_wait_sends_nothing_more(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    def answer(url: str, attempt: int) -> EntryAnswer:
+        return 403, {"error": {"message": "Application request limit reached", "code": 4}}
+
+    source, batches = instagram(httpserver, fake_clock, answer)
+    [row] = source.fetch([Target("brand")], "r1")
+    [later] = source.fetch([Target("other")], "r1")
+    assert row.status == "error"
+    assert "rate-limited until" in str(row.detail)
+    assert later.status == "error"
+    assert fake_clock.sleeps == []
+    assert len(batches.batches) == 1
+
+
+def test_a_throttled_entry_alone_is_sent_again_after_the_wait_and_the_others_kept(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    def answer(url: str, attempt: int) -> EntryAnswer:
+        if target_of(url) == "slow" and attempt == 0:
+            return 403, {"error": {"message": "User request limit reached", "code": 17}}
+        return fine(url, attempt)
+
+    source, batches = instagram(httpserver, fake_clock, answer, max_rate_limit_wait=7200)
+    result = source.fetch([Target("brand"), Target("slow"), Target("other")], "r1")
+    assert [row.status for row in result] == ["ok", "ok", "ok"]
+    assert fake_clock.sleeps == [3600.0]
+    assert [len(sent) for sent in batches.batches] == [3, 1]
+    assert target_of(batches.batches[1][0]) == "slow"
+
+
+def test_a_throttled_entry_waits_the_business_use_case_estimate_when_given(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    buc = {"1": [{"type": "instagram", "call_count": 100, "estimated_time_to_regain_access": 7}]}
+
+    def answer(url: str, attempt: int) -> EntryAnswer:
+        if target_of(url) == "slow" and attempt == 0:
+            return 403, {"error": {"message": "User request limit reached", "code": 80002}}
+        return fine(url, attempt)
+
+    headers = {"X-Business-Use-Case-Usage": json.dumps(buc)}
+    source, batches = instagram(httpserver, fake_clock, answer, headers)
+    result = source.fetch([Target("brand"), Target("slow")], "r1")
+    assert [row.status for row in result] == ["ok", "ok"]
+    assert fake_clock.sleeps == [420.0]
+    assert [len(sent) for sent in batches.batches] == [2, 1]
+
+
+def test_a_throttled_entry_beyond_the_longest_wait_alone_is_an_error_row(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    def answer(url: str, attempt: int) -> EntryAnswer:
+        if target_of(url) == "slow":
+            return 403, {"error": {"message": "User request limit reached", "code": 17}}
+        return fine(url, attempt)
+
+    source, batches = instagram(httpserver, fake_clock, answer)
+    result = source.fetch([Target("brand"), Target("slow")], "r1")
+    assert [row.status for row in result] == ["ok", "error"]
+    assert str(result[1].detail).startswith("not sent again: ")
+    assert "rate-limited until" in str(result[1].detail)
+    assert fake_clock.sleeps == []
+    assert len(batches.batches) == 1
+
+
+def test_a_rejected_token_on_the_second_send_stops_the_platform(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    calls = iter(range(100))
+    token = {
+        "error": {"message": "Invalid OAuth access token", "type": "OAuthException", "code": 190}
+    }
+
+    def handler(request: Request) -> Response:
+        if next(calls) == 0:
+            body = [{"code": 200, "body": json.dumps(discovered("brand"))}, None]
+            return Response(json.dumps(body), 200, content_type="application/json")
+        return Response(json.dumps(token), 400, content_type="application/json")
+
+    httpserver.expect_request("/", method="POST").respond_with_handler(handler)
+    source = build_source(
+        "instagram",
+        load_settings(
+            graph_api_url=httpserver.url_for(""), meta_access_token=TOKEN, instagram_user_id=OWN
+        ),
+        clock=fake_clock,
+        sleep=fake_clock.sleep,
+        throttle_for=unpaced,
+    )
+    result = source.fetch([Target("brand"), Target("late")], "r1")
+    later = source.fetch([Target("other")], "r1")
+    assert [row.status for row in result] == ["ok", "error"]
+    assert "rejected the access token" in str(result[1].detail)
+    assert later[0].detail == result[1].detail
+    assert len(httpserver.log) == 2
+
+
+def test_a_null_entry_whose_second_send_gets_no_answer_says_so(
+    httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:
+    calls = iter(range(100))
+
+    def handler(request: Request) -> Response:
+        if next(calls) == 0:
+            body = [{"code": 200, "body": json.dumps(discovered("brand"))}, None]
+            return Response(json.dumps(body), 200, content_type="application/json")
+        return Response("{}", 503, content_type="application/json")
+
+    httpserver.expect_request("/", method="POST").respond_with_handler(handler)
+    source = build_source(
+        "instagram",
+        load_settings(
+            graph_api_url=httpserver.url_for(""), meta_access_token=TOKEN, instagram_user_id=OWN
+        ),
+        clock=fake_clock,
+        sleep=fake_clock.sleep,
+        throttle_for=unpaced,
+    )
+    result = source.fetch([Target("brand"), Target("late")], "r1")
+    assert [row.status for row in result] == ["ok", "error"]
+    assert str(result[1].detail).startswith("sent again, no answer: ")
 
 
 def test_usage_at_95_percent_pauses_the_rolling_hour_before_the_next_request(

@@ -97,14 +97,18 @@ def test_usage_headers() -> None:
     assert (regain.remaining, regain.retry_in) == (0, 19 * 60)
 
 
-def test_a_throttle_code_in_any_batch_entry_throttles_the_batch() -> None:
+def test_a_throttled_answer_is_the_whole_bodys_not_one_batch_entrys() -> None:
     response = requests.Response()
-    response.status_code = 200
-    entries = [{"code": 200, "body": "{}"}, {"code": 403, "body": '{"error":{"code":17}}'}]
-    response._content = json.dumps(entries).encode()
+    response.status_code = 403
+    response._content = b'{"error":{"code":17}}'
     found = throttled(response)
     assert found is not None
     assert "17" in found.why
+    response.status_code = 200
+    entries = [{"code": 200, "body": "{}"}, {"code": 403, "body": '{"error":{"code":17}}'}]
+    response._content = json.dumps(entries).encode()
+    # send_batch sends the throttled entry alone again; the client must not resend the rest.
+    assert throttled(response) is None
     response._content = json.dumps([{"code": 400, "body": '{"error":{"code":110}}'}]).encode()
     assert throttled(response) is None
 

@@ -27,8 +27,10 @@ def rows() -> RowFactory:
     return RowFactory("run-1", "threads", AT, "api")
 
 
-def threads(server: HTTPServer, clock: FakeClock) -> ThreadsSource:
-    settings_ = load_settings(threads_api_url=server.url_for(""), threads_access_token=TOKEN)
+def threads(server: HTTPServer, clock: FakeClock, **overrides: object) -> ThreadsSource:
+    settings_ = load_settings(
+        threads_api_url=server.url_for(""), threads_access_token=TOKEN, **overrides
+    )
     source = build_source(
         "threads", settings_, clock=clock, sleep=clock.sleep, throttle_for=unpaced
     )
@@ -111,9 +113,9 @@ def test_throttle_codes_wait_then_succeed(
         return Response(body, status, content_type="application/json")
 
     httpserver.expect_request("/profile_lookup").respond_with_handler(handler)
-    [row] = threads(httpserver, fake_clock).fetch([Target("meta")], "r1")
+    [row] = threads(httpserver, fake_clock, max_rate_limit_wait=7200).fetch([Target("meta")], "r1")
     assert row.status == "ok"
-    assert fake_clock.sleeps == [300.0]
+    assert fake_clock.sleeps == [3600.0]
 
 
 def test_a_permanent_error_is_sent_once(httpserver: HTTPServer, fake_clock: FakeClock) -> None:

@@ -22,6 +22,11 @@ Choices where the contract is unclear:
   `not_found` saying the answer cannot tell a missing Page from one the app may not read;
   check the app's access on a known Page before believing it. 803 (an alias that does not
   exist) is `not_found`.
+- A code 100 whose `message` says "Pages Public Content Access requires either app secret
+  proof or an app token" is a configuration problem and stops the platform: followerledger
+  does not send `appsecret_proof`, so the token must be an app or system-user token. It is
+  told by `message` (Meta's English developer text, the same in every locale), never by
+  `error_user_msg`/`error_user_title`, which are localized to the token owner.
 - `followers_count` absent from a 200 is `hidden` (never observed).
 - Identity: the numeric Page id (stable); the username may change. A Page already resolved
   is read by its id.
@@ -37,6 +42,7 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 from followerledger.observation import Observation
 from followerledger.sources.base import ApiSource, RowFactory, Target, Usage, as_text
 from followerledger.sources.meta_graph import (
+    META_POLICY,
     META_TOKEN,
     Entry,
     GraphError,
@@ -49,7 +55,7 @@ from followerledger.sources.meta_graph import (
     throttled,
     token_detail,
 )
-from followerledger.sources.platform import Connect, Platform, RatePolicy, one_call_per_account
+from followerledger.sources.platform import Connect, Platform, one_call_per_account
 from followerledger.sources.profile_links import NotAProfile, link
 
 if TYPE_CHECKING:
@@ -58,6 +64,8 @@ if TYPE_CHECKING:
 
 #: Graph calls per batch POST (Meta's maximum).
 BATCH_SIZE: Final = 50
+#: Meta's English `message` of the code 100 that asks for appsecret_proof or an app token.
+PPCA_NEEDS_PROOF: Final = "requires either app secret proof or an app token"
 HOSTS: Final = frozenset(
     {"facebook.com", "www.facebook.com", "m.facebook.com", "web.facebook.com", "fb.com"}
 )
@@ -123,7 +131,7 @@ PLATFORM: Final = Platform(
     account_id=PAGE_ID,
     id_field="id",
     batch_size=BATCH_SIZE,
-    policy=RatePolicy("facebook", 200, 3600),
+    policy=META_POLICY,
     read_budget=read_usage,
     build=build,
     emulator="followerledger.emulator.facebook_api",
@@ -177,6 +185,13 @@ class FacebookSource(ApiSource):
             )
         if error.kind == "permission":
             return self.stop.stop(permission_detail("Facebook", error, NEEDED))
+        if error.code == 100 and PPCA_NEEDS_PROOF in (error.message or ""):
+            return self.stop.stop(
+                f"Facebook refused the user token for Page Public Content Access "
+                f"({error.text()}): put an app token or a system-user token in "
+                f"{self.credential or META_TOKEN.variable} (followerledger does not send "
+                "appsecret_proof); no more Facebook requests this run"
+            )
         return None
 
     def _rows(

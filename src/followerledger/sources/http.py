@@ -9,7 +9,8 @@ in a POST such as Meta's Graph API), which
 - on 429, waits until the reset the platform announced (its own headers, else Retry-After);
   such waits do not use up the attempts of the other failures, and are bounded by their own
   count of `attempts`; a platform whose throttle answers are not 429s (Meta's error codes in
-  a 400 or 403 body) says which they are with a `ThrottleCheck`, and they are waited like 429s;
+  a 400 or 403 body) says which they are with a `ThrottleCheck`, and they are waited like 429s,
+  by every thread of the client (the wait is stored as a spent budget);
 - gives up with `RateLimited` when a wait would exceed the configured maximum, and with
   `RequestFailed` when either count of attempts is spent;
 - never lets a secret reach an exception message (secrets are redacted from every text);
@@ -376,6 +377,23 @@ class ApiClient:
         if seconds > 0:
             self.sleep(seconds)
 
+    def hold(self, seconds: float) -> None:
+        """Send nothing for `seconds` from now, on any thread (a throttle answer to part of
+        a request, such as one Graph batch entry); a reset the headers announced (a spent
+        budget still to come) is believed instead."""
+        now = self.clock()
+        reset = now + timedelta(seconds=seconds)
+        with self._lock:
+            budget = self._budget
+            if (
+                budget is not None
+                and budget.remaining == 0
+                and budget.reset_at is not None
+                and budget.reset_at > now
+            ):
+                return
+            self._budget = Budget(None, 0, reset)
+
     def _wait_for_budget(self) -> None:
         """Before sending: if the platform said the window is spent, wait for its reset."""
         with self._lock:
@@ -447,6 +465,11 @@ class ApiClient:
             wait = self._rate_limit_wait(response, budget, now)
             if wait is None and throttled is not None:
                 wait = throttled.seconds
+            if throttled is not None and wait is not None:
+                # A throttle answer is the whole client's (Meta's app or user limit): the
+                # other threads' batches must wait too, not keep adding to the call count.
+                with self._lock:
+                    self._budget = Budget(None, 0, now + timedelta(seconds=wait))
             if wait is not None and wait > self.max_wait:
                 until = now + timedelta(seconds=wait)
                 raise RateLimited(

@@ -35,6 +35,7 @@ from urllib.parse import urlencode
 from followerledger.observation import Observation
 from followerledger.sources.base import ApiSource, RowFactory, Target, Usage, as_text
 from followerledger.sources.meta_graph import (
+    META_POLICY,
     META_TOKEN,
     Entry,
     GraphError,
@@ -47,7 +48,7 @@ from followerledger.sources.meta_graph import (
     throttled,
     token_detail,
 )
-from followerledger.sources.platform import Connect, Platform, RatePolicy, one_call_per_account
+from followerledger.sources.platform import Connect, Platform, one_call_per_account
 from followerledger.sources.profile_links import profile_handle
 
 if TYPE_CHECKING:
@@ -122,7 +123,7 @@ PLATFORM: Final = Platform(
     account_id=OWN_ID,
     id_field="business_discovery.id",
     batch_size=BATCH_SIZE,
-    policy=RatePolicy("instagram", 200, 3600),
+    policy=META_POLICY,
     read_budget=read_usage,
     build=build,
     emulator="followerledger.emulator.instagram_api",

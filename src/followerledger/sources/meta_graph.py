@@ -17,7 +17,7 @@ from typing import Any, Final, Literal
 import requests
 
 from followerledger.sources.http import ApiClient, Budget, RateLimited, RequestFailed, Throttled
-from followerledger.sources.platform import Credential
+from followerledger.sources.platform import Credential, RatePolicy
 
 #: The Graph API version every Facebook and Instagram call names (usable until 2028-07-29).
 GRAPH_VERSION: Final = "v25.0"
@@ -34,6 +34,12 @@ META_TOKEN: Final = Credential(
     "meta_access_tokens",
     "META_ACCESS_TOKENS",
 )
+
+
+#: The one budget of META_ACCESS_TOKEN, shared by Instagram and Facebook: the same policy
+#: name (per credential `meta-2`, ...) makes the process throttle and the Prefect limit one.
+#: 200 calls per hour is the only figure Meta gives (the user's Platform rate limit).
+META_POLICY: Final = RatePolicy("meta", 200, 3600)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -107,9 +113,11 @@ def graph_error(body: Any) -> GraphError | None:
 STOP_AT: Final = 95
 #: X-App-Usage announces no reset: its window is a rolling hour, so that is what is waited.
 APP_WINDOW: Final = 3600.0
-#: A throttle code answered without a usable header: wait this long before the next try
-#: (a twelfth of the rolling hour; the user and Pages limits are not disclosed).
-THROTTLE_WAIT: Final = 300.0
+#: A throttle code answered without a BUC estimate: Meta gives no reset, the window is a
+#: rolling hour, and "continuing to make calls will continue to increase your call count",
+#: so the whole hour is waited (beyond FOLLOWERLEDGER_MAX_RATE_LIMIT_WAIT: `RateLimited`,
+#: and nothing more is sent).
+THROTTLE_WAIT: Final = APP_WINDOW
 #: A regain estimate is believed up to a day (BUC windows are 24 hours); beyond, a day.
 LONGEST_REGAIN: Final = 86400.0
 _USAGE_KEYS: Final = ("call_count", "total_cputime", "total_time")
@@ -186,15 +194,11 @@ def _decoded(content: bytes | str) -> Any:
 
 def throttled(response: requests.Response) -> Throttled | None:
     """A Graph answer carrying a throttle code, whatever its HTTP status (Meta documents none;
-    400 and 403 are seen): itself, or any entry of a batch answer (the limit is the app's or
-    the user's, so the whole batch is sent again after the wait)."""
-    body = _decoded(response.content)
-    errors = [graph_error(body)]
-    if isinstance(body, list):
-        errors = [graph_error(_decoded(entry_body(entry) or "")) for entry in body]
-    for error in errors:
-        if error is not None and error.kind == "throttle":
-            return Throttled(f"throttled (Graph error code {error.code})", THROTTLE_WAIT)
+    400 and 403 are seen). Throttled entries of a 200 batch answer are not: `send_batch`
+    keeps the entries that succeeded and sends only the throttled ones again."""
+    error = graph_error(_decoded(response.content))
+    if error is not None and error.kind == "throttle":
+        return Throttled(f"throttled (Graph error code {error.code})", THROTTLE_WAIT)
     return None
 
 
@@ -228,6 +232,8 @@ class Entry:
 
     code: int | None
     body: Any
+    #: What happened when it was sent again and failed (None: its own answer says it all).
+    detail: str | None = None
 
     @property
     def missing(self) -> bool:
@@ -310,6 +316,13 @@ class BatchAnswer:
     entries: list[Entry]
     failure: str | None = None
     error: GraphError | None = None
+    #: The failed POST's HTTP status.
+    status: int | None = None
+
+
+def _throttled_entry(entry: Entry) -> bool:
+    error = graph_error(entry.body)
+    return error is not None and error.kind == "throttle"
 
 
 def send_batch(client: ApiClient, relative_urls: Sequence[str]) -> BatchAnswer:
@@ -317,22 +330,49 @@ def send_batch(client: ApiClient, relative_urls: Sequence[str]) -> BatchAnswer:
 
     Entries Meta left null (the batch timed out before them) or answered with a passing
     failure (5xx, `is_transient`, codes 1 and 2) are sent once more, in a batch of their
-    own; permanent errors never are. Throttle answers are waited and sent again by the
-    client (`throttled`)."""
+    own; permanent errors never are. Throttled entries are sent again, alone, after the
+    client waited `THROTTLE_WAIT` (or the usage headers' reset), as many times as the
+    client's `attempts`; the entries that succeeded are kept. When the wait is longer than
+    the client may wait, or a later POST fails, only the entries sent again become error
+    entries saying so (a failed POST's Graph error is theirs, so a 190 or 10 stops the
+    platform). A throttle answer to the whole POST is waited by the client (`throttled`)."""
     answer = _post_batch(client, relative_urls)
     if answer.failure is not None:
         return answer
     entries = answer.entries
-    again = [index for index, entry in enumerate(entries) if _retryable(entry)]
-    if again:
+    retried: set[int] = set()
+    for _ in range(client.attempts):
+        throttled_now = [index for index, entry in enumerate(entries) if _throttled_entry(entry)]
+        passing = [
+            index
+            for index, entry in enumerate(entries)
+            if index not in retried and _retryable(entry)
+        ]
+        again = sorted({*throttled_now, *passing})
+        if not again:
+            break
+        retried.update(passing)
+        if throttled_now:
+            client.hold(THROTTLE_WAIT)
         try:
             second = _post_batch(client, [relative_urls[index] for index in again])
-        except (RateLimited, RequestFailed):
-            # The first answer's entries stand; those left are `error` rows.
+        except (RateLimited, RequestFailed) as error:
+            # RateLimited is raised before sending; RequestFailed after every try failed.
+            done = "not sent again" if isinstance(error, RateLimited) else "sent again, no answer"
+            for index in again:
+                entries[index] = dataclasses.replace(entries[index], detail=f"{done}: {error}")
             return BatchAnswer(entries)
-        if second.failure is None:
-            for index, entry in zip(again, second.entries, strict=True):
-                entries[index] = entry
+        if second.failure is not None:
+            body = {"error": dataclasses.asdict(second.error)} if second.error else None
+            if body is not None:
+                body["error"]["error_subcode"] = body["error"].pop("subcode")
+            for index in again:
+                entries[index] = Entry(
+                    second.status, body, f"sent again, the batch failed: {second.failure}"
+                )
+            return BatchAnswer(entries)
+        for index, entry in zip(again, second.entries, strict=True):
+            entries[index] = entry
     return BatchAnswer(entries)
 
 
@@ -344,12 +384,14 @@ def _post_batch(client: ApiClient, relative_urls: Sequence[str]) -> BatchAnswer:
     if response.status_code != 200:
         error = graph_error(body)
         said = error.text() if error is not None else "no Graph error in the body"
-        return BatchAnswer([], f"HTTP {response.status_code}: {said}", error)
+        return BatchAnswer([], f"HTTP {response.status_code}: {said}", error, response.status_code)
     return BatchAnswer(batch_entries(body, len(relative_urls)))
 
 
 def entry_text(entry: Entry) -> str:
     """A one-line description of a failed batch entry."""
+    if entry.detail is not None:
+        return entry.detail
     if entry.missing:
         return "the Graph batch timed out before this call, also when sent again"
     error = graph_error(entry.body)

@@ -166,7 +166,9 @@ class Platform:
         base = self.policy
         if budgets and self.name in budgets:
             limit, seconds = budgets[self.name]
-            base = RatePolicy(self.name, limit, seconds)
+            # The documented policy's name stays: a budget shared by platforms (`meta`)
+            # stays shared.
+            base = RatePolicy(base.name, limit, seconds)
         if credential:
             base = dataclasses.replace(base, name=f"{base.name}-{credential + 1}")
         if instance is None:
