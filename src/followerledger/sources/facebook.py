@@ -35,32 +35,25 @@ Choices where the contract is unclear:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 from followerledger.observation import Observation
-from followerledger.sources.base import ApiSource, RowFactory, Target, Usage, as_text
+from followerledger.sources.base import RowFactory, Target, as_text
 from followerledger.sources.meta_graph import (
     META_POLICY,
     META_TOKEN,
     Entry,
+    GraphBatchSource,
     GraphError,
-    Stop,
-    entry_text,
-    graph_error,
-    permission_detail,
     read_usage,
-    send_batch,
     throttled,
-    token_detail,
 )
 from followerledger.sources.platform import Connect, Platform, one_call_per_account
 from followerledger.sources.profile_links import NotAProfile, link
 
 if TYPE_CHECKING:
     from followerledger.settings import Settings
-    from followerledger.sources.http import ApiClient
 
 #: Graph calls per batch POST (Meta's maximum).
 BATCH_SIZE: Final = 50
@@ -142,51 +135,24 @@ PLATFORM: Final = Platform(
 )
 
 
-class FacebookSource(ApiSource):
+class FacebookSource(GraphBatchSource):
     """Follower counts of Facebook Pages, 50 calls per Graph batch POST; a rejected token or
     missing access stops it for the run."""
 
     spec = PLATFORM
+    needed = NEEDED
 
-    def __init__(self, client: ApiClient, credential: str | None = None) -> None:
-        super().__init__(client, credential)
-        self.stop = Stop()
-
-    def usage(self) -> Usage:
-        """HTTP requests, and Graph calls (each batch entry counts one) as quota units."""
-        return Usage(self.client.requests_made, self.client.calls_made)
-
-    @staticmethod
-    def relative_url(target: Target) -> str:
+    def relative_url(self, target: Target) -> str:
         """The Page call for one target: by its id once known, else as written."""
         node = target.account_id or target.handle
         return f"{quote(node, safe='')}?{urlencode({'fields': FIELDS})}"
 
-    def _fetch(self, batch: Sequence[Target], make: Callable[[], RowFactory]) -> list[Observation]:
-        stopped = self.stop.detail
-        if stopped is None:
-            answer = send_batch(self.client, [self.relative_url(target) for target in batch])
-            rows = make()
-            if answer.failure is None:
-                return self._rows(batch, answer.entries, rows)
-            stopped = self._stops(answer.error)
-            if stopped is None:
-                return [rows.status(target, "error", answer.failure) for target in batch]
-        rows = make()
-        return [rows.status(target, "error", stopped) for target in batch]
+    def _parse(self, body: Any, target: Target, rows: RowFactory) -> Observation:
+        return parse_page(body, target, rows)
 
-    def _stops(self, error: GraphError | None) -> str | None:
-        """The reason the platform stops after this error (kept once), or None."""
-        if error is None:
-            return None
-        if error.kind == "token":
-            return self.stop.stop(
-                token_detail("Facebook", error, self.credential or META_TOKEN.variable)
-            )
-        if error.kind == "permission":
-            return self.stop.stop(permission_detail("Facebook", error, NEEDED))
+    def _stops_for(self, error: GraphError) -> str | None:
         if error.code == 100 and PPCA_NEEDS_PROOF in (error.message or ""):
-            return self.stop.stop(
+            return (
                 f"Facebook refused the user token for Page Public Content Access "
                 f"({error.text()}): put an app token or a system-user token in "
                 f"{self.credential or META_TOKEN.variable} (followerledger does not send "
@@ -194,27 +160,14 @@ class FacebookSource(ApiSource):
             )
         return None
 
-    def _rows(
-        self, batch: Sequence[Target], entries: Sequence[Entry], rows: RowFactory
-    ) -> list[Observation]:
-        result = []
-        for target, entry in zip(batch, entries, strict=True):
-            if entry.code == 200:
-                result.append(parse_page(entry.body, target, rows))
-                continue
-            error = graph_error(entry.body)
-            stopped = self._stops(error)
-            if stopped is not None:
-                result.append(rows.status(target, "error", stopped))
-            elif error is not None and error.code == 100:
-                result.append(
-                    rows.status(target, "not_found", f"{MISSING_OR_UNREADABLE} (code 100)")
-                )
-            elif error is not None and error.code == 803:
-                result.append(rows.status(target, "not_found", NO_SUCH_ALIAS))
-            else:
-                result.append(rows.status(target, "error", entry_text(entry)))
-        return result
+    def _entry_failed(
+        self, target: Target, entry: Entry, error: GraphError | None, rows: RowFactory
+    ) -> Observation:
+        if error is not None and error.code == 100:
+            return rows.status(target, "not_found", f"{MISSING_OR_UNREADABLE} (code 100)")
+        if error is not None and error.code == 803:
+            return rows.status(target, "not_found", NO_SUCH_ALIAS)
+        return super()._entry_failed(target, entry, error, rows)
 
 
 def parse_page(body: Any, target: Target, rows: RowFactory) -> Observation:

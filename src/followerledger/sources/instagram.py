@@ -28,25 +28,19 @@ Choices where the contract is unclear:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlencode
 
 from followerledger.observation import Observation
-from followerledger.sources.base import ApiSource, RowFactory, Target, Usage, as_text
+from followerledger.sources.base import RowFactory, Target, as_text
 from followerledger.sources.meta_graph import (
     META_POLICY,
     META_TOKEN,
     Entry,
+    GraphBatchSource,
     GraphError,
-    Stop,
-    entry_text,
-    graph_error,
-    permission_detail,
     read_usage,
-    send_batch,
     throttled,
-    token_detail,
 )
 from followerledger.sources.platform import Connect, Platform, one_call_per_account
 from followerledger.sources.profile_links import profile_handle
@@ -135,74 +129,40 @@ PLATFORM: Final = Platform(
 )
 
 
-class InstagramSource(ApiSource):
+class InstagramSource(GraphBatchSource):
     """Follower counts of Instagram professional accounts, by username, 50 calls per batch
     POST; a rejected token, missing permission or a wrong own id stops it for the run."""
 
     spec = PLATFORM
+    needed = NEEDED
 
     def __init__(self, client: ApiClient, own_id: str, credential: str | None = None) -> None:
         super().__init__(client, credential)
         self.own_id = own_id
-        self.stop = Stop()
-
-    def usage(self) -> Usage:
-        """HTTP requests, and Graph calls (each batch entry counts one) as quota units."""
-        return Usage(self.client.requests_made, self.client.calls_made)
 
     def relative_url(self, target: Target) -> str:
         """The Business Discovery call for one target, relative to the Graph version."""
         field = f"business_discovery.username({target.handle}){{{FIELDS}}}"
         return f"{self.own_id}?{urlencode({'fields': field})}"
 
-    def _fetch(self, batch: Sequence[Target], make: Callable[[], RowFactory]) -> list[Observation]:
-        stopped = self.stop.detail
-        if stopped is None:
-            answer = send_batch(self.client, [self.relative_url(target) for target in batch])
-            rows = make()
-            if answer.failure is None:
-                return self._rows(batch, answer.entries, rows)
-            stopped = self._stops(answer.error)
-            if stopped is None:
-                return [rows.status(target, "error", answer.failure) for target in batch]
-        rows = make()
-        return [rows.status(target, "error", stopped) for target in batch]
+    def _parse(self, body: Any, target: Target, rows: RowFactory) -> Observation:
+        return parse_discovery(body, target, rows)
 
-    def _stops(self, error: GraphError | None) -> str | None:
-        """The reason the platform stops after this error (kept once), or None."""
-        if error is None:
-            return None
-        if error.kind == "token":
-            return self.stop.stop(
-                token_detail("Instagram", error, self.credential or META_TOKEN.variable)
-            )
-        if error.kind == "permission":
-            return self.stop.stop(permission_detail("Instagram", error, NEEDED))
+    def _stops_for(self, error: GraphError) -> str | None:
         if error.code == 803 or (error.code == 100 and error.subcode == 33):
-            return self.stop.stop(
+            return (
                 f"Instagram cannot read through {self.own_id} ({error.text()}): put the id "
                 f"of your own Instagram professional account in {OWN_ID_SETTING} (not a "
                 "Facebook id); no more Instagram requests this run"
             )
         return None
 
-    def _rows(
-        self, batch: Sequence[Target], entries: Sequence[Entry], rows: RowFactory
-    ) -> list[Observation]:
-        result = []
-        for target, entry in zip(batch, entries, strict=True):
-            if entry.code == 200:
-                result.append(parse_discovery(entry.body, target, rows))
-                continue
-            error = graph_error(entry.body)
-            stopped = self._stops(error)
-            if stopped is not None:
-                result.append(rows.status(target, "error", stopped))
-            elif error is not None and error.code == 110:
-                result.append(rows.status(target, "not_found", NOT_PROFESSIONAL))
-            else:
-                result.append(rows.status(target, "error", entry_text(entry)))
-        return result
+    def _entry_failed(
+        self, target: Target, entry: Entry, error: GraphError | None, rows: RowFactory
+    ) -> Observation:
+        if error is not None and error.code == 110:
+            return rows.status(target, "not_found", NOT_PROFESSIONAL)
+        return super()._entry_failed(target, entry, error, rows)
 
 
 def parse_discovery(body: Any, target: Target, rows: RowFactory) -> Observation:

@@ -11,11 +11,13 @@ import dataclasses
 import json
 import math
 import threading
-from collections.abc import Mapping, Sequence
-from typing import Any, Final, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, Final, Literal
 
 import requests
 
+from followerledger.observation import Observation
+from followerledger.sources.base import ApiSource, RowFactory, Target, Usage
 from followerledger.sources.http import ApiClient, Budget, RateLimited, RequestFailed, Throttled
 from followerledger.sources.platform import Credential, RatePolicy
 
@@ -397,3 +399,85 @@ def entry_text(entry: Entry) -> str:
     error = graph_error(entry.body)
     said = error.text() if error is not None else "no Graph error in the body"
     return f"HTTP {entry.code}: {said}"
+
+
+class GraphBatchSource(ApiSource):
+    """A source whose calls ride in Graph batches (Instagram, Facebook): one batch POST per
+    request batch, a row per entry, and the platform stopped for the run by a rejected token,
+    missing permission (`needed` says which) or an error of its own (`_stops_for`).
+
+    A subclass gives the call of a target (`relative_url`), the row of a 200 entry
+    (`_parse`), and what any other entry's error means (`_entry_failed`)."""
+
+    #: The access the token needs, as `permission_detail` names it.
+    needed: ClassVar[str]
+
+    def __init__(self, client: ApiClient, credential: str | None = None) -> None:
+        super().__init__(client, credential)
+        self.stop = Stop()
+
+    def usage(self) -> Usage:
+        """HTTP requests, and Graph calls (each batch entry counts one) as quota units."""
+        return Usage(self.client.requests_made, self.client.calls_made)
+
+    def relative_url(self, target: Target) -> str:
+        """The Graph call for one target, relative to the Graph version."""
+        raise NotImplementedError
+
+    def _parse(self, body: Any, target: Target, rows: RowFactory) -> Observation:
+        raise NotImplementedError
+
+    def _stops_for(self, error: GraphError) -> str | None:
+        """The platform's own reason to stop after `error` (None: it does not stop)."""
+        return None
+
+    def _entry_failed(
+        self, target: Target, entry: Entry, error: GraphError | None, rows: RowFactory
+    ) -> Observation:
+        """The row of an entry that failed without stopping the platform."""
+        return rows.status(target, "error", entry_text(entry))
+
+    def _fetch(self, batch: Sequence[Target], make: Callable[[], RowFactory]) -> list[Observation]:
+        stopped = self.stop.detail
+        if stopped is None:
+            answer = send_batch(self.client, [self.relative_url(target) for target in batch])
+            rows = make()
+            if answer.failure is None:
+                return self._rows(batch, answer.entries, rows)
+            stopped = self._stops(answer.error)
+            if stopped is None:
+                return [rows.status(target, "error", answer.failure) for target in batch]
+        rows = make()
+        return [rows.status(target, "error", stopped) for target in batch]
+
+    def _stops(self, error: GraphError | None) -> str | None:
+        """The reason the platform stops after this error (kept once), or None."""
+        if error is None:
+            return None
+        label = self.spec.label
+        if error.kind == "token":
+            detail = token_detail(label, error, self.credential or META_TOKEN.variable)
+        elif error.kind == "permission":
+            detail = permission_detail(label, error, self.needed)
+        else:
+            own = self._stops_for(error)
+            if own is None:
+                return None
+            detail = own
+        return self.stop.stop(detail)
+
+    def _rows(
+        self, batch: Sequence[Target], entries: Sequence[Entry], rows: RowFactory
+    ) -> list[Observation]:
+        result = []
+        for target, entry in zip(batch, entries, strict=True):
+            if entry.code == 200:
+                result.append(self._parse(entry.body, target, rows))
+                continue
+            error = graph_error(entry.body)
+            stopped = self._stops(error)
+            if stopped is not None:
+                result.append(rows.status(target, "error", stopped))
+            else:
+                result.append(self._entry_failed(target, entry, error, rows))
+        return result
