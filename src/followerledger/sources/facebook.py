@@ -46,6 +46,7 @@ from followerledger.sources.meta_graph import (
     Entry,
     GraphBatchSource,
     GraphError,
+    bearer_client,
     read_usage,
     throttled,
 )
@@ -103,12 +104,8 @@ def read_written(written: str) -> str:
 
 def build(settings: Settings, connect: Connect) -> FacebookSource:
     """The source, sending its credential's token in the Authorization header."""
-    assert connect.credential is not None
-    token = connect.credential.secret
-    session = connect.session({"Authorization": f"Bearer {token}"})
-    policy = PLATFORM.rate_policy(budgets=settings.budgets, credential=connect.index)
-    client = connect.client(settings.graph_api_url, session, policy, [token])
-    return FacebookSource(client, connect.credential.label)
+    client, label = bearer_client(PLATFORM, settings, connect, settings.graph_api_url)
+    return FacebookSource(client, label)
 
 
 #: Facebook Pages (../shared/contracts/meta/facebook): Page ids are digits; a user or app

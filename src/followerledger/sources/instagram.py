@@ -39,6 +39,7 @@ from followerledger.sources.meta_graph import (
     Entry,
     GraphBatchSource,
     GraphError,
+    bearer_client,
     read_usage,
     throttled,
 )
@@ -74,14 +75,8 @@ def read_written(written: str) -> str:
 
 def build(settings: Settings, connect: Connect) -> InstagramSource:
     """The source, calling through the configured IG user id with its credential's token."""
-    assert connect.credential is not None
-    token = connect.credential.secret
-    session = connect.session({"Authorization": f"Bearer {token}"})
-    policy = PLATFORM.rate_policy(budgets=settings.budgets, credential=connect.index)
-    client = connect.client(settings.graph_api_url, session, policy, [token])
-    source = InstagramSource(
-        client, (settings.instagram_user_id or "").strip(), connect.credential.label
-    )
+    client, label = bearer_client(PLATFORM, settings, connect, settings.graph_api_url)
+    source = InstagramSource(client, (settings.instagram_user_id or "").strip(), label)
     # Checked before a run (`require_config`); built without it, the source sends nothing.
     for problem in config_problems(settings):
         source.stop.stop(problem)

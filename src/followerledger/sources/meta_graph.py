@@ -12,14 +12,17 @@ import json
 import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, Final, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 
 import requests
 
 from followerledger.observation import Observation
 from followerledger.sources.base import ApiSource, RowFactory, Target, Usage
 from followerledger.sources.http import ApiClient, Budget, RateLimited, RequestFailed, Throttled
-from followerledger.sources.platform import Credential, RatePolicy
+from followerledger.sources.platform import Connect, Credential, Platform, RatePolicy
+
+if TYPE_CHECKING:
+    from followerledger.settings import Settings
 
 #: The Graph API version every Facebook and Instagram call names (usable until 2028-07-29).
 GRAPH_VERSION: Final = "v25.0"
@@ -481,3 +484,15 @@ class GraphBatchSource(ApiSource):
             else:
                 result.append(self._entry_failed(target, entry, error, rows))
         return result
+
+
+def bearer_client(
+    spec: Platform, settings: Settings, connect: Connect, url: str
+) -> tuple[ApiClient, str]:
+    """A client of `spec` at `url` sending the credential's token as `Authorization: Bearer`
+    (never in a URL), paced by that credential's budget; and the credential's label."""
+    assert connect.credential is not None
+    token = connect.credential.secret
+    session = connect.session({"Authorization": f"Bearer {token}"})
+    policy = spec.rate_policy(budgets=settings.budgets, credential=connect.index)
+    return connect.client(url, session, policy, [token]), connect.credential.label

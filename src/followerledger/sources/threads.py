@@ -30,6 +30,7 @@ from followerledger.sources.base import ApiSource, RowFactory, Target, Usage, as
 from followerledger.sources.meta_graph import (
     GraphError,
     Stop,
+    bearer_client,
     graph_error,
     permission_detail,
     read_usage,
@@ -74,12 +75,8 @@ def read_written(written: str) -> str:
 
 def build(settings: Settings, connect: Connect) -> ThreadsSource:
     """The source, sending its credential's token, paced by that token's lookup budget."""
-    assert connect.credential is not None
-    token = connect.credential.secret
-    session = connect.session({"Authorization": f"Bearer {token}"})
-    policy = PLATFORM.rate_policy(budgets=settings.budgets, credential=connect.index)
-    client = connect.client(settings.threads_api_url, session, policy, [token])
-    return ThreadsSource(client, connect.credential.label)
+    client, label = bearer_client(PLATFORM, settings, connect, settings.threads_api_url)
+    return ThreadsSource(client, label)
 
 
 #: Threads (../shared/contracts/meta/threads): "a maximum of 1,000 requests within a rolling
