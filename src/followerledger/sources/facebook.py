@@ -41,6 +41,7 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 from followerledger.observation import Observation
 from followerledger.sources.base import RowFactory, Target, as_text
 from followerledger.sources.meta_graph import (
+    HIDDEN,
     META_POLICY,
     META_TOKEN,
     Entry,
@@ -171,28 +172,16 @@ def parse_page(body: Any, target: Target, rows: RowFactory) -> Observation:
     """The row for one 200 answer of a Page call (any JSON: never raises)."""
     if not isinstance(body, dict):
         return rows.status(target, "error", "the answer is not a JSON object")
-    handle = as_text(body.get("username"))
-    account_id = as_text(body.get("id"))
-    name = as_text(body.get("name"))
-    if "followers_count" not in body:
-        return rows.ok(
-            target,
-            handle=handle,
-            account_id=account_id,
-            display_name=name,
-            followers=None,
-            following=None,
-            posts=None,
-            status="hidden",
-            detail="the answer has no followers_count",
-        )
+    hidden = "followers_count" not in body
     return rows.ok(
         target,
-        handle=handle,
-        account_id=account_id,
-        display_name=name,
+        handle=as_text(body.get("username")),
+        account_id=as_text(body.get("id")),
+        display_name=as_text(body.get("name")),
         followers=body.get("followers_count"),
         following=None,
         posts=None,
+        status="hidden" if hidden else "ok",
+        detail=HIDDEN if hidden else None,
         followers_field="followers_count",
     )

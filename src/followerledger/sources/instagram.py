@@ -34,6 +34,7 @@ from urllib.parse import urlencode
 from followerledger.observation import Observation
 from followerledger.sources.base import RowFactory, Target, as_text
 from followerledger.sources.meta_graph import (
+    HIDDEN,
     META_POLICY,
     META_TOKEN,
     Entry,
@@ -167,30 +168,17 @@ def parse_discovery(body: Any, target: Target, rows: RowFactory) -> Observation:
         if isinstance(body, dict) and "business_discovery" not in body:
             return rows.status(target, "not_found", NOT_PROFESSIONAL)
         return rows.status(target, "error", "the answer's business_discovery is not an object")
-    handle = as_text(found.get("username"))
-    account_id = as_text(found.get("id"))
-    if "followers_count" not in found:
-        return rows.ok(
-            target,
-            handle=handle,
-            account_id=account_id,
-            display_name=as_text(found.get("name")),
-            followers=None,
-            following=found.get("follows_count"),
-            posts=found.get("media_count"),
-            status="hidden",
-            detail="the answer has no followers_count",
-            following_field="business_discovery.follows_count",
-            posts_field="business_discovery.media_count",
-        )
+    hidden = "followers_count" not in found
     return rows.ok(
         target,
-        handle=handle,
-        account_id=account_id,
+        handle=as_text(found.get("username")),
+        account_id=as_text(found.get("id")),
         display_name=as_text(found.get("name")),
         followers=found.get("followers_count"),
         following=found.get("follows_count"),
         posts=found.get("media_count"),
+        status="hidden" if hidden else "ok",
+        detail=HIDDEN if hidden else None,
         followers_field="business_discovery.followers_count",
         following_field="business_discovery.follows_count",
         posts_field="business_discovery.media_count",

@@ -404,6 +404,10 @@ def entry_text(entry: Entry) -> str:
     return f"HTTP {entry.code}: {said}"
 
 
+#: The detail of a `hidden` row: a 200 answer without the follower count asked for.
+HIDDEN: Final = "the answer has no followers_count"
+
+
 class GraphBatchSource(ApiSource):
     """A source whose calls ride in Graph batches (Instagram, Facebook): one batch POST per
     request batch, a row per entry, and the platform stopped for the run by a rejected token,
