@@ -88,3 +88,21 @@ def routes(state: EmulatorState) -> list[Route]:
         Route("/xrpc/app.bsky.actor.getProfiles", guarded(state, "bluesky", get_profiles)),
         Route("/xrpc/app.bsky.actor.getProfile", guarded(state, "bluesky", get_profile)),
     ]
+
+
+def limit_headers(
+    limit: int, remaining: int, reset_at: datetime, window_seconds: int
+) -> dict[str, str]:
+    """This platform's rate-limit headers (../shared/contracts), for `plumbing`."""
+    return {
+        "RateLimit-Limit": str(limit),
+        "RateLimit-Remaining": str(remaining),
+        "RateLimit-Reset": str(int(reset_at.timestamp())),
+        "RateLimit-Policy": f"{limit};w={window_seconds}",
+    }
+
+
+def error_body(code: int, message: str) -> dict[str, Any]:
+    """An error body in this platform's envelope, for `plumbing`."""
+    name = "RateLimitExceeded" if code == 429 else "InternalServerError"
+    return {"error": name, "message": message}

@@ -131,3 +131,15 @@ def routes(state: EmulatorState) -> list[Route]:
         Route("/api/v1/accounts", guarded(state, "mastodon", accounts)),
         Route("/api/v2/instance", guarded(state, "mastodon", instance)),
     ]
+
+
+def limit_headers(
+    limit: int, remaining: int, reset_at: datetime, window_seconds: int
+) -> dict[str, str]:
+    """This platform's rate-limit headers (../shared/contracts), for `plumbing`."""
+    iso = reset_at.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+    return {
+        "X-RateLimit-Limit": str(limit),
+        "X-RateLimit-Remaining": str(remaining),
+        "X-RateLimit-Reset": iso,
+    }

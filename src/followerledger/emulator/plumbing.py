@@ -22,55 +22,23 @@ EMULATOR_HEADER = "X-FollowerLedger-Emulator"
 def limit_headers(
     platform: str, limit: int, remaining: int, reset_at: datetime, window_seconds: int
 ) -> dict[str, str]:
-    """Each platform's own rate-limit headers (see ../shared/contracts)."""
-    epoch = str(int(reset_at.timestamp()))
-    if platform == "x":
-        return {
-            "x-rate-limit-limit": str(limit),
-            "x-rate-limit-remaining": str(remaining),
-            "x-rate-limit-reset": epoch,
-        }
-    if platform == "bluesky":
-        return {
-            "RateLimit-Limit": str(limit),
-            "RateLimit-Remaining": str(remaining),
-            "RateLimit-Reset": epoch,
-            "RateLimit-Policy": f"{limit};w={window_seconds}",
-        }
-    if platform == "twitch":
-        return {
-            "Ratelimit-Limit": str(limit),
-            "Ratelimit-Remaining": str(remaining),
-            "Ratelimit-Reset": epoch,
-        }
-    if platform == "mastodon":
-        iso = reset_at.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
-        return {
-            "X-RateLimit-Limit": str(limit),
-            "X-RateLimit-Remaining": str(remaining),
-            "X-RateLimit-Reset": iso,
-        }
-    return {}
+    """The platform's own rate-limit headers (see ../shared/contracts): its emulator module's
+    `limit_headers(limit, remaining, reset_at, window_seconds)`, else none."""
+    own = _module_hook(platform, "limit_headers")
+    if own is None:
+        return {}
+    headers: dict[str, str] = own(limit, remaining, reset_at, window_seconds)
+    return headers
 
 
 def error_body(platform: str, code: int, message: str) -> dict[str, Any]:
-    """An error body in the platform's own envelope."""
-    if platform == "x":
-        return {"title": message, "detail": message, "type": "about:blank", "status": code}
-    if platform == "bluesky":
-        name = "RateLimitExceeded" if code == 429 else "InternalServerError"
-        return {"error": name, "message": message}
-    if platform == "youtube":
-        return {
-            "error": {
-                "code": code,
-                "message": message,
-                "errors": [{"message": message, "domain": "global", "reason": "backendError"}],
-            }
-        }
-    if platform == "twitch":
-        return {"error": message, "status": code, "message": message}
-    return {"error": message}
+    """An error body in the platform's own envelope: its emulator module's
+    `error_body(code, message)`, else `{"error": message}`."""
+    own = _module_hook(platform, "error_body")
+    if own is None:
+        return {"error": message}
+    body: dict[str, Any] = own(code, message)
+    return body
 
 
 QUOTA_MESSAGE = (

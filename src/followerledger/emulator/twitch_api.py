@@ -21,6 +21,7 @@ import itertools
 import threading
 import urllib.parse
 import weakref
+from datetime import datetime
 from typing import Any, Final
 
 from starlette.requests import Request
@@ -193,3 +194,19 @@ def routes(state: EmulatorState) -> list[Route]:
         Route("/helix/channels/followers", guarded(state, "twitch", followers)),
         Route("/oauth2/token", token, methods=["POST"]),
     ]
+
+
+def limit_headers(
+    limit: int, remaining: int, reset_at: datetime, window_seconds: int
+) -> dict[str, str]:
+    """This platform's rate-limit headers (../shared/contracts), for `plumbing`."""
+    return {
+        "Ratelimit-Limit": str(limit),
+        "Ratelimit-Remaining": str(remaining),
+        "Ratelimit-Reset": str(int(reset_at.timestamp())),
+    }
+
+
+def error_body(code: int, message: str) -> dict[str, Any]:
+    """An error body in this platform's envelope, for `plumbing`."""
+    return {"error": message, "status": code, "message": message}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any, Final
 
 from starlette.requests import Request
@@ -170,3 +171,19 @@ def routes(state: EmulatorState) -> list[Route]:
         Route("/2/users/by", guarded(state, "x", users_by)),
         Route("/2/users", guarded(state, "x", users_by_ids)),
     ]
+
+
+def limit_headers(
+    limit: int, remaining: int, reset_at: datetime, window_seconds: int
+) -> dict[str, str]:
+    """This platform's rate-limit headers (../shared/contracts), for `plumbing`."""
+    return {
+        "x-rate-limit-limit": str(limit),
+        "x-rate-limit-remaining": str(remaining),
+        "x-rate-limit-reset": str(int(reset_at.timestamp())),
+    }
+
+
+def error_body(code: int, message: str) -> dict[str, Any]:
+    """An error body in this platform's envelope, for `plumbing`."""
+    return {"title": message, "detail": message, "type": "about:blank", "status": code}

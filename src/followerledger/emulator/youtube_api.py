@@ -131,3 +131,14 @@ def routes(state: EmulatorState) -> list[Route]:
         return JSONResponse(body)
 
     return [Route("/youtube/v3/channels", guarded(state, "youtube", channels))]
+
+
+def error_body(code: int, message: str) -> dict[str, Any]:
+    """An error body in this platform's envelope, for `plumbing`."""
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "errors": [{"message": message, "domain": "global", "reason": "backendError"}],
+        }
+    }
